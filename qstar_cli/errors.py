@@ -1,0 +1,12 @@
+"""User-facing errors.
+
+Anything a user can cause (a bad flag, a missing file, a malformed record) is raised as a
+`QstarError` with one sentence that says what is wrong and what to do; the CLI prints it on one
+line and exits non-zero. Any other exception is a bug in qstar and keeps its traceback.
+"""
+
+
+class QstarError(Exception):
+    """An error the user can fix; its message is shown as-is, without a traceback."""
+
+    exit_code = 2

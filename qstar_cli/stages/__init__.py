@@ -1,0 +1,1 @@
+"""One module per subcommand, each a plain `run(config) -> run dir`, callable without the CLI."""

@@ -1,0 +1,135 @@
+"""`qstar collect-rollouts`: M complete solutions per question from the frozen policy.
+
+Questions go to the backend in batches (`collect.batch_questions` prompts x M samples in one
+call). Each solution is cut into steps (the dataset's step format) with per-step token counts and
+logprob sums, graded, and the question's record is appended and flushed before the next one, so
+an interrupted run resumes where it stopped. The engine is seeded once (`policy.seed`); a resumed
+run continues with fresh samples rather than replaying the same ones.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from qstar_cli import ui
+from qstar_cli.artifacts import records as R
+from qstar_cli.artifacts.rundir import RunDir, sha256_json
+from qstar_cli.config import CollectConfig, to_dict, to_yaml
+from qstar_cli.stages.common import chunks, default_out, select_problems
+from qstar_cli.steps import StepFormat
+
+STAGE = "collect-rollouts"
+RECORDS = "rollouts.jsonl"
+
+
+def prepare(config: CollectConfig):
+    """Resolve everything that needs no model: questions, step format, the output run dir."""
+    dataset, problems, total = select_problems(config.data)
+    fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
+    out = Path(config.collect.out) if config.collect.out else default_out("rollouts", config.data)
+    config.collect.out = str(out)
+    inputs = {"dataset": f"{config.data.name}/{config.data.split}",
+              "questions_sha256": sha256_json([[p.id, p.question, p.reference] for p in problems])}
+    run = RunDir.open(out, stage=STAGE, kind="rollouts", records_name=RECORDS, config=to_dict(config),
+                      inputs=inputs, expected_ids=[p.id for p in problems], total_questions=total,
+                      seeds={"policy": config.policy.seed})
+    return dataset, problems, fmt, run
+
+
+def run(config: CollectConfig) -> Path:
+    ui.show_config(STAGE, to_yaml(config))
+    dataset, problems, fmt, rundir = prepare(config)
+    if rundir.repaired_bytes:
+        ui.warn(f"cut a torn last line ({rundir.repaired_bytes} bytes) left by an interrupted run in {rundir.records_path}")
+    todo = [p for p in problems if p.id not in rundir.finished_ids]
+    if len(todo) < len(problems):
+        ui.info(f"resuming: {len(problems) - len(todo)} of {len(problems)} questions already done")
+    session = {"generated_questions": 0, "generated_tokens": 0, "generation_seconds": 0.0}
+    start = time.perf_counter()
+    try:
+        if todo:
+            _generate(config, dataset, todo, fmt, rundir, session, done=len(problems) - len(todo), total=len(problems))
+    finally:
+        rundir.close()
+        rundir.update_session(seconds=round(time.perf_counter() - start, 3), **session)
+    records = [r for r in rundir.iter_records() if r["id"] in set(rundir.manifest["expected_ids"])]
+    metrics = compute_metrics(records, rundir.manifest["sessions"])
+    rundir.finish(metrics)
+    show_summary(metrics, rundir.path)
+    return rundir.path
+
+
+def _generate(config, dataset, todo, fmt, rundir, session, done: int, total: int) -> None:
+    from qstar_cli.backends import load_backend
+    from qstar_cli.backends.base import GenParams
+
+    ui.info("loading the policy ...")
+    backend = load_backend(config.policy)
+    params = GenParams(n=config.collect.num_rollouts, temperature=config.sampling.temperature,
+                       top_p=config.sampling.top_p, max_tokens=config.sampling.max_tokens, logprobs=0)
+    correct = trajectories = 0
+    with ui.progress() as bar:
+        task = bar.add_task("collect", total=total, completed=done, stats="")
+        for batch in chunks(todo, config.collect.batch_questions):
+            prompts = [backend.render(dataset.messages(p, num_shots=config.data.num_shots)) for p in batch]
+            before = (backend.usage.generated_tokens, backend.usage.seconds)
+            outputs = backend.generate(prompts, params)
+            session["generated_tokens"] += backend.usage.generated_tokens - before[0]
+            session["generation_seconds"] += backend.usage.seconds - before[1]
+            for problem, prompt, gens in zip(batch, prompts, outputs):
+                trajs = [_trajectory(backend, dataset, problem, g, fmt) for g in gens]
+                rundir.append(R.rollout_record(problem=problem, dataset=config.data.name, split=config.data.split,
+                                               prompt=prompt, step_format=str(fmt), trajectories=trajs))
+                session["generated_questions"] += 1
+                correct += sum(t["reward"] for t in trajs)
+                trajectories += len(trajs)
+                tps = session["generated_tokens"] / max(session["generation_seconds"], 1e-9)
+                bar.update(task, advance=1, stats=f"{tps:,.0f} tok/s  acc {correct / trajectories:.1%}")
+    backend.close()
+
+
+def _trajectory(backend, dataset, problem, gen, fmt: StepFormat) -> dict:
+    steps = [R.step(s.text, s.tokens, s.logprob) for s in backend.split_steps(gen, fmt)]
+    answer = dataset.extract_answer(gen.text)
+    reward = 1.0 if answer is not None and dataset.is_correct(gen.text, problem) else 0.0
+    return R.trajectory(text=gen.text, steps=steps, answer=answer, reward=reward, finish_reason=gen.finish_reason,
+                        tokens=gen.num_tokens, logprob=gen.logprob)
+
+
+def compute_metrics(records: list[dict], sessions: list[dict]) -> dict:
+    trajs = [t for r in records for t in r["trajectories"]]
+    tokens = sum(t["tokens"] for t in trajs)
+    gen_tokens = sum(s.get("generated_tokens", 0) for s in sessions)
+    gen_seconds = sum(s.get("generation_seconds", 0.0) for s in sessions)
+    finish: dict[str, int] = {}
+    for t in trajs:
+        finish[t["finish_reason"]] = finish.get(t["finish_reason"], 0) + 1
+    return {
+        "questions": len(records),
+        "trajectories": len(trajs),
+        "mean_sample_accuracy": sum(t["reward"] for t in trajs) / len(trajs) if trajs else 0.0,
+        "pass_at_m": sum(any(t["reward"] > 0 for t in r["trajectories"]) for r in records) / len(records) if records else 0.0,
+        "tokens": tokens,
+        "tokens_per_trajectory": tokens / len(trajs) if trajs else 0.0,
+        "mean_steps": sum(len(t["steps"]) for t in trajs) / len(trajs) if trajs else 0.0,
+        "finish_reasons": finish,
+        "wall_seconds": round(sum(s.get("seconds", 0.0) for s in sessions), 3),
+        "generation_tokens_per_second": gen_tokens / gen_seconds if gen_seconds else None,
+    }
+
+
+def show_summary(metrics: dict, path: Path) -> None:
+    m = metrics
+    tps = m["generation_tokens_per_second"]
+    ui.summary(f"collect-rollouts -> {path}", [
+        ("questions", str(m["questions"])),
+        ("trajectories", str(m["trajectories"])),
+        ("mean sample accuracy", f"{m['mean_sample_accuracy']:.1%}"),
+        ("pass@M", f"{m['pass_at_m']:.1%}"),
+        ("tokens", f"{m['tokens']:,}"),
+        ("tokens / trajectory", f"{m['tokens_per_trajectory']:.1f}"),
+        ("steps / trajectory", f"{m['mean_steps']:.1f}"),
+        ("generation tokens/s", f"{tps:,.1f}" if tps else "-"),
+        ("wall time", f"{m['wall_seconds']:.1f} s"),
+    ])

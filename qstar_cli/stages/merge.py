@@ -1,0 +1,100 @@
+"""`qstar merge`: join the shard runs of one stage (`--shard i/n`) into one complete run.
+
+Each shard must be complete, of the same stage, with the same config apart from `data.shard`,
+and the shards must be exactly 0..n-1 of the same n. Records are put back in the order of the
+unsharded question list (shard i holds questions i, i+n, ...); a duplicate or missing id fails
+the merge, and nothing is written unless every check passes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from qstar_cli import ui
+from qstar_cli.artifacts.jsonl import write_jsonl
+from qstar_cli.artifacts.rundir import RunDir, open_input, read_manifest, write_json_atomic, now, sha256_file
+from qstar_cli.config import config_diff, semantic_view
+from qstar_cli.errors import QstarError
+
+# stage -> (record kind, records file, metrics function)
+def _stages():
+    from qstar_cli.stages import collect
+
+    return {collect.STAGE: ("rollouts", collect.RECORDS, collect.compute_metrics)}
+
+
+def run(shard_dirs: list[str], out: str) -> Path:
+    if len(shard_dirs) < 2:
+        raise QstarError("merge needs at least two shard run directories")
+    stage = read_manifest(Path(shard_dirs[0])).get("stage")
+    stages = _stages()
+    if stage not in stages:
+        raise QstarError(f"{shard_dirs[0]}: merging {stage!r} runs is not supported (known: {', '.join(stages)})")
+    kind, records_name, metrics_fn = stages[stage]
+
+    shards, base_config = {}, None
+    for d in shard_dirs:
+        manifest, records = open_input(d, stage=stage, kind=kind, records_name=records_name)
+        config = yaml.safe_load((Path(d) / "config.yaml").read_text(encoding="utf-8"))
+        spec = config.get("data", {}).get("shard")
+        if not spec:
+            raise QstarError(f"{d} is not a shard run (its data.shard is empty)")
+        i, n = (int(x) for x in spec.split("/"))
+        if i in shards:
+            raise QstarError(f"shard {spec} is given twice ({shards[i][0]} and {d})")
+        unsharded = _without_shard(config)
+        if base_config is None:
+            base_config, base_n = unsharded, n
+        elif n != base_n:
+            raise QstarError(f"{d} is shard {spec}, but the others split into {base_n}")
+        else:
+            diff = config_diff(semantic_view(base_config), semantic_view(unsharded))
+            if diff:
+                raise QstarError(f"{d} was run with a different config ({'; '.join(diff[:5])})")
+        shards[i] = (d, manifest, records)
+    missing = sorted(set(range(base_n)) - set(shards))
+    if missing:
+        raise QstarError(f"shards missing: {', '.join(f'{i}/{base_n}' for i in missing)}")
+
+    merged, seen = [], set()
+    order: dict[str, int] = {}
+    for i, (d, manifest, records) in shards.items():
+        for j, qid in enumerate(manifest["expected_ids"]):
+            order[qid] = j * base_n + i
+        for rec in records:
+            if rec["id"] in seen:
+                raise QstarError(f"duplicate question id {rec['id']!r} (again in {d})")
+            seen.add(rec["id"])
+            merged.append(rec)
+    lost = sorted(set(order) - seen)
+    if lost:
+        raise QstarError(f"{len(lost)} question ids have no record, e.g. {lost[0]!r}")
+    merged = [r for r in merged if r["id"] in order]
+    merged.sort(key=lambda r: order[r["id"]])
+
+    out_path = Path(out)
+    if out_path.exists() and any(out_path.iterdir()):
+        raise QstarError(f"merge output {out_path} already exists and is not empty; choose another --out")
+    out_path.mkdir(parents=True, exist_ok=True)
+    (out_path / "config.yaml").write_text(yaml.safe_dump(base_config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    write_jsonl(out_path / records_name, merged)
+    sessions = [s for _, m, _ in shards.values() for s in m["sessions"]]
+    write_json_atomic(out_path / "metrics.json", metrics_fn(merged, sessions))
+    first = shards[0][1]
+    manifest = {**first, "merged_from": [str(Path(d).resolve()) for d, _, _ in shards.values()],
+                "expected_ids": sorted(order, key=order.get), "sessions": sessions,
+                "finished_at": now(), "records_sha256": sha256_file(out_path / records_name), "complete": True}
+    write_json_atomic(out_path / "manifest.json", manifest)
+    ui.info(f"merged {len(shards)} shards, {len(merged)} questions -> {out_path}")
+    return out_path
+
+
+def _without_shard(config: dict) -> dict:
+    config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
+    config["data"]["shard"] = None
+    for section in config.values():
+        if isinstance(section, dict) and "out" in section:
+            section["out"] = None
+    return config

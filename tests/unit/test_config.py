@@ -1,0 +1,82 @@
+"""Config precedence, typing and the errors a user can make in recipes and --set."""
+
+import pytest
+
+from qstar_cli.config import CollectConfig, config_diff, parse_set, resolve, semantic_view, to_dict
+from qstar_cli.errors import QstarError
+
+
+def test_precedence_defaults_recipe_set_flags(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("sampling:\n  temperature: 0.5\n  top_p: 0.8\ncollect:\n  num_rollouts: 3\ndata:\n  name: mawps\n")
+    cfg = resolve(CollectConfig, recipe, ["sampling.temperature=0.6", "collect.num_rollouts=5"],
+                  {"collect.num_rollouts": 7, "data.limit": None})
+    assert cfg.sampling.top_p == 0.8  # recipe over default
+    assert cfg.sampling.temperature == 0.6  # --set over recipe
+    assert cfg.collect.num_rollouts == 7  # flag over --set
+    assert cfg.data.name == "mawps"
+    assert cfg.data.split == "train"  # the collect stage's own default
+    assert cfg.sampling.max_tokens == 512  # untouched default
+
+
+def test_unknown_keys_are_named(tmp_path):
+    with pytest.raises(QstarError, match=r"'collect.num_rolouts'.*did you mean 'collect.num_rollouts'"):
+        resolve(CollectConfig, None, ["collect.num_rolouts=3"], {})
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("sampler:\n  temperature: 0.5\n")
+    with pytest.raises(QstarError, match=r"unknown config key 'sampler'.*did you mean 'sampling'"):
+        resolve(CollectConfig, recipe, [], {})
+    with pytest.raises(QstarError, match="unknown config key"):
+        resolve(CollectConfig, None, ["temperature=0.3"], {})
+
+
+def test_types_are_checked():
+    with pytest.raises(QstarError, match="'collect.num_rollouts' must be int"):
+        resolve(CollectConfig, None, ["collect.num_rollouts=many"], {})
+    with pytest.raises(QstarError, match="must be int"):
+        resolve(CollectConfig, None, ["collect.num_rollouts=2.5"], {})
+    cfg = resolve(CollectConfig, None, ["sampling.temperature=1", "data.limit=null"], {})
+    assert cfg.sampling.temperature == 1.0 and isinstance(cfg.sampling.temperature, float)
+    assert cfg.data.limit is None
+
+
+@pytest.mark.parametrize("item, message", [
+    ("collect.num_rollouts=0", "num-rollouts must be positive"),
+    ("collect.num_rollouts=-2", "num-rollouts must be positive"),
+    ("sampling.temperature=-0.1", "temperature must be >= 0"),
+    ("data.shard=4/4", "i/n"),
+    ("data.shard=x", "i/n"),
+    ("data.step_format=sentences", "step format"),
+    ("policy.backend=tpu", "unknown backend"),
+])
+def test_invalid_values(item, message):
+    with pytest.raises(QstarError, match=message):
+        resolve(CollectConfig, None, [item], {})
+
+
+def test_bad_yaml_names_file_and_line(tmp_path):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("data:\n  name: gsm8k\n  split: [test\n")
+    with pytest.raises(QstarError, match=r"bad.yaml:\d+: invalid YAML"):
+        resolve(CollectConfig, recipe, [], {})
+    recipe.write_text("- just\n- a list\n")
+    with pytest.raises(QstarError, match="must be a YAML mapping"):
+        resolve(CollectConfig, recipe, [], {})
+    with pytest.raises(QstarError, match="recipe not found"):
+        resolve(CollectConfig, tmp_path / "missing.yaml", [], {})
+
+
+def test_parse_set():
+    assert parse_set("a.b=3") == ("a.b", 3)
+    assert parse_set("a.b=hello world") == ("a.b", "hello world")
+    assert parse_set("a.b=") == ("a.b", "")
+    with pytest.raises(QstarError, match="key=value"):
+        parse_set("novalue")
+
+
+def test_execution_keys_do_not_change_the_run():
+    a = to_dict(resolve(CollectConfig, None, ["collect.batch_questions=4", "data.limit=3"], {}))
+    b = to_dict(resolve(CollectConfig, None, ["collect.batch_questions=64", "data.limit=10"], {}))
+    assert config_diff(semantic_view(a), semantic_view(b)) == []
+    c = to_dict(resolve(CollectConfig, None, ["sampling.temperature=0.2"], {}))
+    assert config_diff(semantic_view(a), semantic_view(c)) == ["sampling.temperature: 0.9 -> 0.2"]

@@ -1,0 +1,60 @@
+"""The transformers backend on a tiny random model: stop strings, finish reasons, logprobs."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from qstar_cli.backends.base import GenParams, Policy  # noqa: E402
+from qstar_cli.backends.hf_backend import HFBackend  # noqa: E402
+from qstar_cli.steps import StepFormat  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_model):
+    return HFBackend(tiny_model, hf_batch_size=4, seed=0)
+
+
+def test_greedy_is_deterministic_and_batched_in_prompt_order(backend):
+    prompts = ["Hello there", "A much longer prompt about apples and pears", "x"]
+    out = backend.generate(prompts, GenParams(n=2, temperature=0.0, max_tokens=12))
+    assert len(out) == 3 and all(len(o) == 2 for o in out)
+    for o in out:
+        assert o[0].token_ids == o[1].token_ids
+    alone = backend.generate([prompts[1]], GenParams(n=1, temperature=0.0, max_tokens=12))[0][0]
+    assert alone.text == out[1][0].text  # left padding in a batch does not change the result
+    assert backend.usage.calls == 2 and backend.usage.sequences == 7
+
+
+def test_stop_string_cuts_right_after_its_first_occurrence(backend):
+    free = backend.generate(["Once upon a time"], GenParams(n=1, temperature=0.0, max_tokens=24))[0][0]
+    assert free.finish_reason == "length" and free.num_tokens == 24
+    stop = free.text[len(free.text) // 2: len(free.text) // 2 + 3]
+    cut = backend.generate(["Once upon a time"], GenParams(n=1, temperature=0.0, max_tokens=24, stop=(stop,)))[0][0]
+    assert cut.finish_reason == "stop"
+    assert cut.text == free.text[: free.text.find(stop) + len(stop)]
+    assert cut.token_ids == free.token_ids[: len(cut.token_ids)]
+
+
+def test_logprobs_match_a_forward_pass(backend):
+    gen = backend.generate(["Count: one two"], GenParams(n=1, temperature=1.0, max_tokens=8, logprobs=5))[0][0]
+    prompt_ids = backend.encode("Count: one two")
+    ids = torch.tensor([prompt_ids + gen.token_ids])
+    with torch.no_grad():
+        logp = backend.model(ids).logits[0].float().log_softmax(-1)
+    for i, tok in enumerate(gen.token_ids):
+        row = logp[len(prompt_ids) - 1 + i]
+        assert gen.token_logprobs[i] == pytest.approx(row[tok].item(), abs=1e-4)
+        assert gen.top_logprobs[i] == pytest.approx(row.topk(5).values.tolist(), abs=1e-4)
+    assert gen.logprob == pytest.approx(sum(gen.token_logprobs))
+
+
+def test_propose_steps_dedupes_and_split_steps_accounts_every_token(backend):
+    policy = Policy(backend, StepFormat.parse("tokens:3"))
+    out = policy.propose_steps(["a b c"], k=4, temperature=0.0)
+    assert len(out[0]) == 1  # four identical greedy samples merge into one candidate
+    assert out[0][0].num_tokens == 3
+    gen = backend.generate(["a b c"], GenParams(n=1, temperature=1.0, max_tokens=10, logprobs=0))[0][0]
+    steps = backend.split_steps(gen, StepFormat.parse("tokens:4"))
+    assert [s.tokens for s in steps] == [4, 4, 2]
+    assert "".join(s.text for s in steps) == gen.text
+    assert sum(s.logprob for s in steps) == pytest.approx(gen.logprob)
