@@ -73,6 +73,18 @@ def resolve(cls, recipe: Optional[Path], sets: Optional[list[str]], flags: dict)
     return resolve_config(cls, recipe, sets or [], flags)
 
 
+def dry_run_print(config) -> None:
+    """Check names that need no data or model, then print the resolved config."""
+    from qstar_cli import ui
+    from qstar_cli.backends import choose_backend
+    from qstar_cli.config import to_yaml
+    from qstar_cli.stages.common import check_names
+
+    check_names(config.data)
+    choose_backend(config.policy.backend)
+    ui.out.print(to_yaml(config), end="", highlight=False)
+
+
 @app.command("collect-rollouts")
 @handle_errors
 def collect_rollouts(
@@ -95,7 +107,7 @@ def collect_rollouts(
     dry_run: bool = DryRunOpt,
 ):
     """Sample M complete, step-split solutions per question from the frozen policy -> rollouts.jsonl."""
-    from qstar_cli.config import CollectConfig, to_yaml
+    from qstar_cli.config import CollectConfig
 
     config = resolve(CollectConfig, recipe, set_, {
         "data.name": dataset, "data.split": split, "data.limit": limit, "data.data_dir": data_dir,
@@ -105,10 +117,7 @@ def collect_rollouts(
         "policy.seed": seed, "collect.out": out,
     })
     if dry_run:
-        from qstar_cli import ui
-
-        ui.out.print(to_yaml(config), end="", highlight=False)
-        return
+        return dry_run_print(config)
     from qstar_cli.stages import collect
 
     collect.run(config)

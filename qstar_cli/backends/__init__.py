@@ -26,14 +26,14 @@ def choose_backend(name: str) -> str:
     return name
 
 
-def load_backend(policy_config):
+def load_backend(policy_config, model_path: str | None = None):
     """Build the configured backend on the resolved model (embedded default when none given)."""
     import importlib
 
     from qstar_cli.backends.models import resolve_model
 
     name = choose_backend(policy_config.backend)
-    model_path = resolve_model(policy_config.model)
+    model_path = model_path or resolve_model(policy_config.model)
     module, cls = BACKENDS[name]
     backend_cls = getattr(importlib.import_module(module), cls)
     options = {k: v for k, v in vars(policy_config).items() if k not in ("model", "backend")}

@@ -24,9 +24,18 @@ RECORDS = "rollouts.jsonl"
 
 
 def prepare(config: CollectConfig):
-    """Resolve everything that needs no model: questions, step format, the output run dir."""
+    """Everything that needs no model: questions, step format, then the model path and run dir.
+
+    The model is resolved before the run dir exists: a typo in --model must not leave behind a
+    run whose config names a model that was never loaded (the corrected rerun would be refused).
+    """
+    from qstar_cli.backends import choose_backend
+    from qstar_cli.backends.models import resolve_model
+
     dataset, problems, total = select_problems(config.data)
     fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
+    choose_backend(config.policy.backend)
+    model_path = resolve_model(config.policy.model)
     out = Path(config.collect.out) if config.collect.out else default_out("rollouts", config.data)
     config.collect.out = str(out)
     inputs = {"dataset": f"{config.data.name}/{config.data.split}",
@@ -34,12 +43,12 @@ def prepare(config: CollectConfig):
     run = RunDir.open(out, stage=STAGE, kind="rollouts", records_name=RECORDS, config=to_dict(config),
                       inputs=inputs, expected_ids=[p.id for p in problems], total_questions=total,
                       seeds={"policy": config.policy.seed})
-    return dataset, problems, fmt, run
+    return dataset, problems, fmt, model_path, run
 
 
 def run(config: CollectConfig) -> Path:
     ui.show_config(STAGE, to_yaml(config))
-    dataset, problems, fmt, rundir = prepare(config)
+    dataset, problems, fmt, model_path, rundir = prepare(config)
     if rundir.repaired_bytes:
         ui.warn(f"cut a torn last line ({rundir.repaired_bytes} bytes) left by an interrupted run in {rundir.records_path}")
     todo = [p for p in problems if p.id not in rundir.finished_ids]
@@ -49,23 +58,24 @@ def run(config: CollectConfig) -> Path:
     start = time.perf_counter()
     try:
         if todo:
-            _generate(config, dataset, todo, fmt, rundir, session, done=len(problems) - len(todo), total=len(problems))
+            _generate(config, model_path, dataset, todo, fmt, rundir, session, done=len(problems) - len(todo), total=len(problems))
     finally:
         rundir.close()
         rundir.update_session(seconds=round(time.perf_counter() - start, 3), **session)
-    records = [r for r in rundir.iter_records() if r["id"] in set(rundir.manifest["expected_ids"])]
+    expected = set(rundir.manifest["expected_ids"])
+    records = [r for r in rundir.iter_records() if r["id"] in expected]
     metrics = compute_metrics(records, rundir.manifest["sessions"])
     rundir.finish(metrics)
     show_summary(metrics, rundir.path)
     return rundir.path
 
 
-def _generate(config, dataset, todo, fmt, rundir, session, done: int, total: int) -> None:
+def _generate(config, model_path, dataset, todo, fmt, rundir, session, done: int, total: int) -> None:
     from qstar_cli.backends import load_backend
     from qstar_cli.backends.base import GenParams
 
     ui.info("loading the policy ...")
-    backend = load_backend(config.policy)
+    backend = load_backend(config.policy, model_path)
     params = GenParams(n=config.collect.num_rollouts, temperature=config.sampling.temperature,
                        top_p=config.sampling.top_p, max_tokens=config.sampling.max_tokens, logprobs=0)
     correct = trajectories = 0

@@ -19,15 +19,25 @@ def dataset_options(data: DataConfig) -> dict:
     return {"subset": data.subset} if data.subset else {}
 
 
+def check_names(data: DataConfig):
+    """Validate the dataset, its options and the split without reading any data (for --dry-run)."""
+    from qstar_cli.datasets.registry import get_dataset
+
+    dataset = get_dataset(data.name, **dataset_options(data))
+    if dataset.splits and data.split not in dataset.splits:
+        raise QstarError(f"dataset {data.name!r} has no split {data.split!r}; valid splits: {', '.join(dataset.splits)}")
+    return dataset
+
+
 def select_problems(data: DataConfig):
     """(dataset, the questions of this run, size of the unsharded set).
 
     The limit applies first and the shard second, so `--limit 100 --shard i/4` splits the same
     100 questions across four machines; shard i takes every n-th question starting at i.
     """
-    from qstar_cli.datasets.registry import get_dataset, load_problems, resolve_data_dir
+    from qstar_cli.datasets.registry import load_problems, resolve_data_dir
 
-    dataset = get_dataset(data.name)
+    dataset = check_names(data)
     problems = load_problems(data.name, data.split, resolve_data_dir(data.data_dir), **dataset_options(data))
     if data.limit is not None:
         problems = problems[: data.limit]

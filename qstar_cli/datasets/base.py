@@ -1,0 +1,163 @@
+"""The dataset interface: problems, prompts, answer extraction and the 0/1 reward.
+
+A `Dataset` turns one benchmark into a list of `Problem`s (from a local data directory laid out as
+in shared/data/README.md, or from the Hugging Face hub), builds the chat messages a policy sees,
+and grades a completion. Grading and prompting depend only on the answer type: every numeric
+dataset gets the same instruction ("one step per line … The answer is N.") and the same
+lm-evaluation-harness-style extraction, so methods compare fairly across datasets; MATH-style
+datasets ask for `\\boxed{}` and are graded with math-verify. Subclasses only load rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qstar_cli.artifacts.jsonl import iter_jsonl
+from qstar_cli.datasets import prompts
+from qstar_cli.errors import QstarError
+from qstar_cli.grading.math import extract_math_answer, math_equal
+from qstar_cli.grading.numeric import extract_numeric, normalize_number, numbers_equal
+
+NUMERIC = "numeric"
+MATH = "math"
+ANSWER_TYPES = (NUMERIC, MATH)
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str  # stable and unique within dataset+split, e.g. "gsm8k/test/17"
+    question: str  # the text shown to the model
+    reference: str  # gold final answer: a normalized number (numeric) or a LaTeX answer (math)
+    solution: str | None = None  # reference worked solution, if the dataset has one
+    meta: dict = field(default_factory=dict, hash=False)  # e.g. level, type
+
+
+class Dataset:
+    """One benchmark. Subclasses set the class attributes and implement `load`."""
+
+    name: str = ""
+    splits: tuple[str, ...] = ()
+    hub: str = ""  # Hugging Face hub id the rows come from when no data dir is given
+    answer_type: str = NUMERIC
+    default_step_format: str = "line"
+    options: tuple[str, ...] = ()  # keyword options `load` accepts
+
+    def load(self, split: str, data_dir: Path | None = None, **options: Any) -> list[Problem]:
+        """Problems of `split`, read from `data_dir`, or from the hub when it is None."""
+        raise NotImplementedError
+
+    def configured(self, **options: Any) -> Dataset:
+        """This dataset as set up by load options that change grading (only `jsonl` has any)."""
+        return self
+
+    def messages(self, problem: Problem, num_shots: int = 0) -> list[dict]:
+        """Chat messages for a chat-template policy, with `num_shots` worked exemplars first."""
+        return prompts.build_messages(problem.question, self._answer_type(problem), num_shots)
+
+    def extract_answer(self, completion: str) -> str | None:
+        """The final answer stated in a completion (a normalized number or LaTeX), or None."""
+        return extract_answer(completion, self.answer_type)
+
+    def is_correct(self, completion: str, problem: Problem) -> bool:
+        """The 0/1 reward: does the completion's final answer equal the reference?"""
+        answer_type = self._answer_type(problem)
+        return answer_equal(extract_answer(completion, answer_type), problem.reference, answer_type)
+
+    def _answer_type(self, problem: Problem) -> str:
+        # getattr: callers may grade a record-like stand-in that has only reference and question.
+        return (getattr(problem, "meta", None) or {}).get("answer_type", self.answer_type)
+
+
+def extract_answer(completion: str, answer_type: str) -> str | None:
+    if answer_type == MATH:
+        return extract_math_answer(completion)
+    return extract_numeric(completion)
+
+
+def answer_equal(answer: str | None, reference: str, answer_type: str) -> bool:
+    if answer is None:
+        return False
+    if answer_type == MATH:
+        return math_equal(answer, reference)
+    return numbers_equal(answer, reference)
+
+
+# --- helpers for subclasses --------------------------------------------------------------------
+
+
+def local_file(data_dir: Path, *parts: str) -> Path:
+    """`data_dir/parts…`, which must exist as a file."""
+    path = Path(data_dir).joinpath(*parts)
+    if not path.is_file():
+        raise QstarError(
+            f"data file {path} not found; point --data-dir (or QSTAR_DATA_DIR) at a directory "
+            f"that holds {'/'.join(parts)}, or leave it unset to download from the Hugging Face hub"
+        )
+    return path
+
+
+def jsonl_rows(path: Path) -> list[tuple[str, dict]]:
+    """(where, row) for each row of a local JSONL file; `where` is "file:line" for error messages."""
+    return [(f"{path}:{lineno}", row) for lineno, row in iter_jsonl(path)]
+
+
+def hub_rows(hub_id: str, split: str, name: str | None = None, data_files: dict | None = None) -> list[tuple[str, dict]]:
+    """(where, row) for each row of a hub dataset split; any download failure is a QstarError."""
+    try:
+        import datasets
+    except ImportError:
+        raise QstarError(
+            "loading from the Hugging Face hub needs the `datasets` package; install it, or pass "
+            "--data-dir (or set QSTAR_DATA_DIR) to read local files"
+        ) from None
+    try:
+        table = datasets.load_dataset(hub_id, name, split=split, data_files=data_files)
+    except Exception as exc:  # noqa: BLE001 - network, auth and missing-repo errors all land here
+        raise _hub_error(hub_id, exc) from None
+    return [(f"{hub_id} {split} row {index}", dict(row)) for index, row in enumerate(table)]
+
+
+def hub_file(hub_id: str, filename: str) -> Path:
+    """A raw file of a hub dataset repository, downloaded to the local cache."""
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(repo_id=hub_id, filename=filename, repo_type="dataset"))
+    except ImportError:
+        raise QstarError(
+            "loading from the Hugging Face hub needs the `huggingface_hub` package; install it, "
+            "or pass --data-dir (or set QSTAR_DATA_DIR) to read local files"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - network, auth and missing-file errors all land here
+        raise _hub_error(f"{hub_id}/{filename}", exc) from None
+
+
+def _hub_error(what: str, exc: Exception) -> QstarError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return QstarError(
+        f"could not load {what} from the Hugging Face hub ({reason}); pass --data-dir (or set "
+        "QSTAR_DATA_DIR) to a local copy laid out as in the data README"
+    )
+
+
+def numeric_reference(value: Any, where: str) -> str:
+    """A gold numeric answer as a normalized string (145.0 -> "145"); `where` names its source."""
+    reference = normalize_number(value if isinstance(value, (int, float)) else str(value))
+    if reference is None:
+        raise QstarError(f"{where}: the answer {value!r} is not a number; fix the row or use a math answer type")
+    return reference
+
+
+def require(row: dict, field_name: str, where: str) -> Any:
+    """row[field_name], or a QstarError naming the file:line and the missing field."""
+    if field_name not in row or row[field_name] is None:
+        raise QstarError(f"{where}: missing field {field_name!r} (fields present: {', '.join(sorted(row)) or 'none'})")
+    return row[field_name]
+
+
+def level_number(level: Any) -> Any:
+    """MATH levels as ints ("Level 3" -> 3); anything unparseable ("Level ?") is kept as is."""
+    text = str(level).removeprefix("Level").strip()
+    return int(text) if text.isdigit() else level

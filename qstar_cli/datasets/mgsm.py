@@ -1,0 +1,71 @@
+"""MGSM (Shi et al. 2022): 250 GSM8K test problems translated into ten languages; split test.
+
+Option `subset` picks the language code (default "en"; Marco-o1 reports en and zh). Local:
+`<data_dir>/mgsm/mgsm_<lang>.tsv`, any language whose file is present. Hub: the same TSV file from
+`juletxara/mgsm` (that repository is a loading script, which current `datasets` no longer runs, so
+its raw TSVs are read directly). Each line is `question<TAB>answer` with no header; questions may
+hold quotes, so lines are split on the tab rather than parsed as CSV. Ids look like
+"mgsm_zh/test/17" so that languages never share an id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qstar_cli.datasets.base import Dataset, Problem, hub_file, numeric_reference
+from qstar_cli.errors import QstarError
+
+LANGUAGES = ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
+
+
+class MGSM(Dataset):
+    name = "mgsm"
+    splits = ("test",)
+    hub = "juletxara/mgsm"
+    options = ("subset",)
+
+    def load(self, split: str, data_dir: Path | None = None, subset: str = "en", **options: Any) -> list[Problem]:
+        filename = f"mgsm_{subset}.tsv"
+        if data_dir is None:
+            if subset not in LANGUAGES:
+                raise QstarError(f"unknown mgsm subset {subset!r}; choose one of {', '.join(LANGUAGES)}")
+            path = hub_file(self.hub, filename)
+        else:
+            path = Path(data_dir) / "mgsm" / filename
+            if not path.is_file():
+                present = sorted(p.stem.removeprefix("mgsm_") for p in path.parent.glob("mgsm_*.tsv"))
+                raise QstarError(
+                    f"mgsm subset {subset!r} not found: no file {path} (languages present: "
+                    f"{', '.join(present) or 'none'}); pick another subset or add the file"
+                )
+        return [
+            Problem(
+                id=f"mgsm_{subset}/{split}/{index}",
+                question=question,
+                reference=numeric_reference(answer, where),
+                meta={"language": subset},
+            )
+            for index, (where, question, answer) in enumerate(read_tsv(path))
+        ]
+
+
+def read_tsv(path: Path) -> list[tuple[str, str, str]]:
+    """(file:line, question, answer) for each non-blank line of an MGSM TSV file."""
+    rows = []
+    try:
+        # split("\n"), not splitlines(): the latter also breaks at U+2028 and friends inside a question.
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as exc:
+        raise QstarError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+    for lineno, line in enumerate(lines, start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        # The answer is the last field, so a stray tab inside a question stays in the question.
+        question, tab, answer = line.rpartition("\t")
+        if not tab or not question.strip() or not answer.strip():
+            raise QstarError(f"{where}: expected 'question<TAB>answer', got {line[:60]!r}")
+        rows.append((where, question.strip(), answer.strip()))
+    return rows

@@ -1,0 +1,353 @@
+"""Tests for qstar_cli.datasets against the real benchmark files in shared/data.
+
+The data dir is $QSTAR_DATA_DIR or ../shared/data beside the repository; tests that need it are
+skipped when it is absent. Besides row counts and unique ids, each reference is checked against
+the dataset's own reference solution where one exists, which is how the known label quirks below
+were found. Hub loading is tested with stand-ins for `datasets` and `huggingface_hub` (no network).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import operator
+import os
+import random
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from qstar_cli.datasets import DATASETS, Problem, get_dataset, load_problems, resolve_data_dir
+from qstar_cli.datasets.exemplars import MATH_EXEMPLARS, NUMERIC_EXEMPLARS
+from qstar_cli.errors import QstarError
+from qstar_cli.grading import extract_numeric, last_boxed, numbers_equal
+
+DATA_DIR = Path(os.environ.get("QSTAR_DATA_DIR") or Path(__file__).parents[3] / "shared" / "data")
+needs_data = pytest.mark.skipif(not (DATA_DIR / "gsm8k").is_dir(), reason=f"no benchmark data in {DATA_DIR}")
+
+COUNTS = [
+    ("gsm8k", "train", {}, 7473),
+    ("gsm8k", "test", {}, 1319),
+    ("math", "test", {}, 5000),
+    ("math", "train", {}, 4500),
+    ("math500", "test", {}, 500),
+    ("mgsm", "test", {"subset": "en"}, 250),
+    ("mgsm", "test", {"subset": "zh"}, 250),
+    ("svamp", "test", {}, 1000),
+    ("mawps", "test", {}, 2065),
+]
+
+_cache: dict = {}
+
+
+def problems(name: str, split: str, **options) -> list[Problem]:
+    key = (name, split, tuple(sorted(options.items())))
+    if key not in _cache:
+        _cache[key] = load_problems(name, split, DATA_DIR, **options)
+    return _cache[key]
+
+
+# --- the real files ----------------------------------------------------------------------------
+
+
+@needs_data
+@pytest.mark.parametrize("name, split, options, count", COUNTS)
+def test_counts_unique_ids_and_references(name, split, options, count):
+    loaded = problems(name, split, **options)
+    assert len(loaded) == count
+    assert len({p.id for p in loaded}) == count
+    assert all(p.question.strip() and p.reference for p in loaded)
+    assert all(p.id.split("/")[1] == split for p in loaded)
+
+
+@needs_data
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_gsm8k_reference_matches_its_solution(split):
+    dataset = get_dataset("gsm8k")
+    loaded = problems("gsm8k", split)
+    wrong = [p.id for p in loaded if not dataset.is_correct(f"{p.solution}\nThe answer is {p.reference}.", p)]
+    assert wrong == []
+    assert all("<<" not in p.solution and "####" not in p.solution for p in loaded)
+    # Flexible extraction (last number) on the bare solution: most solutions end on the answer.
+    misses = sum(not dataset.is_correct(p.solution, p) for p in loaded)
+    assert misses < 0.04 * len(loaded)
+    if split == "test":
+        assert loaded[0].reference == "18"
+        assert loaded[0].solution.endswith("She makes 9 * 2 = $18 every day at the farmer’s market.")
+        assert any(p.reference == "2125" for p in loaded)  # "#### 2,125"
+
+
+@needs_data
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_math_solutions_grade_as_correct(split):
+    dataset = get_dataset("math")
+    sample = random.Random(0).sample(problems("math", split), 100)
+    failures = [(p.id, p.reference) for p in sample if not dataset.is_correct(p.solution, p)]
+    assert failures == [], f"MATH solutions not graded correct against their own reference: {failures}"
+
+
+@needs_data
+def test_math_train_is_math_test_minus_math500():
+    held_out = {" ".join(p.question.split()) for p in problems("math500", "test")}
+    train = problems("math", "train")
+    assert not any(" ".join(p.question.split()) in held_out for p in train)
+    test_ids = {p.id.replace("/test/", "/train/") for p in problems("math", "test")}
+    assert {p.id for p in train} < test_ids
+    assert {p.meta["level"] for p in train} == {1, 2, 3, 4, 5}
+    assert "Precalculus" in {p.meta["type"] for p in train}
+
+
+@needs_data
+def test_math500_answers_agree_with_math_and_own_solutions():
+    dataset = get_dataset("math500")
+    by_text = {" ".join(p.question.split()): p for p in problems("math", "test")}
+    for p in problems("math500", "test"):
+        assert dataset.is_correct(p.solution, p), p.id
+        assert dataset.is_correct(f"\\boxed{{{by_text[' '.join(p.question.split())].reference}}}", p), p.id
+    first = problems("math500", "test")[0]
+    assert first.reference == "\\left( 3, \\frac{\\pi}{2} \\right)"
+    assert dataset.is_correct("So the answer is $\\boxed{(3,\\frac{\\pi}{2})}$.", first)
+
+
+@needs_data
+def test_math_last_boxed_quirks():
+    # Known MATH label quirks of the last-\boxed convention (all outside MATH-500, so in train):
+    # "all solutions" problems that box each solution keep only the last one.
+    by_id = {p.id: p for p in problems("math", "test")}
+    assert by_id["math/test/414"].reference == "1"  # true answer: -2, 1
+    assert by_id["math/test/2656"].reference == "10879"  # true answer: -10879, 10879
+    assert by_id["math/test/4060"].reference == "12"  # the solution says it deliberately boxed no answer; it is 6
+
+
+@needs_data
+def test_mgsm_en_matches_gsm8k_test():
+    english, chinese = problems("mgsm", "test", subset="en"), problems("mgsm", "test", subset="zh")
+    gsm8k = problems("gsm8k", "test")[:250]
+    assert [p.reference for p in english] == [p.reference for p in gsm8k]
+    assert [p.reference for p in chinese] == [p.reference for p in gsm8k]
+    assert english[0].id == "mgsm_en/test/0" and chinese[0].meta == {"language": "zh"}
+
+
+@needs_data
+def test_svamp_question_and_equations():
+    loaded = problems("svamp", "test")
+    first = loaded[0]
+    assert first.question == (
+        "There are 87 oranges and 290 bananas in Philip's collection. If the bananas are organized into 2 groups "
+        "and oranges are organized into 93 groups. How big is each group of bananas?"
+    )
+    assert first.reference == "145"
+    # Only the joining adds periods; the one ".." comes from the source ("154 cards left..").
+    assert [p.meta["source_id"] for p in loaded if ".." in p.question] == ["chal-410"]
+    wrong = [p.meta["source_id"] for p in loaded if not numbers_equal(_evaluate(p.meta["equation"]), p.reference)]
+    assert wrong == ["chal-680"]  # label error in SVAMP: (4 - 2) + 3 apples, labelled 1
+
+
+@needs_data
+def test_mawps_fields():
+    loaded = problems("mawps", "test")
+    assert loaded[0].reference == "43"
+    assert {p.meta["type"] for p in loaded} == {"addsub", "singleop", "singleeq", "multiarith"}
+    assert any(p.reference == "11.5" for p in loaded)  # float targets keep their decimals
+
+
+def _evaluate(expression: str) -> float:
+    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+    def walk(node):
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.BinOp):
+            return ops[type(node.op)](walk(node.left), walk(node.right))
+        raise ValueError(expression)
+
+    return walk(ast.parse(expression, mode="eval").body)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def test_unknown_dataset_lists_known_names():
+    with pytest.raises(QstarError, match="unknown dataset 'gsm9k'.*gsm8k.*math500"):
+        get_dataset("gsm9k")
+
+
+GOOD_GSM8K_ROW = json.dumps({"question": "1+1?", "answer": "1+1=2\n#### 2"})
+
+
+@pytest.mark.parametrize(
+    "name, split, options, files, message",
+    [
+        ("gsm8k", "validation", {}, {}, "no split 'validation'; valid splits: train, test"),
+        ("gsm8k", "test", {"subset": "en"}, {}, "dataset 'gsm8k' has no option 'subset'; its options: none"),
+        ("gsm8k", "test", {}, {}, r"gsm8k/test\.jsonl not found; point --data-dir"),
+        ("math", "train", {}, {"math/test.jsonl": ""}, r"math500/test\.jsonl not found"),
+        ("mgsm", "test", {"subset": "fr"}, {"mgsm/mgsm_en.tsv": "q\t1\n"}, r"'fr' not found.*languages present: en"),
+        # a malformed file names the file and the line
+        ("gsm8k", "test", {}, {"gsm8k/test.jsonl": f"{GOOD_GSM8K_ROW}\n\n{{not json\n"}, r"test\.jsonl:3: malformed JSON"),
+        ("gsm8k", "test", {}, {"gsm8k/test.jsonl": '{"question": "q", "answer": "42"}\n'}, r"test\.jsonl:1: .*no '#### "),
+        ("svamp", "test", {}, {"svamp/test.jsonl": '{"Body": "b", "Answer": 1}\n'}, r"test\.jsonl:1: missing field 'Question'"),
+        ("mgsm", "test", {}, {"mgsm/mgsm_en.tsv": 'He said "hi".\t3\nno tab\n'}, r"mgsm_en\.tsv:2: expected 'question<TAB>"),
+    ],
+)
+def test_user_errors(tmp_path, name, split, options, files, message):
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text, encoding="utf-8")
+    with pytest.raises(QstarError, match=message):
+        load_problems(name, split, tmp_path, **options)
+
+
+def test_resolve_data_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("QSTAR_DATA_DIR", raising=False)
+    assert resolve_data_dir(None) is None
+    monkeypatch.setenv("QSTAR_DATA_DIR", str(tmp_path))
+    assert resolve_data_dir(None) == tmp_path
+    other = tmp_path / "other"
+    other.mkdir()
+    assert resolve_data_dir(str(other)) == other  # the flag wins over the environment
+    with pytest.raises(QstarError, match=r"missing \(from --data-dir\) does not exist"):
+        resolve_data_dir(tmp_path / "missing")
+    monkeypatch.setenv("QSTAR_DATA_DIR", str(tmp_path / "gone"))
+    with pytest.raises(QstarError, match="QSTAR_DATA_DIR"):
+        resolve_data_dir(None)
+
+
+# --- the user's own jsonl ------------------------------------------------------------------------
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_jsonl_custom_fields(tmp_path):
+    path = _write(tmp_path / "mine.jsonl", [{"q": "2+2?", "a": "4", "key": "x1"}, {"q": "1,000+1?", "a": 1001.0, "key": "x2"}])
+    loaded = load_problems("jsonl", "dev", None, path=str(path), question_field="q", answer_field="a", id_field="key")
+    assert [(p.id, p.question, p.reference) for p in loaded] == [("mine/dev/x1", "2+2?", "4"), ("mine/dev/x2", "1,000+1?", "1001")]
+    dataset = get_dataset("jsonl")
+    assert dataset.is_correct("2 + 2 = 4.\nThe answer is 4.", loaded[0])
+    assert not dataset.is_correct("The answer is 5.", loaded[0])
+
+
+def test_jsonl_default_ids_and_math_answers(tmp_path):
+    path = _write(tmp_path / "alg.jsonl", [{"question": "Half of 1?", "answer": "\\frac{1}{2}"}])
+    [problem] = load_problems("jsonl", "test", None, path=path, answer_type="math")
+    assert problem.id == "alg/test/0" and problem.meta["answer_type"] == "math"
+    dataset = get_dataset("jsonl", answer_type="math")
+    assert dataset.extract_answer("so $\\boxed{0.5}$") == "0.5"
+    assert dataset.is_correct("so $\\boxed{0.5}$", problem)
+    assert "\\boxed{}" in dataset.messages(problem)[-1]["content"]
+    # Grading follows the problem's own answer type even through the unconfigured dataset.
+    assert get_dataset("jsonl").is_correct("so $\\boxed{0.5}$", problem)
+
+
+def test_jsonl_missing_field_names_file_line_and_field(tmp_path):
+    path = _write(tmp_path / "mine.jsonl", [{"question": "q1", "answer": 1}, {"question": "q2"}])
+    with pytest.raises(QstarError, match=r"mine\.jsonl:2: missing field 'answer'"):
+        load_problems("jsonl", "test", None, path=str(path))
+
+
+def test_jsonl_errors(tmp_path):
+    with pytest.raises(QstarError, match="path=FILE"):
+        load_problems("jsonl", "test", None)
+    with pytest.raises(QstarError, match="file not found"):
+        load_problems("jsonl", "test", None, path=str(tmp_path / "nope.jsonl"))
+    path = _write(tmp_path / "mine.jsonl", [{"question": "q", "answer": "seven"}])
+    with pytest.raises(QstarError, match=r"mine\.jsonl:1: the answer 'seven' is not a number"):
+        load_problems("jsonl", "test", None, path=str(path))
+    with pytest.raises(QstarError, match="unknown answer_type 'text'"):
+        load_problems("jsonl", "test", None, path=str(path), answer_type="text")
+    dupes = _write(tmp_path / "dupes.jsonl", [{"id": 1, "question": "q", "answer": 1}, {"id": 1, "question": "r", "answer": 2}])
+    with pytest.raises(QstarError, match="duplicate problem ids"):
+        load_problems("jsonl", "test", None, path=str(dupes), id_field="id")
+
+
+# --- prompts ---------------------------------------------------------------------------------
+
+
+def test_messages_and_few_shot():
+    problem = Problem(id="t/test/0", question="What is 2 + 3?", reference="5")
+    dataset = get_dataset("svamp")
+    [message] = dataset.messages(problem)
+    assert message["role"] == "user"
+    assert "one step per line" in message["content"] and '"The answer is N."' in message["content"]
+    assert message["content"].endswith("What is 2 + 3?")
+    shots = dataset.messages(problem, num_shots=8)
+    assert [m["role"] for m in shots] == ["user", "assistant"] * 8 + ["user"]
+    assert dataset.messages(problem) == get_dataset("gsm8k").messages(problem)  # one prompt for all numeric sets
+    with pytest.raises(QstarError, match="num_shots must be between 0 and 8"):
+        dataset.messages(problem, num_shots=9)
+    math_messages = get_dataset("math").messages(problem, num_shots=2)
+    assert "\\boxed{}" in math_messages[-1]["content"] and len(math_messages) == 5
+
+
+def test_exemplars_are_consistent():
+    for question, solution in NUMERIC_EXEMPLARS:
+        lines = solution.split("\n")
+        assert lines[-1].startswith("The answer is ") and lines[-1].endswith(".")
+        # The stated answer is the result of the last computation.
+        assert extract_numeric(lines[-1]) == extract_numeric(lines[-2].rstrip(" .abcdefghijklmnopqrstuvwxyz")), question
+    for question, solution in MATH_EXEMPLARS:
+        assert last_boxed(solution), question
+
+
+def test_registry_is_complete():
+    assert set(DATASETS) == {"gsm8k", "math", "math500", "mgsm", "svamp", "mawps", "jsonl"}
+    for dataset in DATASETS.values():
+        assert dataset.answer_type in ("numeric", "math") and dataset.default_step_format == "line"
+        assert dataset.name == "jsonl" or dataset.hub
+
+
+# --- the hub, with stand-ins ---------------------------------------------------------------------
+
+
+def _fake_datasets(monkeypatch, load_dataset):
+    module = types.ModuleType("datasets")
+    module.load_dataset = load_dataset
+    monkeypatch.setitem(sys.modules, "datasets", module)
+
+
+def test_hub_rows_are_mapped(monkeypatch):
+    calls = []
+
+    def load_dataset(path, name=None, split=None, data_files=None):
+        calls.append((path, name, split, data_files))
+        if path == "openai/gsm8k":
+            return [{"question": "2+2?", "answer": "2+2=<<2+2=4>>4\n#### 4"}]
+        return [{"problem": "p", "solution": "s", "answer": "\\frac12", "subject": "Algebra", "level": 2, "unique_id": "u"}]
+
+    _fake_datasets(monkeypatch, load_dataset)
+    [problem] = load_problems("gsm8k", "train", None)
+    assert (problem.id, problem.reference, problem.solution) == ("gsm8k/train/0", "4", "2+2=4")
+    [problem] = load_problems("math500", "test", None)
+    assert problem.reference == "\\frac12" and problem.meta["type"] == "Algebra"
+    assert calls == [("openai/gsm8k", "main", "train", None), ("HuggingFaceH4/MATH-500", None, "test", None)]
+
+
+def test_hub_failure_says_to_use_a_data_dir(monkeypatch):
+    def load_dataset(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'openai/gsm8k' on the Hub (LocalEntryNotFoundError)")
+
+    _fake_datasets(monkeypatch, load_dataset)
+    with pytest.raises(QstarError, match=r"could not load openai/gsm8k from the Hugging Face hub.*--data-dir.*QSTAR_DATA_DIR"):
+        load_problems("gsm8k", "test", None)
+
+
+@needs_data
+def test_mgsm_from_the_hub_reads_the_raw_tsv(monkeypatch):
+    downloads = []
+
+    def hf_hub_download(repo_id, filename, repo_type):
+        downloads.append((repo_id, filename, repo_type))
+        return str(DATA_DIR / "mgsm" / filename)
+
+    module = types.ModuleType("huggingface_hub")
+    module.hf_hub_download = hf_hub_download
+    monkeypatch.setitem(sys.modules, "huggingface_hub", module)
+    assert len(load_problems("mgsm", "test", None, subset="zh")) == 250
+    assert downloads == [("juletxara/mgsm", "mgsm_zh.tsv", "dataset")]
+    with pytest.raises(QstarError, match="unknown mgsm subset 'xx'"):
+        load_problems("mgsm", "test", None, subset="xx")
