@@ -123,6 +123,79 @@ def collect_rollouts(
     collect.run(config)
 
 
+@app.command("label")
+@handle_errors
+def label(
+    input_dir: Optional[str] = typer.Option(None, "--input", "-i", help="A collect-rollouts run directory."),
+    method: Optional[str] = typer.Option(None, "--method", help="rollout | fqi | completion"),
+    num_rollouts: Optional[int] = typer.Option(None, "--num-rollouts", "-M", help="Continuations per (s, a) (rollout)."),
+    gamma: Optional[float] = typer.Option(None, "--gamma", help="Discount (default 1)."),
+    iterations: Optional[int] = typer.Option(None, "--iterations", help="FQI iterations L."),
+    candidates: Optional[int] = typer.Option(None, "--candidates", "-K", help="FQI candidate actions per state."),
+    init_qvm: Optional[str] = typer.Option(None, "--init-qvm", help="FQI: Q_0 from this QVM (default 0)."),
+    strong_model: Optional[str] = typer.Option(None, "--strong-model", help="completion: the stronger policy."),
+    strong_backend: Optional[str] = typer.Option(None, "--strong-backend", help="completion: auto | vllm | hf | openai"),
+    strong_samples: Optional[int] = typer.Option(None, "--strong-samples", help="completion: 1 = greedy, M = best of M."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="openai: server URL (else $OPENAI_BASE_URL)."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="FQI: QVM backbone."),
+    backend: Optional[str] = BackendOpt,
+    out: Optional[str] = OutOpt,
+    recipe: Optional[Path] = RecipeOpt,
+    set_: Optional[list[str]] = SetOpt,
+    dry_run: bool = DryRunOpt,
+):
+    """Q-value labels for every (state, step) of a rollouts run -> qlabels.jsonl."""
+    from qstar_cli.config import LabelConfig
+    from qstar_cli.stages import label as label_stage
+
+    flags = {
+        "label.input": input_dir, "label.method": method, "label.num_rollouts": num_rollouts, "label.gamma": gamma,
+        "label.iterations": iterations, "label.candidates": candidates, "label.init_qvm": init_qvm,
+        "label.strong_model": strong_model, "label.strong_backend": strong_backend,
+        "label.strong_samples": strong_samples, "label.openai_base_url": base_url, "train.backbone": backbone,
+        "policy.backend": backend, "label.out": out,
+    }
+    base = label_stage.input_base(input_dir) if input_dir else None
+    config = resolve(LabelConfig, recipe, set_, flags, base=base)
+    if dry_run:
+        return dry_run_print(config)
+    label_stage.run(config)
+
+
+@app.command("train-q")
+@handle_errors
+def train_q(
+    labels: Optional[list[str]] = typer.Option(None, "--labels", "-l", help="Label run directories (repeatable)."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="HF id or folder; 'embedded' = SmolLM2-135M."),
+    epochs: Optional[float] = typer.Option(None, "--epochs"),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr"),
+    max_length: Optional[int] = typer.Option(None, "--max-length"),
+    out: Optional[str] = OutOpt,
+    recipe: Optional[Path] = RecipeOpt,
+    set_: Optional[list[str]] = SetOpt,
+    dry_run: bool = DryRunOpt,
+):
+    """Train the Q-value model on label runs -> a QVM directory usable by search."""
+    from qstar_cli.config import TrainConfig
+
+    config = resolve(TrainConfig, recipe, set_, {
+        "train.labels": labels or None, "train.backbone": backbone, "train.epochs": epochs,
+        "train.max_steps": max_steps, "train.batch_size": batch_size, "train.learning_rate": learning_rate,
+        "train.max_length": max_length, "train.out": out,
+    })
+    if dry_run:
+        from qstar_cli import ui
+        from qstar_cli.config import to_yaml
+
+        ui.out.print(to_yaml(config), end="", highlight=False)
+        return
+    from qstar_cli.stages import train_q as train_stage
+
+    train_stage.run(config)
+
+
 @app.command("merge")
 @handle_errors
 def merge(

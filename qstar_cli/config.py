@@ -121,12 +121,110 @@ class CollectConfig:
     collect: CollectSection = field(default_factory=CollectSection)
 
 
+LABEL_METHODS = ("rollout", "fqi", "completion")
+
+
+@dataclass
+class LabelSection:
+    method: str = "rollout"  # rollout | fqi | completion
+    input: str | None = None  # a collect-rollouts run directory
+    num_rollouts: int = 4  # M continuations sampled from each s_{t+1} (rollout)
+    gamma: float = 1.0  # discount
+    temperature: float | None = None  # continuation temperature; None = sampling.temperature
+    max_tokens: int | None = None  # continuation token limit; None = sampling.max_tokens
+    include_own_ending: bool = True  # rollout: the trajectory's own ending counts as a rollout
+    batch_questions: int = 16  # questions whose states go to the backend in one call
+    out: str | None = None
+    # completion: a stronger policy finishes each s_{t+1}
+    strong_model: str | None = None  # HF id / local folder, or the served model name (openai)
+    strong_backend: str = "auto"  # auto | vllm | hf | openai
+    strong_samples: int = 1  # 1 = one greedy completion; M > 1 = M samples, y = their max
+    strong_temperature: float = 0.7  # used when strong_samples > 1
+    openai_base_url: str | None = None  # else $OPENAI_BASE_URL
+    openai_api_key_env: str = "OPENAI_API_KEY"  # name of the variable holding the key
+    requests_per_minute: float = 0.0  # 0 = no limit
+    concurrency: int = 8  # requests in flight to an openai server
+    max_retries: int = 6
+    request_timeout: float = 120.0
+    # fqi: fitted Q-iteration
+    iterations: int = 2  # L
+    candidates: int = 6  # K actions sampled once at every non-terminal s_{t+1}
+    init_qvm: str | None = None  # Q_0; None = 0
+
+    def validate(self) -> None:
+        if self.method not in LABEL_METHODS:
+            raise QstarError(f"unknown label method {self.method!r}; choose one of: {', '.join(LABEL_METHODS)}")
+        for key in ("num_rollouts", "batch_questions", "strong_samples", "iterations", "candidates",
+                    "concurrency"):
+            if getattr(self, key) <= 0:
+                raise QstarError(f"label.{key} must be positive, got {getattr(self, key)}")
+        if not 0 < self.gamma <= 1:
+            raise QstarError(f"label.gamma must be in (0, 1], got {self.gamma}")
+        if self.strong_backend not in ("auto", "vllm", "hf", "openai"):
+            raise QstarError(f"unknown strong backend {self.strong_backend!r}; choose auto, vllm, hf or openai")
+        if self.max_retries < 0 or self.requests_per_minute < 0:
+            raise QstarError("label.max_retries and label.requests_per_minute must be >= 0")
+
+
+@dataclass
+class TrainSection:
+    labels: list[str] = field(default_factory=list)  # qlabels run directories
+    backbone: str = "embedded"  # HF id or folder; "embedded" = SmolLM2-135M-Instruct
+    max_length: int = 384  # tokens of (question, steps so far, candidate step)
+    epochs: float = 2.0
+    max_steps: int = 0  # > 0 overrides epochs
+    batch_size: int = 16
+    grad_accum: int = 1
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.05
+    loss: str = "bce"  # bce (cross-entropy on soft targets) | mse (on the sigmoid)
+    bf16: bool = False
+    heldout_fraction: float = 0.2  # of questions
+    seed: int = 0
+    logging_steps: int = 10
+    save_steps: int = 0  # > 0: keep Trainer checkpoints (resume after a crash)
+    report_to: str = "none"  # none | wandb | tensorboard | ...
+    score_batch_size: int = 32
+    mixed_datasets: bool = False  # allow label runs of several datasets in one QVM
+    out: str | None = None
+
+    def validate(self) -> None:
+        if self.loss not in ("bce", "mse"):
+            raise QstarError(f"train.loss must be bce or mse, got {self.loss!r}")
+        for key in ("max_length", "batch_size", "grad_accum", "score_batch_size"):
+            if getattr(self, key) <= 0:
+                raise QstarError(f"train.{key} must be positive, got {getattr(self, key)}")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise QstarError("train.epochs or train.max_steps must be positive")
+        if not 0 <= self.heldout_fraction < 1:
+            raise QstarError(f"train.heldout_fraction must be in [0, 1), got {self.heldout_fraction}")
+        if self.learning_rate <= 0:
+            raise QstarError("train.learning_rate must be positive")
+
+
+@dataclass
+class LabelConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    label: LabelSection = field(default_factory=LabelSection)
+    train: TrainSection = field(default_factory=TrainSection)  # fqi trains a QVM every iteration
+
+
+@dataclass
+class TrainConfig:
+    train: TrainSection = field(default_factory=TrainSection)
+
+
 # Sections a recipe may hold, and the class that checks each one.
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "policy": PolicyConfig,
     "sampling": SamplingConfig,
     "collect": CollectSection,
+    "label": LabelSection,
+    "train": TrainSection,
 }
 
 # Keys that may change when a run directory is resumed: they change how, not what, is computed.
@@ -135,6 +233,9 @@ EXECUTION_KEYS = {
     "policy.backend", "policy.tensor_parallel_size", "policy.gpu_memory_utilization",
     "policy.cpu_kv_cache_gib", "policy.hf_batch_size",
     "collect.batch_questions", "collect.out",
+    "label.batch_questions", "label.out", "label.concurrency", "label.requests_per_minute",
+    "label.max_retries", "label.request_timeout", "label.openai_base_url", "label.openai_api_key_env",
+    "train.out", "train.logging_steps", "train.save_steps", "train.report_to", "train.score_batch_size",
 }
 
 
@@ -240,9 +341,13 @@ def _merge(base: dict, update: dict) -> dict:
 
 
 def resolve(cls: type, recipe: str | Path | None = None, sets: list[str] | None = None,
-            flags: dict[str, Any] | None = None) -> Any:
-    """Build a stage config: dataclass defaults < recipe < --set < explicit flags (dotted keys)."""
-    layers: list[tuple[str, dict]] = []
+            flags: dict[str, Any] | None = None, base: dict | None = None) -> Any:
+    """Build a stage config: dataclass defaults < base < recipe < --set < explicit flags.
+
+    `base` holds sections inherited from an input run (e.g. `label` reuses the policy and data
+    settings its rollouts were collected with), so they need not be repeated.
+    """
+    layers: list[tuple[str, dict]] = [("the input run's config", base)] if base else []
     if recipe is not None:
         layers.append((str(recipe), load_yaml(recipe)))
     if sets:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from qstar_cli.errors import QstarError
 
-SCHEMA_VERSIONS = {"rollouts": 1}
+SCHEMA_VERSIONS = {"rollouts": 1, "qlabels": 1, "candidates": 1}
 
 # kind -> {field: expected python type(s)} for the top level of a record
 REQUIRED_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -17,6 +17,17 @@ REQUIRED_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "id": str, "dataset": str, "split": str, "question": str, "reference": str,
         "prompt": str, "step_format": str, "trajectories": list,
     },
+    "qlabels": {
+        "id": str, "dataset": str, "split": str, "question": str, "reference": str,
+        "prompt": str, "step_format": str, "method": str, "gamma": (int, float), "nodes": list,
+    },
+    # FQI's candidate actions: for every node of a question's step tree, the K proposed next steps
+    "candidates": {"id": str, "nodes": list},
+}
+
+# One node of a qlabels record: an (s_t, a_t) pair (the path from the root is a_1..a_t) and its label.
+NODE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "parent": int, "step": str, "depth": int, "terminal": bool, "y": (int, float),
 }
 
 TRAJECTORY_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -56,6 +67,15 @@ def check_record(kind: str, record: dict, where: str) -> dict:
                 if not isinstance(s, dict):
                     raise QstarError(f"{where}: a step is not an object")
                 _check_fields(s, STEP_FIELDS, where, "step")
+    if kind == "qlabels":
+        for i, node in enumerate(record["nodes"]):
+            if not isinstance(node, dict):
+                raise QstarError(f"{where}: a node is not an object")
+            _check_fields(node, NODE_FIELDS, where, "node")
+            if not -1 <= node["parent"] < i:
+                raise QstarError(f"{where}: node {i} has parent {node['parent']}, which does not come before it")
+            if not 0 <= node["y"] <= 1:
+                raise QstarError(f"{where}: node {i} has label y={node['y']} outside [0, 1]")
     return record
 
 
@@ -82,3 +102,10 @@ def trajectory(*, text: str, steps: list[dict], answer: str | None, reward: floa
 
 def step(text: str, tokens: int, logprob: float | None) -> dict:
     return {"text": text, "tokens": tokens, "logprob": logprob}
+
+
+def qlabel_record(*, source: dict, method: str, gamma: float, nodes: list[dict]) -> dict:
+    """A question's labelled step tree, carrying over the question fields of its rollouts record."""
+    keep = ("id", "dataset", "split", "question", "reference", "prompt", "step_format")
+    return {"schema": schema_tag("qlabels"), **{k: source[k] for k in keep}, "method": method,
+            "gamma": gamma, "nodes": nodes}

@@ -13,12 +13,15 @@ from qstar_cli.errors import QstarError
 BACKENDS = {
     "vllm": ("qstar_cli.backends.vllm_backend", "VLLMBackend"),
     "hf": ("qstar_cli.backends.hf_backend", "HFBackend"),
+    "openai": ("qstar_cli.backends.openai_backend", "OpenAIBackend"),
 }
 
 
 def choose_backend(name: str) -> str:
     if name == "auto":
         return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
+    if name == "openai":
+        return name
     if name not in BACKENDS:
         raise QstarError(f"unknown backend {name!r}; choose one of: auto, {', '.join(BACKENDS)}")
     if name == "vllm" and importlib.util.find_spec("vllm") is None:

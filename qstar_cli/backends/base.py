@@ -34,10 +34,11 @@ class Generation:
     finish_reason: str  # stop | eos | length
     token_logprobs: list[float] | None = None
     top_logprobs: list[list[float]] | None = None  # per token, the top-k logprobs, best first
+    tokens: int | None = None  # token count when ids are unknown (remote servers)
 
     @property
     def num_tokens(self) -> int:
-        return len(self.token_ids)
+        return self.tokens if self.tokens is not None else len(self.token_ids)
 
     @property
     def logprob(self) -> float | None:
@@ -77,6 +78,10 @@ class PolicyBackend:
     def _generate(self, prompt_ids: list[list[int]], params: GenParams) -> list[list[Generation]]:
         raise NotImplementedError
 
+    def _generate_text(self, prompts: list[str], params: GenParams) -> list[list[Generation]]:
+        # local backends encode once here; a remote server takes the text itself
+        return self._generate([self.encode(p) for p in prompts], params)
+
     def close(self) -> None:
         pass
 
@@ -107,7 +112,7 @@ class PolicyBackend:
         if not prompts:
             return []
         start = time.perf_counter()
-        outs = self._generate([self.encode(p) for p in prompts], params)
+        outs = self._generate_text(prompts, params)
         self.usage.calls += 1
         self.usage.prompts += len(prompts)
         self.usage.sequences += sum(len(o) for o in outs)

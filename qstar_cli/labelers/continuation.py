@@ -1,0 +1,55 @@
+"""Labels from continuations: `rollout` (the policy itself) and `completion` (a stronger policy).
+
+For a batch of questions, every non-terminal node's next state s_{t+1} goes to the backend in ONE
+call with n continuations each; each continuation is graded on the full solution text (steps so
+far + continuation) and counted in steps with the run's step format; `targets.rollout_label`
+turns the outcomes into y (max) and the soft mean. rollout also counts the trajectories' own
+endings; completion uses only the stronger policy's completions (y = R of its completion).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from qstar_cli.artifacts import records as R
+from qstar_cli.backends.base import GenParams
+from qstar_cli.labelers.targets import rollout_label
+from qstar_cli.labelers.tree import build_tree, path, tree_to_records
+from qstar_cli.steps import StepFormat
+
+
+def count_steps(backend, gen, fmt: StepFormat) -> int:
+    if fmt.kind == "tokens":
+        return math.ceil(gen.num_tokens / fmt.tokens)
+    return len(fmt.char_spans(gen.text))
+
+
+def label_batch(records: list[dict], backend, grade: Callable[[dict, str], float], fmt: StepFormat, *,
+                n: int, temperature: float, max_tokens: int, gamma: float, include_own: bool, method: str,
+                prompt_for: Callable[[dict], str] | None = None, top_p: float = 1.0) -> list[dict]:
+    """qlabels records for `records` (collect-rollouts records), one backend call for all states.
+
+    `grade(record, solution_text)` is the 0/1 reward; `prompt_for(record)` the prompt a stronger
+    policy continues from (default: the policy's own prompt as recorded).
+    """
+    prompt_for = prompt_for or (lambda rec: rec["prompt"])
+    trees = [build_tree(rec["trajectories"]) for rec in records]
+    states, owners = [], []
+    for qi, (rec, nodes) in enumerate(zip(records, trees)):
+        prompt = prompt_for(rec)
+        for node in nodes:
+            if not node.terminal:
+                states.append(prompt + "".join(path(nodes, node.index)))
+                owners.append((qi, node.index))
+    params = GenParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+    outputs = backend.generate(states, params) if states else []
+    outcomes: dict[tuple[int, int], list[tuple[int, float]]] = {}
+    for (qi, ni), gens in zip(owners, outputs):
+        so_far = "".join(path(trees[qi], ni))
+        outcomes[(qi, ni)] = [(count_steps(backend, g, fmt), grade(records[qi], so_far + g.text)) for g in gens]
+    labelled = []
+    for qi, (rec, nodes) in enumerate(zip(records, trees)):
+        labels = [rollout_label(node, outcomes.get((qi, node.index), []), gamma, include_own) for node in nodes]
+        labelled.append(R.qlabel_record(source=rec, method=method, gamma=gamma, nodes=tree_to_records(nodes, labels)))
+    return labelled

@@ -1,0 +1,183 @@
+"""`qstar label`: Q-value labels for every (s_t, a_t) of a collect-rollouts run.
+
+--method rollout    : the policy samples M continuations from each s_{t+1}; y = best outcome.
+--method completion : a stronger policy (local, or any OpenAI-compatible server) completes each
+                      s_{t+1}, greedily or M times; y = its (best) outcome.
+--method fqi        : fitted Q-iteration over K candidate actions sampled once (see labelers/fqi).
+
+The policy, data and sampling settings default to those the rollouts were collected with, so the
+policy that labels is the policy that acted. Questions are labelled in batches and each record is
+appended as soon as its batch is done, so an interrupted run (or a server that gave up) resumes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+
+from qstar_cli import ui
+from qstar_cli.artifacts.rundir import RunDir, open_input
+from qstar_cli.config import LabelConfig, to_dict, to_yaml
+from qstar_cli.errors import QstarError
+from qstar_cli.stages import collect
+from qstar_cli.stages.common import chunks, dataset_options
+from qstar_cli.steps import StepFormat
+
+STAGE = "label"
+RECORDS = "qlabels.jsonl"
+
+
+def input_base(input_dir: str) -> dict:
+    """The data/policy/sampling sections of the rollouts run, as the base layer of the config."""
+    path = Path(input_dir) / "config.yaml"
+    if not path.exists():
+        raise QstarError(f"{input_dir} is not a collect-rollouts run directory (no config.yaml)")
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {k: config[k] for k in ("data", "policy", "sampling") if isinstance(config.get(k), dict)}
+
+
+def grader(config: LabelConfig):
+    """reward(record, solution text) with the dataset's own grading."""
+    from qstar_cli.datasets.base import Problem
+    from qstar_cli.datasets.registry import get_dataset
+
+    dataset = get_dataset(config.data.name, **dataset_options(config.data))
+
+    def grade(record: dict, text: str) -> float:
+        problem = Problem(id=record["id"], question=record["question"], reference=record["reference"])
+        return 1.0 if dataset.is_correct(text, problem) else 0.0
+
+    return dataset, grade
+
+
+def run(config: LabelConfig) -> Path:
+    cfg = config.label
+    if not cfg.input:
+        raise QstarError("qstar label needs the rollouts to label: --input RUN_DIR (a collect-rollouts run)")
+    ui.show_config(STAGE, to_yaml(config))
+    manifest, records = open_input(cfg.input, stage=collect.STAGE, kind="rollouts", records_name=collect.RECORDS)
+    if not records:
+        raise QstarError(f"{cfg.input} holds no rollouts to label")
+    fmt = StepFormat.parse(records[0]["step_format"])
+    dataset, grade = grader(config)
+    if cfg.method == "fqi":
+        from qstar_cli.labelers import fqi
+
+        return fqi.run(config, manifest, records, fmt, grade)
+
+    out = Path(cfg.out) if cfg.out else Path(cfg.input).parent / f"qlabels-{cfg.method}-{Path(cfg.input).name}"
+    cfg.out = str(out)
+    inputs = {"rollouts": str(Path(cfg.input).resolve()), "rollouts_sha256": manifest.get("records_sha256")}
+    rundir = RunDir.open(out, stage=STAGE, kind="qlabels", records_name=RECORDS, config=to_dict(config),
+                         inputs=inputs, expected_ids=[r["id"] for r in records], total_questions=len(records),
+                         seeds={"policy": config.policy.seed})
+    todo = [r for r in records if r["id"] not in rundir.finished_ids]
+    if len(todo) < len(records):
+        ui.info(f"resuming: {len(records) - len(todo)} of {len(records)} questions already labelled")
+    start = time.perf_counter()
+    session: dict = {"generated_questions": 0}
+    try:
+        if todo:
+            _label(config, dataset, todo, fmt, grade, rundir, session, done=len(records) - len(todo), total=len(records))
+    finally:
+        rundir.close()
+        rundir.update_session(seconds=round(time.perf_counter() - start, 3), **session)
+    expected = set(rundir.manifest["expected_ids"])
+    labelled = [r for r in rundir.iter_records() if r["id"] in expected]
+    metrics = label_metrics(labelled, rundir.manifest["sessions"])
+    rundir.finish(metrics)
+    show_summary(metrics, rundir.path)
+    return rundir.path
+
+
+def _strong_backend(config: LabelConfig):
+    cfg = config.label
+    if cfg.strong_backend == "openai":
+        from qstar_cli.backends.openai_backend import OpenAIBackend
+
+        if not cfg.strong_model:
+            raise QstarError("--method completion with the openai backend needs --strong-model (the served model name)")
+        return OpenAIBackend(cfg.strong_model, base_url=cfg.openai_base_url, api_key_env=cfg.openai_api_key_env,
+                             requests_per_minute=cfg.requests_per_minute, concurrency=cfg.concurrency,
+                             max_retries=cfg.max_retries, request_timeout=cfg.request_timeout)
+    from qstar_cli.backends import load_backend
+
+    strong_policy = type(config.policy)(**{**vars(config.policy), "model": cfg.strong_model,
+                                           "backend": cfg.strong_backend})
+    return load_backend(strong_policy)
+
+
+def _label(config: LabelConfig, dataset, todo, fmt, grade, rundir, session, done: int, total: int) -> None:
+    from qstar_cli.labelers.continuation import label_batch
+
+    cfg = config.label
+    ui.info("loading the policy ...")
+    if cfg.method == "rollout":
+        from qstar_cli.backends import load_backend
+
+        backend = load_backend(config.policy)
+        n, temperature, prompt_for = cfg.num_rollouts, cfg.temperature, None
+        if temperature is None:
+            temperature = config.sampling.temperature
+    else:  # completion
+        backend = _strong_backend(config)
+        n = cfg.strong_samples
+        temperature = 0.0 if n == 1 else cfg.strong_temperature
+        prompt_for = None
+        if getattr(backend, "tokenizer", None) is not None:
+            from qstar_cli.datasets.base import Problem
+
+            def prompt_for(rec):  # the stronger model reads the question in its own chat format
+                problem = Problem(id=rec["id"], question=rec["question"], reference=rec["reference"])
+                return backend.render(dataset.messages(problem, num_shots=config.data.num_shots))
+    max_tokens = cfg.max_tokens or config.sampling.max_tokens
+    with ui.progress() as bar:
+        task = bar.add_task(f"label ({cfg.method})", total=total, completed=done, stats="")
+        for batch in chunks(todo, cfg.batch_questions):
+            for rec in label_batch(batch, backend, grade, fmt, n=n, temperature=temperature, max_tokens=max_tokens,
+                                   gamma=cfg.gamma, include_own=cfg.method == "rollout" and cfg.include_own_ending,
+                                   method=cfg.method, prompt_for=prompt_for, top_p=config.sampling.top_p):
+                rundir.append(rec)
+                session["generated_questions"] += 1
+            u = backend.usage
+            bar.update(task, advance=len(batch),
+                       stats=f"{u.generated_tokens:,} tokens  {u.generated_tokens / max(u.seconds, 1e-9):,.0f} tok/s")
+    session.update(generated_tokens=backend.usage.generated_tokens, generation_seconds=round(backend.usage.seconds, 3),
+                   backend_calls=backend.usage.calls, retries=getattr(backend, "retries", 0))
+    backend.close()
+
+
+def label_metrics(records: list[dict], sessions: list[dict]) -> dict:
+    nodes = [n for r in records for n in r["nodes"]]
+    ys = [n["y"] for n in nodes]
+    inner = [n for n in nodes if not n["terminal"]]
+    return {
+        "questions": len(records),
+        "labels": len(nodes),
+        "terminal_labels": len(nodes) - len(inner),
+        "mean_y": sum(ys) / len(ys) if ys else 0.0,
+        "positive_rate": sum(y >= 0.5 for y in ys) / len(ys) if ys else 0.0,
+        "distinct_y": len(set(round(y, 6) for y in ys)),
+        "mean_soft": sum(n.get("soft", n["y"]) for n in nodes) / len(nodes) if nodes else 0.0,
+        "questions_with_a_positive": sum(any(n["y"] >= 0.5 for n in r["nodes"]) for r in records),
+        "rollouts": sum(n.get("n", 0) for n in inner),
+        "generated_tokens": sum(s.get("generated_tokens", 0) for s in sessions),
+        "wall_seconds": round(sum(s.get("seconds", 0.0) for s in sessions), 3),
+    }
+
+
+def show_summary(metrics: dict, path: Path) -> None:
+    m = metrics
+    ui.summary(f"label -> {path}", [
+        ("questions", str(m["questions"])),
+        ("labelled (s, a) pairs", f"{m['labels']:,}"),
+        ("  of which terminal", f"{m['terminal_labels']:,}"),
+        ("mean y", f"{m['mean_y']:.3f}"),
+        ("share with y >= 0.5", f"{m['positive_rate']:.1%}"),
+        ("mean soft label", f"{m['mean_soft']:.3f}"),
+        ("questions with a positive label", str(m["questions_with_a_positive"])),
+        ("generated tokens", f"{m['generated_tokens']:,}"),
+        ("wall time", f"{m['wall_seconds']:.1f} s"),
+    ])

@@ -1,0 +1,109 @@
+"""`qstar train-q`: fit the Q-value model on one or more label runs.
+
+The label runs must agree on the step format and the policy whose rollouts they label (a QVM
+estimates that policy's future); mixing datasets needs `train.mixed_datasets=true`. The run dir
+holds the QVM (`qvm/`, loadable by search), config.yaml, manifest.json and metrics.json with
+held-out MSE, ROC-AUC and a calibration table. A complete run is not retrained on rerun.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+
+from qstar_cli import ui
+from qstar_cli.artifacts.rundir import RunDir, open_input, read_manifest
+from qstar_cli.config import TrainConfig, to_dict, to_yaml
+from qstar_cli.errors import QstarError
+from qstar_cli.stages import label as label_stage
+from qstar_cli.value.model import QVMMeta
+
+STAGE = "train-q"
+
+
+def label_sources(label_dirs: list[str], mixed_datasets: bool = False):
+    """Records of all label runs, checked to come from one policy and one step format."""
+    records, seen, sources = [], {}, []
+    for d in label_dirs:
+        manifest, recs = open_input(d, stage=label_stage.STAGE, kind="qlabels", records_name=label_stage.RECORDS)
+        config = yaml.safe_load((Path(d) / "config.yaml").read_text(encoding="utf-8")) or {}
+        source = {
+            "dir": str(Path(d).resolve()),
+            "dataset": config.get("data", {}).get("name"),
+            "policy": config.get("policy", {}).get("model") or "embedded",
+            "step_format": recs[0]["step_format"] if recs else None,
+            "method": config.get("label", {}).get("method"),
+            "sha256": manifest.get("records_sha256"),
+        }
+        for rec in recs:
+            if rec["id"] in seen:
+                raise QstarError(f"question {rec['id']!r} is labelled in both {seen[rec['id']]} and {d}")
+            seen[rec["id"]] = d
+        records += recs
+        sources.append(source)
+    if not records:
+        raise QstarError("the label runs hold no labelled questions: nothing to train on")
+    for key, what in (("policy", "policies"), ("step_format", "step formats")):
+        values = {s[key] for s in sources if s[key] is not None}
+        if len(values) > 1:
+            raise QstarError(f"the label runs come from different {what} ({', '.join(sorted(values))}); "
+                             f"a QVM estimates one policy's future with one step format: train one per {key}")
+    datasets = sorted({s["dataset"] for s in sources})
+    if len(datasets) > 1 and not mixed_datasets:
+        raise QstarError(f"the label runs come from different datasets ({', '.join(datasets)}); "
+                         f"set train.mixed_datasets=true if that is intended")
+    return records, sources
+
+
+def run(config: TrainConfig) -> Path:
+    cfg = config.train
+    if not cfg.labels:
+        raise QstarError("qstar train-q needs label runs: --labels DIR (repeatable)")
+    ui.show_config(STAGE, to_yaml(config))
+    records, sources = label_sources(cfg.labels, cfg.mixed_datasets)
+    out = Path(cfg.out) if cfg.out else Path(cfg.labels[0]).parent / f"qvm-{Path(cfg.labels[0]).name}"
+    cfg.out = str(out)
+    if (out / "manifest.json").exists() and read_manifest(out).get("complete"):
+        ui.info(f"{out} is already trained (manifest complete); nothing to do")
+        return out
+    inputs = {"labels": [s["dir"] for s in sources], "labels_sha256": [s["sha256"] for s in sources]}
+    rundir = RunDir.open(out, stage=STAGE, kind="qlabels", records_name="none.jsonl", config=to_dict(config),
+                         inputs=inputs, expected_ids=[], total_questions=len(records), seeds={"train": cfg.seed})
+    from qstar_cli.value.fit import examples_from_records, fit_qvm
+
+    meta = QVMMeta(step_format=sources[0]["step_format"], datasets=sorted({s["dataset"] for s in sources}),
+                   policy=sources[0]["policy"], label_method=",".join(sorted({s["method"] for s in sources})))
+    start = time.perf_counter()
+    _, metrics = fit_qvm(examples_from_records(records), cfg, out, meta, resume=True)
+    metrics["labels"] = sources
+    rundir.update_session(seconds=round(time.perf_counter() - start, 3))
+    rundir.finish(metrics)
+    show_summary(metrics, out)
+    return out
+
+
+def show_summary(metrics: dict, out: Path) -> None:
+    held = metrics["heldout"]
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    ui.summary(f"train-q -> {out / 'qvm'}", [
+        ("train examples (questions)", f"{metrics['train_examples']:,} ({metrics['train_questions']})"),
+        ("held-out examples (questions)", f"{held.get('examples', 0):,} ({held.get('questions', 0)})"),
+        ("train loss first -> last", f"{fmt(metrics['train_loss_first'])} -> {fmt(metrics['train_loss_last'])}"),
+        ("held-out MSE", fmt(held.get("mse"))),
+        ("held-out MSE of the mean (baseline)", fmt(held.get("baseline_mse"))),
+        ("held-out ROC-AUC", fmt(held.get("roc_auc"))),
+        ("held-out positive rate", fmt(held.get("positive_rate"))),
+        ("train ROC-AUC", fmt(metrics["train_eval"].get("roc_auc"))),
+        ("train time", f"{metrics['train_seconds']:.1f} s"),
+    ])
+    if held.get("calibration"):
+        from rich.table import Table
+
+        table = Table(title="held-out calibration", header_style="bold")
+        for col in ("bin", "count", "mean prediction", "mean label"):
+            table.add_column(col, justify="right")
+        for row in held["calibration"]:
+            table.add_row(row["bin"], str(row["count"]), f"{row['mean_pred']:.3f}", f"{row['mean_label']:.3f}")
+        ui.out.print(table)

@@ -1,0 +1,75 @@
+"""One training run of a QVM, shared by `qstar train-q` and every FQI iteration.
+
+Examples -> split by question -> HF Trainer -> held-out metrics -> save_pretrained + the QVM's
+meta (input format, step format, datasets, policy). Warns when the targets give nothing to learn.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from qstar_cli import ui
+from qstar_cli.errors import QstarError
+from qstar_cli.value.model import QVM, QVMMeta, load_backbone
+from qstar_cli.value.train import Example, evaluate, make_trainer, split_by_question
+
+
+def examples_from_records(records: list[dict], ys: list[list[float]] | None = None) -> list[Example]:
+    """One example per labelled node: (question, steps before it, its step) -> y.
+
+    `ys` replaces the stored labels (FQI's per-iteration targets), one list per record.
+    """
+    out = []
+    for r_i, rec in enumerate(records):
+        nodes = rec["nodes"]
+        for i, node in enumerate(nodes):
+            steps, j = [], node["parent"]
+            while j >= 0:
+                steps.append(nodes[j]["step"])
+                j = nodes[j]["parent"]
+            y = ys[r_i][i] if ys is not None else node["y"]
+            out.append(Example(rec["id"], rec["question"], steps[::-1], node["step"], float(y)))
+    return out
+
+
+def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: bool = False) -> tuple[QVM, dict]:
+    """Train a fresh QVM from `cfg.backbone` on `examples`; save it to out_dir/qvm."""
+    if not examples:
+        raise QstarError("no labelled examples to train on")
+    ys = [e.y for e in examples]
+    if max(ys) - min(ys) < 1e-9:
+        ui.warn(f"all {len(ys)} labels equal {ys[0]:g}: there is nothing to learn (the QVM will predict a constant)")
+    train, held = split_by_question(examples, cfg.heldout_fraction, cfg.seed)
+    if not train:
+        raise QstarError("every question fell into the held-out split; lower train.heldout_fraction or add questions")
+    tokenizer, model, path = load_backbone(cfg.backbone)
+    meta.backbone = cfg.backbone
+    meta.max_length = cfg.max_length
+    qvm = QVM(tokenizer, model, meta, batch_size=cfg.score_batch_size)
+    trainer = make_trainer(qvm, train, str(out_dir / "checkpoints"), cfg)
+    ui.info(f"training the QVM on {len(train):,} examples ({len({e.qid for e in train})} questions), "
+            f"holding out {len(held):,} ({len({e.qid for e in held})} questions)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        last_ckpt = _last_checkpoint(out_dir / "checkpoints") if resume else None
+        result = trainer.train(resume_from_checkpoint=last_ckpt)
+    qvm.model.eval()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    metrics = {
+        "train_examples": len(train), "train_questions": len({e.qid for e in train}),
+        "train_loss_first": losses[0] if losses else None, "train_loss_last": losses[-1] if losses else None,
+        "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
+        "train_steps": trainer.state.global_step,
+        "heldout": evaluate(qvm, held),
+        "train_eval": evaluate(qvm, train[: max(1, min(len(train), 2000))]),
+    }
+    qvm.save(out_dir / "qvm")
+    return qvm, metrics
+
+
+def _last_checkpoint(path: Path) -> str | None:
+    if not path.is_dir():
+        return None
+    ckpts = sorted(path.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(ckpts[-1]) if ckpts else None

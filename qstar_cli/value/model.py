@@ -1,0 +1,125 @@
+"""The Q-value model: a transformer with one scalar output, read through a sigmoid as Q in [0, 1].
+
+Any Hugging Face encoder or causal model can be the backbone (`AutoModelForSequenceClassification`
+with `num_labels=1`; causal models pool their last non-pad token). `QVM.score` takes many
+(question, steps so far, candidate step) triples and scores them in length-sorted batches, one
+forward pass per batch. A saved QVM is a folder from `save_pretrained` plus `qstar_qvm.json`,
+which records the input format, step format, dataset and policy it was trained for; `QVM.load`
+refuses a folder without it and `check_compatible` refuses inputs of another format.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from qstar_cli.errors import QstarError
+from qstar_cli.value.format import FORMAT, encode
+
+META_FILE = "qstar_qvm.json"
+
+
+@dataclass
+class QVMMeta:
+    format: str = FORMAT
+    step_format: str = "line"
+    datasets: list[str] = field(default_factory=list)
+    policy: str | None = None  # the policy whose rollouts it was trained on
+    backbone: str = ""
+    max_length: int = 512
+    label_method: str | None = None
+
+
+def load_backbone(name_or_path: str, *, dtype: str = "float32", trust_remote_code: bool = False):
+    """(tokenizer, model) for scalar regression on any HF backbone, pad token fixed."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from qstar_cli.backends.models import resolve_model
+
+    path = resolve_model(None if name_or_path in ("", "embedded", None) else name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=1, problem_type="regression", dtype=getattr(torch, dtype),
+            trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError) as exc:
+        raise QstarError(f"cannot load QVM backbone {name_or_path!r}: {str(exc).splitlines()[0][:300]}") from None
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return tokenizer, model, path
+
+
+class QVM:
+    def __init__(self, tokenizer, model, meta: QVMMeta, batch_size: int = 32, device: str | None = None):
+        import torch
+
+        self.torch = torch
+        self.tokenizer = tokenizer
+        self.model = model
+        self.meta = meta
+        self.batch_size = batch_size
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device)
+        self.calls = 0  # forward passes, for compute accounting
+        self.scored = 0
+
+    @classmethod
+    def load(cls, path: str | Path, batch_size: int = 32) -> QVM:
+        path = Path(path)
+        meta_path = path / META_FILE
+        if not meta_path.exists():
+            raise QstarError(f"{path} is not a qstar QVM (no {META_FILE}); train one with `qstar train-q`")
+        try:
+            meta = QVMMeta(**json.loads(meta_path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise QstarError(f"{meta_path} is corrupt ({exc})") from None
+        if meta.format != FORMAT:
+            raise QstarError(f"QVM {path} reads inputs of format {meta.format!r}; this qstar writes {FORMAT!r}")
+        tokenizer, model, _ = load_backbone(str(path))
+        return cls(tokenizer, model.eval(), meta, batch_size=batch_size)
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path, safe_serialization=True)
+        self.tokenizer.save_pretrained(path)
+        (path / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2) + "\n", encoding="utf-8")
+
+    def check_compatible(self, step_format: str, fmt: str = FORMAT) -> None:
+        """Refuse to score inputs cut or formatted differently from the training data."""
+        if fmt != self.meta.format:
+            raise QstarError(f"this QVM was trained on input format {self.meta.format!r}, not {fmt!r}")
+        if step_format != self.meta.step_format:
+            raise QstarError(f"this QVM was trained on {self.meta.step_format!r} steps; the data uses "
+                             f"{step_format!r} steps (set data.step_format to match, or train another QVM)")
+
+    def encode_all(self, items: list[tuple[str, list[str], str]]) -> list[list[int]]:
+        return [encode(self.tokenizer, q, steps, a, self.meta.max_length) for q, steps, a in items]
+
+    def score(self, items: list[tuple[str, list[str], str]]) -> list[float]:
+        """Q in [0, 1] for each (question, steps so far, candidate step), batched by length."""
+        if not items:
+            return []
+        torch = self.torch
+        ids = self.encode_all(items)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        scores = [0.0] * len(ids)
+        pad = self.tokenizer.pad_token_id
+        self.model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start:start + self.batch_size]
+                width = max(len(ids[i]) for i in batch)
+                # right padding: sequence-classification heads of causal models pool the last
+                # non-pad token, which they find from the first pad position
+                input_ids = torch.tensor([ids[i] + [pad] * (width - len(ids[i])) for i in batch], device=self.device)
+                mask = torch.tensor([[1] * len(ids[i]) + [0] * (width - len(ids[i])) for i in batch], device=self.device)
+                logits = self.model(input_ids=input_ids, attention_mask=mask).logits.float().squeeze(-1)
+                for i, p in zip(batch, torch.sigmoid(logits).tolist()):
+                    scores[i] = p
+                self.calls += 1
+        self.scored += len(items)
+        return scores
