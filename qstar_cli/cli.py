@@ -67,10 +67,10 @@ def handle_errors(fn):
     return wrapper
 
 
-def resolve(cls, recipe: Optional[Path], sets: Optional[list[str]], flags: dict):
+def resolve(cls, recipe: Optional[Path], sets: Optional[list[str]], flags: dict, base: Optional[dict] = None):
     from qstar_cli.config import resolve as resolve_config
 
-    return resolve_config(cls, recipe, sets or [], flags)
+    return resolve_config(cls, recipe, sets or [], flags, base=base)
 
 
 def dry_run_print(config) -> None:

