@@ -196,6 +196,60 @@ def train_q(
     train_stage.run(config)
 
 
+@app.command("eval")
+@handle_errors
+def eval_(
+    dataset: Optional[str] = DatasetOpt,
+    split: Optional[str] = SplitOpt,
+    limit: Optional[int] = LimitOpt,
+    data_dir: Optional[str] = DataDirOpt,
+    search: Optional[str] = typer.Option(None, "--search", "-s",
+                                         help="astar | greedy | self-consistency | best-of-n | beam | mcts"),
+    qvm: Optional[str] = typer.Option(None, "--qvm", help="Q-value model: a train-q run dir."),
+    utility: Optional[str] = typer.Option(None, "--utility", help="A* process utility: none | confidence | prm | rule"),
+    prm: Optional[str] = typer.Option(None, "--prm", help="A Hugging Face PRM for --utility prm or best-of-n."),
+    k: Optional[int] = typer.Option(None, "--k", "-K", help="Candidate steps per expansion (paper: 6)."),
+    lam: Optional[float] = typer.Option(None, "--lam", help="A*: lambda in f = g + lambda * h."),
+    n_terminals: Optional[int] = typer.Option(None, "--n-terminals", "-N", help="A*: stop after N terminals."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="A*: expansions per question."),
+    agg: Optional[str] = typer.Option(None, "--agg", help="A*: g aggregate: min | max | sum | last"),
+    heuristic: Optional[str] = typer.Option(None, "--heuristic", help="A*: qvalue | lookahead | zero"),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature of steps/samples."),
+    num_samples: Optional[int] = typer.Option(None, "--num-samples", "-n", help="Samples (self-consistency, best-of-n)."),
+    width: Optional[int] = typer.Option(None, "--width", help="Beam width."),
+    iterations: Optional[int] = typer.Option(None, "--iterations", help="MCTS simulations per question."),
+    reflection: Optional[bool] = typer.Option(None, "--reflection/--no-reflection", help="MCTS reflection action."),
+    step_format: Optional[str] = StepFormatOpt,
+    num_shots: Optional[int] = typer.Option(None, "--num-shots", help="Worked examples in the prompt."),
+    trees: Optional[bool] = typer.Option(None, "--trees/--no-trees", help="Save each question's search tree."),
+    model: Optional[str] = ModelOpt,
+    backend: Optional[str] = BackendOpt,
+    seed: Optional[int] = SeedOpt,
+    shard: Optional[str] = ShardOpt,
+    out: Optional[str] = OutOpt,
+    recipe: Optional[Path] = RecipeOpt,
+    set_: Optional[list[str]] = SetOpt,
+    dry_run: bool = DryRunOpt,
+):
+    """Answer a dataset with one search method -> predictions.jsonl + metrics.json."""
+    from qstar_cli.config import EvalConfig
+
+    config = resolve(EvalConfig, recipe, set_, {
+        "data.name": dataset, "data.split": split, "data.limit": limit, "data.data_dir": data_dir,
+        "data.step_format": step_format, "data.num_shots": num_shots, "data.shard": shard,
+        "eval.search": search, "eval.qvm": qvm, "eval.utility": utility, "eval.prm": prm, "eval.k": k,
+        "eval.lam": lam, "eval.n_terminals": n_terminals, "eval.budget": budget, "eval.agg": agg,
+        "eval.heuristic": heuristic, "eval.temperature": temperature, "eval.n": num_samples, "eval.width": width,
+        "eval.iterations": iterations, "eval.reflection": reflection, "eval.trees": trees,
+        "policy.model": model, "policy.backend": backend, "policy.seed": seed, "eval.out": out,
+    })
+    if dry_run:
+        return dry_run_print(config)
+    from qstar_cli.stages import eval as eval_stage
+
+    eval_stage.run(config)
+
+
 @app.command("merge")
 @handle_errors
 def merge(

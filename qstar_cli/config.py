@@ -203,6 +203,96 @@ class TrainSection:
             raise QstarError("train.learning_rate must be positive")
 
 
+SEARCH_METHODS = ("greedy", "self_consistency", "best_of_n", "beam", "mcts", "astar")
+# The eval keys each method reads; setting another method's key is an error, not a silent no-op.
+SEARCH_KEYS = {
+    "greedy": set(),
+    "self_consistency": {"n", "temperature"},
+    "best_of_n": {"n", "temperature", "rank_by", "score", "qvm", "prm"},
+    "beam": {"k", "width", "temperature", "max_depth", "qvm"},
+    "mcts": {"k", "iterations", "c_uct", "mcts_reward", "reflection", "mcts_answer", "temperature",
+             "max_depth", "qvm"},
+    "astar": {"k", "lam", "n_terminals", "budget", "temperature", "agg", "heuristic", "answer", "utility",
+              "max_depth", "qvm", "prm"},
+}
+
+
+@dataclass
+class EvalSection:
+    search: str = "astar"  # greedy | self_consistency | best_of_n | beam | mcts | astar
+    qvm: str | None = None  # a train-q run dir (or its qvm/ folder)
+    utility: str = "none"  # A*'s process utility R_P: none | confidence | prm | rule
+    prm: str | None = None  # a Hugging Face PRM (see qstar_cli/value/prm.py for the modes)
+    prm_mode: str = "token_logits"
+    prm_template: str = "{question}\n{steps}"
+    prm_step_tag: str = "\n"
+    prm_good_token: str = "+"
+    prm_bad_token: str = "-"
+    k: int = 6  # candidate steps per expansion (paper: 6)
+    lam: float = 1.0  # A*: lambda
+    n_terminals: int = 6  # A*: stop after N terminals (paper: 6)
+    budget: int = 64  # A*: expansions per question
+    temperature: float = 0.9  # sampling temperature of candidate steps / samples
+    agg: str = "min"  # A*: g = Agg(R_P): min | max | sum | last
+    heuristic: str = "qvalue"  # A*: qvalue | lookahead | zero
+    answer: str = "best_f"  # A*: best_f | vote
+    n: int = 8  # self_consistency / best_of_n: samples per question
+    rank_by: str = "qvm"  # best_of_n: qvm | prm
+    score: str = "last"  # best_of_n: combine step scores by last | min | mean
+    width: int = 4  # beam width
+    iterations: int = 16  # MCTS simulations per question
+    c_uct: float = 1.0
+    mcts_reward: str = "confidence"  # confidence | qvm
+    reflection: bool = False  # MCTS: add the "Wait! Maybe I made some mistakes!" action
+    mcts_answer: str = "most_visited"  # most_visited | best_value
+    max_step_tokens: int = 256  # token limit of one step
+    max_depth: int = 32  # steps in a solution
+    trees: bool = False  # save every question's search tree in the predictions
+    batch_questions: int = 64  # questions searched together (one backend call per round for all)
+    bootstrap: int = 1000  # resamples for the accuracy CI
+    out: str | None = None
+
+    def validate(self) -> None:
+        self.search = self.search.replace("-", "_")
+        if self.search not in SEARCH_METHODS:
+            raise QstarError(f"unknown search {self.search!r}; choose one of: {', '.join(SEARCH_METHODS)}")
+        choices = {"utility": ("none", "confidence", "prm", "rule"), "agg": ("min", "max", "sum", "last"),
+                   "heuristic": ("qvalue", "lookahead", "zero"), "answer": ("best_f", "vote"),
+                   "rank_by": ("qvm", "prm"), "score": ("last", "min", "mean"),
+                   "mcts_reward": ("confidence", "qvm"), "mcts_answer": ("most_visited", "best_value"),
+                   "prm_mode": ("token_logits", "classification", "value_head")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise QstarError(f"unknown {key} {getattr(self, key)!r}; choose one of: {', '.join(allowed)}")
+        for key in ("k", "n_terminals", "budget", "n", "width", "iterations", "max_step_tokens", "max_depth",
+                    "batch_questions"):
+            if getattr(self, key) < 1:
+                raise QstarError(f"eval.{key} must be at least 1, got {getattr(self, key)}")
+        if self.temperature < 0 or self.lam < 0 or self.c_uct < 0:
+            raise QstarError("eval.temperature, eval.lam and eval.c_uct must be >= 0")
+        if self.search == "astar" and self.n_terminals > self.budget:
+            raise QstarError(f"--n-terminals {self.n_terminals} is more than the --budget of {self.budget} "
+                             f"expansions; raise the budget or lower N")
+        defaults = EvalSection()
+        used = SEARCH_KEYS[self.search]
+        for key in set().union(*SEARCH_KEYS.values()) - used:
+            if getattr(self, key) != getattr(defaults, key):
+                raise QstarError(f"--search {self.search} does not use eval.{key} (set to {getattr(self, key)!r}); "
+                                 f"drop it, or pick a search that does")
+        if self.utility == "prm" and not self.prm:
+            raise QstarError("--utility prm needs --prm MODEL")
+        if self.rank_by == "prm" and self.search == "best_of_n" and not self.prm:
+            raise QstarError("best-of-N ranked by a PRM needs --prm MODEL")
+
+
+@dataclass
+class EvalConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    eval: EvalSection = field(default_factory=EvalSection)
+
+
 @dataclass
 class LabelConfig:
     data: DataConfig = field(default_factory=DataConfig)
@@ -225,6 +315,7 @@ SECTIONS: dict[str, type] = {
     "collect": CollectSection,
     "label": LabelSection,
     "train": TrainSection,
+    "eval": EvalSection,
 }
 
 # Keys that may change when a run directory is resumed: they change how, not what, is computed.
@@ -235,6 +326,7 @@ EXECUTION_KEYS = {
     "collect.batch_questions", "collect.out",
     "label.batch_questions", "label.out", "label.concurrency", "label.requests_per_minute",
     "label.max_retries", "label.request_timeout", "label.openai_base_url", "label.openai_api_key_env",
+    "eval.out", "eval.batch_questions", "eval.trees", "eval.bootstrap",
     "train.out", "train.logging_steps", "train.save_steps", "train.report_to", "train.score_batch_size",
 }
 

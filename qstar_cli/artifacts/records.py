@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from qstar_cli.errors import QstarError
 
-SCHEMA_VERSIONS = {"rollouts": 1, "qlabels": 1, "candidates": 1}
+SCHEMA_VERSIONS = {"rollouts": 1, "qlabels": 1, "candidates": 1, "predictions": 1}
 
 # kind -> {field: expected python type(s)} for the top level of a record
 REQUIRED_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -23,6 +23,11 @@ REQUIRED_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     },
     # FQI's candidate actions: for every node of a question's step tree, the K proposed next steps
     "candidates": {"id": str, "nodes": list},
+    "predictions": {
+        "id": str, "question": str, "reference": str, "search": str, "answer": (str, type(None)),
+        "correct": bool, "solution": str, "path": list, "terminals": list, "usage": dict,
+        "wall_seconds": (int, float),
+    },
 }
 
 # One node of a qlabels record: an (s_t, a_t) pair (the path from the root is a_1..a_t) and its label.

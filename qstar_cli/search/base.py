@@ -1,0 +1,121 @@
+"""What every search method shares: the narrow batched environment it talks to, and its results.
+
+Search code imports neither torch nor vLLM. It sees the policy and the value models only through
+`SearchEnv`, whose calls each take MANY requests at once (all unfinished questions' frontier
+nodes) and count themselves, so a search over 500 questions issues as many backend calls per
+round as a search over one. Toy environments implement the same class for tests on graphs whose
+optimum is known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Candidate:
+    """One proposed next step (or a whole continuation) from the policy."""
+
+    text: str
+    tokens: int
+    finish: str  # stop: a step boundary | eos: the solution ended | length: cut at the token limit
+    token_logprobs: list[float] | None = None
+    top_logprobs: list[list[float]] | None = None
+
+
+@dataclass
+class Question:
+    """A question as the search sees it: an id, its text and the prompt the policy continues."""
+
+    id: str
+    text: str
+    prompt: str
+
+
+@dataclass
+class Usage:
+    """Compute spent on one question (or, summed, on a run)."""
+
+    policy_calls: int = 0  # batched policy calls this question took part in
+    qvm_calls: int = 0  # batched QVM scoring calls this question took part in
+    prm_calls: int = 0
+    generated_tokens: int = 0
+    expansions: int = 0  # nodes expanded (A*, beam, MCTS)
+    scored: int = 0  # (state, action) pairs scored by the QVM / PRM
+
+    def add(self, other: Usage) -> None:
+        for key in vars(self):
+            setattr(self, key, getattr(self, key) + getattr(other, key))
+
+
+class SearchEnv:
+    """The batched calls a search makes. Each list argument holds one entry per request."""
+
+    def propose(self, requests: list[tuple[Question, list[str]]], k: int, temperature: float,
+                logprobs: bool = False) -> list[list[Candidate]]:
+        """K sampled next steps for each (question, steps so far), de-duplicated. ONE policy call."""
+        raise NotImplementedError
+
+    def complete(self, requests: list[tuple[Question, list[str]]], n: int, temperature: float,
+                 logprobs: bool = False) -> list[list[Candidate]]:
+        """n continuations to the end for each (question, steps so far). ONE policy call."""
+        raise NotImplementedError
+
+    def q_values(self, requests: list[tuple[Question, list[str], str]]) -> list[float]:
+        """Q(s, a) in [0, 1] for each (question, steps so far, action). ONE QVM call."""
+        raise NotImplementedError
+
+    def process_utility(self, requests: list[tuple[Question, list[str], Candidate]]) -> list[float]:
+        """R_P of each new step (PRM score, token confidence, rule, or 0). At most ONE model call."""
+        raise NotImplementedError
+
+    def split_steps(self, text: str, tokens: int) -> list[str]:
+        """Cut a continuation into steps with the run's step format."""
+        raise NotImplementedError
+
+    def extract_answer(self, question: Question, text: str) -> str | None:
+        """The final answer a solution states (for voting), normalized; None when there is none."""
+        raise NotImplementedError
+
+
+def charge(usages: list[Usage], owners: list[int], field_name: str, amounts: list[int] | None = None) -> None:
+    """Count one batched call (or `amounts`) against every question that took part in it."""
+    if amounts is None:
+        for qi in set(owners):
+            setattr(usages[qi], field_name, getattr(usages[qi], field_name) + 1)
+    else:
+        for qi, amount in zip(owners, amounts):
+            setattr(usages[qi], field_name, getattr(usages[qi], field_name) + amount)
+
+
+@dataclass
+class PathStep:
+    text: str
+    g: float = 0.0
+    h: float = 0.0
+    f: float = 0.0
+    utility: float = 0.0
+
+
+@dataclass
+class Terminal:
+    """A finished solution found by a search, with the score the search ranks it by."""
+
+    steps: list[str]
+    score: float
+    path: list[PathStep] = field(default_factory=list)
+    finish: str = "eos"
+
+    @property
+    def text(self) -> str:
+        return "".join(self.steps)
+
+
+@dataclass
+class SearchResult:
+    question_id: str
+    answer: Terminal | None  # the chosen solution
+    terminals: list[Terminal] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    wall_seconds: float = 0.0
+    tree: list[dict] | None = None  # optional full search tree (nodes with step text and f, g, h)

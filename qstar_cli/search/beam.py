@@ -1,0 +1,95 @@
+"""Step-level beam search with the QVM: keep the `width` best partial solutions each round.
+
+Every round expands all questions' beams in ONE policy call (K candidates each) and scores all
+children in ONE QVM call; a child's score is Q(parent, action). Children that end the solution
+become terminals; the best `width` open children form the next beam. A question stops when it has
+`width` terminals, its beam is empty or `max_depth` is reached; its answer is the best-scored
+terminal. A question left without terminals has its best beam completed greedily (counted).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from qstar_cli.search.base import PathStep, Question, SearchEnv, SearchResult, Terminal, Usage, charge
+
+
+@dataclass
+class BeamConfig:
+    width: int = 4
+    k: int = 4  # candidates per beam node
+    temperature: float = 0.9
+    max_depth: int = 32
+    max_tokens: int = 512
+
+
+@dataclass
+class _Beam:
+    steps: list[str]
+    path: list[PathStep]
+    score: float
+    tokens: int
+
+
+def search(questions: list[Question], env: SearchEnv, cfg: BeamConfig, trees: bool = False) -> list[SearchResult]:
+    started = time.perf_counter()
+    usages = [Usage() for _ in questions]
+    beams = [[_Beam([], [], 0.0, 0)] for _ in questions]
+    terminals: list[list[Terminal]] = [[] for _ in questions]
+    finished = [0.0] * len(questions)
+    for depth in range(cfg.max_depth):
+        live = [qi for qi in range(len(questions)) if beams[qi] and len(terminals[qi]) < cfg.width]
+        if not live:
+            break
+        requests, owners = [], []
+        for qi in live:
+            for b in beams[qi]:
+                requests.append((questions[qi], b.steps))
+                owners.append((qi, b))
+        proposals = env.propose(requests, cfg.k, cfg.temperature)
+        charge(usages, [qi for qi, _ in owners], "policy_calls")
+        charge(usages, [qi for qi, _ in owners], "expansions", [1] * len(owners))
+        children = []
+        for (qi, b), cands in zip(owners, proposals):
+            usages[qi].generated_tokens += sum(c.tokens for c in cands)
+            children += [(qi, b, c) for c in cands if c.text]
+        scores = env.q_values([(questions[qi], b.steps, c.text) for qi, b, c in children])
+        charge(usages, [qi for qi, _, _ in children], "qvm_calls")
+        charge(usages, [qi for qi, _, _ in children], "scored", [1] * len(children))
+        nxt: dict[int, list[_Beam]] = {qi: [] for qi in live}
+        seen: dict[int, set[str]] = {qi: set() for qi in live}
+        for (qi, b, c), s in zip(children, scores):
+            key = "".join(b.steps) + c.text
+            if key in seen[qi]:
+                continue
+            seen[qi].add(key)
+            child = _Beam(b.steps + [c.text], b.path + [PathStep(c.text, h=s, f=s)], s, b.tokens + c.tokens)
+            if c.finish == "eos" or child.tokens >= cfg.max_tokens or depth + 1 >= cfg.max_depth:
+                terminals[qi].append(Terminal(child.steps, s, child.path, c.finish))
+            else:
+                nxt[qi].append(child)
+        for qi in live:
+            # stable sort: equal scores keep proposal order, so runs are deterministic
+            beams[qi] = sorted(nxt[qi], key=lambda b: -b.score)[: cfg.width]
+            if not beams[qi] or len(terminals[qi]) >= cfg.width:
+                finished[qi] = time.perf_counter()
+    _complete_leftovers(questions, env, beams, terminals, usages)
+    results = []
+    for qi, q in enumerate(questions):
+        answer = max(terminals[qi], key=lambda t: t.score) if terminals[qi] else None
+        results.append(SearchResult(q.id, answer, terminals[qi], usages[qi], (finished[qi] or time.perf_counter()) - started))
+    return results
+
+
+def _complete_leftovers(questions, env: SearchEnv, beams, terminals, usages) -> None:
+    needy = [qi for qi in range(len(questions)) if not terminals[qi] and beams[qi]]
+    if not needy:
+        return
+    best = [max(beams[qi], key=lambda b: b.score) for qi in needy]
+    outs = env.complete([(questions[qi], b.steps) for qi, b in zip(needy, best)], 1, 0.0)
+    charge(usages, needy, "policy_calls")
+    for qi, b, cands in zip(needy, best, outs):
+        usages[qi].generated_tokens += cands[0].tokens
+        steps = b.steps + env.split_steps(cands[0].text, cands[0].tokens)
+        terminals[qi].append(Terminal(steps, b.score, b.path, cands[0].finish))

@@ -1,0 +1,221 @@
+"""`qstar eval`: answer a dataset's questions with one search method; predictions + metrics.
+
+Questions are searched together in batches of `eval.batch_questions`: within a batch every round
+of every method is ONE policy call and ONE QVM call for all questions. Each question's record
+(answer, correct, chosen path with f/g/h per step, all terminals, compute spent, optionally the
+whole tree) is appended as soon as its batch finishes, so an interrupted eval resumes. Metrics:
+accuracy with a 95% bootstrap CI, pass@terminals, tokens and calls per question, wall time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from qstar_cli import ui
+from qstar_cli.artifacts import records as R
+from qstar_cli.artifacts.rundir import RunDir, sha256_json
+from qstar_cli.config import EvalConfig, to_dict, to_yaml
+from qstar_cli.errors import QstarError
+from qstar_cli.search.base import Question
+from qstar_cli.stages.common import chunks, default_out, select_problems
+from qstar_cli.stats import bootstrap_ci
+from qstar_cli.steps import StepFormat
+
+STAGE = "eval"
+RECORDS = "predictions.jsonl"
+
+
+def searcher(cfg):
+    """(search function, its config) for eval section `cfg`."""
+    s = cfg.search
+    if s == "astar":
+        from qstar_cli.search.astar import AStarConfig, search
+
+        return search, AStarConfig(k=cfg.k, lam=cfg.lam, n_terminals=cfg.n_terminals, budget=cfg.budget,
+                                   temperature=cfg.temperature, agg=cfg.agg, heuristic=cfg.heuristic,
+                                   answer=cfg.answer, max_depth=cfg.max_depth, use_utility=cfg.utility != "none")
+    if s == "beam":
+        from qstar_cli.search.beam import BeamConfig, search
+
+        return search, BeamConfig(width=cfg.width, k=cfg.k, temperature=cfg.temperature, max_depth=cfg.max_depth)
+    if s == "mcts":
+        from qstar_cli.search.mcts import MCTSConfig, search
+
+        return search, MCTSConfig(iterations=cfg.iterations, k=cfg.k, c_uct=cfg.c_uct, temperature=cfg.temperature,
+                                  rollout_temperature=cfg.temperature, reward=cfg.mcts_reward,
+                                  reflection=cfg.reflection, answer=cfg.mcts_answer, max_depth=cfg.max_depth)
+    from qstar_cli.search import sampling
+
+    fn = {"greedy": sampling.greedy, "self_consistency": sampling.self_consistency, "best_of_n": sampling.best_of_n}[s]
+    return fn, sampling.SamplingConfig(n=cfg.n, temperature=cfg.temperature, rank_by=cfg.rank_by, score=cfg.score)
+
+
+def needs_qvm(cfg) -> bool:
+    return (cfg.search in ("astar", "beam") and not (cfg.search == "astar" and cfg.heuristic == "zero")) or \
+        (cfg.search == "best_of_n" and cfg.rank_by == "qvm") or (cfg.search == "mcts" and cfg.mcts_reward == "qvm")
+
+
+def load_qvm(path: str, fmt: StepFormat, config: EvalConfig):
+    from qstar_cli.value.model import QVM
+
+    p = Path(path)
+    if (p / "qvm" / "qstar_qvm.json").exists():  # a train-q run dir
+        p = p / "qvm"
+    qvm = QVM.load(p)
+    qvm.check_compatible(str(fmt))
+    policy = config.policy.model or "embedded"
+    if qvm.meta.policy and qvm.meta.policy != policy:
+        ui.warn(f"the QVM was trained on rollouts of {qvm.meta.policy!r}, but the policy is {policy!r}")
+    if qvm.meta.datasets and config.data.name not in qvm.meta.datasets:
+        ui.warn(f"the QVM was trained on {', '.join(qvm.meta.datasets)}, not {config.data.name}")
+    return qvm
+
+
+def load_prm(cfg):
+    from qstar_cli.value.prm import PRM, PRMConfig
+
+    return PRM.load(PRMConfig(model=cfg.prm, mode=cfg.prm_mode, template=cfg.prm_template, step_tag=cfg.prm_step_tag,
+                              good_token=cfg.prm_good_token, bad_token=cfg.prm_bad_token))
+
+
+def prepare(config: EvalConfig):
+    """Everything before the policy loads: questions, models that can fail fast, the run dir."""
+    from qstar_cli.backends import choose_backend
+    from qstar_cli.backends.models import resolve_model
+
+    cfg = config.eval
+    dataset, problems, total = select_problems(config.data)
+    fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
+    if needs_qvm(cfg) and not cfg.qvm:
+        raise QstarError(f"--search {cfg.search} needs a Q-value model: --qvm DIR (from qstar train-q)")
+    qvm = load_qvm(cfg.qvm, fmt, config) if cfg.qvm else None
+    prm = load_prm(cfg) if cfg.prm else None
+    choose_backend(config.policy.backend)
+    model_path = resolve_model(config.policy.model)
+    out = Path(cfg.out) if cfg.out else default_out(f"eval-{cfg.search}", config.data)
+    cfg.out = str(out)
+    inputs = {"dataset": f"{config.data.name}/{config.data.split}",
+              "questions_sha256": sha256_json([[p.id, p.question, p.reference] for p in problems])}
+    if qvm is not None:
+        from qstar_cli.artifacts.rundir import sha256_file
+
+        inputs["qvm_sha256"] = sha256_file(Path(qvm.model.name_or_path) / "model.safetensors") \
+            if (Path(qvm.model.name_or_path) / "model.safetensors").exists() else None
+    rundir = RunDir.open(out, stage=STAGE, kind="predictions", records_name=RECORDS, config=to_dict(config),
+                         inputs=inputs, expected_ids=[p.id for p in problems], total_questions=total,
+                         seeds={"policy": config.policy.seed})
+    return dataset, problems, fmt, qvm, prm, model_path, rundir
+
+
+def run(config: EvalConfig) -> Path:
+    ui.show_config(STAGE, to_yaml(config))
+    dataset, problems, fmt, qvm, prm, model_path, rundir = prepare(config)
+    todo = [p for p in problems if p.id not in rundir.finished_ids]
+    if len(todo) < len(problems):
+        ui.info(f"resuming: {len(problems) - len(todo)} of {len(problems)} questions already answered")
+    start = time.perf_counter()
+    session: dict = {"generated_questions": 0}
+    try:
+        if todo:
+            _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, len(problems) - len(todo),
+                    len(problems))
+    finally:
+        rundir.close()
+        rundir.update_session(seconds=round(time.perf_counter() - start, 3), **session)
+    expected = set(rundir.manifest["expected_ids"])
+    records = [r for r in rundir.iter_records() if r["id"] in expected]
+    metrics = eval_metrics(records, rundir.manifest["sessions"], config.eval.bootstrap)
+    metrics.update(search=config.eval.search, dataset=f"{config.data.name}/{config.data.split}",
+                   model=config.policy.model or "embedded", qvm=config.eval.qvm)
+    rundir.finish(metrics)
+    show_summary(metrics, rundir.path)
+    return rundir.path
+
+
+def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, done: int, total: int) -> None:
+    from qstar_cli.backends import load_backend
+    from qstar_cli.stages.search_env import PolicySearchEnv
+
+    cfg = config.eval
+    ui.info("loading the policy ...")
+    backend = load_backend(config.policy, model_path)
+    env = PolicySearchEnv(backend, dataset, fmt, qvm=qvm, prm=prm, utility=cfg.utility,
+                          max_step_tokens=cfg.max_step_tokens, max_tokens=config.sampling.max_tokens,
+                          top_p=config.sampling.top_p)
+    search, search_cfg = searcher(cfg)
+    correct = answered = 0
+    with ui.progress() as bar:
+        task = bar.add_task(f"eval {cfg.search}", total=total, completed=done, stats="")
+        for batch in chunks(todo, cfg.batch_questions):
+            questions = [Question(p.id, p.question, backend.render(dataset.messages(p, num_shots=config.data.num_shots)))
+                         for p in batch]
+            for problem, question, result in zip(batch, questions, search(questions, env, search_cfg, trees=cfg.trees)):
+                record = prediction_record(problem, question, result, dataset, cfg.search)
+                rundir.append(record)
+                session["generated_questions"] += 1
+                correct += record["correct"]
+                answered += 1
+            u = backend.usage
+            bar.update(task, advance=len(batch), stats=f"acc {correct / answered:.1%}  "
+                       f"{u.generated_tokens / max(u.seconds, 1e-9):,.0f} tok/s")
+    session.update(generated_tokens=backend.usage.generated_tokens, generation_seconds=round(backend.usage.seconds, 3),
+                   policy_calls=backend.usage.calls, qvm_seconds=None)
+    backend.close()
+
+
+def prediction_record(problem, question: Question, result, dataset, search: str) -> dict:
+    def grade(text: str) -> bool:
+        return bool(dataset.is_correct(text, problem))
+
+    chosen = result.answer
+    text = chosen.text if chosen else ""
+    terminals = [{"text": t.text, "score": t.score, "answer": dataset.extract_answer(t.text), "correct": grade(t.text),
+                  "finish": t.finish} for t in result.terminals]
+    return {
+        "schema": R.schema_tag("predictions"), "id": problem.id, "question": problem.question,
+        "reference": problem.reference, "search": search, "prompt": question.prompt,
+        "answer": dataset.extract_answer(text) if chosen else None, "correct": grade(text) if chosen else False,
+        "solution": text, "path": [asdict(s) for s in chosen.path] if chosen else [],
+        "terminals": terminals, "usage": asdict(result.usage), "wall_seconds": round(result.wall_seconds, 4),
+        **({"tree": result.tree} if result.tree is not None else {}),
+    }
+
+
+def eval_metrics(records: list[dict], sessions: list[dict], resamples: int) -> dict:
+    n = len(records)
+    correct = [float(r["correct"]) for r in records]
+    lo, hi = bootstrap_ci(correct, resamples)
+    mean = lambda key: sum(r["usage"][key] for r in records) / n if n else 0.0  # noqa: E731
+    gen_tokens = sum(s.get("generated_tokens", 0) for s in sessions)
+    gen_seconds = sum(s.get("generation_seconds", 0.0) for s in sessions)
+    return {
+        "questions": n,
+        "accuracy": sum(correct) / n if n else 0.0,
+        "accuracy_ci95": [lo, hi],
+        "pass_at_terminals": sum(any(t["correct"] for t in r["terminals"]) for r in records) / n if n else 0.0,
+        "answered": sum(r["answer"] is not None for r in records),
+        "tokens_per_question": mean("generated_tokens"),
+        "policy_calls_per_question": mean("policy_calls"),
+        "qvm_calls_per_question": mean("qvm_calls"),
+        "prm_calls_per_question": mean("prm_calls"),
+        "expansions_per_question": mean("expansions"),
+        "terminals_per_question": sum(len(r["terminals"]) for r in records) / n if n else 0.0,
+        "wall_seconds": round(sum(s.get("seconds", 0.0) for s in sessions), 3),
+        "generation_tokens_per_second": gen_tokens / gen_seconds if gen_seconds else None,
+    }
+
+
+def show_summary(m: dict, path: Path) -> None:
+    lo, hi = m["accuracy_ci95"]
+    ui.summary(f"eval {m['search']} on {m['dataset']} -> {path}", [
+        ("questions", str(m["questions"])),
+        ("accuracy (95% CI)", f"{m['accuracy']:.1%} ({lo:.1%} - {hi:.1%})"),
+        ("pass@terminals", f"{m['pass_at_terminals']:.1%}"),
+        ("tokens / question", f"{m['tokens_per_question']:.0f}"),
+        ("policy calls / question", f"{m['policy_calls_per_question']:.1f}"),
+        ("QVM calls / question", f"{m['qvm_calls_per_question']:.1f}"),
+        ("expansions / question", f"{m['expansions_per_question']:.1f}"),
+        ("wall time", f"{m['wall_seconds']:.1f} s"),
+    ])
