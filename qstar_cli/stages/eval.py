@@ -76,8 +76,13 @@ def load_qvm(path: str, fmt: StepFormat, config: EvalConfig):
 def load_prm(cfg):
     from qstar_cli.value.prm import PRM, PRMConfig
 
-    return PRM.load(PRMConfig(model=cfg.prm, mode=cfg.prm_mode, template=cfg.prm_template, step_tag=cfg.prm_step_tag,
-                              good_token=cfg.prm_good_token, bad_token=cfg.prm_bad_token))
+    try:
+        return PRM.load(PRMConfig(model=cfg.prm, mode=cfg.prm_mode, template=cfg.prm_template,
+                                  step_tag=cfg.prm_step_tag, good_token=cfg.prm_good_token,
+                                  bad_token=cfg.prm_bad_token))
+    except QstarError as exc:
+        message = str(exc)
+        raise QstarError(message if "PRM" in message else f"cannot load the PRM {cfg.prm!r}: {message}") from None
 
 
 def prepare(config: EvalConfig):

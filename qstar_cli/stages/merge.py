@@ -14,15 +14,20 @@ import yaml
 
 from qstar_cli import ui
 from qstar_cli.artifacts.jsonl import write_jsonl
-from qstar_cli.artifacts.rundir import RunDir, open_input, read_manifest, write_json_atomic, now, sha256_file
+from qstar_cli.artifacts.rundir import now, open_input, read_manifest, sha256_file, write_json_atomic
 from qstar_cli.config import config_diff, semantic_view
 from qstar_cli.errors import QstarError
 
-# stage -> (record kind, records file, metrics function)
 def _stages():
-    from qstar_cli.stages import collect
+    """stage -> (record kind, records file, metrics function of (records, sessions))."""
+    from qstar_cli.stages import collect, eval as eval_stage, label
 
-    return {collect.STAGE: ("rollouts", collect.RECORDS, collect.compute_metrics)}
+    return {
+        collect.STAGE: ("rollouts", collect.RECORDS, collect.compute_metrics),
+        label.STAGE: ("qlabels", label.RECORDS, label.label_metrics),
+        eval_stage.STAGE: ("predictions", eval_stage.RECORDS,
+                           lambda records, sessions: eval_stage.eval_metrics(records, sessions, 1000)),
+    }
 
 
 def run(shard_dirs: list[str], out: str) -> Path:

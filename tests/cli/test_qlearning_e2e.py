@@ -12,16 +12,6 @@ from tests.conftest import run_qstar
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def rollouts(tmp_path_factory, data_dir, embedded_model):
-    out = tmp_path_factory.mktemp("q") / "rollouts"
-    result = run_qstar("collect-rollouts", "--dataset", "mawps", "--split", "test", "--limit", "3",
-                       "--num-rollouts", "2", "--max-tokens", "40", "--temperature", "0.8", "--backend", "hf",
-                       "--out", str(out))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out
-
-
 def read(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -42,11 +32,8 @@ def check_labels(out, rollouts_dir, method):
     return records
 
 
-def test_rollout_labels_then_train_q(rollouts, tmp_path):
-    labels = tmp_path / "labels"
-    result = run_qstar("label", "--input", str(rollouts), "--method", "rollout", "--num-rollouts", "2",
-                       "--backend", "hf", "--set", "label.max_tokens=40", "--out", str(labels))
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_rollout_labels_then_train_q(rollouts, rollout_labels, trained_qvm, tmp_path):
+    labels, result = rollout_labels
     assert "labelled (s, a) pairs" in result.stdout
     records = check_labels(labels, rollouts, "rollout")
     for node in (n for r in records for n in r["nodes"] if not n["terminal"]):
@@ -54,19 +41,13 @@ def test_rollout_labels_then_train_q(rollouts, tmp_path):
     config = yaml.safe_load((labels / "config.yaml").read_text())
     assert config["data"]["name"] == "mawps" and config["sampling"]["temperature"] == 0.8  # inherited
 
-    qvm = tmp_path / "qvm"
-    result = run_qstar("train-q", "--labels", str(labels), "--backbone", "minilm", "--max-steps", "3",
-                       "--batch-size", "4", "--max-length", "128", "--set", "train.heldout_fraction=0.34",
-                       "--out", str(qvm))
-    assert result.returncode == 0, result.stderr[-3000:]
+    qvm, result, args = trained_qvm
     assert "held-out ROC-AUC" in result.stdout
     metrics = json.loads((qvm / "metrics.json").read_text())
     assert metrics["train_steps"] == 3 and metrics["labels"][0]["dataset"] == "mawps"
     meta = json.loads((qvm / "qvm" / "qstar_qvm.json").read_text())
     assert meta["step_format"] == "line" and meta["policy"] == "embedded" and meta["label_method"] == "rollout"
-    again = run_qstar("train-q", "--labels", str(labels), "--backbone", "minilm", "--max-steps", "3",
-                      "--batch-size", "4", "--max-length", "128", "--set", "train.heldout_fraction=0.34",
-                      "--out", str(qvm))
+    again = run_qstar(*args)
     assert again.returncode == 0 and "already trained" in again.stderr
 
     # bad input: labels of another policy, an empty label set, a backbone that cannot be loaded

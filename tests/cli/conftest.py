@@ -1,0 +1,35 @@
+"""Pipeline fixtures on the real embedded model, built once per test session (hf backend)."""
+
+import pytest
+
+from tests.conftest import run_qstar
+
+
+def ok(result):
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-4000:])
+    return result
+
+
+@pytest.fixture(scope="session")
+def rollouts(tmp_path_factory, data_dir, embedded_model):
+    out = tmp_path_factory.mktemp("pipeline") / "rollouts"
+    ok(run_qstar("collect-rollouts", "--dataset", "mawps", "--split", "test", "--limit", "3", "--num-rollouts", "2",
+                 "--max-tokens", "40", "--temperature", "0.8", "--backend", "hf", "--out", str(out)))
+    return out
+
+
+@pytest.fixture(scope="session")
+def rollout_labels(rollouts):
+    out = rollouts.parent / "labels"
+    result = ok(run_qstar("label", "--input", str(rollouts), "--method", "rollout", "--num-rollouts", "2",
+                          "--backend", "hf", "--set", "label.max_tokens=40", "--out", str(out)))
+    return out, result
+
+
+@pytest.fixture(scope="session")
+def trained_qvm(rollout_labels):
+    labels, _ = rollout_labels
+    out = labels.parent / "qvm"
+    args = ("train-q", "--labels", str(labels), "--backbone", "minilm", "--max-steps", "3", "--batch-size", "4",
+            "--max-length", "128", "--set", "train.heldout_fraction=0.34", "--out", str(out))
+    return out, ok(run_qstar(*args)), args
