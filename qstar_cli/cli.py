@@ -250,6 +250,18 @@ def eval_(
     eval_stage.run(config)
 
 
+@app.command("report")
+@handle_errors
+def report(
+    runs: list[str] = typer.Argument(..., help="Eval run directories to compare."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Also write the table as markdown here."),
+):
+    """Compare eval runs: accuracy with 95% CI, tokens and calls per question, wall time."""
+    from qstar_cli.stages import report as report_stage
+
+    report_stage.run(runs, out)
+
+
 @app.command("merge")
 @handle_errors
 def merge(

@@ -33,7 +33,8 @@ class DataConfig:
     name: str = "gsm8k"
     split: str = "test"
     data_dir: str | None = None  # local data dir; else $QSTAR_DATA_DIR; else the Hugging Face hub
-    limit: int | None = None  # first N questions of the split (before sharding)
+    offset: int = 0  # skip the first N questions (e.g. those a QVM was trained on)
+    limit: int | None = None  # then take N questions (before sharding)
     shard: str | None = None  # "i/n": questions whose index % n == i
     subset: str | None = None  # e.g. the MGSM language
     num_shots: int = 0  # worked examples prepended to the prompt
@@ -48,6 +49,8 @@ class DataConfig:
     def validate(self) -> None:
         if self.limit is not None and self.limit <= 0:
             raise QstarError(f"data.limit must be positive, got {self.limit}")
+        if self.offset < 0:
+            raise QstarError(f"data.offset must be >= 0, got {self.offset}")
         if self.num_shots < 0:
             raise QstarError(f"data.num_shots must be >= 0, got {self.num_shots}")
         if self.shard is not None:

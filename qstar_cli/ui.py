@@ -28,13 +28,13 @@ def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/yellow] {message}")
 
 
-def progress() -> Progress:
-    """Questions done / total, tokens/s and extra fields, elapsed and ETA."""
+def progress(unit: str = "questions") -> Progress:
+    """Items done / total, a stats field (tokens/s, accuracy, loss), elapsed and ETA."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("questions"),
+        TextColumn(unit),
         TextColumn("{task.fields[stats]}"),
         TimeElapsedColumn(),
         TextColumn("eta"),

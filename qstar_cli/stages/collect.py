@@ -9,14 +9,13 @@ run continues with fresh samples rather than replaying the same ones.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.artifacts import records as R
 from qstar_cli.artifacts.rundir import RunDir, sha256_json
 from qstar_cli.config import CollectConfig, to_dict, to_yaml
-from qstar_cli.stages.common import chunks, default_out, select_problems
+from qstar_cli.stages.common import chunks, default_out, execute, select_problems
 from qstar_cli.steps import StepFormat
 
 STAGE = "collect-rollouts"
@@ -49,25 +48,11 @@ def prepare(config: CollectConfig):
 def run(config: CollectConfig) -> Path:
     ui.show_config(STAGE, to_yaml(config))
     dataset, problems, fmt, model_path, rundir = prepare(config)
-    if rundir.repaired_bytes:
-        ui.warn(f"cut a torn last line ({rundir.repaired_bytes} bytes) left by an interrupted run in {rundir.records_path}")
-    todo = [p for p in problems if p.id not in rundir.finished_ids]
-    if len(todo) < len(problems):
-        ui.info(f"resuming: {len(problems) - len(todo)} of {len(problems)} questions already done")
-    session = {"generated_questions": 0, "generated_tokens": 0, "generation_seconds": 0.0}
-    start = time.perf_counter()
-    try:
-        if todo:
-            _generate(config, model_path, dataset, todo, fmt, rundir, session, done=len(problems) - len(todo), total=len(problems))
-    finally:
-        rundir.close()
-        rundir.update_session(seconds=round(time.perf_counter() - start, 3), **session)
-    expected = set(rundir.manifest["expected_ids"])
-    records = [r for r in rundir.iter_records() if r["id"] in expected]
-    metrics = compute_metrics(records, rundir.manifest["sessions"])
-    rundir.finish(metrics)
-    show_summary(metrics, rundir.path)
-    return rundir.path
+
+    def work(todo, session, done, total):
+        _generate(config, model_path, dataset, todo, fmt, rundir, session, done, total)
+
+    return execute(rundir, problems, lambda p: p.id, work, compute_metrics, show_summary)
 
 
 def _generate(config, model_path, dataset, todo, fmt, rundir, session, done: int, total: int) -> None:
@@ -78,6 +63,7 @@ def _generate(config, model_path, dataset, todo, fmt, rundir, session, done: int
     backend = load_backend(config.policy, model_path)
     params = GenParams(n=config.collect.num_rollouts, temperature=config.sampling.temperature,
                        top_p=config.sampling.top_p, max_tokens=config.sampling.max_tokens, logprobs=0)
+    session.update(generated_tokens=0, generation_seconds=0.0)
     correct = trajectories = 0
     with ui.progress() as bar:
         task = bar.add_task("collect", total=total, completed=done, stats="")

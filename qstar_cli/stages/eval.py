@@ -9,7 +9,6 @@ accuracy with a 95% bootstrap CI, pass@terminals, tokens and calls per question,
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from qstar_cli.artifacts.rundir import RunDir, sha256_json
 from qstar_cli.config import EvalConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.search.base import Question
-from qstar_cli.stages.common import chunks, default_out, select_problems
+from qstar_cli.stages.common import chunks, default_out, execute, select_problems
 from qstar_cli.stats import bootstrap_ci
 from qstar_cli.steps import StepFormat
 
@@ -117,26 +116,17 @@ def prepare(config: EvalConfig):
 def run(config: EvalConfig) -> Path:
     ui.show_config(STAGE, to_yaml(config))
     dataset, problems, fmt, qvm, prm, model_path, rundir = prepare(config)
-    todo = [p for p in problems if p.id not in rundir.finished_ids]
-    if len(todo) < len(problems):
-        ui.info(f"resuming: {len(problems) - len(todo)} of {len(problems)} questions already answered")
-    start = time.perf_counter()
-    session: dict = {"generated_questions": 0}
-    try:
-        if todo:
-            _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, len(problems) - len(todo),
-                    len(problems))
-    finally:
-        rundir.close()
-        rundir.update_session(seconds=round(time.perf_counter() - start, 3), **session)
-    expected = set(rundir.manifest["expected_ids"])
-    records = [r for r in rundir.iter_records() if r["id"] in expected]
-    metrics = eval_metrics(records, rundir.manifest["sessions"], config.eval.bootstrap)
-    metrics.update(search=config.eval.search, dataset=f"{config.data.name}/{config.data.split}",
-                   model=config.policy.model or "embedded", qvm=config.eval.qvm)
-    rundir.finish(metrics)
-    show_summary(metrics, rundir.path)
-    return rundir.path
+
+    def work(todo, session, done, total):
+        _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, done, total)
+
+    def metrics(records, sessions):
+        m = eval_metrics(records, sessions, config.eval.bootstrap)
+        m.update(search=config.eval.search, dataset=f"{config.data.name}/{config.data.split}",
+                 model=config.policy.model or "embedded", qvm=config.eval.qvm)
+        return m
+
+    return execute(rundir, problems, lambda p: p.id, work, metrics, show_summary)
 
 
 def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, done: int, total: int) -> None:

@@ -12,7 +12,6 @@ appended as soon as its batch is done, so an interrupted run (or a server that g
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import yaml
@@ -22,7 +21,7 @@ from qstar_cli.artifacts.rundir import RunDir, open_input
 from qstar_cli.config import LabelConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.stages import collect
-from qstar_cli.stages.common import chunks, dataset_options
+from qstar_cli.stages.common import chunks, dataset_options, execute
 from qstar_cli.steps import StepFormat
 
 STAGE = "label"
@@ -73,23 +72,11 @@ def run(config: LabelConfig) -> Path:
     rundir = RunDir.open(out, stage=STAGE, kind="qlabels", records_name=RECORDS, config=to_dict(config),
                          inputs=inputs, expected_ids=[r["id"] for r in records], total_questions=len(records),
                          seeds={"policy": config.policy.seed})
-    todo = [r for r in records if r["id"] not in rundir.finished_ids]
-    if len(todo) < len(records):
-        ui.info(f"resuming: {len(records) - len(todo)} of {len(records)} questions already labelled")
-    start = time.perf_counter()
-    session: dict = {"generated_questions": 0}
-    try:
-        if todo:
-            _label(config, dataset, todo, fmt, grade, rundir, session, done=len(records) - len(todo), total=len(records))
-    finally:
-        rundir.close()
-        rundir.update_session(seconds=round(time.perf_counter() - start, 3), **session)
-    expected = set(rundir.manifest["expected_ids"])
-    labelled = [r for r in rundir.iter_records() if r["id"] in expected]
-    metrics = label_metrics(labelled, rundir.manifest["sessions"])
-    rundir.finish(metrics)
-    show_summary(metrics, rundir.path)
-    return rundir.path
+
+    def work(todo, session, done, total):
+        _label(config, dataset, todo, fmt, grade, rundir, session, done, total)
+
+    return execute(rundir, records, lambda r: r["id"], work, label_metrics, show_summary)
 
 
 def _strong_backend(config: LabelConfig):

@@ -62,10 +62,35 @@ def _collator(pad_id: int):
     return collate
 
 
+def _progress_callback():
+    """A TrainerCallback drawing qstar's rich progress bar (steps, loss, ETA) instead of log dicts."""
+    from transformers import TrainerCallback
+
+    from qstar_cli import ui
+
+    class RichProgress(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = ui.progress("steps")
+            self.bar.start()
+            self.task = self.bar.add_task("train QVM", total=state.max_steps, completed=state.global_step, stats="")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.bar.update(self.task, completed=state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.bar.update(self.task, stats=f"loss {float(logs['loss']):.4f}")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.stop()
+
+    return RichProgress()
+
+
 def make_trainer(qvm, train: list[Example], out_dir: str, cfg, resume: bool = False):
     """A transformers Trainer for `qvm` on `train`; `cfg` is a TrainSection."""
     import torch
-    from transformers import Trainer, TrainingArguments
+    from transformers import PrinterCallback, Trainer, TrainingArguments
 
     loss_kind = cfg.loss
 
@@ -111,8 +136,11 @@ def make_trainer(qvm, train: list[Example], out_dir: str, cfg, resume: bool = Fa
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
     )
-    return QTrainer(model=qvm.model, args=args, train_dataset=_Rows(ids, [e.y for e in train]),
-                    data_collator=_collator(qvm.tokenizer.pad_token_id))
+    trainer = QTrainer(model=qvm.model, args=args, train_dataset=_Rows(ids, [e.y for e in train]),
+                       data_collator=_collator(qvm.tokenizer.pad_token_id))
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(_progress_callback())
+    return trainer
 
 
 def evaluate(qvm, examples: list[Example]) -> dict:
