@@ -59,7 +59,7 @@ demo: install
 	$(QSTAR) report $(DEMO_DIR)/eval-greedy $(DEMO_DIR)/eval-astar --out $(DEMO_DIR)/report.md
 
 test: install
-	$(PY) -m pytest -q -ra tests
+	$(PY) -m pytest -q -ra --durations=8 tests
 
 test-fast: install
 	$(PY) -m pytest -q -ra -m "not slow" tests

@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--labels", nargs="+", required=True)
     parser.add_argument("--backbones", nargs="+", default=["embedded", "minilm"])
     parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--max-steps", type=int, default=0, help="> 0: cap the optimizer steps (equal-time comparisons)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=None, help="default: per-backbone (see below)")
     parser.add_argument("--max-length", type=int, default=256)
@@ -40,7 +41,7 @@ def main() -> None:
     default_lr = {"minilm": 1e-4, "embedded": 3e-5}
     rows = []
     for backbone in args.backbones:
-        cfg = TrainSection(backbone=backbone, epochs=args.epochs, batch_size=args.batch_size,
+        cfg = TrainSection(backbone=backbone, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                            learning_rate=args.learning_rate or default_lr.get(backbone, 5e-5),
                            max_length=args.max_length, heldout_fraction=args.heldout, logging_steps=5)
         meta = QVMMeta(step_format=sources[0]["step_format"], policy=sources[0]["policy"])
@@ -54,7 +55,7 @@ def main() -> None:
             "backbone": backbone, "parameters": sum(p.numel() for p in qvm.model.parameters()),
             "learning_rate": cfg.learning_rate, "train_examples": metrics["train_examples"],
             "train_seconds": metrics["train_seconds"], "steps": metrics["train_steps"],
-            "train_examples_per_s": metrics["train_examples"] * args.epochs / max(metrics["train_seconds"], 1e-9),
+            "train_examples_per_s": metrics["train_steps"] * args.batch_size / max(metrics["train_seconds"], 1e-9),
             "score_pairs_per_s": score_rate, "heldout_examples": held.get("examples"),
             "heldout_mse": held.get("mse"), "heldout_baseline_mse": held.get("baseline_mse"),
             "heldout_auc": held.get("roc_auc"), "heldout_positive_rate": held.get("positive_rate"),

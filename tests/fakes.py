@@ -6,7 +6,10 @@ from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
 
 
 class ScriptedBackend(PolicyBackend):
-    """Answers each prompt from a script: {prompt text: [continuation texts]} (cycled to n)."""
+    """Answers each prompt from a script: {prompt text: [continuation texts]} (cycled to n).
+
+    A continuation may be a (text, finish reason) pair; a bare text finishes with "eos".
+    """
 
     name = "scripted"
 
@@ -21,7 +24,8 @@ class ScriptedBackend(PolicyBackend):
         for p in prompts:
             texts = self.script[p]
             gens = [texts[i % len(texts)] for i in range(params.n)]
-            out.append([Generation(t, [0] * max(1, len(t.split())), "eos") for t in gens])
+            pairs = [t if isinstance(t, tuple) else (t, "eos") for t in gens]
+            out.append([Generation(text, [0] * max(1, len(text.split())), finish) for text, finish in pairs])
         return out
 
     def piece_lengths(self, token_ids):

@@ -143,13 +143,26 @@ class Policy:
 
     def propose_steps(self, states: list[str], k: int, temperature: float, top_p: float = 1.0,
                       logprobs: int | None = None) -> list[list[Generation]]:
-        """K sampled candidate next steps per state, identical texts merged (first kept)."""
+        """K sampled candidate next steps per state, identical texts merged (first kept).
+
+        A candidate that is only whitespace (the model wrote an empty line) is continued once, in
+        one more batched call, so that every step has content: collected solutions are cut the
+        same way (blank lines never stand alone as steps), and the QVM was trained on those.
+        """
         params = GenParams(n=k, temperature=temperature, top_p=top_p, stop=self.step_format.stop,
                            max_tokens=self.step_format.step_token_limit(self.max_step_tokens), logprobs=logprobs)
+        gens = self.backend.generate(states, params)
+        blanks = [(i, j) for i, gs in enumerate(gens) for j, g in enumerate(gs)
+                  if g.finish_reason == "stop" and not g.text.strip()]
+        if blanks:
+            more = self.backend.generate([states[i] + gens[i][j].text for i, j in blanks],
+                                         GenParams(**{**vars(params), "n": 1}))
+            for (i, j), extra in zip(blanks, more):
+                gens[i][j] = _joined(gens[i][j], extra[0])
         out = []
-        for gens in self.backend.generate(states, params):
+        for gs in gens:
             seen, unique = set(), []
-            for g in gens:
+            for g in gs:
                 if g.text not in seen:
                     seen.add(g.text)
                     unique.append(g)
@@ -161,3 +174,14 @@ class Policy:
         """n continuations of each state to the end of the solution (or max_tokens)."""
         params = GenParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, logprobs=logprobs)
         return self.backend.generate(states, params)
+
+
+def _joined(first: Generation, second: Generation) -> Generation:
+    """One generation made of two consecutive ones (text, tokens, logprobs; the second's finish)."""
+    def cat(a, b):
+        return None if a is None or b is None else a + b
+
+    tokens = None if first.tokens is None and second.tokens is None else first.num_tokens + second.num_tokens
+    return Generation(first.text + second.text, first.token_ids + second.token_ids, second.finish_reason,
+                      cat(first.token_logprobs, second.token_logprobs), cat(first.top_logprobs, second.top_logprobs),
+                      tokens)

@@ -48,6 +48,9 @@ def markdown(table: list[dict]) -> str:
 def run(run_dirs: list[str], out: str | None = None) -> str:
     table = rows(run_dirs)
     text = markdown(table)
+    if not ui.out.is_terminal:  # piped or CI: the markdown itself, unwrapped
+        ui.out.print(text, end="", highlight=False, soft_wrap=True)
+        return _write(text, out)
     from rich.table import Table
 
     t = Table(title="qstar report", header_style="bold")
@@ -56,6 +59,10 @@ def run(run_dirs: list[str], out: str | None = None) -> str:
     for line in text.splitlines()[2:]:
         t.add_row(*[c.strip() for c in line.strip("|").split("|")])
     ui.out.print(t)
+    return _write(text, out)
+
+
+def _write(text: str, out: str | None) -> str:
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text, encoding="utf-8")

@@ -46,3 +46,13 @@ def test_assign_tokens_falls_back_when_pieces_do_not_add_up():
     # byte-level pieces of a multi-byte character decode to replacement chars of another length
     groups = assign_tokens([(0, 4), (4, 8)], [1, 1, 1, 1, 1, 1], 8)
     assert [len(g) for g in groups] == [3, 3] and sum(groups, []) == list(range(6))
+
+
+def test_a_blank_candidate_step_is_continued_so_steps_have_content():
+    from qstar_cli.backends.base import Policy
+    from tests.fakes import ScriptedBackend
+
+    backend = ScriptedBackend({"S:": [("\n", "stop"), ("B\n", "stop"), ("B\n", "stop")], "S:\n": [("C\n", "stop")]})
+    out = Policy(backend, StepFormat.parse("line")).propose_steps(["S:"], k=3, temperature=0.9)
+    assert [g.text for g in out[0]] == ["\nC\n", "B\n"]  # the blank one continued; duplicates merged
+    assert len(backend.seen) == 2 and backend.seen[1][0] == ["S:\n"]  # one extra call, only for blanks
