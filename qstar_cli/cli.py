@@ -41,6 +41,7 @@ BackendOpt = typer.Option(None, "--backend", help="auto | vllm | hf")
 SeedOpt = typer.Option(None, "--seed", help="Seed of the policy engine.")
 OutOpt = typer.Option(None, "--out", "-o", help="Run directory to write (rerun the same command to resume).")
 StepFormatOpt = typer.Option(None, "--step-format", help="line | blank_line | tokens:N")
+NumShotsOpt = typer.Option(None, "--num-shots", help="Worked examples in the prompt (the same for every method).")
 
 
 def handle_errors(fn):
@@ -96,7 +97,7 @@ def collect_rollouts(
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (paper: 0.9 math)."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token limit of one solution."),
     step_format: Optional[str] = StepFormatOpt,
-    num_shots: Optional[int] = typer.Option(None, "--num-shots", help="Worked examples in the prompt."),
+    num_shots: Optional[int] = NumShotsOpt,
     model: Optional[str] = ModelOpt,
     backend: Optional[str] = BackendOpt,
     seed: Optional[int] = SeedOpt,
@@ -220,7 +221,7 @@ def eval_(
     iterations: Optional[int] = typer.Option(None, "--iterations", help="MCTS simulations per question."),
     reflection: Optional[bool] = typer.Option(None, "--reflection/--no-reflection", help="MCTS reflection action."),
     step_format: Optional[str] = StepFormatOpt,
-    num_shots: Optional[int] = typer.Option(None, "--num-shots", help="Worked examples in the prompt."),
+    num_shots: Optional[int] = NumShotsOpt,
     trees: Optional[bool] = typer.Option(None, "--trees/--no-trees", help="Save each question's search tree."),
     model: Optional[str] = ModelOpt,
     backend: Optional[str] = BackendOpt,
