@@ -172,7 +172,7 @@ class LabelSection:
 @dataclass
 class TrainSection:
     labels: list[str] = field(default_factory=list)  # qlabels run directories
-    backbone: str = "embedded"  # HF id or folder; "embedded" = SmolLM2-135M-Instruct
+    backbone: str = "minilm"  # HF id or folder; "minilm" (22M encoder, fastest on CPU) | "embedded" (SmolLM2-135M)
     max_length: int = 384  # tokens of (question, steps so far, candidate step)
     epochs: float = 2.0
     max_steps: int = 0  # > 0 overrides epochs

@@ -100,3 +100,19 @@ def test_unloadable_backbone(tmp_path):
     (tmp_path / "broken" / "config.json").write_text('{"model_type": "no-such-arch"}')
     with pytest.raises(QstarError, match="cannot load QVM backbone"):
         load_backbone(str(tmp_path / "broken"))
+
+
+def test_identical_labels_warn_that_there_is_nothing_to_learn(tiny_model, tmp_path, capsys):
+    from qstar_cli.value.fit import fit_qvm
+
+    same = [Example(f"q{i}", "What?", [], f"step {i}", 0.0) for i in range(8)]
+    fit_qvm(same, cfg(backbone=tiny_model, max_steps=1, heldout_fraction=0.0), tmp_path, QVMMeta())
+    assert "nothing to learn" in " ".join(capsys.readouterr().err.split())
+    assert (tmp_path / "qvm" / "qstar_qvm.json").exists()
+
+
+def test_an_empty_label_set_is_refused(tmp_path):
+    from qstar_cli.value.fit import fit_qvm
+
+    with pytest.raises(QstarError, match="no labelled examples"):
+        fit_qvm([], cfg(), tmp_path, QVMMeta())
