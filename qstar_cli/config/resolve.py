@@ -1,0 +1,199 @@
+"""Resolving a stage config: dataclass defaults < input run < recipe YAML < --set < flags.
+
+Every key is typed and checked; an unknown key is an error that names it (with a close match when
+there is one). Also: YAML loading with file:line errors, and the semantic view and diff used to
+decide whether an existing run directory may be resumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qstar_cli.config.sections import EXECUTION_KEYS, SECTIONS
+from qstar_cli.errors import QstarError
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise QstarError(f"recipe not found: {path}") from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise QstarError(f"cannot read recipe {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise QstarError(f"{path}{where}: invalid YAML ({problem})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise QstarError(f"{path}: a recipe must be a YAML mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """`a.b=value` -> ("a.b", value), the value parsed as YAML (so 3 is an int, null is None)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise QstarError(f"--set expects key=value (e.g. sampling.temperature=0.7), got {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _unknown(key: str, known: list[str], where: str) -> QstarError:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(known))}"
+    return QstarError(f"unknown config key {key!r} in {where}{hint}")
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check (and lightly convert) a value against a field's type annotation."""
+    if isinstance(annotation, str):
+        annotation = eval(annotation, {"Any": Any}, {})  # annotations are postponed strings
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except QstarError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if annotation is Any:
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif annotation is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif origin is list:
+        if isinstance(value, list):
+            return value
+    elif origin is dict:
+        if isinstance(value, dict):
+            return value
+    else:
+        return value
+    name = getattr(annotation, "__name__", str(annotation))
+    raise QstarError(f"config key {key!r} must be {name}, got {value!r}")
+
+
+def build_section(cls: type, values: dict, prefix: str, where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise _unknown(f"{prefix}{key}", [f"{prefix}{k}" for k in fields], where)
+        kwargs[key] = _coerce(value, fields[key].type, f"{prefix}{key}")
+    return kwargs
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def resolve(cls: type, recipe: str | Path | None = None, sets: list[str] | None = None,
+            flags: dict[str, Any] | None = None, base: dict | None = None) -> Any:
+    """Build a stage config: dataclass defaults < base < recipe < --set < explicit flags.
+
+    `base` holds sections inherited from an input run (e.g. `label` reuses the policy and data
+    settings its rollouts were collected with), so they need not be repeated.
+    """
+    layers: list[tuple[str, dict]] = [("the input run's config", base)] if base else []
+    if recipe is not None:
+        layers.append((str(recipe), load_yaml(recipe)))
+    if sets:
+        nested: dict = {}
+        for item in sets:
+            key, value = parse_set(item)
+            section, dot, name = key.partition(".")
+            if not dot:
+                raise _unknown(key, [f"{s}.<key>" for s in SECTIONS], "--set")
+            nested.setdefault(section, {})[name] = value
+        layers.append(("--set", nested))
+    if flags:
+        nested = {}
+        for key, value in flags.items():
+            if value is not None:
+                section, _, name = key.partition(".")
+                nested.setdefault(section, {})[name] = value
+        layers.append(("flags", nested))
+
+    default = cls()
+    merged = to_dict(default)
+    for where, layer in layers:
+        for section, values in layer.items():
+            if section not in SECTIONS:
+                raise _unknown(str(section), list(SECTIONS), where)
+            if not isinstance(values, dict):
+                raise QstarError(f"{where}: section {section!r} must be a mapping of keys, got {values!r}")
+            checked = build_section(SECTIONS[section], values, f"{section}.", where)
+            merged[section] = _merge(merged.get(section, {}), checked) if section in merged else checked
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        kwargs[f.name] = SECTIONS[f.name](**merged[f.name])
+    config = cls(**kwargs)
+    for f in dataclasses.fields(cls):
+        getattr(config, f.name).validate()
+    return config
+
+
+def to_dict(config: Any) -> dict:
+    return dataclasses.asdict(config)
+
+
+def to_yaml(config: Any) -> str:
+    return yaml.safe_dump(to_dict(config), sort_keys=False, allow_unicode=True)
+
+
+def semantic_view(config_dict: dict) -> dict:
+    """The part of a config that defines a run's results (drops EXECUTION_KEYS)."""
+    out = {}
+    for section, values in config_dict.items():
+        if isinstance(values, dict):
+            out[section] = {k: v for k, v in values.items() if f"{section}.{k}" not in EXECUTION_KEYS}
+        else:
+            out[section] = values
+    return out
+
+
+def config_diff(old: dict, new: dict) -> list[str]:
+    """Dotted keys whose values differ between two semantic views."""
+    keys = []
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section, {}), new.get(section, {})
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            if a != b:
+                keys.append(section)
+            continue
+        keys += [f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return keys
