@@ -19,13 +19,15 @@ from qstar_cli.datasets.gsm8k import GSM8K
 from qstar_cli.datasets.mawps import MAWPS
 from qstar_cli.datasets.mgsm import MGSM
 from qstar_cli.datasets.svamp import SVAMP
+from qstar_cli.datasets.synthetic import SyntheticArithmetic
 from qstar_cli.datasets.user_jsonl import JsonlFile
 from qstar_cli.errors import QstarError
 
 DATA_DIR_ENV = "QSTAR_DATA_DIR"
 
 DATASETS: dict[str, Dataset] = {
-    dataset.name: dataset for dataset in (GSM8K(), CompetitionMath(), Math500(), MGSM(), SVAMP(), MAWPS(), JsonlFile())
+    dataset.name: dataset
+    for dataset in (GSM8K(), CompetitionMath(), Math500(), MGSM(), SVAMP(), MAWPS(), SyntheticArithmetic(), JsonlFile())
 }
 
 
