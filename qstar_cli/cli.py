@@ -31,7 +31,8 @@ app = typer.Typer(
 RecipeOpt = typer.Option(None, "--recipe", help="Recipe YAML (defaults < recipe < --set < flags).")
 SetOpt = typer.Option(None, "--set", help="Override any config key: --set sampling.top_p=0.95 (repeatable).")
 DryRunOpt = typer.Option(False, "--dry-run", help="Print the resolved config and exit without loading a model.")
-DatasetOpt = typer.Option(None, "--dataset", "-d", help="gsm8k | math | math500 | mgsm | svamp | mawps | jsonl")
+DatasetOpt = typer.Option(None, "--dataset", "-d",
+                         help="gsm8k | math | math500 | mgsm | svamp | mawps | synthetic-arith | jsonl")
 SplitOpt = typer.Option(None, "--split", help="Dataset split (e.g. train, test).")
 LimitOpt = typer.Option(None, "--limit", help="Use the first N questions.")
 DataDirOpt = typer.Option(None, "--data-dir", help="Local data directory (else $QSTAR_DATA_DIR, else the HF hub).")
