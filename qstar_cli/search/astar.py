@@ -141,9 +141,9 @@ def search(questions: list[Question], env: SearchEnv, cfg: AStarConfig, trees: b
     _fallback(env, states, cfg, usages)
     results = []
     for st, usage in zip(states, usages):
-        terminals = [Terminal(list(n.steps), n.f, n.path(st.nodes), n.finish) for n in st.terminals]
+        terminals = [Terminal(list(n.steps), n.f, n.path(st.nodes), n.finish, n.index) for n in st.terminals]
         answer = _choose(env, st.question, terminals, cfg.answer)
-        tree = [_tree_row(n) for n in st.nodes] if trees else None
+        tree = [_tree_row(n, st.nodes) for n in st.nodes] if trees else None
         results.append(SearchResult(st.question.id, answer, terminals, usage, st.finished - st.started, tree))
     return results
 
@@ -241,6 +241,8 @@ def _choose(env: SearchEnv, question: Question, terminals: list[Terminal], how: 
     return max(terminals, key=lambda t: t.score)  # max keeps the first of equal scores
 
 
-def _tree_row(n: Node) -> dict:
-    return {"id": n.index, "parent": n.parent, "step": n.steps[-1] if n.steps else "", "g": n.g, "h": n.h,
+def _tree_row(n: Node, nodes: list[Node]) -> dict:
+    # a fallback completion adds several steps at once: the node's text is all of them
+    new = n.steps[len(nodes[n.parent].steps):] if n.parent >= 0 else ()
+    return {"id": n.index, "parent": n.parent, "step": "".join(new), "g": n.g, "h": n.h,
             "f": n.f, "terminal": n.terminal, "expanded": n.expanded}

@@ -105,6 +105,7 @@ class Terminal:
     score: float
     path: list[PathStep] = field(default_factory=list)
     finish: str = "eos"
+    node: int | None = None  # its node in the search tree, when the search keeps one (the tree view)
 
     @property
     def text(self) -> str:

@@ -5,6 +5,7 @@ children in ONE QVM call; a child's score is Q(parent, action). Children that en
 become terminals; the best `width` open children form the next beam. A question stops when it has
 `width` terminals, its beam is empty or `max_depth` is reached; its answer is the best-scored
 terminal. A question left without terminals has its best beam completed greedily (counted).
+Every child becomes a node of the question's tree (kept with `trees=True`): h = f = its Q, g = 0.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ class _Beam:
     path: list[PathStep]
     score: float
     tokens: int
+    node: int = 0  # its row in the question's tree
 
 
 def search(questions: list[Question], env: SearchEnv, cfg: BeamConfig, trees: bool = False) -> list[SearchResult]:
     started = time.perf_counter()
     usages = [Usage() for _ in questions]
     beams = [[_Beam([], [], 0.0, 0)] for _ in questions]
+    # the rows are cheap, so they are always kept and returned only when asked for
+    tree = [[_row(0, -1, "", 0.0, False)] for _ in questions]
     terminals: list[list[Terminal]] = [[] for _ in questions]
     finished = [0.0] * len(questions)
     for depth in range(cfg.max_depth):
@@ -52,6 +56,7 @@ def search(questions: list[Question], env: SearchEnv, cfg: BeamConfig, trees: bo
         charge(usages, [qi for qi, _ in owners], "expansions", [1] * len(owners))
         children = []
         for (qi, b), cands in zip(owners, proposals):
+            tree[qi][b.node]["expanded"] = True
             usages[qi].generated_tokens += sum(c.tokens for c in cands)
             children += [(qi, b, c) for c in cands if c.text]
         scores = env.q_values([(questions[qi], b.steps, c.text) for qi, b, c in children])
@@ -64,9 +69,12 @@ def search(questions: list[Question], env: SearchEnv, cfg: BeamConfig, trees: bo
             if key in seen[qi]:
                 continue
             seen[qi].add(key)
-            child = _Beam(b.steps + [c.text], b.path + [PathStep(c.text, h=s, f=s)], s, b.tokens + c.tokens)
-            if c.finish == "eos" or child.tokens >= cfg.max_tokens or depth + 1 >= cfg.max_depth:
-                terminals[qi].append(Terminal(child.steps, s, child.path, c.finish))
+            terminal = c.finish == "eos" or b.tokens + c.tokens >= cfg.max_tokens or depth + 1 >= cfg.max_depth
+            child = _Beam(b.steps + [c.text], b.path + [PathStep(c.text, h=s, f=s)], s, b.tokens + c.tokens,
+                          len(tree[qi]))
+            tree[qi].append(_row(child.node, b.node, c.text, s, terminal))
+            if terminal:
+                terminals[qi].append(Terminal(child.steps, s, child.path, c.finish, child.node))
             else:
                 nxt[qi].append(child)
         for qi in live:
@@ -74,15 +82,21 @@ def search(questions: list[Question], env: SearchEnv, cfg: BeamConfig, trees: bo
             beams[qi] = sorted(nxt[qi], key=lambda b: -b.score)[: cfg.width]
             if not beams[qi] or len(terminals[qi]) >= cfg.width:
                 finished[qi] = time.perf_counter()
-    _complete_leftovers(questions, env, beams, terminals, usages)
+    _complete_leftovers(questions, env, beams, terminals, usages, tree)
     results = []
     for qi, q in enumerate(questions):
         answer = max(terminals[qi], key=lambda t: t.score) if terminals[qi] else None
-        results.append(SearchResult(q.id, answer, terminals[qi], usages[qi], (finished[qi] or time.perf_counter()) - started))
+        results.append(SearchResult(q.id, answer, terminals[qi], usages[qi], (finished[qi] or time.perf_counter()) - started,
+                                    tree[qi] if trees else None))
     return results
 
 
-def _complete_leftovers(questions, env: SearchEnv, beams, terminals, usages) -> None:
+def _row(node: int, parent: int, step: str, score: float, terminal: bool) -> dict:
+    return {"id": node, "parent": parent, "step": step, "g": 0.0, "h": score, "f": score, "terminal": terminal,
+            "expanded": False}
+
+
+def _complete_leftovers(questions, env: SearchEnv, beams, terminals, usages, tree) -> None:
     needy = [qi for qi in range(len(questions)) if not terminals[qi] and beams[qi]]
     if not needy:
         return
@@ -92,4 +106,6 @@ def _complete_leftovers(questions, env: SearchEnv, beams, terminals, usages) -> 
     for qi, b, cands in zip(needy, best, outs):
         usages[qi].generated_tokens += cands[0].tokens
         steps = b.steps + env.split_steps(cands[0].text, cands[0].tokens)
-        terminals[qi].append(Terminal(steps, b.score, b.path, cands[0].finish))
+        node = len(tree[qi])
+        tree[qi].append(_row(node, b.node, cands[0].text, b.score, True))
+        terminals[qi].append(Terminal(steps, b.score, b.path, cands[0].finish, node))

@@ -167,11 +167,11 @@ class _Tree:
         path = [PathStep(self.nodes[j].step, f=self.nodes[j].mean, utility=self.nodes[j].mean)
                 for j in self.chain(o.node)]
         path += [PathStep(s, f=o.reward, utility=o.reward) for s in o.extra]
-        return Terminal(steps=[p.text for p in path], score=o.reward, path=path, finish=o.finish)
+        return Terminal(steps=[p.text for p in path], score=o.reward, path=path, finish=o.finish, node=o.node)
 
     def dump(self) -> list[dict]:
         return [{"id": i, "parent": n.parent, "step": n.step, "visits": n.visits, "value": n.mean,
-                 "terminal": n.terminal} for i, n in enumerate(self.nodes)]
+                 "terminal": n.terminal, "expanded": n.expanded} for i, n in enumerate(self.nodes)]
 
 
 def _own_confidence(node: _Node) -> float:

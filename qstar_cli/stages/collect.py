@@ -52,7 +52,22 @@ def run(config: CollectConfig) -> Path:
     def work(todo, session, done, total):
         _generate(config, model_path, dataset, todo, fmt, rundir, session, done, total)
 
-    return execute(rundir, problems, lambda p: p.id, work, compute_metrics, show_summary)
+    def metrics(records, sessions):
+        return {**compute_metrics(records, sessions), **describe(config)}
+
+    return execute(rundir, problems, lambda p: p.id, work, metrics, show_summary)
+
+
+def describe(config: CollectConfig) -> dict:
+    """What a report shows beside the numbers, recorded with them."""
+    from qstar_cli.backends import choose_backend
+
+    data = config.data
+    return {"dataset": f"{data.name}/{data.split}", "dataset_name": data.name, "split": data.split,
+            "subset": data.subset, "offset": data.offset, "limit": data.limit, "num_shots": data.num_shots,
+            "model": config.policy.model or "embedded", "backend": choose_backend(config.policy.backend),
+            "num_rollouts": config.collect.num_rollouts, "temperature": config.sampling.temperature,
+            "max_tokens": config.sampling.max_tokens}
 
 
 def _generate(config, model_path, dataset, todo, fmt, rundir, session, done: int, total: int) -> None:

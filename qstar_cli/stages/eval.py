@@ -122,11 +122,29 @@ def run(config: EvalConfig) -> Path:
 
     def metrics(records, sessions):
         m = eval_metrics(records, sessions, config.eval.bootstrap)
-        m.update(search=config.eval.search, dataset=f"{config.data.name}/{config.data.split}",
-                 model=config.policy.model or "embedded", qvm=config.eval.qvm)
+        m.update(describe(config, qvm))
         return m
 
     return execute(rundir, problems, lambda p: p.id, work, metrics, show_summary)
+
+
+def describe(config: EvalConfig, qvm) -> dict:
+    """What a report shows beside the numbers, recorded with them so no report re-derives it."""
+    from qstar_cli.backends import choose_backend
+    from qstar_cli.config import SEARCH_KEYS
+
+    cfg, data = config.eval, config.data
+    return {
+        "search": cfg.search, "dataset": f"{data.name}/{data.split}", "dataset_name": data.name,
+        "split": data.split, "subset": data.subset, "offset": data.offset, "limit": data.limit,
+        "num_shots": data.num_shots, "model": config.policy.model or "embedded",
+        "backend": choose_backend(config.policy.backend),
+        # the method's own settings: exactly the eval keys its search reads
+        "settings": {k: getattr(cfg, k) for k in sorted(SEARCH_KEYS[cfg.search])},
+        "qvm": cfg.qvm, "qvm_backbone": qvm.meta.backbone if qvm is not None else None,
+        "qvm_label_method": qvm.meta.label_method if qvm is not None else None,
+        "prm": cfg.prm,
+    }
 
 
 def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, done: int, total: int) -> None:
@@ -174,8 +192,24 @@ def prediction_record(problem, question: Question, result, dataset, search: str)
         "answer": dataset.extract_answer(text) if chosen else None, "correct": grade(text) if chosen else False,
         "solution": text, "path": [asdict(s) for s in chosen.path] if chosen else [],
         "terminals": terminals, "usage": asdict(result.usage), "wall_seconds": round(result.wall_seconds, 4),
-        **({"tree": result.tree} if result.tree is not None else {}),
+        **({"tree": mark_tree(result.tree, result.terminals, terminals, chosen)} if result.tree is not None else {}),
     }
+
+
+def mark_tree(tree: list[dict], found: list, graded: list[dict], chosen) -> list[dict]:
+    """Mark the tree for the tree view: `correct` on terminal nodes, `chosen` on the answer's path.
+
+    Terminals found by a rollout below a tree node (MCTS) mark no node as correct: the node itself
+    is not a solution.
+    """
+    for terminal, record in zip(found, graded):
+        if terminal.node is not None and tree[terminal.node].get("terminal"):
+            tree[terminal.node]["correct"] = record["correct"]
+    i = chosen.node if chosen is not None and chosen.node is not None else -1
+    while i >= 0:
+        tree[i]["chosen"] = True
+        i = tree[i]["parent"]
+    return tree
 
 
 def eval_metrics(records: list[dict], sessions: list[dict], resamples: int) -> dict:

@@ -86,7 +86,10 @@ def run(shard_dirs: list[str], out: str) -> Path:
     (out_path / "config.yaml").write_text(yaml.safe_dump(base_config, sort_keys=False, allow_unicode=True), encoding="utf-8")
     write_jsonl(out_path / records_name, merged)
     sessions = [s for _, m, _ in shards.values() for s in m["sessions"]]
-    write_json_atomic(out_path / "metrics.json", metrics_fn(merged, sessions))
+    # the shards' descriptive fields (model, backend, method settings, ...) carry over; every
+    # number is recomputed over all the records
+    described = _read_metrics(Path(shards[0][0]))
+    write_json_atomic(out_path / "metrics.json", {**described, **metrics_fn(merged, sessions)})
     first = shards[0][1]
     manifest = {**first, "merged_from": [str(Path(d).resolve()) for d, _, _ in shards.values()],
                 "expected_ids": sorted(order, key=order.get), "sessions": sessions,
@@ -94,6 +97,15 @@ def run(shard_dirs: list[str], out: str) -> Path:
     write_json_atomic(out_path / "manifest.json", manifest)
     ui.info(f"merged {len(shards)} shards, {len(merged)} questions -> {out_path}")
     return out_path
+
+
+def _read_metrics(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _without_shard(config: dict) -> dict:
