@@ -1,70 +1,104 @@
-"""`qstar report`: compare eval runs side by side (method, data, accuracy with its 95% CI,
-tokens and calls per question, wall time), read from each run's metrics.json and config.yaml.
+"""`qstar report RUN_DIR...`: compare eval runs, test their differences, draw them.
+
+Prints the comparison table (method, dataset, split, model, QVM, accuracy with its 95% CI, tokens,
+policy and QVM calls per question, wall time) and the paired tests of every run against its
+dataset's baseline. With `--out DIR` it also writes DIR/report.md, a self-contained
+DIR/report.html, the accuracy-vs-tokens plot (DIR/accuracy_vs_tokens.png and .svg) and search-tree
+views (DIR/trees/RUN/QUESTION.html and .svg): for the questions named by `--tree` (or every one,
+`--tree all`), else for the first question with a saved tree in each run. Every number comes from
+what `qstar eval` recorded; nothing is recomputed from logs.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from pathlib import Path
 
-import yaml
-
 from qstar_cli import ui
-from qstar_cli.artifacts.rundir import read_manifest
 from qstar_cli.errors import QstarError
+from qstar_cli.report import html, paired, plots, tables, trees
+from qstar_cli.report.runs import load_runs
 
-COLUMNS = ("run", "search", "dataset", "model", "questions", "accuracy (95% CI)", "tokens/q", "policy calls/q",
-           "QVM calls/q", "wall s")
-
-
-def rows(run_dirs: list[str]) -> list[dict]:
-    out = []
-    for d in run_dirs:
-        path = Path(d)
-        manifest = read_manifest(path)
-        if manifest.get("stage") != "eval":
-            raise QstarError(f"{d} is a {manifest.get('stage')!r} run; qstar report compares eval runs")
-        if not manifest.get("complete"):
-            raise QstarError(f"{d} is not complete; rerun its eval to finish it")
-        m = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
-        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
-        data = config.get("data", {})
-        out.append({"run": path.name, "search": m.get("search") or config.get("eval", {}).get("search"),
-                    "dataset": f"{data.get('name')}/{data.get('split')}",
-                    "model": config.get("policy", {}).get("model") or "embedded", **m})
-    return out
+PLOT = "accuracy_vs_tokens"
+PAIRED_NOTE = ("Paired tests: each run against its dataset's baseline (the first run given, or --baseline) on the "
+               "same questions. Δ is the run's accuracy minus the baseline's with a 95% paired-bootstrap CI over "
+               "questions; McNemar's exact test uses the questions only one of the two solved.")
 
 
-def markdown(table: list[dict]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for r in table:
-        lo, hi = r["accuracy_ci95"]
-        lines.append(f"| {r['run']} | {r['search']} | {r['dataset']} | {r['model']} | {r['questions']} | "
-                     f"{r['accuracy']:.1%} ({lo:.1%}-{hi:.1%}) | {r['tokens_per_question']:.0f} | "
-                     f"{r['policy_calls_per_question']:.1f} | {r['qvm_calls_per_question']:.1f} | {r['wall_seconds']:.0f} |")
-    return "\n".join(lines) + "\n"
+def run(run_dirs: list[str], out: str | None = None, baseline: str | None = None, pair: bool = True,
+        tree_ids: list[str] | None = None, resamples: int = 1000) -> str:
+    """Print the tables, write the files when `out` is given; returns the markdown."""
+    if tree_ids and not out:
+        raise QstarError("--tree writes tree views into the report folder: add --out DIR")
+    runs = load_runs(run_dirs)
+    pairs = paired.compare_all(runs, baseline, resamples) if pair else []
+    comparison = tables.comparison_rows(runs)
+    paired_rows = tables.paired_rows(pairs)
+    text = "## Runs\n\n" + tables.markdown_table(tables.COMPARISON, comparison)
+    if paired_rows:
+        text += "\n## Paired tests\n\n" + tables.markdown_table(tables.PAIRED, paired_rows)
+    notes = _unpaired_notes(runs, pairs) if pair else []
+    _print(comparison, paired_rows, text)
+    if out:
+        _write(Path(out), runs, comparison, paired_rows, notes, text, tree_ids)
+    return text
 
 
-def run(run_dirs: list[str], out: str | None = None) -> str:
-    table = rows(run_dirs)
-    text = markdown(table)
+def _unpaired_notes(runs, pairs) -> list[str]:
+    compared = {id(p.run) for p in pairs} | {id(p.baseline) for p in pairs}
+    return [f"{r.name} has no other run on {r.data_label}/{r.split} to be paired with."
+            for r in runs if id(r) not in compared and len(runs) > 1]
+
+
+def _print(comparison, paired_rows, text: str) -> None:
     if not ui.out.is_terminal:  # piped or CI: the markdown itself, unwrapped
         ui.out.print(text, end="", highlight=False, soft_wrap=True)
-        return _write(text, out)
+        return
     from rich.table import Table
 
-    t = Table(title="qstar report", header_style="bold")
-    for col in COLUMNS:
-        t.add_column(col, justify="left" if col in ("run", "search", "dataset", "model") else "right")
-    for line in text.splitlines()[2:]:
-        t.add_row(*[c.strip() for c in line.strip("|").split("|")])
-    ui.out.print(t)
-    return _write(text, out)
+    for title, header, rows in (("qstar report", tables.COMPARISON, comparison),
+                                ("paired tests", tables.PAIRED, paired_rows)):
+        if not rows:
+            continue
+        t = Table(title=title, header_style="bold")
+        for col in header:
+            t.add_column(col, justify="left" if col in tables.TEXT_COLUMNS else "right")
+        for row in rows:
+            t.add_row(*row)
+        ui.out.print(t)
 
 
-def _write(text: str, out: str | None) -> str:
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text, encoding="utf-8")
-        ui.info(f"wrote {out}")
-    return text
+def _write(out: Path, runs, comparison, paired_rows, notes, text: str, tree_ids) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise QstarError(f"cannot create the report folder {out}: {exc.strerror}") from None
+    chosen = trees.select(runs, tree_ids)  # before writing anything: a bad --tree fails cleanly
+    png, svg = plots.accuracy_vs_tokens(runs, out / PLOT)
+    links = []
+    for run, record in chosen:
+        folder = out / "trees" / _safe(run.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        tree = trees.tree_svg(record)
+        stem = folder / _safe(record["id"])
+        stem.with_suffix(".svg").write_text(tree, encoding="utf-8")
+        stem.with_suffix(".html").write_text(html.tree_page(run.name, run.method, record, tree), encoding="utf-8")
+        links.append((f"{run.name}: {record['id']} ({'correct' if record['correct'] else 'incorrect'}, "
+                      f"{len(record['tree'])} nodes)", stem.with_suffix(".html").relative_to(out).as_posix()))
+    markdown = "# qstar report\n\n" + text
+    markdown += "".join(f"\n{n}\n" for n in ([PAIRED_NOTE] if paired_rows else []) + notes)
+    markdown += f"\n## Accuracy vs. generated tokens\n\n![accuracy vs tokens]({png.name})\n"
+    if links:
+        markdown += "\n## Search trees\n\n" + "".join(f"- [{label}]({href})\n" for label, href in links)
+    (out / "report.md").write_text(markdown, encoding="utf-8")
+    (out / "report.html").write_text(html.report_page(
+        html.table(tables.COMPARISON, comparison),
+        html.table(tables.PAIRED, paired_rows) if paired_rows else "", ([PAIRED_NOTE] if paired_rows else []) + notes,
+        plots.inline_svg(svg), links, []), encoding="utf-8")
+    ui.info(f"wrote {out / 'report.md'}, {out / 'report.html'}, {png.name}, {svg.name}"
+            + (f" and {len(links)} tree views" if links else ""))
+
+
+def _safe(name: str) -> str:
+    """A file name from a run name or question id (which may hold slashes)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "_"

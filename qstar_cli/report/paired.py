@@ -1,0 +1,72 @@
+"""Paired significance tests: every run against its dataset's baseline, on the same questions.
+
+Runs are grouped by (dataset, subset, split). In each group one run is the baseline (the first
+given, or the first whose name or method matches `--baseline`); every other run of the group is
+compared with it question by question: the accuracy difference with a 95% paired-bootstrap CI,
+and the exact McNemar test on the questions only one of the two solved. Two runs of one group
+on different questions cannot be paired, and saying so is better than testing a subset silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qstar_cli.errors import QstarError
+from qstar_cli.report.runs import EvalRun
+from qstar_cli.stats import mcnemar_exact, paired_bootstrap_ci
+
+
+@dataclass
+class Paired:
+    run: EvalRun
+    baseline: EvalRun
+    questions: int
+    delta: float  # accuracy(run) - accuracy(baseline)
+    delta_ci95: tuple[float, float]
+    wins: int  # solved by the run only
+    losses: int  # solved by the baseline only
+    p_mcnemar: float
+
+
+def groups(runs: list[EvalRun]) -> dict[tuple, list[EvalRun]]:
+    out: dict[tuple, list[EvalRun]] = {}
+    for run in runs:
+        out.setdefault((run.dataset, run.subset, run.split), []).append(run)
+    return out
+
+
+def pick_baseline(group: list[EvalRun], wanted: str | None) -> EvalRun:
+    if wanted:
+        key = wanted.replace("-", "_")
+        for run in group:
+            if wanted in (run.name, str(run.path)) or run.search == key:
+                return run
+    return group[0]
+
+
+def compare(run: EvalRun, baseline: EvalRun, resamples: int = 1000) -> Paired:
+    ours, theirs = run.correct_by_id(), baseline.correct_by_id()
+    if set(ours) != set(theirs):
+        common = len(set(ours) & set(theirs))
+        raise QstarError(f"{run.name} and {baseline.name} are on different questions ({len(ours)} vs {len(theirs)}, "
+                         f"{common} in common): a paired test needs the same questions (same --limit, "
+                         f"data.offset, --shard); rerun one, or report them without --paired")
+    ids = sorted(ours)
+    a = [float(ours[i]) for i in ids]
+    b = [float(theirs[i]) for i in ids]
+    wins = sum(x > y for x, y in zip(a, b))
+    losses = sum(y > x for x, y in zip(a, b))
+    return Paired(run, baseline, len(ids), (sum(a) - sum(b)) / len(ids) if ids else 0.0,
+                  paired_bootstrap_ci(a, b, resamples), wins, losses, mcnemar_exact(wins, losses))
+
+
+def compare_all(runs: list[EvalRun], baseline: str | None = None, resamples: int = 1000) -> list[Paired]:
+    if baseline and not any(baseline in (r.name, str(r.path)) or r.search == baseline.replace("-", "_")
+                            for r in runs):
+        raise QstarError(f"--baseline {baseline!r} names none of the runs (give a run directory, its name, "
+                         f"or a search method such as greedy)")
+    out = []
+    for group in groups(runs).values():
+        base = pick_baseline(group, baseline)
+        out += [compare(run, base, resamples) for run in group if run is not base]
+    return out

@@ -1,0 +1,149 @@
+"""The eval runs a report compares: each run's recorded config, metrics and (lazily) records.
+
+Everything shown is read from what `qstar eval` recorded (config.yaml, metrics.json,
+predictions.jsonl); runs made before metrics.json carried a field fall back to config.yaml, never
+to logs. A run that is not a complete eval run is refused with one clear message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from qstar_cli.artifacts.rundir import open_input, read_manifest
+from qstar_cli.errors import QstarError
+
+# Short, human names of the methods and of the settings that tell two runs of a method apart.
+METHOD_NAMES = {"greedy": "greedy", "self_consistency": "self-consistency", "best_of_n": "best-of-N",
+                "beam": "beam", "mcts": "MCTS", "astar": "A*"}
+SETTING_LABELS = {
+    "self_consistency": (("n", "n"),),
+    "best_of_n": (("n", "n"), ("rank_by", "by")),
+    "beam": (("width", "w"), ("k", "K")),
+    "mcts": (("iterations", "it"), ("k", "K")),
+    "astar": (("k", "K"), ("n_terminals", "N"), ("budget", "budget")),
+}
+
+
+@dataclass
+class EvalRun:
+    path: Path
+    name: str
+    config: dict
+    metrics: dict
+    manifest: dict
+    _records: list[dict] | None = field(default=None, repr=False)
+
+    # ---- what the report shows ---------------------------------------------------------------
+    def get(self, key: str, section: str, config_key: str | None = None):
+        """A recorded field: metrics.json first, the run's resolved config second."""
+        if self.metrics.get(key) is not None:
+            return self.metrics[key]
+        return self.config.get(section, {}).get(config_key or key)
+
+    @property
+    def search(self) -> str:
+        return self.metrics.get("search") or self.config.get("eval", {}).get("search", "?")
+
+    @property
+    def dataset(self) -> str:
+        return self.metrics.get("dataset_name") or self.config.get("data", {}).get("name", "?")
+
+    @property
+    def split(self) -> str:
+        return self.get("split", "data")
+
+    @property
+    def subset(self) -> str | None:
+        return self.get("subset", "data")
+
+    @property
+    def data_label(self) -> str:
+        return self.dataset + (f"-{self.subset}" if self.subset else "")
+
+    @property
+    def model(self) -> str:
+        return self.metrics.get("model") or self.config.get("policy", {}).get("model") or "embedded"
+
+    @property
+    def settings(self) -> dict:
+        return self.metrics.get("settings") or self.config.get("eval", {})
+
+    @property
+    def method(self) -> str:
+        """e.g. "A* K=6 N=6 budget=64", "beam w=4 K=4", "best-of-N n=8 by=qvm"."""
+        parts = [METHOD_NAMES.get(self.search, self.search)]
+        parts += [f"{label}={self.settings[key]}" for key, label in SETTING_LABELS.get(self.search, ())
+                  if key in self.settings]
+        if self.search == "astar" and self.settings.get("utility", "none") != "none":
+            parts.append(f"g={self.settings.get('agg', 'min')}({self.settings['utility']})")
+        return " ".join(parts)
+
+    @property
+    def qvm(self) -> str:
+        """The QVM's folder, cut to its last two parts, and its backbone when recorded."""
+        path = self.metrics.get("qvm") or self.config.get("eval", {}).get("qvm")
+        if not path:
+            return "-"
+        name = "/".join(Path(path).parts[-2:]) or path
+        backbone = self.metrics.get("qvm_backbone")
+        return f"{name} ({backbone})" if backbone and backbone not in name else name
+
+    @property
+    def question_ids(self) -> list[str]:
+        return list(self.manifest.get("expected_ids") or [r["id"] for r in self.records])
+
+    # ---- records ----------------------------------------------------------------------------
+    @property
+    def records(self) -> list[dict]:
+        if self._records is None:
+            from qstar_cli.stages.eval import RECORDS, STAGE
+
+            _, self._records = open_input(self.path, stage=STAGE, kind="predictions", records_name=RECORDS)
+        return self._records
+
+    def correct_by_id(self) -> dict[str, bool]:
+        return {r["id"]: bool(r["correct"]) for r in self.records}
+
+
+def load_run(path: str | Path) -> EvalRun:
+    path = Path(path)
+    if not path.is_dir():
+        raise QstarError(f"run directory not found: {path}")
+    manifest = read_manifest(path)
+    if manifest.get("stage") != "eval":
+        raise QstarError(f"{path} is a {manifest.get('stage')!r} run; qstar report compares eval runs")
+    if manifest.get("complete") is not True:
+        raise QstarError(f"{path} is not complete; rerun its eval command to finish it")
+    try:
+        metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise QstarError(f"{path} has no {Path(exc.filename).name}; rerun its eval command") from None
+    except (ValueError, yaml.YAMLError) as exc:
+        raise QstarError(f"{path}: cannot read its metrics or config ({str(exc).splitlines()[0]})") from None
+    for key in ("accuracy", "accuracy_ci95", "questions", "tokens_per_question"):
+        if key not in metrics:
+            raise QstarError(f"{path / 'metrics.json'} has no {key!r}; rerun its eval with this qstar version")
+    return EvalRun(path, path.name, config, metrics, manifest)
+
+
+def load_runs(paths: list[str]) -> list[EvalRun]:
+    if not paths:
+        raise QstarError("qstar report needs at least one eval run directory")
+    runs = [load_run(p) for p in paths]
+    seen: dict[Path, str] = {}
+    for run, given in zip(runs, paths):
+        resolved = run.path.resolve()
+        if resolved in seen:
+            raise QstarError(f"{given} is given twice (also as {seen[resolved]})")
+        seen[resolved] = given
+    # two runs named alike (runs/a/astar, runs/b/astar) are told apart by their parent folder
+    names = [r.name for r in runs]
+    for run in runs:
+        if names.count(run.name) > 1:
+            run.name = f"{run.path.parent.name}/{run.path.name}"
+    return runs
