@@ -32,7 +32,7 @@ RecipeOpt = typer.Option(None, "--recipe", help="Recipe YAML (defaults < recipe 
 SetOpt = typer.Option(None, "--set", help="Override any config key: --set sampling.top_p=0.95 (repeatable).")
 DryRunOpt = typer.Option(False, "--dry-run", help="Print the resolved config and exit without loading a model.")
 DatasetOpt = typer.Option(None, "--dataset", "-d",
-                         help="gsm8k | math | math500 | mgsm | svamp | mawps | synthetic-arith | jsonl")
+                         help="gsm8k | math | math500 | mgsm | svamp | mawps | synthetic-arith | mbpp | jsonl")
 SplitOpt = typer.Option(None, "--split", help="Dataset split (e.g. train, test).")
 LimitOpt = typer.Option(None, "--limit", help="Use the first N questions.")
 DataDirOpt = typer.Option(None, "--data-dir", help="Local data directory (else $QSTAR_DATA_DIR, else the HF hub).")
@@ -43,6 +43,8 @@ SeedOpt = typer.Option(None, "--seed", help="Seed of the policy engine.")
 OutOpt = typer.Option(None, "--out", "-o", help="Run directory to write (rerun the same command to resume).")
 StepFormatOpt = typer.Option(None, "--step-format", help="line | blank_line | tokens:N")
 NumShotsOpt = typer.Option(None, "--num-shots", help="Worked examples in the prompt (the same for every method).")
+AllowCodeOpt = typer.Option(False, "--allow-code-execution",
+                            help="Run model-written code in qstar's sandbox to grade it (MBPP); refused without it.")
 
 
 def handle_errors(fn):
@@ -103,6 +105,7 @@ def collect_rollouts(
     backend: Optional[str] = BackendOpt,
     seed: Optional[int] = SeedOpt,
     shard: Optional[str] = ShardOpt,
+    allow_code: bool = AllowCodeOpt,
     out: Optional[str] = OutOpt,
     recipe: Optional[Path] = RecipeOpt,
     set_: Optional[list[str]] = SetOpt,
@@ -116,7 +119,7 @@ def collect_rollouts(
         "data.step_format": step_format, "data.num_shots": num_shots, "data.shard": shard,
         "collect.num_rollouts": num_rollouts, "sampling.temperature": temperature,
         "sampling.max_tokens": max_tokens, "policy.model": model, "policy.backend": backend,
-        "policy.seed": seed, "collect.out": out,
+        "policy.seed": seed, "collect.out": out, "execution.allow_code": allow_code or None,
     })
     if dry_run:
         return dry_run_print(config)
@@ -141,6 +144,7 @@ def label(
     base_url: Optional[str] = typer.Option(None, "--base-url", help="openai: server URL (else $OPENAI_BASE_URL)."),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="FQI: QVM backbone."),
     backend: Optional[str] = BackendOpt,
+    allow_code: bool = AllowCodeOpt,
     out: Optional[str] = OutOpt,
     recipe: Optional[Path] = RecipeOpt,
     set_: Optional[list[str]] = SetOpt,
@@ -155,7 +159,7 @@ def label(
         "label.iterations": iterations, "label.candidates": candidates, "label.init_qvm": init_qvm,
         "label.strong_model": strong_model, "label.strong_backend": strong_backend,
         "label.strong_samples": strong_samples, "label.openai_base_url": base_url, "train.backbone": backbone,
-        "policy.backend": backend, "label.out": out,
+        "policy.backend": backend, "label.out": out, "execution.allow_code": allow_code or None,
     }
     base = label_stage.input_base(input_dir) if input_dir else None
     config = resolve(LabelConfig, recipe, set_, flags, base=base)
@@ -228,6 +232,7 @@ def eval_(
     backend: Optional[str] = BackendOpt,
     seed: Optional[int] = SeedOpt,
     shard: Optional[str] = ShardOpt,
+    allow_code: bool = AllowCodeOpt,
     out: Optional[str] = OutOpt,
     recipe: Optional[Path] = RecipeOpt,
     set_: Optional[list[str]] = SetOpt,
@@ -244,6 +249,7 @@ def eval_(
         "eval.heuristic": heuristic, "eval.temperature": temperature, "eval.n": num_samples, "eval.width": width,
         "eval.iterations": iterations, "eval.reflection": reflection, "eval.trees": trees,
         "policy.model": model, "policy.backend": backend, "policy.seed": seed, "eval.out": out,
+        "execution.allow_code": allow_code or None,
     })
     if dry_run:
         return dry_run_print(config)

@@ -13,12 +13,13 @@ from qstar_cli.config.resolve import (build_section, config_diff, load_yaml, par
                                       to_dict, to_yaml)
 from qstar_cli.config.sections import (EXECUTION_KEYS, LABEL_METHODS, SEARCH_KEYS, SEARCH_METHODS, SECTIONS,
                                        CollectConfig, CollectSection, DataConfig, EvalConfig, EvalSection,
+                                       ExecutionConfig,
                                        LabelConfig, LabelSection, PolicyConfig, SamplingConfig, TrainConfig,
                                        TrainSection)
 
 __all__ = [
     "EXECUTION_KEYS", "LABEL_METHODS", "SEARCH_KEYS", "SEARCH_METHODS", "SECTIONS", "CollectConfig",
-    "CollectSection", "DataConfig", "EvalConfig", "EvalSection", "LabelConfig", "LabelSection", "PolicyConfig",
+    "CollectSection", "DataConfig", "EvalConfig", "EvalSection", "ExecutionConfig", "LabelConfig", "LabelSection", "PolicyConfig",
     "SamplingConfig", "TrainConfig", "TrainSection", "build_section", "config_diff", "load_yaml", "parse_set",
     "resolve", "semantic_view", "to_dict", "to_yaml",
 ]

@@ -1,4 +1,5 @@
-"""Resolving a stage config: dataclass defaults < input run < recipe YAML < --set < flags.
+"""Resolving a stage config: dataclass defaults < the dataset's defaults (code: temperature 0.2)
+< input run < recipe YAML < --set < flags.
 
 Every key is typed and checked; an unknown key is an error that names it (with a close match when
 there is one). Also: YAML loading with file:line errors, and the semantic view and diff used to
@@ -16,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from qstar_cli.config.sections import EXECUTION_KEYS, SECTIONS
+from qstar_cli.config.sections import EXECUTION_KEYS, SECTIONS, dataset_defaults
 from qstar_cli.errors import QstarError
 
 
@@ -123,7 +124,7 @@ def _merge(base: dict, update: dict) -> dict:
 
 def resolve(cls: type, recipe: str | Path | None = None, sets: list[str] | None = None,
             flags: dict[str, Any] | None = None, base: dict | None = None) -> Any:
-    """Build a stage config: dataclass defaults < base < recipe < --set < explicit flags.
+    """Build a stage config: dataclass defaults < dataset defaults < base < recipe < --set < flags.
 
     `base` holds sections inherited from an input run (e.g. `label` reuses the policy and data
     settings its rollouts were collected with), so they need not be repeated.
@@ -150,6 +151,7 @@ def resolve(cls: type, recipe: str | Path | None = None, sets: list[str] | None 
 
     default = cls()
     merged = to_dict(default)
+    explicit: set[str] = set()
     for where, layer in layers:
         for section, values in layer.items():
             if section not in SECTIONS:
@@ -158,6 +160,9 @@ def resolve(cls: type, recipe: str | Path | None = None, sets: list[str] | None 
                 raise QstarError(f"{where}: section {section!r} must be a mapping of keys, got {values!r}")
             checked = build_section(SECTIONS[section], values, f"{section}.", where)
             merged[section] = _merge(merged.get(section, {}), checked) if section in merged else checked
+            explicit.update(f"{section}.{key}" for key in checked)
+    for section, values in dataset_defaults(merged, explicit).items():
+        merged[section] = _merge(merged[section], values)
     kwargs = {}
     for f in dataclasses.fields(cls):
         kwargs[f.name] = SECTIONS[f.name](**merged[f.name])

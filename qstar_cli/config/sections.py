@@ -1,8 +1,9 @@
 """The typed config sections: one dataclass per recipe section, each validating its own values.
 
 A stage's config (`CollectConfig`, `LabelConfig`, `TrainConfig`, `EvalConfig`) is made of the
-sections it uses. `SECTIONS` maps every section a recipe may hold to its class, and
-`EXECUTION_KEYS` lists the keys that only steer how a run executes (they may differ on resume).
+sections it uses. `SECTIONS` maps every section a recipe may hold to its class,
+`EXECUTION_KEYS` lists the keys that only steer how a run executes (they may differ on resume),
+and `dataset_defaults` gives the keys whose default is the dataset's (the code temperature).
 """
 
 from __future__ import annotations
@@ -91,6 +92,34 @@ class SamplingConfig:
             raise QstarError(f"sampling.max_tokens must be positive, got {self.max_tokens}")
 
 
+ISOLATIONS = ("auto", "namespaces", "process")
+
+
+@dataclass
+class ExecutionConfig:
+    """How model-written code is run when a dataset is graded by executing it (MBPP)."""
+
+    allow_code: bool = False  # opt-in: --allow-code-execution; nothing executes code without it
+    workers: int = 0  # programs run in parallel; 0 = one per CPU core
+    timeout: float = 10.0  # wall-clock seconds per program (RLIMIT_CPU is its ceiling)
+    memory_mb: int = 1024  # RLIMIT_AS per program
+    max_output_kb: int = 1024  # RLIMIT_FSIZE: stdout, stderr and files it writes
+    max_processes: int = 16  # RLIMIT_NPROC for the program's own sandbox uid
+    isolation: str = "auto"  # auto | namespaces (root: pid/mount/net namespaces) | process (rlimits only)
+    python: str | None = None  # interpreter programs run on; None = the one qstar runs on (stdlib only)
+
+    def validate(self) -> None:
+        if self.isolation not in ISOLATIONS:
+            raise QstarError(f"unknown execution.isolation {self.isolation!r}; choose one of: {', '.join(ISOLATIONS)}")
+        if self.workers < 0:
+            raise QstarError(f"execution.workers must be >= 0 (0 = one per CPU core), got {self.workers}")
+        if self.timeout <= 0:
+            raise QstarError(f"execution.timeout must be positive, got {self.timeout}")
+        for key in ("memory_mb", "max_output_kb", "max_processes"):
+            if getattr(self, key) <= 0:
+                raise QstarError(f"execution.{key} must be positive, got {getattr(self, key)}")
+
+
 @dataclass
 class CollectSection:
     num_rollouts: int = 8  # M complete trajectories per question
@@ -110,6 +139,7 @@ class CollectConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     collect: CollectSection = field(default_factory=CollectSection)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
 
 LABEL_METHODS = ("rollout", "fqi", "completion")
@@ -282,6 +312,7 @@ class EvalConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     eval: EvalSection = field(default_factory=EvalSection)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
 
 @dataclass
@@ -291,6 +322,7 @@ class LabelConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     label: LabelSection = field(default_factory=LabelSection)
     train: TrainSection = field(default_factory=TrainSection)  # fqi trains a QVM every iteration
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
 
 @dataclass
@@ -307,6 +339,7 @@ SECTIONS: dict[str, type] = {
     "label": LabelSection,
     "train": TrainSection,
     "eval": EvalSection,
+    "execution": ExecutionConfig,
 }
 
 # Keys that may change when a run directory is resumed: they change how, not what, is computed.
@@ -319,4 +352,31 @@ EXECUTION_KEYS = {
     "label.max_retries", "label.request_timeout", "label.openai_base_url", "label.openai_api_key_env",
     "eval.out", "eval.batch_questions", "eval.trees", "eval.bootstrap",
     "train.out", "train.logging_steps", "train.save_steps", "train.report_to", "train.score_batch_size",
+    "execution.allow_code", "execution.workers", "execution.isolation", "execution.python",
 }
+
+# Keys whose default depends on the dataset (Dataset.default_temperature: 0.9 math, 0.2 code);
+# the dataset's value applies when no layer (input run, recipe, --set, flag) sets the key.
+DATASET_DEFAULT_KEYS = {"sampling.temperature": "default_temperature", "eval.temperature": "default_temperature"}
+
+
+def dataset_defaults(merged: dict, explicit: set[str]) -> dict[str, dict]:
+    """{section: {key: value}} of the dataset's own defaults for keys nobody set."""
+    name = (merged.get("data") or {}).get("name")
+    try:
+        from qstar_cli.datasets.registry import DATASETS
+
+        dataset = DATASETS[name]
+    except KeyError:
+        return {}  # an unknown name is reported by the stage, with the list of known ones
+    out: dict[str, dict] = {}
+    for dotted, attribute in DATASET_DEFAULT_KEYS.items():
+        section, _, key = dotted.partition(".")
+        if dotted in explicit or section not in merged:
+            continue
+        if section == "eval":  # only where the chosen search reads it (the others must stay unset)
+            search = str(merged["eval"].get("search", "")).replace("-", "_")
+            if key not in SEARCH_KEYS.get(search, set()):
+                continue
+        out.setdefault(section, {})[key] = getattr(dataset, attribute)
+    return out

@@ -13,9 +13,12 @@ the local layout (or its upstream original), so local and hub runs share ids.
 | mgsm    | test        | 250 each   | mgsm/mgsm_<lang>.tsv          | juletxara/mgsm (mgsm_<lang>.tsv)                 | numeric |
 | svamp   | test        | 1000       | svamp/test.jsonl              | HuggingFaceTB/math_tasks (data/svamp/test.jsonl) | numeric |
 | mawps   | test        | 2065       | mawps/test.jsonl              | HuggingFaceTB/math_tasks (data/mawps/test.jsonl) | numeric |
+| mbpp    | test, train, validation, prompt | 500, 374, 90, 10 | mbpp/mbpp.jsonl | google-research-datasets/mbpp, config full | code |
 | jsonl   | any name    | yours      | option path=FILE, anywhere    | -                                                | either  |
 
-`math` train is MATH test minus MATH-500 (the PRM800K training pool); mgsm takes the option
+MBPP ids are "mbpp/<split>/<task_id>" and its splits are task_id ranges (see datasets/mbpp.py);
+grading it runs code, so it needs a sandbox executor (`with_executor`, attached by the stages only
+with --allow-code-execution). `math` train is MATH test minus MATH-500 (the PRM800K training pool); mgsm takes the option
 `subset` (a language code, default en); jsonl takes path, question_field, answer_field,
 answer_type and id_field. Typical use:
 

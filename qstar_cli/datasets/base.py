@@ -22,16 +22,26 @@ from qstar_cli.grading.numeric import extract_numeric, normalize_number, numbers
 
 NUMERIC = "numeric"
 MATH = "math"
-ANSWER_TYPES = (NUMERIC, MATH)
+CODE = "code"  # graded by running tests (mbpp); needs an executor, see qstar_cli/execution
+ANSWER_TYPES = (NUMERIC, MATH, CODE)
 
 
 @dataclass(frozen=True)
 class Problem:
     id: str  # stable and unique within dataset+split, e.g. "gsm8k/test/17"
     question: str  # the text shown to the model
-    reference: str  # gold final answer: a normalized number (numeric) or a LaTeX answer (math)
+    reference: str  # gold final answer: a normalized number (numeric), LaTeX (math), or test code (code)
     solution: str | None = None  # reference worked solution, if the dataset has one
     meta: dict = field(default_factory=dict, hash=False)  # e.g. level, type
+
+
+@dataclass(frozen=True)
+class Grade:
+    """The reward of one completion, with why it failed where the grader can tell (code)."""
+
+    correct: bool
+    status: str | None = None  # code: passed | assertion | timeout | ... (see execution.STATUSES)
+    detail: str | None = None
 
 
 class Dataset:
@@ -43,6 +53,8 @@ class Dataset:
     answer_type: str = NUMERIC
     default_step_format: str = "line"
     options: tuple[str, ...] = ()  # keyword options `load` accepts
+    default_temperature: float = 0.9  # sampling temperature when the user sets none (paper: 0.9 math)
+    executes_code: bool = False  # grading runs model-written code: stages need --allow-code-execution
 
     def load(self, split: str, data_dir: Path | None = None, **options: Any) -> list[Problem]:
         """Problems of `split`, read from `data_dir`, or from the hub when it is None."""
@@ -64,6 +76,10 @@ class Dataset:
         """The 0/1 reward: does the completion's final answer equal the reference?"""
         answer_type = self._answer_type(problem)
         return answer_equal(extract_answer(completion, answer_type), problem.reference, answer_type)
+
+    def grade_batch(self, completions: list[str], problems: list) -> list[Grade]:
+        """`is_correct` for many (completion, problem) pairs at once; code datasets run them in parallel."""
+        return [Grade(bool(self.is_correct(text, problem))) for text, problem in zip(completions, problems)]
 
     def _answer_type(self, problem: Problem) -> str:
         # getattr: callers may grade a record-like stand-in that has only reference and question.

@@ -17,6 +17,7 @@ from qstar_cli.datasets.base import Dataset, Problem
 from qstar_cli.datasets.competition_math import CompetitionMath, Math500
 from qstar_cli.datasets.gsm8k import GSM8K
 from qstar_cli.datasets.mawps import MAWPS
+from qstar_cli.datasets.mbpp import MBPP
 from qstar_cli.datasets.mgsm import MGSM
 from qstar_cli.datasets.svamp import SVAMP
 from qstar_cli.datasets.synthetic import SyntheticArithmetic
@@ -27,7 +28,8 @@ DATA_DIR_ENV = "QSTAR_DATA_DIR"
 
 DATASETS: dict[str, Dataset] = {
     dataset.name: dataset
-    for dataset in (GSM8K(), CompetitionMath(), Math500(), MGSM(), SVAMP(), MAWPS(), SyntheticArithmetic(), JsonlFile())
+    for dataset in (GSM8K(), CompetitionMath(), Math500(), MGSM(), SVAMP(), MAWPS(), SyntheticArithmetic(), MBPP(),
+                    JsonlFile())
 }
 
 

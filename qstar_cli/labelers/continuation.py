@@ -25,6 +25,12 @@ def count_steps(backend, gen, fmt: StepFormat) -> int:
     return len(fmt.char_spans(gen.text))
 
 
+def grade_all(grade, pairs: list[tuple[dict, str]]) -> list[float]:
+    """Rewards of many (record, text) pairs: in one call when the grader batches (`grade.many`)."""
+    many = getattr(grade, "many", None)
+    return many(pairs) if many is not None else [grade(rec, text) for rec, text in pairs]
+
+
 def label_batch(records: list[dict], backend, grade: Callable[[dict, str], float], fmt: StepFormat, *,
                 n: int, temperature: float, max_tokens: int, gamma: float, include_own: bool, method: str,
                 prompt_for: Callable[[dict], str] | None = None, top_p: float = 1.0) -> list[dict]:
@@ -44,10 +50,12 @@ def label_batch(records: list[dict], backend, grade: Callable[[dict, str], float
                 owners.append((qi, node.index))
     params = GenParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens)
     outputs = backend.generate(states, params) if states else []
+    pairs = [(records[qi], "".join(path(trees[qi], ni)) + g.text) for (qi, ni), gens in zip(owners, outputs)
+             for g in gens]
+    rewards = iter(grade_all(grade, pairs))
     outcomes: dict[tuple[int, int], list[tuple[int, float]]] = {}
     for (qi, ni), gens in zip(owners, outputs):
-        so_far = "".join(path(trees[qi], ni))
-        outcomes[(qi, ni)] = [(count_steps(backend, g, fmt), grade(records[qi], so_far + g.text)) for g in gens]
+        outcomes[(qi, ni)] = [(count_steps(backend, g, fmt), next(rewards)) for g in gens]
     labelled = []
     for qi, (rec, nodes) in enumerate(zip(records, trees)):
         labels = [rollout_label(node, outcomes.get((qi, node.index), []), gamma, include_own) for node in nodes]

@@ -22,6 +22,7 @@ from qstar_cli.artifacts.jsonl import write_jsonl
 from qstar_cli.artifacts.rundir import RunDir, write_json_atomic
 from qstar_cli.config import to_dict
 from qstar_cli.errors import QstarError
+from qstar_cli.labelers.continuation import grade_all
 from qstar_cli.labelers.targets import fqi_label
 from qstar_cli.labelers.tree import build_tree, path, tree_to_records
 from qstar_cli.stages.common import chunks
@@ -48,14 +49,14 @@ def sample_candidates(rundir: RunDir, records: list[dict], backend, grade, fmt, 
                         states.append(rec["prompt"] + "".join(path(nodes, node.index)))
                         owners.append((qi, node.index))
             proposals = policy.propose_steps(states, k, temperature, top_p) if states else []
+            # only EOS ends a solution ("length" is a step cut at its token limit): grade those, in one call
+            ends = [(batch[qi], "".join(path(trees[qi], ni)) + g.text) for (qi, ni), gens in zip(owners, proposals)
+                    for g in gens if g.finish_reason == "eos"]
+            rewards = iter(grade_all(grade, ends))
             per_node: dict[tuple[int, int], list[dict]] = {}
             for (qi, ni), gens in zip(owners, proposals):
-                so_far = "".join(path(trees[qi], ni))
-                per_node[(qi, ni)] = [
-                    # only EOS ends a solution; "length" is a step cut at its token limit
-                    {"step": g.text, "terminal": g.finish_reason == "eos",
-                     "reward": grade(batch[qi], so_far + g.text) if g.finish_reason == "eos" else 0.0}
-                    for g in gens]
+                per_node[(qi, ni)] = [{"step": g.text, "terminal": g.finish_reason == "eos",
+                                       "reward": next(rewards) if g.finish_reason == "eos" else 0.0} for g in gens]
             for qi, (rec, nodes) in enumerate(zip(batch, trees)):
                 rundir.append({"schema": R.schema_tag("candidates"), "id": rec["id"],
                                "nodes": [per_node.get((qi, n.index), []) for n in nodes]})

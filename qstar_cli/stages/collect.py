@@ -31,7 +31,7 @@ def prepare(config: CollectConfig):
     from qstar_cli.backends import choose_backend
     from qstar_cli.backends.models import resolve_model
 
-    dataset, problems, total = select_problems(config.data)
+    dataset, problems, total = select_problems(config.data, config.execution)
     fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
     choose_backend(config.policy.backend)
     model_path = resolve_model(config.policy.model)
@@ -88,8 +88,11 @@ def _generate(config, model_path, dataset, todo, fmt, rundir, session, done: int
             outputs = backend.generate(prompts, params)
             session["generated_tokens"] += backend.usage.generated_tokens - before[0]
             session["generation_seconds"] += backend.usage.seconds - before[1]
+            # one grading call per batch: code datasets run all its programs in parallel
+            grades = iter(dataset.grade_batch([g.text for gens in outputs for g in gens],
+                                              [p for p, gens in zip(batch, outputs) for _ in gens]))
             for problem, prompt, gens in zip(batch, prompts, outputs):
-                trajs = [_trajectory(backend, dataset, problem, g, fmt) for g in gens]
+                trajs = [_trajectory(backend, dataset, g, fmt, next(grades)) for g in gens]
                 rundir.append(R.rollout_record(problem=problem, dataset=config.data.name, split=config.data.split,
                                                prompt=prompt, step_format=str(fmt), trajectories=trajs))
                 session["generated_questions"] += 1
@@ -100,12 +103,15 @@ def _generate(config, model_path, dataset, todo, fmt, rundir, session, done: int
     backend.close()
 
 
-def _trajectory(backend, dataset, problem, gen, fmt: StepFormat) -> dict:
+def _trajectory(backend, dataset, gen, fmt: StepFormat, grade) -> dict:
     steps = [R.step(s.text, s.tokens, s.logprob) for s in backend.split_steps(gen, fmt)]
     answer = dataset.extract_answer(gen.text)
-    reward = 1.0 if answer is not None and dataset.is_correct(gen.text, problem) else 0.0
-    return R.trajectory(text=gen.text, steps=steps, answer=answer, reward=reward, finish_reason=gen.finish_reason,
+    reward = 1.0 if answer is not None and grade.correct else 0.0
+    traj = R.trajectory(text=gen.text, steps=steps, answer=answer, reward=reward, finish_reason=gen.finish_reason,
                         tokens=gen.num_tokens, logprob=gen.logprob)
+    if grade.status is not None:  # code: why it failed (assertion, timeout, syntax, ...)
+        traj["status"] = grade.status
+    return traj
 
 
 def compute_metrics(records: list[dict], sessions: list[dict]) -> dict:

@@ -29,8 +29,11 @@ def check_names(data: DataConfig):
     return dataset
 
 
-def select_problems(data: DataConfig):
+def select_problems(data: DataConfig, execution=None):
     """(dataset, the questions of this run, size of the unsharded set).
+
+    With `execution` (an ExecutionConfig), a dataset graded by running code comes back with its
+    sandbox attached, or the permission error comes before any data is read.
 
     The offset and limit apply first and the shard second, so `--limit 100 --shard i/4` splits the same
     100 questions across four machines; shard i takes every n-th question starting at i.
@@ -38,6 +41,8 @@ def select_problems(data: DataConfig):
     from qstar_cli.datasets.registry import load_problems, resolve_data_dir
 
     dataset = check_names(data)
+    if execution is not None:
+        dataset = grading_dataset(dataset, execution)
     problems = load_problems(data.name, data.split, resolve_data_dir(data.data_dir), **dataset_options(data))
     problems = problems[data.offset:]
     if data.limit is not None:
@@ -94,3 +99,28 @@ def execute(rundir, items: list, id_of, work, metrics, summary, what: str = "que
     rundir.finish(result)
     summary(result, rundir.path)
     return rundir.path
+
+
+def grading_dataset(dataset, execution):
+    """The dataset ready to grade: a code dataset gets a sandbox executor, and only when the user
+    opted in to running model-written code (checked before any model is loaded)."""
+    if not getattr(dataset, "executes_code", False):
+        return dataset
+    if not execution.allow_code:
+        raise QstarError(f"grading {dataset.name} runs model-written code; pass --allow-code-execution (or set "
+                         "execution.allow_code=true) to run it in qstar's sandbox (see the README: what it isolates)")
+    import math
+
+    from qstar_cli import ui
+    from qstar_cli.execution import Executor, Limits
+
+    limits = Limits(wall_seconds=execution.timeout, cpu_seconds=math.ceil(execution.timeout),
+                    memory_mb=execution.memory_mb, max_processes=execution.max_processes,
+                    max_output_kb=execution.max_output_kb)
+    executor = Executor(limits, workers=execution.workers, isolation=execution.isolation, python=execution.python)
+    executor.check()
+    ui.info(f"model-written code runs in the sandbox: {executor.isolation} isolation, {executor.workers} workers")
+    if executor.isolation == "process":
+        ui.warn("process isolation only: programs can read and write what your user can, and use the network "
+                "(run as root with util-linux `unshare` for namespace isolation)")
+    return dataset.with_executor(executor)

@@ -90,7 +90,7 @@ def prepare(config: EvalConfig):
     from qstar_cli.backends.models import resolve_model
 
     cfg = config.eval
-    dataset, problems, total = select_problems(config.data)
+    dataset, problems, total = select_problems(config.data, config.execution)
     fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
     if needs_qvm(cfg) and not cfg.qvm:
         raise QstarError(f"--search {cfg.search} needs a Q-value model: --qvm DIR (from qstar train-q)")
@@ -179,17 +179,23 @@ def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, d
 
 
 def prediction_record(problem, question: Question, result, dataset, search: str) -> dict:
-    def grade(text: str) -> bool:
-        return bool(dataset.is_correct(text, problem))
-
     chosen = result.answer
     text = chosen.text if chosen else ""
-    terminals = [{"text": t.text, "score": t.score, "answer": dataset.extract_answer(t.text), "correct": grade(t.text),
-                  "finish": t.finish} for t in result.terminals]
+    # every distinct solution graded once, in one call (code: run in parallel in the sandbox)
+    texts = list(dict.fromkeys([t.text for t in result.terminals] + ([text] if chosen else [])))
+    grades = dict(zip(texts, dataset.grade_batch(texts, [problem] * len(texts))))
+
+    def status(solution: str) -> dict:  # code datasets say why a solution failed
+        g = grades[solution]
+        return {"status": g.status, "status_detail": g.detail} if g.status is not None else {}
+
+    terminals = [{"text": t.text, "score": t.score, "answer": dataset.extract_answer(t.text),
+                  "correct": grades[t.text].correct, "finish": t.finish, **status(t.text)} for t in result.terminals]
     return {
         "schema": R.schema_tag("predictions"), "id": problem.id, "question": problem.question,
         "reference": problem.reference, "search": search, "prompt": question.prompt,
-        "answer": dataset.extract_answer(text) if chosen else None, "correct": grade(text) if chosen else False,
+        "answer": dataset.extract_answer(text) if chosen else None,
+        "correct": grades[text].correct if chosen else False, **(status(text) if chosen else {}),
         "solution": text, "path": [asdict(s) for s in chosen.path] if chosen else [],
         "terminals": terminals, "usage": asdict(result.usage), "wall_seconds": round(result.wall_seconds, 4),
         **({"tree": mark_tree(result.tree, result.terminals, terminals, chosen)} if result.tree is not None else {}),

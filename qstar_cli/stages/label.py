@@ -21,7 +21,7 @@ from qstar_cli.artifacts.rundir import RunDir, open_input
 from qstar_cli.config import LabelConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.stages import collect
-from qstar_cli.stages.common import chunks, dataset_options, execute
+from qstar_cli.stages.common import chunks, dataset_options, execute, grading_dataset
 from qstar_cli.steps import StepFormat
 
 STAGE = "label"
@@ -29,25 +29,38 @@ RECORDS = "qlabels.jsonl"
 
 
 def input_base(input_dir: str) -> dict:
-    """The data/policy/sampling sections of the rollouts run, as the base layer of the config."""
+    """The data/policy/sampling/execution sections of the rollouts run, as the config's base layer.
+
+    Permission to run model-written code is not inherited: each command that runs it says so."""
     path = Path(input_dir) / "config.yaml"
     if not path.exists():
         raise QstarError(f"{input_dir} is not a collect-rollouts run directory (no config.yaml)")
     config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {k: config[k] for k in ("data", "policy", "sampling") if isinstance(config.get(k), dict)}
+    base = {k: config[k] for k in ("data", "policy", "sampling", "execution") if isinstance(config.get(k), dict)}
+    if "execution" in base:
+        base["execution"] = {k: v for k, v in base["execution"].items() if k != "allow_code"}
+    return base
 
 
 def grader(config: LabelConfig):
-    """reward(record, solution text) with the dataset's own grading."""
+    """reward(record, solution text) with the dataset's own grading; `reward.many(pairs)` grades
+    many (record, text) pairs in one call (code datasets run them in parallel)."""
     from qstar_cli.datasets.base import Problem
     from qstar_cli.datasets.registry import get_dataset
 
-    dataset = get_dataset(config.data.name, **dataset_options(config.data))
+    dataset = grading_dataset(get_dataset(config.data.name, **dataset_options(config.data)), config.execution)
+
+    def problem_of(record: dict) -> Problem:
+        return Problem(id=record["id"], question=record["question"], reference=record["reference"])
+
+    def many(pairs: list[tuple[dict, str]]) -> list[float]:
+        grades = dataset.grade_batch([text for _, text in pairs], [problem_of(rec) for rec, _ in pairs])
+        return [1.0 if g.correct else 0.0 for g in grades]
 
     def grade(record: dict, text: str) -> float:
-        problem = Problem(id=record["id"], question=record["question"], reference=record["reference"])
-        return 1.0 if dataset.is_correct(text, problem) else 0.0
+        return many([(record, text)])[0]
 
+    grade.many = many
     return dataset, grade
 
 
