@@ -68,10 +68,23 @@ class HFBackend(PolicyBackend):
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
         new = out.sequences[:, width:].tolist()
-        logps = None
-        if params.logprobs is not None:
-            logps = torch.stack(out.logits, dim=1).float().log_softmax(-1)  # (batch, steps, vocab)
+        logps = self._logprobs(out.sequences[:, width:], out.logits, params) if params.logprobs is not None else None
         return [self._row(b, ids, params, logps) for b, ids in enumerate(new)]
+
+    def _logprobs(self, sequences, logits, params: GenParams):
+        """(chosen-token logprobs (batch, steps), top-k logprobs (batch, steps, k) or None).
+
+        One step at a time: stacking every step's full-vocabulary log-softmax in float32 first needs
+        batch x steps x vocab x 4 bytes (24 GiB for 96 sequences of 512 tokens over a 49k vocabulary).
+        """
+        torch = self.torch
+        chosen, tops = [], []
+        for step, step_logits in enumerate(logits):
+            lp = step_logits.float().log_softmax(-1)
+            chosen.append(lp.gather(-1, sequences[:, step:step + 1]).squeeze(-1))
+            if params.logprobs:
+                tops.append(lp.topk(params.logprobs, dim=-1).values)
+        return torch.stack(chosen, dim=1), (torch.stack(tops, dim=1) if tops else None)
 
     def _row(self, b: int, ids: list[int], params: GenParams, logps) -> Generation:
         finish = "length"
@@ -92,10 +105,10 @@ class HFBackend(PolicyBackend):
             text, finish = text[:cut], "stop"
         token_lps = tops = None
         if logps is not None:
-            row = logps[b, :len(ids)]
-            token_lps = row.gather(-1, self.torch.tensor(ids, device=row.device).unsqueeze(-1)).squeeze(-1).tolist()
-            if params.logprobs:
-                tops = row.topk(params.logprobs, dim=-1).values.tolist()
+            chosen, top = logps
+            token_lps = chosen[b, :len(ids)].tolist()
+            if top is not None:
+                tops = top[b, :len(ids)].tolist()
         return Generation(text, ids, finish, token_lps, tops)
 
 
