@@ -2,8 +2,11 @@
 < input run < recipe YAML < --set < flags.
 
 Every key is typed and checked; an unknown key is an error that names it (with a close match when
-there is one). Also: YAML loading with file:line errors, and the semantic view and diff used to
-decide whether an existing run directory may be resumed.
+there is one). A recipe may `extends: other.yaml` (a path relative to the recipe; its keys are
+overridden by the recipe's own) and may hold `stages: {STAGE: {section: {...}}}`, overrides that
+only STAGE reads (e.g. rollouts on the train split, eval on the test split). Also: YAML loading
+with file:line errors, and the semantic view and diff used to decide whether an existing run
+directory may be resumed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from qstar_cli.config.sections import EXECUTION_KEYS, SECTIONS, dataset_defaults
+from qstar_cli.config.sections import EXECUTION_KEYS, SECTIONS, STAGE_CONFIGS, dataset_defaults
 from qstar_cli.errors import QstarError
 
 
@@ -41,6 +44,51 @@ def load_yaml(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise QstarError(f"{path}: a recipe must be a YAML mapping of sections, got {type(data).__name__}")
     return data
+
+
+def load_recipe(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """A recipe with its `extends` chain merged in (the recipe's own keys win)."""
+    path = Path(path)
+    if path.resolve() in _chain:
+        raise QstarError(f"recipe {path} extends itself (through {' -> '.join(str(p) for p in _chain)})")
+    data = load_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise QstarError(f"{path}: extends must be the path of another recipe, got {parent!r}")
+    base = load_recipe(path.parent / parent, _chain + (path.resolve(),))
+    return _merge(base, data)
+
+
+def recipe_layers(recipe: str | Path, stage: str | None) -> list[tuple[str, dict]]:
+    """The recipe's shared sections, then the overrides of `stage` (all stages' overrides checked)."""
+    data = load_recipe(recipe)
+    stages = data.pop("stages", None) or {}
+    if not isinstance(stages, dict):
+        raise QstarError(f"{recipe}: stages must map a stage ({', '.join(STAGE_CONFIGS)}) to its overrides")
+    for name, override in stages.items():
+        if name not in STAGE_CONFIGS:
+            raise _unknown(f"stages.{name}", [f"stages.{s}" for s in STAGE_CONFIGS], str(recipe))
+        if not isinstance(override, dict):
+            raise QstarError(f"{recipe}: stages.{name} must be a mapping of sections, got {override!r}")
+        _check_layer(override, f"{recipe} (stages.{name})")
+    layers = [(str(recipe), data)]
+    if stage in stages:
+        layers.append((f"{recipe} (stages.{stage})", stages[stage]))
+    return layers
+
+
+def _check_layer(layer: dict, where: str) -> dict:
+    """Each section of a layer, its keys checked and typed."""
+    checked = {}
+    for section, values in layer.items():
+        if section not in SECTIONS:
+            raise _unknown(str(section), list(SECTIONS), where)
+        if not isinstance(values, dict):
+            raise QstarError(f"{where}: section {section!r} must be a mapping of keys, got {values!r}")
+        checked[section] = build_section(SECTIONS[section], values, f"{section}.", where)
+    return checked
 
 
 def parse_set(item: str) -> tuple[str, Any]:
@@ -124,14 +172,15 @@ def _merge(base: dict, update: dict) -> dict:
 
 def resolve(cls: type, recipe: str | Path | None = None, sets: list[str] | None = None,
             flags: dict[str, Any] | None = None, base: dict | None = None) -> Any:
-    """Build a stage config: dataclass defaults < dataset defaults < base < recipe < --set < flags.
+    """Build a stage config: dataclass defaults < base < recipe < --set < explicit flags.
 
     `base` holds sections inherited from an input run (e.g. `label` reuses the policy and data
     settings its rollouts were collected with), so they need not be repeated.
     """
     layers: list[tuple[str, dict]] = [("the input run's config", base)] if base else []
     if recipe is not None:
-        layers.append((str(recipe), load_yaml(recipe)))
+        stage = next((name for name, c in STAGE_CONFIGS.items() if c is cls), None)
+        layers += recipe_layers(recipe, stage)
     if sets:
         nested: dict = {}
         for item in sets:
@@ -153,12 +202,7 @@ def resolve(cls: type, recipe: str | Path | None = None, sets: list[str] | None 
     merged = to_dict(default)
     explicit: set[str] = set()
     for where, layer in layers:
-        for section, values in layer.items():
-            if section not in SECTIONS:
-                raise _unknown(str(section), list(SECTIONS), where)
-            if not isinstance(values, dict):
-                raise QstarError(f"{where}: section {section!r} must be a mapping of keys, got {values!r}")
-            checked = build_section(SECTIONS[section], values, f"{section}.", where)
+        for section, checked in _check_layer(layer, where).items():
             merged[section] = _merge(merged.get(section, {}), checked) if section in merged else checked
             explicit.update(f"{section}.{key}" for key in checked)
     for section, values in dataset_defaults(merged, explicit).items():
@@ -192,7 +236,12 @@ def semantic_view(config_dict: dict) -> dict:
 
 
 def config_diff(old: dict, new: dict) -> list[str]:
-    """Dotted keys whose values differ between two semantic views."""
+    """Dotted keys whose values differ between two semantic views.
+
+    A key (or section) the old config lacks and the new one holds at its default is no difference:
+    the old run was written by a qstar that had no such setting, and the default keeps its behaviour,
+    so upgrading qstar does not strand a half-finished run.
+    """
     keys = []
     for section in sorted(set(old) | set(new)):
         a, b = old.get(section, {}), new.get(section, {})
@@ -200,5 +249,12 @@ def config_diff(old: dict, new: dict) -> list[str]:
             if a != b:
                 keys.append(section)
             continue
-        keys += [f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        defaults = _section_defaults(section)
+        keys += [f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                 if a.get(k) != b.get(k) and not (k not in a and k in defaults and b.get(k) == defaults[k])]
     return keys
+
+
+def _section_defaults(section: str) -> dict:
+    cls = SECTIONS.get(section)
+    return dataclasses.asdict(cls()) if cls is not None else {}

@@ -80,3 +80,15 @@ def test_execution_keys_do_not_change_the_run():
     assert config_diff(semantic_view(a), semantic_view(b)) == []
     c = to_dict(resolve(CollectConfig, None, ["sampling.temperature=0.2"], {}))
     assert config_diff(semantic_view(a), semantic_view(c)) == ["sampling.temperature: 0.9 -> 0.2"]
+
+
+def test_config_diff_tolerates_settings_added_since_the_run_was_written():
+    from qstar_cli.config import config_diff
+
+    old = {"eval": {"search": "astar", "k": 6}}
+    # a newer qstar added eval.width and the execution section; at their defaults they change nothing
+    new = {"eval": {"search": "astar", "k": 6, "width": 4}, "execution": {"timeout": 10.0}}
+    assert config_diff(old, new) == []
+    # ... but a new key set away from its default, or a changed old key, is a different run
+    assert config_diff(old, {"eval": {"search": "astar", "k": 6, "width": 2}}) == ["eval.width: None -> 2"]
+    assert config_diff(old, {"eval": {"search": "astar", "k": 4}}) == ["eval.k: 6 -> 4"]
