@@ -11,7 +11,7 @@
 #
 # Knobs (environment): DATASET, TRAIN_SPLIT / TRAIN_OFFSET / TRAIN_LIMIT (QVM training questions),
 # EVAL_SPLIT / EVAL_OFFSET / EVAL_LIMIT, SHOTS, TEMP, ROLLOUTS (M per question), LABEL_M, BACKBONE,
-# EPOCHS, K, BUDGET, N, WIDTH, ITERATIONS, OUT, QSTAR (the command), BACKEND, METHODS, and EXTRA
+# EPOCHS, QVM (an existing train-q run or qvm/ folder: skips collect, label and train-q), K, BUDGET, N, WIDTH, ITERATIONS, OUT, QSTAR (the command), BACKEND, METHODS, and EXTRA
 # (more flags for every command that runs the policy, e.g. "--set policy.hf_batch_size=256").
 set -euo pipefail
 
@@ -43,19 +43,22 @@ common=(--backend "$BACKEND" --num-shots "$SHOTS" "${extra[@]}")
 train_data=(--dataset "$DATASET" --split "$TRAIN_SPLIT" --set data.offset="$TRAIN_OFFSET" --limit "$TRAIN_LIMIT")
 eval_data=(--dataset "$DATASET" --split "$EVAL_SPLIT" --set data.offset="$EVAL_OFFSET" --limit "$EVAL_LIMIT")
 
-$QSTAR collect-rollouts "${train_data[@]}" "${common[@]}" -M "$ROLLOUTS" --temperature "$TEMP" -o "$OUT/rollouts"
-$QSTAR label -i "$OUT/rollouts" --method rollout -M "$LABEL_M" --backend "$BACKEND" "${extra[@]}" -o "$OUT/labels"
-$QSTAR train-q -l "$OUT/labels" --backbone "$BACKBONE" --epochs "$EPOCHS" -o "$OUT/qvm"
+if [ -z "${QVM:-}" ]; then
+  $QSTAR collect-rollouts "${train_data[@]}" "${common[@]}" -M "$ROLLOUTS" --temperature "$TEMP" -o "$OUT/rollouts"
+  $QSTAR label -i "$OUT/rollouts" --method rollout -M "$LABEL_M" --backend "$BACKEND" "${extra[@]}" -o "$OUT/labels"
+  $QSTAR train-q -l "$OUT/labels" --backbone "$BACKBONE" --epochs "$EPOCHS" -o "$OUT/qvm"
+  QVM=$OUT/qvm
+fi
 
 runs=()
 for method in $METHODS; do
   case $method in
     greedy)           flags=() ;;
     self-consistency) flags=(-n "$N" --temperature "$TEMP") ;;
-    best-of-n)        flags=(-n "$N" --temperature "$TEMP" --qvm "$OUT/qvm") ;;
-    beam)             flags=(-K "$K" --width "$WIDTH" --temperature "$TEMP" --qvm "$OUT/qvm") ;;
+    best-of-n)        flags=(-n "$N" --temperature "$TEMP" --qvm "$QVM") ;;
+    beam)             flags=(-K "$K" --width "$WIDTH" --temperature "$TEMP" --qvm "$QVM") ;;
     mcts)             flags=(-K "$K" --iterations "$ITERATIONS" --temperature "$TEMP") ;;
-    astar)            flags=(-K "$K" -N "$N" --budget "$BUDGET" --temperature "$TEMP" --qvm "$OUT/qvm" --trees) ;;
+    astar)            flags=(-K "$K" -N "$N" --budget "$BUDGET" --temperature "$TEMP" --qvm "$QVM" --trees) ;;
     *) echo "unknown method $method" >&2; exit 2 ;;
   esac
   $QSTAR eval "${eval_data[@]}" "${common[@]}" --search "$method" "${flags[@]}" -o "$OUT/eval-$method"
