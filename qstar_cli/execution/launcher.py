@@ -100,7 +100,6 @@ def _run_child(cfg):
         os.setgid(cfg["uid"])
         os.setuid(cfg["uid"])
     os.chdir(cfg["workdir"])
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     os.execve(cfg["python"], [cfg["python"], "-I", "-S", "-B", cfg["program"]], cfg["env"])
 
 
@@ -120,8 +119,9 @@ def _orphans():
 
 
 def _kill_leftovers(pid1):
-    """Kill and reap whatever the program left running."""
-    for _ in range(1000):
+    """Kill and reap whatever the program left running; each blocking wait returns once one of
+    them is dead, and the loop ends when no child is left (ECHILD)."""
+    while True:
         if pid1:
             try:
                 os.kill(-1, signal.SIGKILL)  # from PID 1: every other process of the namespace
@@ -134,11 +134,9 @@ def _kill_leftovers(pid1):
                 except ProcessLookupError:
                     pass
         try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
+            os.waitpid(-1, 0)
         except ChildProcessError:
-            if pid1 or not _orphans():
-                return
+            return
 
 
 def main():
