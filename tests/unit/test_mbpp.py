@@ -135,3 +135,19 @@ def test_rule_utility_values():
     assert rule(None, [fence], "def f(a b):\n    return a\n") == -1.0  # syntax error: -1
     assert rule(None, [fence, "x = 1\n"], "x = 1\n") == -1.0  # repeats an earlier step: -1
     assert rule(None, [fence + "def f(a b):\n", "x = 1\n"], "x = 1\n") == -2.0  # both: -1 + -1
+
+
+def test_label_needs_the_flag_itself(tmp_path):
+    from qstar_cli.config import LabelConfig
+    from qstar_cli.stages.label import grader, input_base
+
+    (tmp_path / "config.yaml").write_text("data: {name: mbpp}\nexecution: {allow_code: true, timeout: 3.0}\n")
+    base = input_base(str(tmp_path))
+    assert base["execution"] == {"timeout": 3.0}  # limits are inherited, the permission is not
+    config = resolve(LabelConfig, None, [], {}, base=base)
+    with pytest.raises(QstarError, match="--allow-code-execution"):
+        grader(config)
+    config.execution.allow_code = True
+    dataset, grade = grader(config)
+    record = {"id": "mbpp/train/601", "question": "q", "reference": "assert f() == 1"}
+    assert grade.many([(record, "```python\ndef f():\n    return 1\n```"), (record, "def f(): return 2")]) == [1.0, 0.0]
