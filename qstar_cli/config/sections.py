@@ -1,9 +1,10 @@
 """The typed config sections: one dataclass per recipe section, each validating its own values.
 
 A stage's config (`CollectConfig`, `LabelConfig`, `TrainConfig`, `EvalConfig`) is made of the
-sections it uses. `SECTIONS` maps every section a recipe may hold to its class,
-`EXECUTION_KEYS` lists the keys that only steer how a run executes (they may differ on resume),
-and `dataset_defaults` gives the keys whose default is the dataset's (the code temperature).
+sections it uses. `SECTIONS` maps every section a recipe may hold to its class, `STAGE_CONFIGS`
+maps each stage to its config, and `EXECUTION_KEYS` lists the keys that only steer how a run
+executes (they may differ on resume); `dataset_defaults` gives the keys whose default is the
+dataset's (the code temperature).
 """
 
 from __future__ import annotations
@@ -340,6 +341,14 @@ SECTIONS: dict[str, type] = {
     "train": TrainSection,
     "eval": EvalSection,
     "execution": ExecutionConfig,
+}
+
+# The stages a recipe's `stages:` section may give overrides to, and the config each resolves.
+STAGE_CONFIGS: dict[str, type] = {
+    "collect": CollectConfig,
+    "label": LabelConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
 }
 
 # Keys that may change when a run directory is resumed: they change how, not what, is computed.
