@@ -278,6 +278,25 @@ def report(
     report_stage.run(runs, out, baseline=baseline, pair=paired_tests, tree_ids=tree or None)
 
 
+@app.command("repro")
+@handle_errors
+def repro(
+    recipe: Path = typer.Argument(..., help="Recipe whose stages (collect, label, train, eval) to rerun."),
+    expect: Optional[str] = typer.Option(None, "--expect", help="Expected results JSON: fail when a metric leaves "
+                                                                  "its recorded CI or tolerance."),
+    record: Optional[str] = typer.Option(None, "--record", help="Write the rerun's numbers as an expect file."),
+    out: Optional[str] = OutOpt,
+    resume: bool = typer.Option(False, "--resume", help="Finish an interrupted reproduction in --out."),
+    set_: Optional[list[str]] = SetOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print every stage's resolved config, check the expect "
+                                                          "file, run nothing."),
+):
+    """Rerun a recipe into a fresh folder and check its metrics against recorded results (exit 1 if one is off)."""
+    from qstar_cli.stages import repro as repro_stage
+
+    repro_stage.run(str(recipe), expect, out, set_ or [], record, resume, dry_run)
+
+
 @app.command("merge")
 @handle_errors
 def merge(
