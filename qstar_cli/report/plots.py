@@ -43,7 +43,9 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path) -> tuple[Path, Path]
     xs = [max(r.metrics["tokens_per_question"], 1e-9) for r in runs]
     if max(xs) / min(xs) > 20:
         ax.set_xscale("log")
-    ax.margins(x=0.15, y=0.1)
+    ax.margins(x=0.15)
+    top = max(100 * r.metrics["accuracy_ci95"][1] for r in runs)
+    ax.set_ylim(-2, min(102, top + 8))  # accuracy starts at 0; room above the highest error bar
     ax.set_xlabel("generated tokens per question")
     ax.set_ylabel("accuracy (%), 95% CI")
     ax.set_title("Accuracy vs. compute: " + ", ".join(datasets), fontsize=11)

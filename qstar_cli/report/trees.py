@@ -5,7 +5,8 @@ sits midway between its first and last child. Each node is a box with its step t
 the full text, with every number, is the node's tooltip through an SVG <title>) and its numbers:
 f, g, h for A* and beam, visits N and mean value Q for MCTS. The path to the chosen answer is drawn
 thick and orange; terminal nodes are green (correct) or red (incorrect); open nodes that were
-never expanded have a dashed border. The SVG is plain markup with no scripts or external
+never expanded have a dashed border, and a finished solution the search generated but never popped
+(so never graded as one of its terminals) carries a ■. The SVG is plain markup with no scripts or external
 references, so it renders anywhere, including inside the self-contained HTML report.
 """
 
@@ -17,7 +18,7 @@ from qstar_cli.errors import QstarError
 from qstar_cli.report.runs import EvalRun
 
 BOX_W, BOX_H, COL, ROW, PAD, TOP = 250, 38, 290, 48, 16, 44
-CHARS = 36  # step text characters that fit in a box at 11px monospace
+CHARS = 34  # step text characters that fit in a box at 11px monospace, with room to spare
 ORANGE, GREEN, RED, GREY, INK = "#d97706", "#16a34a", "#dc2626", "#9ca3af", "#111827"
 
 
@@ -92,7 +93,8 @@ def tree_svg(record: dict) -> str:
     pos = layout(nodes)
     depth = max(d for d, _ in pos.values())
     rows = max(r for _, r in pos.values()) + 1
-    width = max(PAD * 2 + depth * COL + BOX_W, 820)  # at least as wide as the legend
+    legend, legend_width = _legend()
+    width = max(PAD * 2 + depth * COL + BOX_W, legend_width)
     height = TOP + PAD + int(rows * ROW)
 
     def xy(i: int) -> tuple[float, float]:
@@ -102,7 +104,7 @@ def tree_svg(record: dict) -> str:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" '
              f'font-size="11">', f'<rect width="{width}" height="{height}" fill="#ffffff"/>']
-    parts += _legend()
+    parts += legend
     for n in nodes[1:]:  # edges first, so boxes sit on top of them
         if n["id"] not in pos or n["parent"] not in pos:
             continue
@@ -138,14 +140,17 @@ def _node(n: dict, x: float, y: float, record: dict) -> str:
             f'<text x="{x + 7}" y="{y + 30}" fill="#4b5563" font-size="10">{escape(numbers(n))}</text></g>')
 
 
-def _legend() -> list[str]:
+def _legend() -> tuple[list[str], int]:
+    """The legend's markup and the width it needs."""
     items = [("#ffffff", ORANGE, 3, "", "chosen path"), ("#dcfce7", GREEN, 1.5, "", "terminal, correct ✓"),
              ("#fee2e2", RED, 1.5, "", "terminal, incorrect ✗"), ("#ffffff", "#6b7280", 1, "", "expanded"),
-             ("#ffffff", "#6b7280", 1, ' stroke-dasharray="4 3"', "never expanded")]
+             ("#ffffff", "#6b7280", 1, ' stroke-dasharray="4 3"', "never expanded"),
+             ("#ffffff", "#6b7280", 1, "", "■ solution never popped")]
     out, x = [], PAD
     for fill, stroke, width, dash, label in items:
         out.append(f'<rect x="{x}" y="12" width="18" height="14" rx="3" fill="{fill}" stroke="{stroke}" '
                    f'stroke-width="{width}"{dash}/><text x="{x + 24}" y="23" fill="{INK}">{escape(label)}</text>')
         x += 30 + 7 * len(label) + 20
-    out.append(f'<text x="{x}" y="23" fill="#4b5563">hover a node for its full text</text>')
-    return out
+    hint = "hover a node for its full text"
+    out.append(f'<text x="{x}" y="23" fill="#4b5563">{hint}</text>')
+    return out, x + 7 * len(hint) + PAD

@@ -166,7 +166,7 @@ def test_files_plot_html_and_trees(tmp_path):
     assert any("Tom has 3 apples and buys 4 more apples at the shop." in t for t in titles)  # full text on hover
     assert any("terminal, incorrect" in t and "The answer is <12>" in t for t in titles)
     shown = [t.text for t in root.iter(ns + "text")]
-    assert "Tom has 3 apples and buys 4 more ap…" in shown  # cut to fit the box
+    assert "Tom has 3 apples and buys 4 more …" in shown  # cut to fit the box
     assert "The answer is 7 ✓" in shown and "The answer is <12> ✗" in shown
     assert "f 0.900  g 0.000  h 0.900" in shown
     chosen = [r for r in root.iter(ns + "rect") if r.get("stroke") == trees.ORANGE and r.get("stroke-width") == "3"]
