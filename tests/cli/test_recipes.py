@@ -99,3 +99,13 @@ def test_paper_recipes_mark_their_assumptions():
         if recipe.startswith("recipes/paper/") and "extends:" not in (REPO / recipe).read_text():
             text = (REPO / recipe).read_text()
             assert "ASSUMPTION" in text and ("Paper:" in text or "paper:" in text), recipe
+
+
+def test_gpu_workflow_example_reproduces_a_paper_recipe():
+    workflow = yaml.safe_load((REPO / "ci" / "examples" / "gpu-repro.yml").read_text())
+    job = workflow["jobs"]["repro"]
+    assert "gpu" in job["runs-on"] and "self-hosted" in job["runs-on"]
+    steps = " ".join(str(step.get("run", "")) for step in job["steps"])
+    assert "make install-gpu" in steps and "qstar repro" in steps and "--expect" in steps
+    recipe = job["env"]["RECIPE"].split("'")[1]  # the default of the workflow_dispatch input
+    assert (REPO / recipe).exists() and (REPO / recipe.replace(".yaml", ".expect.json")).exists()
