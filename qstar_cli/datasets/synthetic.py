@@ -8,9 +8,11 @@ is set by the number of operations, so the search machinery can be compared wher
 right a fair share of the time. Results on it are labelled synthetic wherever they appear (the
 dataset name says so); they say nothing about real benchmarks.
 
-Splits `train` (2000 problems) and `test` (500) come from disjoint seeds. Option `subset` is the
-number of operations per problem, "1" to "4" (default "2"). Every problem is a pure function of
-(split, subset, index), so ids are stable across machines and Python versions.
+Splits `train` (2000 problems) and `test` (500) come from disjoint seeds. Option `subset` picks the
+difficulty: "1" to "4" operations (gains, losses, doubling/tripling; start 2-20, operands up to 15),
+or "easy": two gains with start and operands 1-5 (measured on the embedded SmolLM2-135M, 4-shot,
+T=0.7: see the README's Results). Every problem is a pure function of (split, subset, index), so ids
+are stable across machines and Python versions.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from qstar_cli.datasets.base import Dataset, Problem
 from qstar_cli.errors import QstarError
 
 SIZES = {"train": 2000, "test": 500}
-SUBSETS = ("1", "2", "3", "4")
+# subset -> (operations, start range, operand range, operation kinds with weights)
+LEVELS = {
+    "easy": (2, (1, 5), (1, 5), {"gain": 1}),
+    **{str(n): (n, (2, 20), (1, 15), {"gain": 4, "loss": 4, "times": 1}) for n in range(1, 5)},
+}
+SUBSETS = tuple(LEVELS)
 NAMES = ("Sam", "Mia", "Leo", "Ava", "Noah", "Emma", "Liam", "Zoe", "Omar", "Lily", "Ben", "Nora")
 OBJECTS = ("apples", "marbles", "stickers", "pencils", "cookies", "books", "stamps", "shells", "cards", "coins")
 GAIN = ("{name} finds {n} more {obj}.", "{name} buys {n} more {obj}.", "A friend gives {name} {n} {obj}.")
@@ -35,18 +42,19 @@ FACTORS = {"doubles": 2, "triples": 3}
 def generate(split: str, subset: str, index: int) -> Problem:
     """One problem: a start amount, then `subset` operations (gain, loss or a small multiple)."""
     rng = random.Random(f"qstar-synthetic-arith/{split}/{subset}/{index}")
+    operations, start, operand, kinds = LEVELS[subset]
     name, obj = rng.choice(NAMES), rng.choice(OBJECTS)
-    amount = rng.randint(2, 20)
+    amount = rng.randint(*start)
     sentences = [f"{name} has {amount} {obj}."]
     steps = [f"{name} starts with {amount} {obj}."]
-    for _ in range(int(subset)):
-        kind = rng.choices(("gain", "loss", "times"), weights=(4, 4, 1))[0]
+    for _ in range(operations):
+        kind = rng.choices(list(kinds), weights=list(kinds.values()))[0]
         if kind == "loss" and amount < 2:
             kind = "gain"
         if kind == "times" and amount > 30:
             kind = "loss"
         if kind == "gain":
-            n = rng.randint(1, 15)
+            n = rng.randint(*operand)
             sentences.append(rng.choice(GAIN).format(name=name, n=n, obj=obj))
             steps.append(f"After getting {n} more, {name} has {amount} + {n} = {amount + n} {obj}.")
             amount += n
@@ -64,11 +72,11 @@ def generate(split: str, subset: str, index: int) -> Problem:
     sentences.append(f"How many {obj} does {name} have now?")
     steps.append(f"The answer is {amount}.")
     return Problem(
-        id=f"synthetic-arith{'' if subset == '2' else subset}/{split}/{index}",
+        id=f"synthetic-arith{'' if subset == '2' else '-' + subset}/{split}/{index}",
         question=" ".join(sentences),
         reference=str(amount),
         solution="\n".join(steps),
-        meta={"synthetic": True, "operations": int(subset)},
+        meta={"synthetic": True, "operations": operations, "level": subset},
     )
 
 
@@ -80,6 +88,6 @@ class SyntheticArithmetic(Dataset):
 
     def load(self, split: str, data_dir: Path | None = None, subset: str = "2", **options: Any) -> list[Problem]:
         if subset not in SUBSETS:
-            raise QstarError(f"unknown synthetic-arith subset {subset!r}: it is the number of operations, "
-                             f"one of {', '.join(SUBSETS)}")
+            raise QstarError(f"unknown synthetic-arith subset {subset!r}: it is the difficulty (the number of "
+                             f"operations, or easy), one of {', '.join(SUBSETS)}")
         return [generate(split, subset, index) for index in range(SIZES[split])]
