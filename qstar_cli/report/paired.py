@@ -35,13 +35,13 @@ def groups(runs: list[EvalRun]) -> dict[tuple, list[EvalRun]]:
     return out
 
 
+def matches(run: EvalRun, wanted: str) -> bool:
+    """`--baseline` names a run (its directory or report name) or a search method."""
+    return wanted in (run.name, str(run.path)) or run.search == wanted.replace("-", "_")
+
+
 def pick_baseline(group: list[EvalRun], wanted: str | None) -> EvalRun:
-    if wanted:
-        key = wanted.replace("-", "_")
-        for run in group:
-            if wanted in (run.name, str(run.path)) or run.search == key:
-                return run
-    return group[0]
+    return next((run for run in group if wanted and matches(run, wanted)), group[0])
 
 
 def compare(run: EvalRun, baseline: EvalRun, resamples: int = 1000) -> Paired:
@@ -61,8 +61,7 @@ def compare(run: EvalRun, baseline: EvalRun, resamples: int = 1000) -> Paired:
 
 
 def compare_all(runs: list[EvalRun], baseline: str | None = None, resamples: int = 1000) -> list[Paired]:
-    if baseline and not any(baseline in (r.name, str(r.path)) or r.search == baseline.replace("-", "_")
-                            for r in runs):
+    if baseline and not any(matches(r, baseline) for r in runs):
         raise QstarError(f"--baseline {baseline!r} names none of the runs (give a run directory, its name, "
                          f"or a search method such as greedy)")
     out = []

@@ -38,11 +38,11 @@ class EvalRun:
     _records: list[dict] | None = field(default=None, repr=False)
 
     # ---- what the report shows ---------------------------------------------------------------
-    def get(self, key: str, section: str, config_key: str | None = None):
+    def get(self, key: str, section: str):
         """A recorded field: metrics.json first, the run's resolved config second."""
         if self.metrics.get(key) is not None:
             return self.metrics[key]
-        return self.config.get(section, {}).get(config_key or key)
+        return self.config.get(section, {}).get(key)
 
     @property
     def search(self) -> str:
@@ -91,10 +91,6 @@ class EvalRun:
         name = "/".join(Path(path).parts[-2:]) or path
         backbone = self.metrics.get("qvm_backbone")
         return f"{name} ({backbone})" if backbone and backbone not in name else name
-
-    @property
-    def question_ids(self) -> list[str]:
-        return list(self.manifest.get("expected_ids") or [r["id"] for r in self.records])
 
     # ---- records ----------------------------------------------------------------------------
     @property
