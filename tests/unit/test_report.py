@@ -197,3 +197,20 @@ def test_metrics_json_alone_is_enough(tmp_path):
     (tmp_path / "old" / "metrics.json").write_text(json.dumps(m))
     text = report.run([s], pair=False)
     assert "| old | A* K=6 N=6 budget=64 | mawps | test | embedded | - | 2 | 50.0% [" in text
+
+
+def test_eval_and_collect_record_what_a_report_shows():
+    from qstar_cli.config import CollectConfig
+    from qstar_cli.stages import collect
+    from qstar_cli.stages.eval import describe
+
+    config = resolve(EvalConfig, None, ["eval.search=beam", "eval.k=3", "data.name=svamp", "data.offset=100",
+                                        "policy.backend=hf", "data.num_shots=4"], {})
+    d = describe(config, None)
+    assert (d["search"], d["dataset"], d["dataset_name"], d["split"], d["offset"], d["num_shots"]) == \
+        ("beam", "svamp/test", "svamp", "test", 100, 4)
+    assert (d["model"], d["backend"], d["qvm"], d["qvm_backbone"]) == ("embedded", "hf", None, None)
+    # exactly the keys beam reads (sections.SEARCH_KEYS), with their values
+    assert d["settings"] == {"k": 3, "width": 4, "temperature": config.eval.temperature, "max_depth": 32, "qvm": None}
+    c = collect.describe(resolve(CollectConfig, None, ["policy.backend=hf", "collect.num_rollouts=3"], {}))
+    assert (c["dataset"], c["backend"], c["num_rollouts"], c["model"]) == ("gsm8k/train", "hf", 3, "embedded")
