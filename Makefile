@@ -54,7 +54,7 @@ demo: install
 	$(QSTAR) label --input $(DEMO_DIR)/rollouts --method rollout --num-rollouts 2 --out $(DEMO_DIR)/labels
 	$(QSTAR) train-q --labels $(DEMO_DIR)/labels --backbone minilm --epochs 3 --out $(DEMO_DIR)/qvm
 	$(QSTAR) eval $(DEMO_EVAL_FLAGS) --search greedy --out $(DEMO_DIR)/eval-greedy
-	$(QSTAR) eval $(DEMO_EVAL_FLAGS) --search astar --qvm $(DEMO_DIR)/qvm -K 4 -N 4 --budget 8 \
+	$(QSTAR) eval $(DEMO_EVAL_FLAGS) --search astar --qvm $(DEMO_DIR)/qvm -K 4 -N 4 --budget 8 --trees \
 		--out $(DEMO_DIR)/eval-astar
 	$(QSTAR) report $(DEMO_DIR)/eval-greedy $(DEMO_DIR)/eval-astar --out $(DEMO_DIR)/report
 

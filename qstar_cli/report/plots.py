@@ -1,10 +1,12 @@
 """Accuracy against generated tokens per question: one point per run, error bars = its 95% CI.
 
-Drawn with matplotlib's Agg backend (no display needed) and saved as PNG and SVG. Colours stand
-for search methods and markers for datasets, each with a legend; every point is labelled with its
-run name. The x axis turns logarithmic when the runs' costs span more than a factor of 20, as
-they do between greedy decoding and tree search. The SVG is written reproducibly (fixed ids, no
-date), so an unchanged report gives an unchanged file.
+Drawn with matplotlib's Agg backend (no display needed) and saved as PNG and SVG. One panel per
+dataset (shared accuracy axis); colour stands for the search method, with one legend for all
+panels. Points are labelled with their run names only where a panel holds two runs of one
+method (a dozen labels of distinct methods would only overlap; the legend names them). A
+panel's x axis turns logarithmic when its runs' costs span more than a factor of 20, as they do
+between greedy decoding and tree search. The SVG is written reproducibly (fixed ids, no date),
+so an unchanged report gives an unchanged file.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from qstar_cli.report.runs import METHOD_NAMES, EvalRun
 
 COLORS = {"greedy": "#4b5563", "self_consistency": "#2563eb", "best_of_n": "#7c3aed", "beam": "#0891b2",
           "mcts": "#ea580c", "astar": "#dc2626"}
-MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
 def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path) -> tuple[Path, Path]:
@@ -24,39 +25,48 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path) -> tuple[Path, Path]
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     plt.rcParams.update({"svg.hashsalt": "qstar-report", "svg.fonttype": "none"})
-    datasets = list(dict.fromkeys(f"{r.data_label}/{r.split}" for r in runs))
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=150)
-    seen_methods: list[str] = []
+    panels: dict[str, list[EvalRun]] = {}
     for r in runs:
-        m = r.metrics
-        x, y = m["tokens_per_question"], 100 * m["accuracy"]
-        lo, hi = (100 * v for v in m["accuracy_ci95"])
-        color = COLORS.get(r.search, "#111827")
-        marker = MARKERS[datasets.index(f"{r.data_label}/{r.split}") % len(MARKERS)]
-        ax.errorbar([x], [y], yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], fmt=marker, color=color, ecolor=color,
-                    elinewidth=1.2, capsize=4, markersize=7, zorder=3)
-        ax.annotate(r.name, (x, y), textcoords="offset points", xytext=(7, 5), fontsize=8, color="#111827")
-        if r.search not in seen_methods:
-            seen_methods.append(r.search)
-    xs = [max(r.metrics["tokens_per_question"], 1e-9) for r in runs]
-    if max(xs) / min(xs) > 20:
-        ax.set_xscale("log")
-    ax.margins(x=0.15)
+        panels.setdefault(f"{r.data_label}/{r.split}", []).append(r)
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.5 + 4.6 * len(panels), 4.6), dpi=150, sharey=True,
+                             squeeze=False)
     top = max(100 * r.metrics["accuracy_ci95"][1] for r in runs)
-    ax.set_ylim(-2, min(102, top + 8))  # accuracy starts at 0; room above the highest error bar
-    ax.set_xlabel("generated tokens per question")
-    ax.set_ylabel("accuracy (%), 95% CI")
-    ax.set_title("Accuracy vs. compute: " + ", ".join(datasets), fontsize=11)
-    ax.grid(True, which="major", color="#e5e7eb", zorder=0)
+    methods: list[str] = []
+    for ax, (title, group) in zip(axes[0], panels.items()):
+        searches = [r.search for r in group]
+        for r in group:
+            m = r.metrics
+            x, y = m["tokens_per_question"], 100 * m["accuracy"]
+            lo, hi = (100 * v for v in m["accuracy_ci95"])
+            color = COLORS.get(r.search, "#111827")
+            ax.errorbar([x], [y], yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], fmt="o", color=color, ecolor=color,
+                        elinewidth=1.2, capsize=4, markersize=7, zorder=3)
+            if searches.count(r.search) > 1:
+                ax.annotate(r.name, (x, y), textcoords="offset points", xytext=(7, 5), fontsize=7, color="#111827")
+            if r.search not in methods:
+                methods.append(r.search)
+        xs = [max(r.metrics["tokens_per_question"], 1e-9) for r in group]
+        if max(xs) / min(xs) > 20:
+            ax.set_xscale("log")
+            # plain numbers at 1, 2, 5 x 10^k read better than bare powers of ten
+            ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.margins(x=0.15)
+        ax.set_ylim(-2, min(102, top + 8))  # accuracy starts at 0; room above the highest error bar
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("generated tokens per question")
+        ax.grid(True, which="major", color="#e5e7eb", zorder=0)
+    axes[0][0].set_ylabel("accuracy (%), 95% CI")
+    methods.sort(key=lambda s: list(COLORS).index(s) if s in COLORS else len(COLORS))  # cheapest method first
     handles = [plt.Line2D([], [], color=COLORS.get(s, "#111827"), marker="o", linestyle="",
-                          label=METHOD_NAMES.get(s, s)) for s in seen_methods]
-    if len(datasets) > 1:
-        handles += [plt.Line2D([], [], color="#6b7280", marker=MARKERS[i % len(MARKERS)], linestyle="", label=d)
-                    for i, d in enumerate(datasets)]
-    ax.legend(handles=handles, fontsize=8, loc="best", frameon=False)
-    fig.tight_layout()
+                          label=METHOD_NAMES.get(s, s)) for s in methods]
+    fig.legend(handles=handles, fontsize=8, loc="center right", frameon=False)
+    fig.suptitle("Accuracy vs. compute", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1 - 1.3 / (1.5 + 4.6 * len(panels)), 1))
     png, svg = out_stem.with_suffix(".png"), out_stem.with_suffix(".svg")
     fig.savefig(png)
     fig.savefig(svg, metadata={"Date": None})

@@ -153,7 +153,8 @@ def test_files_plot_html_and_trees(tmp_path):
     assert (out / "accuracy_vs_tokens.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     plot = ET.parse(out / "accuracy_vs_tokens.svg").getroot()
     texts = "".join(plot.itertext())
-    assert "greedy" in texts and "astar" in texts and "generated tokens per question" in texts
+    assert "greedy" in texts and "A*" in texts and "mawps/test" in texts and "generated tokens per question" in texts
+    assert "astar" not in texts  # one run per method: the legend names them, no point labels
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<style>" in page
     assert "<script" not in page and "src=" not in page and 'href="http' not in page  # self-contained
@@ -172,6 +173,12 @@ def test_files_plot_html_and_trees(tmp_path):
     chosen = [r for r in root.iter(ns + "rect") if r.get("stroke") == trees.ORANGE and r.get("stroke-width") == "3"]
     assert len(chosen) == 1 + 3  # the legend's sample and the three nodes on the chosen path
     assert "q0" in (out / "trees" / "astar" / "q0.html").read_text()
+
+    # two A* runs on one dataset: their points carry their run names
+    s2 = eval_run(tmp_path / "astar-2", "astar", [True, False, False], tokens=500)
+    report.run([g, s, s2], str(tmp_path / "two"), pair=False)
+    texts = "".join(ET.parse(tmp_path / "two" / "accuracy_vs_tokens.svg").getroot().itertext())
+    assert "astar" in texts and "astar-2" in texts and "greedy" in texts
 
     report.run([g, s], str(tmp_path / "all"), tree_ids=["all"])
     assert sorted(p.name for p in (tmp_path / "all" / "trees" / "astar").glob("*.html")) == ["q0.html", "q2.html"]
