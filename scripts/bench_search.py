@@ -66,11 +66,13 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=6)
     parser.add_argument("--budget", type=int, default=8)
     parser.add_argument("--n-terminals", type=int, default=6)
+    parser.add_argument("--scaling-budget", type=int, default=2, help="expansions per question in the calls-per-round runs")
+    parser.add_argument("--data-dir", default=None, help="local data dir (else $QSTAR_DATA_DIR, else the hub)")
     parser.add_argument("--out", default="bench/search")
     args = parser.parse_args()
 
     dataset = get_dataset(args.dataset)
-    problems = load_problems(args.dataset, args.split, resolve_data_dir(None))[: args.questions]
+    problems = load_problems(args.dataset, args.split, resolve_data_dir(args.data_dir))[: args.questions]
     backend = load_backend(PolicyConfig(backend=args.backend))
     qvm_path = Path(args.qvm) / "qvm" if (Path(args.qvm) / "qvm").exists() else Path(args.qvm)
     qvm = QVM.load(qvm_path)
@@ -104,7 +106,7 @@ def main() -> None:
         qs = (questions * math.ceil(count / len(questions)))[:count]
         qs = [Question(f"{q.id}#{i}", q.text, q.prompt) for i, q in enumerate(qs)]
         e = TimedEnv(backend, dataset, fmt, qvm=qvm)
-        rs = search(qs, e, AStarConfig(k=args.k, budget=4, n_terminals=4))
+        rs = search(qs, e, AStarConfig(k=args.k, budget=args.scaling_budget, n_terminals=args.scaling_budget))
         rounds = max(r.usage.expansions for r in rs)
         scaling.append({"questions": count, "rounds": rounds, "policy_calls": e.calls["policy"],
                         "qvm_calls": e.calls["qvm"], "policy_calls_per_round": e.calls["policy"] / max(rounds, 1),
