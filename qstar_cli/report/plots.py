@@ -11,6 +11,7 @@ so an unchanged report gives an unchanged file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from qstar_cli.report.runs import METHOD_NAMES, EvalRun
@@ -75,6 +76,7 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path) -> tuple[Path, Path]
 
 
 def inline_svg(svg_path: Path) -> str:
-    """The <svg> element of a saved SVG file, for embedding in HTML (no XML prolog or doctype)."""
+    """The <svg> element of a saved SVG file for embedding in HTML: no XML prolog, no doctype and
+    no RDF metadata block (its namespace URLs look like references to a reader of the page)."""
     text = svg_path.read_text(encoding="utf-8")
-    return text[text.index("<svg"):]
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)

@@ -158,6 +158,7 @@ def test_files_plot_html_and_trees(tmp_path):
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<style>" in page
     assert "<script" not in page and "src=" not in page and 'href="http' not in page  # self-contained
+    assert "<metadata>" not in page and "purl.org" not in page
     assert "| astar | greedy | 3 |" in md and "<td>astar</td><td>greedy</td>" in page
 
     svg = (out / "trees" / "astar" / "q0.svg").read_text()
