@@ -32,9 +32,14 @@ def user_prompt(question: str, answer_type: str = "numeric") -> str:
     return f"{instruction}\n\nProblem: {question.strip()}"
 
 
-def build_messages(question: str, answer_type: str = "numeric", num_shots: int = 0) -> list[dict]:
-    """[user, assistant]*num_shots + [user] chat messages for a chat-template policy."""
-    _, exemplars = _BY_TYPE[answer_type]
+def build_messages(question: str, answer_type: str = "numeric", num_shots: int = 0,
+                   exemplars: tuple[tuple[str, str], ...] | None = None) -> list[dict]:
+    """[user, assistant]*num_shots + [user] chat messages for a chat-template policy.
+
+    `exemplars` replaces the shipped (question, solution) pairs for a dataset that brings its own.
+    """
+    if exemplars is None:
+        _, exemplars = _BY_TYPE[answer_type]
     if not 0 <= num_shots <= len(exemplars):
         raise QstarError(
             f"num_shots must be between 0 and {len(exemplars)} for {answer_type} problems (got {num_shots}); "

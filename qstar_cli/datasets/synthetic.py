@@ -21,10 +21,12 @@ import random
 from pathlib import Path
 from typing import Any
 
+from qstar_cli.datasets import prompts
 from qstar_cli.datasets.base import Dataset, Problem
 from qstar_cli.errors import QstarError
 
 SIZES = {"train": 2000, "test": 500}
+SHOTS = 8  # few-shot exemplars come from a third seed ("shots"), never from train or test
 # subset -> (operations, start range, operand range, operation kinds with weights)
 LEVELS = {
     "easy": (2, (1, 5), (1, 5), {"gain": 1}),
@@ -85,6 +87,17 @@ class SyntheticArithmetic(Dataset):
     splits = tuple(SIZES)
     hub = ""  # generated locally: needs neither the hub nor a data dir
     options = ("subset",)
+
+    def messages(self, problem: Problem, num_shots: int = 0) -> list[dict]:
+        """The shared numeric instruction, with worked exemplars of the problem's own level.
+
+        The shipped exemplars are general word problems; these are generated problems in the very
+        template of the question (worked solutions one operation per line), which is what lets a
+        135M-parameter policy follow the format at all.
+        """
+        level = problem.meta.get("level", "2")
+        shots = tuple((p.question, p.solution) for p in (generate("shots", level, i) for i in range(SHOTS)))
+        return prompts.build_messages(problem.question, self.answer_type, num_shots, exemplars=shots)
 
     def load(self, split: str, data_dir: Path | None = None, subset: str = "2", **options: Any) -> list[Problem]:
         if subset not in SUBSETS:

@@ -295,10 +295,14 @@ def test_exemplars_are_consistent():
 
 
 def test_registry_is_complete():
-    assert set(DATASETS) == {"gsm8k", "math", "math500", "mgsm", "svamp", "mawps", "jsonl"}
+    assert set(DATASETS) == {"gsm8k", "math", "math500", "mgsm", "svamp", "mawps", "mbpp", "synthetic-arith", "jsonl"}
     for dataset in DATASETS.values():
-        assert dataset.answer_type in ("numeric", "math") and dataset.default_step_format == "line"
-        assert dataset.name == "jsonl" or dataset.hub
+        if dataset.name == "mbpp":  # code: token-chunk actions (tests/unit/test_mbpp.py)
+            assert dataset.answer_type == "code" and dataset.default_step_format.startswith("tokens:")
+        else:
+            assert dataset.answer_type in ("numeric", "math") and dataset.default_step_format == "line"
+        # only a user's file and the generated synthetic set come from nowhere on the hub
+        assert dataset.name in ("jsonl", "synthetic-arith") or dataset.hub
 
 
 # --- the hub, with stand-ins ---------------------------------------------------------------------

@@ -48,3 +48,18 @@ def test_splits_are_disjoint_and_sized():
 def test_unknown_subset_is_a_clear_error():
     with pytest.raises(QstarError, match="difficulty"):
         load_problems("synthetic-arith", "test", subset="9")
+
+
+def test_exemplars_are_of_the_problems_level_and_never_train_or_test_problems():
+    dataset = get_dataset("synthetic-arith")
+    p = load_problems("synthetic-arith", "test", subset="easy")[3]
+    messages = dataset.messages(p, num_shots=4)
+    assert [m["role"] for m in messages] == ["user", "assistant"] * 4 + ["user"]
+    assert p.question in messages[-1]["content"]
+    shots = [m["content"] for m in messages[1:-1:2]]
+    assert all(s.endswith(".") and "The answer is" in s.splitlines()[-1] for s in shots)
+    assert all(len(s.splitlines()) == 4 for s in shots)  # easy: start, two gains, the answer
+    seen = {q.question for split in ("train", "test") for q in load_problems("synthetic-arith", split, subset="easy")}
+    assert not any(m["content"].split("Problem: ")[-1] in seen for m in messages[0:-1:2])
+    with pytest.raises(QstarError, match="num_shots"):
+        dataset.messages(p, num_shots=99)
