@@ -67,7 +67,7 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path) -> tuple[Path, Path]
                           label=METHOD_NAMES.get(s, s)) for s in methods]
     fig.legend(handles=handles, fontsize=8, loc="center right", frameon=False)
     fig.suptitle("Accuracy vs. compute", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1 - 1.3 / (1.5 + 4.6 * len(panels)), 1))
+    fig.tight_layout(rect=(0, 0, 1 - 1.15 / (1.5 + 4.6 * len(panels)), 1))  # room for the legend
     png, svg = out_stem.with_suffix(".png"), out_stem.with_suffix(".svg")
     fig.savefig(png)
     fig.savefig(svg, metadata={"Date": None})

@@ -5,8 +5,8 @@ sits midway between its first and last child. Each node is a box with its step t
 the full text, with every number, is the node's tooltip through an SVG <title>) and its numbers:
 f, g, h for A* and beam, visits N and mean value Q for MCTS. The path to the chosen answer is drawn
 thick and orange; terminal nodes are green (correct) or red (incorrect); open nodes that were
-never expanded have a dashed border, and a finished solution the search generated but never popped
-(so never graded as one of its terminals) carries a ■. The SVG is plain markup with no scripts or external
+never expanded have a dashed border, and a finished solution the search generated but did not
+return as one of its terminals (A* never popped it, MCTS never evaluated it) carries a ■. The SVG is plain markup with no scripts or external
 references, so it renders anywhere, including inside the self-contained HTML report.
 """
 
@@ -145,7 +145,7 @@ def _legend() -> tuple[list[str], int]:
     items = [("#ffffff", ORANGE, 3, "", "chosen path"), ("#dcfce7", GREEN, 1.5, "", "terminal, correct ✓"),
              ("#fee2e2", RED, 1.5, "", "terminal, incorrect ✗"), ("#ffffff", "#6b7280", 1, "", "expanded"),
              ("#ffffff", "#6b7280", 1, ' stroke-dasharray="4 3"', "never expanded"),
-             ("#ffffff", "#6b7280", 1, "", "■ solution never popped")]
+             ("#ffffff", "#6b7280", 1, "", "■ solution not returned")]
     out, x = [], PAD
     for fill, stroke, width, dash, label in items:
         out.append(f'<rect x="{x}" y="12" width="18" height="14" rx="3" fill="{fill}" stroke="{stroke}" '
