@@ -13,12 +13,15 @@ pytestmark = pytest.mark.slow
 
 RECIPE = REPO / "recipes" / "cpu" / "repro.yaml"
 EXPECT = REPO / "recipes" / "cpu" / "repro.expect.json"
+# One OpenMP thread: on a loaded 2-core machine two threads spin-waiting on each other made the job
+# 3.5x slower (8.6 vs 2.5 min at load ~12); greedy decoding gives the same tokens either way.
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory, data_dir, embedded_model):
     work = tmp_path_factory.mktemp("repro") / "work"
-    result = run_qstar("repro", str(RECIPE), "--expect", str(EXPECT), "--out", str(work), cwd=REPO)
+    result = run_qstar("repro", str(RECIPE), "--expect", str(EXPECT), "--out", str(work), cwd=REPO, env=ONE_THREAD)
     return work, result
 
 
