@@ -2,8 +2,9 @@
 
 Drawn with matplotlib's Agg backend (no display needed) and saved as PNG and SVG. One panel per
 dataset (shared accuracy axis); colour stands for the search method, with one legend for all
-panels. Points are labelled with their run names only where a panel holds two runs of one
-method (a dozen labels of distinct methods would only overlap; the legend names them). A
+panels. Points are labelled with their run names only where the legend cannot tell them apart:
+two runs of one method in a panel, or points that coincide (a dozen labels of distinct methods
+would only overlap each other). A
 panel's x axis turns logarithmic when its runs' costs span more than a factor of 20, as they do
 between greedy decoding and tree search. The SVG is written reproducibly (fixed ids, no date),
 so an unchanged report gives an unchanged file.
@@ -37,16 +38,17 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path) -> tuple[Path, Path]
     top = max(100 * r.metrics["accuracy_ci95"][1] for r in runs)
     methods: list[str] = []
     for ax, (title, group) in zip(axes[0], panels.items()):
-        searches = [r.search for r in group]
-        for r in group:
+        labelled = _needs_label(group)
+        for i, r in enumerate(group):
             m = r.metrics
             x, y = m["tokens_per_question"], 100 * m["accuracy"]
             lo, hi = (100 * v for v in m["accuracy_ci95"])
             color = COLORS.get(r.search, "#111827")
             ax.errorbar([x], [y], yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], fmt="o", color=color, ecolor=color,
                         elinewidth=1.2, capsize=4, markersize=7, zorder=3)
-            if searches.count(r.search) > 1:
-                ax.annotate(r.name, (x, y), textcoords="offset points", xytext=(7, 5), fontsize=7, color="#111827")
+            if i in labelled:  # stacked, so labels of coinciding points do not cover each other
+                ax.annotate(r.name, (x, y), textcoords="offset points", xytext=(7, 5 + 10 * labelled[i]),
+                            fontsize=7, color=color)
             if r.search not in methods:
                 methods.append(r.search)
         xs = [max(r.metrics["tokens_per_question"], 1e-9) for r in group]
@@ -73,6 +75,20 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path) -> tuple[Path, Path]
     fig.savefig(svg, metadata={"Date": None})
     plt.close(fig)
     return png, svg
+
+
+def _needs_label(group: list[EvalRun]) -> dict[int, int]:
+    """Runs the legend cannot tell apart, each with its rank in its cluster: a method that repeats,
+    or points that (nearly) coincide and hide one another."""
+    xs = [r.metrics["tokens_per_question"] for r in group]
+    ys = [100 * r.metrics["accuracy"] for r in group]
+    out: dict[int, int] = {}
+    for i, r in enumerate(group):
+        near = [j for j in range(len(group)) if j != i and abs(ys[j] - ys[i]) < 1.0
+                and abs(xs[j] - xs[i]) <= 0.03 * max(xs[i], xs[j], 1e-9)]
+        if near or sum(o.search == r.search for o in group) > 1:
+            out[i] = sum(1 for j in near if j < i)
+    return out
 
 
 def inline_svg(svg_path: Path) -> str:

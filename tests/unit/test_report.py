@@ -222,3 +222,15 @@ def test_eval_and_collect_record_what_a_report_shows():
     assert d["settings"] == {"k": 3, "width": 4, "temperature": config.eval.temperature, "max_depth": 32, "qvm": None}
     c = collect.describe(resolve(CollectConfig, None, ["policy.backend=hf", "collect.num_rollouts=3"], {}))
     assert (c["dataset"], c["backend"], c["num_rollouts"], c["model"]) == ("gsm8k/train", "hf", 3, "embedded")
+
+
+def test_plot_labels_only_points_the_legend_cannot_tell_apart(tmp_path):
+    from qstar_cli.report.plots import _needs_label
+
+    g = eval_run(tmp_path / "g", "greedy", [True, False], tokens=10)
+    sc = eval_run(tmp_path / "sc", "self_consistency", [False, True], tokens=100)
+    bon = eval_run(tmp_path / "bon", "best_of_n", [True, False], tokens=101)  # on top of sc
+    s1 = eval_run(tmp_path / "s1", "astar", [True, True], tokens=300)
+    s2 = eval_run(tmp_path / "s2", "astar", [False, False], tokens=600)  # a second A* run
+    runs = load_runs([g, sc, bon, s1, s2])
+    assert _needs_label(runs) == {1: 0, 2: 1, 3: 0, 4: 0}  # sc and bon stacked; both A*s; not greedy
