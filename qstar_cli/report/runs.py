@@ -66,7 +66,11 @@ class EvalRun:
 
     @property
     def model(self) -> str:
-        return self.metrics.get("model") or self.config.get("policy", {}).get("model") or "embedded"
+        """The policy and, where recorded, its backend: the same weights decode differently in vLLM
+        and transformers, so runs from different backends must not pass for one another."""
+        name = self.metrics.get("model") or self.config.get("policy", {}).get("model") or "embedded"
+        backend = self.metrics.get("backend")
+        return f"{name} ({backend})" if backend else name
 
     @property
     def settings(self) -> dict:
