@@ -58,8 +58,9 @@ demo: install
 		--out $(DEMO_DIR)/eval-astar
 	$(QSTAR) report $(DEMO_DIR)/eval-greedy $(DEMO_DIR)/eval-astar --out $(DEMO_DIR)/report
 
-# The README's CPU results table: the recipes in recipes/cpu/ (QVM, then six methods on MAWPS and
-# SVAMP) and one report in runs/cpu/report. Hours on two cores; rerunning resumes.
+# The README's CPU results table: the recipes in recipes/cpu/<dataset>/ (QVM, then six methods) and
+# one report in runs/cpu/report-<datasets>/. Default: SYNTHETIC arithmetic, about an hour on two
+# cores; `make results DATASETS="mawps svamp"` for the real sets (hours). Rerunning resumes.
 results: install
 	QSTAR=$(QSTAR) scripts/cpu_results.sh
 

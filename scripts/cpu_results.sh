@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# The README's CPU results table, from the recipes in recipes/cpu/: for each dataset, the Q-value
-# model (collect-rollouts -> label -> train-q on questions 300-699), then the six methods (greedy,
-# self-consistency, best-of-N, beam, MCTS, A*) on the same 100 evaluation questions (100-199),
-# then one `qstar report` over all of them (paired tests against greedy, plot, A*/beam/MCTS trees).
+# The README's CPU results table, from the recipes in recipes/cpu/<dataset>/: for each dataset, the
+# Q-value model (collect-rollouts -> label -> train-q on training questions, qvm.yaml), then the six
+# methods (greedy, self-consistency, best-of-N, beam, MCTS, A*) on the same 100 evaluation
+# questions, then one `qstar report` over all of them (paired tests against greedy, plot, trees).
 # Every stage resumes, so rerunning after an interruption finishes the work without redoing it.
 #
-#   make results                         # or: scripts/cpu_results.sh
+#   make results                                   # SYNTHETIC arithmetic: about an hour on 2 cores
+#   make results DATASETS="mawps svamp"            # the real sets: several hours per set on 2 cores
 #   DATASETS=mawps METHODS="greedy astar" scripts/cpu_results.sh
 #
-# Knobs (environment): DATASETS (default "mawps svamp"), METHODS, QSTAR (the command), REPORT
-# (the report folder, default runs/cpu/report) and EXTRA (more flags for every stage command,
-# e.g. "--set policy.backend=hf").
+# Knobs (environment): DATASETS (default "synthetic"), METHODS, QSTAR (the command), REPORT
+# (the report folder, default runs/cpu/report-<datasets>, e.g. runs/cpu/report-synthetic) and
+# EXTRA (more flags for every stage command, e.g. "--set policy.backend=hf").
 set -euo pipefail
 
-DATASETS=${DATASETS:-"mawps svamp"}
+DATASETS=${DATASETS:-synthetic}
 METHODS=${METHODS:-"greedy self-consistency best-of-n beam mcts astar"}
 QSTAR=${QSTAR:-qstar}
-REPORT=${REPORT:-runs/cpu/report}
+DEFAULT_REPORT=runs/cpu/report-${DATASETS// /-}
+REPORT=${REPORT:-$DEFAULT_REPORT}
 read -r -a extra <<< "${EXTRA:-}"
 
 runs=()

@@ -72,7 +72,8 @@ def test_there_are_recipes_for_every_paper_row():
     for lang in ("en", "zh"):
         assert {f"mgsm-{lang}-marco-o1-{a}.yaml" for a in ("step", "ministep64", "ministep32")} <= names
     for method in ("greedy", "self-consistency", "best-of-n", "beam", "mcts", "astar"):
-        assert f"recipes/cpu/mawps/{method}.yaml" in RECIPES and f"recipes/cpu/svamp/{method}.yaml" in RECIPES
+        for dataset in ("mawps", "svamp", "synthetic"):
+            assert f"recipes/cpu/{dataset}/{method}.yaml" in RECIPES
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
