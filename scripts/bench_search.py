@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=64)
     parser.add_argument("--num-shots", type=int, default=4)
     parser.add_argument("--backend", default="vllm")
+    parser.add_argument("--block-size", type=int, default=None, help="vLLM KV block size (policy.block_size)")
     parser.add_argument("--k", type=int, default=6)
     parser.add_argument("--budget", type=int, default=8)
     parser.add_argument("--n-terminals", type=int, default=6)
@@ -91,7 +92,7 @@ def main() -> None:
 
     dataset = get_dataset(args.dataset)
     problems = load_problems(args.dataset, args.split, resolve_data_dir(args.data_dir))[: args.questions]
-    backend = load_backend(PolicyConfig(backend=args.backend))
+    backend = load_backend(PolicyConfig(backend=args.backend, block_size=args.block_size))
     qvm_path = Path(args.qvm) / "qvm" if (Path(args.qvm) / "qvm").exists() else Path(args.qvm)
     qvm = QVM.load(qvm_path)
     fmt = StepFormat.parse(dataset.default_step_format)
@@ -135,6 +136,7 @@ def main() -> None:
 
     report = {
         "backend": backend.name, "model": backend.model_path, "questions": len(questions),
+        "block_size": args.block_size,
         "astar": {"k": cfg.k, "budget": cfg.budget, "n_terminals": cfg.n_terminals, "wall_seconds": wall,
                   "generated_tokens": tokens, "tokens_per_second": tokens / wall,
                   "policy_seconds": env.seconds["policy"], "qvm_seconds": env.seconds["qvm"],
@@ -150,7 +152,8 @@ def main() -> None:
     (out / "bench_search.json").write_text(json.dumps(report, indent=2) + "\n")
     a, f = report["astar"], report["flat_generate"]
     lines = [
-        f"Backend {backend.name}, {len(questions)} {args.dataset} questions, A* K={cfg.k} budget={cfg.budget} N={cfg.n_terminals}",
+        f"Backend {backend.name} (block size {args.block_size or 'default'}), {len(questions)} {args.dataset} questions, "
+        f"A* K={cfg.k} budget={cfg.budget} N={cfg.n_terminals}",
         "",
         "| measure | value | target |",
         "|---|---|---|",

