@@ -43,6 +43,11 @@ def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: 
     train, held = split_by_question(examples, cfg.heldout_fraction, cfg.seed)
     if not train:
         raise QstarError("every question fell into the held-out split; lower train.heldout_fraction or add questions")
+    # the value head is initialised here, when the backbone loads, before the Trainer seeds: seed
+    # now so that one seed gives one QVM
+    from transformers import set_seed
+
+    set_seed(cfg.seed)
     tokenizer, model, path = load_backbone(cfg.backbone)
     meta.backbone = cfg.backbone
     meta.max_length = cfg.max_length

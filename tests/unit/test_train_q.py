@@ -116,3 +116,18 @@ def test_an_empty_label_set_is_refused(tmp_path):
 
     with pytest.raises(QstarError, match="no labelled examples"):
         fit_qvm([], cfg(), tmp_path, QVMMeta())
+
+
+def test_training_twice_with_one_seed_gives_the_same_qvm(tiny_model, tmp_path):
+    """The value head is initialised when the backbone loads, before the Trainer seeds: the seed
+    must already hold then, whatever the global RNG did before."""
+    from qstar_cli.value.fit import fit_qvm
+
+    items = [(e.question, e.steps, e.action) for e in examples(8)]
+    scores = []
+    for run in range(2):
+        torch.manual_seed(1234 + run)  # unrelated RNG use before training
+        qvm, _ = fit_qvm(examples(), cfg(backbone=tiny_model, max_steps=2, heldout_fraction=0.0),
+                         tmp_path / f"run{run}", QVMMeta(step_format="line"))
+        scores.append(qvm.score(items))
+    assert scores[0] == scores[1]
