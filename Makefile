@@ -59,7 +59,7 @@ demo: install
 	$(QSTAR) report $(DEMO_DIR)/eval-greedy $(DEMO_DIR)/eval-astar --out $(DEMO_DIR)/report
 
 # The README's CPU results table: the recipes in recipes/cpu/<dataset>/ (QVM, then six methods) and
-# one report in runs/cpu/report-<datasets>/. Default: SYNTHETIC arithmetic, about an hour on two
+# one report in runs/cpu/report-<datasets>/. Default: SYNTHETIC arithmetic, about 45 min on two
 # cores; `make results DATASETS="mawps svamp"` for the real sets (hours). Rerunning resumes.
 results: install
 	QSTAR=$(QSTAR) scripts/cpu_results.sh
