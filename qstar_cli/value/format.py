@@ -53,5 +53,7 @@ def encode(tokenizer, question: str, steps: list[str], action: str, max_length: 
     tail = tail[: max(budget // 3, budget - len(head) - len(body))]
     head = head[: max(budget // 3, budget - len(tail) - len(body))]
     room = budget - len(head) - len(tail)
-    body = body[len(body) - room:] if room > 0 else []
+    # the whole body when it fits, else its most recent `room` tokens (a bare negative start
+    # would count from the end and drop the front of a body that fits)
+    body = body[max(0, len(body) - room):]
     return before + head + body + tail + after
