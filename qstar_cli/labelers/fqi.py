@@ -3,9 +3,12 @@
 1. Candidates: at every non-terminal s_{t+1} the policy proposes K next actions once (one
    batched call per batch of questions); they are saved in candidates.jsonl and reused by every
    iteration. A candidate that ends the solution is graded, so its reward is known.
-2. For l = 1..L: y_l(s_t, a_t) = R + gamma * max_a' Q_{l-1}(s_{t+1}, a') (y = R at the end), a
-   fresh QVM Q_l is fitted on y_l with the train-q core, and it scores all candidates for the next
-   round. Q_0 = 0, or `label.init_qvm`. Each iteration keeps its targets' statistics, its training
+2. For l = 1..L: y_l(s_t, a_t) = R + gamma * max_a' Q_{l-1}(s_{t+1}, a') (y = R at the end). The
+   actions a' at s_{t+1} are the K candidates and the trajectories' own next steps (the node's
+   children in the step tree). An a' that ends the solution is worth its reward R(s_{t+1}, a'),
+   which is known, so it is never scored; every other a' is worth Q_{l-1}(s_{t+1}, a'). A fresh
+   QVM Q_l is fitted on y_l with the train-q core, and it scores the open a' for the next round.
+   Q_0 = 0, or `label.init_qvm`. Each iteration keeps its targets' statistics, its training
    metrics and its model in iter_<l>/; a finished iteration is not redone on resume.
 The final targets y_L become the run's qlabels.jsonl, and iter_L/qvm is a QVM ready for search.
 """
@@ -24,7 +27,7 @@ from qstar_cli.config import to_dict
 from qstar_cli.errors import QstarError
 from qstar_cli.labelers.continuation import grade_all
 from qstar_cli.labelers.targets import fqi_label
-from qstar_cli.labelers.tree import build_tree, path, tree_to_records
+from qstar_cli.labelers.tree import Node, build_tree, path, tree_to_records
 from qstar_cli.stages.common import chunks
 from qstar_cli.value.model import QVMMeta
 
@@ -64,34 +67,55 @@ def sample_candidates(rundir: RunDir, records: list[dict], backend, grade, fmt, 
     rundir.close()
 
 
-def targets(records: list[dict], candidates: dict[str, list[list[dict]]], scores: dict[str, list[list[float]]] | None,
-            gamma: float) -> list[list[float]]:
-    """y_l per node of every record, from the candidates' Q_{l-1} scores (None: Q_0 = 0)."""
+def next_actions(nodes: list[Node], node_candidates: list[list[dict]]) -> list[list[dict]]:
+    """Per node, the actions a' at its next state s_{t+1}, each {"step", "terminal", "reward"}: its
+    sampled candidates, then the trajectories' own next steps (its children in the tree)."""
+    actions = [list(c) for c in node_candidates]
+    for child in nodes:
+        if child.parent >= 0:
+            actions[child.parent].append({"step": child.step, "terminal": child.terminal, "reward": child.reward})
+    return actions
+
+
+def targets(records: list[dict], candidates: dict[str, list[list[dict]]],
+            scores: dict[str, list[list[float | None]]] | None, gamma: float) -> list[list[float]]:
+    """y_l per node of every record, from `score_candidates`'s Q_{l-1} (None: Q_0 = 0).
+
+    An a' that ends the solution is worth its reward, every other one its Q_{l-1}(s_{t+1}, a').
+    """
     out = []
     for rec in records:
         nodes = build_tree(rec["trajectories"])
         ys = []
-        for node in nodes:
-            q_next = scores[rec["id"]][node.index] if scores is not None else [0.0] * len(candidates[rec["id"]][node.index])
-            ys.append(fqi_label(node, q_next, gamma))
+        for node, actions in zip(nodes, next_actions(nodes, candidates[rec["id"]])):
+            q_next = scores[rec["id"]][node.index] if scores is not None else [0.0] * len(actions)
+            values = [a["reward"] if a["terminal"] else q for a, q in zip(actions, q_next, strict=True)]
+            ys.append(fqi_label(node, values, gamma))
         out.append(ys)
     return out
 
 
-def score_candidates(qvm, records: list[dict], candidates: dict[str, list[list[dict]]]) -> dict[str, list[list[float]]]:
-    """Q_l(s_{t+1}, a') for every candidate of every node, in one batched scoring pass."""
+def score_candidates(qvm, records: list[dict],
+                     candidates: dict[str, list[list[dict]]]) -> dict[str, list[list[float | None]]]:
+    """Q_l(s_{t+1}, a') per node for each of its `next_actions`, in one batched scoring pass.
+
+    An a' that ends the solution is not scored (None): its reward is its value.
+    """
     items, owners = [], []
+    scores = {}
     for rec in records:
         nodes = build_tree(rec["trajectories"])
+        actions = next_actions(nodes, candidates[rec["id"]])
+        scores[rec["id"]] = [[None] * len(a) for a in actions]
         for node in nodes:
             steps = path(nodes, node.index)
-            for c_i, cand in enumerate(candidates[rec["id"]][node.index]):
-                items.append((rec["question"], steps, cand["step"]))
-                owners.append((rec["id"], node.index, c_i))
+            for a_i, action in enumerate(actions[node.index]):
+                if not action["terminal"]:
+                    items.append((rec["question"], steps, action["step"]))
+                    owners.append((rec["id"], node.index, a_i))
     flat = qvm.score(items)
-    scores = {rec["id"]: [[0.0] * len(c) for c in candidates[rec["id"]]] for rec in records}
-    for (qid, ni, ci), s in zip(owners, flat):
-        scores[qid][ni][ci] = s
+    for (qid, ni, ai), s in zip(owners, flat, strict=True):
+        scores[qid][ni][ai] = s
     return scores
 
 

@@ -3,7 +3,8 @@
 rollout: y(s_t, a_t) = max over the M continuations from s_{t+1} and the trajectories' own
 endings of gamma^(steps after a_t) * R; the mean of the same values is the soft label
 (Math-Shepherd). A terminal node's own reward is its label.
-fqi:     y_l(s_t, a_t) = R(s_t, a_t) + gamma * max_a' Q_{l-1}(s_{t+1}, a'), and y = R at the end.
+fqi:     y_l(s_t, a_t) = R(s_t, a_t) + gamma * max_a' Q_{l-1}(s_{t+1}, a'), and y = R at the end,
+         where an a' that ends the solution is worth its known reward R(s_{t+1}, a') in the max.
 completion: like rollout, over the stronger policy's completions only.
 """
 
@@ -31,8 +32,13 @@ def rollout_label(node: Node, continuations: list[tuple[int, float]], gamma: flo
             "n_correct": sum(v > 0 for v in values)}
 
 
-def fqi_label(node: Node, next_q: list[float], gamma: float) -> float:
-    """One fitted-Q-iteration target: R at the end, else gamma * max of Q over the next actions."""
+def fqi_label(node: Node, next_values: list[float], gamma: float) -> float:
+    """One fitted-Q-iteration target: R at the end, else gamma * the best value of a next action a'.
+
+    `next_values` holds one value per a' at s_{t+1}: its reward R(s_{t+1}, a') when a' ends the
+    solution, else Q_{l-1}(s_{t+1}, a'). A step before the end earns no reward of its own, and a
+    node with no next action at all gets 0.
+    """
     if node.terminal:
         return node.reward
-    return gamma * max(next_q) if next_q else 0.0
+    return gamma * max(next_values) if next_values else 0.0

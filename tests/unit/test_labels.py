@@ -3,7 +3,7 @@
 import pytest
 
 from qstar_cli.labelers.continuation import label_batch
-from qstar_cli.labelers.fqi import targets
+from qstar_cli.labelers.fqi import score_candidates, targets
 from qstar_cli.labelers.tree import build_tree, path, prefix
 from qstar_cli.steps import StepFormat
 from tests.fakes import ScriptedBackend
@@ -89,10 +89,61 @@ def test_completion_with_a_scripted_strong_policy():
     assert rec2["nodes"][0]["y"] == 1.0 and rec2["nodes"][0]["soft"] == 0.5
 
 
-def test_fqi_targets_over_two_iterations_with_a_scripted_q():
-    candidates = {"q1": [[{"step": "a1"}, {"step": "a2"}], [{"step": "b1"}, {"step": "b2"}, {"step": "b3"}], [], [], []]}
+def cand(step, terminal=False, reward=0.0):
+    return {"step": step, "terminal": terminal, "reward": reward}
+
+
+class FixedQVM:
+    """Scores each action text from a table, and keeps every batch it was asked to score."""
+
+    def __init__(self, q):
+        self.q = q
+        self.calls = []
+
+    def score(self, items):
+        self.calls.append(list(items))
+        return [self.q[action] for _, _, action in items]
+
+
+def test_fqi_a_finishing_candidate_is_worth_its_reward_under_q0():
+    # A ─ B wrong (R=0); at s after A a candidate "right" ends the solution with R=1
+    record = {**RECORD, "id": "q2", "trajectories": [traj(["A\n", "B wrong"], 0.0)]}
+    candidates = {"q2": [[cand("x\n"), cand("right", True, 1.0)], []]}
+    # A: 0.9 * max(Q_0 x = 0, R right = 1, R own B = 0) = 0.9; B: its own reward 0
+    assert targets([record], candidates, None, gamma=0.9) == [[pytest.approx(0.9), 0.0]]
+
+
+def test_fqi_a_terminal_correct_own_next_step_counts_without_candidates():
+    # B's own next steps are C (R=1) and D (R=0); A's are B (open, Q_0 = 0) and E (R=0)
+    no_candidates = {"q1": [[], [], [], [], []]}
+    assert targets([RECORD], no_candidates, None, gamma=0.9) == [[0.0, pytest.approx(0.9), 1.0, 0.0, 0.0]]
+    open_candidates = {"q1": [[cand("a1")], [cand("b1"), cand("b2")], [], [], []]}
+    assert targets([RECORD], open_candidates, None, gamma=0.9) == [[0.0, pytest.approx(0.9), 1.0, 0.0, 0.0]]
+
+
+def test_fqi_targets_over_two_iterations_with_a_fixed_qvm():
+    candidates = {"q1": [[cand("a1"), cand("a2"), cand("a3 done", True, 0.0)],
+                         [cand("b1"), cand("b2 done", True, 1.0)], [], [], []]}
     y1 = targets([RECORD], candidates, None, gamma=0.9)  # Q_0 = 0
-    assert y1 == [[0.0, 0.0, 1.0, 0.0, 0.0]]
-    q1 = {"q1": [[0.2, 0.7], [0.4, 0.1, 0.3], [], [], []]}  # a scripted Q_1 on the candidates
+    # A: 0.9 * max(0, 0, R a3 = 0, Q_0 B = 0, R E = 0) = 0; B: 0.9 * max(0, R b2 = 1, R C = 1, R D = 0)
+    assert y1 == [[0.0, pytest.approx(0.9), 1.0, 0.0, 0.0]]
+    # the finishing actions have high scores that must not be used: their rewards count instead
+    qvm = FixedQVM({"a1": 0.2, "a2": 0.7, "a3 done": 0.95, "B\n": 0.8, "E wrong": 0.99,
+                    "b1": 0.4, "b2 done": 0.05, "C right": 0.01, "D wrong": 0.97})
+    q1 = score_candidates(qvm, [RECORD], candidates)
     y2 = targets([RECORD], candidates, q1, gamma=0.9)
-    assert y2[0] == pytest.approx([0.63, 0.36, 1.0, 0.0, 0.0])
+    # A: 0.9 * max(Q a1 0.2, Q a2 0.7, R a3 0, Q own B 0.8, R own E 0) = 0.72
+    # B: 0.9 * max(Q b1 0.4, R b2 1, R own C 1, R own D 0) = 0.9
+    assert y2[0] == pytest.approx([0.72, 0.9, 1.0, 0.0, 0.0])
+    # one batch with the open actions only, each scored at s_{t+1} (the path through its node)
+    assert qvm.calls == [[("toy?", ["A\n"], "a1"), ("toy?", ["A\n"], "a2"), ("toy?", ["A\n"], "B\n"),
+                          ("toy?", ["A\n", "B\n"], "b1")]]
+
+
+def test_fqi_never_scores_a_finishing_action():
+    candidates = {"q1": [[cand("a3 done", True, 0.0)], [cand("b2 done", True, 1.0)], [], [], []]}
+    qvm = FixedQVM({"B\n": 0.5})
+    q1 = score_candidates(qvm, [RECORD], candidates)
+    assert qvm.calls == [[("toy?", ["A\n"], "B\n")]]
+    # A: 0.9 * max(R a3 0, Q own B 0.5, R own E 0) = 0.45; B: 0.9 * max(R b2 1, R C 1, R D 0) = 0.9
+    assert targets([RECORD], candidates, q1, gamma=0.9)[0] == pytest.approx([0.45, 0.9, 1.0, 0.0, 0.0])
