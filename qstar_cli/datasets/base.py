@@ -5,7 +5,9 @@ in shared/data/README.md, or from the Hugging Face hub), builds the chat message
 and grades a completion. Grading and prompting depend only on the answer type: every numeric
 dataset gets the same instruction ("one step per line … The answer is N.") and the same
 lm-evaluation-harness-style extraction, so methods compare fairly across datasets; MATH-style
-datasets ask for `\\boxed{}` and are graded with math-verify. Subclasses only load rows.
+datasets ask for `\\boxed{}` and are graded with math-verify. A `Grade` carries both the reward
+(`correct`, flexible extraction for numbers) and `strict` (the answer was also stated in a
+final-answer format), the harness's flexible-extract and strict-match. Subclasses only load rows.
 """
 
 from __future__ import annotations
@@ -37,11 +39,19 @@ class Problem:
 
 @dataclass(frozen=True)
 class Grade:
-    """The reward of one completion, with why it failed where the grader can tell (code)."""
+    """The reward of one completion, with why it failed where the grader can tell (code).
+
+    `strict` is "correct, and the answer was stated in a final-answer format": for numeric answers,
+    correct under the strict tier of extraction alone (`#### N`, "The answer is N", `\\boxed{N}`;
+    lm-evaluation-harness's strict-match beside the flexible-extract that `correct` uses). MATH
+    answers are only ever read from such a format and code from a program, so there it equals
+    `correct`.
+    """
 
     correct: bool
     status: str | None = None  # code: passed | assertion | timeout | ... (see execution.STATUSES)
     detail: str | None = None
+    strict: bool = False
 
 
 class Dataset:
@@ -72,24 +82,45 @@ class Dataset:
         """The final answer stated in a completion (a normalized number or LaTeX), or None."""
         return extract_answer(completion, self.answer_type)
 
+    def same_answer(self, a: str, b: str) -> bool:
+        """Whether two extracted answers are one answer by this dataset's grader (votes group by it)."""
+        if self.answer_type == MATH:
+            return math_equal(a, b)
+        if self.answer_type == NUMERIC:
+            return numbers_equal(a, b)
+        return a == b
+
     def is_correct(self, completion: str, problem: Problem) -> bool:
         """The 0/1 reward: does the completion's final answer equal the reference?"""
         answer_type = self._answer_type(problem)
         return answer_equal(extract_answer(completion, answer_type), problem.reference, answer_type)
 
     def grade_batch(self, completions: list[str], problems: list) -> list[Grade]:
-        """`is_correct` for many (completion, problem) pairs at once; code datasets run them in parallel."""
-        return [Grade(bool(self.is_correct(text, problem))) for text, problem in zip(completions, problems)]
+        """`is_correct` for many (completion, problem) pairs at once, with `Grade.strict` filled;
+        code datasets run them in parallel."""
+        grades = []
+        for text, problem in zip(completions, problems):
+            correct = bool(self.is_correct(text, problem))
+            grades.append(Grade(correct, strict=correct and self._strictly_correct(text, problem)))
+        return grades
+
+    def _strictly_correct(self, completion: str, problem: Problem) -> bool:
+        answer_type = self._answer_type(problem)
+        if answer_type == MATH:
+            return True  # MATH extraction is strict already; math_equal again would only cost time
+        return answer_equal(extract_answer(completion, answer_type, strict=True), problem.reference, answer_type)
 
     def _answer_type(self, problem: Problem) -> str:
         # getattr: callers may grade a record-like stand-in that has only reference and question.
         return (getattr(problem, "meta", None) or {}).get("answer_type", self.answer_type)
 
 
-def extract_answer(completion: str, answer_type: str) -> str | None:
+def extract_answer(completion: str, answer_type: str, strict: bool = False) -> str | None:
+    """The final answer of a completion; `strict` reads numbers only from a final-answer format
+    (MATH answers always are: a `\\boxed{}` or "The answer is")."""
     if answer_type == MATH:
         return extract_math_answer(completion)
-    return extract_numeric(completion)
+    return extract_numeric(completion, strict=strict)
 
 
 def answer_equal(answer: str | None, reference: str, answer_type: str) -> bool:

@@ -134,7 +134,7 @@ class MBPP(Dataset):
         results = self.executor.run_many([program(codes[i], problems[i].reference) for i in todo])
         grades = [Grade(False, "no_code", "no code in the completion") for _ in completions]
         for i, result in zip(todo, results):
-            grades[i] = Grade(result.passed, result.status, result.detail)
+            grades[i] = Grade(result.passed, result.status, result.detail, strict=result.passed)
         return grades
 
     def rule_utility(self, question, steps: list[str], step: str) -> float:

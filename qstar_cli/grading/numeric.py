@@ -3,10 +3,12 @@
 Extraction is two-tier. The strict tier looks for the answer formats a prompt asks for — the last
 `#### N`, "The answer is N" / "The final answer is N" (with `$`, `**bold**`, `\\boxed{}` or a colon
 around N), or `\\boxed{N}` — and the flexible tier falls back to the last number anywhere in the
-text. Numbers are compared by value, not by string: thousands separators, currency signs, percent
-signs, units, trailing zeros and fractions (`3/4`, `\\frac{3}{4}`) are normalized away, so "18.00",
-"$18" and "18 dollars" are all 18. A completion without any number has no answer, which is never
-correct.
+text; `extract_numeric(text, strict=True)` keeps the strict tier alone (lm-evaluation-harness's
+"strict-match" beside its "flexible-extract"). A minus is a sign only where it cannot be a
+subtraction: "-3", "= -3" and "(-3)" are -3, but "x = 10 - 3" ends in 3. Numbers are compared by
+value, not by string: thousands separators, currency signs, percent signs, units, trailing zeros
+and fractions (`3/4`, `\\frac{3}{4}`) are normalized away, so "18.00", "$18" and "18 dollars" are
+all 18. A completion without any number has no answer, which is never correct.
 """
 
 from __future__ import annotations
@@ -16,9 +18,20 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-# A minus sign only counts as a sign when it does not follow a word or a closing bracket, so that
-# "5-3" reads as 5 and 3, not 5 and -3.
-_SIGN = r"(?:(?<![\w)\]}])[-−]\s*\\?\$?\s*)?"
+# Whether a minus is a sign or a subtraction decides the last number of "x = 10 - 3", so:
+# - a minus touching its number ("-3", "-$5", "−4") is a sign unless it touches a word or a closing
+#   bracket on its left, so that "5-3" reads as 5 and 3, not 5 and -3;
+# - a minus with a space before the number is a sign only where no left operand can stand: at the
+#   start of the text, or after "=", ":" or an opening bracket ("= - 3", "( - 3)"). Anywhere else it
+#   is a subtraction ("10 - 3", "x - 3") or a list bullet ("\n- 3 apples"), and the number is 3.
+#   The strict tier matches the text after its marker on its own, so "The answer is - 3" is -3 (a
+#   marker is no operand), while a bare "x is - 3" in the flexible tier reads as 3.
+# Python lookbehinds are fixed-width, hence one per context; `(?<![\s\S])` is the start of the text.
+_CURRENCY = r"(?:\\?\$[ \t]*)?"
+_SIGN = (
+    rf"(?:(?<![\w)\]}}])[-−]{_CURRENCY}"
+    rf"|(?:(?<![\s\S])|(?<=[=:(\[{{])|(?<=[=:(\[{{][ \t]))[-−][ \t]+{_CURRENCY})?"
+)
 _FRAC = r"\\[dt]?frac\s*\{\s*(?P<fnum>-?\d+(?:\.\d+)?)\s*\}\s*\{\s*(?P<fden>-?\d+(?:\.\d+)?)\s*\}"
 _SLASH = r"(?P<snum>\d+(?:\.\d+)?)\s*/\s*(?P<sden>\d+(?:\.\d+)?)(?!\.?\d)"
 # Commas count as thousands separators only in well-formed groups of three, so "1,2,3" stays a list.
@@ -35,20 +48,26 @@ _STRICT = [
 ]
 
 
-def extract_numeric(text: str | None) -> str | None:
-    """Return the normalized final number of a completion, or None if it states no number."""
+def extract_numeric(text: str | None, strict: bool = False) -> str | None:
+    """Return the normalized final number of a completion, or None if it states no number.
+
+    With `strict`, only the strict tier counts (lm-evaluation-harness's "strict-match" beside its
+    "flexible-extract"): a completion that states its number in no final-answer format has none.
+    """
     if not text:
         return None
-    strict: list[tuple[int, str]] = []
+    stated: list[tuple[int, str]] = []
     for pattern in _STRICT:
         for match in pattern.finditer(text):
             # The number must open the text after the marker, else "the answer is the sum of 3
             # and 4" would read as 3.
             number = _NUMBER.match(match.group("num"))
             if number:
-                strict.append((match.start(), number.group(0)))
+                stated.append((match.start(), number.group(0)))
+    if stated:
+        return normalize_number(max(stated)[1])
     if strict:
-        return normalize_number(max(strict)[1])
+        return None
     numbers = list(_NUMBER.finditer(text))
     return normalize_number(numbers[-1].group(0)) if numbers else None
 

@@ -265,6 +265,44 @@ def test_jsonl_errors(tmp_path):
         load_problems("jsonl", "test", None, path=str(dupes), id_field="id")
 
 
+# --- grades ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["gsm8k", "svamp", "synthetic-arith", "jsonl"])
+@pytest.mark.parametrize(
+    "completion, correct, strict",
+    [
+        ("3 + 4 = 7.\nThe answer is 7.", True, True),
+        ("#### 7", True, True),
+        ("so 3 + 4 = 7", True, False),  # right, but in no final-answer format: flexible only
+        ("The answer is 8. Then 3 + 4 = 7", False, False),  # the stated 8 wins over the later 7
+        ("so 3 + 4 = 8", False, False),
+        ("no number", False, False),
+    ],
+)
+def test_numeric_grades_say_whether_the_answer_was_stated_strictly(name, completion, correct, strict):
+    problem = Problem(id="t/test/0", question="What is 3 + 4?", reference="7")
+    [grade] = get_dataset(name).grade_batch([completion], [problem])
+    assert (grade.correct, grade.strict) == (correct, strict)
+
+
+def test_math_and_code_grades_are_strict_when_correct():
+    problem = Problem(id="t/test/0", question="Half of 1?", reference="\\frac{1}{2}", meta={"answer_type": "math"})
+    grades = get_dataset("jsonl").grade_batch(["so $\\boxed{0.5}$", "so $\\boxed{2}$"], [problem] * 2)
+    assert [(g.correct, g.strict) for g in grades] == [(True, True), (False, False)]
+
+    class Passes:  # an executor stand-in: only the program that returns 1 passes
+        def run_many(self, programs):
+            return [types.SimpleNamespace(passed="return 1" in p, status="passed" if "return 1" in p else "assertion",
+                                          detail=None) for p in programs]
+
+    code = Problem(id="t/test/1", question="f() is 1", reference="assert f() == 1")
+    completions = ["```python\ndef f():\n    return 1\n```", "```python\ndef f():\n    return 2\n```", "no code"]
+    grades = get_dataset("mbpp").with_executor(Passes()).grade_batch(completions, [code] * 3)
+    assert [(g.correct, g.strict, g.status) for g in grades] == [
+        (True, True, "passed"), (False, False, "assertion"), (False, False, "no_code")]
+
+
 # --- prompts ---------------------------------------------------------------------------------
 
 

@@ -1,9 +1,9 @@
 """Golden tests for answer extraction and equivalence (qstar_cli.grading).
 
 Every expected value is written by hand. The cases are the ones that break naive graders:
-thousands separators, currency and units, negatives, trailing zeros, fractions, nested
-`\\boxed{}`, a strict "The answer is" followed by stray numbers, several `####` lines, and LaTeX
-equivalences that need a real parser.
+thousands separators, currency and units, negatives (and minus signs that are subtractions),
+trailing zeros, fractions, nested `\\boxed{}`, a strict "The answer is" followed by stray numbers,
+several `####` lines, and LaTeX equivalences that need a real parser.
 """
 
 from __future__ import annotations
@@ -65,6 +65,56 @@ from qstar_cli.grading.worker import DeadlineWorker
 )
 def test_extract_numeric(text, expected):
     assert extract_numeric(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # a spaced minus with a left operand is a subtraction, so the last number is positive
+        ("x = 10 - 3", "3"),
+        ("10 - 3 = 7", "7"),
+        ("x - 3", "3"),
+        ("x = 10 − 3", "3"),  # unicode minus
+        ("(2) - 3", "3"),
+        ("Items:\n- 5 apples", "5"),  # a list bullet, not a sign
+        ("It costs - $5", "5"),
+        # a minus touching its number, or with no left operand, is a sign
+        ("The answer is -3", "-3"),
+        ("The answer is: -3.", "-3"),
+        ("The answer is −4", "-4"),
+        ("The answer is - 3", "-3"),  # the strict tier reads what follows the marker on its own
+        ("#### -3", "-3"),
+        ("= -3", "-3"),
+        ("= - 3", "-3"),
+        ("-3", "-3"),
+        ("- 3", "-3"),
+        ("(-3)", "-3"),
+        ("( - 3)", "-3"),
+        ("-$5", "-5"),
+        ("x = 10 -3", "-3"),  # as written: the minus touches the 3 and not the 10
+        ("x = -\\frac{1}{2}", "-0.5"),
+    ],
+)
+def test_extract_numeric_minus_is_a_sign_or_a_subtraction(text, expected):
+    assert extract_numeric(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("The answer is 7.", "7"),
+        ("#### 1,234", "1234"),
+        ("so we get \\boxed{7}", "7"),
+        ("The answer is 8. Then 3 + 4 = 7", "8"),  # the strict tier is the same in both modes
+        ("so 3 + 4 = 7", None),  # a number in no final-answer format: no strict answer
+        ("The answer is the sum of 3 and 4, which is 7", None),
+        ("x = 10 - 3", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_extract_numeric_strict(text, expected):
+    assert extract_numeric(text, strict=True) == expected
 
 
 @pytest.mark.parametrize(
