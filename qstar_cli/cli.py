@@ -18,6 +18,7 @@ import typer
 
 from qstar_cli import __version__
 from qstar_cli.errors import QstarError
+from qstar_cli.search import SEARCHERS
 
 app = typer.Typer(
     name="qstar",
@@ -45,6 +46,8 @@ StepFormatOpt = typer.Option(None, "--step-format", help="line | blank_line | to
 NumShotsOpt = typer.Option(None, "--num-shots", help="Worked examples in the prompt (the same for every method).")
 AllowCodeOpt = typer.Option(False, "--allow-code-execution",
                             help="Run model-written code in qstar's sandbox to grade it (MBPP); refused without it.")
+# from the search registry (pure Python, no torch), so a new method shows up here by itself
+SEARCH_HELP = " | ".join(name.replace("_", "-") for name in SEARCHERS)
 
 
 def handle_errors(fn):
@@ -209,8 +212,7 @@ def eval_(
     split: Optional[str] = SplitOpt,
     limit: Optional[int] = LimitOpt,
     data_dir: Optional[str] = DataDirOpt,
-    search: Optional[str] = typer.Option(None, "--search", "-s",
-                                         help="astar | greedy | self-consistency | best-of-n | beam | mcts"),
+    search: Optional[str] = typer.Option(None, "--search", "-s", help=SEARCH_HELP),
     qvm: Optional[str] = typer.Option(None, "--qvm", help="Q-value model: a train-q run dir."),
     utility: Optional[str] = typer.Option(None, "--utility", help="A* process utility: none | confidence | prm | rule"),
     prm: Optional[str] = typer.Option(None, "--prm", help="A Hugging Face PRM for --utility prm or best-of-n."),

@@ -36,7 +36,7 @@ class GraphEnv(SearchEnv):
         self.calls["q"] += 1
         return [self.h.get(tuple(steps) + (action,), 0.0) for _, steps, action in requests]
 
-    def process_utility(self, requests):
+    def process_utility(self, requests, kind):
         self.calls["u"] += 1
         out = []
         for _, steps, cand in requests:

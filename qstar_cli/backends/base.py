@@ -35,6 +35,8 @@ class Generation:
     token_logprobs: list[float] | None = None
     top_logprobs: list[list[float]] | None = None  # per token, the top-k logprobs, best first
     tokens: int | None = None  # token count when ids are unknown (remote servers)
+    # tokens generated for it and for the identical generations merged into it (None: its own)
+    generated: int | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -161,12 +163,14 @@ class Policy:
                 gens[i][j] = _joined(gens[i][j], extra[0])
         out = []
         for gs in gens:
-            seen, unique = set(), []
+            unique: dict[str, Generation] = {}
             for g in gs:
-                if g.text not in seen:
-                    seen.add(g.text)
-                    unique.append(g)
-            out.append(unique)
+                if g.text in unique:  # merged, but its tokens were generated all the same: keep the count
+                    first = unique[g.text]
+                    first.generated = (first.generated or first.num_tokens) + g.num_tokens
+                else:
+                    unique[g.text] = g
+            out.append(list(unique.values()))
         return out
 
     def complete(self, states: list[str], n: int, temperature: float, max_tokens: int, top_p: float = 1.0,

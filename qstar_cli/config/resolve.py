@@ -111,9 +111,12 @@ def _unknown(key: str, known: list[str], where: str) -> QstarError:
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
     """Check (and lightly convert) a value against a field's type annotation."""
-    if isinstance(annotation, str):
-        annotation = eval(annotation, {"Any": Any}, {})  # annotations are postponed strings
     origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        choices = typing.get_args(annotation)
+        if value in choices:
+            return value
+        raise QstarError(f"unknown {key} {value!r}; choose one of: {', '.join(map(str, choices))}")
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(annotation)
         if value is None and type(None) in args:
@@ -154,12 +157,13 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
 
 
 def build_section(cls: type, values: dict, prefix: str, where: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in values.items():
         if key not in fields:
             raise _unknown(f"{prefix}{key}", [f"{prefix}{k}" for k in fields], where)
-        kwargs[key] = _coerce(value, fields[key].type, f"{prefix}{key}")
+        kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
     return kwargs
 
 

@@ -9,8 +9,12 @@ dataset's (the code temperature).
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import types
+import typing
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from qstar_cli.errors import QstarError
 
@@ -230,86 +234,91 @@ class TrainSection:
             raise QstarError("train.learning_rate must be positive")
 
 
-SEARCH_METHODS = ("greedy", "self_consistency", "best_of_n", "beam", "mcts", "astar")
-# The eval keys each method reads; setting another method's key is an error, not a silent no-op.
-SEARCH_KEYS = {
-    "greedy": set(),
-    "self_consistency": {"n", "temperature"},
-    "best_of_n": {"n", "temperature", "rank_by", "score", "qvm", "prm"},
-    "beam": {"k", "width", "temperature", "max_depth", "qvm"},
-    "mcts": {"k", "iterations", "c_uct", "mcts_reward", "reflection", "mcts_answer", "temperature",
-             "max_depth", "qvm"},
-    "astar": {"k", "lam", "n_terminals", "budget", "temperature", "agg", "heuristic", "answer", "utility",
-              "max_depth", "qvm", "prm"},
-}
-
-
+# The eval section: the keys every search shares, then each search method's own keys, derived
+# from its config in the search registry (qstar_cli/search/__init__.py) so that a method's settings
+# are declared once, where the method is. The PRM keys are PRMConfig's fields with a `prm_` prefix.
 @dataclass
-class EvalSection:
-    search: str = "astar"  # greedy | self_consistency | best_of_n | beam | mcts | astar
+class _EvalShared:
+    search: str = "astar"  # a name in qstar_cli.search.SEARCHERS (dashes allowed: best-of-n)
     qvm: str | None = None  # a train-q run dir (or its qvm/ folder)
-    utility: str = "none"  # A*'s process utility R_P: none | confidence | prm | rule
+    qvm_batch_size: int = field(default=32, metadata={"min": 1})  # QVM inputs scored per forward pass
     prm: str | None = None  # a Hugging Face PRM (see qstar_cli/value/prm.py for the modes)
-    prm_mode: str = "token_logits"
-    prm_template: str = "{question}\n{steps}"
-    prm_step_tag: str = "\n"
-    prm_good_token: str = "+"
-    prm_bad_token: str = "-"
-    k: int = 6  # candidate steps per expansion (paper: 6)
-    lam: float = 1.0  # A*: lambda
-    n_terminals: int = 6  # A*: stop after N terminals (paper: 6)
-    budget: int = 64  # A*: expansions per question
-    temperature: float = 0.9  # sampling temperature of candidate steps / samples
-    agg: str = "min"  # A*: g = Agg(R_P): min | max | sum | last
-    heuristic: str = "qvalue"  # A*: qvalue | lookahead | zero
-    answer: str = "best_f"  # A*: best_f | vote
-    n: int = 8  # self_consistency / best_of_n: samples per question
-    rank_by: str = "qvm"  # best_of_n: qvm | prm
-    score: str = "last"  # best_of_n: combine step scores by last | min | mean
-    width: int = 4  # beam width
-    iterations: int = 16  # MCTS simulations per question
-    c_uct: float = 1.0
-    mcts_reward: str = "confidence"  # confidence | qvm
-    reflection: bool = False  # MCTS: add the "Wait! Maybe I made some mistakes!" action
-    mcts_answer: str = "most_visited"  # most_visited | best_value
-    max_step_tokens: int = 256  # token limit of one step
-    max_depth: int = 32  # steps in a solution
+    max_step_tokens: int = field(default=256, metadata={"min": 1})  # token limit of one step
     trees: bool = False  # save every question's search tree in the predictions
-    batch_questions: int = 64  # questions searched together (one backend call per round for all)
-    bootstrap: int = 1000  # resamples for the accuracy CI
+    batch_questions: int = field(default=64, metadata={"min": 1})  # questions searched together
+    bootstrap: int = field(default=1000, metadata={"min": 1})  # resamples for the accuracy CI
     out: str | None = None
 
-    def validate(self) -> None:
-        self.search = self.search.replace("-", "_")
-        if self.search not in SEARCH_METHODS:
-            raise QstarError(f"unknown search {self.search!r}; choose one of: {', '.join(SEARCH_METHODS)}")
-        choices = {"utility": ("none", "confidence", "prm", "rule"), "agg": ("min", "max", "sum", "last"),
-                   "heuristic": ("qvalue", "lookahead", "zero"), "answer": ("best_f", "vote"),
-                   "rank_by": ("qvm", "prm"), "score": ("last", "min", "mean"),
-                   "mcts_reward": ("confidence", "qvm"), "mcts_answer": ("most_visited", "best_value"),
-                   "prm_mode": ("token_logits", "classification", "value_head")}
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise QstarError(f"unknown {key} {getattr(self, key)!r}; choose one of: {', '.join(allowed)}")
-        for key in ("k", "n_terminals", "budget", "n", "width", "iterations", "max_step_tokens", "max_depth",
-                    "batch_questions"):
-            if getattr(self, key) < 1:
-                raise QstarError(f"eval.{key} must be at least 1, got {getattr(self, key)}")
-        if self.temperature < 0 or self.lam < 0 or self.c_uct < 0:
-            raise QstarError("eval.temperature, eval.lam and eval.c_uct must be >= 0")
-        if self.search == "astar" and self.n_terminals > self.budget:
-            raise QstarError(f"--n-terminals {self.n_terminals} is more than the --budget of {self.budget} "
-                             f"expansions; raise the budget or lower N")
-        defaults = EvalSection()
-        used = SEARCH_KEYS[self.search]
-        for key in set().union(*SEARCH_KEYS.values()) - used:
-            if getattr(self, key) != getattr(defaults, key):
-                raise QstarError(f"--search {self.search} does not use eval.{key} (set to {getattr(self, key)!r}); "
-                                 f"drop it, or pick a search that does")
-        if self.utility == "prm" and not self.prm:
-            raise QstarError("--utility prm needs --prm MODEL")
-        if self.rank_by == "prm" and self.search == "best_of_n" and not self.prm:
-            raise QstarError("best-of-N ranked by a PRM needs --prm MODEL")
+
+def _eval_fields() -> list[tuple[str, Any, Any]]:
+    from qstar_cli.search import method_fields
+    from qstar_cli.value.prm import PRMConfig
+
+    out = []
+    for cls, prefix in ((_EvalShared, ""), (PRMConfig, "prm_")):
+        hints = typing.get_type_hints(cls)
+        out += [(prefix + f.name, hints[f.name], field(default=f.default, metadata=f.metadata))
+                for f in dataclasses.fields(cls) if f.name != "model"]
+    out += [(key, hint, field(default=default, metadata=f.metadata))
+            for key, (hint, default, f) in method_fields().items()]
+    return out
+
+
+def _validate_eval(self) -> None:
+    from types import SimpleNamespace
+
+    from qstar_cli.search import SEARCHERS
+
+    self.search = self.search.replace("-", "_")
+    if self.search not in SEARCHERS:
+        raise QstarError(f"unknown search {self.search!r}; choose one of: {', '.join(SEARCHERS)}")
+    check_fields(self, "eval.")
+    method = SEARCHERS[self.search]
+    defaults = type(self)()
+    for key in sorted(set().union(*SEARCH_KEYS.values()) - SEARCH_KEYS[self.search]):
+        if getattr(self, key) != getattr(defaults, key):
+            raise QstarError(f"--search {self.search} does not use eval.{key} (set to {getattr(self, key)!r}); "
+                             f"drop it, or pick a search that does")
+    # the method's own cross-field checks; sampling keys play no part in them, so defaults stand in
+    problems = method.problems(method.configure(SimpleNamespace(eval=self, sampling=SamplingConfig())), self)
+    if problems:
+        raise QstarError(problems[0])
+
+
+EvalSection = dataclasses.make_dataclass("EvalSection", _eval_fields(), namespace={"validate": _validate_eval})
+EvalSection.__module__ = __name__
+EvalSection.__doc__ = "The eval section: shared search keys, PRM keys, and every search method's own keys."
+
+
+def _search_keys() -> dict[str, set[str]]:
+    from qstar_cli.search import SEARCHERS
+
+    return {name: m.eval_keys() for name, m in SEARCHERS.items()}
+
+
+SEARCH_KEYS = _search_keys()  # the eval keys each method reads
+
+
+def check_fields(section: Any, prefix: str) -> None:
+    """Each field's `Literal` choices and `metadata["min"]` bound, checked on the section's values."""
+    hints = typing.get_type_hints(type(section))
+    for f in dataclasses.fields(section):
+        value, hint = getattr(section, f.name), hints[f.name]
+        choices = literal_choices(hint)
+        if choices and value not in choices:
+            raise QstarError(f"unknown {prefix}{f.name} {value!r}; choose one of: {', '.join(map(str, choices))}")
+        low = f.metadata.get("min")
+        if low is not None and value is not None and value < low:
+            raise QstarError(f"{prefix}{f.name} must be at least {low}, got {value}")
+
+
+def literal_choices(hint: Any) -> tuple:
+    """The allowed values of a `Literal[...]` (or `Literal[...] | None`) annotation; () otherwise."""
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return tuple(c for arg in typing.get_args(hint) for c in literal_choices(arg))
+    return ()
 
 
 @dataclass
@@ -364,7 +373,8 @@ EXECUTION_KEYS = {
     "collect.batch_questions", "collect.out",
     "label.batch_questions", "label.out", "label.concurrency", "label.requests_per_minute",
     "label.max_retries", "label.request_timeout", "label.openai_base_url", "label.openai_api_key_env",
-    "eval.out", "eval.batch_questions", "eval.trees", "eval.bootstrap",
+    "eval.out", "eval.batch_questions", "eval.trees", "eval.bootstrap", "eval.qvm_batch_size",
+    "eval.prm_batch_size",
     "train.out", "train.logging_steps", "train.save_steps", "train.report_to", "train.score_batch_size",
     "execution.allow_code", "execution.workers", "execution.isolation", "execution.python",
 }

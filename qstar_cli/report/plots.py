@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from qstar_cli.report.runs import METHOD_NAMES, EvalRun
+from qstar_cli.report.runs import EvalRun
+from qstar_cli.search import SEARCHERS
 
-COLORS = {"greedy": "#4b5563", "self_consistency": "#2563eb", "best_of_n": "#7c3aed", "beam": "#0891b2",
-          "mcts": "#ea580c", "astar": "#dc2626"}
+COLORS = {name: m.color for name, m in SEARCHERS.items()}  # in registry order: cheapest method first
 
 
 def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path) -> tuple[Path, Path]:
@@ -66,7 +66,7 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path) -> tuple[Path, Path]
     axes[0][0].set_ylabel("accuracy (%), 95% CI")
     methods.sort(key=lambda s: list(COLORS).index(s) if s in COLORS else len(COLORS))  # cheapest method first
     handles = [plt.Line2D([], [], color=COLORS.get(s, "#111827"), marker="o", linestyle="",
-                          label=METHOD_NAMES.get(s, s)) for s in methods]
+                          label=SEARCHERS[s].label if s in SEARCHERS else s) for s in methods]
     fig.legend(handles=handles, fontsize=8, loc="center right", frameon=False)
     fig.suptitle("Accuracy vs. compute", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1 - 1.15 / (1.5 + 4.6 * len(panels)), 1))  # room for the legend

@@ -16,16 +16,7 @@ import yaml
 from qstar_cli.artifacts.rundir import open_input, read_manifest
 from qstar_cli.errors import QstarError
 
-# Short, human names of the methods and of the settings that tell two runs of a method apart.
-METHOD_NAMES = {"greedy": "greedy", "self_consistency": "self-consistency", "best_of_n": "best-of-N",
-                "beam": "beam", "mcts": "MCTS", "astar": "A*"}
-SETTING_LABELS = {
-    "self_consistency": (("n", "n"),),
-    "best_of_n": (("n", "n"), ("rank_by", "by")),
-    "beam": (("width", "w"), ("k", "K")),
-    "mcts": (("iterations", "it"), ("k", "K")),
-    "astar": (("k", "K"), ("n_terminals", "N"), ("budget", "budget")),
-}
+from qstar_cli.search import SEARCHERS
 
 
 @dataclass
@@ -79,8 +70,9 @@ class EvalRun:
     @property
     def method(self) -> str:
         """e.g. "A* K=6 N=6 budget=64", "beam w=4 K=4", "best-of-N n=8 by=qvm"."""
-        parts = [METHOD_NAMES.get(self.search, self.search)]
-        parts += [f"{label}={self.settings[key]}" for key, label in SETTING_LABELS.get(self.search, ())
+        method = SEARCHERS.get(self.search)
+        parts = [method.label if method else self.search]
+        parts += [f"{label}={self.settings[key]}" for key, label in (method.shown if method else ())
                   if key in self.settings]
         if self.search == "astar" and self.settings.get("utility", "none") != "none":
             parts.append(f"g={self.settings.get('agg', 'min')}({self.settings['utility']})")

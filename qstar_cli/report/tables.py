@@ -9,8 +9,8 @@ from __future__ import annotations
 from qstar_cli.report.paired import Paired
 from qstar_cli.report.runs import EvalRun
 
-COMPARISON = ("run", "method", "dataset", "split", "model", "QVM", "questions", "accuracy (95% CI)", "tokens/q",
-              "policy calls/q", "QVM calls/q", "wall s")
+COMPARISON = ("run", "method", "dataset", "split", "model", "QVM", "questions", "accuracy (95% CI)",
+              "strict (95% CI)", "tokens/q", "policy calls/q", "QVM calls/q", "wall s")
 PAIRED = ("run", "baseline", "questions", "Δ accuracy (95% paired-bootstrap CI)", "only run / only baseline",
           "McNemar p")
 # columns rendered left-aligned; the rest are numbers
@@ -25,13 +25,21 @@ def signed_pct(x: float) -> str:
     return f"{100 * x:+.1f}"
 
 
+def with_ci(value: float | None, ci: list[float] | None) -> str:
+    """"41.0% [31.0, 51.0]"; "-" for a metric the run did not record (strict accuracy before it existed)."""
+    if value is None or ci is None:
+        return "-"
+    return f"{pct(value)}% [{pct(ci[0])}, {pct(ci[1])}]"
+
+
 def comparison_rows(runs: list[EvalRun]) -> list[list[str]]:
     rows = []
     for r in runs:
         m = r.metrics
-        lo, hi = m["accuracy_ci95"]
         rows.append([r.name, r.method, r.data_label, r.split, r.model, r.qvm, str(m["questions"]),
-                     f"{pct(m['accuracy'])}% [{pct(lo)}, {pct(hi)}]", f"{m['tokens_per_question']:.0f}",
+                     with_ci(m["accuracy"], m["accuracy_ci95"]),
+                     with_ci(m.get("accuracy_strict"), m.get("accuracy_strict_ci95")),
+                     f"{m['tokens_per_question']:.0f}",
                      f"{m.get('policy_calls_per_question', 0):.1f}", f"{m.get('qvm_calls_per_question', 0):.1f}",
                      f"{m.get('wall_seconds', 0):.0f}"])
     return rows

@@ -1,5 +1,95 @@
-"""Search methods: greedy, self-consistency, best-of-N, beam, MCTS and A*, one file each.
+"""Search methods: greedy, self-consistency, best-of-N, beam, MCTS and A*, one file each, and
+`SEARCHERS`, the one registry that says what each method is.
 
-They talk to the policy and value models only through `base.SearchEnv`'s batched calls and import
-neither torch nor vLLM, so they are tested exactly on toy graphs.
+A method is its run function, its config dataclass and the facts the rest of qstar derives from
+the entry: the eval keys it reads (its config's fields, plus the models it `uses`), the allowed
+values (the fields' `Literal` annotations) and bounds (`metadata={"min": ...}`), whether it needs
+a QVM, and its report label, colour and shown settings. A config field reads the eval key of its
+own name unless `metadata={"key": ...}` names another (`mcts_reward`) or another section's key
+(`sampling.max_tokens`). Adding a method: its module, and one entry here.
+
+Search code talks to the policy and value models only through `base.SearchEnv`'s batched calls
+and imports neither torch nor vLLM, so it is tested exactly on toy graphs.
 """
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from qstar_cli.search import astar, beam, mcts, sampling
+from qstar_cli.search.base import Question, SearchEnv, SearchResult
+
+
+@dataclass(frozen=True)
+class Method:
+    run: Callable[..., list[SearchResult]]  # (questions, env, cfg, trees=...) -> one result per question
+    config: type
+    label: str  # how reports name it
+    color: str  # its colour in the report's plot
+    shown: tuple[tuple[str, str], ...] = ()  # (eval key, short label) that tell two runs apart in a report
+    uses: tuple[str, ...] = ()  # models it may be given: "qvm", "prm" (eval keys of the same names)
+    needs_qvm: Callable[[Any], bool] = lambda cfg: False  # given its config
+    # cross-field problems of (its config, the eval section), as messages; the config layer raises them
+    problems: Callable[[Any, Any], list[str]] = lambda cfg, section: []
+
+    def key(self, f: dataclasses.Field) -> str:
+        """The dotted config key a field of this method's config reads."""
+        key = f.metadata.get("key", f.name)
+        return key if "." in key else f"eval.{key}"
+
+    def eval_keys(self) -> set[str]:
+        """The eval-section keys this method reads; setting any other method's key is an error."""
+        keys = {self.key(f) for f in dataclasses.fields(self.config)}
+        return {k.split(".", 1)[1] for k in keys if k.startswith("eval.")} | set(self.uses)
+
+    def configure(self, sections: Any) -> Any:
+        """This method's config from a resolved stage config (an object with `eval`, `sampling`, ...)."""
+        values = {}
+        for f in dataclasses.fields(self.config):
+            section, _, name = self.key(f).partition(".")
+            values[f.name] = getattr(getattr(sections, section), name)
+        return self.config(**values)
+
+
+SEARCHERS: dict[str, Method] = {
+    "greedy": Method(sampling.greedy, sampling.GreedyConfig, "greedy", "#4b5563"),
+    "self_consistency": Method(sampling.self_consistency, sampling.SelfConsistencyConfig, "self-consistency",
+                               "#2563eb", shown=(("n", "n"),)),
+    "best_of_n": Method(sampling.best_of_n, sampling.BestOfNConfig, "best-of-N", "#7c3aed",
+                        shown=(("n", "n"), ("rank_by", "by")), uses=("qvm", "prm"),
+                        needs_qvm=lambda c: c.rank_by == "qvm", problems=lambda c, e: c.problems(e.prm)),
+    "beam": Method(beam.search, beam.BeamConfig, "beam", "#0891b2", shown=(("width", "w"), ("k", "K")),
+                   uses=("qvm",), needs_qvm=lambda c: True),
+    "mcts": Method(mcts.search, mcts.MCTSConfig, "MCTS", "#ea580c", shown=(("iterations", "it"), ("k", "K")),
+                   uses=("qvm",), needs_qvm=lambda c: c.reward == "qvm"),
+    "astar": Method(astar.search, astar.AStarConfig, "A*", "#dc2626",
+                    shown=(("k", "K"), ("n_terminals", "N"), ("budget", "budget")), uses=("qvm", "prm"),
+                    needs_qvm=lambda c: c.heuristic != "zero", problems=lambda c, e: c.problems(e.prm)),
+}
+
+
+def method_fields() -> dict[str, tuple[Any, Any, dataclasses.Field]]:
+    """{eval key: (type, default, field)} over all methods' configs; methods sharing a key share both."""
+    out: dict[str, tuple[Any, Any, dataclasses.Field]] = {}
+    for method in SEARCHERS.values():
+        hints = typing.get_type_hints(method.config)
+        for f in dataclasses.fields(method.config):
+            section, _, name = method.key(f).partition(".")
+            if section == "eval" and name not in out:
+                out[name] = (hints[f.name], f.default, f)
+    return out
+
+
+def run(method: str, questions: list[Question], env: SearchEnv, cfg: Any, trees: bool = False) -> list[SearchResult]:
+    """Search a batch of questions together; each result's wall time is its share of the batch's."""
+    started = time.perf_counter()
+    results = SEARCHERS[method].run(questions, env, cfg, trees=trees)
+    share = (time.perf_counter() - started) / max(1, len(questions))
+    for r in results:
+        r.wall_seconds = share
+    return results

@@ -6,21 +6,25 @@ children ("qvalue"); "lookahead" instead samples K actions at each child and tak
 (the paper's h(s_t) = max_a Q(s_t, a), at K^2 the policy and QVM cost); "zero" is uniform-cost
 search. Each round every unfinished question pops its best open node (terminals popped on the way
 are recorded), and all expansions go to the policy in ONE call and all children to the QVM in ONE
-call. A question stops after N terminals or `budget` expansions; its answer is the terminal with
-the highest f (or an f-weighted vote over the terminals' answers). Ties in f go to the node
-pushed first, so runs are deterministic. A question whose budget ends without any terminal gets
-its best open node completed greedily (one more batched call, counted), unless fallback is "none".
+call. A proposal that is empty and ends the solution (the model's EOS right after a finished
+step) makes its parent's state a terminal, with the parent's f. A question stops after N
+terminals or `budget` expansions; terminals still in its open set then join its solutions (best f
+first, up to N). Its answer is the finished terminal with the highest f (terminals cut at the
+depth or token limit rank below every finished one), or the majority answer over its terminals
+("vote"). Ties in f go to the node pushed first, so runs are deterministic. A question whose
+budget ends without any terminal gets its best open node completed greedily (one more batched
+call, counted), unless fallback is "none".
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 from qstar_cli.search.base import (Candidate, PathStep, Question, SearchEnv, SearchResult, Terminal, Usage,
-                                   charge)
+                                   answer_groups, best_terminal, charge, generated_tokens)
 
 AGGREGATES = {
     "min": min,
@@ -32,18 +36,28 @@ AGGREGATES = {
 
 @dataclass
 class AStarConfig:
-    k: int = 6  # candidate next steps per expansion
-    lam: float = 1.0  # lambda: weight of h
-    n_terminals: int = 6  # stop after this many terminals (paper: 6)
-    budget: int = 64  # expansions per question
-    temperature: float = 0.9
-    agg: str = "min"  # how g aggregates the step utilities: min | max | sum | last
-    heuristic: str = "qvalue"  # qvalue | lookahead | zero
-    answer: str = "best_f"  # best_f | vote
-    max_depth: int = 32  # steps; a node this deep is terminal
-    max_tokens: int = 512  # generated tokens of a solution; reaching it makes a node terminal
-    fallback: str = "complete"  # complete | none: what a question with no terminal gets
-    use_utility: bool = False  # ask the env for R_P (set when a PRM / confidence / rule is configured)
+    k: int = field(default=6, metadata={"min": 1})  # candidate next steps per expansion (paper: 6)
+    lam: float = field(default=1.0, metadata={"min": 0})  # lambda: weight of h
+    n_terminals: int = field(default=6, metadata={"min": 1})  # stop after this many terminals (paper: 6)
+    budget: int = field(default=64, metadata={"min": 1})  # expansions per question
+    temperature: float = field(default=0.9, metadata={"min": 0})  # of the candidate steps
+    utility: Literal["none", "confidence", "prm", "rule"] = "none"  # R_P: what g aggregates
+    agg: Literal["min", "max", "sum", "last"] = "min"  # how g aggregates the step utilities
+    heuristic: Literal["qvalue", "lookahead", "zero"] = "qvalue"
+    answer: Literal["best_f", "vote"] = "best_f"
+    max_depth: int = field(default=32, metadata={"min": 1})  # steps; a node this deep is terminal (cut off)
+    # generated tokens of a solution; reaching it makes a node terminal (cut off)
+    max_tokens: int = field(default=512, metadata={"key": "sampling.max_tokens", "min": 1})
+    fallback: Literal["complete", "none"] = "complete"  # what a question with no terminal gets
+
+    def problems(self, prm: str | None = None) -> list[str]:
+        out = []
+        if self.n_terminals > self.budget:
+            out.append(f"--n-terminals {self.n_terminals} is more than the --budget of {self.budget} expansions; "
+                       f"raise the budget or lower N")
+        if self.utility == "prm" and not prm:
+            out.append("--utility prm needs --prm MODEL")
+        return out
 
 
 @dataclass
@@ -82,15 +96,13 @@ class _State:
     terminals: list[Node] = field(default_factory=list)
     expansions: int = 0
     done: bool = False
-    started: float = 0.0
-    finished: float = 0.0
 
 
 def search(questions: list[Question], env: SearchEnv, cfg: AStarConfig, trees: bool = False) -> list[SearchResult]:
     agg = AGGREGATES[cfg.agg]
+    use_utility = cfg.utility != "none"
     order = itertools.count()
-    now = time.perf_counter()
-    states = [_State(q, started=now) for q in questions]
+    states = [_State(q) for q in questions]
     usages = [Usage() for _ in questions]
     for st in states:
         st.nodes.append(Node(0, -1, (), (), 0.0, 0.0, 0.0, 0, False))
@@ -104,39 +116,45 @@ def search(questions: list[Question], env: SearchEnv, cfg: AStarConfig, trees: b
                 continue
             node = _pop_expandable(st, cfg)
             if node is None:
-                st.done, st.finished = True, time.perf_counter()
+                st.done = True
+                _harvest(st, cfg)
             else:
                 frontier.append((qi, node))
         if not frontier:
             break
         requests = [(states[qi].question, list(node.steps)) for qi, node in frontier]
         owners = [qi for qi, _ in frontier]
-        proposals = env.propose(requests, cfg.k, cfg.temperature, logprobs=cfg.use_utility)
+        proposals = env.propose(requests, cfg.k, cfg.temperature, logprobs=cfg.utility == "confidence")
         charge(usages, owners, "policy_calls")
         charge(usages, owners, "expansions", [1] * len(owners))
         children: list[tuple[int, Node, Candidate]] = []
         for (qi, parent), cands in zip(frontier, proposals):
+            st = states[qi]
             parent.expanded = True
-            states[qi].expansions += 1
-            usages[qi].generated_tokens += sum(c.tokens for c in cands)
+            st.expansions += 1
+            usages[qi].generated_tokens += generated_tokens(cands)
             for cand in cands:
+                if not cand.text:
+                    if cand.finish == "eos":  # the solution ended with the parent's last step
+                        _push(st, order, Node(len(st.nodes), parent.index, parent.steps, parent.utilities, parent.g,
+                                              parent.h, parent.f, parent.tokens + cand.tokens, True, "eos"))
+                    continue  # an empty step that does not end the solution repeats its parent's state
                 key = "".join(parent.steps) + cand.text
-                if key in states[qi].seen or not cand.text:
+                if key in st.seen:
                     continue  # the same state reached again: keep the first, cheaper-or-equal path
-                states[qi].seen.add(key)
+                st.seen.add(key)
                 children.append((qi, parent, cand))
         hs = _heuristic(env, states, children, cfg, usages)
         us = _utilities(env, states, children, cfg, usages)
         for (qi, parent, cand), h, u in zip(children, hs, us):
             st = states[qi]
             utilities = parent.utilities + (u,)
-            g = agg(list(utilities)) if cfg.use_utility else 0.0
+            g = agg(list(utilities)) if use_utility else 0.0
             tokens = parent.tokens + cand.tokens
             terminal = cand.finish == "eos" or tokens >= cfg.max_tokens or len(parent.steps) + 1 >= cfg.max_depth
-            child = Node(len(st.nodes), parent.index, parent.steps + (cand.text,), utilities, g, h, g + cfg.lam * h,
-                         tokens, terminal, cand.finish)
-            st.nodes.append(child)
-            heapq.heappush(st.open, (-child.f, next(order), child.index))
+            # a node cut at the depth or token limit keeps its proposal's finish (stop/length): not finished
+            _push(st, order, Node(len(st.nodes), parent.index, parent.steps + (cand.text,), utilities, g, h,
+                                  g + cfg.lam * h, tokens, terminal, cand.finish))
 
     _fallback(env, states, cfg, usages)
     results = []
@@ -144,8 +162,13 @@ def search(questions: list[Question], env: SearchEnv, cfg: AStarConfig, trees: b
         terminals = [Terminal(list(n.steps), n.f, n.path(st.nodes), n.finish, n.index) for n in st.terminals]
         answer = _choose(env, st.question, terminals, cfg.answer)
         tree = [_tree_row(n, st.nodes) for n in st.nodes] if trees else None
-        results.append(SearchResult(st.question.id, answer, terminals, usage, st.finished - st.started, tree))
+        results.append(SearchResult(st.question.id, answer, terminals, usage, tree=tree))
     return results
+
+
+def _push(st: _State, order, node: Node) -> None:
+    st.nodes.append(node)
+    heapq.heappush(st.open, (-node.f, next(order), node.index))
 
 
 def _pop_expandable(st: _State, cfg: AStarConfig) -> Node | None:
@@ -165,6 +188,23 @@ def _pop_expandable(st: _State, cfg: AStarConfig) -> Node | None:
     return None
 
 
+def _harvest(st: _State, cfg: AStarConfig) -> None:
+    """Terminals still in the open set join the solutions (best f first, up to N).
+
+    The budget ended before they were popped: that says nothing against them, and dropping them
+    would let a worse terminal popped earlier, or the greedy fallback, answer instead.
+    """
+    rest = []
+    while st.open and len(st.terminals) < cfg.n_terminals:
+        item = heapq.heappop(st.open)
+        if st.nodes[item[2]].terminal:
+            st.terminals.append(st.nodes[item[2]])
+        else:
+            rest.append(item)
+    for item in rest:
+        heapq.heappush(st.open, item)
+
+
 def _heuristic(env: SearchEnv, states, children, cfg: AStarConfig, usages) -> list[float]:
     if not children or cfg.heuristic == "zero":
         return [0.0] * len(children)
@@ -181,9 +221,9 @@ def _heuristic(env: SearchEnv, states, children, cfg: AStarConfig, usages) -> li
         return qs
     looks = env.propose([(states[qi].question, list(steps)) for _, qi, steps in inner], cfg.k, cfg.temperature)
     charge(usages, [qi for _, qi, _ in inner], "policy_calls")
-    pairs = [(j, qi, steps, c) for j, (_, qi, steps) in enumerate(inner) for c in looks[j]]
+    pairs = [(j, qi, steps, c) for j, (_, qi, steps) in enumerate(inner) for c in looks[j] if c.text]
     for (_, qi, _), cands in zip(inner, looks):
-        usages[qi].generated_tokens += sum(c.tokens for c in cands)
+        usages[qi].generated_tokens += generated_tokens(cands)
     scores = env.q_values([(states[qi].question, list(steps), c.text) for _, qi, steps, c in pairs])
     charge(usages, [qi for _, qi, _, _ in pairs], "qvm_calls")
     charge(usages, [qi for _, qi, _, _ in pairs], "scored", [1] * len(pairs))
@@ -198,11 +238,12 @@ def _heuristic(env: SearchEnv, states, children, cfg: AStarConfig, usages) -> li
 
 
 def _utilities(env: SearchEnv, states, children, cfg: AStarConfig, usages) -> list[float]:
-    if not children or not cfg.use_utility:
+    if not children or cfg.utility == "none":
         return [0.0] * len(children)
-    owners = [qi for qi, _, _ in children]
-    us = env.process_utility([(states[qi].question, list(parent.steps), cand) for qi, parent, cand in children])
-    charge(usages, owners, "prm_calls")
+    us = env.process_utility([(states[qi].question, list(parent.steps), cand) for qi, parent, cand in children],
+                             cfg.utility)
+    if cfg.utility == "prm":  # confidence and the rule cost no model call
+        charge(usages, [qi for qi, _, _ in children], "prm_calls")
     return us
 
 
@@ -218,27 +259,28 @@ def _fallback(env: SearchEnv, states: list[_State], cfg: AStarConfig, usages) ->
     charge(usages, [qi for qi, _, _ in best], "policy_calls")
     for (qi, st, node), cands in zip(best, outs):
         cand = cands[0]
-        usages[qi].generated_tokens += cand.tokens
+        usages[qi].generated_tokens += generated_tokens(cands)
         steps = node.steps + tuple(env.split_steps(cand.text, cand.tokens))
         done = Node(len(st.nodes), node.index, steps, node.utilities, node.g, node.h, node.f,
                     node.tokens + cand.tokens, True, cand.finish)
         st.nodes.append(done)
         st.terminals.append(done)
-        st.finished = time.perf_counter()
 
 
 def _choose(env: SearchEnv, question: Question, terminals: list[Terminal], how: str) -> Terminal | None:
-    if not terminals:
-        return None
     if how == "vote":
-        totals: dict[str | None, float] = {}
-        for t in terminals:
-            key = env.extract_answer(question, t.text)
-            totals[key] = totals.get(key, 0.0) + t.score
-        winner = max((k for k in totals if k is not None), key=lambda k: totals[k], default=None)
-        pool = [t for t in terminals if env.extract_answer(question, t.text) == winner] or terminals
-        return max(pool, key=lambda t: t.score)
-    return max(terminals, key=lambda t: t.score)  # max keeps the first of equal scores
+        # a majority over the finished terminals' answers (grouped by the grader's equivalence), not
+        # a sum of f, which a negative utility would turn against the answers found most often;
+        # ties go to the group with the best f, and the group's best-f terminal answers
+        pool = [t for t in terminals if t.finished] or terminals
+        groups: dict[int, list[Terminal]] = {}
+        for t, group in zip(pool, answer_groups(env, question, [t.text for t in pool])):
+            if group is not None:
+                groups.setdefault(group, []).append(t)
+        if groups:
+            winner = max(groups.values(), key=lambda ts: (len(ts), max(t.score for t in ts)))
+            return best_terminal(winner)
+    return best_terminal(terminals)
 
 
 def _tree_row(n: Node, nodes: list[Node]) -> dict:

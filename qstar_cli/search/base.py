@@ -21,6 +21,13 @@ class Candidate:
     finish: str  # stop: a step boundary | eos: the solution ended | length: cut at the token limit
     token_logprobs: list[float] | None = None
     top_logprobs: list[list[float]] | None = None
+    # tokens the backend generated to produce this candidate: its own, plus those of identical
+    # proposals merged into it (None: just its own). Compute is charged on this, not on `tokens`.
+    generated: int | None = None
+
+    @property
+    def cost(self) -> int:
+        return self.tokens if self.generated is None else self.generated
 
 
 @dataclass
@@ -65,8 +72,12 @@ class SearchEnv:
         """Q(s, a) in [0, 1] for each (question, steps so far, action). ONE QVM call."""
         raise NotImplementedError
 
-    def process_utility(self, requests: list[tuple[Question, list[str], Candidate]]) -> list[float]:
-        """R_P of each new step (PRM score, token confidence, rule, or 0). At most ONE model call."""
+    def process_utility(self, requests: list[tuple[Question, list[str], Candidate]], kind: str) -> list[float]:
+        """A*'s R_P of each new step, by `kind` (none | confidence | prm | rule). At most ONE model call."""
+        raise NotImplementedError
+
+    def prm_scores(self, requests: list[tuple[Question, list[str]]]) -> list[list[float]]:
+        """A process reward model's score of every step of each (question, steps). ONE PRM call."""
         raise NotImplementedError
 
     def split_steps(self, text: str, tokens: int) -> list[str]:
@@ -76,6 +87,36 @@ class SearchEnv:
     def extract_answer(self, question: Question, text: str) -> str | None:
         """The final answer a solution states (for voting), normalized; None when there is none."""
         raise NotImplementedError
+
+    def same_answer(self, question: Question, a: str, b: str) -> bool:
+        """Whether two extracted answers are the same by the grader's own equivalence."""
+        return a == b
+
+
+def generated_tokens(cands: list[Candidate]) -> int:
+    """What the backend generated for a list of candidates, merged duplicates included."""
+    return sum(c.cost for c in cands)
+
+
+def answer_groups(env: SearchEnv, question: Question, texts: list[str]) -> list[int | None]:
+    """For each solution text, the index of the first text whose answer is the same (None: no answer).
+
+    Answers are grouped by the grader's equivalence, not by string, so that votes over MATH answers
+    do not split \\frac{1}{2}, \\dfrac{1}{2} and 0.5 three ways.
+    """
+    answers = [env.extract_answer(question, t) for t in texts]
+    heads: list[int] = []
+    groups: list[int | None] = []
+    for i, a in enumerate(answers):
+        if a is None:
+            groups.append(None)
+            continue
+        head = next((h for h in heads if answers[h] == a or env.same_answer(question, answers[h], a)), None)
+        if head is None:
+            heads.append(i)
+            head = i
+        groups.append(head)
+    return groups
 
 
 def charge(usages: list[Usage], owners: list[int], field_name: str, amounts: list[int] | None = None) -> None:
@@ -111,6 +152,16 @@ class Terminal:
     def text(self) -> str:
         return "".join(self.steps)
 
+    @property
+    def finished(self) -> bool:
+        """The model ended this solution itself; one cut at the depth or token limit may state no answer."""
+        return self.finish == "eos"
+
+
+def best_terminal(terminals: list[Terminal]) -> Terminal | None:
+    """The highest-scored finished solution; cut-off ones only when nothing finished (first of ties)."""
+    return max(terminals, key=lambda t: (t.finished, t.score), default=None)
+
 
 @dataclass
 class SearchResult:
@@ -118,5 +169,7 @@ class SearchResult:
     answer: Terminal | None  # the chosen solution
     terminals: list[Terminal] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    # this question's share of its batch's search time: the batch's wall time divided by its
+    # questions (they were searched together), so a run's per-question times add up to its total
     wall_seconds: float = 0.0
     tree: list[dict] | None = None  # optional full search tree (nodes with step text and f, g, h)

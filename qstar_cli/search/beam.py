@@ -4,25 +4,26 @@ Every round expands all questions' beams in ONE policy call (K candidates each) 
 children in ONE QVM call; a child's score is Q(parent, action). Children that end the solution
 become terminals; the best `width` open children form the next beam. A question stops when it has
 `width` terminals, its beam is empty or `max_depth` is reached; its answer is the best-scored
-terminal. A question left without terminals has its best beam completed greedily (counted).
+terminal, finished ones before those cut at the depth or token limit. A question left without
+terminals has its best beam completed greedily (counted).
 Every child becomes a node of the question's tree (kept with `trees=True`): h = f = its Q, g = 0.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from qstar_cli.search.base import PathStep, Question, SearchEnv, SearchResult, Terminal, Usage, charge
+from qstar_cli.search.base import (PathStep, Question, SearchEnv, SearchResult, Terminal, Usage, best_terminal,
+                                   charge, generated_tokens)
 
 
 @dataclass
 class BeamConfig:
-    width: int = 4
-    k: int = 4  # candidates per beam node
-    temperature: float = 0.9
-    max_depth: int = 32
-    max_tokens: int = 512
+    width: int = field(default=4, metadata={"min": 1})
+    k: int = field(default=6, metadata={"min": 1})  # candidates per beam node
+    temperature: float = field(default=0.9, metadata={"min": 0})
+    max_depth: int = field(default=32, metadata={"min": 1})
+    max_tokens: int = field(default=512, metadata={"key": "sampling.max_tokens", "min": 1})
 
 
 @dataclass
@@ -35,13 +36,11 @@ class _Beam:
 
 
 def search(questions: list[Question], env: SearchEnv, cfg: BeamConfig, trees: bool = False) -> list[SearchResult]:
-    started = time.perf_counter()
     usages = [Usage() for _ in questions]
     beams = [[_Beam([], [], 0.0, 0)] for _ in questions]
     # the rows are cheap, so they are always kept and returned only when asked for
     tree = [[_row(0, -1, "", 0.0, False)] for _ in questions]
     terminals: list[list[Terminal]] = [[] for _ in questions]
-    finished = [0.0] * len(questions)
     for depth in range(cfg.max_depth):
         live = [qi for qi in range(len(questions)) if beams[qi] and len(terminals[qi]) < cfg.width]
         if not live:
@@ -57,8 +56,12 @@ def search(questions: list[Question], env: SearchEnv, cfg: BeamConfig, trees: bo
         children = []
         for (qi, b), cands in zip(owners, proposals):
             tree[qi][b.node]["expanded"] = True
-            usages[qi].generated_tokens += sum(c.tokens for c in cands)
+            usages[qi].generated_tokens += generated_tokens(cands)
             children += [(qi, b, c) for c in cands if c.text]
+            if any(not c.text and c.finish == "eos" for c in cands):  # the solution ended with b's last step
+                node = len(tree[qi])
+                tree[qi].append(_row(node, b.node, "", b.score, True))
+                terminals[qi].append(Terminal(list(b.steps), b.score, b.path, "eos", node))
         scores = env.q_values([(questions[qi], b.steps, c.text) for qi, b, c in children])
         charge(usages, [qi for qi, _, _ in children], "qvm_calls")
         charge(usages, [qi for qi, _, _ in children], "scored", [1] * len(children))
@@ -80,15 +83,9 @@ def search(questions: list[Question], env: SearchEnv, cfg: BeamConfig, trees: bo
         for qi in live:
             # stable sort: equal scores keep proposal order, so runs are deterministic
             beams[qi] = sorted(nxt[qi], key=lambda b: -b.score)[: cfg.width]
-            if not beams[qi] or len(terminals[qi]) >= cfg.width:
-                finished[qi] = time.perf_counter()
     _complete_leftovers(questions, env, beams, terminals, usages, tree)
-    results = []
-    for qi, q in enumerate(questions):
-        answer = max(terminals[qi], key=lambda t: t.score) if terminals[qi] else None
-        results.append(SearchResult(q.id, answer, terminals[qi], usages[qi], (finished[qi] or time.perf_counter()) - started,
-                                    tree[qi] if trees else None))
-    return results
+    return [SearchResult(q.id, best_terminal(terminals[qi]), terminals[qi], usages[qi], tree=tree[qi] if trees else None)
+            for qi, q in enumerate(questions)]
 
 
 def _row(node: int, parent: int, step: str, score: float, terminal: bool) -> dict:
@@ -104,7 +101,7 @@ def _complete_leftovers(questions, env: SearchEnv, beams, terminals, usages, tre
     outs = env.complete([(questions[qi], b.steps) for qi, b in zip(needy, best)], 1, 0.0)
     charge(usages, needy, "policy_calls")
     for qi, b, cands in zip(needy, best, outs):
-        usages[qi].generated_tokens += cands[0].tokens
+        usages[qi].generated_tokens += generated_tokens(cands)
         steps = b.steps + env.split_steps(cands[0].text, cands[0].tokens)
         node = len(tree[qi])
         tree[qi].append(_row(node, b.node, cands[0].text, b.score, True))

@@ -1,49 +1,45 @@
 """Monte Carlo tree search over reasoning steps, as in Marco-o1, batched across questions.
 
 Each iteration every question walks its tree from the root by UCT (unvisited children first, in
-index order), expands the leaf it reaches into K proposed steps (plus, optionally, Marco-o1's
-reflection step), rolls out the leaf's first new child to the end of a solution, scores that
-rollout (mean token confidence, or the QVM on its last step) and back-propagates the reward to the
-root. Questions move in lockstep so that one iteration costs at most one `propose`, one `complete`
-and one `q_values` call however many questions there are. The answer follows the most visited
-children from the root (or takes the best-scored solution). Everything is deterministic given the
-environment; pure Python, no torch or vLLM.
+index order), expands the leaf it reaches into K proposed steps, rolls out the leaf's first new
+child to the end of a solution, scores that rollout (mean token confidence, or the QVM on its last
+step) and back-propagates the reward to the root. Questions move in lockstep so that one iteration
+costs at most one `propose`, one `complete` and one `q_values` call however many questions there
+are. The answer follows the most visited children from the root (or takes the best-scored
+solution); a solution cut at the depth limit, like a rollout cut at the token limit, is never
+preferred to a finished one. With `reflection`, as in Marco-o1, every finished attempt (a node
+whose step ends the solution) gets one child, "Wait! Maybe I made some mistakes! I need to rethink
+from scratch.", from which the search can continue; the walk to the answer moves past a finished
+attempt into its reflection only when the reflection's mean value beats the attempt's own reward.
+The reflection text is injected, not generated, so it is not counted as generated tokens.
+Everything is deterministic given the environment; pure Python, no torch or vLLM.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 from qstar_cli.search.base import (Candidate, PathStep, Question, SearchEnv, SearchResult, Terminal,
-                                   Usage)
+                                   Usage, generated_tokens)
 from qstar_cli.search.confidence import mean_confidence
 
 REFLECTION = "Wait! Maybe I made some mistakes! I need to rethink from scratch.\n"
-REWARDS = ("confidence", "qvm")
-ANSWERS = ("most_visited", "best_value")
 
 
 @dataclass
 class MCTSConfig:
-    iterations: int = 16  # simulations per question
-    k: int = 4  # children per expansion
-    c_uct: float = 1.0
-    temperature: float = 0.9  # proposals
-    rollout_temperature: float = 0.9
-    reward: str = "confidence"  # confidence | qvm
+    iterations: int = field(default=16, metadata={"min": 1})  # simulations per question
+    k: int = field(default=6, metadata={"min": 1})  # children per expansion
+    c_uct: float = field(default=1.0, metadata={"min": 0})
+    temperature: float = field(default=0.9, metadata={"min": 0})  # of the proposed steps
+    # of the rollouts; None = the proposals' temperature
+    rollout_temperature: float | None = field(default=None, metadata={"min": 0})
+    reward: Literal["confidence", "qvm"] = field(default="confidence", metadata={"key": "mcts_reward"})
     reflection: bool = False
-    answer: str = "most_visited"  # most_visited | best_value
-    max_depth: int = 32
-
-    def __post_init__(self) -> None:
-        if self.reward not in REWARDS:
-            raise ValueError(f"reward must be one of {REWARDS}, got {self.reward!r}")
-        if self.answer not in ANSWERS:
-            raise ValueError(f"answer must be one of {ANSWERS}, got {self.answer!r}")
-        if self.iterations < 0 or self.k < 1 or self.max_depth < 1 or self.c_uct < 0:
-            raise ValueError("need iterations >= 0, k >= 1, max_depth >= 1 and c_uct >= 0")
+    answer: Literal["most_visited", "best_value"] = field(default="most_visited", metadata={"key": "mcts_answer"})
+    max_depth: int = field(default=32, metadata={"min": 1})  # a node this deep is cut off (terminal, unfinished)
 
 
 @dataclass
@@ -73,7 +69,7 @@ class _Outcome:
     extra: list[str]  # the rollout's steps after the node's path (empty for a terminal node)
     reward: float
     finish: str
-    kept: bool  # finished rollouts and terminal nodes; these are the result's terminals
+    kept: bool  # finished solutions (the model ended them): the result's terminals
 
     def rank(self) -> tuple[bool, float]:
         # a finished solution beats a truncated one whatever their rewards: only it has an answer
@@ -117,23 +113,24 @@ class _Tree:
             i = max(kids, key=uct)
         return i
 
+    def add(self, parent: int, cand: Candidate, cfg: MCTSConfig, reflection: bool = False) -> int:
+        depth = self.nodes[parent].depth + 1
+        self.nodes.append(_Node(parent=parent, step=cand.text, depth=depth, candidate=cand,
+                                terminal=cand.finish == "eos" or depth >= cfg.max_depth, reflection=reflection))
+        self.nodes[parent].children.append(len(self.nodes) - 1)
+        return len(self.nodes) - 1
+
     def expand(self, i: int, cands: list[Candidate], cfg: MCTSConfig) -> None:
-        parent = self.nodes[i]
-        parent.expanded = True
+        self.nodes[i].expanded = True
         self.usage.expansions += 1
-        self.usage.generated_tokens += sum(c.tokens for c in cands)
+        self.usage.generated_tokens += generated_tokens(cands)
         # an empty step that does not end the solution would repeat its parent's state
-        cands = [c for c in cands if c.text or c.finish == "eos"]
-        if cfg.reflection:
-            cands = list(cands) + [Candidate(REFLECTION, len(REFLECTION.split()), "stop")]
-        for j, cand in enumerate(cands):
-            depth = parent.depth + 1
-            self.nodes.append(_Node(parent=i, step=cand.text, depth=depth, candidate=cand,
-                                    terminal=cand.finish == "eos" or depth >= cfg.max_depth,
-                                    reflection=cfg.reflection and j == len(cands) - 1))
-            parent.children.append(len(self.nodes) - 1)
-        if cfg.reflection:  # counted like generated text: the policy has to read it
-            self.usage.generated_tokens += cands[-1].tokens
+        for cand in [c for c in cands if c.text or c.finish == "eos"]:
+            j = self.add(i, cand, cfg)
+            if cfg.reflection and cand.finish == "eos" and self.nodes[j].depth + 1 < cfg.max_depth:
+                # Marco-o1 reflects after a finished attempt: the attempt stays a solution, and the
+                # search may go on from it, rethinking (injected text: no tokens generated)
+                self.add(j, Candidate(REFLECTION, 0, "stop"), cfg, reflection=True)
 
     def record(self, outcome: _Outcome) -> int:
         self.outcomes.append(outcome)
@@ -155,11 +152,19 @@ class _Tree:
             return self.nodes[0].best
         i = 0
         while self.nodes[i].children:
-            i = max(self.nodes[i].children,
-                    key=lambda c: (self.nodes[c].visits, self.nodes[c].mean, -c))
-        if self.nodes[i].terminal and i in self.node_outcome:
-            return self.node_outcome[i]
-        return self.nodes[i].best
+            node = self.nodes[i]
+            if node.terminal and i in self.node_outcome:
+                # a finished attempt with a reflection below: go on only if rethinking did better
+                rethink = self.nodes[node.children[0]]
+                if not (rethink.visits and rethink.mean > self.outcomes[self.node_outcome[i]].reward):
+                    break
+            i = max(node.children, key=lambda c: (self.nodes[c].visits, self.nodes[c].mean, -c))
+        chosen = self.node_outcome.get(i, self.nodes[i].best) if self.nodes[i].terminal else self.nodes[i].best
+        # a cut-off solution only when no ancestor on the path has a finished one below it
+        while chosen is not None and not self.outcomes[chosen].kept and i > 0:
+            i = self.nodes[i].parent
+            chosen = self.nodes[i].best
+        return chosen
 
     def terminal(self, o: _Outcome) -> Terminal:
         # values are read at the end, so each step carries its node's final mean value; rollout
@@ -210,26 +215,29 @@ def _iterate(trees: list[_Tree], env: SearchEnv, cfg: MCTSConfig) -> None:
 
     # each question evaluates its leaf's first new child, or the leaf itself when the leaf is
     # terminal or its expansion gave it no children
-    evals = [_Eval(t, t.nodes[i].children[0] if t.nodes[i].children else i) for t, i in zip(trees, leaves)]
+    grown = {(id(t), i) for t, i in grow}
+    evals = [_Eval(t, t.nodes[i].children[0] if (id(t), i) in grown and t.nodes[i].children else i)
+             for t, i in zip(trees, leaves)]
     for e in evals:
         node = e.tree.nodes[e.node]
         if node.terminal and e.node in e.tree.node_outcome:
             e.seen, e.reward = True, e.tree.outcomes[e.tree.node_outcome[e.node]].reward
         elif node.terminal:
-            e.finish = node.candidate.finish
+            e.finish = node.candidate.finish  # a node cut at the depth limit keeps stop/length: unfinished
             e.reward = _own_confidence(node) if conf else None
 
     roll = [e for e in evals if not e.tree.nodes[e.node].terminal]
     if roll:
-        outs = env.complete([(e.tree.q, e.tree.steps(e.node)) for e in roll], n=1,
-                            temperature=cfg.rollout_temperature, logprobs=conf)
+        temperature = cfg.temperature if cfg.rollout_temperature is None else cfg.rollout_temperature
+        outs = env.complete([(e.tree.q, e.tree.steps(e.node)) for e in roll], n=1, temperature=temperature,
+                            logprobs=conf)
         for e, cands in zip(roll, outs):
             # no continuation at all is a failed rollout: an empty, truncated solution
             cand = cands[0] if cands else Candidate("", 0, "length", [], [])
             e.extra, e.finish = env.split_steps(cand.text, cand.tokens), cand.finish
             e.reward = mean_confidence(cand) if conf else None
             e.tree.usage.policy_calls += 1
-            e.tree.usage.generated_tokens += cand.tokens
+            e.tree.usage.generated_tokens += generated_tokens(cands)
 
     score = [e for e in evals if e.reward is None]
     if score:
@@ -242,7 +250,7 @@ def _iterate(trees: list[_Tree], env: SearchEnv, cfg: MCTSConfig) -> None:
     for e in evals:
         t, terminal = e.tree, e.tree.nodes[e.node].terminal
         if not e.seen:
-            idx = t.record(_Outcome(e.node, e.extra, e.reward, e.finish, terminal or e.finish == "eos"))
+            idx = t.record(_Outcome(e.node, e.extra, e.reward, e.finish, e.finish == "eos"))
             if terminal:
                 t.node_outcome[e.node] = idx
         t.backprop(e.node, e.reward)
@@ -251,12 +259,9 @@ def _iterate(trees: list[_Tree], env: SearchEnv, cfg: MCTSConfig) -> None:
 def search(questions: list[Question], env: SearchEnv, cfg: MCTSConfig,
            trees: bool = False) -> list[SearchResult]:
     """MCTS for every question at once; one SearchResult per question, in order."""
-    start = time.perf_counter()
     state = [_Tree(q) for q in questions]
     for _ in range(cfg.iterations):
         _iterate(state, env, cfg)
-    # questions ran in lockstep, so each gets an equal share of the wall time
-    share = (time.perf_counter() - start) / max(1, len(questions))
     results = []
     for t in state:
         built = {idx: t.terminal(o) for idx, o in enumerate(t.outcomes)}
@@ -265,5 +270,5 @@ def search(questions: list[Question], env: SearchEnv, cfg: MCTSConfig,
             question_id=t.q.id,
             answer=built[chosen] if chosen is not None else None,
             terminals=[built[idx] for idx, o in enumerate(t.outcomes) if o.kept],
-            usage=t.usage, wall_seconds=share, tree=t.dump() if trees else None))
+            usage=t.usage, tree=t.dump() if trees else None))
     return results

@@ -4,7 +4,10 @@ Questions are searched together in batches of `eval.batch_questions`: within a b
 of every method is ONE policy call and ONE QVM call for all questions. Each question's record
 (answer, correct, chosen path with f/g/h per step, all terminals, compute spent, optionally the
 whole tree) is appended as soon as its batch finishes, so an interrupted eval resumes. Metrics:
-accuracy with a 95% bootstrap CI, pass@terminals, tokens and calls per question, wall time.
+accuracy with a 95% bootstrap CI (and strict accuracy: only answers stated in the final-answer
+format count, as lm-evaluation-harness's strict-match), pass@terminals, tokens and calls per
+question, wall time. What each method is and reads comes from the search registry
+(`qstar_cli.search.SEARCHERS`); its config is built from the resolved sections generically.
 """
 
 from __future__ import annotations
@@ -26,43 +29,13 @@ STAGE = "eval"
 RECORDS = "predictions.jsonl"
 
 
-def searcher(cfg):
-    """(search function, its config) for eval section `cfg`."""
-    s = cfg.search
-    if s == "astar":
-        from qstar_cli.search.astar import AStarConfig, search
-
-        return search, AStarConfig(k=cfg.k, lam=cfg.lam, n_terminals=cfg.n_terminals, budget=cfg.budget,
-                                   temperature=cfg.temperature, agg=cfg.agg, heuristic=cfg.heuristic,
-                                   answer=cfg.answer, max_depth=cfg.max_depth, use_utility=cfg.utility != "none")
-    if s == "beam":
-        from qstar_cli.search.beam import BeamConfig, search
-
-        return search, BeamConfig(width=cfg.width, k=cfg.k, temperature=cfg.temperature, max_depth=cfg.max_depth)
-    if s == "mcts":
-        from qstar_cli.search.mcts import MCTSConfig, search
-
-        return search, MCTSConfig(iterations=cfg.iterations, k=cfg.k, c_uct=cfg.c_uct, temperature=cfg.temperature,
-                                  rollout_temperature=cfg.temperature, reward=cfg.mcts_reward,
-                                  reflection=cfg.reflection, answer=cfg.mcts_answer, max_depth=cfg.max_depth)
-    from qstar_cli.search import sampling
-
-    fn = {"greedy": sampling.greedy, "self_consistency": sampling.self_consistency, "best_of_n": sampling.best_of_n}[s]
-    return fn, sampling.SamplingConfig(n=cfg.n, temperature=cfg.temperature, rank_by=cfg.rank_by, score=cfg.score)
-
-
-def needs_qvm(cfg) -> bool:
-    return (cfg.search in ("astar", "beam") and not (cfg.search == "astar" and cfg.heuristic == "zero")) or \
-        (cfg.search == "best_of_n" and cfg.rank_by == "qvm") or (cfg.search == "mcts" and cfg.mcts_reward == "qvm")
-
-
 def load_qvm(path: str, fmt: StepFormat, config: EvalConfig):
     from qstar_cli.value.model import QVM
 
     p = Path(path)
     if (p / "qvm" / "qstar_qvm.json").exists():  # a train-q run dir
         p = p / "qvm"
-    qvm = QVM.load(p)
+    qvm = QVM.load(p, batch_size=config.eval.qvm_batch_size)
     qvm.check_compatible(str(fmt))
     policy = config.policy.model or "embedded"
     if qvm.meta.policy and qvm.meta.policy != policy:
@@ -73,12 +46,14 @@ def load_qvm(path: str, fmt: StepFormat, config: EvalConfig):
 
 
 def load_prm(cfg):
+    """The PRM of eval section `cfg`: PRMConfig's fields are the section's `prm_*` keys."""
+    from dataclasses import fields
+
     from qstar_cli.value.prm import PRM, PRMConfig
 
+    options = {f.name: getattr(cfg, f"prm_{f.name}") for f in fields(PRMConfig) if f.name != "model"}
     try:
-        return PRM.load(PRMConfig(model=cfg.prm, mode=cfg.prm_mode, template=cfg.prm_template,
-                                  step_tag=cfg.prm_step_tag, good_token=cfg.prm_good_token,
-                                  bad_token=cfg.prm_bad_token))
+        return PRM.load(PRMConfig(model=cfg.prm, **options))
     except QstarError as exc:
         message = str(exc)
         raise QstarError(message if "PRM" in message else f"cannot load the PRM {cfg.prm!r}: {message}") from None
@@ -89,11 +64,14 @@ def prepare(config: EvalConfig):
     from qstar_cli.backends import choose_backend
     from qstar_cli.backends.models import resolve_model
 
+    from qstar_cli.search import SEARCHERS
+
     cfg = config.eval
+    method = SEARCHERS[cfg.search]
+    if method.needs_qvm(method.configure(config)) and not cfg.qvm:
+        raise QstarError(f"--search {cfg.search} needs a Q-value model: --qvm DIR (from qstar train-q)")
     dataset, problems, total = select_problems(config.data, config.execution)
     fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
-    if needs_qvm(cfg) and not cfg.qvm:
-        raise QstarError(f"--search {cfg.search} needs a Q-value model: --qvm DIR (from qstar train-q)")
     qvm = load_qvm(cfg.qvm, fmt, config) if cfg.qvm else None
     prm = load_prm(cfg) if cfg.prm else None
     choose_backend(config.policy.backend)
@@ -148,23 +126,24 @@ def describe(config: EvalConfig, qvm) -> dict:
 
 
 def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, done: int, total: int) -> None:
+    from qstar_cli import search
     from qstar_cli.backends import load_backend
     from qstar_cli.stages.search_env import PolicySearchEnv
 
     cfg = config.eval
+    method_cfg = search.SEARCHERS[cfg.search].configure(config)
     ui.info("loading the policy ...")
     backend = load_backend(config.policy, model_path)
-    env = PolicySearchEnv(backend, dataset, fmt, qvm=qvm, prm=prm, utility=cfg.utility,
-                          max_step_tokens=cfg.max_step_tokens, max_tokens=config.sampling.max_tokens,
-                          top_p=config.sampling.top_p)
-    search, search_cfg = searcher(cfg)
+    env = PolicySearchEnv(backend, dataset, fmt, qvm=qvm, prm=prm, max_step_tokens=cfg.max_step_tokens,
+                          max_tokens=config.sampling.max_tokens, top_p=config.sampling.top_p)
     correct = answered = 0
     with ui.progress() as bar:
         task = bar.add_task(f"eval {cfg.search}", total=total, completed=done, stats="")
         for batch in chunks(todo, cfg.batch_questions):
             questions = [Question(p.id, p.question, backend.render(dataset.messages(p, num_shots=config.data.num_shots)))
                          for p in batch]
-            for problem, question, result in zip(batch, questions, search(questions, env, search_cfg, trees=cfg.trees)):
+            results = search.run(cfg.search, questions, env, method_cfg, trees=cfg.trees)
+            for problem, question, result in zip(batch, questions, results):
                 record = prediction_record(problem, question, result, dataset, cfg.search)
                 rundir.append(record)
                 session["generated_questions"] += 1
@@ -190,12 +169,16 @@ def prediction_record(problem, question: Question, result, dataset, search: str)
         return {"status": g.status, "status_detail": g.detail} if g.status is not None else {}
 
     terminals = [{"text": t.text, "score": t.score, "answer": dataset.extract_answer(t.text),
-                  "correct": grades[t.text].correct, "finish": t.finish, **status(t.text)} for t in result.terminals]
+                  "correct": grades[t.text].correct, "strict": grades[t.text].strict, "finish": t.finish,
+                  **status(t.text)} for t in result.terminals]
     return {
         "schema": R.schema_tag("predictions"), "id": problem.id, "question": problem.question,
         "reference": problem.reference, "search": search, "prompt": question.prompt,
         "answer": dataset.extract_answer(text) if chosen else None,
-        "correct": grades[text].correct if chosen else False, **(status(text) if chosen else {}),
+        "correct": grades[text].correct if chosen else False,
+        # strict: correct with the answer stated in the final-answer format (not a last-number guess)
+        "correct_strict": grades[text].strict if chosen else False,
+        "finish": chosen.finish if chosen else None, **(status(text) if chosen else {}),
         "solution": text, "path": [asdict(s) for s in chosen.path] if chosen else [],
         "terminals": terminals, "usage": asdict(result.usage), "wall_seconds": round(result.wall_seconds, 4),
         **({"tree": mark_tree(result.tree, result.terminals, terminals, chosen)} if result.tree is not None else {}),
@@ -222,6 +205,9 @@ def eval_metrics(records: list[dict], sessions: list[dict], resamples: int) -> d
     n = len(records)
     correct = [float(r["correct"]) for r in records]
     lo, hi = bootstrap_ci(correct, resamples)
+    # records written before strict grading existed have no strict verdict: no strict accuracy then
+    strict = [float(r["correct_strict"]) for r in records if "correct_strict" in r]
+    strict_ok = n > 0 and len(strict) == n
     mean = lambda key: sum(r["usage"][key] for r in records) / n if n else 0.0  # noqa: E731
     gen_tokens = sum(s.get("generated_tokens", 0) for s in sessions)
     gen_seconds = sum(s.get("generation_seconds", 0.0) for s in sessions)
@@ -229,6 +215,9 @@ def eval_metrics(records: list[dict], sessions: list[dict], resamples: int) -> d
         "questions": n,
         "accuracy": sum(correct) / n if n else 0.0,
         "accuracy_ci95": [lo, hi],
+        "accuracy_strict": sum(strict) / n if strict_ok else None,
+        "accuracy_strict_ci95": list(bootstrap_ci(strict, resamples)) if strict_ok else None,
+        "cut_off_answers": sum(r.get("finish") not in (None, "eos") for r in records),
         "pass_at_terminals": sum(any(t["correct"] for t in r["terminals"]) for r in records) / n if n else 0.0,
         "answered": sum(r["answer"] is not None for r in records),
         "tokens_per_question": mean("generated_tokens"),
@@ -247,6 +236,8 @@ def show_summary(m: dict, path: Path) -> None:
     ui.summary(f"eval {m['search']} on {m['dataset']} -> {path}", [
         ("questions", str(m["questions"])),
         ("accuracy (95% CI)", f"{m['accuracy']:.1%} ({lo:.1%} - {hi:.1%})"),
+        *([("strict accuracy (95% CI)", f"{m['accuracy_strict']:.1%} ({m['accuracy_strict_ci95'][0]:.1%} - "
+            f"{m['accuracy_strict_ci95'][1]:.1%})")] if m.get("accuracy_strict") is not None else []),
         ("pass@terminals", f"{m['pass_at_terminals']:.1%}"),
         ("tokens / question", f"{m['tokens_per_question']:.0f}"),
         ("policy calls / question", f"{m['policy_calls_per_question']:.1f}"),

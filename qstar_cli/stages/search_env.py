@@ -15,27 +15,20 @@ from qstar_cli.errors import QstarError
 from qstar_cli.search.base import Candidate, Question, SearchEnv
 from qstar_cli.steps import StepFormat
 
-UTILITIES = ("none", "confidence", "prm", "rule")
-
-
 def _candidate(gen) -> Candidate:
-    return Candidate(gen.text, gen.num_tokens, gen.finish_reason, gen.token_logprobs, gen.top_logprobs)
+    return Candidate(gen.text, gen.num_tokens, gen.finish_reason, gen.token_logprobs, gen.top_logprobs,
+                     gen.generated)
 
 
 class PolicySearchEnv(SearchEnv):
-    def __init__(self, backend, dataset, fmt: StepFormat, *, qvm=None, prm=None, utility: str = "none",
-                 max_step_tokens: int = 256, max_tokens: int = 512, top_p: float = 1.0):
-        if utility not in UTILITIES:
-            raise QstarError(f"unknown process utility {utility!r}; choose one of: {', '.join(UTILITIES)}")
-        if utility == "prm" and prm is None:
-            raise QstarError("--utility prm needs a PRM: --prm MODEL")
+    def __init__(self, backend, dataset, fmt: StepFormat, *, qvm=None, prm=None, max_step_tokens: int = 256,
+                 max_tokens: int = 512, top_p: float = 1.0):
         self.backend = backend
         self.policy = Policy(backend, fmt, max_step_tokens)
         self.dataset = dataset
         self.fmt = fmt
         self.qvm = qvm
         self.prm = prm
-        self.utility = utility
         self.max_tokens = max_tokens
         self.top_p = top_p
 
@@ -45,7 +38,7 @@ class PolicySearchEnv(SearchEnv):
 
     def propose(self, requests, k, temperature, logprobs=False):
         gens = self.policy.propose_steps(self._states(requests), k, temperature, self.top_p,
-                                         logprobs=5 if logprobs or self.utility == "confidence" else None)
+                                         logprobs=5 if logprobs else None)
         return [[_candidate(g) for g in gs] for gs in gens]
 
     def complete(self, requests, n, temperature, logprobs=False):
@@ -58,17 +51,22 @@ class PolicySearchEnv(SearchEnv):
             raise QstarError("this search needs a Q-value model: --qvm DIR (from qstar train-q)")
         return self.qvm.score([(q.text, steps, action) for q, steps, action in requests])
 
-    def process_utility(self, requests):
-        if self.utility == "none":
+    def process_utility(self, requests, kind):
+        if kind == "none":
             return [0.0] * len(requests)
-        if self.utility == "confidence":
+        if kind == "confidence":
             from qstar_cli.search.confidence import mean_confidence
 
             return [mean_confidence(c) if c.token_logprobs else 0.0 for _, _, c in requests]
-        if self.utility == "prm":
-            return self.prm.last_step_scores([(q.text, steps + [c.text]) for q, steps, c in requests])
+        if kind == "prm":
+            return [scores[-1] for scores in self.prm_scores([(q, steps + [c.text]) for q, steps, c in requests])]
         rule = getattr(self.dataset, "rule_utility", None) or repeated_step_penalty
         return [rule(q, steps, c.text) for q, steps, c in requests]
+
+    def prm_scores(self, requests):
+        if self.prm is None:
+            raise QstarError("this search needs a process reward model: --prm MODEL")
+        return self.prm.step_scores([(q.text, steps) for q, steps in requests])
 
     def split_steps(self, text, tokens):
         lengths = None
@@ -78,6 +76,9 @@ class PolicySearchEnv(SearchEnv):
 
     def extract_answer(self, question: Question, text: str):
         return self.dataset.extract_answer(text)
+
+    def same_answer(self, question: Question, a: str, b: str) -> bool:
+        return self.dataset.same_answer(a, b)
 
 
 def repeated_step_penalty(question, steps: list[str], step: str) -> float:

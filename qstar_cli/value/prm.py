@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from typing import Literal
 
 from qstar_cli.errors import QstarError
 from qstar_cli.value.format import special_tokens
@@ -34,7 +35,7 @@ MODES = ("token_logits", "classification", "value_head")
 @dataclass
 class PRMConfig:
     model: str                      # HF id or local folder
-    mode: str = "token_logits"      # token_logits | classification | value_head
+    mode: Literal["token_logits", "classification", "value_head"] = "token_logits"
     template: str = "{question}\n{steps}"   # how (question, steps) become text; {steps} = steps joined by step_tag
     step_tag: str = "\n"            # appended after every step; scores are read at the LAST token of each tag
     good_token: str = "+"           # token_logits: score = softmax([logit(good), logit(bad)])[0] at the tag

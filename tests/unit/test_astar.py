@@ -24,7 +24,7 @@ PERFECT = {("a",): -2.0, ("b",): -4.0, ("c",): -1.5, ("a", "d"): -1.0, ("a", "e"
 
 def run(h, **kw):
     env = GraphEnv(EDGES, h)
-    cfg = AStarConfig(k=6, n_terminals=1, use_utility=True, agg="sum", budget=50, **kw)
+    cfg = AStarConfig(k=6, n_terminals=1, utility="rule", agg="sum", budget=50, **kw)
     result, = search([Q], env, cfg, trees=True)
     return result, env
 
@@ -46,7 +46,7 @@ def test_uniform_cost_finds_it_too_but_expands_at_least_as_much():
 
 def test_ties_are_broken_by_push_order_deterministically():
     edges = {(): [("x", 1.0, False), ("y", 1.0, False)], ("x",): [("t1", 1.0, True)], ("y",): [("t2", 1.0, True)]}
-    picks = {search([Q], GraphEnv(edges), AStarConfig(n_terminals=1, use_utility=True, agg="sum"))[0].answer.steps[-1]
+    picks = {search([Q], GraphEnv(edges), AStarConfig(n_terminals=1, utility="rule", agg="sum"))[0].answer.steps[-1]
              for _ in range(5)}
     assert picks == {"t1"}
 
@@ -54,20 +54,20 @@ def test_ties_are_broken_by_push_order_deterministically():
 def test_identical_states_are_expanded_once():
     edges = {(): [("a", 1.0, False), ("a", 1.0, False)], ("a",): [("z", 1.0, True)]}
     env = GraphEnv(edges)
-    result, = search([Q], env, AStarConfig(n_terminals=1, use_utility=True, agg="sum"), trees=True)
+    result, = search([Q], env, AStarConfig(n_terminals=1, utility="rule", agg="sum"), trees=True)
     assert [row["step"] for row in result.tree] == ["", "a", "z"]
 
 
 def test_n_terminals_and_budget():
     result, _ = run(PERFECT, )
-    many, = search([Q], GraphEnv(EDGES, PERFECT), AStarConfig(n_terminals=3, use_utility=True, agg="sum"))
+    many, = search([Q], GraphEnv(EDGES, PERFECT), AStarConfig(n_terminals=3, utility="rule", agg="sum"))
     assert len(many.terminals) == 3
     assert [t.steps for t in many.terminals][0] == ["a", "d", "g"]  # found in f order
-    short, = search([Q], GraphEnv(EDGES, PERFECT), AStarConfig(n_terminals=6, use_utility=True, agg="sum", budget=1))
+    short, = search([Q], GraphEnv(EDGES, PERFECT), AStarConfig(n_terminals=6, utility="rule", agg="sum", budget=1))
     assert short.usage.expansions == 1
     # no terminal within the budget: the best open node is completed greedily (one counted call)
     assert short.answer.steps == ["a", "done"] and short.usage.policy_calls == 2
-    none, = search([Q], GraphEnv(EDGES, PERFECT), AStarConfig(use_utility=True, agg="sum", budget=1, fallback="none"))
+    none, = search([Q], GraphEnv(EDGES, PERFECT), AStarConfig(utility="rule", agg="sum", budget=1, fallback="none"))
     assert none.answer is None
 
 
@@ -79,29 +79,106 @@ def test_h_from_the_qvm_drives_the_order_without_utilities():
     assert [p.h for p in result.answer.path] == pytest.approx([0.9, 0.8])
 
 
-def test_vote_picks_the_answer_with_the_largest_total_f():
+def test_vote_picks_the_answer_found_most_often():
     edges = {(): [("p", 0, True), ("q", 0, True), ("r", 0, True)]}
     h = {("p",): 0.9, ("q",): 0.5, ("r",): 0.6}
     env = GraphEnv(edges, h, answers={"p": "7", "q": "8", "r": "8"})
     best, = search([Q], env, AStarConfig(n_terminals=3))
     vote, = search([Q], env, AStarConfig(n_terminals=3, answer="vote"))
-    assert best.answer.steps == ["p"] and vote.answer.steps == ["r"]  # 8 totals 1.1 > 0.9
+    assert best.answer.steps == ["p"] and vote.answer.steps == ["r"]  # 8 twice; r is its best f
+
+
+def test_vote_counts_terminals_so_negative_f_cannot_turn_it_around():
+    # under the rule utility f can be negative: a sum of f would make the answer found twice
+    # (-2 + -2 = -4) lose to the one found once (-0.1)
+    edges = {(): [("p", 0.1, True), ("q", 2.0, True), ("r", 2.0, True)]}
+    env = GraphEnv(edges, answers={"p": "7", "q": "8", "r": "8"})
+    vote, = search([Q], env, AStarConfig(n_terminals=3, answer="vote", utility="rule", agg="sum"))
+    assert sorted(t.score for t in vote.terminals) == [-2.0, -2.0, -0.1]
+    assert vote.answer.steps == ["q"]
+
+
+class EquivalentAnswers(GraphEnv):
+    """Answers are fractions written several ways; the grader knows 1/2 = 0.5."""
+
+    def same_answer(self, question, a, b):
+        value = {"\\frac{1}{2}": 0.5, "\\dfrac{1}{2}": 0.5, "0.5": 0.5, "3": 3.0}
+        return value[a] == value[b]
+
+
+def test_vote_groups_answers_by_the_graders_equivalence():
+    edges = {(): [("p", 0, True), ("q", 0, True), ("r", 0, True), ("s", 0, True)]}
+    h = {("p",): 0.9, ("q",): 0.5, ("r",): 0.4, ("s",): 0.3}
+    answers = {"p": "3", "q": "\\frac{1}{2}", "r": "\\dfrac{1}{2}", "s": "0.5"}
+    vote, = search([Q], EquivalentAnswers(edges, h, answers), AStarConfig(n_terminals=4, answer="vote"))
+    assert vote.answer.steps == ["q"]  # one half, three times, beats 3 once (3 would win by strings)
+
+
+def test_an_empty_proposal_that_ends_the_solution_makes_its_parent_a_terminal():
+    # after "The answer is 5." the model's next proposal is "" with EOS: the solution is finished
+    done = "The answer is 5.\n"
+    edges = {(): [(done, 1.0, False)], (done,): [("", 1.0, True)]}
+    env = GraphEnv(edges, {(done,): 0.7})
+    result, = search([Q], env, AStarConfig(n_terminals=1, budget=5), trees=True)
+    assert result.answer.steps == [done] and result.answer.finish == "eos"
+    assert result.answer.score == pytest.approx(0.7)  # the parent's own f: the state is the same
+    assert env.calls["complete"] == 0  # no fallback: a terminal was found
+    assert [row["step"] for row in result.tree] == ["", done, ""] and result.tree[2]["terminal"]
+
+
+def test_terminals_left_in_the_open_set_when_the_budget_ends_join_the_solutions():
+    # round 1 expands the root: x (terminal, f .7), y (f .6). Round 2 pops x (a terminal), then
+    # expands y (budget 2 spent): z (terminal, f .8), w (f .95). Round 3 pops w: over budget, stop.
+    # z is better than x and was only waiting behind w.
+    edges = {(): [("x", 0, True), ("y", 0, False)], ("y",): [("z", 0, True), ("w", 0, False)]}
+    h = {("x",): 0.7, ("y",): 0.6, ("y", "z"): 0.8, ("y", "w"): 0.95}
+    env = GraphEnv(edges, h)
+    result, = search([Q], env, AStarConfig(n_terminals=6, budget=2))
+    assert [t.steps for t in result.terminals] == [["x"], ["y", "z"]]
+    assert result.answer.steps == ["y", "z"] and env.calls["complete"] == 0
+    # up to N: with N = 1, x alone (it was popped first, and N ends the search)
+    one, = search([Q], GraphEnv(edges, h), AStarConfig(n_terminals=1, budget=2))
+    assert [t.steps for t in one.terminals] == [["x"]]
+
+
+def test_a_terminal_waiting_in_the_open_set_saves_the_question_from_the_fallback():
+    edges = {(): [("t", 0, True), ("u", 0, False)], ("u",): [("v", 0, False)]}
+    env = GraphEnv(edges, {("t",): 0.2, ("u",): 0.9, ("u", "v"): 0.9})
+    result, = search([Q], env, AStarConfig(n_terminals=2, budget=1))
+    assert result.answer.steps == ["t"] and env.calls["complete"] == 0
+
+
+def test_cut_off_terminals_rank_below_finished_ones():
+    # max_depth 1: "a" becomes terminal only because the depth limit cut it (finish "stop")
+    edges = {(): [("a", 0, False), ("b", 0, True)]}
+    env = GraphEnv(edges, {("a",): 0.9, ("b",): 0.3})
+    result, = search([Q], env, AStarConfig(n_terminals=2, max_depth=1))
+    assert [(t.steps, t.finished) for t in result.terminals] == [(["a"], False), (["b"], True)]
+    assert result.answer.steps == ["b"]
+
+
+def test_the_token_limit_cuts_a_node_off():
+    edges = {(): [("a", 0, False), ("b", 0, False)], ("a",): [("c", 0, True)], ("b",): [("d", 0, True)]}
+    # each toy step costs 1 token: with max_tokens 1 both first steps are cut off at once
+    result, = search([Q], GraphEnv(edges, {("a",): 0.9, ("b",): 0.3}), AStarConfig(n_terminals=2, max_tokens=1))
+    assert result.usage.expansions == 1 and all(not t.finished for t in result.terminals)
+    assert result.answer.steps == ["a"]  # nothing finished: the best cut-off one
 
 
 @pytest.mark.parametrize("n", [1, 50])
 def test_one_policy_and_one_qvm_call_per_round_whatever_the_number_of_questions(n):
     env = GraphEnv(EDGES, PERFECT)
     questions = [Question(f"q{i}", "toy", "P:") for i in range(n)]
-    results = search(questions, env, AStarConfig(n_terminals=1, use_utility=True, agg="sum"))
+    results = search(questions, env, AStarConfig(n_terminals=1, utility="rule", agg="sum"))
     assert all(r.answer.steps == ["a", "d", "g"] for r in results)
     assert env.calls == {"propose": 3, "complete": 0, "q": 3, "u": 3}
 
 
 def test_lookahead_heuristic_costs_k_squared():
     env = GraphEnv(EDGES, PERFECT)
-    result, = search([Q], env, AStarConfig(n_terminals=1, use_utility=True, agg="sum", heuristic="lookahead"))
+    result, = search([Q], env, AStarConfig(n_terminals=1, utility="rule", agg="sum", heuristic="lookahead"))
     assert result.answer.steps == ["a", "d", "g"]
     # each round with a non-terminal child adds a lookahead proposal and a second QVM pass
     assert env.calls["propose"] > result.usage.expansions and env.calls["q"] == env.calls["propose"]
-    plain, = search([Q], GraphEnv(EDGES, PERFECT), AStarConfig(n_terminals=1, use_utility=True, agg="sum"))
+    plain, = search([Q], GraphEnv(EDGES, PERFECT), AStarConfig(n_terminals=1, utility="rule", agg="sum"))
     assert result.usage.scored > plain.usage.scored

@@ -139,32 +139,49 @@ def test_terminal_leaves_are_not_rolled_out_and_are_the_most_visited_answer():
     assert res.usage.policy_calls == 3
 
 
-def test_depth_limit_makes_a_node_terminal():
-    # max_depth 2: BA (depth 2) is terminal and scored by its own step confidence (0.3)
+def test_depth_limit_cuts_a_node_off_and_a_cut_off_solution_is_no_terminal():
+    # max_depth 2: BA (depth 2) is terminal and scored by its own step confidence (0.3); it is a
+    # solution cut off, not a finished one: it is not among the terminals and is not the answer
     env = ToyEnv(step_conf={"BA": 0.3})
     (res,), env = run(MCTSConfig(iterations=2, k=2, max_depth=2), env)
     assert env.count("complete") == 1
     assert nodes(res)["BA"] == (1, pytest.approx(0.3))
     assert next(n for n in res.tree if n["step"] == "BA\n")["terminal"] is True
-    assert res.terminals[-1].steps == ["B\n", "BA\n"] and res.terminals[-1].finish == "stop"
+    assert [t.steps for t in res.terminals] == [["A\n", "rA\n", "answer\n"]]
+    assert res.answer.finish == "eos"
 
 
-def test_reflection_adds_one_extra_child():
-    (res,), env = run(MCTSConfig(iterations=3, k=2, reflection=True))
+def test_the_most_visited_path_ending_cut_off_answers_with_a_finished_solution_above_it():
+    # it1: root -> A; roll out A (0.2, finished). it2: expand A -> AA (depth 2: cut off), scored by
+    # its own confidence 0.9. it3: root -> A -> AA again. The most visited path ends at AA, whose
+    # solution was cut off; the answer climbs to A, whose best outcome is its finished rollout.
+    env = ToyEnv({"A": 0.2}, step_conf={"AA": 0.9})
+    (res,), env = run(MCTSConfig(iterations=3, k=1, max_depth=2), env)
+    assert nodes(res)["AA"] == (2, pytest.approx(0.9))
+    assert res.answer.steps == ["A\n", "rA\n", "answer\n"] and res.answer.finish == "eos"
+
+
+def test_reflection_follows_a_finished_attempt():
+    # Marco-o1 appends the reflection after a finished attempt: A ends the solution, so A gets the
+    # reflection as its one child; the root gets none. it1: root -> A (finished, scored 0.5), B.
+    # it2: B -> BA, BB; roll out BA (0.5). it3 (c_uct 0, tie -> lower index): A -> its reflection,
+    # expanded from the state [A, reflection]; its first child is rolled out.
+    env = ToyEnv(eos_steps={"A"})
+    (res,), env = run(MCTSConfig(iterations=3, k=2, c_uct=0.0, reflection=True), env)
     root_kids = [n["step"] for n in res.tree if n["parent"] == 0]
-    assert root_kids == ["A\n", "B\n", REFLECTION]
-    # every expansion gets one: root, B and (iteration 3, unvisited first) the reflection node
-    assert env.requests("propose")[2] == [[REFLECTION]]
-    assert sum(1 for n in res.tree if n["step"] == REFLECTION) == 3
-    assert res.usage.generated_tokens == 3 * (2 * 2 + len(REFLECTION.split())) + 3 * 2
+    assert root_kids == ["A\n", "B\n"]
+    a = next(n["id"] for n in res.tree if n["step"] == "A\n")
+    assert [n["step"] for n in res.tree if n["parent"] == a] == [REFLECTION]
+    assert env.requests("propose")[2] == [["A\n", REFLECTION]]
+    assert ["A\n"] in [t.steps for t in res.terminals]
+    # the reflection is injected text: 3 proposals of 2 x 2 tokens and 2 rollouts of 2 tokens, nothing else
+    assert res.usage.generated_tokens == 3 * 2 * 2 + 2 * 2
 
 
-def test_a_reflection_step_cut_by_the_depth_limit_scores_zero():
-    # it has no logprobs (it was not sampled), so as a terminal it carries no confidence
-    (res,), env = run(MCTSConfig(iterations=2, k=1, reflection=True, max_depth=1))
-    assert env.count("complete") == 0
-    assert nodes(res)["A"] == (1, pytest.approx(0.5))
-    assert nodes(res)[REFLECTION.strip()] == (1, 0.0)
+def test_no_reflection_where_it_would_be_cut_off_at_once():
+    env = ToyEnv(eos_steps={"A"})
+    (res,), env = run(MCTSConfig(iterations=2, k=1, reflection=True, max_depth=2), env)
+    assert all(n["step"] != REFLECTION for n in res.tree)
 
 
 def test_batching_one_question_and_twenty_issue_the_same_calls():
@@ -214,13 +231,9 @@ def test_qvm_reward_for_20_questions_is_still_one_call():
     assert env.count("q_values") == 3 and all(len(r) == 20 for r in env.requests("q_values"))
 
 
-def test_tree_is_optional_and_config_is_checked():
+def test_tree_is_optional():
     res, = search([Q], ToyEnv(), MCTSConfig(iterations=2, k=2))
     assert res.tree is None
     assert search([], ToyEnv(), MCTSConfig()) == []
     (empty,), _ = run(MCTSConfig(iterations=0))
     assert empty.answer is None and empty.terminals == []
-    with pytest.raises(ValueError):
-        MCTSConfig(reward="prm")
-    with pytest.raises(ValueError):
-        MCTSConfig(answer="mean")
