@@ -61,7 +61,7 @@ def test_eval_bad_input(trained_qvm, tmp_path):
     assert_clean_error(run_qstar(*base, "--search", "astar", "--dry-run", "-K", "0"), "eval.k must be at least 1")
     assert_clean_error(run_qstar(*base, "--search", "astar", "-N", "9", "--budget", "4", "--dry-run"), "more than the --budget")
     assert_clean_error(run_qstar(*base, "--search", "dfs", "--dry-run"), "unknown search 'dfs'")
-    assert_clean_error(run_qstar(*base, "--utility", "vibes", "--dry-run"), "unknown utility 'vibes'")
+    assert_clean_error(run_qstar(*base, "--utility", "vibes", "--dry-run"), "unknown eval.utility 'vibes'")
     assert_clean_error(run_qstar(*base, "--search", "greedy", "-K", "3", "--dry-run"), "does not use eval.k")
     assert_clean_error(run_qstar(*base, "--search", "astar", "--out", str(tmp_path / "a")), "needs a Q-value model")
     # a QVM trained on another step format
