@@ -59,7 +59,8 @@ class TimedEnv(PolicySearchEnv):
         lengths = [c.tokens for cands in out for c in cands]
         self.calls[name] += 1
         self.log.append({"call": name, "prompts": len(out), "sequences": len(lengths),
-                         "generated_tokens": sum(lengths), "longest": max(lengths, default=0),
+                         "generated_tokens": sum(c.cost for cands in out for c in cands),
+                         "longest": max(lengths, default=0),
                          "seconds": round(time.perf_counter() - start, 3)})
         return out
 
