@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The README's CPU results table, from the recipes in recipes/cpu/<dataset>/: for each dataset, the
 # Q-value model (collect-rollouts -> label -> train-q on training questions, qvm.yaml), then the six
-# methods (greedy, self-consistency, best-of-N, beam, MCTS, A*) on the same 100 evaluation
+# methods (greedy, self-consistency, best-of-N, beam, MCTS, A*) and self-consistency and best-of-N
+# with 10 samples (about the tokens A* spends, for the equal-compute comparison) on the same 100 evaluation
 # questions, then one `qstar report` over all of them (paired tests against greedy, plot, trees).
 # Every stage resumes, so rerunning after an interruption finishes the work without redoing it.
 #
-#   make results                                   # SYNTHETIC arithmetic: about 45 min on 2 cores
+#   make results                                   # SYNTHETIC arithmetic: about 35 min on 2 cores
 #   make results DATASETS="mawps svamp"            # the real sets: several hours per set on 2 cores
 #   DATASETS=mawps METHODS="greedy astar" scripts/cpu_results.sh
 #
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 DATASETS=${DATASETS:-synthetic}
-METHODS=${METHODS:-"greedy self-consistency best-of-n beam mcts astar"}
+METHODS=${METHODS:-"greedy self-consistency best-of-n beam mcts astar self-consistency-10 best-of-n-10"}
 QSTAR=${QSTAR:-qstar}
 DEFAULT_REPORT=runs/cpu/report-${DATASETS// /-}
 REPORT=${REPORT:-$DEFAULT_REPORT}

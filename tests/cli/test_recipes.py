@@ -71,7 +71,8 @@ def test_there_are_recipes_for_every_paper_row():
             "mbpp-codeqwen1.5-7b-chat.yaml"} <= names
     for lang in ("en", "zh"):
         assert {f"mgsm-{lang}-marco-o1-{a}.yaml" for a in ("step", "ministep64", "ministep32")} <= names
-    for method in ("greedy", "self-consistency", "best-of-n", "beam", "mcts", "astar"):
+    for method in ("greedy", "self-consistency", "best-of-n", "beam", "mcts", "astar", "self-consistency-10",
+                   "best-of-n-10"):
         for dataset in ("mawps", "svamp", "synthetic"):
             assert f"recipes/cpu/{dataset}/{method}.yaml" in RECIPES
 
