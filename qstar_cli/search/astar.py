@@ -134,12 +134,13 @@ def search(questions: list[Question], env: SearchEnv, cfg: AStarConfig, trees: b
             st.expansions += 1
             usages[qi].generated_tokens += generated_tokens(cands)
             for cand in cands:
+                key = "".join(parent.steps) + cand.text
                 if not cand.text:
-                    if cand.finish == "eos":  # the solution ended with the parent's last step
+                    if cand.finish == "eos" and key + "\0eos" not in st.seen:  # ended with the parent's last step
+                        st.seen.add(key + "\0eos")
                         _push(st, order, Node(len(st.nodes), parent.index, parent.steps, parent.utilities, parent.g,
                                               parent.h, parent.f, parent.tokens + cand.tokens, True, "eos"))
                     continue  # an empty step that does not end the solution repeats its parent's state
-                key = "".join(parent.steps) + cand.text
                 if key in st.seen:
                     continue  # the same state reached again: keep the first, cheaper-or-equal path
                 st.seen.add(key)

@@ -124,6 +124,10 @@ def test_an_empty_proposal_that_ends_the_solution_makes_its_parent_a_terminal():
     assert result.answer.score == pytest.approx(0.7)  # the parent's own f: the state is the same
     assert env.calls["complete"] == 0  # no fallback: a terminal was found
     assert [row["step"] for row in result.tree] == ["", done, ""] and result.tree[2]["terminal"]
+    # the same ending proposed twice is one terminal
+    twice = {(): [(done, 1.0, False)], (done,): [("", 1.0, True), ("", 1.0, True)]}
+    result, = search([Q], GraphEnv(twice, {(done,): 0.7}), AStarConfig(n_terminals=6, budget=5))
+    assert [t.steps for t in result.terminals] == [[done]]
 
 
 def test_terminals_left_in_the_open_set_when_the_budget_ends_join_the_solutions():
