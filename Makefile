@@ -59,8 +59,9 @@ demo: install
 	$(QSTAR) report $(DEMO_DIR)/eval-greedy $(DEMO_DIR)/eval-astar --out $(DEMO_DIR)/report
 
 # The README's CPU results table: the recipes in recipes/cpu/<dataset>/ (QVM, then six methods, plus
-# self-consistency and best-of-N at n = 10, about A*'s tokens) and one report in runs/cpu/report-<datasets>/. Default: SYNTHETIC arithmetic, about 35 min on two
-# cores; `make results DATASETS="mawps svamp"` for the real sets (hours). Rerunning resumes.
+# self-consistency and best-of-N at n = 10, about A*'s tokens) and one report in
+# runs/cpu/report-<datasets>/. Default: SYNTHETIC arithmetic, about 25 min on two cores;
+# `make results DATASETS="mawps svamp"` for the real sets (hours). Rerunning resumes.
 results: install
 	QSTAR=$(QSTAR) scripts/cpu_results.sh
 

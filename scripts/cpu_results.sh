@@ -6,7 +6,7 @@
 # questions, then one `qstar report` over all of them (paired tests against greedy, plot, trees).
 # Every stage resumes, so rerunning after an interruption finishes the work without redoing it.
 #
-#   make results                                   # SYNTHETIC arithmetic: about 35 min on 2 cores
+#   make results                                   # SYNTHETIC arithmetic: about 25 min on 2 cores
 #   make results DATASETS="mawps svamp"            # the real sets: several hours per set on 2 cores
 #   DATASETS=mawps METHODS="greedy astar" scripts/cpu_results.sh
 #
