@@ -266,8 +266,6 @@ def _eval_fields() -> list[tuple[str, Any, Any]]:
 
 
 def _validate_eval(self) -> None:
-    from types import SimpleNamespace
-
     from qstar_cli.search import SEARCHERS
 
     self.search = self.search.replace("-", "_")
@@ -281,7 +279,7 @@ def _validate_eval(self) -> None:
             raise QstarError(f"--search {self.search} does not use eval.{key} (set to {getattr(self, key)!r}); "
                              f"drop it, or pick a search that does")
     # the method's own cross-field checks; sampling keys play no part in them, so defaults stand in
-    problems = method.problems(method.configure(SimpleNamespace(eval=self, sampling=SamplingConfig())), self)
+    problems = method.problems(method.configure(types.SimpleNamespace(eval=self, sampling=SamplingConfig())), self)
     if problems:
         raise QstarError(problems[0])
 
