@@ -50,7 +50,6 @@ class _Node:
     candidate: Candidate | None = None
     terminal: bool = False
     expanded: bool = False
-    reflection: bool = False
     children: list[int] = field(default_factory=list)
     visits: int = 0
     total: float = 0.0
@@ -113,10 +112,10 @@ class _Tree:
             i = max(kids, key=uct)
         return i
 
-    def add(self, parent: int, cand: Candidate, cfg: MCTSConfig, reflection: bool = False) -> int:
+    def add(self, parent: int, cand: Candidate, cfg: MCTSConfig) -> int:
         depth = self.nodes[parent].depth + 1
         self.nodes.append(_Node(parent=parent, step=cand.text, depth=depth, candidate=cand,
-                                terminal=cand.finish == "eos" or depth >= cfg.max_depth, reflection=reflection))
+                                terminal=cand.finish == "eos" or depth >= cfg.max_depth))
         self.nodes[parent].children.append(len(self.nodes) - 1)
         return len(self.nodes) - 1
 
@@ -130,7 +129,7 @@ class _Tree:
             if cfg.reflection and cand.finish == "eos" and self.nodes[j].depth + 1 < cfg.max_depth:
                 # Marco-o1 reflects after a finished attempt: the attempt stays a solution, and the
                 # search may go on from it, rethinking (injected text: no tokens generated)
-                self.add(j, Candidate(REFLECTION, 0, "stop"), cfg, reflection=True)
+                self.add(j, Candidate(REFLECTION, 0, "stop"), cfg)
 
     def record(self, outcome: _Outcome) -> int:
         self.outcomes.append(outcome)
@@ -179,11 +178,6 @@ class _Tree:
                  "terminal": n.terminal, "expanded": n.expanded} for i, n in enumerate(self.nodes)]
 
 
-def _own_confidence(node: _Node) -> float:
-    # the reflection step is injected text, not sampled, so it has no logprobs to be confident in
-    return 0.0 if node.reflection else mean_confidence(node.candidate)
-
-
 def _qvm_request(q: Question, steps: list[str]) -> tuple[Question, list[str], str]:
     return (q, steps[:-1], steps[-1]) if steps else (q, [], "")
 
@@ -224,7 +218,7 @@ def _iterate(trees: list[_Tree], env: SearchEnv, cfg: MCTSConfig) -> None:
             e.seen, e.reward = True, e.tree.outcomes[e.tree.node_outcome[e.node]].reward
         elif node.terminal:
             e.finish = node.candidate.finish  # a node cut at the depth limit keeps stop/length: unfinished
-            e.reward = _own_confidence(node) if conf else None
+            e.reward = mean_confidence(node.candidate) if conf else None
 
     roll = [e for e in evals if not e.tree.nodes[e.node].terminal]
     if roll:

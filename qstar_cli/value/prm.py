@@ -227,9 +227,3 @@ class PRM:
                 p = torch.sigmoid(at[:, 0])
             rows.append(p.tolist())
         return rows
-
-    def last_step_scores(self, items: list[tuple[str, list[str]]]) -> list[float]:
-        """The score of the final step of each (question, steps); every item needs at least one step."""
-        if any(not steps for _, steps in items):
-            raise ValueError("last_step_scores needs at least one step per item")
-        return [row[-1] for row in self.step_scores(items)]

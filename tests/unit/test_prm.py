@@ -96,7 +96,6 @@ def test_batched_equals_one_by_one_and_counts_calls(models, mode, key):
     assert (prm.calls, prm.scored) == (2, 5)
     for item, row in zip(ITEMS, batched):
         assert prm.step_scores([item])[0] == pytest.approx(row, abs=1e-5)
-    assert prm.last_step_scores(ITEMS) == pytest.approx([row[-1] for row in batched], abs=1e-5)
     assert prm.step_scores([("q", [])]) == [[]]
     assert all(0.0 <= s <= 1.0 for row in batched for s in row)
 
