@@ -1,16 +1,23 @@
 """The batched policy interface every backend implements, and the step-level calls built on it.
 
 A backend does one thing: `generate(prompts, params)` for many prompts in one call, `n` samples
-each. On top of it, `Policy` offers what stages and search need: `propose_steps` (K candidate next
-steps for many states, de-duplicated) and `complete` (finish many states to the end). Each result
-carries its text, token count, finish reason ("stop": a step boundary was hit, "eos": the model
-ended the solution, "length": the token limit), and on request per-token logprobs with the top-k
-alternatives. Counters record calls and generated tokens so every method reports its compute.
+each. A backend on an engine with continuous batching (vLLM) also streams: `submit` adds requests
+to the running batch at any time and `collect` hands back those that finished, so a search never
+waits for a whole round's longest step; every other backend streams by running what was submitted
+as one `generate` per collect (a lockstep round). On top of it, `Policy` offers what stages and
+search need: `propose_steps` (K candidate next steps for many states, de-duplicated) and `complete`
+(finish many states to the end), each also as a streamed request (`submit_*` / `collect`). Each
+result carries its text, token count, finish reason ("stop": a step boundary was hit, "eos": the
+model ended the solution, "length": the token limit), and on request per-token logprobs with the
+top-k alternatives. Counters record calls and generated tokens so every method reports its compute.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from qstar_cli.steps import StepFormat, assign_tokens
@@ -73,9 +80,15 @@ class PolicyBackend:
     name = "base"
     tokenizer = None
     model_path = ""
+    streams = False  # True where submitted requests join a running batch (continuous batching)
 
-    def __init__(self) -> None:
+    def __init__(self, refill: float = 0.25) -> None:
         self.usage = Usage()
+        # collect() returns once this fraction of the requests in flight has finished (at least one);
+        # 1.0 waits for all of them, a lockstep round. Measured by scripts/bench_search.py.
+        self.refill = refill
+        self._tickets = itertools.count()
+        self._queued: list[tuple[int, str, GenParams]] = []  # submitted, not yet run (non-streaming)
 
     def _generate(self, prompt_ids: list[list[int]], params: GenParams) -> list[list[Generation]]:
         raise NotImplementedError
@@ -122,6 +135,57 @@ class PolicyBackend:
         self.usage.seconds += time.perf_counter() - start
         return outs
 
+    # ---- streaming: submit now, collect what finished -----------------------------------------
+    def submit(self, prompt: str, params: GenParams) -> int:
+        """Queue one prompt (`params.n` samples); returns its ticket for `collect`."""
+        ticket = next(self._tickets)
+        self._queued.append((ticket, prompt, params))
+        return ticket
+
+    def in_flight(self) -> int:
+        return len(self._queued)
+
+    def collect(self) -> list[tuple[int, list[Generation]]]:
+        """Finished requests as (ticket, generations). Without an engine that batches continuously:
+        everything submitted, one `generate` per distinct params (a lockstep round)."""
+        queued, self._queued = self._queued, []
+        groups: dict[GenParams, list[tuple[int, str]]] = {}
+        for ticket, prompt, params in queued:
+            groups.setdefault(params, []).append((ticket, prompt))
+        out = []
+        for params, items in groups.items():
+            gens = self.generate([p for _, p in items], params)
+            out.extend((ticket, g) for (ticket, _), g in zip(items, gens))
+        return out
+
+    def generate_batches(self, batches: Iterable[tuple[list[str], GenParams]]) -> Iterator[list[list[Generation]]]:
+        """`generate` for each (prompts, params) in turn, each yielded as soon as it is done. A
+        streaming backend gets the next batch before this one is waited for, so the engine never
+        drains to one batch's longest sequence between batches; others run one `generate` each."""
+        if not self.streams:
+            for prompts, params in batches:
+                yield self.generate(prompts, params)
+            return
+        done: dict[int, list[Generation]] = {}
+
+        def wait(tickets: list[int]) -> list[list[Generation]]:
+            while any(t not in done for t in tickets):
+                done.update(self.collect())
+            return [done.pop(t) for t in tickets]
+
+        pending = None
+        for prompts, params in batches:
+            tickets = [self.submit(p, params) for p in prompts]
+            if pending is not None:
+                yield wait(pending)
+            pending = tickets
+        if pending is not None:
+            yield wait(pending)
+
+    def ready_count(self, in_flight: int) -> int:
+        """How many finished requests make a collect worth returning, by `refill`."""
+        return max(1, math.ceil(self.refill * in_flight))
+
     def split_steps(self, gen: Generation, fmt: StepFormat) -> list[StepSplit]:
         """Cut a finished generation into steps, with per-step token counts and logprob sums."""
         lengths = self.piece_lengths(gen.token_ids)
@@ -136,48 +200,116 @@ class PolicyBackend:
 
 
 class Policy:
-    """Step-level calls for stages and search, on top of one backend."""
+    """Step-level calls for stages and search, on top of one backend.
+
+    Each call is also a streamed request: `submit_propose` / `submit_complete` return a ticket and
+    `collect` hands back finished requests, whole (a proposal's blank candidates already continued,
+    duplicates merged). `propose_steps` and `complete` submit many and wait for exactly those.
+    """
 
     def __init__(self, backend: PolicyBackend, step_format: StepFormat, max_step_tokens: int = 256):
         self.backend = backend
         self.step_format = step_format
         self.max_step_tokens = max_step_tokens
+        self._tickets = itertools.count()
+        self._open: dict[int, _Request] = {}  # policy ticket -> request in flight
+        self._parts: dict[int, tuple[int, int | None]] = {}  # backend ticket -> (policy ticket, sample or None)
+        self._done: dict[int, list[Generation]] = {}  # finished, not yet handed back
+
+    def step_params(self, k: int, temperature: float, top_p: float = 1.0, logprobs: int | None = None) -> GenParams:
+        return GenParams(n=k, temperature=temperature, top_p=top_p, stop=self.step_format.stop,
+                         max_tokens=self.step_format.step_token_limit(self.max_step_tokens), logprobs=logprobs)
+
+    def submit_propose(self, state: str, k: int, temperature: float, top_p: float = 1.0,
+                       logprobs: int | None = None) -> int:
+        """K sampled candidate next steps of one state, identical texts merged (first kept).
+
+        A candidate that is only whitespace (the model wrote an empty line) is continued once, as
+        soon as it comes back, so that every step has content: collected solutions are cut the
+        same way (blank lines never stand alone as steps), and the QVM was trained on those.
+        """
+        return self._submit(_Request(state, self.step_params(k, temperature, top_p, logprobs), True))
+
+    def submit_complete(self, state: str, n: int, temperature: float, max_tokens: int, top_p: float = 1.0,
+                        logprobs: int | None = None) -> int:
+        """n continuations of one state to the end of the solution (or max_tokens)."""
+        return self._submit(_Request(state, GenParams(n=n, temperature=temperature, top_p=top_p,
+                                                      max_tokens=max_tokens, logprobs=logprobs), False))
+
+    def _submit(self, request: _Request) -> int:
+        ticket = next(self._tickets)
+        self._open[ticket] = request
+        self._parts[self.backend.submit(request.state, request.params)] = (ticket, None)
+        return ticket
+
+    def in_flight(self) -> int:
+        return len(self._open)
+
+    def collect(self) -> list[tuple[int, list[Generation]]]:
+        """Finished requests as (ticket, generations); waits for at least one while any is in flight."""
+        while not self._done and self._open:
+            self._pump()
+        done, self._done = self._done, {}
+        return sorted(done.items())
+
+    def wait(self, tickets: list[int]) -> list[list[Generation]]:
+        """The generations of exactly these tickets; others that finish meanwhile stay for `collect`."""
+        while any(t not in self._done for t in tickets):
+            self._pump()
+        return [self._done.pop(t) for t in tickets]
+
+    def _pump(self) -> None:
+        """One backend collect: finished parts go to their requests; whole requests to `_done`."""
+        if not self.backend.in_flight():
+            raise RuntimeError("waiting for a policy request the backend does not hold")  # a bug, never a user error
+        for part, gens in self.backend.collect():
+            ticket, sample = self._parts.pop(part)
+            request = self._open[ticket]
+            if sample is None:
+                request.gens = gens
+                if request.propose:
+                    for j, g in enumerate(gens):
+                        if g.finish_reason == "stop" and not g.text.strip():
+                            more = self.backend.submit(request.state + g.text, GenParams(**{**vars(request.params), "n": 1}))
+                            self._parts[more] = (ticket, j)
+                            request.waiting += 1
+            else:
+                request.gens[sample] = _joined(request.gens[sample], gens[0])
+                request.waiting -= 1
+            if request.waiting == 0:
+                del self._open[ticket]
+                self._done[ticket] = _merged(request.gens) if request.propose else request.gens
 
     def propose_steps(self, states: list[str], k: int, temperature: float, top_p: float = 1.0,
                       logprobs: int | None = None) -> list[list[Generation]]:
-        """K sampled candidate next steps per state, identical texts merged (first kept).
-
-        A candidate that is only whitespace (the model wrote an empty line) is continued once, in
-        one more batched call, so that every step has content: collected solutions are cut the
-        same way (blank lines never stand alone as steps), and the QVM was trained on those.
-        """
-        params = GenParams(n=k, temperature=temperature, top_p=top_p, stop=self.step_format.stop,
-                           max_tokens=self.step_format.step_token_limit(self.max_step_tokens), logprobs=logprobs)
-        gens = self.backend.generate(states, params)
-        blanks = [(i, j) for i, gs in enumerate(gens) for j, g in enumerate(gs)
-                  if g.finish_reason == "stop" and not g.text.strip()]
-        if blanks:
-            more = self.backend.generate([states[i] + gens[i][j].text for i, j in blanks],
-                                         GenParams(**{**vars(params), "n": 1}))
-            for (i, j), extra in zip(blanks, more):
-                gens[i][j] = _joined(gens[i][j], extra[0])
-        out = []
-        for gs in gens:
-            unique: dict[str, Generation] = {}
-            for g in gs:
-                if g.text in unique:  # merged, but its tokens were generated all the same: keep the count
-                    first = unique[g.text]
-                    first.generated = (first.generated or first.num_tokens) + g.num_tokens
-                else:
-                    unique[g.text] = g
-            out.append(list(unique.values()))
-        return out
+        """`submit_propose` for many states, in one backend call (plus one for blank candidates)."""
+        return self.wait([self.submit_propose(s, k, temperature, top_p, logprobs) for s in states])
 
     def complete(self, states: list[str], n: int, temperature: float, max_tokens: int, top_p: float = 1.0,
                  logprobs: int | None = None) -> list[list[Generation]]:
-        """n continuations of each state to the end of the solution (or max_tokens)."""
-        params = GenParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, logprobs=logprobs)
-        return self.backend.generate(states, params)
+        """`submit_complete` for many states, in one backend call."""
+        return self.wait([self.submit_complete(s, n, temperature, max_tokens, top_p, logprobs) for s in states])
+
+
+@dataclass
+class _Request:
+    state: str
+    params: GenParams
+    propose: bool  # a step proposal (blank candidates continued, duplicates merged) or a completion
+    gens: list[Generation] | None = None
+    waiting: int = 0  # blank candidates whose continuation is still in flight
+
+
+def _merged(gens: list[Generation]) -> list[Generation]:
+    """Identical texts merged, the first kept; the merged ones' tokens were generated all the same."""
+    unique: dict[str, Generation] = {}
+    for g in gens:
+        if g.text in unique:
+            first = unique[g.text]
+            first.generated = (first.generated or first.num_tokens) + g.num_tokens
+        else:
+            unique[g.text] = g
+    return list(unique.values())
 
 
 def _joined(first: Generation, second: Generation) -> Generation:

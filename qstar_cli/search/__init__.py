@@ -17,17 +17,18 @@ from __future__ import annotations
 import dataclasses
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from qstar_cli.search import astar, beam, mcts, sampling
-from qstar_cli.search.base import Question, SearchEnv, SearchResult
+from qstar_cli.search import astar, beam, driver, mcts, sampling
+from qstar_cli.search.base import Question, SearchEnv, SearchResult, Usage
+from qstar_cli.search.driver import Search
 
 
 @dataclass(frozen=True)
 class Method:
-    run: Callable[..., list[SearchResult]]  # (questions, env, cfg, trees=...) -> one result per question
+    search: Callable[..., Search]  # (env, question, cfg, usage, trees) -> one question's search (driver.py)
     config: type
     label: str  # how reports name it
     color: str  # its colour in the report's plot
@@ -57,17 +58,17 @@ class Method:
 
 
 SEARCHERS: dict[str, Method] = {
-    "greedy": Method(sampling.greedy, sampling.GreedyConfig, "greedy", "#4b5563"),
-    "self_consistency": Method(sampling.self_consistency, sampling.SelfConsistencyConfig, "self-consistency",
+    "greedy": Method(sampling.greedy_one, sampling.GreedyConfig, "greedy", "#4b5563"),
+    "self_consistency": Method(sampling.self_consistency_one, sampling.SelfConsistencyConfig, "self-consistency",
                                "#2563eb", shown=(("n", "n"),)),
-    "best_of_n": Method(sampling.best_of_n, sampling.BestOfNConfig, "best-of-N", "#7c3aed",
+    "best_of_n": Method(sampling.best_of_n_one, sampling.BestOfNConfig, "best-of-N", "#7c3aed",
                         shown=(("n", "n"), ("rank_by", "by")), uses=("qvm", "prm"),
                         needs_qvm=lambda c: c.rank_by == "qvm", problems=lambda c, e: c.problems(e.prm)),
-    "beam": Method(beam.search, beam.BeamConfig, "beam", "#0891b2", shown=(("width", "w"), ("k", "K")),
+    "beam": Method(beam.search_one, beam.BeamConfig, "beam", "#0891b2", shown=(("width", "w"), ("k", "K")),
                    uses=("qvm",), needs_qvm=lambda c: True),
-    "mcts": Method(mcts.search, mcts.MCTSConfig, "MCTS", "#ea580c", shown=(("iterations", "it"), ("k", "K")),
+    "mcts": Method(mcts.search_one, mcts.MCTSConfig, "MCTS", "#ea580c", shown=(("iterations", "it"), ("k", "K")),
                    uses=("qvm",), needs_qvm=lambda c: c.reward == "qvm"),
-    "astar": Method(astar.search, astar.AStarConfig, "A*", "#dc2626",
+    "astar": Method(astar.search_one, astar.AStarConfig, "A*", "#dc2626",
                     shown=(("k", "K"), ("n_terminals", "N"), ("budget", "budget")), uses=("qvm", "prm"),
                     needs_qvm=lambda c: c.heuristic != "zero", problems=lambda c, e: c.problems(e.prm)),
 }
@@ -86,10 +87,28 @@ def method_fields() -> dict[str, tuple[Any, Any, dataclasses.Field]]:
 
 
 def run(method: str, questions: list[Question], env: SearchEnv, cfg: Any, trees: bool = False) -> list[SearchResult]:
-    """Search a batch of questions together; each result's wall time is its share of the batch's."""
-    started = time.perf_counter()
-    results = SEARCHERS[method].run(questions, env, cfg, trees=trees)
-    share = (time.perf_counter() - started) / max(1, len(questions))
-    for r in results:
-        r.wall_seconds = share
+    """Search a batch of questions together; results in question order."""
+    results: list[SearchResult] = [None] * len(questions)  # type: ignore[list-item]
+    for i, result in stream(method, questions, env, cfg, trees):
+        results[i] = result
     return results
+
+
+def stream(method: str, questions: Iterable[Question], env: SearchEnv, cfg: Any, trees: bool = False,
+           window: int | None = None) -> Iterator[tuple[int, SearchResult]]:
+    """Search questions `window` at a time (None: all at once), a new one admitted as one finishes;
+    yields (index, result) as each finishes. A result's wall time is the time since the previous
+    result, so a run's per-question times add up to its total."""
+    one = SEARCHERS[method].search
+    usages: list[Usage] = []
+
+    def jobs():
+        for q in questions:
+            usages.append(Usage())
+            yield q, one(env, q, cfg, usages[-1], trees), usages[-1]
+
+    last = time.perf_counter()
+    for i, result in driver.stream(env, jobs(), window):
+        now = time.perf_counter()
+        result.wall_seconds, last = now - last, now
+        yield i, result

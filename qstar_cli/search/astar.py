@@ -4,15 +4,18 @@ f(s) = g(s) + lambda * h(s). g aggregates the process utilities R_P of the steps
 sum or last; 0 with no utility). h(child) = Q(parent, action) from one batched QVM pass over all
 children ("qvalue"); "lookahead" instead samples K actions at each child and takes the max Q
 (the paper's h(s_t) = max_a Q(s_t, a), at K^2 the policy and QVM cost); "zero" is uniform-cost
-search. Each round every unfinished question pops its best open node (terminals popped on the way
-are recorded), and all expansions go to the policy in ONE call and all children to the QVM in ONE
-call. A proposal that is empty and ends the solution (the model's EOS right after a finished
-step) makes its parent's state a terminal, with the parent's f. A question stops after N
+search. Each question pops its best open node (terminals popped on the way are recorded), expands
+it and scores its children; `driver.drive` batches these calls across questions (in lockstep
+rounds of ONE policy call and ONE QVM call for all questions, or, on vLLM, continuously). A
+proposal that is empty and ends the solution (the model's EOS right after a finished step) makes
+its parent's state a terminal, with the parent's f. A question stops after N
 terminals or `budget` expansions; terminals still in its open set then join its solutions (best f
 first, up to N). Its answer is the finished terminal with the highest f (terminals cut at the
 depth or token limit rank below every finished one), or the majority answer over its terminals
-("vote"). Ties in f go to the node pushed first, so runs are deterministic. A question whose
-budget ends without any terminal gets its best open node completed greedily (one more batched
+("vote"). Ties in f go to the node pushed first, so runs are deterministic. With `parallel` P > 1
+a question pops and expands its P best open nodes at once (fewer, fuller rounds; no longer exact
+A*, since the second node is expanded before the first's children are scored). A question whose
+budget ends without any terminal gets its best open node completed greedily (one more policy
 call, counted), unless fallback is "none".
 """
 
@@ -24,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from qstar_cli.search.base import (Candidate, PathStep, Question, SearchEnv, SearchResult, Terminal, Usage,
-                                   answer_groups, best_terminal, charge, generated_tokens)
+                                   answer_groups, best_terminal, generated_tokens)
+from qstar_cli.search.driver import Complete, Propose, QValues, Search, Utilities, run_each
 
 AGGREGATES = {
     "min": min,
@@ -49,6 +53,9 @@ class AStarConfig:
     # generated tokens of a solution; reaching it makes a node terminal (cut off)
     max_tokens: int = field(default=512, metadata={"key": "sampling.max_tokens", "min": 1})
     fallback: Literal["complete", "none"] = "complete"  # what a question with no terminal gets
+    # open nodes each question expands at once, its best ones: 1 is exact A*; more keeps a small
+    # batch's engine busier (bench_search.py) at the cost of expanding some nodes A* would not yet
+    parallel: int = field(default=1, metadata={"min": 1})
 
     def problems(self, prm: str | None = None) -> list[str]:
         out = []
@@ -95,81 +102,70 @@ class _State:
     seen: set[str] = field(default_factory=set)
     terminals: list[Node] = field(default_factory=list)
     expansions: int = 0
-    done: bool = False
+    order: itertools.count = field(default_factory=itertools.count)  # push order: ties in f go to the first
 
 
 def search(questions: list[Question], env: SearchEnv, cfg: AStarConfig, trees: bool = False) -> list[SearchResult]:
-    agg = AGGREGATES[cfg.agg]
-    use_utility = cfg.utility != "none"
-    order = itertools.count()
-    states = [_State(q) for q in questions]
-    usages = [Usage() for _ in questions]
-    for st in states:
-        st.nodes.append(Node(0, -1, (), (), 0.0, 0.0, 0.0, 0, False))
-        heapq.heappush(st.open, (0.0, next(order), 0))
-        st.seen.add("")
+    return run_each(search_one, questions, env, cfg, trees)
 
-    while True:
-        frontier: list[tuple[int, Node]] = []
-        for qi, st in enumerate(states):
-            if st.done:
-                continue
-            node = _pop_expandable(st, cfg)
-            if node is None:
-                st.done = True
-                _harvest(st, cfg)
-            else:
-                frontier.append((qi, node))
-        if not frontier:
-            break
-        requests = [(states[qi].question, list(node.steps)) for qi, node in frontier]
-        owners = [qi for qi, _ in frontier]
-        proposals = env.propose(requests, cfg.k, cfg.temperature, logprobs=cfg.utility == "confidence")
-        charge(usages, owners, "policy_calls")
-        charge(usages, owners, "expansions", [1] * len(owners))
-        children: list[tuple[int, Node, Candidate]] = []
-        for (qi, parent), cands in zip(frontier, proposals):
-            st = states[qi]
+
+def search_one(env: SearchEnv, question: Question, cfg: AStarConfig, usage: Usage, trees: bool) -> Search:
+    """The A* search of one question; `drive` batches its requests with the other questions'."""
+    agg = AGGREGATES[cfg.agg]
+    st = _State(question)
+    _push(st, Node(0, -1, (), (), 0.0, 0.0, 0.0, 0, False))
+    st.seen.add("")
+    while parents := _pop_batch(st, cfg):
+        proposals = yield Propose([list(p.steps) for p in parents], cfg.k, cfg.temperature,
+                                  logprobs=cfg.utility == "confidence")
+        usage.expansions += len(parents)
+        children: list[tuple[Node, Candidate]] = []
+        for parent, cands in zip(parents, proposals):
             parent.expanded = True
-            st.expansions += 1
-            usages[qi].generated_tokens += generated_tokens(cands)
+            usage.generated_tokens += generated_tokens(cands)
             for cand in cands:
                 key = "".join(parent.steps) + cand.text
                 if not cand.text:
                     if cand.finish == "eos" and key + "\0eos" not in st.seen:  # ended with the parent's last step
                         st.seen.add(key + "\0eos")
-                        _push(st, order, Node(len(st.nodes), parent.index, parent.steps, parent.utilities, parent.g,
-                                              parent.h, parent.f, parent.tokens + cand.tokens, True, "eos"))
+                        _push(st, Node(len(st.nodes), parent.index, parent.steps, parent.utilities, parent.g,
+                                       parent.h, parent.f, parent.tokens + cand.tokens, True, "eos"))
                     continue  # an empty step that does not end the solution repeats its parent's state
                 if key in st.seen:
                     continue  # the same state reached again: keep the first, cheaper-or-equal path
                 st.seen.add(key)
-                children.append((qi, parent, cand))
-        hs = _heuristic(env, states, children, cfg, usages)
-        us = _utilities(env, states, children, cfg, usages)
-        for (qi, parent, cand), h, u in zip(children, hs, us):
-            st = states[qi]
+                children.append((parent, cand))
+        hs = yield from _heuristic(children, cfg, usage)
+        us = yield from _utilities(children, cfg)
+        for (parent, cand), h, u in zip(children, hs, us):
             utilities = parent.utilities + (u,)
-            g = agg(list(utilities)) if use_utility else 0.0
+            g = agg(list(utilities)) if cfg.utility != "none" else 0.0
             tokens = parent.tokens + cand.tokens
             terminal = cand.finish == "eos" or tokens >= cfg.max_tokens or len(parent.steps) + 1 >= cfg.max_depth
             # a node cut at the depth or token limit keeps its proposal's finish (stop/length): not finished
-            _push(st, order, Node(len(st.nodes), parent.index, parent.steps + (cand.text,), utilities, g, h,
-                                  g + cfg.lam * h, tokens, terminal, cand.finish))
+            _push(st, Node(len(st.nodes), parent.index, parent.steps + (cand.text,), utilities, g, h,
+                           g + cfg.lam * h, tokens, terminal, cand.finish))
+    _harvest(st, cfg)
+    if cfg.fallback == "complete" and not st.terminals and st.open:
+        # no terminal: complete the best open node greedily (one more policy call, counted)
+        node = st.nodes[min(st.open)[2]]
+        [cands] = yield Complete([list(node.steps)], 1, 0.0)
+        cand = cands[0]
+        usage.generated_tokens += generated_tokens(cands)
+        steps = node.steps + tuple(env.split_steps(cand.text, cand.tokens))
+        done = Node(len(st.nodes), node.index, steps, node.utilities, node.g, node.h, node.f,
+                    node.tokens + cand.tokens, True, cand.finish)
+        st.nodes.append(done)
+        st.terminals.append(done)
+    terminals = [Terminal(list(n.steps), n.f, n.path(st.nodes), n.finish, n.index) for n in st.terminals]
+    answer = _choose(env, question, terminals, cfg.answer)
+    tree = [_tree_row(n, st.nodes) for n in st.nodes] if trees else None
+    return SearchResult(question.id, answer, terminals, usage, tree=tree)
 
-    _fallback(env, states, cfg, usages)
-    results = []
-    for st, usage in zip(states, usages):
-        terminals = [Terminal(list(n.steps), n.f, n.path(st.nodes), n.finish, n.index) for n in st.terminals]
-        answer = _choose(env, st.question, terminals, cfg.answer)
-        tree = [_tree_row(n, st.nodes) for n in st.nodes] if trees else None
-        results.append(SearchResult(st.question.id, answer, terminals, usage, tree=tree))
-    return results
 
-
-def _push(st: _State, order, node: Node) -> None:
+def _push(st: _State, node: Node) -> None:
     st.nodes.append(node)
-    heapq.heappush(st.open, (-node.f, next(order), node.index))
+    heapq.heappush(st.open, (-node.f, next(st.order), node.index))
 
 
 def _pop_expandable(st: _State, cfg: AStarConfig) -> Node | None:
@@ -189,6 +185,15 @@ def _pop_expandable(st: _State, cfg: AStarConfig) -> Node | None:
     return None
 
 
+def _pop_batch(st: _State, cfg: AStarConfig) -> list[Node]:
+    """The next `parallel` nodes to expand (one: exact A*), each counted against the budget."""
+    batch = []
+    while len(batch) < cfg.parallel and (node := _pop_expandable(st, cfg)) is not None:
+        batch.append(node)
+        st.expansions += 1
+    return batch
+
+
 def _harvest(st: _State, cfg: AStarConfig) -> None:
     """Terminals still in the open set join the solutions (best f first, up to N).
 
@@ -206,66 +211,33 @@ def _harvest(st: _State, cfg: AStarConfig) -> None:
         heapq.heappush(st.open, item)
 
 
-def _heuristic(env: SearchEnv, states, children, cfg: AStarConfig, usages) -> list[float]:
+def _heuristic(children: list[tuple[Node, Candidate]], cfg: AStarConfig, usage: Usage) -> Search:
     if not children or cfg.heuristic == "zero":
         return [0.0] * len(children)
-    owners = [qi for qi, _, _ in children]
-    qs = env.q_values([(states[qi].question, list(parent.steps), cand.text) for qi, parent, cand in children])
-    charge(usages, owners, "qvm_calls")
-    charge(usages, owners, "scored", [1] * len(owners))
+    qs = yield QValues([(list(parent.steps), cand.text) for parent, cand in children])
     if cfg.heuristic != "lookahead":
         return qs
     # h(child) = max over K sampled actions a' at the child of Q(child, a'): K^2 calls' worth
-    inner = [(i, qi, parent.steps + (cand.text,)) for i, (qi, parent, cand) in enumerate(children)
+    inner = [(i, list(parent.steps) + [cand.text]) for i, (parent, cand) in enumerate(children)
              if cand.finish != "eos"]
     if not inner:
         return qs
-    looks = env.propose([(states[qi].question, list(steps)) for _, qi, steps in inner], cfg.k, cfg.temperature)
-    charge(usages, [qi for _, qi, _ in inner], "policy_calls")
-    pairs = [(j, qi, steps, c) for j, (_, qi, steps) in enumerate(inner) for c in looks[j] if c.text]
-    for (_, qi, _), cands in zip(inner, looks):
-        usages[qi].generated_tokens += generated_tokens(cands)
-    scores = env.q_values([(states[qi].question, list(steps), c.text) for _, qi, steps, c in pairs])
-    charge(usages, [qi for _, qi, _, _ in pairs], "qvm_calls")
-    charge(usages, [qi for _, qi, _, _ in pairs], "scored", [1] * len(pairs))
+    looks = yield Propose([steps for _, steps in inner], cfg.k, cfg.temperature)
+    usage.generated_tokens += sum(generated_tokens(cands) for cands in looks)
+    pairs = [(i, steps, c.text) for (i, steps), cands in zip(inner, looks) for c in cands if c.text]
+    if not pairs:
+        return qs
+    scores = yield QValues([(steps, text) for _, steps, text in pairs])
     best: dict[int, float] = {}
-    for (j, _, _, _), s in zip(pairs, scores):
-        best[j] = max(best.get(j, 0.0), s)
-    out = list(qs)
-    for j, (i, _, _) in enumerate(inner):
-        if j in best:
-            out[i] = best[j]
-    return out
+    for (i, _, _), s in zip(pairs, scores):
+        best[i] = max(best.get(i, 0.0), s)
+    return [best.get(i, q) for i, q in enumerate(qs)]
 
 
-def _utilities(env: SearchEnv, states, children, cfg: AStarConfig, usages) -> list[float]:
+def _utilities(children: list[tuple[Node, Candidate]], cfg: AStarConfig) -> Search:
     if not children or cfg.utility == "none":
         return [0.0] * len(children)
-    us = env.process_utility([(states[qi].question, list(parent.steps), cand) for qi, parent, cand in children],
-                             cfg.utility)
-    if cfg.utility == "prm":  # confidence and the rule cost no model call
-        charge(usages, [qi for qi, _, _ in children], "prm_calls")
-    return us
-
-
-def _fallback(env: SearchEnv, states: list[_State], cfg: AStarConfig, usages) -> None:
-    """Questions without any terminal: complete their best open node greedily."""
-    if cfg.fallback == "none":
-        return
-    needy = [(qi, st) for qi, st in enumerate(states) if not st.terminals and st.open]
-    if not needy:
-        return
-    best = [(qi, st, st.nodes[min(st.open)[2]]) for qi, st in needy]
-    outs = env.complete([(st.question, list(node.steps)) for _, st, node in best], 1, 0.0)
-    charge(usages, [qi for qi, _, _ in best], "policy_calls")
-    for (qi, st, node), cands in zip(best, outs):
-        cand = cands[0]
-        usages[qi].generated_tokens += generated_tokens(cands)
-        steps = node.steps + tuple(env.split_steps(cand.text, cand.tokens))
-        done = Node(len(st.nodes), node.index, steps, node.utilities, node.g, node.h, node.f,
-                    node.tokens + cand.tokens, True, cand.finish)
-        st.nodes.append(done)
-        st.terminals.append(done)
+    return (yield Utilities([(list(parent.steps), cand) for parent, cand in children], cfg.utility))
 
 
 def _choose(env: SearchEnv, question: Question, terminals: list[Terminal], how: str) -> Terminal | None:

@@ -92,6 +92,31 @@ class SearchEnv:
         """Whether two extracted answers are the same by the grader's own equivalence."""
         return a == b
 
+    # ---- streamed policy requests (see driver.py) -----------------------------------------------
+    # An environment whose engine batches continuously overrides these two; this default queues
+    # the requests and runs them as one propose / complete call per distinct setting: lockstep rounds.
+    def submit(self, kind: str, question: Question, steps: list[str], n: int, temperature: float,
+               logprobs: bool = False) -> int:
+        """Queue one `propose` (kind "propose", n = K) or `complete` request; returns its ticket."""
+        queue = self.__dict__.setdefault("_queue", [])
+        ticket = self.__dict__.get("_next_ticket", 0)
+        self._next_ticket = ticket + 1
+        queue.append((ticket, kind, question, steps, n, temperature, logprobs))
+        return ticket
+
+    def collect(self) -> list[tuple[int, list[Candidate]]]:
+        """Finished requests as (ticket, candidates); at least one while any is in flight."""
+        queue, self._queue = self.__dict__.get("_queue", []), []
+        groups: dict[tuple, list[tuple[int, Question, list[str]]]] = {}
+        for ticket, kind, question, steps, n, temperature, logprobs in queue:
+            groups.setdefault((kind, n, temperature, logprobs), []).append((ticket, question, steps))
+        out = []
+        for (kind, n, temperature, logprobs), items in groups.items():
+            call = self.propose if kind == "propose" else self.complete
+            results = call([(q, steps) for _, q, steps in items], n, temperature, logprobs=logprobs)
+            out.extend((ticket, cands) for (ticket, _, _), cands in zip(items, results))
+        return out
+
 
 def generated_tokens(cands: list[Candidate]) -> int:
     """What the backend generated for a list of candidates, merged duplicates included."""
@@ -169,7 +194,7 @@ class SearchResult:
     answer: Terminal | None  # the chosen solution
     terminals: list[Terminal] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
-    # this question's share of its batch's search time: the batch's wall time divided by its
-    # questions (they were searched together), so a run's per-question times add up to its total
+    # the search time from the previous result to this one: questions are searched together, so
+    # this is its share, and a run's per-question times add up to its total
     wall_seconds: float = 0.0
     tree: list[dict] | None = None  # optional full search tree (nodes with step text and f, g, h)

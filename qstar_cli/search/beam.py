@@ -1,8 +1,9 @@
 """Step-level beam search with the QVM: keep the `width` best partial solutions each round.
 
-Every round expands all questions' beams in ONE policy call (K candidates each) and scores all
-children in ONE QVM call; a child's score is Q(parent, action). Children that end the solution
-become terminals; the best `width` open children form the next beam. A question stops when it has
+Each round a question expands its whole beam (K candidates per node) and scores all children with
+the QVM; a child's score is Q(parent, action). `driver.drive` batches these calls across questions
+(lockstep rounds of ONE policy and ONE QVM call for all, or continuously on vLLM). Children that
+end the solution become terminals; the best `width` open children form the next beam. A question stops when it has
 `width` terminals, its beam is empty or `max_depth` is reached; its answer is the best-scored
 terminal, finished ones before those cut at the depth or token limit. A question left without
 terminals has its best beam completed greedily (counted).
@@ -14,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qstar_cli.search.base import (PathStep, Question, SearchEnv, SearchResult, Terminal, Usage, best_terminal,
-                                   charge, generated_tokens)
+                                   generated_tokens)
+from qstar_cli.search.driver import Complete, Propose, QValues, Search, run_each
 
 
 @dataclass
@@ -36,73 +38,58 @@ class _Beam:
 
 
 def search(questions: list[Question], env: SearchEnv, cfg: BeamConfig, trees: bool = False) -> list[SearchResult]:
-    usages = [Usage() for _ in questions]
-    beams = [[_Beam([], [], 0.0, 0)] for _ in questions]
+    return run_each(search_one, questions, env, cfg, trees)
+
+
+def search_one(env: SearchEnv, question: Question, cfg: BeamConfig, usage: Usage, trees: bool) -> Search:
+    """The beam search of one question; `drive` batches its requests with the other questions'."""
+    beam = [_Beam([], [], 0.0, 0)]
     # the rows are cheap, so they are always kept and returned only when asked for
-    tree = [[_row(0, -1, "", 0.0, False)] for _ in questions]
-    terminals: list[list[Terminal]] = [[] for _ in questions]
+    tree = [_row(0, -1, "", 0.0, False)]
+    terminals: list[Terminal] = []
     for depth in range(cfg.max_depth):
-        live = [qi for qi in range(len(questions)) if beams[qi] and len(terminals[qi]) < cfg.width]
-        if not live:
+        if not beam or len(terminals) >= cfg.width:
             break
-        requests, owners = [], []
-        for qi in live:
-            for b in beams[qi]:
-                requests.append((questions[qi], b.steps))
-                owners.append((qi, b))
-        proposals = env.propose(requests, cfg.k, cfg.temperature)
-        charge(usages, [qi for qi, _ in owners], "policy_calls")
-        charge(usages, [qi for qi, _ in owners], "expansions", [1] * len(owners))
+        proposals = yield Propose([b.steps for b in beam], cfg.k, cfg.temperature)
+        usage.expansions += len(beam)
         children = []
-        for (qi, b), cands in zip(owners, proposals):
-            tree[qi][b.node]["expanded"] = True
-            usages[qi].generated_tokens += generated_tokens(cands)
-            children += [(qi, b, c) for c in cands if c.text]
+        for b, cands in zip(beam, proposals):
+            tree[b.node]["expanded"] = True
+            usage.generated_tokens += generated_tokens(cands)
+            children += [(b, c) for c in cands if c.text]
             if any(not c.text and c.finish == "eos" for c in cands):  # the solution ended with b's last step
-                node = len(tree[qi])
-                tree[qi].append(_row(node, b.node, "", b.score, True))
-                terminals[qi].append(Terminal(list(b.steps), b.score, b.path, "eos", node))
-        scores = env.q_values([(questions[qi], b.steps, c.text) for qi, b, c in children])
-        charge(usages, [qi for qi, _, _ in children], "qvm_calls")
-        charge(usages, [qi for qi, _, _ in children], "scored", [1] * len(children))
-        nxt: dict[int, list[_Beam]] = {qi: [] for qi in live}
-        seen: dict[int, set[str]] = {qi: set() for qi in live}
-        for (qi, b, c), s in zip(children, scores):
+                node = len(tree)
+                tree.append(_row(node, b.node, "", b.score, True))
+                terminals.append(Terminal(list(b.steps), b.score, b.path, "eos", node))
+        scores = (yield QValues([(b.steps, c.text) for b, c in children])) if children else []
+        nxt: list[_Beam] = []
+        seen: set[str] = set()
+        for (b, c), s in zip(children, scores):
             key = "".join(b.steps) + c.text
-            if key in seen[qi]:
+            if key in seen:
                 continue
-            seen[qi].add(key)
+            seen.add(key)
             terminal = c.finish == "eos" or b.tokens + c.tokens >= cfg.max_tokens or depth + 1 >= cfg.max_depth
-            child = _Beam(b.steps + [c.text], b.path + [PathStep(c.text, h=s, f=s)], s, b.tokens + c.tokens,
-                          len(tree[qi]))
-            tree[qi].append(_row(child.node, b.node, c.text, s, terminal))
+            child = _Beam(b.steps + [c.text], b.path + [PathStep(c.text, h=s, f=s)], s, b.tokens + c.tokens, len(tree))
+            tree.append(_row(child.node, b.node, c.text, s, terminal))
             if terminal:
-                terminals[qi].append(Terminal(child.steps, s, child.path, c.finish, child.node))
+                terminals.append(Terminal(child.steps, s, child.path, c.finish, child.node))
             else:
-                nxt[qi].append(child)
-        for qi in live:
-            # stable sort: equal scores keep proposal order, so runs are deterministic
-            beams[qi] = sorted(nxt[qi], key=lambda b: -b.score)[: cfg.width]
-    _complete_leftovers(questions, env, beams, terminals, usages, tree)
-    return [SearchResult(q.id, best_terminal(terminals[qi]), terminals[qi], usages[qi], tree=tree[qi] if trees else None)
-            for qi, q in enumerate(questions)]
+                nxt.append(child)
+        # stable sort: equal scores keep proposal order, so runs are deterministic
+        beam = sorted(nxt, key=lambda b: -b.score)[: cfg.width]
+    if not terminals and beam:
+        # no terminal: complete the best beam greedily (one more policy call, counted)
+        b = max(beam, key=lambda b: b.score)
+        [cands] = yield Complete([b.steps], 1, 0.0)
+        usage.generated_tokens += generated_tokens(cands)
+        steps = b.steps + env.split_steps(cands[0].text, cands[0].tokens)
+        node = len(tree)
+        tree.append(_row(node, b.node, cands[0].text, b.score, True))
+        terminals.append(Terminal(steps, b.score, b.path, cands[0].finish, node))
+    return SearchResult(question.id, best_terminal(terminals), terminals, usage, tree=tree if trees else None)
 
 
 def _row(node: int, parent: int, step: str, score: float, terminal: bool) -> dict:
     return {"id": node, "parent": parent, "step": step, "g": 0.0, "h": score, "f": score, "terminal": terminal,
             "expanded": False}
-
-
-def _complete_leftovers(questions, env: SearchEnv, beams, terminals, usages, tree) -> None:
-    needy = [qi for qi in range(len(questions)) if not terminals[qi] and beams[qi]]
-    if not needy:
-        return
-    best = [max(beams[qi], key=lambda b: b.score) for qi in needy]
-    outs = env.complete([(questions[qi], b.steps) for qi, b in zip(needy, best)], 1, 0.0)
-    charge(usages, needy, "policy_calls")
-    for qi, b, cands in zip(needy, best, outs):
-        usages[qi].generated_tokens += generated_tokens(cands)
-        steps = b.steps + env.split_steps(cands[0].text, cands[0].tokens)
-        node = len(tree[qi])
-        tree[qi].append(_row(node, b.node, cands[0].text, b.score, True))
-        terminals[qi].append(Terminal(steps, b.score, b.path, cands[0].finish, node))

@@ -1,11 +1,11 @@
 """Monte Carlo tree search over reasoning steps, as in Marco-o1, batched across questions.
 
-Each iteration every question walks its tree from the root by UCT (unvisited children first, in
+Each iteration a question walks its tree from the root by UCT (unvisited children first, in
 index order), expands the leaf it reaches into K proposed steps, rolls out the leaf's first new
 child to the end of a solution, scores that rollout (mean token confidence, or the QVM on its last
-step) and back-propagates the reward to the root. Questions move in lockstep so that one iteration
-costs at most one `propose`, one `complete` and one `q_values` call however many questions there
-are. The answer follows the most visited children from the root (or takes the best-scored
+step) and back-propagates the reward to the root. `driver.drive` batches the questions' calls:
+in lockstep, one iteration costs at most one `propose`, one `complete` and one `q_values` call
+however many questions there are; on vLLM, continuously. The answer follows the most visited children from the root (or takes the best-scored
 solution); a solution cut at the depth limit, like a rollout cut at the token limit, is never
 preferred to a finished one. With `reflection`, as in Marco-o1, every finished attempt (a node
 whose step ends the solution) gets one child, "Wait! Maybe I made some mistakes! I need to rethink
@@ -24,6 +24,7 @@ from typing import Literal
 from qstar_cli.search.base import (Candidate, PathStep, Question, SearchEnv, SearchResult, Terminal,
                                    Usage, generated_tokens)
 from qstar_cli.search.confidence import mean_confidence
+from qstar_cli.search.driver import Complete, Propose, QValues, Search, run_each
 
 REFLECTION = "Wait! Maybe I made some mistakes! I need to rethink from scratch.\n"
 
@@ -78,12 +79,12 @@ class _Outcome:
 class _Tree:
     """One question's search tree, its recorded outcomes and the compute it has used."""
 
-    def __init__(self, question: Question):
+    def __init__(self, question: Question, usage: Usage):
         self.q = question
         self.nodes = [_Node(parent=-1, step="", depth=0)]
         self.outcomes: list[_Outcome] = []
         self.node_outcome: dict[int, int] = {}  # terminal node -> its outcome, evaluated once
-        self.usage = Usage()
+        self.usage = usage
 
     def chain(self, i: int) -> list[int]:
         """Node ids from the root's child down to node i (the root holds no step)."""
@@ -178,91 +179,57 @@ class _Tree:
                  "terminal": n.terminal, "expanded": n.expanded} for i, n in enumerate(self.nodes)]
 
 
-def _qvm_request(q: Question, steps: list[str]) -> tuple[Question, list[str], str]:
-    return (q, steps[:-1], steps[-1]) if steps else (q, [], "")
-
-
-@dataclass
-class _Eval:
-    """One question's evaluation in an iteration: which node, and what it reached and scored."""
-
-    tree: _Tree
-    node: int
-    extra: list[str] = field(default_factory=list)
-    finish: str = "eos"
-    reward: float | None = None  # None until scored
-    seen: bool = False  # a terminal node evaluated before: reuse its reward, record nothing new
-
-
-def _iterate(trees: list[_Tree], env: SearchEnv, cfg: MCTSConfig) -> None:
-    """One simulation for every question: select, expand, roll out, score, back-propagate."""
-    conf = cfg.reward == "confidence"
-    leaves = [t.select(cfg.c_uct) for t in trees]
-
-    grow = [(t, i) for t, i in zip(trees, leaves) if not t.nodes[i].terminal and not t.nodes[i].expanded]
-    if grow:
-        proposals = env.propose([(t.q, t.steps(i)) for t, i in grow], k=cfg.k,
-                                temperature=cfg.temperature, logprobs=conf)
-        for (t, i), cands in zip(grow, proposals):
-            t.usage.policy_calls += 1
-            t.expand(i, cands, cfg)
-
-    # each question evaluates its leaf's first new child, or the leaf itself when the leaf is
-    # terminal or its expansion gave it no children
-    grown = {(id(t), i) for t, i in grow}
-    evals = [_Eval(t, t.nodes[i].children[0] if (id(t), i) in grown and t.nodes[i].children else i)
-             for t, i in zip(trees, leaves)]
-    for e in evals:
-        node = e.tree.nodes[e.node]
-        if node.terminal and e.node in e.tree.node_outcome:
-            e.seen, e.reward = True, e.tree.outcomes[e.tree.node_outcome[e.node]].reward
-        elif node.terminal:
-            e.finish = node.candidate.finish  # a node cut at the depth limit keeps stop/length: unfinished
-            e.reward = mean_confidence(node.candidate) if conf else None
-
-    roll = [e for e in evals if not e.tree.nodes[e.node].terminal]
-    if roll:
-        temperature = cfg.temperature if cfg.rollout_temperature is None else cfg.rollout_temperature
-        outs = env.complete([(e.tree.q, e.tree.steps(e.node)) for e in roll], n=1, temperature=temperature,
-                            logprobs=conf)
-        for e, cands in zip(roll, outs):
-            # no continuation at all is a failed rollout: an empty, truncated solution
-            cand = cands[0] if cands else Candidate("", 0, "length", [], [])
-            e.extra, e.finish = env.split_steps(cand.text, cand.tokens), cand.finish
-            e.reward = mean_confidence(cand) if conf else None
-            e.tree.usage.policy_calls += 1
-            e.tree.usage.generated_tokens += generated_tokens(cands)
-
-    score = [e for e in evals if e.reward is None]
-    if score:
-        values = env.q_values([_qvm_request(e.tree.q, e.tree.steps(e.node) + e.extra) for e in score])
-        for e, v in zip(score, values):
-            e.reward = float(v)
-            e.tree.usage.qvm_calls += 1
-            e.tree.usage.scored += 1
-
-    for e in evals:
-        t, terminal = e.tree, e.tree.nodes[e.node].terminal
-        if not e.seen:
-            idx = t.record(_Outcome(e.node, e.extra, e.reward, e.finish, e.finish == "eos"))
-            if terminal:
-                t.node_outcome[e.node] = idx
-        t.backprop(e.node, e.reward)
-
-
 def search(questions: list[Question], env: SearchEnv, cfg: MCTSConfig,
            trees: bool = False) -> list[SearchResult]:
     """MCTS for every question at once; one SearchResult per question, in order."""
-    state = [_Tree(q) for q in questions]
+    return run_each(search_one, questions, env, cfg, trees)
+
+
+def search_one(env: SearchEnv, question: Question, cfg: MCTSConfig, usage: Usage, trees: bool = False) -> Search:
+    """The MCTS of one question; `drive` batches its requests with the other questions'."""
+    t = _Tree(question, usage)
     for _ in range(cfg.iterations):
-        _iterate(state, env, cfg)
-    results = []
-    for t in state:
-        built = {idx: t.terminal(o) for idx, o in enumerate(t.outcomes)}
-        chosen = t.answer(cfg.answer)
-        results.append(SearchResult(
-            question_id=t.q.id,
-            answer=built[chosen] if chosen is not None else None,
-            terminals=[built[idx] for idx, o in enumerate(t.outcomes) if o.kept],
-            usage=t.usage, tree=t.dump() if trees else None))
-    return results
+        yield from _iterate(env, t, cfg)
+    built = {idx: t.terminal(o) for idx, o in enumerate(t.outcomes)}
+    chosen = t.answer(cfg.answer)
+    return SearchResult(question_id=t.q.id, answer=built[chosen] if chosen is not None else None,
+                        terminals=[built[idx] for idx, o in enumerate(t.outcomes) if o.kept],
+                        usage=t.usage, tree=t.dump() if trees else None)
+
+
+def _iterate(env: SearchEnv, t: _Tree, cfg: MCTSConfig) -> Search:
+    """One simulation: select, expand, roll out, score, back-propagate."""
+    conf = cfg.reward == "confidence"
+    leaf = t.select(cfg.c_uct)
+    node = leaf
+    if not t.nodes[leaf].terminal and not t.nodes[leaf].expanded:
+        [cands] = yield Propose([t.steps(leaf)], cfg.k, cfg.temperature, logprobs=conf)
+        t.expand(leaf, cands, cfg)
+        # evaluate the leaf's first new child, or the leaf itself when its expansion gave none
+        node = t.nodes[leaf].children[0] if t.nodes[leaf].children else leaf
+
+    terminal = t.nodes[node].terminal
+    if terminal and node in t.node_outcome:  # a terminal evaluated before: its reward, nothing new recorded
+        t.backprop(node, t.outcomes[t.node_outcome[node]].reward)
+        return
+    extra, finish, reward = [], "eos", None
+    if terminal:
+        cand = t.nodes[node].candidate
+        finish = cand.finish  # a node cut at the depth limit keeps stop/length: unfinished
+        reward = mean_confidence(cand) if conf else None
+    else:
+        temperature = cfg.temperature if cfg.rollout_temperature is None else cfg.rollout_temperature
+        [cands] = yield Complete([t.steps(node)], 1, temperature, logprobs=conf)
+        # no continuation at all is a failed rollout: an empty, truncated solution
+        cand = cands[0] if cands else Candidate("", 0, "length", [], [])
+        extra, finish = env.split_steps(cand.text, cand.tokens), cand.finish
+        reward = mean_confidence(cand) if conf else None
+        t.usage.generated_tokens += generated_tokens(cands)
+    if reward is None:
+        steps = t.steps(node) + extra
+        [value] = yield QValues([(steps[:-1], steps[-1]) if steps else ([], "")])
+        reward = float(value)
+    idx = t.record(_Outcome(node, extra, reward, finish, finish == "eos"))
+    if terminal:
+        t.node_outcome[node] = idx
+    t.backprop(node, reward)

@@ -21,7 +21,7 @@ from qstar_cli.artifacts.rundir import RunDir, sha256_json
 from qstar_cli.config import EvalConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.search.base import Question
-from qstar_cli.stages.common import chunks, default_out, execute, select_problems
+from qstar_cli.stages.common import default_out, execute, select_problems
 from qstar_cli.stats import bootstrap_ci
 from qstar_cli.steps import StepFormat
 
@@ -136,21 +136,22 @@ def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, d
     backend = load_backend(config.policy, model_path)
     env = PolicySearchEnv(backend, dataset, fmt, qvm=qvm, prm=prm, max_step_tokens=cfg.max_step_tokens,
                           max_tokens=config.sampling.max_tokens, top_p=config.sampling.top_p)
+    questions = [Question(p.id, p.question, backend.render(dataset.messages(p, num_shots=config.data.num_shots)))
+                 for p in todo]
     correct = answered = 0
     with ui.progress() as bar:
         task = bar.add_task(f"eval {cfg.search}", total=total, completed=done, stats="")
-        for batch in chunks(todo, cfg.batch_questions):
-            questions = [Question(p.id, p.question, backend.render(dataset.messages(p, num_shots=config.data.num_shots)))
-                         for p in batch]
-            results = search.run(cfg.search, questions, env, method_cfg, trees=cfg.trees)
-            for problem, question, result in zip(batch, questions, results):
-                record = prediction_record(problem, question, result, dataset, cfg.search)
-                rundir.append(record)
-                session["generated_questions"] += 1
-                correct += record["correct"]
-                answered += 1
+        # up to batch_questions searched at once, a new one admitted as one finishes, each result
+        # saved as soon as it is ready (a killed run loses only the questions in flight)
+        for i, result in search.stream(cfg.search, questions, env, method_cfg, trees=cfg.trees,
+                                       window=cfg.batch_questions):
+            record = prediction_record(todo[i], questions[i], result, dataset, cfg.search)
+            rundir.append(record)
+            session["generated_questions"] += 1
+            correct += record["correct"]
+            answered += 1
             u = backend.usage
-            bar.update(task, advance=len(batch), stats=f"acc {correct / answered:.1%}  "
+            bar.update(task, advance=1, stats=f"acc {correct / answered:.1%}  "
                        f"{u.generated_tokens / max(u.seconds, 1e-9):,.0f} tok/s")
     session.update(generated_tokens=backend.usage.generated_tokens, generation_seconds=round(backend.usage.seconds, 3),
                    policy_calls=backend.usage.calls, qvm_seconds=None)

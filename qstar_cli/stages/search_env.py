@@ -2,7 +2,8 @@
 batched `SearchEnv` interface that every search method uses.
 
 Each method of the env is one backend call for all the requests given, whatever the number of
-questions. The process utility R_P of a new step is one of: `none` (0), `confidence` (Marco-o1's
+questions. `submit` / `collect` stream requests through the policy, so on vLLM a search keeps the
+engine's batch full (see search/driver.py). The process utility R_P of a new step is one of: `none` (0), `confidence` (Marco-o1's
 mean top-5-normalised token confidence of the step), `prm` (a process reward model's score of
 the step), or `rule` (the dataset's rule; by default a step that repeats an earlier step verbatim,
 a loop the small models fall into, costs -1; code datasets add a syntax check).
@@ -45,6 +46,16 @@ class PolicySearchEnv(SearchEnv):
         gens = self.policy.complete(self._states(requests), n, temperature, self.max_tokens, self.top_p,
                                     logprobs=5 if logprobs else None)
         return [[_candidate(g) for g in gs] for gs in gens]
+
+    def submit(self, kind, question, steps, n, temperature, logprobs=False):
+        state = question.prompt + "".join(steps)
+        lp = 5 if logprobs else None
+        if kind == "propose":
+            return self.policy.submit_propose(state, n, temperature, self.top_p, logprobs=lp)
+        return self.policy.submit_complete(state, n, temperature, self.max_tokens, self.top_p, logprobs=lp)
+
+    def collect(self):
+        return [(ticket, [_candidate(g) for g in gens]) for ticket, gens in self.policy.collect()]
 
     def q_values(self, requests):
         if self.qvm is None:

@@ -186,3 +186,14 @@ def test_lookahead_heuristic_costs_k_squared():
     assert env.calls["propose"] > result.usage.expansions and env.calls["q"] == env.calls["propose"]
     plain, = search([Q], GraphEnv(EDGES, PERFECT), AStarConfig(n_terminals=1, utility="rule", agg="sum"))
     assert result.usage.scored > plain.usage.scored
+
+
+def test_parallel_expansion_pops_the_p_best_nodes_at_once_and_is_no_longer_exact():
+    # Worked by hand on EDGES with the perfect h: after the root, f(a) = -3, f(c) = -3.5, f(b) = -4.5,
+    # so P = 2 expands a and c together; c's terminal i (f = -3.5) is then popped as the first
+    # solution while exact A* would have gone on through a-d to the cheaper a-d-g (f = -3).
+    result, env = run(PERFECT, parallel=2)
+    assert env.proposed_states == [(), ("a",), ("c",), ("a", "d")]
+    assert result.usage.expansions == 4 and result.answer.steps == ["c", "i"]
+    assert result.answer.score == pytest.approx(-3.5)
+    assert run(PERFECT)[0].answer.steps == ["a", "d", "g"]
