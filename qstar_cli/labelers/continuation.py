@@ -10,7 +10,7 @@ endings; completion uses only the stronger policy's completions (y = R of its co
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from qstar_cli.artifacts import records as R
 from qstar_cli.backends.base import GenParams
@@ -39,7 +39,36 @@ def label_batch(records: list[dict], backend, grade: Callable[[dict, str], float
     `grade(record, solution_text)` is the 0/1 reward; `prompt_for(record)` the prompt a stronger
     policy continues from (default: the policy's own prompt as recorded).
     """
+    return next(label_batches([records], backend, grade, fmt, n=n, temperature=temperature, max_tokens=max_tokens,
+                              gamma=gamma, include_own=include_own, method=method, prompt_for=prompt_for, top_p=top_p))
+
+
+def label_batches(batches: Iterable[list[dict]], backend, grade: Callable[[dict, str], float], fmt: StepFormat, *,
+                  n: int, temperature: float, max_tokens: int, gamma: float, include_own: bool, method: str,
+                  prompt_for: Callable[[dict], str] | None = None, top_p: float = 1.0) -> Iterator[list[dict]]:
+    """`label_batch` for each batch in turn, the next batch's states in the engine before this
+    batch is waited for (`PolicyBackend.generate_batches`); yields each batch's records."""
     prompt_for = prompt_for or (lambda rec: rec["prompt"])
+    params = GenParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+    work = [(records, _states(records, prompt_for)) for records in batches]
+    calls = ((states, params) for _, (_, states, _) in work)
+    for (records, (trees, _, owners)), outputs in zip(work, backend.generate_batches(calls)):
+        pairs = [(records[qi], "".join(path(trees[qi], ni)) + g.text) for (qi, ni), gens in zip(owners, outputs)
+                 for g in gens]
+        rewards = iter(grade_all(grade, pairs))
+        outcomes: dict[tuple[int, int], list[tuple[int, float]]] = {}
+        for (qi, ni), gens in zip(owners, outputs):
+            outcomes[(qi, ni)] = [(count_steps(backend, g, fmt), next(rewards)) for g in gens]
+        labelled = []
+        for qi, (rec, nodes) in enumerate(zip(records, trees)):
+            labels = [rollout_label(node, outcomes.get((qi, node.index), []), gamma, include_own) for node in nodes]
+            labelled.append(R.qlabel_record(source=rec, method=method, gamma=gamma,
+                                            nodes=tree_to_records(nodes, labels)))
+        yield labelled
+
+
+def _states(records: list[dict], prompt_for: Callable[[dict], str]):
+    """(trees, states, owners): every non-terminal node's next state, and its (question, node)."""
     trees = [build_tree(rec["trajectories"]) for rec in records]
     states, owners = [], []
     for qi, (rec, nodes) in enumerate(zip(records, trees)):
@@ -48,16 +77,4 @@ def label_batch(records: list[dict], backend, grade: Callable[[dict, str], float
             if not node.terminal:
                 states.append(prompt + "".join(path(nodes, node.index)))
                 owners.append((qi, node.index))
-    params = GenParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens)
-    outputs = backend.generate(states, params) if states else []
-    pairs = [(records[qi], "".join(path(trees[qi], ni)) + g.text) for (qi, ni), gens in zip(owners, outputs)
-             for g in gens]
-    rewards = iter(grade_all(grade, pairs))
-    outcomes: dict[tuple[int, int], list[tuple[int, float]]] = {}
-    for (qi, ni), gens in zip(owners, outputs):
-        outcomes[(qi, ni)] = [(count_steps(backend, g, fmt), next(rewards)) for g in gens]
-    labelled = []
-    for qi, (rec, nodes) in enumerate(zip(records, trees)):
-        labels = [rollout_label(node, outcomes.get((qi, node.index), []), gamma, include_own) for node in nodes]
-        labelled.append(R.qlabel_record(source=rec, method=method, gamma=gamma, nodes=tree_to_records(nodes, labels)))
-    return labelled
+    return trees, states, owners

@@ -82,12 +82,16 @@ def _generate(config, model_path, dataset, todo, fmt, rundir, session, done: int
     correct = trajectories = 0
     with ui.progress() as bar:
         task = bar.add_task("collect", total=total, completed=done, stats="")
-        for batch in chunks(todo, config.collect.batch_questions):
-            prompts = [backend.render(dataset.messages(p, num_shots=config.data.num_shots)) for p in batch]
-            before = (backend.usage.generated_tokens, backend.usage.seconds)
-            outputs = backend.generate(prompts, params)
+        batches = list(chunks(todo, config.collect.batch_questions))
+        prompt_lists = [[backend.render(dataset.messages(p, num_shots=config.data.num_shots)) for p in batch]
+                        for batch in batches]
+        before = (backend.usage.generated_tokens, backend.usage.seconds)
+        # the next batch joins the engine before this one is waited for: no drain between batches
+        for batch, prompts, outputs in zip(batches, prompt_lists,
+                                           backend.generate_batches((ps, params) for ps in prompt_lists)):
             session["generated_tokens"] += backend.usage.generated_tokens - before[0]
             session["generation_seconds"] += backend.usage.seconds - before[1]
+            before = (backend.usage.generated_tokens, backend.usage.seconds)
             # one grading call per batch: code datasets run all its programs in parallel
             grades = iter(dataset.grade_batch([g.text for gens in outputs for g in gens],
                                               [p for p, gens in zip(batch, outputs) for _ in gens]))

@@ -110,7 +110,7 @@ def _strong_backend(config: LabelConfig):
 
 
 def _label(config: LabelConfig, dataset, todo, fmt, grade, rundir, session, done: int, total: int) -> None:
-    from qstar_cli.labelers.continuation import label_batch
+    from qstar_cli.labelers.continuation import label_batches
 
     cfg = config.label
     ui.info("loading the policy ...")
@@ -135,14 +135,15 @@ def _label(config: LabelConfig, dataset, todo, fmt, grade, rundir, session, done
     max_tokens = cfg.max_tokens or config.sampling.max_tokens
     with ui.progress() as bar:
         task = bar.add_task(f"label ({cfg.method})", total=total, completed=done, stats="")
-        for batch in chunks(todo, cfg.batch_questions):
-            for rec in label_batch(batch, backend, grade, fmt, n=n, temperature=temperature, max_tokens=max_tokens,
-                                   gamma=cfg.gamma, include_own=cfg.method == "rollout" and cfg.include_own_ending,
-                                   method=cfg.method, prompt_for=prompt_for, top_p=config.sampling.top_p):
+        batches = chunks(todo, cfg.batch_questions)
+        for labelled in label_batches(batches, backend, grade, fmt, n=n, temperature=temperature, max_tokens=max_tokens,
+                                      gamma=cfg.gamma, include_own=cfg.method == "rollout" and cfg.include_own_ending,
+                                      method=cfg.method, prompt_for=prompt_for, top_p=config.sampling.top_p):
+            for rec in labelled:
                 rundir.append(rec)
                 session["generated_questions"] += 1
             u = backend.usage
-            bar.update(task, advance=len(batch),
+            bar.update(task, advance=len(labelled),
                        stats=f"{u.generated_tokens:,} tokens  {u.generated_tokens / max(u.seconds, 1e-9):,.0f} tok/s")
     session.update(generated_tokens=backend.usage.generated_tokens, generation_seconds=round(backend.usage.seconds, 3),
                    backend_calls=backend.usage.calls, retries=getattr(backend, "retries", 0))
