@@ -3,7 +3,8 @@
 The label runs must agree on the step format and the policy whose rollouts they label (a QVM
 estimates that policy's future); mixing datasets needs `train.mixed_datasets=true`. The run dir
 holds the QVM (`qvm/`, loadable by search), config.yaml, manifest.json and metrics.json with
-held-out MSE, ROC-AUC and a calibration table. A complete run is not retrained on rerun.
+held-out MSE, ROC-AUC with a by-question bootstrap interval, ROC-AUC by step depth, the
+step-position baseline and a calibration table. A complete run is not retrained on rerun.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from qstar_cli.artifacts.rundir import RunDir, open_input, read_manifest
 from qstar_cli.config import TrainConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.stages import label as label_stage
+from qstar_cli.value.metrics import MIN_PER_CLASS, MIN_QUESTIONS
 from qstar_cli.value.model import QVMMeta
 
 STAGE = "train-q"
@@ -95,17 +97,38 @@ def show_summary(metrics: dict, out: Path) -> None:
         ("train loss first -> last", f"{fmt(metrics['train_loss_first'])} -> {fmt(metrics['train_loss_last'])}"),
         ("held-out MSE", fmt(held.get("mse"))),
         ("held-out MSE of the mean (baseline)", fmt(held.get("baseline_mse"))),
-        ("held-out ROC-AUC", fmt(held.get("roc_auc"))),
+        ("held-out ROC-AUC (95% CI by question)", _auc_with_ci(held)),
+        ("held-out ROC-AUC of step depth (baseline)", fmt(held.get("baseline_position_auc"))),
         ("held-out positive rate", fmt(held.get("positive_rate"))),
         ("train ROC-AUC", fmt(metrics["train_eval"].get("roc_auc"))),
         ("train time", f"{metrics['train_seconds']:.1f} s"),
     ])
-    if held.get("calibration"):
-        from rich.table import Table
+    from rich.table import Table
 
+    if held.get("auc_by_depth"):
+        table = Table(title="held-out ROC-AUC by depth (steps before the action)", header_style="bold")
+        for col in ("depth", "examples", "positive rate", "ROC-AUC"):
+            table.add_column(col, justify="right")
+        for row in held["auc_by_depth"]:
+            table.add_row(str(row["depth"]), f"{row['examples']:,}", f"{row['positive_rate']:.3f}", fmt(row["roc_auc"]))
+        ui.out.print(table)
+    if held.get("calibration"):
         table = Table(title="held-out calibration", header_style="bold")
         for col in ("bin", "count", "mean prediction", "mean label"):
             table.add_column(col, justify="right")
         for row in held["calibration"]:
             table.add_row(row["bin"], str(row["count"]), f"{row['mean_pred']:.3f}", f"{row['mean_label']:.3f}")
         ui.out.print(table)
+    if held.get("too_small"):
+        n_pos = round(held["positive_rate"] * held["examples"])
+        ui.warn(f"the held-out ROC-AUC means little with {held['questions']} question(s), {n_pos:,} positive and "
+                f"{held['examples'] - n_pos:,} negative example(s) (it needs {MIN_QUESTIONS} questions and "
+                f"{MIN_PER_CLASS} of each class): label more questions or raise train.heldout_fraction")
+
+
+def _auc_with_ci(held: dict) -> str:
+    """'0.6123 [0.55, 0.67]'; the interval left out where there is none (fewer than 2 questions)."""
+    auc, ci = held.get("roc_auc"), held.get("roc_auc_ci95")
+    if auc is None:
+        return "-"
+    return f"{auc:.4f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f"{auc:.4f}"

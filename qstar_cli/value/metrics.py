@@ -1,9 +1,12 @@
-"""Held-out metrics of a Q-value model: MSE, ROC-AUC against binarized labels, calibration.
+"""Held-out metrics of a Q-value model: MSE, ROC-AUC against binarized labels with a by-question
+bootstrap interval, ROC-AUC by step depth, the step-position baseline, calibration.
 
 Written by hand (a dozen lines each) so the package needs no scikit-learn.
 """
 
 from __future__ import annotations
+
+import random
 
 
 def mse(preds: list[float], labels: list[float]) -> float:
@@ -44,3 +47,119 @@ def calibration(preds: list[float], labels: list[float], bins: int = 10) -> list
                           "mean_pred": sum(preds[i] for i in idx) / len(idx),
                           "mean_label": sum(labels[i] for i in idx) / len(idx)})
     return table
+
+
+# Below these a held-out ROC-AUC is mostly noise: one question more or less moves it by tenths.
+MIN_QUESTIONS = 20
+MIN_PER_CLASS = 10
+# Depths from here on share one row of auc_by_depth: few solutions run that long, so rows past it are tiny.
+DEPTH_POOL = 8
+
+
+def too_small(questions: int, positives: list[bool]) -> bool:
+    """Whether a held-out set is too small for its ROC-AUC to mean anything."""
+    n_pos = sum(positives)
+    return questions < MIN_QUESTIONS or n_pos < MIN_PER_CLASS or len(positives) - n_pos < MIN_PER_CLASS
+
+
+def auc_ci(scores: list[float], positives: list[bool], groups: list, resamples: int = 1000,
+           seed: int = 0) -> tuple[float, float] | None:
+    """95% percentile interval of ROC-AUC from a bootstrap that resamples questions, not examples.
+
+    The steps of one question share its difficulty and its rollouts, so they are not independent
+    draws: resampling single examples would give an interval far too narrow. `groups` holds each
+    example's question id. None with fewer than 2 questions or no resample holding both classes.
+    """
+    aucs = sorted(bootstrap_aucs(scores, positives, groups, resamples, seed))
+    if not aucs:
+        return None
+    return _quantile(aucs, 0.025), _quantile(aucs, 0.975)
+
+
+def bootstrap_aucs(scores: list[float], positives: list[bool], groups: list, resamples: int = 1000,
+                   seed: int = 0) -> list[float]:
+    """ROC-AUC of each resample that draws as many questions as there are, with replacement, each
+    with all its examples. Resamples where one class is absent are skipped (they have no AUC)."""
+    keys = sorted(set(groups), key=str)  # sorted, so the draws do not depend on the examples' order
+    if len(keys) < 2:
+        return []
+    index = {g: k for k, g in enumerate(keys)}
+    blocks = _tie_blocks(scores, positives, [index[g] for g in groups])
+    rng = random.Random(seed)
+    aucs = []
+    for _ in range(resamples):
+        weights = [0] * len(keys)
+        for k in rng.choices(range(len(keys)), k=len(keys)):
+            weights[k] += 1
+        auc = _weighted_auc(blocks, weights)
+        if auc is not None:
+            aucs.append(auc)
+    return aucs
+
+
+def _tie_blocks(scores: list[float], positives: list[bool], groups: list[int]) -> list[tuple[int, bool, bool]]:
+    """(group, positive, last of its tie block) of each example, lowest score first.
+
+    Sorted once for all resamples: a resample only changes how often each group counts. Flat rather
+    than a list of blocks, as one plain loop over it is several times faster per resample.
+    """
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    return [(groups[i], positives[i], n + 1 == len(order) or scores[order[n + 1]] != scores[i])
+            for n, i in enumerate(order)]
+
+
+def _weighted_auc(blocks: list[tuple[int, bool, bool]], weights: list[int]) -> float | None:
+    """ROC-AUC with each example repeated weights[its group] times: one pass up the tie blocks, where
+    a positive beats every negative below its block and ties half of those within it."""
+    wins = 0.0
+    n_pos = neg_below = pos = neg = 0
+    for group, positive, last in blocks:
+        if positive:
+            pos += weights[group]
+        else:
+            neg += weights[group]
+        if last:
+            wins += pos * (neg_below + neg / 2)
+            n_pos += pos
+            neg_below += neg
+            pos = neg = 0
+    if n_pos == 0 or neg_below == 0:
+        return None
+    return wins / (n_pos * neg_below)
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default)."""
+    pos = q * (len(sorted_values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def auc_by_depth(scores: list[float], positives: list[bool], depths: list[int]) -> list[dict]:
+    """ROC-AUC among the steps at each depth (steps before the action); depths >= DEPTH_POOL pooled.
+
+    The pooled AUC can be earned by ranking depths alone (see position_auc); within one depth it
+    shows whether the QVM tells apart steps taken at the same point of a solution.
+    """
+    by_depth: dict[int, list[int]] = {}
+    for i, d in enumerate(depths):
+        by_depth.setdefault(min(d, DEPTH_POOL), []).append(i)
+    rows = []
+    for d in sorted(by_depth):
+        idx = by_depth[d]
+        pos = [positives[i] for i in idx]
+        rows.append({"depth": f"{DEPTH_POOL}+" if d == DEPTH_POOL else d, "examples": len(idx),
+                     "positive_rate": sum(pos) / len(pos), "roc_auc": roc_auc([scores[i] for i in idx], pos)})
+    return rows
+
+
+def position_auc(depths: list[int], positives: list[bool]) -> float | None:
+    """ROC-AUC of scoring each step by its depth alone: a baseline the QVM must beat to be worth its cost.
+
+    Deeper steps score higher, the naive prior that a step closer to a finished solution more often
+    lies on a correct path. The sign is fixed here, never chosen on the held-out data: picking
+    whichever sign scores better there would flatter the baseline. Below 0.5, depth predicts the
+    other way round, and 1 minus it is what the reversed prior would reach.
+    """
+    return roc_auc([float(d) for d in depths], positives)

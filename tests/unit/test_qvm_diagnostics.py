@@ -1,0 +1,146 @@
+"""Held-out QVM diagnostics: the by-question bootstrap interval, ROC-AUC by depth, the position
+baseline, the too-small warning. Expected values are worked out by hand in the comments."""
+
+import pytest
+
+from qstar_cli.stages.train_q import show_summary
+from qstar_cli.value.metrics import (
+    _tie_blocks,
+    _weighted_auc,
+    auc_by_depth,
+    auc_ci,
+    bootstrap_aucs,
+    position_auc,
+    roc_auc,
+    too_small,
+)
+from qstar_cli.value.train import Example, evaluate
+
+
+def test_auc_by_depth_by_hand():
+    scores = [0.2, 0.7, 0.6, 0.4, 0.9, 0.3, 0.1]
+    positives = [False, True, False, True, True, True, True]
+    depths = [0, 0, 1, 1, 1, 8, 11]
+    # depth 0: pos 0.7 beats neg 0.2 -> 1/1 = 1.0; positive rate 1/2
+    # depth 1: pos 0.4 loses to neg 0.6, pos 0.9 beats it -> 1/2 = 0.5; positive rate 2/3
+    # depths 8 and 11 pool into "8+": two positives, no negative -> no AUC; positive rate 1
+    assert auc_by_depth(scores, positives, depths) == [
+        {"depth": 0, "examples": 2, "positive_rate": 0.5, "roc_auc": 1.0},
+        {"depth": 1, "examples": 3, "positive_rate": pytest.approx(2 / 3), "roc_auc": 0.5},
+        {"depth": "8+", "examples": 2, "positive_rate": 1.0, "roc_auc": None},
+    ]
+
+
+def test_position_baseline_by_hand_and_never_sign_flipped():
+    # the positive at depth 2 beats the negatives at depths 0 and 1 and ties the one at 2 -> 2.5 / 3
+    assert position_auc([0, 1, 2, 2], [False, False, True, False]) == pytest.approx(2.5 / 3)
+    # the positive is the shallower step: 0.0 as it is, not flipped to 1.0 on the held-out data
+    assert position_auc([0, 3], [True, False]) == 0.0
+
+
+def test_weighted_auc_equals_auc_of_repeated_examples():
+    scores = [0.5, 0.5, 0.2, 0.8, 0.2]
+    positives = [True, False, False, True, True]
+    groups = [0, 0, 1, 1, 2]
+    # weights [2, 0, 1]: group 0 twice, group 1 left out, group 2 once. Positives 0.5, 0.5, 0.2 and
+    # negatives 0.5, 0.5: each positive 0.5 ties both negatives (2 x 1/2), the 0.2 loses both
+    # -> (1 + 1 + 0) / (3 * 2) = 1/3
+    blocks = _tie_blocks(scores, positives, groups)
+    assert _weighted_auc(blocks, [2, 0, 1]) == pytest.approx(1 / 3)
+    repeated = [0, 1, 0, 1, 4]
+    assert roc_auc([scores[i] for i in repeated], [positives[i] for i in repeated]) == pytest.approx(1 / 3)
+
+
+def test_bootstrap_resamples_questions_not_examples():
+    # question a ranks its pair right (0.9 pos > 0.1 neg), question b wrong (0.2 pos < 0.8 neg).
+    # Drawing 2 questions: {a, a} -> 1.0, {b, b} -> 0.0, {a, b} -> pairs (0.9, 0.1) win, (0.9, 0.8)
+    # win, (0.2, 0.1) win, (0.2, 0.8) loss -> 0.75. Every draw holds both classes, none is skipped.
+    scores = [0.9, 0.1, 0.2, 0.8]
+    positives = [True, False, True, False]
+    aucs = bootstrap_aucs(scores, positives, ["a", "a", "b", "b"], resamples=1000)
+    assert len(aucs) == 1000
+    assert set(aucs) == {0.0, 0.75, 1.0}
+    # a quarter of the draws are {b, b} and a quarter {a, a}: the 2.5% and 97.5% points are 0 and 1
+    assert auc_ci(scores, positives, ["a", "a", "b", "b"]) == (0.0, 1.0)
+    # resampling single examples instead gives other values, e.g. {0.9 pos, 0.2 pos, 0.8 neg} -> 0.5
+    assert 0.5 in bootstrap_aucs(scores, positives, [0, 1, 2, 3], resamples=1000)
+
+
+def test_ci_of_a_separable_case_is_exactly_one():
+    # every positive outscores every negative, so each resample holding both classes has AUC 1;
+    # drawing only q3 (positives only) is skipped
+    scores = [0.9, 0.2, 0.8, 0.1, 0.3, 0.7]
+    positives = [True, False, True, False, False, True]
+    groups = ["q1", "q1", "q2", "q2", "q2", "q3"]
+    assert roc_auc(scores, positives) == 1.0
+    assert auc_ci(scores, positives, groups) == (1.0, 1.0)
+
+
+def test_ci_needs_two_questions_and_a_valid_resample():
+    assert auc_ci([0.9, 0.1], [True, False], ["q1", "q1"]) is None  # one question: nothing to resample
+    assert auc_ci([0.9, 0.1], [True, True], ["q1", "q2"]) is None  # one class: no resample has an AUC
+
+
+def test_ci_is_deterministic_for_a_seed():
+    scores = [0.9, 0.1, 0.2, 0.8, 0.6, 0.4, 0.7, 0.3]
+    positives = [True, False, True, False, True, False, False, True]
+    groups = ["a", "a", "b", "b", "c", "c", "d", "d"]
+    ci = auc_ci(scores, positives, groups, seed=3)
+    assert ci == auc_ci(scores, positives, groups, seed=3)
+    assert ci[0] <= roc_auc(scores, positives) <= ci[1]
+
+
+def test_too_small():
+    assert too_small(2, [True] * 10 + [False] * 10)  # the demo's 2 questions
+    assert not too_small(20, [True] * 10 + [False] * 10)
+    assert too_small(20, [True] * 9 + [False] * 11)  # 9 positives
+    assert too_small(20, [True] * 11 + [False] * 9)  # 9 negatives
+
+
+class _Lookup:
+    """A stand-in QVM scoring each action by a fixed table."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def score(self, items):
+        return [self.table[action] for _, _, action in items]
+
+
+def test_evaluate_reports_the_diagnostics():
+    # 2 questions: q1 with a step at depth 0 (y 1) and at depth 1 (y 0), q2 the same with y 0.6 and 0.2
+    held = [Example("q1", "Q1", [], "a", 1.0), Example("q1", "Q1", ["a"], "b", 0.0),
+            Example("q2", "Q2", [], "c", 0.6), Example("q2", "Q2", ["c"], "d", 0.2)]
+    m = evaluate(_Lookup({"a": 0.9, "b": 0.3, "c": 0.4, "d": 0.6}), held)
+    # positives (y >= 0.5) a 0.9, c 0.4; negatives b 0.3, d 0.6: a wins twice, c beats b -> 3/4
+    assert m["roc_auc"] == 0.75
+    assert m["questions"] == 2 and m["examples"] == 4 and m["positive_rate"] == 0.5
+    # both positives are at depth 0 and both negatives at depth 1: depth scores the wrong way round
+    assert m["baseline_position_auc"] == 0.0
+    assert m["auc_by_depth"] == [
+        {"depth": 0, "examples": 2, "positive_rate": 1.0, "roc_auc": None},
+        {"depth": 1, "examples": 2, "positive_rate": 0.0, "roc_auc": None},
+    ]
+    # q1 alone -> 1.0 (0.9 > 0.3), q2 alone -> 0.0 (0.4 < 0.6), both -> 0.75
+    assert m["roc_auc_ci95"] == [0.0, 1.0]
+    assert m["too_small"] is True
+    assert {"mse", "baseline_mse", "mean_pred", "calibration"} <= set(m)
+
+
+def test_show_summary_shows_the_interval_the_baseline_and_warns(capsys, tmp_path):
+    held = {"examples": 40, "questions": 2, "mse": 0.2, "baseline_mse": 0.25, "roc_auc": 0.6123,
+            "roc_auc_ci95": [0.551, 0.6749], "baseline_position_auc": 0.5432, "positive_rate": 0.25,
+            "mean_pred": 0.3, "calibration": [],
+            "auc_by_depth": [{"depth": 0, "examples": 30, "positive_rate": 0.2, "roc_auc": 0.7},
+                             {"depth": "8+", "examples": 10, "positive_rate": 0.4, "roc_auc": None}],
+            "too_small": True}
+    show_summary({"heldout": held, "train_eval": {"roc_auc": 0.9}, "train_examples": 100, "train_questions": 8,
+                  "train_loss_first": 0.7, "train_loss_last": 0.3, "train_seconds": 1.0}, tmp_path)
+    captured = capsys.readouterr()
+    out, err = captured.out, " ".join(captured.err.split())
+    assert "0.6123 [0.55, 0.67]" in out
+    assert "0.5432" in out
+    assert "8+" in out and "0.7000" in out
+    # 40 examples at a positive rate of 0.25: 10 positive, 30 negative
+    assert "means little with 2 question(s), 10 positive and 30 negative" in err
+    assert "train.heldout_fraction" in err
