@@ -1,8 +1,8 @@
 """Run one search per question, written as plain sequential code, with every call batched across questions.
 
 A search method writes the search of ONE question as a generator that yields what it needs next:
-`Propose` or `Complete` (policy), `QValues` (the QVM) or `Utilities` (A*'s R_P), and receives the
-answer. `drive` runs all questions' generators together. Model requests waiting at the same time
+`Propose` or `Complete` (policy), `QValues` (the QVM), `Utilities` (A*'s R_P) or `StepScores` (a
+PRM), and receives the answer. `drive` runs all questions' generators together. Model requests waiting at the same time
 become ONE call for all of them. Policy requests go to the environment's stream (`SearchEnv.submit`
 / `collect`) as they come:
 
