@@ -22,6 +22,8 @@ class Node:
     terminal: bool = False  # every trajectory through it ends with this step
     reward: float = 0.0  # R at the end, when terminal
     endings: list[tuple[int, float]] = field(default_factory=list)  # (steps after this one, final R)
+    # the policy's mean token log-probability of the step (a baseline a QVM must beat); None: not recorded
+    mean_logprob: float | None = None
 
 
 def build_tree(trajectories: list[dict]) -> list[Node]:
@@ -35,7 +37,8 @@ def build_tree(trajectories: list[dict]) -> list[Node]:
             key = (parent, text)
             if key not in children:
                 children[key] = len(nodes)
-                nodes.append(Node(index=len(nodes), parent=parent, step=text, depth=t))
+                nodes.append(Node(index=len(nodes), parent=parent, step=text, depth=t,
+                                  mean_logprob=_mean_logprob(traj["steps"][t])))
             node = nodes[children[key]]
             node.endings.append((len(steps) - t - 1, float(traj["reward"])))
             parent = node.index
@@ -47,6 +50,11 @@ def build_tree(trajectories: list[dict]) -> list[Node]:
             node.terminal = True
             node.reward = node.endings[0][1]
     return nodes
+
+
+def _mean_logprob(step: dict) -> float | None:
+    logprob, tokens = step.get("logprob"), step.get("tokens")
+    return logprob / tokens if logprob is not None and tokens else None
 
 
 def path(nodes: list[Node], index: int) -> list[str]:
@@ -65,5 +73,5 @@ def prefix(nodes: list[Node], index: int) -> list[str]:
 
 def tree_to_records(nodes: list[Node], labels: list[dict]) -> list[dict]:
     """Serialise nodes with their labels (one dict per node) for a qlabels record."""
-    return [{"parent": n.parent, "step": n.step, "depth": n.depth, "terminal": n.terminal, **lab}
-            for n, lab in zip(nodes, labels)]
+    return [{"parent": n.parent, "step": n.step, "depth": n.depth, "terminal": n.terminal,
+             "mean_logprob": n.mean_logprob, **lab} for n, lab in zip(nodes, labels)]

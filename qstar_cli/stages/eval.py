@@ -24,6 +24,7 @@ from qstar_cli.search.base import Question
 from qstar_cli.stages.common import default_out, execute, select_problems
 from qstar_cli.stats import bootstrap_ci
 from qstar_cli.steps import StepFormat
+from qstar_cli.value.metrics import within_question_auc
 
 STAGE = "eval"
 RECORDS = "predictions.jsonl"
@@ -212,6 +213,10 @@ def eval_metrics(records: list[dict], sessions: list[dict], resamples: int) -> d
     mean = lambda key: sum(r["usage"][key] for r in records) / n if n else 0.0  # noqa: E731
     gen_tokens = sum(s.get("generated_tokens", 0) for s in sessions)
     gen_seconds = sum(s.get("generation_seconds", 0.0) for s in sessions)
+    # does the search's score (A*'s f, beam's Q, ...) rank a question's correct terminals above its wrong ones?
+    terminal_auc, terminal_questions = within_question_auc(
+        [([t["score"] for t in r["terminals"] if t["correct"]], [t["score"] for t in r["terminals"] if not t["correct"]])
+         for r in records])
     return {
         "questions": n,
         "accuracy": sum(correct) / n if n else 0.0,
@@ -227,6 +232,8 @@ def eval_metrics(records: list[dict], sessions: list[dict], resamples: int) -> d
         "prm_calls_per_question": mean("prm_calls"),
         "expansions_per_question": mean("expansions"),
         "terminals_per_question": sum(len(r["terminals"]) for r in records) / n if n else 0.0,
+        "terminal_auc": terminal_auc,
+        "terminal_auc_questions": terminal_questions,
         "wall_seconds": round(sum(s.get("seconds", 0.0) for s in sessions), 3),
         "generation_tokens_per_second": gen_tokens / gen_seconds if gen_seconds else None,
     }
@@ -240,6 +247,8 @@ def show_summary(m: dict, path: Path) -> None:
         *([("strict accuracy (95% CI)", f"{m['accuracy_strict']:.1%} ({m['accuracy_strict_ci95'][0]:.1%} - "
             f"{m['accuracy_strict_ci95'][1]:.1%})")] if m.get("accuracy_strict") is not None else []),
         ("pass@terminals", f"{m['pass_at_terminals']:.1%}"),
+        *([("terminal AUC (within question)", f"{m['terminal_auc']:.3f} over {m['terminal_auc_questions']} questions")]
+          if m.get("terminal_auc") is not None else []),
         ("tokens / question", f"{m['tokens_per_question']:.0f}"),
         ("policy calls / question", f"{m['policy_calls_per_question']:.1f}"),
         ("QVM calls / question", f"{m['qvm_calls_per_question']:.1f}"),

@@ -99,6 +99,7 @@ def show_summary(metrics: dict, out: Path) -> None:
         ("held-out MSE of the mean (baseline)", fmt(held.get("baseline_mse"))),
         ("held-out ROC-AUC (95% CI by question)", _auc_with_ci(held)),
         ("held-out ROC-AUC of step depth (baseline)", fmt(held.get("baseline_position_auc"))),
+        ("held-out ROC-AUC of the policy's step log-prob (baseline)", fmt(held.get("baseline_logprob_auc"))),
         ("held-out positive rate", fmt(held.get("positive_rate"))),
         ("train ROC-AUC", fmt(metrics["train_eval"].get("roc_auc"))),
         ("train time", f"{metrics['train_seconds']:.1f} s"),

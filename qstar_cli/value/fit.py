@@ -29,7 +29,8 @@ def examples_from_records(records: list[dict], ys: list[list[float]] | None = No
                 steps.append(nodes[j]["step"])
                 j = nodes[j]["parent"]
             y = ys[r_i][i] if ys is not None else node["y"]
-            out.append(Example(rec["id"], rec["question"], steps[::-1], node["step"], float(y)))
+            out.append(Example(rec["id"], rec["question"], steps[::-1], node["step"], float(y),
+                               node.get("mean_logprob")))
     return out
 
 

@@ -163,3 +163,22 @@ def position_auc(depths: list[int], positives: list[bool]) -> float | None:
     other way round, and 1 minus it is what the reversed prior would reach.
     """
     return roc_auc([float(d) for d in depths], positives)
+
+
+def within_question_auc(questions: list[tuple[list[float], list[float]]]) -> tuple[float | None, int]:
+    """(AUC, questions used) of scores that should rank each question's correct solutions above its
+    wrong ones: over every (correct, wrong) pair of the SAME question, the share where the correct
+    one scores higher (ties half). Pairs across questions are left out: a search's f is only ever
+    compared within one question. None when no question has both a correct and a wrong solution.
+
+    `questions` holds (scores of the correct solutions, scores of the wrong ones) per question.
+    """
+    wins = pairs = used = 0
+    for right, wrong in questions:
+        if right and wrong:
+            used += 1
+            for a in right:
+                for b in wrong:
+                    pairs += 1
+                    wins += 1.0 if a > b else 0.5 if a == b else 0.0
+    return (wins / pairs if pairs else None), used

@@ -22,6 +22,7 @@ class Example:
     steps: list[str]
     action: str
     y: float
+    mean_logprob: float | None = None  # the policy's mean token log-probability of the action, if recorded
 
 
 def split_by_question(examples: list[Example], heldout_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -168,5 +169,8 @@ def evaluate(qvm, examples: list[Example]) -> dict:
         "roc_auc_ci95": list(ci) if ci else None,
         "auc_by_depth": auc_by_depth(preds, positives, depths),
         "baseline_position_auc": position_auc(depths, positives),
+        # the policy's own confidence in the step: free at search time, so the QVM must beat it
+        "baseline_logprob_auc": (roc_auc([e.mean_logprob for e in examples], positives)
+                                 if all(e.mean_logprob is not None for e in examples) else None),
         "too_small": too_small(questions, positives),
     }

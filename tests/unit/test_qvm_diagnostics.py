@@ -14,6 +14,7 @@ from qstar_cli.value.metrics import (
     roc_auc,
     too_small,
 )
+from qstar_cli.search.base import Usage
 from qstar_cli.value.train import Example, evaluate
 
 
@@ -144,3 +145,47 @@ def test_show_summary_shows_the_interval_the_baseline_and_warns(capsys, tmp_path
     # 40 examples at a positive rate of 0.25: 10 positive, 30 negative
     assert "means little with 2 question(s), 10 positive and 30 negative" in err
     assert "train.heldout_fraction" in err
+
+
+def test_terminal_auc_compares_terminals_within_a_question_only():
+    from qstar_cli.stages.eval import eval_metrics
+
+    def rec(*terminals):  # (score, correct) per terminal
+        return {"correct": False, "answer": None, "finish": "eos", "usage": Usage().__dict__,
+                "terminals": [{"score": s, "correct": c} for s, c in terminals]}
+
+    records = [
+        rec((0.9, True), (0.5, False), (0.9, False)),  # 0.9 > 0.5 wins, 0.9 = 0.9 ties: 1.5 of 2 pairs
+        rec((0.2, True), (0.4, False)),  # the correct terminal ranks below: 0 of 1
+        rec((0.1, True)),  # no wrong terminal: no pair, not counted
+        rec((5.0, False)),  # a high score in another question is never compared
+    ]
+    m = eval_metrics(records, [], resamples=10)
+    assert m["terminal_auc"] == pytest.approx(1.5 / 3) and m["terminal_auc_questions"] == 2
+    assert eval_metrics([rec((0.1, True))], [], resamples=10)["terminal_auc"] is None
+
+
+def test_the_policy_log_prob_baseline_comes_from_the_rollouts_steps():
+    from qstar_cli.labelers.tree import build_tree, tree_to_records
+
+    trajs = [{"reward": 1.0, "steps": [{"text": "a\n", "tokens": 4, "logprob": -2.0},
+                                       {"text": "b\n", "tokens": 2, "logprob": -0.2}]},
+             {"reward": 0.0, "steps": [{"text": "a\n", "tokens": 4, "logprob": -2.0},
+                                       {"text": "c\n", "tokens": 5, "logprob": -5.0}]},
+             {"reward": 0.0, "steps": [{"text": "d\n", "tokens": 1, "logprob": None}]}]
+    nodes = build_tree(trajs)
+    # a: -2.0 / 4 tokens = -0.5 per token (shared by two trajectories); b: -0.1; c: -1.0; d: not recorded
+    assert [n.mean_logprob for n in nodes] == [-0.5, -0.1, -1.0, None]
+    assert [r["mean_logprob"] for r in tree_to_records(nodes, [{}] * 4)] == [-0.5, -0.1, -1.0, None]
+
+    class ConstantQVM:
+        def score(self, items):
+            return [0.5] * len(items)
+
+    # positives b (-0.1) and a2 (-0.3) against negatives c (-1.0) and d (-0.2): b beats both, a2
+    # beats c only -> 3 of 4 pairs = 0.75
+    held = [Example("q1", "Q", ["a\n"], "b\n", 1.0, -0.1), Example("q1", "Q", [], "a2\n", 0.7, -0.3),
+            Example("q2", "Q", ["a\n"], "c\n", 0.0, -1.0), Example("q2", "Q", [], "d\n", 0.0, -0.2)]
+    assert evaluate(ConstantQVM(), held)["baseline_logprob_auc"] == pytest.approx(0.75)
+    held[3].mean_logprob = None  # older label runs recorded no log-prob: no baseline, not a partial one
+    assert evaluate(ConstantQVM(), held)["baseline_logprob_auc"] is None
