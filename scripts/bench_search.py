@@ -151,6 +151,7 @@ def main() -> None:
                         "tokens_per_second": made / wall}
         return flats[n]
 
+    running = _trace_engine(backend)  # sequences running at each engine step (vLLM only)
     runs = []
     # a backend that cannot stream runs lockstep rounds whatever the refill: one A* run says it all
     refills = args.refill if backend.streams else []
@@ -166,10 +167,12 @@ def main() -> None:
                       MCTSConfig(iterations=args.mcts_iterations, k=args.k)))
     for method, schedule, env_cls, refill, method_cfg in plans:
         backend.refill = refill
+        running.clear()
         env = env_cls(backend, dataset, fmt, qvm=qvm)
         start = time.perf_counter()
         results = run_search(method, questions, env, method_cfg)
         wall = time.perf_counter() - start
+        steps = list(running)  # before the flat baseline steps the engine too
         tokens = sum(r.usage.generated_tokens for r in results)
         base = flat(tokens)
         run = {"method": method, "schedule": schedule, "refill": refill, "wall_seconds": wall,
@@ -178,7 +181,9 @@ def main() -> None:
                "qvm_share": env.seconds["qvm"] / wall,
                "outside_share": (wall - env.seconds["policy"] - env.seconds["qvm"]) / wall,
                "policy_calls": sum(r.usage.policy_calls for r in results),
-               "qvm_calls": env.calls["qvm"], "flat": base, "vs_flat": tokens / wall / base["tokens_per_second"],
+               "qvm_calls": env.calls["qvm"], "flat": base,
+               "vs_flat": tokens / wall / base["tokens_per_second"],
+               "engine_steps": len(steps), "mean_running": sum(steps) / len(steps) if steps else None,
                "policy_call_log": env.log}
         runs.append(run)
         print(f"{method} ({schedule}): {run['tokens_per_second']:.1f} tok/s, flat {base['tokens_per_second']:.1f}, "
@@ -209,10 +214,11 @@ def main() -> None:
         f"{len(questions)} {args.dataset} questions; A* K={cfg.k} budget={cfg.budget} N={cfg.n_terminals}",
         "",
         "| method | schedule | tokens/s | flat tokens/s (same tokens) | / flat (target >= 0.85) "
-        "| QVM share | bookkeeping (target <= 3%) | wall s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| QVM share | bookkeeping (target <= 3%) | mean sequences running | wall s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ] + [f"| {r['method']} | {r['schedule']} | {r['tokens_per_second']:.1f} | {r['flat']['tokens_per_second']:.1f} | "
-         f"{r['vs_flat']:.2f} | {r['qvm_share']:.1%} | {r['outside_share']:.1%} | {r['wall_seconds']:.1f} |"
+         f"{r['vs_flat']:.2f} | {r['qvm_share']:.1%} | {r['outside_share']:.1%} | "
+         f"{'-' if r['mean_running'] is None else round(r['mean_running'], 1)} | {r['wall_seconds']:.1f} |"
          for r in runs] + [
         "",
         "| questions | rounds | expansion calls | fallback calls | QVM calls | policy calls / round | QVM calls / round |",
@@ -230,6 +236,23 @@ def main() -> None:
             lines.append(f"| ... {len(r['policy_call_log']) - args.log_rows} more in the JSON | | | | | | |")
     (out / "bench_search.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines[:8 + len(runs) + 6]))
+
+
+def _trace_engine(backend) -> list[int]:
+    """Record how many sequences the engine runs at each step: how full the batch stays."""
+    try:
+        scheduler = backend.llm.llm_engine.engine_core.engine_core.scheduler  # in-process vLLM engine
+        step = backend._step
+    except AttributeError:
+        return []
+    counts: list[int] = []
+
+    def traced():
+        counts.append(len(scheduler.running))
+        return step()
+
+    backend._step = traced
+    return counts
 
 
 def _device() -> str:
