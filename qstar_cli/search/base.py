@@ -95,18 +95,18 @@ class SearchEnv:
     # ---- streamed policy requests (see driver.py) -----------------------------------------------
     # An environment whose engine batches continuously overrides these two; this default queues
     # the requests and runs them as one propose / complete call per distinct setting: lockstep rounds.
+    # Its queue is made on first use, so environments need not call a base __init__.
     def submit(self, kind: str, question: Question, steps: list[str], n: int, temperature: float,
                logprobs: bool = False) -> int:
         """Queue one `propose` (kind "propose", n = K) or `complete` request; returns its ticket."""
         queue = self.__dict__.setdefault("_queue", [])
-        ticket = self.__dict__.get("_next_ticket", 0)
-        self._next_ticket = ticket + 1
+        self._tickets = ticket = getattr(self, "_tickets", -1) + 1
         queue.append((ticket, kind, question, steps, n, temperature, logprobs))
         return ticket
 
     def collect(self) -> list[tuple[int, list[Candidate]]]:
         """Finished requests as (ticket, candidates); at least one while any is in flight."""
-        queue, self._queue = self.__dict__.get("_queue", []), []
+        queue, self._queue = getattr(self, "_queue", []), []
         groups: dict[tuple, list[tuple[int, Question, list[str]]]] = {}
         for ticket, kind, question, steps, n, temperature, logprobs in queue:
             groups.setdefault((kind, n, temperature, logprobs), []).append((ticket, question, steps))
@@ -142,16 +142,6 @@ def answer_groups(env: SearchEnv, question: Question, texts: list[str]) -> list[
             head = i
         groups.append(head)
     return groups
-
-
-def charge(usages: list[Usage], owners: list[int], field_name: str, amounts: list[int] | None = None) -> None:
-    """Count one batched call (or `amounts`) against every question that took part in it."""
-    if amounts is None:
-        for qi in set(owners):
-            setattr(usages[qi], field_name, getattr(usages[qi], field_name) + 1)
-    else:
-        for qi, amount in zip(owners, amounts):
-            setattr(usages[qi], field_name, getattr(usages[qi], field_name) + amount)
 
 
 @dataclass
