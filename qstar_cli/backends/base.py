@@ -62,6 +62,14 @@ class Usage:
     generated_tokens: int = 0
     seconds: float = 0.0
 
+    def count(self, outs: list[list[Generation]], seconds: float) -> None:
+        """One backend call (or collect) that returned these generations, one list per prompt."""
+        self.calls += 1
+        self.prompts += len(outs)
+        self.sequences += sum(len(o) for o in outs)
+        self.generated_tokens += sum(g.num_tokens for o in outs for g in o)
+        self.seconds += seconds
+
 
 @dataclass
 class StepSplit:
@@ -128,11 +136,7 @@ class PolicyBackend:
             return []
         start = time.perf_counter()
         outs = self._generate_text(prompts, params)
-        self.usage.calls += 1
-        self.usage.prompts += len(prompts)
-        self.usage.sequences += sum(len(o) for o in outs)
-        self.usage.generated_tokens += sum(g.num_tokens for o in outs for g in o)
-        self.usage.seconds += time.perf_counter() - start
+        self.usage.count(outs, time.perf_counter() - start)
         return outs
 
     # ---- streaming: submit now, collect what finished -----------------------------------------

@@ -94,11 +94,7 @@ class VLLMBackend(PolicyBackend):
         out, self._finished = self._finished, []
         while self._running and len(out) < need:
             out.extend(self._step())
-        self.usage.calls += 1
-        self.usage.prompts += len(out)
-        self.usage.sequences += sum(len(gens) for _, gens in out)
-        self.usage.generated_tokens += sum(g.num_tokens for _, gens in out for g in gens)
-        self.usage.seconds += time.perf_counter() - start
+        self.usage.count([gens for _, gens in out], time.perf_counter() - start)
         return out
 
     def _add(self, prompt_ids: list[int], params: GenParams) -> int:
