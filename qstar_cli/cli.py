@@ -145,6 +145,8 @@ def label(
     strong_backend: Optional[str] = typer.Option(None, "--strong-backend", help="completion: auto | vllm | hf | openai"),
     strong_samples: Optional[int] = typer.Option(None, "--strong-samples", help="completion: 1 = greedy, M = best of M."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="openai: server URL (else $OPENAI_BASE_URL)."),
+    reuse: Optional[str] = typer.Option(None, "--reuse", help="Relabel from a label run's recorded continuations "
+                                        "(the first M per state); generates nothing."),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="FQI: QVM backbone."),
     backend: Optional[str] = BackendOpt,
     allow_code: bool = AllowCodeOpt,
@@ -161,7 +163,8 @@ def label(
         "label.input": input_dir, "label.method": method, "label.num_rollouts": num_rollouts, "label.gamma": gamma,
         "label.iterations": iterations, "label.candidates": candidates, "label.init_qvm": init_qvm,
         "label.strong_model": strong_model, "label.strong_backend": strong_backend,
-        "label.strong_samples": strong_samples, "label.openai_base_url": base_url, "train.backbone": backbone,
+        "label.strong_samples": strong_samples, "label.openai_base_url": base_url, "label.reuse": reuse,
+        "train.backbone": backbone,
         "policy.backend": backend, "label.out": out, "execution.allow_code": allow_code or None,
     }
     base = label_stage.input_base(input_dir) if input_dir else None
@@ -181,6 +184,14 @@ def train_q(
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr"),
     max_length: Optional[int] = typer.Option(None, "--max-length"),
+    target: Optional[str] = typer.Option(None, "--target", help="max (best outcome, the paper) | soft (mean outcome)."),
+    class_balance: Optional[bool] = typer.Option(None, "--class-balance/--no-class-balance",
+                                                 help="Weight positives and negatives to count alike."),
+    pairwise: Optional[float] = typer.Option(None, "--pairwise", help="Weight of a ranking loss between sibling steps."),
+    validation_fraction: Optional[float] = typer.Option(None, "--validation-fraction",
+                                                        help="Keep the weights with the best AUC on these training questions."),
+    max_questions: Optional[int] = typer.Option(None, "--max-questions", help="Train on this many questions (learning curves)."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
     out: Optional[str] = OutOpt,
     recipe: Optional[Path] = RecipeOpt,
     set_: Optional[list[str]] = SetOpt,
@@ -192,7 +203,9 @@ def train_q(
     config = resolve(TrainConfig, recipe, set_, {
         "train.labels": labels or None, "train.backbone": backbone, "train.epochs": epochs,
         "train.max_steps": max_steps, "train.batch_size": batch_size, "train.learning_rate": learning_rate,
-        "train.max_length": max_length, "train.out": out,
+        "train.max_length": max_length, "train.target": target, "train.class_balance": class_balance,
+        "train.pairwise": pairwise, "train.validation_fraction": validation_fraction,
+        "train.max_questions": max_questions, "train.seed": seed, "train.out": out,
     })
     if dry_run:
         from qstar_cli import ui

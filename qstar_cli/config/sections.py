@@ -165,11 +165,12 @@ LABEL_METHODS = ("rollout", "fqi", "completion")
 class LabelSection:
     method: str = "rollout"  # rollout | fqi | completion
     input: str | None = None  # a collect-rollouts run directory
-    num_rollouts: int = 4  # M continuations sampled from each s_{t+1} (rollout)
+    num_rollouts: int = 4  # M continuations sampled from each s_{t+1} (rollout); 0: the own endings only
     gamma: float = 1.0  # discount
     temperature: float | None = None  # continuation temperature; None = sampling.temperature
     max_tokens: int | None = None  # continuation token limit; None = sampling.max_tokens
     include_own_ending: bool = True  # rollout: the trajectory's own ending counts as a rollout
+    reuse: str | None = None  # a label run of the same rollouts: relabel from its recorded continuations
     batch_questions: int = 16  # questions whose states go to the backend in one call
     out: str | None = None
     # completion: a stronger policy finishes each s_{t+1}
@@ -188,12 +189,20 @@ class LabelSection:
     candidates: int = 6  # K actions sampled once at every non-terminal s_{t+1}
     init_qvm: str | None = None  # Q_0; None = 0
 
+    def _own_endings_only(self) -> bool:
+        # rollout with M = 0: each (s, a) is labelled by the collected trajectories through it
+        # (each one's ending is a policy rollout from s_{t+1}); nothing is generated
+        return self.method == "rollout" and self.num_rollouts == 0 and self.include_own_ending
+
     def validate(self) -> None:
         if self.method not in LABEL_METHODS:
             raise QstarError(f"unknown label method {self.method!r}; choose one of: {', '.join(LABEL_METHODS)}")
+        if self.num_rollouts == 0 and self.method == "rollout" and not self.include_own_ending:
+            raise QstarError("label.num_rollouts=0 labels from the trajectories' own endings only; "
+                             "it needs label.include_own_ending=true")
         for key in ("num_rollouts", "batch_questions", "strong_samples", "iterations", "candidates",
                     "concurrency"):
-            if getattr(self, key) <= 0:
+            if getattr(self, key) <= 0 and not (key == "num_rollouts" and self._own_endings_only()):
                 raise QstarError(f"label.{key} must be positive, got {getattr(self, key)}")
         if not 0 < self.gamma <= 1:
             raise QstarError(f"label.gamma must be in (0, 1], got {self.gamma}")
@@ -216,6 +225,13 @@ class TrainSection:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05
     loss: str = "bce"  # bce (cross-entropy on soft targets) | mse (on the sigmoid)
+    # Variants (issue 13's comparison; the defaults are the paper's setting): what the QVM learns
+    # and how its examples count. See qstar_cli/value/train.py.
+    target: str = "max"  # max: y, the best outcome (the paper) | soft: the mean outcome (Math-Shepherd)
+    class_balance: bool = False  # weight positives and negatives to count alike
+    pairwise: float = 0.0  # > 0: add this weight x a ranking loss between sibling steps of a state
+    validation_fraction: float = 0.0  # > 0: keep the epoch with the best ROC-AUC on these training questions
+    max_questions: int = 0  # > 0: train on this many training questions only (learning curves)
     bf16: bool = False
     heldout_fraction: float = 0.2  # of questions
     seed: int = 0
@@ -229,6 +245,12 @@ class TrainSection:
     def validate(self) -> None:
         if self.loss not in ("bce", "mse"):
             raise QstarError(f"train.loss must be bce or mse, got {self.loss!r}")
+        if self.target not in ("max", "soft"):
+            raise QstarError(f"train.target must be max or soft, got {self.target!r}")
+        if self.pairwise < 0 or self.max_questions < 0:
+            raise QstarError("train.pairwise and train.max_questions must be >= 0")
+        if not 0 <= self.validation_fraction < 1:
+            raise QstarError(f"train.validation_fraction must be in [0, 1), got {self.validation_fraction}")
         for key in ("max_length", "batch_size", "grad_accum", "score_batch_size"):
             if getattr(self, key) <= 0:
                 raise QstarError(f"train.{key} must be positive, got {getattr(self, key)}")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from qstar_cli.artifacts import records as R
 from qstar_cli.backends.base import GenParams
+from qstar_cli.errors import QstarError
 from qstar_cli.labelers.targets import rollout_label
 from qstar_cli.labelers.tree import build_tree, path, tree_to_records
 from qstar_cli.steps import StepFormat
@@ -59,12 +60,55 @@ def label_batches(batches: Iterable[list[dict]], backend, grade: Callable[[dict,
         outcomes: dict[tuple[int, int], list[tuple[int, float]]] = {}
         for (qi, ni), gens in zip(owners, outputs):
             outcomes[(qi, ni)] = [(count_steps(backend, g, fmt), next(rewards)) for g in gens]
-        labelled = []
-        for qi, (rec, nodes) in enumerate(zip(records, trees)):
-            labels = [rollout_label(node, outcomes.get((qi, node.index), []), gamma, include_own) for node in nodes]
-            labelled.append(R.qlabel_record(source=rec, method=method, gamma=gamma,
-                                            nodes=tree_to_records(nodes, labels)))
-        yield labelled
+        yield _assemble(records, trees, outcomes, gamma, include_own, method)
+
+
+def relabel(records: list[dict], reused: dict[str, dict], *, n: int, gamma: float, include_own: bool,
+            method: str) -> list[dict]:
+    """qlabels records for `records` from the continuations another label run sampled from the same
+    states (`reused`: its records by question id): the first n of each state's, nothing generated.
+    The first n of M independent samples are n independent samples, so this is the label an M = n
+    run would give, on exactly the same states (`check_reuse` has checked they are). With n = 0
+    nothing is reused (`reused` may be empty): the trajectories' own endings label every node."""
+    trees, outcomes = [], {}
+    for qi, rec in enumerate(records):
+        nodes = build_tree(rec["trajectories"])
+        trees.append(nodes)
+        if not n:  # no continuations: the trajectories' own endings label every node
+            continue
+        old = reused[rec["id"]]["nodes"]
+        for node in nodes:
+            if not node.terminal:
+                outcomes[(qi, node.index)] = [(int(k), float(r)) for k, r in old[node.index]["continuations"][:n]]
+    return _assemble(records, trees, outcomes, gamma, include_own, method)
+
+
+def check_reuse(records: list[dict], reused: dict[str, dict], n: int, where: str) -> None:
+    """Every question of `records` is in the reused run, with the same step tree, and every state
+    has at least n recorded continuations; else one clear error (before any work)."""
+    for rec in records:
+        old = reused.get(rec["id"])
+        if old is None:
+            raise QstarError(f"{where} has no labels for question {rec['id']!r}: reuse a run of the same rollouts")
+        nodes = build_tree(rec["trajectories"])
+        if [n_.step for n_ in nodes] != [o["step"] for o in old["nodes"]]:
+            raise QstarError(f"{where} labelled other steps for question {rec['id']!r}: reuse a run of the same rollouts")
+        for node, o in zip(nodes, old["nodes"]):
+            if node.terminal:
+                continue
+            if "continuations" not in o:
+                raise QstarError(f"{where} did not record its continuations (labelled by an older qstar); relabel it")
+            if len(o["continuations"]) < n:
+                raise QstarError(f"{where} sampled {len(o['continuations'])} continuations per state; "
+                                 f"{n} asked for: reuse needs at most as many as were sampled")
+
+
+def _assemble(records, trees, outcomes, gamma, include_own, method) -> list[dict]:
+    labelled = []
+    for qi, (rec, nodes) in enumerate(zip(records, trees)):
+        labels = [rollout_label(node, outcomes.get((qi, node.index), []), gamma, include_own) for node in nodes]
+        labelled.append(R.qlabel_record(source=rec, method=method, gamma=gamma, nodes=tree_to_records(nodes, labels)))
+    return labelled
 
 
 def _states(records: list[dict], prompt_for: Callable[[dict], str]):

@@ -28,8 +28,10 @@ def rollout_label(node: Node, continuations: list[tuple[int, float]], gamma: flo
         values = discounted(continuations + (node.endings if include_own else []), gamma)
     if not values:
         return {"y": 0.0, "soft": 0.0, "n": 0, "n_correct": 0}
+    # the sampled continuations are kept, in order, so a later run can relabel the same states
+    # with fewer of them (label.reuse) instead of sampling again
     return {"y": max(values), "soft": sum(values) / len(values), "n": len(values),
-            "n_correct": sum(v > 0 for v in values)}
+            "n_correct": sum(v > 0 for v in values), "continuations": [list(c) for c in continuations]}
 
 
 def fqi_label(node: Node, next_values: list[float], gamma: float) -> float:

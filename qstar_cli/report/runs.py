@@ -81,12 +81,16 @@ class EvalRun:
     @property
     def qvm(self) -> str:
         """The QVM's folder, cut to its last two parts, and its backbone when recorded."""
-        path = self.metrics.get("qvm") or self.config.get("eval", {}).get("qvm")
+        path = self.qvm_path
         if not path:
             return "-"
         name = "/".join(Path(path).parts[-2:]) or path
         backbone = self.metrics.get("qvm_backbone")
         return f"{name} ({backbone})" if backbone and backbone not in name else name
+
+    @property
+    def qvm_path(self) -> str | None:
+        return self.metrics.get("qvm") or self.config.get("eval", {}).get("qvm")
 
     # ---- records ----------------------------------------------------------------------------
     @property
@@ -99,6 +103,17 @@ class EvalRun:
 
     def correct_by_id(self) -> dict[str, bool]:
         return {r["id"]: bool(r["correct"]) for r in self.records}
+
+
+def qvm_training(path: str) -> dict | None:
+    """The train-q metrics of a QVM (its run folder or the run's qvm/ folder), if still on disk."""
+    for folder in (Path(path), Path(path).parent):
+        try:
+            if read_manifest(folder).get("stage") == "train-q":
+                return json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        except (QstarError, OSError, ValueError):
+            continue
+    return None
 
 
 def load_run(path: str | Path) -> EvalRun:

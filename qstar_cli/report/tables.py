@@ -10,11 +10,19 @@ from qstar_cli.report.paired import Paired
 from qstar_cli.report.runs import EvalRun
 
 COMPARISON = ("run", "method", "dataset", "split", "model", "QVM", "questions", "accuracy (95% CI)",
-              "strict (95% CI)", "tokens/q", "policy calls/q", "QVM calls/q", "wall s")
+              "strict (95% CI)", "tokens/q", "policy calls/q", "QVM calls/q", "terminal AUC", "wall s")
+# the QVMs behind the runs, from their train-q metrics: does f rank steps, and better than what is free?
+QVMS = ("QVM", "train questions (examples)", "held-out questions (examples)", "held-out ROC-AUC (95% CI)",
+        "depth baseline", "log-prob baseline", "ROC-AUC at depth 0 / 1 / 2 / 3", "calibration error",
+        "held-out share positive")
 PAIRED = ("run", "baseline", "questions", "Δ accuracy (95% paired-bootstrap CI)", "only run / only baseline",
           "McNemar p")
 # columns rendered left-aligned; the rest are numbers
 TEXT_COLUMNS = {"run", "method", "dataset", "split", "model", "QVM", "baseline"}
+
+
+def num(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
 
 
 def pct(x: float) -> str:
@@ -41,7 +49,33 @@ def comparison_rows(runs: list[EvalRun]) -> list[list[str]]:
                      with_ci(m.get("accuracy_strict"), m.get("accuracy_strict_ci95")),
                      f"{m['tokens_per_question']:.0f}",
                      f"{m.get('policy_calls_per_question', 0):.1f}", f"{m.get('qvm_calls_per_question', 0):.1f}",
-                     f"{m.get('wall_seconds', 0):.0f}"])
+                     num(m.get("terminal_auc"), 2), f"{m.get('wall_seconds', 0):.0f}"])
+    return rows
+
+
+def qvm_rows(runs: list[EvalRun]) -> list[list[str]]:
+    """One row per distinct QVM the runs used whose train-q run is still on disk."""
+    from qstar_cli.report.runs import qvm_training
+    from qstar_cli.value.metrics import calibration_error
+
+    rows, seen = [], set()
+    for r in runs:
+        path = r.qvm_path
+        if not path or path in seen:
+            continue
+        seen.add(path)
+        m = qvm_training(path)
+        if m is None:
+            continue
+        held = m.get("heldout", {})
+        auc, ci = held.get("roc_auc"), held.get("roc_auc_ci95")
+        shown = num(auc) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "") + (" (too small)" if held.get("too_small") else "")
+        by_depth = {str(d["depth"]): d["roc_auc"] for d in held.get("auc_by_depth") or []}
+        rows.append([r.qvm, f"{m['train_questions']} ({m['train_examples']:,})",
+                     f"{held.get('questions', 0)} ({held.get('examples', 0):,})", shown,
+                     num(held.get("baseline_position_auc")), num(held.get("baseline_logprob_auc")),
+                     " / ".join(num(by_depth.get(k), 2) for k in ("0", "1", "2", "3")),
+                     num(calibration_error(held.get("calibration") or [])), num(held.get("positive_rate"))])
     return rows
 
 

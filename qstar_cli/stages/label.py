@@ -4,6 +4,11 @@
 --method completion : a stronger policy (local, or any OpenAI-compatible server) completes each
                       s_{t+1}, greedily or M times; y = its (best) outcome.
 --method fqi        : fitted Q-iteration over K candidate actions sampled once (see labelers/fqi).
+--num-rollouts 0    : rollout labels from the collected trajectories' own endings only (each is a
+                      policy rollout from s_{t+1}): nothing is generated.
+--reuse LABELS_RUN  : rollout/completion labels from the continuations an earlier run of the same
+                      rollouts sampled (the first M of each state's): label methods and M compared on
+                      the same states and the same samples, with nothing generated.
 
 The policy, data and sampling settings default to those the rollouts were collected with, so the
 policy that labels is the policy that acted. Questions are labelled in batches and each record is
@@ -79,17 +84,52 @@ def run(config: LabelConfig) -> Path:
 
         return fqi.run(config, manifest, records, fmt, grade)
 
+    reused = _reused(config, records) if cfg.reuse else None
     out = Path(cfg.out) if cfg.out else Path(cfg.input).parent / f"qlabels-{cfg.method}-{Path(cfg.input).name}"
     cfg.out = str(out)
     inputs = {"rollouts": str(Path(cfg.input).resolve()), "rollouts_sha256": manifest.get("records_sha256")}
+    if cfg.reuse:
+        inputs["reused_labels"] = str(Path(cfg.reuse).resolve())
     rundir = RunDir.open(out, stage=STAGE, kind="qlabels", records_name=RECORDS, config=to_dict(config),
                          inputs=inputs, expected_ids=[r["id"] for r in records], total_questions=len(records),
                          seeds={"policy": config.policy.seed})
 
     def work(todo, session, done, total):
-        _label(config, dataset, todo, fmt, grade, rundir, session, done, total)
+        if reused is not None or _samples(cfg) == 0:
+            _relabel(config, reused, todo, rundir, session)
+        else:
+            _label(config, dataset, todo, fmt, grade, rundir, session, done, total)
 
     return execute(rundir, records, lambda r: r["id"], work, label_metrics, show_summary)
+
+
+def _samples(cfg) -> int:
+    """Continuations per state: M for rollout, the stronger policy's samples for completion."""
+    return cfg.num_rollouts if cfg.method == "rollout" else cfg.strong_samples
+
+
+def _reused(config: LabelConfig, records: list[dict]) -> dict[str, dict]:
+    """The reused label run's records by question id, checked against these rollouts."""
+    from qstar_cli.labelers.continuation import check_reuse
+
+    cfg = config.label
+    if cfg.method == "fqi":
+        raise QstarError("--reuse relabels rollout or completion labels; fqi samples candidate actions of its own")
+    _, old = open_input(cfg.reuse, stage=STAGE, kind="qlabels", records_name=RECORDS)
+    reused = {r["id"]: r for r in old}
+    check_reuse(records, reused, _samples(cfg), cfg.reuse)
+    return reused
+
+
+def _relabel(config: LabelConfig, reused: dict[str, dict], todo: list[dict], rundir, session) -> None:
+    from qstar_cli.labelers.continuation import relabel
+
+    cfg = config.label
+    include_own = cfg.method == "rollout" and cfg.include_own_ending
+    for rec in relabel(todo, reused or {}, n=_samples(cfg), gamma=cfg.gamma, include_own=include_own,
+                       method=cfg.method):
+        rundir.append(rec)
+        session["generated_questions"] += 1
 
 
 def _strong_backend(config: LabelConfig):

@@ -23,6 +23,10 @@ PLOT = "accuracy_vs_tokens"
 PAIRED_NOTE = ("Paired tests: each run against its dataset's baseline (the first run given, or --baseline) on the "
                "same questions. Δ is the run's accuracy minus the baseline's with a 95% paired-bootstrap CI over "
                "questions; McNemar's exact test uses the questions only one of the two solved.")
+QVM_NOTE = ("\nFrom each QVM's train-q run: ROC-AUC of its score for y >= 0.5 on questions it did not train on, with a "
+            "by-question bootstrap CI, beside two free scores it must beat (the step's depth; the policy's mean token "
+            "log-prob of the step). The runs' terminal AUC asks the same of the search's final score: does it rank a "
+            "question's correct terminals above its wrong ones?\n")
 
 
 def run(run_dirs: list[str], out: str | None = None, baseline: str | None = None, pair: bool = True,
@@ -34,13 +38,16 @@ def run(run_dirs: list[str], out: str | None = None, baseline: str | None = None
     pairs = paired.compare_all(runs, baseline, resamples) if pair else []
     comparison = tables.comparison_rows(runs)
     paired_rows = tables.paired_rows(pairs)
+    qvm_rows = tables.qvm_rows(runs)
     text = "## Runs\n\n" + tables.markdown_table(tables.COMPARISON, comparison)
     if paired_rows:
         text += "\n## Paired tests\n\n" + tables.markdown_table(tables.PAIRED, paired_rows)
+    if qvm_rows:
+        text += "\n## Q-value models\n\n" + tables.markdown_table(tables.QVMS, qvm_rows) + QVM_NOTE
     notes = _unpaired_notes(runs, pairs) if pair else []
-    _print(comparison, paired_rows, text)
+    _print(comparison, paired_rows, qvm_rows, text)
     if out:
-        _write(Path(out), runs, comparison, paired_rows, notes, text, tree_ids)
+        _write(Path(out), runs, comparison, paired_rows, qvm_rows, notes, text, tree_ids)
     return text
 
 
@@ -50,14 +57,14 @@ def _unpaired_notes(runs, pairs) -> list[str]:
             for r in runs if id(r) not in compared and len(runs) > 1]
 
 
-def _print(comparison, paired_rows, text: str) -> None:
+def _print(comparison, paired_rows, qvm_rows, text: str) -> None:
     if not ui.out.is_terminal:  # piped or CI: the markdown itself, unwrapped
         ui.out.print(text, end="", highlight=False, soft_wrap=True)
         return
     from rich.table import Table
 
     for title, header, rows in (("qstar report", tables.COMPARISON, comparison),
-                                ("paired tests", tables.PAIRED, paired_rows)):
+                                ("paired tests", tables.PAIRED, paired_rows), ("Q-value models", tables.QVMS, qvm_rows)):
         if not rows:
             continue
         t = Table(title=title, header_style="bold")
@@ -68,7 +75,7 @@ def _print(comparison, paired_rows, text: str) -> None:
         ui.out.print(t)
 
 
-def _write(out: Path, runs, comparison, paired_rows, notes, text: str, tree_ids) -> None:
+def _write(out: Path, runs, comparison, paired_rows, qvm_rows, notes, text: str, tree_ids) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -94,7 +101,9 @@ def _write(out: Path, runs, comparison, paired_rows, notes, text: str, tree_ids)
     (out / "report.html").write_text(html.report_page(
         html.table(tables.COMPARISON, comparison),
         html.table(tables.PAIRED, paired_rows) if paired_rows else "", ([PAIRED_NOTE] if paired_rows else []) + notes,
-        plots.inline_svg(svg), links, []), encoding="utf-8")
+        plots.inline_svg(svg), links, [],
+        qvms=html.table(tables.QVMS, qvm_rows) + f'<p class="note">{QVM_NOTE.strip()}</p>' if qvm_rows else ""),
+        encoding="utf-8")
     ui.info(f"wrote {out / 'report.md'}, {out / 'report.html'}, {png.name}, {svg.name}"
             + (f" and {len(links)} tree views" if links else ""))
 

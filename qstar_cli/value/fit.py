@@ -12,7 +12,7 @@ from pathlib import Path
 from qstar_cli import ui
 from qstar_cli.errors import QstarError
 from qstar_cli.value.model import QVM, QVMMeta, load_backbone
-from qstar_cli.value.train import Example, evaluate, make_trainer, split_by_question
+from qstar_cli.value.train import Example, evaluate, first_questions, make_trainer, split_by_question
 
 
 def examples_from_records(records: list[dict], ys: list[list[float]] | None = None) -> list[Example]:
@@ -29,8 +29,9 @@ def examples_from_records(records: list[dict], ys: list[list[float]] | None = No
                 steps.append(nodes[j]["step"])
                 j = nodes[j]["parent"]
             y = ys[r_i][i] if ys is not None else node["y"]
+            soft = node.get("soft") if ys is None else None
             out.append(Example(rec["id"], rec["question"], steps[::-1], node["step"], float(y),
-                               node.get("mean_logprob")))
+                               node.get("mean_logprob"), soft=soft, state=str(node["parent"])))
     return out
 
 
@@ -44,6 +45,17 @@ def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: 
     train, held = split_by_question(examples, cfg.heldout_fraction, cfg.seed)
     if not train:
         raise QstarError("every question fell into the held-out split; lower train.heldout_fraction or add questions")
+    if cfg.max_questions:
+        available = len({e.qid for e in train})
+        if cfg.max_questions > available:
+            ui.warn(f"train.max_questions={cfg.max_questions} but only {available} training questions: using all")
+        train = first_questions(train, cfg.max_questions, cfg.seed)
+    validation: list[Example] = []
+    if cfg.validation_fraction:
+        # split off the training questions, never the held-out ones: the held-out AUC stays unbiased
+        train, validation = split_by_question(train, cfg.validation_fraction, f"validation{cfg.seed}")
+        if not train or not validation:
+            raise QstarError("train.validation_fraction leaves no training or no validation question; change it")
     # the value head is initialised here, when the backbone loads, before the Trainer seeds: seed
     # now so that one seed gives one QVM
     from transformers import set_seed
@@ -53,7 +65,7 @@ def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: 
     meta.backbone = cfg.backbone
     meta.max_length = cfg.max_length
     qvm = QVM(tokenizer, model, meta, batch_size=cfg.score_batch_size)
-    trainer = make_trainer(qvm, train, str(out_dir / "checkpoints"), cfg)
+    trainer = make_trainer(qvm, train, str(out_dir / "checkpoints"), cfg, validation=validation)
     ui.info(f"training the QVM on {len(train):,} examples ({len({e.qid for e in train})} questions), "
             f"holding out {len(held):,} ({len({e.qid for e in held})} questions)")
     with warnings.catch_warnings():
@@ -67,11 +79,21 @@ def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: 
         "train_loss_first": losses[0] if losses else None, "train_loss_last": losses[-1] if losses else None,
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
         "train_steps": trainer.state.global_step,
+        "validation_questions": len({e.qid for e in validation}),
+        "validation_auc": _keep_best_history(trainer),
         "heldout": evaluate(qvm, held),
         "train_eval": evaluate(qvm, train[: max(1, min(len(train), 2000))]),
     }
     qvm.save(out_dir / "qvm")
     return qvm, metrics
+
+
+def _keep_best_history(trainer) -> dict | None:
+    """The early-stopping record: every (step, validation AUC), and the step kept."""
+    for cb in trainer.callback_handler.callbacks:
+        if hasattr(cb, "best_state"):
+            return {"history": cb.history, "kept_step": cb.best[0] if cb.best else None}
+    return None
 
 
 def _last_checkpoint(path: Path) -> str | None:

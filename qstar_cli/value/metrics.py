@@ -36,6 +36,15 @@ def roc_auc(scores: list[float], positives: list[bool]) -> float | None:
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
+def calibration_error(table: list[dict]) -> float | None:
+    """Expected calibration error of a `calibration` table: the count-weighted mean gap between
+    mean prediction and mean label over its bins."""
+    total = sum(row["count"] for row in table)
+    if not total:
+        return None
+    return sum(row["count"] * abs(row["mean_pred"] - row["mean_label"]) for row in table) / total
+
+
 def calibration(preds: list[float], labels: list[float], bins: int = 10) -> list[dict]:
     """Per predicted-probability bin: how many, mean prediction, mean label."""
     table = []

@@ -1,10 +1,21 @@
 """Training the QVM with the Hugging Face Trainer, so multi-GPU (`accelerate launch`), bf16,
 gradient accumulation, checkpoint resume and `report_to` (wandb, tensorboard) need no code here.
 
-The loss is binary cross-entropy on the logit against the soft target y in [0, 1] (`bce`, the
+The loss is binary cross-entropy on the logit against the target in [0, 1] (`bce`, the
 default: the right likelihood for a probability target), or the squared error of sigmoid(logit)
 (`mse`, plain regression). Examples are split into train and held-out sets by question, never by
 step, so no question's steps are on both sides.
+
+Variants, each a `train.*` setting whose default is the paper's setting:
+- `target: soft` learns the mean outcome of a state's rollouts instead of the best one;
+- `class_balance` weights each class to count alike (rollout labels are mostly negative);
+- `pairwise: w` adds w x a logistic ranking loss -log sigmoid(f_i - f_j) over sibling steps i, j
+  of the same state with target_i > target_j (the comparison a search makes between candidates);
+  a batch then holds whole sibling groups;
+- `validation_fraction` keeps the weights with the best ROC-AUC on questions split off the
+  training set (early stopping), never on the held-out set that is reported;
+- `max_questions` trains on a nested subset of the training questions (learning curves) with the
+  held-out set unchanged.
 """
 
 from __future__ import annotations
@@ -23,44 +34,101 @@ class Example:
     action: str
     y: float
     mean_logprob: float | None = None  # the policy's mean token log-probability of the action, if recorded
+    soft: float | None = None  # the mean outcome of the rollouts (rollout labels), if recorded
+    state: str = ""  # the state s_t the action was taken in: siblings share it
 
 
-def split_by_question(examples: list[Example], heldout_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+def _bucket(salt: str, qid: str) -> float:
+    digest = hashlib.sha256(f"{salt}:{qid}".encode()).hexdigest()
+    return int(digest[:8], 16) / 0xFFFFFFFF
+
+
+def split_by_question(examples: list[Example], heldout_fraction: float, seed: int | str) -> tuple[list[Example], list[Example]]:
     """Deterministic split on a hash of (seed, question id)."""
-    def bucket(qid: str) -> float:
-        digest = hashlib.sha256(f"{seed}:{qid}".encode()).hexdigest()
-        return int(digest[:8], 16) / 0xFFFFFFFF
-
-    train = [e for e in examples if bucket(e.qid) >= heldout_fraction]
-    held = [e for e in examples if bucket(e.qid) < heldout_fraction]
+    train = [e for e in examples if _bucket(str(seed), e.qid) >= heldout_fraction]
+    held = [e for e in examples if _bucket(str(seed), e.qid) < heldout_fraction]
     return train, held
 
 
-class _Rows:
-    """A list-backed torch dataset of tokenized rows."""
+def first_questions(examples: list[Example], n: int, seed: int) -> list[Example]:
+    """The examples of n questions in a fixed hashed order, so a smaller n is a subset of a larger."""
+    order = sorted({e.qid for e in examples}, key=lambda q: (_bucket(f"subset{seed}", q), q))
+    keep = set(order[:n])
+    return [e for e in examples if e.qid in keep]
 
-    def __init__(self, ids: list[list[int]], ys: list[float]):
-        self.ids, self.ys = ids, ys
+
+def targets(examples: list[Example], cfg) -> list[float]:
+    """What the QVM learns per example: y (the best outcome), or the soft mean where recorded."""
+    if cfg.target == "soft":
+        return [e.y if e.soft is None else e.soft for e in examples]
+    return [e.y for e in examples]
+
+
+def class_weights(examples: list[Example], balance: bool) -> list[float]:
+    """1 each; balanced: n / (2 x class size), so each class (y >= 0.5 or not) weighs n / 2."""
+    if not balance:
+        return [1.0] * len(examples)
+    pos = sum(e.y >= 0.5 for e in examples)
+    neg = len(examples) - pos
+    if not pos or not neg:
+        return [1.0] * len(examples)
+    n = len(examples)
+    return [n / (2 * pos) if e.y >= 0.5 else n / (2 * neg) for e in examples]
+
+
+def pairwise_loss(logits, targets, groups):
+    """Mean of -log sigmoid(f_i - f_j) over pairs in one group (siblings) with target_i > target_j;
+    None when the batch has no such pair."""
+    import torch
+
+    same = groups.unsqueeze(0) == groups.unsqueeze(1)
+    better = targets.unsqueeze(1) > targets.unsqueeze(0)  # [i, j]: i should rank above j
+    pairs = same & better
+    if not pairs.any():
+        return None
+    diff = logits.unsqueeze(1) - logits.unsqueeze(0)
+    return -torch.nn.functional.logsigmoid(diff[pairs]).mean()
+
+
+class _Rows:
+    """A list-backed torch dataset of tokenized rows; with `groups`, one item is a sibling group."""
+
+    def __init__(self, ids: list[list[int]], ys: list[float], weights: list[float], groups: list[list[int]] | None):
+        self.rows = [{"input_ids": i, "labels": y, "weight": w, "group": 0} for i, y, w in zip(ids, ys, weights)]
+        self.groups = groups
 
     def __len__(self):
-        return len(self.ids)
+        return len(self.groups) if self.groups is not None else len(self.rows)
 
     def __getitem__(self, i):
-        return {"input_ids": self.ids[i], "labels": self.ys[i]}
+        if self.groups is None:
+            return self.rows[i]
+        return [{**self.rows[j], "group": i} for j in self.groups[i]]
 
 
 def _collator(pad_id: int):
     import torch
 
-    def collate(rows):
+    def collate(items):
+        rows = [r for item in items for r in (item if isinstance(item, list) else [item])]
         width = max(len(r["input_ids"]) for r in rows)
         return {
             "input_ids": torch.tensor([r["input_ids"] + [pad_id] * (width - len(r["input_ids"])) for r in rows]),
             "attention_mask": torch.tensor([[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows]),
             "labels": torch.tensor([float(r["labels"]) for r in rows]),
+            "weights": torch.tensor([float(r["weight"]) for r in rows]),
+            "groups": torch.tensor([int(r["group"]) for r in rows]),
         }
 
     return collate
+
+
+def sibling_groups(examples: list[Example]) -> list[list[int]]:
+    """Indices of examples grouped by the state they were taken in, in first-seen order."""
+    groups: dict[str, list[int]] = {}
+    for i, e in enumerate(examples):
+        groups.setdefault(f"{e.qid}|{e.state}", []).append(i)
+    return list(groups.values())
 
 
 def _progress_callback():
@@ -88,27 +156,37 @@ def _progress_callback():
     return RichProgress()
 
 
-def make_trainer(qvm, train: list[Example], out_dir: str, cfg, resume: bool = False):
-    """A transformers Trainer for `qvm` on `train`; `cfg` is a TrainSection."""
+def make_trainer(qvm, train: list[Example], out_dir: str, cfg, resume: bool = False, validation=None):
+    """A transformers Trainer for `qvm` on `train`; `cfg` is a TrainSection; `validation` (a
+    list of Examples) turns on keeping the best weights by its ROC-AUC."""
     import torch
     from transformers import PrinterCallback, Trainer, TrainingArguments
 
-    loss_kind = cfg.loss
+    loss_kind, pair_weight = cfg.loss, cfg.pairwise
 
     class QTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
-            labels = inputs.pop("labels")
+            labels, weights, groups = inputs.pop("labels"), inputs.pop("weights"), inputs.pop("groups")
             outputs = model(**inputs)
             logits = outputs.logits.float().squeeze(-1)
             if loss_kind == "bce":
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+                each = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
             else:
-                loss = torch.nn.functional.mse_loss(torch.sigmoid(logits), labels)
+                each = (torch.sigmoid(logits) - labels) ** 2
+            loss = (each * weights).sum() / weights.sum()
+            if pair_weight > 0:
+                ranking = pairwise_loss(logits, labels, groups)
+                if ranking is not None:
+                    loss = loss + pair_weight * ranking
             return (loss, outputs) if return_outputs else loss
 
     import inspect
 
     ids = qvm.encode_all([(e.question, e.steps, e.action) for e in train])
+    groups = sibling_groups(train) if pair_weight > 0 else None
+    # a batch of sibling groups holds about as many examples as a batch of single ones
+    per_item = len(train) / len(groups) if groups else 1.0
+    batch_size = max(1, round(cfg.batch_size / per_item))
     # transformers 5 folded warmup_ratio into warmup_steps (a float < 1 is a ratio)
     if "warmup_ratio" in inspect.signature(TrainingArguments.__init__).parameters:
         warmup = {"warmup_ratio": cfg.warmup_ratio}
@@ -118,7 +196,7 @@ def make_trainer(qvm, train: list[Example], out_dir: str, cfg, resume: bool = Fa
         output_dir=out_dir,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps if cfg.max_steps else -1,
-        per_device_train_batch_size=cfg.batch_size,
+        per_device_train_batch_size=batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate,
         weight_decay=cfg.weight_decay,
@@ -137,11 +215,53 @@ def make_trainer(qvm, train: list[Example], out_dir: str, cfg, resume: bool = Fa
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
     )
-    trainer = QTrainer(model=qvm.model, args=args, train_dataset=_Rows(ids, [e.y for e in train]),
-                       data_collator=_collator(qvm.tokenizer.pad_token_id))
+    rows = _Rows(ids, targets(train, cfg), class_weights(train, cfg.class_balance), groups)
+    trainer = QTrainer(model=qvm.model, args=args, train_dataset=rows, data_collator=_collator(qvm.tokenizer.pad_token_id))
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(_progress_callback())
+    if validation:
+        per_epoch = max(1, len(rows) // (batch_size * cfg.grad_accum))
+        trainer.add_callback(KeepBest(qvm, validation, every=max(1, per_epoch // 4)))
     return trainer
+
+
+def KeepBest(qvm, validation: list[Example], every: int):
+    """A TrainerCallback that scores `validation` at the start, every `every` steps and at the end, and loads
+    back the weights with the best ROC-AUC (early stopping without stopping: the schedule runs
+    out, the best point is kept). `history` holds (step, AUC)."""
+    from transformers import TrainerCallback
+
+    from qstar_cli.value.metrics import roc_auc
+
+    items = [(e.question, e.steps, e.action) for e in validation]
+    positives = [e.y >= 0.5 for e in validation]
+
+    class _KeepBest(TrainerCallback):
+        def __init__(self):
+            self.best, self.best_state, self.history = None, None, []
+
+        def _check(self, step):
+            auc = roc_auc(qvm.score(items), positives)
+            qvm.model.train()
+            self.history.append((step, auc))
+            if auc is not None and (self.best is None or auc > self.best[1]):
+                self.best = (step, auc)
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in qvm.model.state_dict().items()}
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self._check(state.global_step)  # the untrained start counts: training may only hurt
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step % every == 0:
+                self._check(state.global_step)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if not self.history or self.history[-1][0] != state.global_step:
+                self._check(state.global_step)
+            if self.best_state is not None:
+                qvm.model.load_state_dict(self.best_state)
+
+    return _KeepBest()
 
 
 def evaluate(qvm, examples: list[Example]) -> dict:

@@ -101,3 +101,25 @@ def test_config_diff_tolerates_settings_added_since_the_run_was_written():
     # ... but a new key set away from its default, or a changed old key, is a different run
     assert config_diff(old, {"eval": {"search": "astar", "k": 6, "width": 2}}) == ["eval.width: None -> 2"]
     assert config_diff(old, {"eval": {"search": "astar", "k": 4}}) == ["eval.k: 6 -> 4"]
+
+
+@pytest.mark.parametrize("items, message", [
+    (["label.num_rollouts=-1"], "num_rollouts must be positive"),
+    (["label.num_rollouts=0", "label.include_own_ending=false"], "own endings only"),
+    (["label.method=completion", "label.strong_samples=0"], "strong_samples must be positive"),
+    (["train.target=best"], "train.target must be max or soft"),
+    (["train.validation_fraction=1"], "validation_fraction must be in"),
+    (["train.pairwise=-1"], "must be >= 0"),
+])
+def test_invalid_label_and_train_values(items, message):
+    from qstar_cli.config import LabelConfig, TrainConfig
+
+    kind = LabelConfig if items[0].startswith("label") else TrainConfig
+    with pytest.raises(QstarError, match=message):
+        resolve(kind, None, items, {})
+
+
+def test_label_with_no_fresh_continuations_is_allowed_for_rollout():
+    from qstar_cli.config import LabelConfig
+
+    assert resolve(LabelConfig, None, ["label.num_rollouts=0"], {}).label.num_rollouts == 0

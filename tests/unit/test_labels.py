@@ -2,7 +2,8 @@
 
 import pytest
 
-from qstar_cli.labelers.continuation import label_batch
+from qstar_cli.errors import QstarError
+from qstar_cli.labelers.continuation import check_reuse, label_batch, relabel
 from qstar_cli.labelers.fqi import score_candidates, targets
 from qstar_cli.labelers.tree import build_tree, path, prefix
 from qstar_cli.steps import StepFormat
@@ -87,6 +88,61 @@ def test_completion_with_a_scripted_strong_policy():
     # best of M: one right completion among two is enough
     rec2, _ = labels(1.0, include_own=False, n=2, script={"P:A\n": ["wrong\n", "right\n"], "P:A\nB\n": ["no\n"]})
     assert rec2["nodes"][0]["y"] == 1.0 and rec2["nodes"][0]["soft"] == 0.5
+
+
+def test_labels_record_their_continuations_in_order():
+    rec, _ = labels(1.0)
+    # SCRIPT: from A, "x y wrong" (3 steps, R=0) then "right" (1 step, R=1); from A B, two wrong
+    assert rec["nodes"][0]["continuations"] == [[3, 0.0], [1, 1.0]]
+    assert rec["nodes"][1]["continuations"] == [[2, 0.0], [1, 0.0]]
+
+
+def test_relabel_with_fewer_continuations_uses_the_first_ones():
+    rec, _ = labels(1.0)
+    reused = {"q1": rec}
+    one, = relabel([RECORD], reused, n=1, gamma=1.0, include_own=True, method="rollout")
+    nodes = one["nodes"]
+    # A: first continuation {0} + own endings {1, 0, 0} -> max 1, mean 1/4
+    assert nodes[0]["y"] == 1.0 and nodes[0]["soft"] == pytest.approx(0.25) and nodes[0]["n"] == 4
+    # B: {0} + own {1, 0} -> mean 1/3
+    assert nodes[1]["soft"] == pytest.approx(1 / 3)
+    assert [n["y"] for n in nodes[2:]] == [1.0, 0.0, 0.0]
+    # completion over the first continuation only (no own endings): A's first continuation is wrong
+    comp, = relabel([RECORD], reused, n=1, gamma=1.0, include_own=False, method="completion")
+    assert [n["y"] for n in comp["nodes"][:2]] == [0.0, 0.0] and comp["method"] == "completion"
+    # all M recorded continuations reproduce the original labels exactly, gamma included
+    again, = relabel([RECORD], reused, n=2, gamma=1.0, include_own=True, method="rollout")
+    assert again["nodes"] == rec["nodes"]
+    rec9, _ = labels(0.9)
+    again9, = relabel([RECORD], {"q1": rec9}, n=2, gamma=0.9, include_own=True, method="rollout")
+    assert again9["nodes"] == rec9["nodes"]
+
+
+def test_own_endings_only_label_each_node_by_the_trajectories_through_it():
+    rec, = relabel([RECORD], {}, n=0, gamma=1.0, include_own=True, method="rollout")
+    nodes = rec["nodes"]
+    # A: own endings {1, 0, 0} -> max 1, mean 1/3; B: {1, 0} -> max 1, mean 1/2; terminals their reward
+    assert nodes[0]["y"] == 1.0 and nodes[0]["soft"] == pytest.approx(1 / 3) and nodes[0]["n"] == 3
+    assert nodes[1]["y"] == 1.0 and nodes[1]["soft"] == pytest.approx(0.5)
+    assert [n["y"] for n in nodes[2:]] == [1.0, 0.0, 0.0]
+    # gamma: A's right ending is 2 steps after A -> 0.81
+    rec9, = relabel([RECORD], {}, n=0, gamma=0.9, include_own=True, method="rollout")
+    assert rec9["nodes"][0]["y"] == pytest.approx(0.81)
+
+
+def test_reuse_is_refused_for_other_rollouts_or_too_few_continuations():
+    rec, _ = labels(1.0)
+    with pytest.raises(QstarError, match="sampled 2 continuations per state; 4 asked"):
+        check_reuse([RECORD], {"q1": rec}, 4, "old")
+    with pytest.raises(QstarError, match="no labels for question 'q1'"):
+        check_reuse([RECORD], {}, 1, "old")
+    other = {**RECORD, "trajectories": [traj(["A\n", "Z wrong"], 0.0)]}
+    with pytest.raises(QstarError, match="other steps"):
+        check_reuse([other], {"q1": rec}, 1, "old")
+    legacy = {**rec, "nodes": [{k: v for k, v in n.items() if k != "continuations"} for n in rec["nodes"]]}
+    with pytest.raises(QstarError, match="did not record its continuations"):
+        check_reuse([RECORD], {"q1": legacy}, 1, "old")
+    check_reuse([RECORD], {"q1": rec}, 2, "old")  # enough: no error
 
 
 def cand(step, terminal=False, reward=0.0):

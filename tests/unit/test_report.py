@@ -65,8 +65,36 @@ def test_comparison_table(tmp_path):
     assert lines[2].startswith("| run | method | dataset | split | model | QVM | questions | accuracy (95% CI) |")
     assert lines[4].startswith("| g | greedy | mawps | test | embedded | - | 4 | 25.0% [")
     assert lines[5].startswith("| s | A* K=6 N=6 budget=64 | mawps | test | embedded | cpu/qvm (minilm) | 4 | 50.0% [")
-    assert lines[5].endswith("| 40 | 2.0 | 1.0 | 3 |")
+    assert lines[5].endswith("| 40 | 2.0 | 1.0 | - | 3 |")  # one terminal per question: no terminal AUC
     assert "Paired tests" not in text
+
+
+def test_qvm_table_reads_the_train_q_run_behind_the_runs(tmp_path, monkeypatch):
+    from qstar_cli.value.metrics import calibration_error
+
+    qvm_dir = tmp_path / "runs" / "cpu" / "qvm"
+    run = RunDir.open(qvm_dir, stage="train-q", kind="qlabels", records_name="none.jsonl", config={}, inputs={},
+                      expected_ids=[], total_questions=0, seeds={})
+    calibration = [{"bin": "[0.1, 0.2)", "count": 3, "mean_pred": 0.15, "mean_label": 0.0},
+                   {"bin": "[0.8, 0.9)", "count": 1, "mean_pred": 0.85, "mean_label": 1.0}]
+    # count-weighted gap: (3 x 0.15 + 1 x 0.15) / 4 = 0.15
+    assert calibration_error(calibration) == pytest.approx(0.15)
+    run.finish({"train_questions": 40, "train_examples": 1234, "heldout": {
+        "questions": 10, "examples": 300, "roc_auc": 0.6125, "roc_auc_ci95": [0.51, 0.7], "too_small": False,
+        "baseline_position_auc": 0.55, "baseline_logprob_auc": 0.58, "positive_rate": 0.1,
+        "auc_by_depth": [{"depth": 0, "roc_auc": 0.7}, {"depth": 1, "roc_auc": None}, {"depth": 3, "roc_auc": 0.5}],
+        "calibration": calibration}})
+    g = eval_run(tmp_path / "g", "greedy", [True, False])
+    a = eval_run(tmp_path / "a", "astar", [True, True])
+    b = eval_run(tmp_path / "b", "best_of_n", [False, True])
+    monkeypatch.chdir(tmp_path)  # the runs name their QVM as runs/cpu/qvm, relative to where eval ran
+    text = report.run([g, a, b], pair=False)
+    qvm_part = text.split("## Q-value models")[1].splitlines()
+    rows = [line for line in qvm_part if line.startswith("| cpu/qvm")]
+    assert rows == ["| cpu/qvm (minilm) | 40 (1,234) | 10 (300) | 0.613 [0.51, 0.70] | 0.550 | 0.580 | "
+                    "0.70 / - / - / 0.50 | 0.150 | 0.100 |"]  # one row for the QVM both searches used
+    monkeypatch.chdir(tmp_path / "g")  # the QVM's run not found from here: no table, no error
+    assert "Q-value models" not in report.run([g, a], pair=False)
 
 
 def test_mcnemar_exact_by_hand():

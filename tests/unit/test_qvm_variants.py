@@ -1,0 +1,91 @@
+"""train-q's variants (soft targets, class balance, sibling ranking loss, early stopping on a
+validation split, nested question subsets), with hand-worked values."""
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from qstar_cli.value.fit import examples_from_records, fit_qvm  # noqa: E402
+from qstar_cli.value.metrics import roc_auc  # noqa: E402
+from qstar_cli.value.model import QVMMeta  # noqa: E402
+from qstar_cli.value.train import (Example, class_weights, first_questions, pairwise_loss,  # noqa: E402
+                                   sibling_groups, targets)
+from tests.unit.test_train_q import cfg, examples  # noqa: E402
+
+
+def ex(qid, y, soft=None, state="-1"):
+    return Example(qid, "q?", [], "a", y, soft=soft, state=state)
+
+
+def test_pairwise_loss_counts_only_better_siblings():
+    logits = torch.tensor([2.0, 0.0, 1.0, 5.0])
+    tgt = torch.tensor([1.0, 0.0, 0.0, 1.0])
+    groups = torch.tensor([0, 0, 1, 2])
+    # the one pair: 0 above 1 in group 0 -> -log sigmoid(2 - 0) = log(1 + e^-2)
+    assert pairwise_loss(logits, tgt, groups).item() == pytest.approx(math.log(1 + math.exp(-2)))
+    # two pairs in one group: (0 over 1) and (0 over 2): mean of log(1+e^-2) and log(1+e^-1)
+    both = pairwise_loss(logits[:3], tgt[:3], torch.tensor([0, 0, 0])).item()
+    assert both == pytest.approx((math.log(1 + math.exp(-2)) + math.log(1 + math.exp(-1))) / 2)
+    # equal targets give no pair
+    assert pairwise_loss(logits[:2], torch.tensor([1.0, 1.0]), torch.tensor([0, 0])) is None
+
+
+def test_class_weights_make_each_class_weigh_half():
+    exs = [ex("a", 1.0), ex("a", 0.0), ex("b", 0.0), ex("b", 0.0)]
+    w = class_weights(exs, True)
+    assert w == [pytest.approx(2.0), pytest.approx(2 / 3), pytest.approx(2 / 3), pytest.approx(2 / 3)]
+    assert class_weights(exs, False) == [1.0] * 4
+    assert class_weights([ex("a", 0.0)] * 3, True) == [1.0] * 3  # one class only: nothing to balance
+
+
+def test_soft_targets_fall_back_to_y_where_no_soft_label_is_recorded():
+    exs = [ex("a", 1.0, soft=0.25), ex("a", 0.0, soft=0.0), ex("b", 1.0)]
+    assert targets(exs, cfg(target="soft")) == [0.25, 0.0, 1.0]
+    assert targets(exs, cfg()) == [1.0, 0.0, 1.0]
+
+
+def test_question_subsets_are_nested_and_exact():
+    exs = [ex(f"q{i}", float(i % 2)) for i in range(40) for _ in range(3)]
+    small, large = first_questions(exs, 8, 0), first_questions(exs, 16, 0)
+    assert len({e.qid for e in small}) == 8 and len({e.qid for e in large}) == 16
+    assert {e.qid for e in small} < {e.qid for e in large}
+    assert len(small) == 24  # every example of a kept question
+
+
+def test_siblings_are_the_actions_of_one_state_of_one_question():
+    record = {"id": "q", "question": "?", "nodes": [
+        {"parent": -1, "step": "A", "y": 1.0, "soft": 0.5}, {"parent": -1, "step": "B", "y": 0.0, "soft": 0.0},
+        {"parent": 0, "step": "C", "y": 1.0, "soft": 1.0}]}
+    exs = examples_from_records([record, {**record, "id": "r"}])
+    assert [e.soft for e in exs[:3]] == [0.5, 0.0, 1.0]
+    assert sibling_groups(exs) == [[0, 1], [2], [3, 4], [5]]
+
+
+def test_pairwise_training_runs_on_sibling_groups(tiny_model, tmp_path):
+    exs = [Example(e.qid, e.question, e.steps, e.action, e.y, state="-1") for e in examples()]
+    _, metrics = fit_qvm(exs, cfg(backbone=tiny_model, max_steps=4, pairwise=1.0, heldout_fraction=0.0),
+                         tmp_path, QVMMeta())
+    assert metrics["train_steps"] == 4 and metrics["train_loss_last"] is not None
+
+
+def test_early_stopping_keeps_the_weights_with_the_best_validation_auc(tiny_model, tmp_path):
+    from qstar_cli.value.train import split_by_question
+
+    # validation questions labelled the other way round: the more the QVM learns the training
+    # questions, the worse it ranks these, so the best point is early and not the last one
+    exs = examples(64)
+    _, validation = split_by_question(exs, 0.3, "validation0")
+    flipped = {e.qid for e in validation}
+    exs = [Example(e.qid, e.question, e.steps, e.action, 1.0 - e.y if e.qid in flipped else e.y) for e in exs]
+    validation = [e for e in exs if e.qid in flipped]
+    qvm, metrics = fit_qvm(exs, cfg(backbone=tiny_model, max_steps=16, learning_rate=3e-3, heldout_fraction=0.0,
+                                    validation_fraction=0.3), tmp_path, QVMMeta())
+    record = metrics["validation_auc"]
+    aucs = [auc for _, auc in record["history"]]
+    assert len(aucs) >= 3 and metrics["validation_questions"] == len(flipped)
+    assert max(aucs) > aucs[-1] + 0.05, aucs  # the case is what it should be: training hurts these
+    final = roc_auc(qvm.score([(e.question, e.steps, e.action) for e in validation]), [e.y >= 0.5 for e in validation])
+    assert final == pytest.approx(max(aucs))  # the weights that come back are the best ones
+    assert record["kept_step"] == record["history"][aucs.index(max(aucs))][0]
