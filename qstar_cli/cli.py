@@ -279,9 +279,10 @@ def report(
     runs: list[str] = typer.Argument(..., help="Eval run directories to compare."),
     out: Optional[str] = typer.Option(None, "--out", "-o",
                                       help="Folder for report.md, report.html, the plot (PNG, SVG) and tree views."),
-    baseline: Optional[str] = typer.Option(None, "--baseline",
-                                           help="Run (dir or name) or method (e.g. greedy) the paired tests compare "
-                                                "against; default: each dataset's first run."),
+    baseline: Optional[list[str]] = typer.Option(None, "--baseline",
+                                                 help="Run (dir or name) or method (e.g. greedy) the paired tests "
+                                                      "compare against (repeatable: each run against each); default: "
+                                                      "each dataset's first run."),
     paired_tests: bool = typer.Option(True, "--paired/--no-paired", help="Paired tests against the baseline."),
     tree: Optional[list[str]] = typer.Option(None, "--tree",
                                              help="Question id whose search tree to draw (repeatable; 'all' = every "
@@ -290,7 +291,7 @@ def report(
     """Compare eval runs: accuracy with 95% CI, compute per question, paired tests, a plot and search trees."""
     from qstar_cli.stages import report as report_stage
 
-    report_stage.run(runs, out, baseline=baseline, pair=paired_tests, tree_ids=tree or None)
+    report_stage.run(runs, out, baseline=baseline or None, pair=paired_tests, tree_ids=tree or None)
 
 
 @app.command("repro")

@@ -10,7 +10,11 @@
 #   make results DATASETS="mawps svamp"            # the real sets: several hours per set on 2 cores
 #   DATASETS=mawps METHODS="greedy astar" scripts/cpu_results.sh
 #
-# Knobs (environment): DATASETS (default "synthetic"), METHODS, QSTAR (the command), REPORT
+# QVM_SEEDS (default "0", "0 1 2" for the real sets) trains one QVM per seed (seed 0 is qvm.yaml's,
+# the others go to runs/cpu/<dataset>/qvm-seed<s>) and runs A* with each (eval-astar-seed<s>), so the
+# report shows A*'s spread over QVM seeds.
+#
+# Knobs (environment): DATASETS (default "synthetic"), METHODS, QVM_SEEDS, QSTAR (the command), REPORT
 # (the report folder, default runs/cpu/report-<datasets>, e.g. runs/cpu/report-synthetic) and
 # EXTRA (more flags for every stage command, e.g. "--set policy.backend=hf").
 set -euo pipefail
@@ -18,6 +22,7 @@ set -euo pipefail
 DATASETS=${DATASETS:-synthetic}
 METHODS=${METHODS:-"greedy self-consistency best-of-n beam mcts astar self-consistency-10 best-of-n-10"}
 QSTAR=${QSTAR:-qstar}
+if [ "$DATASETS" = synthetic ]; then QVM_SEEDS=${QVM_SEEDS:-0}; else QVM_SEEDS=${QVM_SEEDS:-"0 1 2"}; fi
 DEFAULT_REPORT=runs/cpu/report-${DATASETS// /-}
 REPORT=${REPORT:-$DEFAULT_REPORT}
 read -r -a extra <<< "${EXTRA:-}"
@@ -31,6 +36,15 @@ for ds in $DATASETS; do
   for method in $METHODS; do
     $QSTAR eval --recipe "recipes/cpu/$ds/$method.yaml" "${extra[@]}"
     runs+=("runs/cpu/$ds/eval-$method")
+  done
+  for seed in $QVM_SEEDS; do
+    [ "$seed" = 0 ] && continue  # qvm.yaml's own QVM, used by every recipe above
+    $QSTAR train-q --recipe "$qvm" --set train.seed="$seed" --set train.out="runs/cpu/$ds/qvm-seed$seed" "${extra[@]}"
+    if [[ " $METHODS " == *" astar "* ]]; then
+      $QSTAR eval --recipe "recipes/cpu/$ds/astar.yaml" --set eval.qvm="runs/cpu/$ds/qvm-seed$seed" \
+        --set eval.out="runs/cpu/$ds/eval-astar-seed$seed" "${extra[@]}"
+      runs+=("runs/cpu/$ds/eval-astar-seed$seed")
+    fi
   done
 done
 $QSTAR report "${runs[@]}" --baseline greedy --out "$REPORT"

@@ -35,14 +35,14 @@ def page(title: str, body: str) -> str:
 
 
 def report_page(comparison: str, paired: str, paired_notes: list[str], plot_svg: str,
-                tree_links: list[tuple[str, str]], notes: list[str], qvms: str = "") -> str:
+                tree_links: list[tuple[str, str]], notes: list[str], extra: str = "") -> str:
     parts = ["<h1>qstar report</h1>", "<h2>Runs</h2>", comparison,
              '<p class="note">Accuracy CIs are the 95% bootstrap intervals recorded by <code>qstar eval</code>; '
              "tokens, calls and wall time are per question as recorded.</p>",
              "<h2>Paired tests</h2>", paired or "<p>No two runs on the same questions.</p>"]
     parts += [f'<p class="note">{escape(n)}</p>' for n in paired_notes]
-    if qvms:
-        parts += ["<h2>Q-value models</h2>", qvms]
+    if extra:  # more tables, already rendered with their headings
+        parts.append(extra)
     parts += ["<h2>Accuracy vs. generated tokens</h2>", f'<div class="figure">{plot_svg}</div>', "<h2>Search trees</h2>"]
     if tree_links:
         parts.append("<ul>" + "".join(f'<li><a href="{escape(href)}">{escape(label)}</a></li>'

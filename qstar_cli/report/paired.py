@@ -1,8 +1,9 @@
 """Paired significance tests: every run against its dataset's baseline, on the same questions.
 
 Runs are grouped by (dataset, subset, split). In each group one run is the baseline (the first
-given, or the first whose name or method matches `--baseline`); every other run of the group is
-compared with it question by question: the accuracy difference with a 95% paired-bootstrap CI,
+given, or the first whose name or method matches `--baseline`; several `--baseline`s each get
+their own comparisons, e.g. greedy and best-of-N); every other run of the group is compared with
+it question by question: the accuracy difference with a 95% paired-bootstrap CI,
 and the exact McNemar test on the questions only one of the two solved. Two runs of one group
 on different questions cannot be paired, and saying so is better than testing a subset silently.
 """
@@ -60,12 +61,17 @@ def compare(run: EvalRun, baseline: EvalRun, resamples: int = 1000) -> Paired:
                   paired_bootstrap_ci(a, b, resamples), wins, losses, mcnemar_exact(wins, losses))
 
 
-def compare_all(runs: list[EvalRun], baseline: str | None = None, resamples: int = 1000) -> list[Paired]:
-    if baseline and not any(matches(r, baseline) for r in runs):
-        raise QstarError(f"--baseline {baseline!r} names none of the runs (give a run directory, its name, "
-                         f"or a search method such as greedy)")
+def compare_all(runs: list[EvalRun], baseline: str | list[str] | None = None, resamples: int = 1000) -> list[Paired]:
+    wanted = [baseline] if isinstance(baseline, str) or baseline is None else list(baseline)
+    for name in wanted:
+        if name and not any(matches(r, name) for r in runs):
+            raise QstarError(f"--baseline {name!r} names none of the runs (give a run directory, its name, "
+                             f"or a search method such as greedy)")
     out = []
-    for group in groups(runs).values():
-        base = pick_baseline(group, baseline)
-        out += [compare(run, base, resamples) for run in group if run is not base]
+    for name in wanted:
+        for group in groups(runs).values():
+            if name and len(wanted) > 1 and not any(matches(r, name) for r in group):
+                continue  # this dataset has no such run; the other baselines still compare it
+            base = pick_baseline(group, name)
+            out += [compare(run, base, resamples) for run in group if run is not base]
     return out

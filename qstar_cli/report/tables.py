@@ -17,8 +17,10 @@ QVMS = ("QVM", "train questions (examples)", "held-out questions (examples)", "h
         "held-out share positive")
 PAIRED = ("run", "baseline", "questions", "Δ accuracy (95% paired-bootstrap CI)", "only run / only baseline",
           "McNemar p")
+# runs of one method with the same settings on the same questions but other QVMs (e.g. QVM seeds)
+REPEATS = ("method", "dataset", "runs (QVMs)", "mean accuracy", "min - max", "tokens/q (mean)")
 # columns rendered left-aligned; the rest are numbers
-TEXT_COLUMNS = {"run", "method", "dataset", "split", "model", "QVM", "baseline"}
+TEXT_COLUMNS = {"run", "method", "dataset", "split", "model", "QVM", "baseline", "runs (QVMs)"}
 
 
 def num(x: float | None, digits: int = 3) -> str:
@@ -50,6 +52,24 @@ def comparison_rows(runs: list[EvalRun]) -> list[list[str]]:
                      f"{m['tokens_per_question']:.0f}",
                      f"{m.get('policy_calls_per_question', 0):.1f}", f"{m.get('qvm_calls_per_question', 0):.1f}",
                      num(m.get("terminal_auc"), 2), f"{m.get('wall_seconds', 0):.0f}"])
+    return rows
+
+
+def repeat_rows(runs: list[EvalRun]) -> list[list[str]]:
+    """Mean and spread of accuracy over runs that differ only in their QVM (same method and
+    settings, dataset, split, policy and questions): how much a result owes to one QVM's seed."""
+    groups: dict[tuple, list[EvalRun]] = {}
+    for r in runs:
+        key = (r.method, r.data_label, r.split, r.model, tuple(sorted(r.correct_by_id())))
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for (method, data, _, _, _), group in groups.items():
+        if len({r.qvm_path for r in group}) < 2:
+            continue
+        accs = [r.metrics["accuracy"] for r in group]
+        tokens = [r.metrics["tokens_per_question"] for r in group]
+        rows.append([method, data, f"{len(group)} ({', '.join(r.name for r in group)})", f"{pct(sum(accs) / len(accs))}%",
+                     f"{pct(min(accs))} - {pct(max(accs))}", f"{sum(tokens) / len(tokens):.0f}"])
     return rows
 
 

@@ -29,7 +29,7 @@ QVM_NOTE = ("\nFrom each QVM's train-q run: ROC-AUC of its score for y >= 0.5 on
             "question's correct terminals above its wrong ones?\n")
 
 
-def run(run_dirs: list[str], out: str | None = None, baseline: str | None = None, pair: bool = True,
+def run(run_dirs: list[str], out: str | None = None, baseline: str | list[str] | None = None, pair: bool = True,
         tree_ids: list[str] | None = None, resamples: int = 1000) -> str:
     """Print the tables, write the files when `out` is given; returns the markdown."""
     if tree_ids and not out:
@@ -39,15 +39,18 @@ def run(run_dirs: list[str], out: str | None = None, baseline: str | None = None
     comparison = tables.comparison_rows(runs)
     paired_rows = tables.paired_rows(pairs)
     qvm_rows = tables.qvm_rows(runs)
+    repeat_rows = tables.repeat_rows(runs)
     text = "## Runs\n\n" + tables.markdown_table(tables.COMPARISON, comparison)
     if paired_rows:
         text += "\n## Paired tests\n\n" + tables.markdown_table(tables.PAIRED, paired_rows)
+    if repeat_rows:
+        text += "\n## Repeats over QVMs\n\n" + tables.markdown_table(tables.REPEATS, repeat_rows)
     if qvm_rows:
         text += "\n## Q-value models\n\n" + tables.markdown_table(tables.QVMS, qvm_rows) + QVM_NOTE
     notes = _unpaired_notes(runs, pairs) if pair else []
-    _print(comparison, paired_rows, qvm_rows, text)
+    _print(comparison, paired_rows, repeat_rows, qvm_rows, text)
     if out:
-        _write(Path(out), runs, comparison, paired_rows, qvm_rows, notes, text, tree_ids)
+        _write(Path(out), runs, comparison, paired_rows, repeat_rows, qvm_rows, notes, text, tree_ids)
     return text
 
 
@@ -57,14 +60,15 @@ def _unpaired_notes(runs, pairs) -> list[str]:
             for r in runs if id(r) not in compared and len(runs) > 1]
 
 
-def _print(comparison, paired_rows, qvm_rows, text: str) -> None:
+def _print(comparison, paired_rows, repeat_rows, qvm_rows, text: str) -> None:
     if not ui.out.is_terminal:  # piped or CI: the markdown itself, unwrapped
         ui.out.print(text, end="", highlight=False, soft_wrap=True)
         return
     from rich.table import Table
 
     for title, header, rows in (("qstar report", tables.COMPARISON, comparison),
-                                ("paired tests", tables.PAIRED, paired_rows), ("Q-value models", tables.QVMS, qvm_rows)):
+                                ("paired tests", tables.PAIRED, paired_rows),
+                                ("repeats over QVMs", tables.REPEATS, repeat_rows), ("Q-value models", tables.QVMS, qvm_rows)):
         if not rows:
             continue
         t = Table(title=title, header_style="bold")
@@ -75,7 +79,7 @@ def _print(comparison, paired_rows, qvm_rows, text: str) -> None:
         ui.out.print(t)
 
 
-def _write(out: Path, runs, comparison, paired_rows, qvm_rows, notes, text: str, tree_ids) -> None:
+def _write(out: Path, runs, comparison, paired_rows, repeat_rows, qvm_rows, notes, text: str, tree_ids) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -102,7 +106,9 @@ def _write(out: Path, runs, comparison, paired_rows, qvm_rows, notes, text: str,
         html.table(tables.COMPARISON, comparison),
         html.table(tables.PAIRED, paired_rows) if paired_rows else "", ([PAIRED_NOTE] if paired_rows else []) + notes,
         plots.inline_svg(svg), links, [],
-        qvms=html.table(tables.QVMS, qvm_rows) + f'<p class="note">{QVM_NOTE.strip()}</p>' if qvm_rows else ""),
+        extra=(("<h2>Repeats over QVMs</h2>" + html.table(tables.REPEATS, repeat_rows)) if repeat_rows else "")
+        + (("<h2>Q-value models</h2>" + html.table(tables.QVMS, qvm_rows) + f'<p class="note">{QVM_NOTE.strip()}</p>')
+           if qvm_rows else "")),
         encoding="utf-8")
     ui.info(f"wrote {out / 'report.md'}, {out / 'report.html'}, {png.name}, {svg.name}"
             + (f" and {len(links)} tree views" if links else ""))

@@ -131,6 +131,42 @@ def test_paired_tests_against_baseline(tmp_path):
     assert "| astar | greedy | 8 | +37.5 pts [" in text and "| 5 / 2 | 0.453 |" in text
 
 
+def test_paired_tests_against_two_baselines(tmp_path):
+    ids = [f"q{i}" for i in range(4)]
+    g = eval_run(tmp_path / "greedy", "greedy", [True, False, False, False], ids=ids)
+    b = eval_run(tmp_path / "bon", "best_of_n", [True, True, False, False], ids=ids)
+    s = eval_run(tmp_path / "astar", "astar", [False, True, True, True], ids=ids)
+    pairs = paired.compare_all(load_runs([g, b, s]), baseline=["greedy", "bon"])
+    got = {(p.run.name, p.baseline.name): (p.wins, p.losses) for p in pairs}
+    # against greedy: bon wins q1; astar wins q1, q2, q3 and loses q0. against bon: greedy loses q1,
+    # astar wins q2, q3 and loses q0
+    assert got == {("bon", "greedy"): (1, 0), ("astar", "greedy"): (3, 1),
+                   ("greedy", "bon"): (0, 1), ("astar", "bon"): (2, 1)}
+    with pytest.raises(QstarError, match="names none of the runs"):
+        paired.compare_all(load_runs([g, s]), baseline=["greedy", "nothing"])
+
+
+def test_repeats_over_qvm_seeds_give_mean_and_spread(tmp_path):
+    import json as _json
+
+    def with_qvm(path, correct, qvm):
+        run = eval_run(path, "astar", correct, tokens=30)
+        metrics_path = path / "metrics.json"
+        metrics = _json.loads(metrics_path.read_text())
+        metrics["qvm"] = qvm
+        metrics_path.write_text(_json.dumps(metrics))
+        return run
+
+    a0 = with_qvm(tmp_path / "a0", [True, False, False, False], "runs/qvm")
+    a1 = with_qvm(tmp_path / "a1", [True, True, True, False], "runs/qvm-seed1")
+    a2 = with_qvm(tmp_path / "a2", [True, True, False, False], "runs/qvm-seed2")
+    g = eval_run(tmp_path / "g", "greedy", [True, False, False, False])
+    text = report.run([g, a0, a1, a2], pair=False)
+    # accuracies 25%, 75%, 50%: mean 50%, spread 25-75; greedy has no repeat
+    assert "| A* K=6 N=6 budget=64 | mawps | 3 (a0, a1, a2) | 50.0% | 25.0 - 75.0 | 30 |" in text
+    assert "greedy | mawps | 1" not in text
+
+
 def test_paired_test_refuses_different_questions(tmp_path):
     g = eval_run(tmp_path / "g", "greedy", [True, False], ids=["q0", "q1"])
     s = eval_run(tmp_path / "s", "astar", [True, False], ids=["q0", "q9"])
