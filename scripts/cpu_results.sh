@@ -47,4 +47,7 @@ for ds in $DATASETS; do
     fi
   done
 done
-$QSTAR report "${runs[@]}" --baseline greedy --out "$REPORT"
+# paired tests against greedy, and against best-of-N at about A*'s tokens where it ran
+baselines=(--baseline greedy)
+[[ " $METHODS " == *" best-of-n-10 "* ]] && baselines+=(--baseline eval-best-of-n-10)
+$QSTAR report "${runs[@]}" "${baselines[@]}" --out "$REPORT"

@@ -171,6 +171,7 @@ class LabelSection:
     max_tokens: int | None = None  # continuation token limit; None = sampling.max_tokens
     include_own_ending: bool = True  # rollout: the trajectory's own ending counts as a rollout
     reuse: str | None = None  # a label run of the same rollouts: relabel from its recorded continuations
+    limit: int = 0  # > 0: label only the first N questions of the input run (label methods compared on a subset)
     batch_questions: int = 16  # questions whose states go to the backend in one call
     out: str | None = None
     # completion: a stronger policy finishes each s_{t+1}
@@ -208,8 +209,8 @@ class LabelSection:
             raise QstarError(f"label.gamma must be in (0, 1], got {self.gamma}")
         if self.strong_backend not in ("auto", "vllm", "hf", "openai"):
             raise QstarError(f"unknown strong backend {self.strong_backend!r}; choose auto, vllm, hf or openai")
-        if self.max_retries < 0 or self.requests_per_minute < 0:
-            raise QstarError("label.max_retries and label.requests_per_minute must be >= 0")
+        if self.max_retries < 0 or self.requests_per_minute < 0 or self.limit < 0:
+            raise QstarError("label.max_retries, label.requests_per_minute and label.limit must be >= 0")
 
 
 @dataclass

@@ -38,7 +38,7 @@ def groups(runs: list[EvalRun]) -> dict[tuple, list[EvalRun]]:
 
 def matches(run: EvalRun, wanted: str) -> bool:
     """`--baseline` names a run (its directory or report name) or a search method."""
-    return wanted in (run.name, str(run.path)) or run.search == wanted.replace("-", "_")
+    return wanted in (run.name, run.path.name, str(run.path)) or run.search == wanted.replace("-", "_")
 
 
 def pick_baseline(group: list[EvalRun], wanted: str | None) -> EvalRun:

@@ -77,6 +77,8 @@ def run(config: LabelConfig) -> Path:
     manifest, records = open_input(cfg.input, stage=collect.STAGE, kind="rollouts", records_name=collect.RECORDS)
     if not records:
         raise QstarError(f"{cfg.input} holds no rollouts to label")
+    if cfg.limit:
+        records = records[:cfg.limit]
     fmt = StepFormat.parse(records[0]["step_format"])
     dataset, grade = grader(config)
     if cfg.method == "fqi":

@@ -107,6 +107,7 @@ def test_config_diff_tolerates_settings_added_since_the_run_was_written():
     (["label.num_rollouts=-1"], "num_rollouts must be positive"),
     (["label.num_rollouts=0", "label.include_own_ending=false"], "own endings only"),
     (["label.method=completion", "label.strong_samples=0"], "strong_samples must be positive"),
+    (["label.limit=-1"], "label.limit must be >= 0"),
     (["train.target=best"], "train.target must be max or soft"),
     (["train.validation_fraction=1"], "validation_fraction must be in"),
     (["train.pairwise=-1"], "must be >= 0"),
