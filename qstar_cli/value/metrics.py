@@ -191,3 +191,13 @@ def within_question_auc(questions: list[tuple[list[float], list[float]]]) -> tup
                     pairs += 1
                     wins += 1.0 if a > b else 0.5 if a == b else 0.0
     return (wins / pairs if pairs else None), used
+
+
+def grouped_auc(scores: list[float], positives: list[bool], keys: list) -> tuple[float | None, int]:
+    """`within_question_auc` over the groups that `keys` name (a question, or one state's siblings):
+    (AUC over positive/negative pairs inside a group, groups with both classes)."""
+    groups: dict = {}
+    for score, positive, key in zip(scores, positives, keys):
+        right, wrong = groups.setdefault(key, ([], []))
+        (right if positive else wrong).append(score)
+    return within_question_auc(list(groups.values()))

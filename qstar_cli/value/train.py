@@ -23,7 +23,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from qstar_cli.value.metrics import auc_by_depth, auc_ci, calibration, mse, position_auc, roc_auc, too_small
+from qstar_cli.value.metrics import (auc_by_depth, auc_ci, calibration, grouped_auc, mse, position_auc, roc_auc,
+                                     too_small)
 
 
 @dataclass
@@ -277,6 +278,12 @@ def evaluate(qvm, examples: list[Example]) -> dict:
     depths = [len(e.steps) for e in examples]  # steps before the action
     questions = len(set(qids))
     ci = auc_ci(preds, positives, qids)
+    # a search only ever compares steps of one question (A*'s open set) or of one state (a node's
+    # children): the pooled AUC also rewards telling solvable questions from hopeless ones
+    within, within_questions = grouped_auc(preds, positives, qids)
+    siblings, sibling_states = grouped_auc(preds, positives, [(e.qid, e.state) for e in examples])
+    logprobs = [e.mean_logprob for e in examples]
+    has_logprob = all(lp is not None for lp in logprobs)
     return {
         "examples": len(examples),
         "questions": questions,
@@ -290,7 +297,10 @@ def evaluate(qvm, examples: list[Example]) -> dict:
         "auc_by_depth": auc_by_depth(preds, positives, depths),
         "baseline_position_auc": position_auc(depths, positives),
         # the policy's own confidence in the step: free at search time, so the QVM must beat it
-        "baseline_logprob_auc": (roc_auc([e.mean_logprob for e in examples], positives)
-                                 if all(e.mean_logprob is not None for e in examples) else None),
+        "baseline_logprob_auc": roc_auc(logprobs, positives) if has_logprob else None,
+        "within_question_auc": within, "within_question_questions": within_questions,
+        "sibling_auc": siblings, "sibling_states": sibling_states,
+        "baseline_logprob_within_question_auc": grouped_auc(logprobs, positives, qids)[0] if has_logprob else None,
+        "baseline_position_within_question_auc": grouped_auc([float(d) for d in depths], positives, qids)[0],
         "too_small": too_small(questions, positives),
     }

@@ -126,6 +126,12 @@ def test_evaluate_reports_the_diagnostics():
     assert m["roc_auc_ci95"] == [0.0, 1.0]
     assert m["too_small"] is True
     assert {"mse", "baseline_mse", "mean_pred", "calibration"} <= set(m)
+    # within a question: q1 a > b (win), q2 c < d (loss) -> 1/2 over 2 questions; the examples have
+    # no state, so each question's steps count as one state's siblings too
+    assert (m["within_question_auc"], m["within_question_questions"]) == (0.5, 2)
+    assert (m["sibling_auc"], m["sibling_states"]) == (0.5, 2)
+    # depth within a question: the positive is the shallower step in both -> 0
+    assert m["baseline_position_within_question_auc"] == 0.0
 
 
 def test_show_summary_shows_the_interval_the_baseline_and_warns(capsys, tmp_path):
@@ -189,3 +195,15 @@ def test_the_policy_log_prob_baseline_comes_from_the_rollouts_steps():
     assert evaluate(ConstantQVM(), held)["baseline_logprob_auc"] == pytest.approx(0.75)
     held[3].mean_logprob = None  # older label runs recorded no log-prob: no baseline, not a partial one
     assert evaluate(ConstantQVM(), held)["baseline_logprob_auc"] is None
+
+
+def test_grouped_auc_compares_only_inside_a_group():
+    from qstar_cli.value.metrics import grouped_auc
+
+    # question a: positive 0.2 vs negatives 0.1 (win) and 0.3 (loss); question b: positive 0.9 vs 0.9 (tie)
+    # pooled, b's high scores would also beat a's: inside groups it is (1 + 0 + 0.5) / 3
+    scores = [0.2, 0.1, 0.3, 0.9, 0.9, 0.8]
+    positives = [True, False, False, True, False, True]
+    keys = ["a", "a", "a", "b", "b", "c"]  # c has one class only: left out
+    auc, groups = grouped_auc(scores, positives, keys)
+    assert auc == pytest.approx(1.5 / 3) and groups == 2
