@@ -3,7 +3,7 @@
     python scripts/qvm_heldout.py runs/cpu/mawps/qvm
 
 Rebuilds the train-q run's held-out split (same label runs, train.heldout_fraction, train.seed),
-scores it with the saved QVM and rewrites metrics.json's `heldout` (the old one is kept as
+scores it with the saved QVM and rewrites metrics.json's `heldout` (train-q's own is kept as
 `heldout_before`), so a QVM trained before a diagnostic existed (or on another machine) shows it
 in `qstar report` without retraining.
 """
@@ -35,7 +35,7 @@ def main() -> None:
     result = evaluate(qvm, held)
     path = args.run / "metrics.json"
     metrics = json.loads(path.read_text(encoding="utf-8"))
-    metrics["heldout_before"] = metrics.get("heldout")
+    metrics.setdefault("heldout_before", metrics.get("heldout"))  # what train-q itself measured, kept once
     metrics["heldout"] = result
     metrics["heldout_reevaluated"] = {"by": "scripts/qvm_heldout.py", "device": qvm.device,
                                       "seconds": round(time.perf_counter() - start, 1)}

@@ -13,7 +13,7 @@ COMPARISON = ("run", "method", "dataset", "split", "model", "QVM", "questions", 
               "strict (95% CI)", "tokens/q", "policy calls/q", "QVM calls/q", "terminal AUC", "wall s")
 # the QVMs behind the runs, from their train-q metrics: does f rank steps, and better than what is free?
 QVMS = ("QVM", "train questions (examples)", "held-out questions (examples)", "held-out ROC-AUC (95% CI)",
-        "depth baseline", "log-prob baseline", "within-question AUC (log-prob)", "sibling AUC",
+        "depth baseline", "log-prob baseline", "within-question AUC (log-prob)", "sibling AUC", "final-step AUC",
         "ROC-AUC at depth 0 / 1 / 2 / 3", "calibration error", "held-out share positive")
 PAIRED = ("run", "baseline", "questions", "Δ accuracy (95% paired-bootstrap CI)", "only run / only baseline",
           "McNemar p")
@@ -95,7 +95,7 @@ def qvm_rows(runs: list[EvalRun]) -> list[list[str]]:
                      f"{held.get('questions', 0)} ({held.get('examples', 0):,})", shown,
                      num(held.get("baseline_position_auc")), num(held.get("baseline_logprob_auc")),
                      f"{num(held.get('within_question_auc'))} ({num(held.get('baseline_logprob_within_question_auc'))})",
-                     num(held.get("sibling_auc")),
+                     num(held.get("sibling_auc")), num(held.get("final_step_auc")),
                      " / ".join(num(by_depth.get(k), 2) for k in ("0", "1", "2", "3")),
                      num(calibration_error(held.get("calibration") or [])), num(held.get("positive_rate"))])
     return rows

@@ -104,6 +104,8 @@ def show_summary(metrics: dict, out: Path) -> None:
          f"{fmt(held.get('within_question_auc'))} ({held.get('within_question_questions', 0)})"),
         ("  the same for the step log-prob (baseline)", fmt(held.get("baseline_logprob_within_question_auc"))),
         ("sibling ROC-AUC (states with both classes)", f"{fmt(held.get('sibling_auc'))} ({held.get('sibling_states', 0)})"),
+        ("final-step ROC-AUC within a question (questions)",
+         f"{fmt(held.get('final_step_auc'))} ({held.get('final_step_questions', 0)})"),
         ("held-out positive rate", fmt(held.get("positive_rate"))),
         ("train ROC-AUC", fmt(metrics["train_eval"].get("roc_auc"))),
         ("train time", f"{metrics['train_seconds']:.1f} s"),

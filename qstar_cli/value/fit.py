@@ -31,7 +31,8 @@ def examples_from_records(records: list[dict], ys: list[list[float]] | None = No
             y = ys[r_i][i] if ys is not None else node["y"]
             soft = node.get("soft") if ys is None else None
             out.append(Example(rec["id"], rec["question"], steps[::-1], node["step"], float(y),
-                               node.get("mean_logprob"), soft=soft, state=str(node["parent"])))
+                               node.get("mean_logprob"), soft=soft, state=str(node["parent"]),
+                               terminal=bool(node.get("terminal"))))
     return out
 
 

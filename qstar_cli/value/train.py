@@ -37,6 +37,7 @@ class Example:
     mean_logprob: float | None = None  # the policy's mean token log-probability of the action, if recorded
     soft: float | None = None  # the mean outcome of the rollouts (rollout labels), if recorded
     state: str = ""  # the state s_t the action was taken in: siblings share it
+    terminal: bool = False  # the action ends the solution (its label is the graded answer)
 
 
 def _bucket(salt: str, qid: str) -> float:
@@ -282,6 +283,10 @@ def evaluate(qvm, examples: list[Example]) -> dict:
     # children): the pooled AUC also rewards telling solvable questions from hopeless ones
     within, within_questions = grouped_auc(preds, positives, qids)
     siblings, sibling_states = grouped_auc(preds, positives, [(e.qid, e.state) for e in examples])
+    # final steps only: can f tell a question's right answers from its wrong ones (what A* and
+    # best-of-N choose between at the end)?
+    ends = [i for i, e in enumerate(examples) if e.terminal]
+    final, final_questions = grouped_auc([preds[i] for i in ends], [positives[i] for i in ends], [qids[i] for i in ends])
     logprobs = [e.mean_logprob for e in examples]
     has_logprob = all(lp is not None for lp in logprobs)
     return {
@@ -300,6 +305,7 @@ def evaluate(qvm, examples: list[Example]) -> dict:
         "baseline_logprob_auc": roc_auc(logprobs, positives) if has_logprob else None,
         "within_question_auc": within, "within_question_questions": within_questions,
         "sibling_auc": siblings, "sibling_states": sibling_states,
+        "final_step_auc": final, "final_step_questions": final_questions,
         "baseline_logprob_within_question_auc": grouped_auc(logprobs, positives, qids)[0] if has_logprob else None,
         "baseline_position_within_question_auc": grouped_auc([float(d) for d in depths], positives, qids)[0],
         "too_small": too_small(questions, positives),

@@ -132,6 +132,18 @@ def test_evaluate_reports_the_diagnostics():
     assert (m["sibling_auc"], m["sibling_states"]) == (0.5, 2)
     # depth within a question: the positive is the shallower step in both -> 0
     assert m["baseline_position_within_question_auc"] == 0.0
+    assert m["final_step_auc"] is None and m["final_step_questions"] == 0  # no final steps here
+
+
+def test_final_step_auc_ranks_a_questions_final_steps_only():
+    held = [Example("q1", "Q", [], "s", 1.0), Example("q1", "Q", [], "s2", 0.0),  # inner steps: ignored
+            Example("q1", "Q", ["s"], "right", 1.0, terminal=True), Example("q1", "Q", ["s"], "wrong", 0.0, terminal=True),
+            Example("q1", "Q", ["s2"], "wrong2", 0.0, terminal=True),
+            Example("q2", "Q2", [], "only", 1.0, terminal=True)]  # one class: no pair
+    scores = {"s": 0.1, "s2": 0.9, "right": 0.5, "wrong": 0.6, "wrong2": 0.2, "only": 0.9}
+    m = evaluate(_Lookup(scores), held)
+    # q1's right final step (0.5) vs wrong ones 0.6 (loss) and 0.2 (win) -> 1/2 over one question
+    assert (m["final_step_auc"], m["final_step_questions"]) == (0.5, 1)
 
 
 def test_show_summary_shows_the_interval_the_baseline_and_warns(capsys, tmp_path):

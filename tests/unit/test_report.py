@@ -83,6 +83,7 @@ def test_qvm_table_reads_the_train_q_run_behind_the_runs(tmp_path, monkeypatch):
         "questions": 10, "examples": 300, "roc_auc": 0.6125, "roc_auc_ci95": [0.51, 0.7], "too_small": False,
         "baseline_position_auc": 0.55, "baseline_logprob_auc": 0.58, "positive_rate": 0.1,
         "within_question_auc": 0.7, "baseline_logprob_within_question_auc": 0.52, "sibling_auc": 0.66,
+        "final_step_auc": 0.55,
         "auc_by_depth": [{"depth": 0, "roc_auc": 0.7}, {"depth": 1, "roc_auc": None}, {"depth": 3, "roc_auc": 0.5}],
         "calibration": calibration}})
     g = eval_run(tmp_path / "g", "greedy", [True, False])
@@ -93,7 +94,7 @@ def test_qvm_table_reads_the_train_q_run_behind_the_runs(tmp_path, monkeypatch):
     qvm_part = text.split("## Q-value models")[1].splitlines()
     rows = [line for line in qvm_part if line.startswith("| cpu/qvm")]
     assert rows == ["| cpu/qvm (minilm) | 40 (1,234) | 10 (300) | 0.613 [0.51, 0.70] | 0.550 | 0.580 | "
-                    "0.700 (0.520) | 0.660 | 0.70 / - / - / 0.50 | 0.150 | 0.100 |"]  # one row for the QVM both searches used
+                    "0.700 (0.520) | 0.660 | 0.550 | 0.70 / - / - / 0.50 | 0.150 | 0.100 |"]  # one row for the QVM both searches used
     monkeypatch.chdir(tmp_path / "g")  # the QVM's run not found from here: no table, no error
     assert "Q-value models" not in report.run([g, a], pair=False)
 
