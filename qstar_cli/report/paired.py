@@ -67,11 +67,15 @@ def compare_all(runs: list[EvalRun], baseline: str | list[str] | None = None, re
         if name and not any(matches(r, name) for r in runs):
             raise QstarError(f"--baseline {name!r} names none of the runs (give a run directory, its name, "
                              f"or a search method such as greedy)")
-    out = []
+    out, done = [], set()
     for name in wanted:
         for group in groups(runs).values():
             if name and len(wanted) > 1 and not any(matches(r, name) for r in group):
                 continue  # this dataset has no such run; the other baselines still compare it
             base = pick_baseline(group, name)
-            out += [compare(run, base, resamples) for run in group if run is not base]
+            for run in group:
+                # a pair already tested the other way round (baseline against baseline) is not repeated
+                if run is not base and frozenset((id(run), id(base))) not in done:
+                    done.add(frozenset((id(run), id(base))))
+                    out.append(compare(run, base, resamples))
     return out

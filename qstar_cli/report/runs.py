@@ -86,6 +86,8 @@ class EvalRun:
             return "-"
         name = "/".join(Path(path).parts[-2:]) or path
         backbone = self.metrics.get("qvm_backbone")
+        if backbone and Path(backbone).is_absolute():
+            backbone = Path(backbone).name  # a local folder: its name, not the machine's path
         return f"{name} ({backbone})" if backbone and backbone not in name else name
 
     @property
