@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from qstar_cli.errors import QstarError
 from qstar_cli.stages.train_q import label_sources
 from qstar_cli.value.fit import examples_from_records
 from qstar_cli.value.model import QVM
@@ -27,6 +28,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a train-q run directory")
     args = parser.parse_args()
+    if not (args.run / "config.yaml").is_file() or not (args.run / "qvm").is_dir():
+        raise QstarError(f"{args.run} is not a train-q run directory (no config.yaml and qvm/)")
     train = (yaml.safe_load((args.run / "config.yaml").read_text(encoding="utf-8")) or {}).get("train", {})
     records, _ = label_sources(train["labels"], train.get("mixed_datasets", False))
     _, held = split_by_question(examples_from_records(records), train.get("heldout_fraction", 0.2), train.get("seed", 0))
@@ -44,4 +47,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except QstarError as exc:  # a bad recipe, setting or run folder: one line, no traceback
+        raise SystemExit(f"error: {exc}") from None

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from qstar_cli.config import TrainConfig
 from qstar_cli.config.resolve import resolve
+from qstar_cli.errors import QstarError
 from qstar_cli.stages import train_q
 
 
@@ -104,4 +105,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except QstarError as exc:  # a bad recipe, setting or run folder: one line, no traceback
+        raise SystemExit(f"error: {exc}") from None
