@@ -40,7 +40,7 @@ from qstar_cli.search.astar import AStarConfig, search
 from qstar_cli.search.beam import BeamConfig
 from qstar_cli.search.mcts import MCTSConfig
 from qstar_cli.search.base import Question, SearchEnv
-from qstar_cli.stages.search_env import PolicySearchEnv
+from qstar_cli.environment import PolicySearchEnv
 from qstar_cli.steps import StepFormat
 from qstar_cli.value.model import QVM
 

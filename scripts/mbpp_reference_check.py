@@ -60,7 +60,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "reference_check.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [f"# MBPP reference solutions through the sandbox\n",
+    lines = ["# MBPP reference solutions through the sandbox\n",
              f"{passed}/{len(problems)} pass ({passed / len(problems):.2%}); statuses: "
              + ", ".join(f"{k} {v}" for k, v in sorted(report["statuses"].items())) + "\n",
              "| workers | programs | seconds | programs/s | isolation |", "|---|---|---|---|---|"]

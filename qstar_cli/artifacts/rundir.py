@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from qstar_cli import __version__
-from qstar_cli.artifacts.jsonl import JsonlAppender, disk_error, iter_jsonl, repair_tail
+from qstar_cli.artifacts.jsonl import JsonlAppender, disk_error, iter_jsonl, repair_tail, write_jsonl
 from qstar_cli.artifacts.records import check_record
 from qstar_cli.config import config_diff, semantic_view
 from qstar_cli.errors import QstarError
@@ -160,6 +160,15 @@ class RunDir:
             self._appender = JsonlAppender(self.records_path)
         self._appender.append(record)
         self.finished_ids.add(record["id"])
+
+    def write_records(self, kind: str, records_name: str, records: list[dict]) -> None:
+        """Make `records` (of schema `kind`, written whole to `records_name`) the run's records: for
+        a stage whose records are computed at the end from an intermediate file it appended to
+        (FQI's labels from its candidates.jsonl)."""
+        self.close()
+        self.kind, self.records_path = kind, self.path / records_name
+        write_jsonl(self.records_path, records)
+        self.finished_ids = {rec["id"] for rec in records}
 
     def close(self) -> None:
         if self._appender is not None:

@@ -1,15 +1,14 @@
-"""The batched policy interface every backend implements, and the step-level calls built on it.
+"""The batched policy interface every backend implements.
 
 A backend does one thing: `generate(prompts, params)` for many prompts in one call, `n` samples
 each. A backend on an engine with continuous batching (vLLM) also streams: `submit` adds requests
 to the running batch at any time and `collect` hands back those that finished, so a search never
 waits for a whole round's longest step; every other backend streams by running what was submitted
-as one `generate` per collect (a lockstep round). On top of it, `Policy` offers what stages and
-search need: `propose_steps` (K candidate next steps for many states, de-duplicated) and `complete`
-(finish many states to the end), each also as a streamed request (`submit_*` / `collect`). Each
-result carries its text, token count, finish reason ("stop": a step boundary was hit, "eos": the
-model ended the solution, "length": the token limit), and on request per-token logprobs with the
-top-k alternatives. Counters record calls and generated tokens so every method reports its compute.
+as one `generate` per collect (a lockstep round). Each result carries its text, token count, finish
+reason ("stop": a step boundary was hit, "eos": the model ended the solution, "length": the token
+limit), and on request per-token logprobs with the top-k alternatives. Counters record calls and
+generated tokens so every method reports its compute. The step-level calls that stages and search
+make on top of a backend are `qstar_cli.environment.Policy`'s.
 """
 
 from __future__ import annotations
@@ -108,6 +107,13 @@ class PolicyBackend:
     def close(self) -> None:
         pass
 
+    # `with load_backend(...) as backend:` frees the engine (and its GPU memory) even on an error
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # ---- prompts -------------------------------------------------------------------------
     @property
     def uses_chat_template(self) -> bool:
@@ -201,127 +207,3 @@ class PolicyBackend:
             tops = [gen.top_logprobs[i] for i in idx] if gen.top_logprobs is not None else None
             steps.append(StepSplit(gen.text[a:b], len(idx), sum(lps) if lps is not None else None, lps, tops))
         return steps
-
-
-class Policy:
-    """Step-level calls for stages and search, on top of one backend.
-
-    Each call is also a streamed request: `submit_propose` / `submit_complete` return a ticket and
-    `collect` hands back finished requests, whole (a proposal's blank candidates already continued,
-    duplicates merged). `propose_steps` and `complete` submit many and wait for exactly those.
-    """
-
-    def __init__(self, backend: PolicyBackend, step_format: StepFormat, max_step_tokens: int = 256):
-        self.backend = backend
-        self.step_format = step_format
-        self.max_step_tokens = max_step_tokens
-        self._tickets = itertools.count()
-        self._open: dict[int, _Request] = {}  # policy ticket -> request in flight
-        self._parts: dict[int, tuple[int, int | None]] = {}  # backend ticket -> (policy ticket, sample or None)
-        self._done: dict[int, list[Generation]] = {}  # finished, not yet handed back
-
-    def step_params(self, k: int, temperature: float, top_p: float = 1.0, logprobs: int | None = None) -> GenParams:
-        return GenParams(n=k, temperature=temperature, top_p=top_p, stop=self.step_format.stop,
-                         max_tokens=self.step_format.step_token_limit(self.max_step_tokens), logprobs=logprobs)
-
-    def submit_propose(self, state: str, k: int, temperature: float, top_p: float = 1.0,
-                       logprobs: int | None = None) -> int:
-        """K sampled candidate next steps of one state, identical texts merged (first kept).
-
-        A candidate that is only whitespace (the model wrote an empty line) is continued once, as
-        soon as it comes back, so that every step has content: collected solutions are cut the
-        same way (blank lines never stand alone as steps), and the QVM was trained on those.
-        """
-        return self._submit(_Request(state, self.step_params(k, temperature, top_p, logprobs), True))
-
-    def submit_complete(self, state: str, n: int, temperature: float, max_tokens: int, top_p: float = 1.0,
-                        logprobs: int | None = None) -> int:
-        """n continuations of one state to the end of the solution (or max_tokens)."""
-        return self._submit(_Request(state, GenParams(n=n, temperature=temperature, top_p=top_p,
-                                                      max_tokens=max_tokens, logprobs=logprobs), False))
-
-    def _submit(self, request: _Request) -> int:
-        ticket = next(self._tickets)
-        self._open[ticket] = request
-        self._parts[self.backend.submit(request.state, request.params)] = (ticket, None)
-        return ticket
-
-    def in_flight(self) -> int:
-        return len(self._open)
-
-    def collect(self) -> list[tuple[int, list[Generation]]]:
-        """Finished requests as (ticket, generations); waits for at least one while any is in flight."""
-        while not self._done and self._open:
-            self._pump()
-        done, self._done = self._done, {}
-        return sorted(done.items())
-
-    def wait(self, tickets: list[int]) -> list[list[Generation]]:
-        """The generations of exactly these tickets; others that finish meanwhile stay for `collect`."""
-        while any(t not in self._done for t in tickets):
-            self._pump()
-        return [self._done.pop(t) for t in tickets]
-
-    def _pump(self) -> None:
-        """One backend collect: finished parts go to their requests; whole requests to `_done`."""
-        if not self.backend.in_flight():
-            raise RuntimeError("waiting for a policy request the backend does not hold")  # a bug, never a user error
-        for part, gens in self.backend.collect():
-            ticket, sample = self._parts.pop(part)
-            request = self._open[ticket]
-            if sample is None:
-                request.gens = gens
-                if request.propose:
-                    for j, g in enumerate(gens):
-                        if g.finish_reason == "stop" and not g.text.strip():
-                            more = self.backend.submit(request.state + g.text, GenParams(**{**vars(request.params), "n": 1}))
-                            self._parts[more] = (ticket, j)
-                            request.waiting += 1
-            else:
-                request.gens[sample] = _joined(request.gens[sample], gens[0])
-                request.waiting -= 1
-            if request.waiting == 0:
-                del self._open[ticket]
-                self._done[ticket] = _merged(request.gens) if request.propose else request.gens
-
-    def propose_steps(self, states: list[str], k: int, temperature: float, top_p: float = 1.0,
-                      logprobs: int | None = None) -> list[list[Generation]]:
-        """`submit_propose` for many states, in one backend call (plus one for blank candidates)."""
-        return self.wait([self.submit_propose(s, k, temperature, top_p, logprobs) for s in states])
-
-    def complete(self, states: list[str], n: int, temperature: float, max_tokens: int, top_p: float = 1.0,
-                 logprobs: int | None = None) -> list[list[Generation]]:
-        """`submit_complete` for many states, in one backend call."""
-        return self.wait([self.submit_complete(s, n, temperature, max_tokens, top_p, logprobs) for s in states])
-
-
-@dataclass
-class _Request:
-    state: str
-    params: GenParams
-    propose: bool  # a step proposal (blank candidates continued, duplicates merged) or a completion
-    gens: list[Generation] | None = None
-    waiting: int = 0  # blank candidates whose continuation is still in flight
-
-
-def _merged(gens: list[Generation]) -> list[Generation]:
-    """Identical texts merged, the first kept; the merged ones' tokens were generated all the same."""
-    unique: dict[str, Generation] = {}
-    for g in gens:
-        if g.text in unique:
-            first = unique[g.text]
-            first.generated = (first.generated or first.num_tokens) + g.num_tokens
-        else:
-            unique[g.text] = g
-    return list(unique.values())
-
-
-def _joined(first: Generation, second: Generation) -> Generation:
-    """One generation made of two consecutive ones (text, tokens, logprobs; the second's finish)."""
-    def cat(a, b):
-        return None if a is None or b is None else a + b
-
-    tokens = None if first.tokens is None and second.tokens is None else first.num_tokens + second.num_tokens
-    return Generation(first.text + second.text, first.token_ids + second.token_ids, second.finish_reason,
-                      cat(first.token_logprobs, second.token_logprobs), cat(first.top_logprobs, second.top_logprobs),
-                      tokens)

@@ -1,7 +1,8 @@
 """Labels from continuations: `rollout` (the policy itself) and `completion` (a stronger policy).
 
-For a batch of questions, every non-terminal node's next state s_{t+1} goes to the backend in ONE
-call with n continuations each; each continuation is graded on the full solution text (steps so
+For a batch of questions, every non-terminal node's next state s_{t+1} goes to the policy
+(`environment.Policy`, or a toy one with the same `complete_batches`) in ONE call with n
+continuations each; each continuation is graded on the full solution text (steps so
 far + continuation) and counted in steps with the run's step format; `targets.rollout_label`
 turns the outcomes into y (max) and the soft mean. rollout also counts the trajectories' own
 endings; completion uses only the stronger policy's completions (y = R of its completion).
@@ -13,14 +14,13 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 
 from qstar_cli.artifacts import records as R
-from qstar_cli.backends.base import GenParams
 from qstar_cli.errors import QstarError
 from qstar_cli.labelers.targets import rollout_label
-from qstar_cli.labelers.tree import build_tree, path, tree_to_records
+from qstar_cli.labelers.tree import build_tree, open_states, path, tree_to_records
 from qstar_cli.steps import StepFormat
 
 
-def count_steps(backend, gen, fmt: StepFormat) -> int:
+def count_steps(gen, fmt: StepFormat) -> int:
     if fmt.kind == "tokens":
         return math.ceil(gen.num_tokens / fmt.tokens)
     return len(fmt.char_spans(gen.text))
@@ -32,34 +32,32 @@ def grade_all(grade, pairs: list[tuple[dict, str]]) -> list[float]:
     return many(pairs) if many is not None else [grade(rec, text) for rec, text in pairs]
 
 
-def label_batch(records: list[dict], backend, grade: Callable[[dict, str], float], fmt: StepFormat, *,
+def label_batch(records: list[dict], policy, grade: Callable[[dict, str], float], fmt: StepFormat, *,
                 n: int, temperature: float, max_tokens: int, gamma: float, include_own: bool, method: str,
                 prompt_for: Callable[[dict], str] | None = None, top_p: float = 1.0) -> list[dict]:
-    """qlabels records for `records` (collect-rollouts records), one backend call for all states.
+    """qlabels records for `records` (collect-rollouts records), one policy call for all states.
 
     `grade(record, solution_text)` is the 0/1 reward; `prompt_for(record)` the prompt a stronger
     policy continues from (default: the policy's own prompt as recorded).
     """
-    return next(label_batches([records], backend, grade, fmt, n=n, temperature=temperature, max_tokens=max_tokens,
+    return next(label_batches([records], policy, grade, fmt, n=n, temperature=temperature, max_tokens=max_tokens,
                               gamma=gamma, include_own=include_own, method=method, prompt_for=prompt_for, top_p=top_p))
 
 
-def label_batches(batches: Iterable[list[dict]], backend, grade: Callable[[dict, str], float], fmt: StepFormat, *,
+def label_batches(batches: Iterable[list[dict]], policy, grade: Callable[[dict, str], float], fmt: StepFormat, *,
                   n: int, temperature: float, max_tokens: int, gamma: float, include_own: bool, method: str,
                   prompt_for: Callable[[dict], str] | None = None, top_p: float = 1.0) -> Iterator[list[dict]]:
     """`label_batch` for each batch in turn, the next batch's states in the engine before this
-    batch is waited for (`PolicyBackend.generate_batches`); yields each batch's records."""
-    prompt_for = prompt_for or (lambda rec: rec["prompt"])
-    params = GenParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens)
-    work = [(records, _states(records, prompt_for)) for records in batches]
-    calls = ((states, params) for _, (_, states, _) in work)
-    for (records, (trees, _, owners)), outputs in zip(work, backend.generate_batches(calls)):
+    batch is waited for (`Policy.complete_batches`); yields each batch's records."""
+    work = [(records, open_states(records, prompt_for)) for records in batches]
+    results = policy.complete_batches((states for _, (_, states, _) in work), n, temperature, max_tokens, top_p)
+    for (records, (trees, _, owners)), outputs in zip(work, results):
         pairs = [(records[qi], "".join(path(trees[qi], ni)) + g.text) for (qi, ni), gens in zip(owners, outputs)
                  for g in gens]
         rewards = iter(grade_all(grade, pairs))
         outcomes: dict[tuple[int, int], list[tuple[int, float]]] = {}
         for (qi, ni), gens in zip(owners, outputs):
-            outcomes[(qi, ni)] = [(count_steps(backend, g, fmt), next(rewards)) for g in gens]
+            outcomes[(qi, ni)] = [(count_steps(g, fmt), next(rewards)) for g in gens]
         yield _assemble(records, trees, outcomes, gamma, include_own, method)
 
 
@@ -109,16 +107,3 @@ def _assemble(records, trees, outcomes, gamma, include_own, method) -> list[dict
         labels = [rollout_label(node, outcomes.get((qi, node.index), []), gamma, include_own) for node in nodes]
         labelled.append(R.qlabel_record(source=rec, method=method, gamma=gamma, nodes=tree_to_records(nodes, labels)))
     return labelled
-
-
-def _states(records: list[dict], prompt_for: Callable[[dict], str]):
-    """(trees, states, owners): every non-terminal node's next state, and its (question, node)."""
-    trees = [build_tree(rec["trajectories"]) for rec in records]
-    states, owners = [], []
-    for qi, (rec, nodes) in enumerate(zip(records, trees)):
-        prompt = prompt_for(rec)
-        for node in nodes:
-            if not node.terminal:
-                states.append(prompt + "".join(path(nodes, node.index)))
-                owners.append((qi, node.index))
-    return trees, states, owners

@@ -10,6 +10,7 @@ of the rollouts). No torch and no backend here: labelers are tested on hand-buil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -75,3 +76,19 @@ def tree_to_records(nodes: list[Node], labels: list[dict]) -> list[dict]:
     """Serialise nodes with their labels (one dict per node) for a qlabels record."""
     return [{"parent": n.parent, "step": n.step, "depth": n.depth, "terminal": n.terminal,
              "mean_logprob": n.mean_logprob, **lab} for n, lab in zip(nodes, labels)]
+
+
+def open_states(records: list[dict], prompt_for: Callable[[dict], str] | None = None):
+    """(trees, states, owners) of a batch of collect-rollouts records: every non-terminal node's
+    next state s_{t+1} (the prompt, `prompt_for(record)` or the recorded one, then the node's path)
+    and its (question, node) owner, in order."""
+    prompt_for = prompt_for or (lambda rec: rec["prompt"])
+    trees = [build_tree(rec["trajectories"]) for rec in records]
+    states, owners = [], []
+    for qi, (rec, nodes) in enumerate(zip(records, trees)):
+        prompt = prompt_for(rec)
+        for node in nodes:
+            if not node.terminal:
+                states.append(prompt + "".join(path(nodes, node.index)))
+                owners.append((qi, node.index))
+    return trees, states, owners

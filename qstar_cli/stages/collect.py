@@ -72,26 +72,25 @@ def describe(config: CollectConfig) -> dict:
 
 def _generate(config, model_path, dataset, todo, fmt, rundir, session, done: int, total: int) -> None:
     from qstar_cli.backends import load_backend
-    from qstar_cli.backends.base import GenParams
+    from qstar_cli.environment import Policy
 
     ui.info("loading the policy ...")
-    backend = load_backend(config.policy, model_path)
-    params = GenParams(n=config.collect.num_rollouts, temperature=config.sampling.temperature,
-                       top_p=config.sampling.top_p, max_tokens=config.sampling.max_tokens, logprobs=0)
     session.update(generated_tokens=0, generation_seconds=0.0)
     correct = trajectories = 0
-    with ui.progress() as bar:
+    with Policy(load_backend(config.policy, model_path), fmt) as policy, ui.progress() as bar:
+        backend, usage = policy.backend, policy.usage
         task = bar.add_task("collect", total=total, completed=done, stats="")
         batches = list(chunks(todo, config.collect.batch_questions))
-        prompt_lists = [[backend.render(dataset.messages(p, num_shots=config.data.num_shots)) for p in batch]
+        prompt_lists = [[policy.render(dataset.messages(p, num_shots=config.data.num_shots)) for p in batch]
                         for batch in batches]
-        before = (backend.usage.generated_tokens, backend.usage.seconds)
-        # the next batch joins the engine before this one is waited for: no drain between batches
-        for batch, prompts, outputs in zip(batches, prompt_lists,
-                                           backend.generate_batches((ps, params) for ps in prompt_lists)):
-            session["generated_tokens"] += backend.usage.generated_tokens - before[0]
-            session["generation_seconds"] += backend.usage.seconds - before[1]
-            before = (backend.usage.generated_tokens, backend.usage.seconds)
+        before = (usage.generated_tokens, usage.seconds)
+        sampling = config.sampling
+        outputs_of = policy.complete_batches(prompt_lists, config.collect.num_rollouts, sampling.temperature,
+                                             sampling.max_tokens, sampling.top_p, logprobs=0)
+        for batch, prompts, outputs in zip(batches, prompt_lists, outputs_of):
+            session["generated_tokens"] += usage.generated_tokens - before[0]
+            session["generation_seconds"] += usage.seconds - before[1]
+            before = (usage.generated_tokens, usage.seconds)
             # one grading call per batch: code datasets run all its programs in parallel
             grades = iter(dataset.grade_batch([g.text for gens in outputs for g in gens],
                                               [p for p, gens in zip(batch, outputs) for _ in gens]))
@@ -104,7 +103,6 @@ def _generate(config, model_path, dataset, todo, fmt, rundir, session, done: int
                 trajectories += len(trajs)
                 tps = session["generated_tokens"] / max(session["generation_seconds"], 1e-9)
                 bar.update(task, advance=1, stats=f"{tps:,.0f} tok/s  acc {correct / trajectories:.1%}")
-    backend.close()
 
 
 def _trajectory(backend, dataset, gen, fmt: StepFormat, grade) -> dict:

@@ -129,18 +129,17 @@ def describe(config: EvalConfig, qvm) -> dict:
 def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, done: int, total: int) -> None:
     from qstar_cli import search
     from qstar_cli.backends import load_backend
-    from qstar_cli.stages.search_env import PolicySearchEnv
+    from qstar_cli.environment import PolicySearchEnv
 
     cfg = config.eval
     method_cfg = search.SEARCHERS[cfg.search].configure(config)
     ui.info("loading the policy ...")
-    backend = load_backend(config.policy, model_path)
-    env = PolicySearchEnv(backend, dataset, fmt, qvm=qvm, prm=prm, max_step_tokens=cfg.max_step_tokens,
-                          max_tokens=config.sampling.max_tokens, top_p=config.sampling.top_p)
-    questions = [Question(p.id, p.question, backend.render(dataset.messages(p, num_shots=config.data.num_shots)))
-                 for p in todo]
-    correct = answered = 0
-    with ui.progress() as bar:
+    with load_backend(config.policy, model_path) as backend, ui.progress() as bar:
+        env = PolicySearchEnv(backend, dataset, fmt, qvm=qvm, prm=prm, max_step_tokens=cfg.max_step_tokens,
+                              max_tokens=config.sampling.max_tokens, top_p=config.sampling.top_p)
+        questions = [Question(p.id, p.question, backend.render(dataset.messages(p, num_shots=config.data.num_shots)))
+                     for p in todo]
+        correct = answered = 0
         task = bar.add_task(f"eval {cfg.search}", total=total, completed=done, stats="")
         # up to batch_questions searched at once, a new one admitted as one finishes, each result
         # saved as soon as it is ready (a killed run loses only the questions in flight)
@@ -154,9 +153,8 @@ def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, d
             u = backend.usage
             bar.update(task, advance=1, stats=f"acc {correct / answered:.1%}  "
                        f"{u.generated_tokens / max(u.seconds, 1e-9):,.0f} tok/s")
-    session.update(generated_tokens=backend.usage.generated_tokens, generation_seconds=round(backend.usage.seconds, 3),
-                   policy_calls=backend.usage.calls, qvm_seconds=None)
-    backend.close()
+        session.update(generated_tokens=backend.usage.generated_tokens, generation_seconds=round(backend.usage.seconds, 3),
+                       policy_calls=backend.usage.calls, qvm_seconds=None)
 
 
 def prediction_record(problem, question: Question, result, dataset, search: str) -> dict:

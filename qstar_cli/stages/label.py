@@ -3,7 +3,9 @@
 --method rollout    : the policy samples M continuations from each s_{t+1}; y = best outcome.
 --method completion : a stronger policy (local, or any OpenAI-compatible server) completes each
                       s_{t+1}, greedily or M times; y = its (best) outcome.
---method fqi        : fitted Q-iteration over K candidate actions sampled once (see labelers/fqi).
+--method fqi        : fitted Q-iteration over K candidate actions sampled once (labelers/fqi.py has
+                      the targets; this stage samples the candidates once into candidates.jsonl,
+                      fits Q_l into iter_<l>/ and writes the final targets as the labels).
 --num-rollouts 0    : rollout labels from the collected trajectories' own endings only (each is a
                       policy rollout from s_{t+1}): nothing is generated.
 --reuse LABELS_RUN  : rollout/completion labels from the continuations an earlier run of the same
@@ -17,12 +19,14 @@ appended as soon as its batch is done, so an interrupted run (or a server that g
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import yaml
 
 from qstar_cli import ui
-from qstar_cli.artifacts.rundir import RunDir, open_input
+from qstar_cli.artifacts.rundir import RunDir, open_input, write_json_atomic
 from qstar_cli.config import LabelConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.stages import collect
@@ -82,9 +86,7 @@ def run(config: LabelConfig) -> Path:
     fmt = StepFormat.parse(records[0]["step_format"])
     dataset, grade = grader(config)
     if cfg.method == "fqi":
-        from qstar_cli.labelers import fqi
-
-        return fqi.run(config, manifest, records, fmt, grade)
+        return _fqi(config, manifest, records, fmt, grade)
 
     reused = _reused(config, records) if cfg.reuse else None
     out = Path(cfg.out) if cfg.out else Path(cfg.input).parent / f"qlabels-{cfg.method}-{Path(cfg.input).name}"
@@ -152,22 +154,22 @@ def _strong_backend(config: LabelConfig):
 
 
 def _label(config: LabelConfig, dataset, todo, fmt, grade, rundir, session, done: int, total: int) -> None:
+    from qstar_cli.environment import Policy
     from qstar_cli.labelers.continuation import label_batches
 
     cfg = config.label
     ui.info("loading the policy ...")
+    prompt_for = None
     if cfg.method == "rollout":
         from qstar_cli.backends import load_backend
 
         backend = load_backend(config.policy)
-        n, temperature, prompt_for = cfg.num_rollouts, cfg.temperature, None
-        if temperature is None:
-            temperature = config.sampling.temperature
+        n = cfg.num_rollouts
+        temperature = cfg.temperature if cfg.temperature is not None else config.sampling.temperature
     else:  # completion
         backend = _strong_backend(config)
         n = cfg.strong_samples
         temperature = 0.0 if n == 1 else cfg.strong_temperature
-        prompt_for = None
         if getattr(backend, "tokenizer", None) is not None:
             from qstar_cli.datasets.base import Problem
 
@@ -175,21 +177,110 @@ def _label(config: LabelConfig, dataset, todo, fmt, grade, rundir, session, done
                 problem = Problem(id=rec["id"], question=rec["question"], reference=rec["reference"])
                 return backend.render(dataset.messages(problem, num_shots=config.data.num_shots))
     max_tokens = cfg.max_tokens or config.sampling.max_tokens
-    with ui.progress() as bar:
+    with Policy(backend, fmt) as policy, ui.progress() as bar:
         task = bar.add_task(f"label ({cfg.method})", total=total, completed=done, stats="")
         batches = chunks(todo, cfg.batch_questions)
-        for labelled in label_batches(batches, backend, grade, fmt, n=n, temperature=temperature, max_tokens=max_tokens,
+        for labelled in label_batches(batches, policy, grade, fmt, n=n, temperature=temperature, max_tokens=max_tokens,
                                       gamma=cfg.gamma, include_own=cfg.method == "rollout" and cfg.include_own_ending,
                                       method=cfg.method, prompt_for=prompt_for, top_p=config.sampling.top_p):
             for rec in labelled:
                 rundir.append(rec)
                 session["generated_questions"] += 1
-            u = backend.usage
-            bar.update(task, advance=len(labelled),
-                       stats=f"{u.generated_tokens:,} tokens  {u.generated_tokens / max(u.seconds, 1e-9):,.0f} tok/s")
-    session.update(generated_tokens=backend.usage.generated_tokens, generation_seconds=round(backend.usage.seconds, 3),
-                   backend_calls=backend.usage.calls, retries=getattr(backend, "retries", 0))
-    backend.close()
+            bar.update(task, advance=len(labelled), stats=_speed(backend.usage))
+        session.update(generated_tokens=backend.usage.generated_tokens, generation_seconds=round(backend.usage.seconds, 3),
+                       backend_calls=backend.usage.calls, retries=getattr(backend, "retries", 0))
+
+
+def _speed(usage) -> str:
+    return f"{usage.generated_tokens:,} tokens  {usage.generated_tokens / max(usage.seconds, 1e-9):,.0f} tok/s"
+
+
+# ---- fitted Q-iteration ---------------------------------------------------------------------
+
+FQI_STEP_TOKENS = 256  # token limit of one candidate step
+
+
+def _fqi(config: LabelConfig, manifest: dict, records: list[dict], fmt, grade) -> Path:
+    """Candidates once (resumable, candidates.jsonl), then L fits, each in iter_<l>/ (a finished
+    one is reused on resume), then the final targets as the run's labels."""
+    from qstar_cli.labelers import fqi
+    from qstar_cli.value.model import QVM
+
+    cfg = config.label
+    out = Path(cfg.out) if cfg.out else Path(cfg.input).parent / f"qlabels-fqi-{Path(cfg.input).name}"
+    cfg.out = str(out)
+    inputs = {"rollouts": str(Path(cfg.input).resolve()), "rollouts_sha256": manifest.get("records_sha256")}
+    rundir = RunDir.open(out, stage=STAGE, kind="candidates", records_name=fqi.CANDIDATES,
+                         config=to_dict(config), inputs=inputs, expected_ids=[r["id"] for r in records],
+                         total_questions=len(records), seeds={"policy": config.policy.seed, "train": config.train.seed})
+    start = time.perf_counter()
+    if len(rundir.finished_ids) < len(records):
+        _fqi_candidates(config, rundir, records, fmt, grade)
+    candidates = {c["id"]: c["nodes"] for c in rundir.iter_records()}
+
+    scores = None  # Q_0 = 0, unless an initial QVM is given
+    if cfg.init_qvm:
+        qvm = QVM.load(cfg.init_qvm, batch_size=config.train.score_batch_size)
+        qvm.check_compatible(str(fmt))
+        scores = fqi.score_candidates(qvm, records, candidates)
+    history = []
+    for it in range(1, cfg.iterations + 1):
+        ys = fqi.targets(records, candidates, scores, cfg.gamma)
+        qvm, stats = _fqi_fit(config, out / f"iter_{it}", fqi.target_stats(it, ys), fqi.label_records(records, ys, cfg.gamma), fmt)
+        history.append(stats)
+        if it < cfg.iterations:  # the last model's scores would feed no further target
+            scores = fqi.score_candidates(qvm, records, candidates)
+
+    rundir.write_records("qlabels", RECORDS, fqi.label_records(records, ys, cfg.gamma))
+    rundir.update_session(seconds=round(time.perf_counter() - start, 3))
+    metrics = label_metrics(list(rundir.iter_records()), rundir.manifest["sessions"])
+    metrics["iterations"] = history
+    metrics["final_qvm"] = str(out / f"iter_{cfg.iterations}" / "qvm")
+    rundir.finish(metrics)
+    show_summary(metrics, out)
+    return out
+
+
+def _fqi_candidates(config: LabelConfig, rundir: RunDir, records: list[dict], fmt, grade) -> None:
+    """K proposed next actions at every open state of every question not yet done, a record each."""
+    from qstar_cli.backends import load_backend
+    from qstar_cli.environment import Policy
+    from qstar_cli.labelers.fqi import candidate_records
+    from qstar_cli.labelers.tree import open_states
+
+    cfg = config.label
+    temperature = cfg.temperature if cfg.temperature is not None else config.sampling.temperature
+    todo = [r for r in records if r["id"] not in rundir.finished_ids]
+    ui.info("loading the policy to propose candidate actions ...")
+    with Policy(load_backend(config.policy), fmt, FQI_STEP_TOKENS) as policy, ui.progress() as bar:
+        task = bar.add_task("fqi candidates", total=len(records), completed=len(records) - len(todo), stats="")
+        try:
+            for batch in chunks(todo, cfg.batch_questions):
+                trees, states, owners = open_states(batch)
+                proposals = policy.propose_steps(states, cfg.candidates, temperature, config.sampling.top_p) if states else []
+                for rec in candidate_records(batch, trees, owners, proposals, grade):
+                    rundir.append(rec)
+                bar.update(task, advance=len(batch), stats=_speed(policy.usage))
+        finally:
+            rundir.close()
+
+
+def _fqi_fit(config: LabelConfig, it_dir: Path, stats: dict, labelled: list[dict], fmt):
+    """(Q_l, its statistics): fitted on this iteration's targets into it_dir, or the one a
+    finished earlier session left there."""
+    from qstar_cli.value.fit import examples_from_records, fit_qvm
+    from qstar_cli.value.model import QVM, QVMMeta
+
+    done_file = it_dir / "metrics.json"
+    if done_file.exists() and (it_dir / "qvm" / "qstar_qvm.json").exists():
+        ui.info(f"fqi iteration {stats['iteration']} already trained; reusing {it_dir / 'qvm'}")
+        return QVM.load(it_dir / "qvm", batch_size=config.train.score_batch_size), json.loads(done_file.read_text())
+    ui.info(f"fqi iteration {stats['iteration']}/{config.label.iterations}: mean target {stats['mean_y']:.3f}")
+    meta = QVMMeta(step_format=str(fmt), datasets=[config.data.name], policy=config.policy.model or "embedded",
+                   label_method="fqi")
+    qvm, stats["train"] = fit_qvm(examples_from_records(labelled), config.train, it_dir, meta)
+    write_json_atomic(done_file, stats)
+    return qvm, stats
 
 
 def label_metrics(records: list[dict], sessions: list[dict]) -> dict:

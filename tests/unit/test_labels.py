@@ -2,6 +2,7 @@
 
 import pytest
 
+from qstar_cli.environment import Policy
 from qstar_cli.errors import QstarError
 from qstar_cli.labelers.continuation import check_reuse, label_batch, relabel
 from qstar_cli.labelers.fqi import score_candidates, targets
@@ -51,7 +52,7 @@ SCRIPT = {
 
 def labels(gamma, include_own=True, n=2, script=SCRIPT, method="rollout"):
     backend = ScriptedBackend(script)
-    rec, = label_batch([RECORD], backend, grade, LINE, n=n, temperature=0.9, max_tokens=64, gamma=gamma,
+    rec, = label_batch([RECORD], Policy(backend, LINE), grade, LINE, n=n, temperature=0.9, max_tokens=64, gamma=gamma,
                        include_own=include_own, method=method)
     return rec, backend
 
@@ -203,3 +204,26 @@ def test_fqi_never_scores_a_finishing_action():
     assert qvm.calls == [[("toy?", ["A\n"], "B\n")]]
     # A: 0.9 * max(R a3 0, Q own B 0.5, R own E 0) = 0.45; B: 0.9 * max(R b2 1, R C 1, R D 0) = 0.9
     assert targets([RECORD], candidates, q1, gamma=0.9)[0] == pytest.approx([0.45, 0.9, 1.0, 0.0, 0.0])
+
+
+def test_fqi_candidates_at_every_open_state_with_only_eos_graded():
+    # the open states of RECORD are after A and after A B; the policy proposes two steps at each
+    from qstar_cli.labelers.fqi import candidate_records
+    from qstar_cli.labelers.tree import open_states
+
+    script = {"P:A\n": [("x\n", "stop"), ("right", "eos")], "P:A\nB\n": [("y", "length"), ("wrong", "eos")]}
+    policy = Policy(ScriptedBackend(script), LINE)
+    trees, states, owners = open_states([RECORD])
+    assert states == ["P:A\n", "P:A\nB\n"] and owners == [(0, 0), (0, 1)]
+    graded = []
+
+    def counting_grade(record, text):
+        graded.append(text)
+        return grade(record, text)
+
+    rec, = candidate_records([RECORD], trees, owners, policy.propose_steps(states, 2, 0.9), counting_grade)
+    assert rec["id"] == "q1" and rec["schema"].startswith("candidates")
+    assert rec["nodes"] == [[cand("x\n"), cand("right", True, 1.0)],
+                            [cand("y"), cand("wrong", True, 0.0)], [], [], []]
+    # a step cut at its token limit ("length") is not an ending: only the two EOS texts are graded
+    assert graded == ["A\nright", "A\nB\nwrong"]

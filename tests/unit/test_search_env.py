@@ -10,7 +10,7 @@ from qstar_cli import search
 from qstar_cli.backends.base import Generation, PolicyBackend
 from qstar_cli.datasets.registry import get_dataset
 from qstar_cli.search.base import Candidate, Question
-from qstar_cli.stages.search_env import PolicySearchEnv, repeated_step_penalty
+from qstar_cli.environment import PolicySearchEnv, repeated_step_penalty
 from qstar_cli.steps import StepFormat
 
 # What the toy policy proposes, in turn, whenever it is asked for steps (a call with stop strings):

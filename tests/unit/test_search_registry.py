@@ -14,7 +14,7 @@ from qstar_cli import search
 from qstar_cli.config import SEARCH_KEYS, EvalConfig, resolve
 from qstar_cli.config.sections import literal_choices
 from qstar_cli.errors import QstarError
-from qstar_cli.search.base import Question, SearchResult, Usage
+from qstar_cli.search.base import Question, SearchResult
 
 
 def other_value(hint, default):

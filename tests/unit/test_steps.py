@@ -49,7 +49,7 @@ def test_assign_tokens_falls_back_when_pieces_do_not_add_up():
 
 
 def test_a_blank_candidate_step_is_continued_so_steps_have_content():
-    from qstar_cli.backends.base import Policy
+    from qstar_cli.environment import Policy
     from tests.fakes import ScriptedBackend
 
     backend = ScriptedBackend({"S:": [("\n", "stop"), ("B\n", "stop"), ("B\n", "stop")], "S:\n": [("C\n", "stop")]})
