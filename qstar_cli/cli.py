@@ -17,6 +17,8 @@ from typing import Optional
 import typer
 
 from qstar_cli import __version__
+from qstar_cli.backends import choices as backend_choices
+from qstar_cli.backends import policy_choices
 from qstar_cli.errors import QstarError
 from qstar_cli.search import SEARCHERS
 
@@ -39,7 +41,7 @@ LimitOpt = typer.Option(None, "--limit", help="Use the first N questions.")
 DataDirOpt = typer.Option(None, "--data-dir", help="Local data directory (else $QSTAR_DATA_DIR, else the HF hub).")
 ShardOpt = typer.Option(None, "--shard", help="i/n: this machine's share of the questions; join with `qstar merge`.")
 ModelOpt = typer.Option(None, "--model", help="HF model id or local folder (default: embedded SmolLM2-135M-Instruct).")
-BackendOpt = typer.Option(None, "--backend", help="auto | vllm | hf")
+BackendOpt = typer.Option(None, "--backend", help=" | ".join(policy_choices()))
 SeedOpt = typer.Option(None, "--seed", help="Seed of the policy engine.")
 OutOpt = typer.Option(None, "--out", "-o", help="Run directory to write (rerun the same command to resume).")
 StepFormatOpt = typer.Option(None, "--step-format", help="line | blank_line | tokens:N")
@@ -142,7 +144,7 @@ def label(
     candidates: Optional[int] = typer.Option(None, "--candidates", "-K", help="FQI candidate actions per state."),
     init_qvm: Optional[str] = typer.Option(None, "--init-qvm", help="FQI: Q_0 from this QVM (default 0)."),
     strong_model: Optional[str] = typer.Option(None, "--strong-model", help="completion: the stronger policy."),
-    strong_backend: Optional[str] = typer.Option(None, "--strong-backend", help="completion: auto | vllm | hf | openai"),
+    strong_backend: Optional[str] = typer.Option(None, "--strong-backend", help="completion: " + " | ".join(backend_choices())),
     strong_samples: Optional[int] = typer.Option(None, "--strong-samples", help="completion: 1 = greedy, M = best of M."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="openai: server URL (else $OPENAI_BASE_URL)."),
     reuse: Optional[str] = typer.Option(None, "--reuse", help="Relabel from a label run's recorded continuations "
@@ -163,7 +165,8 @@ def label(
         "label.input": input_dir, "label.method": method, "label.num_rollouts": num_rollouts, "label.gamma": gamma,
         "label.iterations": iterations, "label.candidates": candidates, "label.init_qvm": init_qvm,
         "label.strong_model": strong_model, "label.strong_backend": strong_backend,
-        "label.strong_samples": strong_samples, "label.openai_base_url": base_url, "label.reuse": reuse,
+        "label.strong_samples": strong_samples, "label.reuse": reuse,
+        "label.strong_options": {"openai": {"base_url": base_url}} if base_url else None,
         "train.backbone": backbone,
         "policy.backend": backend, "label.out": out, "execution.allow_code": allow_code or None,
     }

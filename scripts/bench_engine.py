@@ -32,7 +32,7 @@ def measure(block_size: int | None, questions: int, data_dir: str | None, repeat
 
     dataset = get_dataset("mawps")
     problems = load_problems("mawps", "test", resolve_data_dir(data_dir))[:questions]
-    backend = load_backend(PolicyConfig(backend="vllm", block_size=block_size))
+    backend = load_backend(PolicyConfig(backend="vllm", options={"vllm": {"block_size": block_size}}))
     prompts = [backend.render(dataset.messages(p, num_shots=4)) for p in problems]
     calls = {
         "expansion": GenParams(n=6, temperature=0.7, max_tokens=256, stop=("\n",)),

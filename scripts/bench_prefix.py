@@ -39,7 +39,7 @@ def main() -> None:
 
     dataset = get_dataset(args.dataset)
     problems = load_problems(args.dataset, "test", resolve_data_dir(args.data_dir))[: args.states + 4]
-    backend = load_backend(PolicyConfig(backend="vllm", block_size=args.block_size))
+    backend = load_backend(PolicyConfig(backend="vllm", options={"vllm": {"block_size": args.block_size}}))
     engine, ids = backend.llm.llm_engine, itertools.count()
 
     def run(prompts: list[list[int]], max_tokens: int = 1, stop: list[str] | None = None):

@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--backend", default="vllm")
     parser.add_argument("--model", default=None, help="a local model folder (default: the embedded model)")
     parser.add_argument("--hf-batch-size", type=int, default=32, help="sequences per transformers generate call")
-    parser.add_argument("--block-size", type=int, default=None, help="vLLM KV block size (policy.block_size)")
+    parser.add_argument("--block-size", type=int, default=None, help="vLLM KV block size (policy.options.vllm.block_size)")
     parser.add_argument("--k", type=int, default=6)
     parser.add_argument("--budget", type=int, default=8)
     parser.add_argument("--n-terminals", type=int, default=6)
@@ -122,8 +122,9 @@ def main() -> None:
 
     dataset = get_dataset(args.dataset)
     problems = load_problems(args.dataset, args.split, resolve_data_dir(args.data_dir))[: args.questions]
-    backend = load_backend(PolicyConfig(model=args.model, backend=args.backend, block_size=args.block_size,
-                                         hf_batch_size=args.hf_batch_size))
+    backend = load_backend(PolicyConfig(model=args.model, backend=args.backend,
+                                         options={"vllm": {"block_size": args.block_size},
+                                                  "hf": {"batch_size": args.hf_batch_size}}))
     qvm_path = Path(args.qvm) / "qvm" if (Path(args.qvm) / "qvm").exists() else Path(args.qvm)
     qvm = QVM.load(qvm_path)
     fmt = StepFormat.parse(dataset.default_step_format)

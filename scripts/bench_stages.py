@@ -45,8 +45,9 @@ def main() -> None:
     parser.add_argument("--out", default="bench/stages")
     args = parser.parse_args()
 
-    backend = backends.load_backend(PolicyConfig(model=args.model, backend=args.backend, block_size=args.block_size,
-                                         hf_batch_size=args.hf_batch_size))
+    backend = backends.load_backend(PolicyConfig(model=args.model, backend=args.backend,
+                                         options={"vllm": {"block_size": args.block_size},
+                                                  "hf": {"batch_size": args.hf_batch_size}}))
     backend.close = lambda: None  # the stages close their backend; this one serves them all
     backends.load_backend = lambda *a, **k: backend  # the stages get the engine loaded above
     common = [f"data.name={args.dataset}", f"data.split={args.split}", f"data.limit={args.questions}",
@@ -55,7 +56,7 @@ def main() -> None:
     if args.data_dir:
         common.append(f"data.data_dir={args.data_dir}")
     if args.block_size:
-        common.append(f"policy.block_size={args.block_size}")
+        common.append(f"policy.options.vllm.block_size={args.block_size}")
     if args.model:
         common.append(f"policy.model={args.model}")
     work = Path(tempfile.mkdtemp(prefix="bench-stages-"))

@@ -12,7 +12,7 @@
 # Knobs (environment): DATASET, TRAIN_SPLIT / TRAIN_OFFSET / TRAIN_LIMIT (QVM training questions),
 # EVAL_SPLIT / EVAL_OFFSET / EVAL_LIMIT, SHOTS, TEMP, ROLLOUTS (M per question), LABEL_M, BACKBONE,
 # EPOCHS, QVM (an existing train-q run or qvm/ folder: skips collect, label and train-q), K, BUDGET, N, WIDTH, ITERATIONS, OUT, QSTAR (the command), BACKEND, METHODS, and EXTRA
-# (more flags for every command that runs the policy, e.g. "--set policy.hf_batch_size=256").
+# (more flags for every command that runs the policy, e.g. "--set policy.options.hf.batch_size=256").
 set -euo pipefail
 
 DATASET=${DATASET:-mawps}

@@ -23,7 +23,13 @@ from pathlib import Path
 import yaml
 
 from qstar_cli import __version__
-from qstar_cli.artifacts.jsonl import JsonlAppender, disk_error, iter_jsonl, repair_tail, write_jsonl
+from qstar_cli.artifacts.jsonl import (
+    JsonlAppender,
+    disk_error,
+    iter_jsonl,
+    repair_tail,
+    write_jsonl,
+)
 from qstar_cli.artifacts.records import check_record
 from qstar_cli.config import config_diff, semantic_view
 from qstar_cli.errors import QstarError

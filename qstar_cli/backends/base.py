@@ -88,6 +88,7 @@ class PolicyBackend:
     tokenizer = None
     model_path = ""
     streams = False  # True where submitted requests join a running batch (continuous batching)
+    serves_policy = True  # False: only the stronger labeller (it cannot count a completion's steps' tokens)
 
     def __init__(self, refill: float = 0.25) -> None:
         self.usage = Usage()
@@ -106,6 +107,10 @@ class PolicyBackend:
 
     def close(self) -> None:
         pass
+
+    @staticmethod
+    def check_options(options: dict, where: str) -> None:
+        """Raise QstarError for an option value this backend refuses (`where`: its config path)."""
 
     # `with load_backend(...) as backend:` frees the engine (and its GPU memory) even on an error
     def __enter__(self):

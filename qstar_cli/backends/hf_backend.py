@@ -9,13 +9,14 @@ does. Logprobs come from the raw logits (before temperature), as vLLM reports th
 from __future__ import annotations
 
 from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
+from qstar_cli.errors import QstarError
 
 
 class HFBackend(PolicyBackend):
     name = "hf"
 
-    def __init__(self, model_path: str, *, dtype: str = "auto", seed: int = 0, hf_batch_size: int = 32,
-                 trust_remote_code: bool = False, **_: object):
+    def __init__(self, model_path: str, *, dtype: str = "auto", seed: int = 0, trust_remote_code: bool = False,
+                 batch_size: int = 32):  # the option (policy.options.hf.batch_size): sequences per generate call
         super().__init__()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -34,8 +35,13 @@ class HFBackend(PolicyBackend):
         eos = self.model.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [eos] if eos is not None else []
         self.eos_ids = set(eos) | ({self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set())
-        self.batch_size = hf_batch_size
+        self.batch_size = batch_size
         self.model_path = model_path
+
+    @staticmethod
+    def check_options(options: dict, where: str) -> None:
+        if options.get("batch_size", 32) <= 0:
+            raise QstarError(f"{where}.batch_size must be positive, got {options['batch_size']}")
 
     def _generate(self, prompt_ids: list[list[int]], params: GenParams) -> list[list[Generation]]:
         rows = [(i, ids) for i, ids in enumerate(prompt_ids) for _ in range(params.n)]

@@ -45,15 +45,19 @@ class RateLimiter:
 
 class OpenAIBackend(PolicyBackend):
     name = "openai"
+    serves_policy = False  # no tokenizer here to cut a completion into token-counted steps
 
-    def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 requests_per_minute: float = 0.0, concurrency: int = 8, max_retries: int = 6,
-                 request_timeout: float = 120.0, backoff_seconds: float = 1.0, **_: object):
+    # the options (policy.options.openai.<key>, or label.strong_options.openai.<key>)
+    def __init__(self, model: str, *, base_url: str | None = None,  # else $OPENAI_BASE_URL
+                 api_key_env: str = "OPENAI_API_KEY",  # the variable that holds the key
+                 requests_per_minute: float = 0.0,  # 0 = no limit
+                 concurrency: int = 8,  # requests in flight
+                 max_retries: int = 6, request_timeout: float = 120.0, backoff_seconds: float = 1.0):
         super().__init__()
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         if not base_url:
-            raise QstarError("the openai backend needs a server: --set label.openai_base_url=http://host:port/v1 "
-                             "or OPENAI_BASE_URL")
+            raise QstarError("the openai backend needs a server: --base-url http://host:port/v1 "
+                             "(label.strong_options.openai.base_url) or OPENAI_BASE_URL")
         self.url = base_url.rstrip("/") + "/completions"
         self.api_key = os.environ.get(api_key_env, "")
         self.model_name = model
@@ -64,6 +68,17 @@ class OpenAIBackend(PolicyBackend):
         self.timeout = request_timeout
         self.backoff = backoff_seconds
         self.retries = 0  # how many retries this backend needed, for the run's record
+
+    @staticmethod
+    def check_options(options: dict, where: str) -> None:
+        for key in ("concurrency",):
+            if options.get(key, 1) <= 0:
+                raise QstarError(f"{where}.{key} must be positive, got {options[key]}")
+        for key in ("requests_per_minute", "max_retries", "backoff_seconds"):
+            if options.get(key, 0) < 0:
+                raise QstarError(f"{where}.{key} must be >= 0, got {options[key]}")
+        if options.get("request_timeout", 1.0) <= 0:
+            raise QstarError(f"{where}.request_timeout must be positive")
 
     def render(self, messages: list[dict]) -> str:
         # no tokenizer here: the caller passes already-rendered prompt text

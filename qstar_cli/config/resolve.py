@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import types
 import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from qstar_cli.config.sections import EXECUTION_KEYS, SECTIONS, STAGE_CONFIGS, dataset_defaults
+from qstar_cli.config.sections import (
+    EXECUTION_KEYS,
+    SECTIONS,
+    STAGE_CONFIGS,
+    coerce,
+    dataset_defaults,
+)
 from qstar_cli.errors import QstarError
 
 
@@ -109,61 +114,16 @@ def _unknown(key: str, known: list[str], where: str) -> QstarError:
     return QstarError(f"unknown config key {key!r} in {where}{hint}")
 
 
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Check (and lightly convert) a value against a field's type annotation."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Literal:
-        choices = typing.get_args(annotation)
-        if value in choices:
-            return value
-        raise QstarError(f"unknown {key} {value!r}; choose one of: {', '.join(map(str, choices))}")
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(annotation)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except QstarError as exc:
-                errors.append(exc)
-        raise errors[0]
-    if annotation is Any:
-        return value
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-    elif annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif annotation is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-    elif origin is list:
-        if isinstance(value, list):
-            return value
-    elif origin is dict:
-        if isinstance(value, dict):
-            return value
-    else:
-        return value
-    name = getattr(annotation, "__name__", str(annotation))
-    raise QstarError(f"config key {key!r} must be {name}, got {value!r}")
-
-
 def build_section(cls: type, values: dict, prefix: str, where: str) -> Any:
+    if hasattr(cls, "upgrade"):  # keys an older qstar wrote, moved to where they live now
+        values = cls.upgrade(values)
     hints = typing.get_type_hints(cls)
     fields = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in values.items():
         if key not in fields:
             raise _unknown(f"{prefix}{key}", [f"{prefix}{k}" for k in fields], where)
-        kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
+        kwargs[key] = coerce(value, hints[key], f"{prefix}{key}")
     return kwargs
 
 
@@ -192,7 +152,13 @@ def resolve(cls: type, recipe: str | Path | None = None, sets: list[str] | None 
             section, dot, name = key.partition(".")
             if not dot:
                 raise _unknown(key, [f"{s}.<key>" for s in SECTIONS], "--set")
-            nested.setdefault(section, {})[name] = value
+            *path, last = name.split(".")  # policy.options.vllm.block_size: a key of a mapping key
+            target = nested.setdefault(section, {})
+            for part in path:
+                target = target.setdefault(part, {})
+                if not isinstance(target, dict):
+                    raise QstarError(f"--set {key}: {section}.{part} is set to a value and used as a mapping")
+            target[last] = value
         layers.append(("--set", nested))
     if flags:
         nested = {}

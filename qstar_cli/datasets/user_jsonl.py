@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from qstar_cli.artifacts.jsonl import iter_jsonl
-from qstar_cli.datasets.base import ANSWER_TYPES, MATH, NUMERIC, Dataset, Problem, numeric_reference, require
+from qstar_cli.datasets.base import (
+    ANSWER_TYPES,
+    MATH,
+    NUMERIC,
+    Dataset,
+    Problem,
+    numeric_reference,
+    require,
+)
 from qstar_cli.errors import QstarError
 
 

@@ -15,7 +15,6 @@ import yaml
 
 from qstar_cli.artifacts.rundir import open_input, read_manifest
 from qstar_cli.errors import QstarError
-
 from qstar_cli.search import SEARCHERS
 
 

@@ -64,7 +64,6 @@ def prepare(config: EvalConfig):
     """Everything before the policy loads: questions, models that can fail fast, the run dir."""
     from qstar_cli.backends import choose_backend
     from qstar_cli.backends.models import resolve_model
-
     from qstar_cli.search import SEARCHERS
 
     cfg = config.eval

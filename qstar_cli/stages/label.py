@@ -137,20 +137,14 @@ def _relabel(config: LabelConfig, reused: dict[str, dict], todo: list[dict], run
 
 
 def _strong_backend(config: LabelConfig):
-    cfg = config.label
-    if cfg.strong_backend == "openai":
-        from qstar_cli.backends.openai_backend import OpenAIBackend
-
-        if not cfg.strong_model:
-            raise QstarError("--method completion with the openai backend needs --strong-model (the served model name)")
-        return OpenAIBackend(cfg.strong_model, base_url=cfg.openai_base_url, api_key_env=cfg.openai_api_key_env,
-                             requests_per_minute=cfg.requests_per_minute, concurrency=cfg.concurrency,
-                             max_retries=cfg.max_retries, request_timeout=cfg.request_timeout)
+    """The stronger policy: the policy's settings with the strong model, backend and options."""
     from qstar_cli.backends import load_backend
 
-    strong_policy = type(config.policy)(**{**vars(config.policy), "model": cfg.strong_model,
-                                           "backend": cfg.strong_backend})
-    return load_backend(strong_policy)
+    cfg = config.label
+    options = {name: {**config.policy.options.get(name, {}), **opts} for name, opts in cfg.strong_options.items()}
+    strong = type(config.policy)(**{**vars(config.policy), "model": cfg.strong_model, "backend": cfg.strong_backend,
+                                    "options": {**config.policy.options, **options}})
+    return load_backend(strong)
 
 
 def _label(config: LabelConfig, dataset, todo, fmt, grade, rundir, session, done: int, total: int) -> None:

@@ -14,13 +14,21 @@ import yaml
 
 from qstar_cli import ui
 from qstar_cli.artifacts.jsonl import write_jsonl
-from qstar_cli.artifacts.rundir import now, open_input, read_manifest, sha256_file, write_json_atomic
+from qstar_cli.artifacts.rundir import (
+    now,
+    open_input,
+    read_manifest,
+    sha256_file,
+    write_json_atomic,
+)
 from qstar_cli.config import config_diff, semantic_view
 from qstar_cli.errors import QstarError
 
+
 def _stages():
     """stage -> (record kind, records file, metrics function of (records, sessions))."""
-    from qstar_cli.stages import collect, eval as eval_stage, label
+    from qstar_cli.stages import collect, label
+    from qstar_cli.stages import eval as eval_stage
 
     return {
         collect.STAGE: ("rollouts", collect.RECORDS, collect.compute_metrics),

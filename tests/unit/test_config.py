@@ -82,13 +82,44 @@ def test_execution_keys_do_not_change_the_run():
     assert config_diff(semantic_view(a), semantic_view(c)) == ["sampling.temperature: 0.9 -> 0.2"]
 
 
-def test_block_size_is_checked_and_does_not_change_the_run():
+def test_block_size_is_a_vllm_option_checked_and_does_not_change_the_run():
     a = to_dict(resolve(CollectConfig, None, [], {}))
-    b = to_dict(resolve(CollectConfig, None, ["policy.block_size=32"], {}))
-    assert b["policy"]["block_size"] == 32
+    b = to_dict(resolve(CollectConfig, None, ["policy.options.vllm.block_size=32"], {}))
+    assert b["policy"]["options"] == {"vllm": {"block_size": 32}}
     assert config_diff(semantic_view(a), semantic_view(b)) == []
-    with pytest.raises(QstarError, match="multiple of 16"):
-        resolve(CollectConfig, None, ["policy.block_size=20"], {})
+    with pytest.raises(QstarError, match="policy.options.vllm.block_size must be a positive multiple of 16"):
+        resolve(CollectConfig, None, ["policy.options.vllm.block_size=20"], {})
+
+
+def test_backend_options_are_checked_against_the_backends_own_constructor():
+    with pytest.raises(QstarError, match=r"unknown option policy.options.vllm.blok_size; the vllm backend takes: "
+                                         r"block_size, cpu_kv_cache_gib, gpu_memory_utilization, refill, "
+                                         r"tensor_parallel_size"):
+        resolve(CollectConfig, None, ["policy.options.vllm.blok_size=32"], {})
+    with pytest.raises(QstarError, match="unknown backend 'tpu' in policy.options"):
+        resolve(CollectConfig, None, ["policy.options.tpu.cores=8"], {})
+    with pytest.raises(QstarError, match="policy.options.hf.batch_size' must be int"):
+        resolve(CollectConfig, None, ["policy.options.hf.batch_size=many"], {})
+    # one recipe may hold several backends' settings; each is checked, the chosen one's used
+    both = resolve(CollectConfig, None, ["policy.options.hf.batch_size=8", "policy.options.vllm.refill=0.5"], {})
+    assert both.policy.options == {"hf": {"batch_size": 8}, "vllm": {"refill": 0.5}}
+
+
+def test_the_openai_backend_is_a_labeller_not_yet_a_policy():
+    with pytest.raises(QstarError, match="serves the stronger labeller only"):
+        resolve(CollectConfig, None, ["policy.backend=openai"], {})
+
+
+def test_flat_option_keys_of_older_runs_still_resolve_and_resume():
+    # a config.yaml written before backends owned their settings
+    old = {"policy": {"model": None, "backend": "auto", "dtype": "auto", "max_model_len": 2048, "seed": 0,
+                      "tensor_parallel_size": 1, "gpu_memory_utilization": 0.85, "cpu_kv_cache_gib": 2.0,
+                      "block_size": None, "hf_batch_size": 32, "refill": 0.25, "trust_remote_code": False}}
+    config = resolve(CollectConfig, None, [], {}, base=old)
+    assert config.policy.options == {"vllm": {"tensor_parallel_size": 1, "gpu_memory_utilization": 0.85,
+                                              "cpu_kv_cache_gib": 2.0, "refill": 0.25}, "hf": {"batch_size": 32}}
+    new = to_dict(resolve(CollectConfig, None, [], {}))
+    assert config_diff(semantic_view({**new, **old}), semantic_view(new)) == []
 
 
 def test_config_diff_tolerates_settings_added_since_the_run_was_written():

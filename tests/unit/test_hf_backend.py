@@ -12,7 +12,7 @@ from qstar_cli.steps import StepFormat  # noqa: E402
 
 @pytest.fixture(scope="module")
 def backend(tiny_model):
-    return HFBackend(tiny_model, hf_batch_size=4, seed=0)
+    return HFBackend(tiny_model, batch_size=4, seed=0)
 
 
 def test_greedy_is_deterministic_and_batched_in_prompt_order(backend):
