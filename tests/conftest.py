@@ -2,27 +2,66 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("QSTAR_DATA_DIR", REPO.parent / "shared" / "data"))
+# The benchmark files: $QSTAR_DATA_DIR, else ../shared/data beside the clone; without either, the
+# stages read the Hugging Face hub as a user's would (DATA_DIR None), and tests that need data
+# run when the hub can be reached.
+LOCAL_DATA = Path(os.environ.get("QSTAR_DATA_DIR") or REPO.parent / "shared" / "data")
+DATA_DIR = LOCAL_DATA if (LOCAL_DATA / "mawps" / "test.jsonl").exists() else None
+
+
+@functools.cache
+def hub_reachable() -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
+        return False
+    try:
+        urllib.request.urlopen(urllib.request.Request("https://huggingface.co/api/whoami-v2", method="HEAD"),
+                               timeout=5)
+    except urllib.error.HTTPError:
+        return True  # the server answered (401 without a token)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def data_available() -> bool:
+    return DATA_DIR is not None or hub_reachable()
+
+
+NO_DATA = f"no benchmark files at {LOCAL_DATA} (QSTAR_DATA_DIR) and the Hugging Face hub cannot be reached"
+needs_data = pytest.mark.skipif(DATA_DIR is None and not hub_reachable(), reason=NO_DATA)
+needs_local_data = pytest.mark.skipif(DATA_DIR is None, reason=f"no benchmark files at {LOCAL_DATA}")
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
-    if not (DATA_DIR / "mawps" / "test.jsonl").exists():
-        pytest.skip(f"real data not found at {DATA_DIR} (set QSTAR_DATA_DIR)")
+def data_dir() -> Path | None:
+    """The local data folder, or None: the stages read the Hugging Face hub."""
+    if not data_available():
+        pytest.skip(NO_DATA)
     return DATA_DIR
+
+
+def data_env() -> dict:
+    """The environment a stage gets: QSTAR_DATA_DIR set to the local data, or unset (the hub)."""
+    env = {k: v for k, v in os.environ.items() if k != "QSTAR_DATA_DIR"}
+    if DATA_DIR is not None:
+        env["QSTAR_DATA_DIR"] = str(DATA_DIR)
+    return env
 
 
 def run_qstar(*args: str, cwd: Path | None = None, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the installed CLI in a subprocess, exactly as a user would type it."""
-    full_env = {**os.environ, "QSTAR_DATA_DIR": str(DATA_DIR), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    full_env = {**data_env(), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "qstar_cli.cli", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)

@@ -1,7 +1,6 @@
 """SIGKILL in the middle of collect-rollouts, then rerun: nothing lost, duplicated or regenerated."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import DATA_DIR
+from tests.conftest import data_env
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +20,7 @@ def test_sigkill_then_resume(tmp_path, data_dir, embedded_model):
     cmd = [sys.executable, "-m", "qstar_cli.cli", "collect-rollouts", "--dataset", "mawps", "--split", "test",
            "--limit", str(N), "--num-rollouts", "2", "--max-tokens", "48", "--backend", "hf",
            "--set", "collect.batch_questions=1", "--out", str(out)]
-    env = {**os.environ, "QSTAR_DATA_DIR": str(DATA_DIR)}
+    env = data_env()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     records = out / "rollouts.jsonl"
     deadline = time.time() + 300

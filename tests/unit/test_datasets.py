@@ -1,7 +1,7 @@
 """Tests for qstar_cli.datasets against the real benchmark files in shared/data.
 
-The data dir is $QSTAR_DATA_DIR or ../shared/data beside the repository; tests that need it are
-skipped when it is absent. Besides row counts and unique ids, each reference is checked against
+The data dir is $QSTAR_DATA_DIR or ../shared/data beside the repository; without it, tests that
+need data read the Hugging Face hub, and are skipped when that cannot be reached either. Besides row counts and unique ids, each reference is checked against
 the dataset's own reference solution where one exists, which is how the known label quirks below
 were found. Hub loading is tested with stand-ins for `datasets` and `huggingface_hub` (no network).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import json
 import operator
-import os
 import random
 import sys
 import types
@@ -24,8 +23,7 @@ from qstar_cli.datasets.exemplars import MATH_EXEMPLARS, NUMERIC_EXEMPLARS
 from qstar_cli.errors import QstarError
 from qstar_cli.grading import extract_numeric, last_boxed, numbers_equal
 
-DATA_DIR = Path(os.environ.get("QSTAR_DATA_DIR") or Path(__file__).parents[3] / "shared" / "data")
-needs_data = pytest.mark.skipif(not (DATA_DIR / "gsm8k").is_dir(), reason=f"no benchmark data in {DATA_DIR}")
+from tests.conftest import DATA_DIR, needs_data, needs_local_data
 
 COUNTS = [
     ("gsm8k", "train", {}, 7473),
@@ -378,7 +376,7 @@ def test_hub_failure_says_to_use_a_data_dir(monkeypatch):
         load_problems("gsm8k", "test", None)
 
 
-@needs_data
+@needs_local_data
 def test_mgsm_from_the_hub_reads_the_raw_tsv(monkeypatch):
     downloads = []
 

@@ -7,8 +7,6 @@ utility are worked out by hand in the comments.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +17,7 @@ from qstar_cli.errors import QstarError
 from qstar_cli.execution import Executor, Limits
 from qstar_cli.grading.code import extract_code, prefix_syntax_error
 
-DATA_DIR = Path(os.environ.get("QSTAR_DATA_DIR") or Path(__file__).parents[3] / "shared" / "data")
-needs_data = pytest.mark.skipif(not (DATA_DIR / "mbpp" / "mbpp.jsonl").exists(), reason="no MBPP data")
+from tests.conftest import DATA_DIR, needs_data, needs_local_data
 FAST = Limits(wall_seconds=5.0, cpu_seconds=5, memory_mb=512)
 
 
@@ -46,7 +43,7 @@ def test_standard_splits_by_task_id():
     assert sizes == {"test": 500, "train": 374, "validation": 90, "prompt": 10}
 
 
-@needs_data
+@needs_local_data
 def test_prompt_is_the_mbpp_paper_prompt_with_its_few_shot_tasks(rows):
     problem = load_problems("mbpp", "test", DATA_DIR)[0]  # task 11
     messages = get_dataset("mbpp").messages(problem, num_shots=3)
