@@ -46,8 +46,8 @@ def prepare(config: CollectConfig):
 
 
 def run(config: CollectConfig) -> Path:
+    dataset, problems, fmt, model_path, rundir = prepare(config)  # a user's error stops here, before the config
     ui.show_config(STAGE, to_yaml(config))
-    dataset, problems, fmt, model_path, rundir = prepare(config)
 
     def work(todo, session, done, total):
         _generate(config, model_path, dataset, todo, fmt, rundir, session, done, total)

@@ -31,19 +31,24 @@ RECORDS = "predictions.jsonl"
 
 
 def load_qvm(path: str, fmt: StepFormat, config: EvalConfig):
-    from qstar_cli.value.model import QVM
+    from qstar_cli.value.model import QVM, qvm_folder
 
-    p = Path(path)
-    if (p / "qvm" / "qstar_qvm.json").exists():  # a train-q run dir
-        p = p / "qvm"
-    qvm = QVM.load(p, batch_size=config.eval.qvm_batch_size)
+    qvm = QVM.load(qvm_folder(path), batch_size=config.eval.qvm_batch_size)
     qvm.check_compatible(str(fmt))
-    policy = config.policy.model or "embedded"
-    if qvm.meta.policy and qvm.meta.policy != policy:
-        ui.warn(f"the QVM was trained on rollouts of {qvm.meta.policy!r}, but the policy is {policy!r}")
-    if qvm.meta.datasets and config.data.name not in qvm.meta.datasets:
-        ui.warn(f"the QVM was trained on {', '.join(qvm.meta.datasets)}, not {config.data.name}")
     return qvm
+
+
+def _check_qvm(path: str, fmt: StepFormat, config: EvalConfig) -> None:
+    """The QVM's own record, read before anything loads: a wrong folder or step format stops here."""
+    from qstar_cli.value.model import check_compatible, qvm_folder, read_meta
+
+    meta = read_meta(qvm_folder(path))
+    check_compatible(meta, str(fmt))
+    policy = config.policy.model or "embedded"
+    if meta.policy and meta.policy != policy:
+        ui.warn(f"the QVM was trained on rollouts of {meta.policy!r}, but the policy is {policy!r}")
+    if meta.datasets and config.data.name not in meta.datasets:
+        ui.warn(f"the QVM was trained on {', '.join(meta.datasets)}, not {config.data.name}")
 
 
 def load_prm(cfg):
@@ -60,22 +65,26 @@ def load_prm(cfg):
         raise QstarError(message if "PRM" in message else f"cannot load the PRM {cfg.prm!r}: {message}") from None
 
 
-def prepare(config: EvalConfig):
-    """Everything before the policy loads: questions, models that can fail fast, the run dir."""
+def check(config: EvalConfig):
+    """Every check a user's input can fail that loads nothing: (dataset, questions, size of the
+    unsharded set, step format, policy path). Runs before the config is printed, so an error is
+    the last thing on screen."""
     from qstar_cli.backends import choose_backend
     from qstar_cli.backends.models import resolve_model
-    from qstar_cli.search import SEARCHERS
 
-    cfg = config.eval
-    method = SEARCHERS[cfg.search]
-    if method.needs_qvm(method.configure(config)) and not cfg.qvm:
-        raise QstarError(f"--search {cfg.search} needs a Q-value model: --qvm DIR (from qstar train-q)")
     dataset, problems, total = select_problems(config.data, config.execution)
     fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
+    if config.eval.qvm:
+        _check_qvm(config.eval.qvm, fmt, config)
+    choose_backend(config.policy.backend)
+    return dataset, problems, total, fmt, resolve_model(config.policy.model)
+
+
+def prepare(config: EvalConfig, problems, total: int, fmt):
+    """The value models (which can still fail to load), then the run dir."""
+    cfg = config.eval
     qvm = load_qvm(cfg.qvm, fmt, config) if cfg.qvm else None
     prm = load_prm(cfg) if cfg.prm else None
-    choose_backend(config.policy.backend)
-    model_path = resolve_model(config.policy.model)
     out = Path(cfg.out) if cfg.out else default_out(f"eval-{cfg.search}", config.data)
     cfg.out = str(out)
     inputs = {"dataset": f"{config.data.name}/{config.data.split}",
@@ -88,12 +97,13 @@ def prepare(config: EvalConfig):
     rundir = RunDir.open(out, stage=STAGE, kind="predictions", records_name=RECORDS, config=to_dict(config),
                          inputs=inputs, expected_ids=[p.id for p in problems], total_questions=total,
                          seeds={"policy": config.policy.seed})
-    return dataset, problems, fmt, qvm, prm, model_path, rundir
+    return qvm, prm, rundir
 
 
 def run(config: EvalConfig) -> Path:
+    dataset, problems, total, fmt, model_path = check(config)
     ui.show_config(STAGE, to_yaml(config))
-    dataset, problems, fmt, qvm, prm, model_path, rundir = prepare(config)
+    qvm, prm, rundir = prepare(config, problems, total, fmt)
 
     def work(todo, session, done, total):
         _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, done, total)

@@ -77,7 +77,6 @@ def run(config: LabelConfig) -> Path:
     cfg = config.label
     if not cfg.input:
         raise QstarError("qstar label needs the rollouts to label: --input RUN_DIR (a collect-rollouts run)")
-    ui.show_config(STAGE, to_yaml(config))
     manifest, records = open_input(cfg.input, stage=collect.STAGE, kind="rollouts", records_name=collect.RECORDS)
     if not records:
         raise QstarError(f"{cfg.input} holds no rollouts to label")
@@ -85,10 +84,11 @@ def run(config: LabelConfig) -> Path:
         records = records[:cfg.limit]
     fmt = StepFormat.parse(records[0]["step_format"])
     dataset, grade = grader(config)
+    reused = _reused(config, records) if cfg.reuse else None
+    ui.show_config(STAGE, to_yaml(config))  # after every check a user's input can fail
     if cfg.method == "fqi":
         return _fqi(config, manifest, records, fmt, grade)
 
-    reused = _reused(config, records) if cfg.reuse else None
     out = Path(cfg.out) if cfg.out else Path(cfg.input).parent / f"qlabels-{cfg.method}-{Path(cfg.input).name}"
     cfg.out = str(out)
     inputs = {"rollouts": str(Path(cfg.input).resolve()), "rollouts_sha256": manifest.get("records_sha256")}

@@ -65,8 +65,8 @@ def run(config: TrainConfig) -> Path:
     cfg = config.train
     if not cfg.labels:
         raise QstarError("qstar train-q needs label runs: --labels DIR (repeatable)")
-    ui.show_config(STAGE, to_yaml(config))
     records, sources = label_sources(cfg.labels, cfg.mixed_datasets)
+    ui.show_config(STAGE, to_yaml(config))
     out = Path(cfg.out) if cfg.out else Path(cfg.labels[0]).parent / f"qvm-{Path(cfg.labels[0]).name}"
     cfg.out = str(out)
     if (out / "manifest.json").exists() and read_manifest(out).get("complete"):

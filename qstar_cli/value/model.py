@@ -31,6 +31,36 @@ class QVMMeta:
     label_method: str | None = None
 
 
+def qvm_folder(path: str | Path) -> Path:
+    """The QVM folder of a train-q run directory (its qvm/), or the folder itself."""
+    path = Path(path)
+    return path / "qvm" if (path / "qvm" / META_FILE).exists() else path
+
+
+def read_meta(path: str | Path) -> QVMMeta:
+    """A saved QVM's record of what it was trained for, read without its weights (checks first)."""
+    path = Path(path)
+    meta_path = path / META_FILE
+    if not meta_path.exists():
+        raise QstarError(f"{path} is not a qstar QVM (no {META_FILE}); train one with `qstar train-q`")
+    try:
+        meta = QVMMeta(**json.loads(meta_path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as exc:
+        raise QstarError(f"{meta_path} is corrupt ({exc})") from None
+    if meta.format != FORMAT:
+        raise QstarError(f"QVM {path} reads inputs of format {meta.format!r}; this qstar writes {FORMAT!r}")
+    return meta
+
+
+def check_compatible(meta: QVMMeta, step_format: str, fmt: str = FORMAT) -> None:
+    """Refuse to score inputs cut or formatted differently from the training data."""
+    if fmt != meta.format:
+        raise QstarError(f"this QVM was trained on input format {meta.format!r}, not {fmt!r}")
+    if step_format != meta.step_format:
+        raise QstarError(f"this QVM was trained on {meta.step_format!r} steps; the data uses "
+                         f"{step_format!r} steps (set data.step_format to match, or train another QVM)")
+
+
 def load_backbone(name_or_path: str, *, dtype: str = "float32", trust_remote_code: bool = False):
     """(tokenizer, model) for scalar regression on any HF backbone, pad token fixed."""
     import torch
@@ -68,16 +98,7 @@ class QVM:
 
     @classmethod
     def load(cls, path: str | Path, batch_size: int = 32) -> QVM:
-        path = Path(path)
-        meta_path = path / META_FILE
-        if not meta_path.exists():
-            raise QstarError(f"{path} is not a qstar QVM (no {META_FILE}); train one with `qstar train-q`")
-        try:
-            meta = QVMMeta(**json.loads(meta_path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise QstarError(f"{meta_path} is corrupt ({exc})") from None
-        if meta.format != FORMAT:
-            raise QstarError(f"QVM {path} reads inputs of format {meta.format!r}; this qstar writes {FORMAT!r}")
+        meta = read_meta(path)
         tokenizer, model, _ = load_backbone(str(path))
         return cls(tokenizer, model.eval(), meta, batch_size=batch_size)
 
@@ -89,12 +110,7 @@ class QVM:
         (path / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2) + "\n", encoding="utf-8")
 
     def check_compatible(self, step_format: str, fmt: str = FORMAT) -> None:
-        """Refuse to score inputs cut or formatted differently from the training data."""
-        if fmt != self.meta.format:
-            raise QstarError(f"this QVM was trained on input format {self.meta.format!r}, not {fmt!r}")
-        if step_format != self.meta.step_format:
-            raise QstarError(f"this QVM was trained on {self.meta.step_format!r} steps; the data uses "
-                             f"{step_format!r} steps (set data.step_format to match, or train another QVM)")
+        check_compatible(self.meta, step_format, fmt)
 
     def encode_all(self, items: list[tuple[str, list[str], str]]) -> list[list[int]]:
         return [encode(self.tokenizer, q, steps, a, self.meta.max_length) for q, steps, a in items]

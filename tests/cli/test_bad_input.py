@@ -15,6 +15,9 @@ def assert_clean_error(result, *fragments):
     flat = " ".join(output.split())
     for fragment in fragments:
         assert fragment in flat, f"{fragment!r} not in {output}"
+    # errors first: the resolved config (each stage prints it before loading a model) never comes
+    # before an error the user's input causes
+    assert "\ndata:\n" not in "\n" + output and "─ eval ─" not in output, output
 
 
 def collect(*args):
@@ -100,3 +103,11 @@ def test_unwritable_output(tmp_path, data_dir):
     blocker.write_text("not a directory")
     result = collect("--dataset", "mawps", "--split", "test", "--limit", "1", "--out", str(blocker / "run"))
     assert_clean_error(result, "could not write")
+
+
+def test_eval_combinations_are_refused_before_the_config_is_printed(tmp_path, data_dir):
+    base = ("eval", "--dataset", "mawps", "--split", "test", "--limit", "2", "--out", str(tmp_path / "e"))
+    assert_clean_error(run_qstar(*base, "--search", "astar"), "--search astar needs a Q-value model: --qvm")
+    assert_clean_error(run_qstar(*base, "--search", "best-of-n", "--dry-run"), "needs a Q-value model")
+    assert_clean_error(run_qstar(*base, "--search", "astar", "--qvm", str(tmp_path)), "is not a qstar QVM")
+    assert not (tmp_path / "e").exists()
