@@ -269,10 +269,11 @@ def eval_(
         "policy.model": model, "policy.backend": backend, "policy.seed": seed, "eval.out": out,
         "execution.allow_code": allow_code or None,
     })
-    if dry_run:
-        return dry_run_print(config)
     from qstar_cli.stages import eval as eval_stage
 
+    if dry_run:
+        eval_stage.check_search(config)
+        return dry_run_print(config)
     eval_stage.run(config)
 
 

@@ -355,12 +355,9 @@ def _validate_eval(self) -> None:
             raise QstarError(f"--search {self.search} does not use eval.{key} (set to {getattr(self, key)!r}); "
                              f"drop it, or pick a search that does")
     # the method's own cross-field checks; sampling keys play no part in them, so defaults stand in
-    method_config = method.configure(types.SimpleNamespace(eval=self, sampling=SamplingConfig()))
-    problems = method.problems(method_config, self)
+    problems = method.problems(method.configure(types.SimpleNamespace(eval=self, sampling=SamplingConfig())), self)
     if problems:
         raise QstarError(problems[0])
-    if method.needs_qvm(method_config) and not self.qvm:
-        raise QstarError(f"--search {self.search.replace('_', '-')} needs a Q-value model: --qvm DIR (from qstar train-q)")
 
 
 EvalSection = dataclasses.make_dataclass("EvalSection", _eval_fields(), namespace={"validate": _validate_eval})

@@ -72,12 +72,23 @@ def check(config: EvalConfig):
     from qstar_cli.backends import choose_backend
     from qstar_cli.backends.models import resolve_model
 
+    check_search(config)
     dataset, problems, total = select_problems(config.data, config.execution)
     fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
     if config.eval.qvm:
         _check_qvm(config.eval.qvm, fmt, config)
     choose_backend(config.policy.backend)
     return dataset, problems, total, fmt, resolve_model(config.policy.model)
+
+
+def check_search(config: EvalConfig) -> None:
+    """The models the chosen search needs are given (also checked by --dry-run)."""
+    from qstar_cli.search import SEARCHERS
+
+    method = SEARCHERS[config.eval.search]
+    if method.needs_qvm(method.configure(config)) and not config.eval.qvm:
+        raise QstarError(f"--search {config.eval.search.replace('_', '-')} needs a Q-value model: "
+                         f"--qvm DIR (from qstar train-q)")
 
 
 def prepare(config: EvalConfig, problems, total: int, fmt):
