@@ -105,6 +105,8 @@ def parse_set(item: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, dict) and value and all(v is None for v in value.values()):
+        value = raw  # "{Body}" is a format template (data.question_template), not a YAML set of names
     return key.strip(), value
 
 

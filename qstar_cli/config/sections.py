@@ -33,12 +33,16 @@ class DataConfig:
     subset: str | None = None  # e.g. the MGSM language
     num_shots: int = 0  # worked examples prepended to the prompt
     step_format: str | None = None  # line | blank_line | tokens:N; None = the dataset's default
-    # the generic `jsonl` dataset: a user's own file
+    # the generic `jsonl` dataset: a user's own file (qstar_cli/datasets/user_jsonl.py)
     path: str | None = None
     question_field: str = "question"
+    question_template: str | None = None  # e.g. "{Body} {Question}": the question from several fields
     answer_field: str = "answer"
+    answer_template: str | None = None
     answer_type: str = "numeric"
     id_field: str | None = None
+    solution_field: str | None = None  # worked solutions of the exemplar rows
+    exemplar_rows: list | None = None  # ids (or row positions) of rows that serve as few-shot exemplars
 
     def validate(self) -> None:
         if self.limit is not None and self.limit <= 0:
@@ -55,6 +59,11 @@ class DataConfig:
             raise QstarError(f"step format must be line, blank_line or tokens:N, got {self.step_format!r}")
         if self.answer_type not in ("numeric", "math"):
             raise QstarError(f"data.answer_type must be numeric or math, got {self.answer_type!r}")
+
+
+# DataConfig keys that are options of a dataset's loader (`Dataset.options` says which it takes)
+DATASET_KEYS = ("subset", "path", "question_field", "question_template", "answer_field", "answer_template",
+                "answer_type", "id_field", "solution_field", "exemplar_rows")
 
 
 @dataclass

@@ -5,18 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from qstar_cli.config import DataConfig
+from qstar_cli.config.sections import DATASET_KEYS
 from qstar_cli.errors import QstarError
 
 
 def dataset_options(data: DataConfig) -> dict:
-    """The dataset-specific options of a DataConfig, passed to the dataset's loader."""
-    if data.name == "jsonl":
-        if not data.path:
-            raise QstarError("--dataset jsonl needs a file: --set data.path=FILE.jsonl "
-                             "(plus data.question_field / data.answer_field if they differ)")
-        return {"path": data.path, "question_field": data.question_field, "answer_field": data.answer_field,
-                "answer_type": data.answer_type, "id_field": data.id_field}
-    return {"subset": data.subset} if data.subset else {}
+    """The options of the chosen dataset (the data keys its loader takes, e.g. jsonl's path and
+    fields, mgsm's subset), from the DataConfig; a set key the dataset does not take is an error."""
+    from qstar_cli.datasets.registry import DATASETS
+
+    dataset = DATASETS.get(data.name)
+    if dataset is None:
+        return {}  # get_dataset names the unknown dataset with the list of known ones
+    if data.name == "jsonl" and not data.path:
+        raise QstarError("--dataset jsonl needs a file: --set data.path=FILE.jsonl "
+                         "(plus data.question_field / data.answer_field if they differ)")
+    defaults = DataConfig()
+    for key in DATASET_KEYS:
+        if key not in dataset.options and getattr(data, key) != getattr(defaults, key):
+            raise QstarError(f"dataset {data.name!r} does not take data.{key}; its options: "
+                             f"{', '.join(dataset.options) or 'none'}")
+    return {key: getattr(data, key) for key in dataset.options if getattr(data, key) is not None}
 
 
 def check_names(data: DataConfig):

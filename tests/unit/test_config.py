@@ -70,6 +70,9 @@ def test_parse_set():
     assert parse_set("a.b=3") == ("a.b", 3)
     assert parse_set("a.b=hello world") == ("a.b", "hello world")
     assert parse_set("a.b=") == ("a.b", "")
+    # a one-field format template is text, a mapping with values is a mapping
+    assert parse_set("data.question_template={Body}") == ("data.question_template", "{Body}")
+    assert parse_set("policy.options={vllm: {refill: 0.5}}") == ("policy.options", {"vllm": {"refill": 0.5}})
     with pytest.raises(QstarError, match="key=value"):
         parse_set("novalue")
 

@@ -263,6 +263,69 @@ def test_jsonl_errors(tmp_path):
         load_problems("jsonl", "test", None, path=str(dupes), id_field="id")
 
 
+SVAMP_SHAPED = [  # the question in two fields, as SVAMP and many word-problem sets store it
+    {"ID": "a", "Body": "Tom has 3 apples.", "Question": "How many after he buys 4?", "Answer": 7.0,
+     "Rationale": "He buys 4 more.\n3 + 4 = 7."},
+    {"ID": "b", "Body": "A box holds 6 eggs.", "Question": "How many in 2 boxes?", "Answer": 12.0,
+     "Rationale": "2 * 6 = 12.\nThe answer is 12."},
+    {"ID": "c", "Body": "Sam had 10 pens.", "Question": "He lost 4. How many are left?", "Answer": 6.0},
+]
+
+
+def test_jsonl_question_and_answer_templates_over_several_fields(tmp_path):
+    path = _write(tmp_path / "wp.jsonl", SVAMP_SHAPED)
+    problems = load_problems("jsonl", "test", None, path=str(path), id_field="ID",
+                             question_template="{Body} {Question}", answer_template="{Answer}")
+    assert [(p.id, p.question, p.reference) for p in problems] == [
+        ("wp/test/a", "Tom has 3 apples. How many after he buys 4?", "7"),
+        ("wp/test/b", "A box holds 6 eggs. How many in 2 boxes?", "12"),
+        ("wp/test/c", "Sam had 10 pens. He lost 4. How many are left?", "6")]
+    with pytest.raises(QstarError, match=r"wp\.jsonl:1: missing field 'Context'"):
+        load_problems("jsonl", "test", None, path=str(path), question_template="{Context} {Question}")
+    with pytest.raises(QstarError, match="use named fields"):
+        load_problems("jsonl", "test", None, path=str(path), question_template="{Body.__class__}")
+
+
+def test_jsonl_exemplars_from_the_same_file(tmp_path):
+    path = _write(tmp_path / "wp.jsonl", SVAMP_SHAPED)
+    options = dict(path=str(path), id_field="ID", question_template="{Body} {Question}", answer_field="Answer",
+                   solution_field="Rationale", exemplar_rows=["b", "a"])
+    problems = load_problems("jsonl", "test", None, **options)
+    assert [p.id for p in problems] == ["wp/test/c"]  # exemplar rows leave the problems
+    messages = get_dataset("jsonl", **options).messages(problems[0], num_shots=2)
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "user"]
+    assert "A box holds 6 eggs. How many in 2 boxes?" in messages[0]["content"]  # in the order given
+    assert messages[1]["content"] == "2 * 6 = 12.\nThe answer is 12."  # states its answer: kept as is
+    # a solution without the final-answer line gets it, so the shots teach the format graded
+    assert messages[3]["content"] == "He buys 4 more.\n3 + 4 = 7.\nThe answer is 7."
+    assert "Sam had 10 pens." in messages[4]["content"]
+    with pytest.raises(QstarError, match="names 2 rows"):
+        get_dataset("jsonl", **options).messages(problems[0], num_shots=3)
+    with pytest.raises(QstarError, match="needs their worked solutions"):
+        load_problems("jsonl", "test", None, **{**options, "solution_field": None})
+    with pytest.raises(QstarError, match="rows .* does not have: z"):
+        load_problems("jsonl", "test", None, **{**options, "exemplar_rows": ["a", "z"]})
+    with pytest.raises(QstarError, match="exemplar_rows"):
+        get_dataset("jsonl", path=str(path)).messages(problems[0], num_shots=1)
+
+
+def test_jsonl_options_reach_the_dataset_from_the_config_and_others_refuse_them(tmp_path):
+    from qstar_cli.config import EvalConfig, resolve
+    from qstar_cli.stages.common import select_problems
+
+    path = _write(tmp_path / "wp.jsonl", SVAMP_SHAPED)
+    config = resolve(EvalConfig, None, ["data.name=jsonl", f"data.path={path}", "data.id_field=ID",
+                                        "data.question_template={Body} {Question}", "data.answer_field=Answer",
+                                        "data.solution_field=Rationale", "data.exemplar_rows=[a]",
+                                        "eval.search=greedy"], {})
+    dataset, problems, total = select_problems(config.data)
+    assert total == 2 and problems[0].question == "A box holds 6 eggs. How many in 2 boxes?"
+    assert len(dataset.messages(problems[0], num_shots=1)) == 3
+    gsm = resolve(EvalConfig, None, ["data.name=gsm8k", "data.question_template={q}", "eval.search=greedy"], {})
+    with pytest.raises(QstarError, match="dataset 'gsm8k' does not take data.question_template"):
+        select_problems(gsm.data)
+
+
 # --- grades ----------------------------------------------------------------------------------
 
 
