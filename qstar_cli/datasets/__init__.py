@@ -29,12 +29,6 @@ answer_type and id_field. Typical use:
 """
 
 from qstar_cli.datasets.base import Dataset, Problem
-from qstar_cli.datasets.registry import (
-    DATA_DIR_ENV,
-    DATASETS,
-    get_dataset,
-    load_problems,
-    resolve_data_dir,
-)
+from qstar_cli.datasets.registry import DATA_DIR_ENV, DATASETS, get_dataset, load_problems, resolve_data_dir
 
 __all__ = ["DATASETS", "DATA_DIR_ENV", "Dataset", "Problem", "get_dataset", "load_problems", "resolve_data_dir"]

@@ -25,16 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qstar_cli.datasets.base import (
-    CODE,
-    Dataset,
-    Grade,
-    Problem,
-    hub_rows,
-    jsonl_rows,
-    local_file,
-    require,
-)
+from qstar_cli.datasets.base import CODE, Dataset, Grade, Problem, hub_rows, jsonl_rows, local_file, require
 from qstar_cli.errors import QstarError
 from qstar_cli.grading.code import extract_code, prefix_syntax_error
 

@@ -12,15 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qstar_cli.datasets.base import (
-    Dataset,
-    Problem,
-    hub_rows,
-    jsonl_rows,
-    local_file,
-    numeric_reference,
-    require,
-)
+from qstar_cli.datasets.base import Dataset, Problem, hub_rows, jsonl_rows, local_file, numeric_reference, require
 
 HUB = "HuggingFaceTB/math_tasks"
 

@@ -16,13 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from qstar_cli.errors import QstarError
-from qstar_cli.execution.sandbox import (
-    Limits,
-    Result,
-    choose_isolation,
-    default_python,
-    run_program,
-)
+from qstar_cli.execution.sandbox import Limits, Result, choose_isolation, default_python, run_program
 
 
 def default_workers() -> int:

@@ -5,12 +5,7 @@
 return a plain bool for "is this final answer correct", the 0/1 reward of the search.
 """
 
-from qstar_cli.grading.math import (
-    extract_math_answer,
-    last_boxed,
-    math_equal,
-    normalize_latex,
-)
+from qstar_cli.grading.math import extract_math_answer, last_boxed, math_equal, normalize_latex
 from qstar_cli.grading.numeric import extract_numeric, normalize_number, numbers_equal
 
 __all__ = [

@@ -26,26 +26,9 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Literal
 
-from qstar_cli.search.base import (
-    Candidate,
-    PathStep,
-    Question,
-    SearchEnv,
-    SearchResult,
-    Terminal,
-    Usage,
-    answer_groups,
-    best_terminal,
-    generated_tokens,
-)
-from qstar_cli.search.driver import (
-    Complete,
-    Propose,
-    QValues,
-    Search,
-    Utilities,
-    run_each,
-)
+from qstar_cli.search.base import (Candidate, PathStep, Question, SearchEnv, SearchResult, Terminal, Usage,
+                                   answer_groups, best_terminal, generated_tokens)
+from qstar_cli.search.driver import Complete, Propose, QValues, Search, Utilities, run_each
 
 AGGREGATES = {
     "min": min,

@@ -14,16 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qstar_cli.search.base import (
-    PathStep,
-    Question,
-    SearchEnv,
-    SearchResult,
-    Terminal,
-    Usage,
-    best_terminal,
-    generated_tokens,
-)
+from qstar_cli.search.base import (PathStep, Question, SearchEnv, SearchResult, Terminal, Usage, best_terminal,
+                                   generated_tokens)
 from qstar_cli.search.driver import Complete, Propose, QValues, Search, run_each
 
 

@@ -21,16 +21,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from qstar_cli.search.base import (
-    Candidate,
-    PathStep,
-    Question,
-    SearchEnv,
-    SearchResult,
-    Terminal,
-    Usage,
-    generated_tokens,
-)
+from qstar_cli.search.base import (Candidate, PathStep, Question, SearchEnv, SearchResult, Terminal,
+                                   Usage, generated_tokens)
 from qstar_cli.search.confidence import mean_confidence
 from qstar_cli.search.driver import Complete, Propose, QValues, Search, run_each
 

@@ -11,17 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from qstar_cli.search.base import (
-    PathStep,
-    Question,
-    SearchEnv,
-    SearchResult,
-    Terminal,
-    Usage,
-    answer_groups,
-    best_terminal,
-    generated_tokens,
-)
+from qstar_cli.search.base import (PathStep, Question, SearchEnv, SearchResult, Terminal, Usage, answer_groups,
+                                   best_terminal, generated_tokens)
 from qstar_cli.search.driver import Complete, QValues, Search, StepScores, run_each
 
 

@@ -12,13 +12,7 @@ from pathlib import Path
 from qstar_cli import ui
 from qstar_cli.errors import QstarError
 from qstar_cli.value.model import QVM, QVMMeta, load_backbone
-from qstar_cli.value.train import (
-    Example,
-    evaluate,
-    first_questions,
-    make_trainer,
-    split_by_question,
-)
+from qstar_cli.value.train import Example, evaluate, first_questions, make_trainer, split_by_question
 
 
 def examples_from_records(records: list[dict], ys: list[list[float]] | None = None) -> list[Example]:

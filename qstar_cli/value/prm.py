@@ -95,13 +95,8 @@ class PRM:
     @classmethod
     def load(cls, cfg: PRMConfig, device: str | None = None) -> PRM:
         import torch
-        from transformers import (
-            AutoConfig,
-            AutoModel,
-            AutoModelForCausalLM,
-            AutoModelForTokenClassification,
-            AutoTokenizer,
-        )
+        from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForTokenClassification,
+                                  AutoTokenizer)
 
         from qstar_cli.backends.models import resolve_model
 

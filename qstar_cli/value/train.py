@@ -23,16 +23,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from qstar_cli.value.metrics import (
-    auc_by_depth,
-    auc_ci,
-    calibration,
-    grouped_auc,
-    mse,
-    position_auc,
-    roc_auc,
-    too_small,
-)
+from qstar_cli.value.metrics import (auc_by_depth, auc_ci, calibration, grouped_auc, mse, position_auc, roc_auc,
+                                     too_small)
 
 
 @dataclass
