@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import inspect
 import sys
 from pathlib import Path
 from typing import Optional
@@ -19,8 +20,10 @@ import typer
 from qstar_cli import __version__
 from qstar_cli.backends import choices as backend_choices
 from qstar_cli.backends import policy_choices
+from qstar_cli.datasets.registry import DATASETS
 from qstar_cli.errors import QstarError
 from qstar_cli.search import SEARCHERS
+from qstar_cli.stages import STAGES
 
 app = typer.Typer(
     name="qstar",
@@ -30,12 +33,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Options shared by the stages (typer needs them spelled per command; these keep them identical).
+# Options shared by the stages.
 RecipeOpt = typer.Option(None, "--recipe", help="Recipe YAML (defaults < recipe < --set < flags).")
 SetOpt = typer.Option(None, "--set", help="Override any config key: --set sampling.top_p=0.95 (repeatable).")
 DryRunOpt = typer.Option(False, "--dry-run", help="Print the resolved config and exit without loading a model.")
-DatasetOpt = typer.Option(None, "--dataset", "-d",
-                         help="gsm8k | math | math500 | mgsm | svamp | mawps | synthetic-arith | mbpp | jsonl")
+DatasetOpt = typer.Option(None, "--dataset", "-d", help=" | ".join(DATASETS))
 SplitOpt = typer.Option(None, "--split", help="Dataset split (e.g. train, test).")
 LimitOpt = typer.Option(None, "--limit", help="Use the first N questions.")
 DataDirOpt = typer.Option(None, "--data-dir", help="Local data directory (else $QSTAR_DATA_DIR, else the HF hub).")
@@ -50,6 +52,46 @@ AllowCodeOpt = typer.Option(False, "--allow-code-execution",
                             help="Run model-written code in qstar's sandbox to grade it (MBPP); refused without it.")
 # from the search registry (pure Python, no torch), so a new method shows up here by itself
 SEARCH_HELP = " | ".join(name.replace("_", "-") for name in SEARCHERS)
+
+# Flags that several stages share, each with the config key it sets: declared once here and added
+# to a command by `shared_flags`, which hands the command their values as one {config key: value}.
+DATA_FLAGS = {
+    "dataset": ("data.name", DatasetOpt, Optional[str]),
+    "split": ("data.split", SplitOpt, Optional[str]),
+    "limit": ("data.limit", LimitOpt, Optional[int]),
+    "data_dir": ("data.data_dir", DataDirOpt, Optional[str]),
+    "step_format": ("data.step_format", StepFormatOpt, Optional[str]),
+    "num_shots": ("data.num_shots", NumShotsOpt, Optional[int]),
+    "shard": ("data.shard", ShardOpt, Optional[str]),
+    "model": ("policy.model", ModelOpt, Optional[str]),
+    "seed": ("policy.seed", SeedOpt, Optional[int]),
+}
+RUN_FLAGS = {
+    "backend": ("policy.backend", BackendOpt, Optional[str]),
+    "allow_code": ("execution.allow_code", AllowCodeOpt, bool),
+}
+
+
+def shared_flags(*groups: dict):
+    """Add the options of `groups` to a command after its own; the command receives `flags`, their
+    config keys and values (an unset switch sets nothing)."""
+
+    def wrap(fn):
+        own = inspect.signature(fn, eval_str=True)
+        keys = {name: key for group in groups for name, (key, _, _) in group.items()}
+        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=hint)
+                 for group in groups for name, (_, option, hint) in group.items()]
+
+        @functools.wraps(fn)
+        def command(**kwargs):
+            flags = {key: None if kwargs[name] is False else kwargs[name] for name, key in keys.items()}
+            return fn(flags=flags, **{k: v for k, v in kwargs.items() if k not in keys})
+
+        params = [p for p in own.parameters.values() if p.name != "flags"]
+        command.__signature__ = own.replace(parameters=params + extra)
+        return command
+
+    return wrap
 
 
 def handle_errors(fn):
@@ -94,23 +136,14 @@ def dry_run_print(config) -> None:
     ui.out.print(to_yaml(config), end="", highlight=False)
 
 
-@app.command("collect-rollouts")
+@app.command(STAGES["collect"].command)
 @handle_errors
+@shared_flags(DATA_FLAGS, RUN_FLAGS)
 def collect_rollouts(
-    dataset: Optional[str] = DatasetOpt,
-    split: Optional[str] = SplitOpt,
-    limit: Optional[int] = LimitOpt,
-    data_dir: Optional[str] = DataDirOpt,
+    flags: dict,
     num_rollouts: Optional[int] = typer.Option(None, "--num-rollouts", "-M", help="Complete solutions per question."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (paper: 0.9 math)."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token limit of one solution."),
-    step_format: Optional[str] = StepFormatOpt,
-    num_shots: Optional[int] = NumShotsOpt,
-    model: Optional[str] = ModelOpt,
-    backend: Optional[str] = BackendOpt,
-    seed: Optional[int] = SeedOpt,
-    shard: Optional[str] = ShardOpt,
-    allow_code: bool = AllowCodeOpt,
     out: Optional[str] = OutOpt,
     recipe: Optional[Path] = RecipeOpt,
     set_: Optional[list[str]] = SetOpt,
@@ -120,11 +153,8 @@ def collect_rollouts(
     from qstar_cli.config import CollectConfig
 
     config = resolve(CollectConfig, recipe, set_, {
-        "data.name": dataset, "data.split": split, "data.limit": limit, "data.data_dir": data_dir,
-        "data.step_format": step_format, "data.num_shots": num_shots, "data.shard": shard,
-        "collect.num_rollouts": num_rollouts, "sampling.temperature": temperature,
-        "sampling.max_tokens": max_tokens, "policy.model": model, "policy.backend": backend,
-        "policy.seed": seed, "collect.out": out, "execution.allow_code": allow_code or None,
+        **flags, "collect.num_rollouts": num_rollouts, "sampling.temperature": temperature,
+        "sampling.max_tokens": max_tokens, "collect.out": out,
     })
     if dry_run:
         return dry_run_print(config)
@@ -133,9 +163,11 @@ def collect_rollouts(
     collect.run(config)
 
 
-@app.command("label")
+@app.command(STAGES["label"].command)
 @handle_errors
+@shared_flags(RUN_FLAGS)
 def label(
+    flags: dict,
     input_dir: Optional[str] = typer.Option(None, "--input", "-i", help="A collect-rollouts run directory."),
     method: Optional[str] = typer.Option(None, "--method", help="rollout | fqi | completion"),
     num_rollouts: Optional[int] = typer.Option(None, "--num-rollouts", "-M", help="Continuations per (s, a) (rollout)."),
@@ -150,8 +182,6 @@ def label(
     reuse: Optional[str] = typer.Option(None, "--reuse", help="Relabel from a label run's recorded continuations "
                                         "(the first M per state); generates nothing."),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="FQI: QVM backbone."),
-    backend: Optional[str] = BackendOpt,
-    allow_code: bool = AllowCodeOpt,
     out: Optional[str] = OutOpt,
     recipe: Optional[Path] = RecipeOpt,
     set_: Optional[list[str]] = SetOpt,
@@ -162,13 +192,12 @@ def label(
     from qstar_cli.stages import label as label_stage
 
     flags = {
-        "label.input": input_dir, "label.method": method, "label.num_rollouts": num_rollouts, "label.gamma": gamma,
+        **flags, "label.input": input_dir, "label.method": method, "label.num_rollouts": num_rollouts, "label.gamma": gamma,
         "label.iterations": iterations, "label.candidates": candidates, "label.init_qvm": init_qvm,
         "label.strong_model": strong_model, "label.strong_backend": strong_backend,
         "label.strong_samples": strong_samples, "label.reuse": reuse,
         "label.strong_options": {"openai": {"base_url": base_url}} if base_url else None,
-        "train.backbone": backbone,
-        "policy.backend": backend, "label.out": out, "execution.allow_code": allow_code or None,
+        "train.backbone": backbone, "label.out": out,
     }
     base = label_stage.input_base(input_dir) if input_dir else None
     config = resolve(LabelConfig, recipe, set_, flags, base=base)
@@ -177,7 +206,7 @@ def label(
     label_stage.run(config)
 
 
-@app.command("train-q")
+@app.command(STAGES["train"].command)
 @handle_errors
 def train_q(
     labels: Optional[list[str]] = typer.Option(None, "--labels", "-l", help="Label run directories (repeatable)."),
@@ -221,13 +250,11 @@ def train_q(
     train_stage.run(config)
 
 
-@app.command("eval")
+@app.command(STAGES["eval"].command)
 @handle_errors
+@shared_flags(DATA_FLAGS, RUN_FLAGS)
 def eval_(
-    dataset: Optional[str] = DatasetOpt,
-    split: Optional[str] = SplitOpt,
-    limit: Optional[int] = LimitOpt,
-    data_dir: Optional[str] = DataDirOpt,
+    flags: dict,
     search: Optional[str] = typer.Option(None, "--search", "-s", help=SEARCH_HELP),
     qvm: Optional[str] = typer.Option(None, "--qvm", help="Q-value model: a train-q run dir."),
     utility: Optional[str] = typer.Option(None, "--utility", help="A* process utility: none | confidence | prm | rule"),
@@ -243,14 +270,7 @@ def eval_(
     width: Optional[int] = typer.Option(None, "--width", help="Beam width."),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="MCTS simulations per question."),
     reflection: Optional[bool] = typer.Option(None, "--reflection/--no-reflection", help="MCTS reflection action."),
-    step_format: Optional[str] = StepFormatOpt,
-    num_shots: Optional[int] = NumShotsOpt,
     trees: Optional[bool] = typer.Option(None, "--trees/--no-trees", help="Save each question's search tree."),
-    model: Optional[str] = ModelOpt,
-    backend: Optional[str] = BackendOpt,
-    seed: Optional[int] = SeedOpt,
-    shard: Optional[str] = ShardOpt,
-    allow_code: bool = AllowCodeOpt,
     out: Optional[str] = OutOpt,
     recipe: Optional[Path] = RecipeOpt,
     set_: Optional[list[str]] = SetOpt,
@@ -260,20 +280,15 @@ def eval_(
     from qstar_cli.config import EvalConfig
 
     config = resolve(EvalConfig, recipe, set_, {
-        "data.name": dataset, "data.split": split, "data.limit": limit, "data.data_dir": data_dir,
-        "data.step_format": step_format, "data.num_shots": num_shots, "data.shard": shard,
-        "eval.search": search, "eval.qvm": qvm, "eval.utility": utility, "eval.prm": prm, "eval.k": k,
+        **flags, "eval.search": search, "eval.qvm": qvm, "eval.utility": utility, "eval.prm": prm, "eval.k": k,
         "eval.lam": lam, "eval.n_terminals": n_terminals, "eval.budget": budget, "eval.agg": agg,
         "eval.heuristic": heuristic, "eval.temperature": temperature, "eval.n": num_samples, "eval.width": width,
-        "eval.iterations": iterations, "eval.reflection": reflection, "eval.trees": trees,
-        "policy.model": model, "policy.backend": backend, "policy.seed": seed, "eval.out": out,
-        "execution.allow_code": allow_code or None,
+        "eval.iterations": iterations, "eval.reflection": reflection, "eval.trees": trees, "eval.out": out,
     })
+    if dry_run:  # the resolved config, as far as it goes (a recipe may get its --qvm from qstar repro)
+        return dry_run_print(config)
     from qstar_cli.stages import eval as eval_stage
 
-    if dry_run:
-        eval_stage.check_search(config)
-        return dry_run_print(config)
     eval_stage.run(config)
 
 

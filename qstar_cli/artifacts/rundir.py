@@ -10,6 +10,7 @@ with `open_input`, which refuses a run whose manifest is not complete.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -17,19 +18,14 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
 import yaml
 
 from qstar_cli import __version__
-from qstar_cli.artifacts.jsonl import (
-    JsonlAppender,
-    disk_error,
-    iter_jsonl,
-    repair_tail,
-    write_jsonl,
-)
+from qstar_cli.artifacts.jsonl import JsonlAppender, disk_error, iter_jsonl, repair_tail, write_jsonl
 from qstar_cli.artifacts.records import check_record
 from qstar_cli.config import config_diff, semantic_view
 from qstar_cli.errors import QstarError
@@ -180,6 +176,40 @@ class RunDir:
         if self._appender is not None:
             self._appender.close()
             self._appender = None
+
+    # ---- what every per-question stage does: todo, a session, completion ---------------------
+    def todo(self, items: list, id_of=lambda item: item.id, what: str = "questions") -> list:
+        """The items whose records are not written yet (a resumed run says how many are done)."""
+        from qstar_cli import ui
+
+        if self.repaired_bytes:
+            ui.warn(f"cut a torn last line ({self.repaired_bytes} bytes) left by an interrupted run in {self.records_path}")
+        todo = [item for item in items if id_of(item) not in self.finished_ids]
+        if len(todo) < len(items):
+            ui.info(f"resuming: {len(items) - len(todo)} of {len(items)} {what} already done")
+        return todo
+
+    @contextlib.contextmanager
+    def session(self):
+        """`with rundir.session() as session:` the work of this command; `session` (a dict the work
+        fills: tokens, calls, ...) and the wall time go into the manifest's session record even
+        when the work is interrupted or fails, and the records file is closed."""
+        session: dict = {"generated_questions": 0}
+        start = time.perf_counter()
+        try:
+            yield session
+        finally:
+            self.close()
+            self.update_session(seconds=round(time.perf_counter() - start, 3), **session)
+
+    def complete(self, metrics) -> dict:
+        """`metrics(records, sessions)` over the run's finished records, then `finish` (the run is
+        complete); returns the metrics."""
+        expected = set(self.manifest["expected_ids"])
+        records = [rec for rec in self.iter_records() if rec["id"] in expected]
+        result = metrics(records, self.manifest["sessions"])
+        self.finish(result)
+        return result
 
     def update_session(self, **fields) -> None:
         self.manifest["sessions"][-1].update(fields)

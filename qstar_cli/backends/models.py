@@ -105,13 +105,19 @@ def resolve_model(model: str | None) -> str:
             target.parent.mkdir(parents=True, exist_ok=True)
             convert_gguf(embedded_gguf(), target)
         return str(target)
+    return check_reference(model, "model", f"or omit --model for the embedded {EMBEDDED_NAME}")
+
+
+def check_reference(model: str, what: str = "model", hint: str = "") -> str:
+    """A local Hugging Face folder (returned resolved) or a hub id whose config loads (returned as
+    is); else one clear error naming `what` (model, PRM, ...). Reads a config, never weights."""
     path = Path(model).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
-            raise QstarError(f"model directory {path} has no config.json; is it a Hugging Face model folder?")
+            raise QstarError(f"{what} directory {path} has no config.json; is it a Hugging Face model folder?")
         return str(path.resolve())
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise QstarError(f"model path not found: {model}")
+        raise QstarError(f"{what} path not found: {model}")
     try:
         from transformers import AutoConfig
 
@@ -119,7 +125,6 @@ def resolve_model(model: str | None) -> str:
     except Exception as exc:  # any hub failure (offline, gated, typo) is the same user problem
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise QstarError(
-            f"model {model!r} not found: it is not a local directory and could not be loaded from the "
-            f"Hugging Face hub ({first[:200]}). Pass a local model folder, or omit --model for the "
-            f"embedded {EMBEDDED_NAME}") from None
+            f"{what} {model!r} not found: it is not a local directory and could not be loaded from the "
+            f"Hugging Face hub ({first[:200]}). Pass a local folder{', ' + hint if hint else ''}") from None
     return model

@@ -81,15 +81,13 @@ class PolicyConfig:
     # e.g. options: {vllm: {block_size: 64, tensor_parallel_size: 8}, hf: {batch_size: 64}}
     options: dict = field(default_factory=dict)
 
-    # keys of older qstar versions, now backend options: still read, so old run folders and recipes work
+    # keys of older qstar versions, now backend options: still read (resolve.build_section moves them
+    # into LEGACY_INTO), so old run folders and recipes work
     LEGACY = {"tensor_parallel_size": ("vllm", "tensor_parallel_size"),
               "gpu_memory_utilization": ("vllm", "gpu_memory_utilization"),
               "cpu_kv_cache_gib": ("vllm", "cpu_kv_cache_gib"), "block_size": ("vllm", "block_size"),
               "refill": ("vllm", "refill"), "hf_batch_size": ("hf", "batch_size")}
-
-    @classmethod
-    def upgrade(cls, values: dict) -> dict:
-        return move_legacy(values, cls.LEGACY, "options")
+    LEGACY_INTO = "options"
 
     def validate(self) -> None:
         from qstar_cli.backends import choices, policy_choices
@@ -238,10 +236,7 @@ class LabelSection:
     LEGACY = {"openai_base_url": ("openai", "base_url"), "openai_api_key_env": ("openai", "api_key_env"),
               "requests_per_minute": ("openai", "requests_per_minute"), "concurrency": ("openai", "concurrency"),
               "max_retries": ("openai", "max_retries"), "request_timeout": ("openai", "request_timeout")}
-
-    @classmethod
-    def upgrade(cls, values: dict) -> dict:
-        return move_legacy(values, cls.LEGACY, "strong_options")
+    LEGACY_INTO = "strong_options"
 
     def _own_endings_only(self) -> bool:
         # rollout with M = 0: each (s, a) is labelled by the collected trajectories through it

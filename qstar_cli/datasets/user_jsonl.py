@@ -30,17 +30,8 @@ from typing import Any
 
 from qstar_cli.artifacts.jsonl import iter_jsonl
 from qstar_cli.datasets import prompts
-from qstar_cli.datasets.base import (
-    ANSWER_TYPES,
-    MATH,
-    NUMERIC,
-    Dataset,
-    Problem,
-    answer_equal,
-    extract_answer,
-    numeric_reference,
-    require,
-)
+from qstar_cli.datasets.base import (ANSWER_TYPES, MATH, NUMERIC, Dataset, Problem, answer_equal, extract_answer,
+                                     numeric_reference, require)
 from qstar_cli.errors import QstarError
 
 

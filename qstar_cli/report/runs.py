@@ -13,9 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from qstar_cli.artifacts.rundir import open_input, read_manifest
+from qstar_cli.artifacts.rundir import read_manifest
 from qstar_cli.errors import QstarError
 from qstar_cli.search import SEARCHERS
+from qstar_cli.stages import STAGES
 
 
 @dataclass
@@ -97,9 +98,7 @@ class EvalRun:
     @property
     def records(self) -> list[dict]:
         if self._records is None:
-            from qstar_cli.stages.eval import RECORDS, STAGE
-
-            _, self._records = open_input(self.path, stage=STAGE, kind="predictions", records_name=RECORDS)
+            _, self._records = STAGES["eval"].read(self.path)
         return self._records
 
     def correct_by_id(self) -> dict[str, bool]:
@@ -110,7 +109,7 @@ def qvm_training(path: str) -> dict | None:
     """The train-q metrics of a QVM (its run folder or the run's qvm/ folder), if still on disk."""
     for folder in (Path(path), Path(path).parent):
         try:
-            if read_manifest(folder).get("stage") == "train-q":
+            if read_manifest(folder).get("stage") == STAGES["train"].command:
                 return json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
         except (QstarError, OSError, ValueError):
             continue

@@ -13,13 +13,14 @@ from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.artifacts import records as R
-from qstar_cli.artifacts.rundir import RunDir, sha256_json
+from qstar_cli.artifacts.rundir import sha256_json
 from qstar_cli.config import CollectConfig, to_dict, to_yaml
-from qstar_cli.stages.common import chunks, default_out, execute, select_problems
+from qstar_cli.stages import STAGES
+from qstar_cli.stages.common import chunks, default_out, select_problems
 from qstar_cli.steps import StepFormat
 
-STAGE = "collect-rollouts"
-RECORDS = "rollouts.jsonl"
+ME = STAGES["collect"]
+STAGE, RECORDS = ME.command, ME.records
 
 
 def prepare(config: CollectConfig):
@@ -39,23 +40,21 @@ def prepare(config: CollectConfig):
     config.collect.out = str(out)
     inputs = {"dataset": f"{config.data.name}/{config.data.split}",
               "questions_sha256": sha256_json([[p.id, p.question, p.reference] for p in problems])}
-    run = RunDir.open(out, stage=STAGE, kind="rollouts", records_name=RECORDS, config=to_dict(config),
-                      inputs=inputs, expected_ids=[p.id for p in problems], total_questions=total,
-                      seeds={"policy": config.policy.seed})
+    run = ME.open(out, config=to_dict(config), inputs=inputs, expected_ids=[p.id for p in problems],
+                  total_questions=total, seeds={"policy": config.policy.seed})
     return dataset, problems, fmt, model_path, run
 
 
 def run(config: CollectConfig) -> Path:
     dataset, problems, fmt, model_path, rundir = prepare(config)  # a user's error stops here, before the config
     ui.show_config(STAGE, to_yaml(config))
-
-    def work(todo, session, done, total):
-        _generate(config, model_path, dataset, todo, fmt, rundir, session, done, total)
-
-    def metrics(records, sessions):
-        return {**compute_metrics(records, sessions), **describe(config)}
-
-    return execute(rundir, problems, lambda p: p.id, work, metrics, show_summary)
+    todo = rundir.todo(problems)
+    with rundir.session() as session:
+        if todo:
+            _generate(config, model_path, dataset, todo, fmt, rundir, session, len(problems) - len(todo), len(problems))
+    metrics = rundir.complete(lambda records, sessions: {**compute_metrics(records, sessions), **describe(config)})
+    show_summary(metrics, rundir.path)
+    return rundir.path
 
 
 def describe(config: CollectConfig) -> dict:

@@ -1,4 +1,7 @@
-"""What every stage does the same way: pick its questions, name its run dir, time its work."""
+"""What every stage does the same way: pick its questions, name its run dir, batch its work.
+
+(Resuming, timing a session and completing a run are `RunDir`'s: todo, session, complete.)
+"""
 
 from __future__ import annotations
 
@@ -76,38 +79,6 @@ def default_out(stage: str, data: DataConfig) -> Path:
 def chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def execute(rundir, items: list, id_of, work, metrics, summary, what: str = "questions"):
-    """The resumable body shared by the per-question stages.
-
-    Skips items whose records are already written, runs `work(todo, session, done, total)` on the
-    rest (it appends records and fills `session`), records the session in the manifest even when
-    interrupted, then computes metrics over the finished records and completes the run.
-    """
-    import time
-
-    from qstar_cli import ui
-
-    if rundir.repaired_bytes:
-        ui.warn(f"cut a torn last line ({rundir.repaired_bytes} bytes) left by an interrupted run in {rundir.records_path}")
-    todo = [x for x in items if id_of(x) not in rundir.finished_ids]
-    if len(todo) < len(items):
-        ui.info(f"resuming: {len(items) - len(todo)} of {len(items)} {what} already done")
-    session: dict = {"generated_questions": 0}
-    start = time.perf_counter()
-    try:
-        if todo:
-            work(todo, session, len(items) - len(todo), len(items))
-    finally:
-        rundir.close()
-        rundir.update_session(seconds=round(time.perf_counter() - start, 3), **session)
-    expected = set(rundir.manifest["expected_ids"])
-    records = [r for r in rundir.iter_records() if r["id"] in expected]
-    result = metrics(records, rundir.manifest["sessions"])
-    rundir.finish(result)
-    summary(result, rundir.path)
-    return rundir.path
 
 
 def grading_dataset(dataset, execution):

@@ -17,17 +17,18 @@ from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.artifacts import records as R
-from qstar_cli.artifacts.rundir import RunDir, sha256_json
+from qstar_cli.artifacts.rundir import sha256_json
 from qstar_cli.config import EvalConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.search.base import Question
-from qstar_cli.stages.common import default_out, execute, select_problems
+from qstar_cli.stages import STAGES
+from qstar_cli.stages.common import default_out, select_problems
 from qstar_cli.stats import bootstrap_ci
 from qstar_cli.steps import StepFormat
 from qstar_cli.value.metrics import within_question_auc
 
-STAGE = "eval"
-RECORDS = "predictions.jsonl"
+ME = STAGES["eval"]
+STAGE, RECORDS = ME.command, ME.records
 
 
 def load_qvm(path: str, fmt: StepFormat, config: EvalConfig):
@@ -70,19 +71,21 @@ def check(config: EvalConfig):
     unsharded set, step format, policy path). Runs before the config is printed, so an error is
     the last thing on screen."""
     from qstar_cli.backends import choose_backend
-    from qstar_cli.backends.models import resolve_model
+    from qstar_cli.backends.models import check_reference, resolve_model
 
     check_search(config)
     dataset, problems, total = select_problems(config.data, config.execution)
     fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
     if config.eval.qvm:
         _check_qvm(config.eval.qvm, fmt, config)
+    if config.eval.prm:
+        check_reference(config.eval.prm, "PRM")
     choose_backend(config.policy.backend)
     return dataset, problems, total, fmt, resolve_model(config.policy.model)
 
 
 def check_search(config: EvalConfig) -> None:
-    """The models the chosen search needs are given (also checked by --dry-run)."""
+    """The models the chosen search needs are given."""
     from qstar_cli.search import SEARCHERS
 
     method = SEARCHERS[config.eval.search]
@@ -105,9 +108,8 @@ def prepare(config: EvalConfig, problems, total: int, fmt):
 
         inputs["qvm_sha256"] = sha256_file(Path(qvm.model.name_or_path) / "model.safetensors") \
             if (Path(qvm.model.name_or_path) / "model.safetensors").exists() else None
-    rundir = RunDir.open(out, stage=STAGE, kind="predictions", records_name=RECORDS, config=to_dict(config),
-                         inputs=inputs, expected_ids=[p.id for p in problems], total_questions=total,
-                         seeds={"policy": config.policy.seed})
+    rundir = ME.open(out, config=to_dict(config), inputs=inputs, expected_ids=[p.id for p in problems],
+                     total_questions=total, seeds={"policy": config.policy.seed})
     return qvm, prm, rundir
 
 
@@ -115,16 +117,15 @@ def run(config: EvalConfig) -> Path:
     dataset, problems, total, fmt, model_path = check(config)
     ui.show_config(STAGE, to_yaml(config))
     qvm, prm, rundir = prepare(config, problems, total, fmt)
-
-    def work(todo, session, done, total):
-        _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, done, total)
-
-    def metrics(records, sessions):
-        m = eval_metrics(records, sessions, config.eval.bootstrap)
-        m.update(describe(config, qvm))
-        return m
-
-    return execute(rundir, problems, lambda p: p.id, work, metrics, show_summary)
+    todo = rundir.todo(problems)
+    with rundir.session() as session:
+        if todo:
+            _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, len(problems) - len(todo),
+                    len(problems))
+    metrics = rundir.complete(lambda records, sessions: {**eval_metrics(records, sessions, config.eval.bootstrap),
+                                                         **describe(config, qvm)})
+    show_summary(metrics, rundir.path)
+    return rundir.path
 
 
 def describe(config: EvalConfig, qvm) -> dict:
@@ -221,7 +222,7 @@ def mark_tree(tree: list[dict], found: list, graded: list[dict], chosen) -> list
     return tree
 
 
-def eval_metrics(records: list[dict], sessions: list[dict], resamples: int) -> dict:
+def eval_metrics(records: list[dict], sessions: list[dict], resamples: int = 1000) -> dict:
     n = len(records)
     correct = [float(r["correct"]) for r in records]
     lo, hi = bootstrap_ci(correct, resamples)

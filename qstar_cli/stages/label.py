@@ -20,21 +20,20 @@ appended as soon as its batch is done, so an interrupted run (or a server that g
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import yaml
 
 from qstar_cli import ui
-from qstar_cli.artifacts.rundir import RunDir, open_input, write_json_atomic
+from qstar_cli.artifacts.rundir import RunDir, write_json_atomic
 from qstar_cli.config import LabelConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
-from qstar_cli.stages import collect
-from qstar_cli.stages.common import chunks, dataset_options, execute, grading_dataset
+from qstar_cli.stages import STAGES
+from qstar_cli.stages.common import chunks, dataset_options, grading_dataset
 from qstar_cli.steps import StepFormat
 
-STAGE = "label"
-RECORDS = "qlabels.jsonl"
+ME = STAGES["label"]
+STAGE, RECORDS = ME.command, ME.records
 
 
 def input_base(input_dir: str) -> dict:
@@ -75,13 +74,7 @@ def grader(config: LabelConfig):
 
 def run(config: LabelConfig) -> Path:
     cfg = config.label
-    if not cfg.input:
-        raise QstarError("qstar label needs the rollouts to label: --input RUN_DIR (a collect-rollouts run)")
-    manifest, records = open_input(cfg.input, stage=collect.STAGE, kind="rollouts", records_name=collect.RECORDS)
-    if not records:
-        raise QstarError(f"{cfg.input} holds no rollouts to label")
-    if cfg.limit:
-        records = records[:cfg.limit]
+    manifest, records = _rollouts(cfg)
     fmt = StepFormat.parse(records[0]["step_format"])
     dataset, grade = grader(config)
     reused = _reused(config, records) if cfg.reuse else None
@@ -89,22 +82,40 @@ def run(config: LabelConfig) -> Path:
     if cfg.method == "fqi":
         return _fqi(config, manifest, records, fmt, grade)
 
+    rundir = _open(config, manifest, records, kind=ME.kind, records_name=RECORDS)
+    todo = rundir.todo(records, lambda r: r["id"])
+    with rundir.session() as session:
+        if todo and (reused is not None or _samples(cfg) == 0):  # nothing to generate
+            _relabel(config, reused, todo, rundir, session)
+        elif todo:
+            _label(config, dataset, todo, fmt, grade, rundir, session, len(records) - len(todo), len(records))
+    metrics = rundir.complete(label_metrics)
+    show_summary(metrics, rundir.path)
+    return rundir.path
+
+
+def _rollouts(cfg) -> tuple[dict, list[dict]]:
+    """The input run's manifest and the records to label (the first label.limit, if set)."""
+    if not cfg.input:
+        raise QstarError("qstar label needs the rollouts to label: --input RUN_DIR (a collect-rollouts run)")
+    manifest, records = STAGES["collect"].read(cfg.input)
+    if not records:
+        raise QstarError(f"{cfg.input} holds no rollouts to label")
+    return manifest, records[:cfg.limit] if cfg.limit else records
+
+
+def _open(config: LabelConfig, manifest: dict, records: list[dict], kind: str, records_name: str) -> RunDir:
+    """The label run dir (default: qlabels-<method>-<rollouts run> beside the rollouts)."""
+    cfg = config.label
     out = Path(cfg.out) if cfg.out else Path(cfg.input).parent / f"qlabels-{cfg.method}-{Path(cfg.input).name}"
     cfg.out = str(out)
     inputs = {"rollouts": str(Path(cfg.input).resolve()), "rollouts_sha256": manifest.get("records_sha256")}
     if cfg.reuse:
         inputs["reused_labels"] = str(Path(cfg.reuse).resolve())
-    rundir = RunDir.open(out, stage=STAGE, kind="qlabels", records_name=RECORDS, config=to_dict(config),
-                         inputs=inputs, expected_ids=[r["id"] for r in records], total_questions=len(records),
-                         seeds={"policy": config.policy.seed})
-
-    def work(todo, session, done, total):
-        if reused is not None or _samples(cfg) == 0:
-            _relabel(config, reused, todo, rundir, session)
-        else:
-            _label(config, dataset, todo, fmt, grade, rundir, session, done, total)
-
-    return execute(rundir, records, lambda r: r["id"], work, label_metrics, show_summary)
+    seeds = {"policy": config.policy.seed, **({"train": config.train.seed} if cfg.method == "fqi" else {})}
+    return RunDir.open(out, stage=STAGE, kind=kind, records_name=records_name, config=to_dict(config),
+                       inputs=inputs, expected_ids=[r["id"] for r in records], total_questions=len(records),
+                       seeds=seeds)
 
 
 def _samples(cfg) -> int:
@@ -119,7 +130,7 @@ def _reused(config: LabelConfig, records: list[dict]) -> dict[str, dict]:
     cfg = config.label
     if cfg.method == "fqi":
         raise QstarError("--reuse relabels rollout or completion labels; fqi samples candidate actions of its own")
-    _, old = open_input(cfg.reuse, stage=STAGE, kind="qlabels", records_name=RECORDS)
+    _, old = ME.read(cfg.reuse)
     reused = {r["id"]: r for r in old}
     check_reuse(records, reused, _samples(cfg), cfg.reuse)
     return reused
@@ -198,20 +209,29 @@ def _fqi(config: LabelConfig, manifest: dict, records: list[dict], fmt, grade) -
     """Candidates once (resumable, candidates.jsonl), then L fits, each in iter_<l>/ (a finished
     one is reused on resume), then the final targets as the run's labels."""
     from qstar_cli.labelers import fqi
+
+    cfg = config.label
+    rundir = _open(config, manifest, records, kind="candidates", records_name=fqi.CANDIDATES)
+    todo = rundir.todo(records, lambda r: r["id"])
+    with rundir.session():
+        if todo:
+            _fqi_candidates(config, rundir, records, todo, fmt, grade)
+        candidates = {c["id"]: c["nodes"] for c in rundir.iter_records()}
+        history, ys = _fqi_iterations(config, rundir.path, records, candidates, fmt)
+        rundir.write_records(ME.kind, RECORDS, fqi.label_records(records, ys, cfg.gamma))
+    final_qvm = str(rundir.path / f"iter_{cfg.iterations}" / "qvm")
+    metrics = rundir.complete(lambda labelled, sessions: {**label_metrics(labelled, sessions), "iterations": history,
+                                                          "final_qvm": final_qvm})
+    show_summary(metrics, rundir.path)
+    return rundir.path
+
+
+def _fqi_iterations(config: LabelConfig, out: Path, records: list[dict], candidates: dict, fmt):
+    """(each iteration's statistics, the last targets y_L): y_l from Q_{l-1}, then Q_l fitted on y_l."""
+    from qstar_cli.labelers import fqi
     from qstar_cli.value.model import QVM
 
     cfg = config.label
-    out = Path(cfg.out) if cfg.out else Path(cfg.input).parent / f"qlabels-fqi-{Path(cfg.input).name}"
-    cfg.out = str(out)
-    inputs = {"rollouts": str(Path(cfg.input).resolve()), "rollouts_sha256": manifest.get("records_sha256")}
-    rundir = RunDir.open(out, stage=STAGE, kind="candidates", records_name=fqi.CANDIDATES,
-                         config=to_dict(config), inputs=inputs, expected_ids=[r["id"] for r in records],
-                         total_questions=len(records), seeds={"policy": config.policy.seed, "train": config.train.seed})
-    start = time.perf_counter()
-    if len(rundir.finished_ids) < len(records):
-        _fqi_candidates(config, rundir, records, fmt, grade)
-    candidates = {c["id"]: c["nodes"] for c in rundir.iter_records()}
-
     scores = None  # Q_0 = 0, unless an initial QVM is given
     if cfg.init_qvm:
         qvm = QVM.load(cfg.init_qvm, batch_size=config.train.score_batch_size)
@@ -224,18 +244,10 @@ def _fqi(config: LabelConfig, manifest: dict, records: list[dict], fmt, grade) -
         history.append(stats)
         if it < cfg.iterations:  # the last model's scores would feed no further target
             scores = fqi.score_candidates(qvm, records, candidates)
-
-    rundir.write_records("qlabels", RECORDS, fqi.label_records(records, ys, cfg.gamma))
-    rundir.update_session(seconds=round(time.perf_counter() - start, 3))
-    metrics = label_metrics(list(rundir.iter_records()), rundir.manifest["sessions"])
-    metrics["iterations"] = history
-    metrics["final_qvm"] = str(out / f"iter_{cfg.iterations}" / "qvm")
-    rundir.finish(metrics)
-    show_summary(metrics, out)
-    return out
+    return history, ys
 
 
-def _fqi_candidates(config: LabelConfig, rundir: RunDir, records: list[dict], fmt, grade) -> None:
+def _fqi_candidates(config: LabelConfig, rundir: RunDir, records: list[dict], todo: list[dict], fmt, grade) -> None:
     """K proposed next actions at every open state of every question not yet done, a record each."""
     from qstar_cli.backends import load_backend
     from qstar_cli.environment import Policy
@@ -244,19 +256,16 @@ def _fqi_candidates(config: LabelConfig, rundir: RunDir, records: list[dict], fm
 
     cfg = config.label
     temperature = cfg.temperature if cfg.temperature is not None else config.sampling.temperature
-    todo = [r for r in records if r["id"] not in rundir.finished_ids]
     ui.info("loading the policy to propose candidate actions ...")
     with Policy(load_backend(config.policy), fmt, FQI_STEP_TOKENS) as policy, ui.progress() as bar:
         task = bar.add_task("fqi candidates", total=len(records), completed=len(records) - len(todo), stats="")
-        try:
-            for batch in chunks(todo, cfg.batch_questions):
-                trees, states, owners = open_states(batch)
-                proposals = policy.propose_steps(states, cfg.candidates, temperature, config.sampling.top_p) if states else []
-                for rec in candidate_records(batch, trees, owners, proposals, grade):
-                    rundir.append(rec)
-                bar.update(task, advance=len(batch), stats=_speed(policy.usage))
-        finally:
-            rundir.close()
+        for batch in chunks(todo, cfg.batch_questions):
+            trees, states, owners = open_states(batch)
+            proposals = policy.propose_steps(states, cfg.candidates, temperature, config.sampling.top_p) if states else []
+            for rec in candidate_records(batch, trees, owners, proposals, grade):
+                rundir.append(rec)
+            bar.update(task, advance=len(batch), stats=_speed(policy.usage))
+    rundir.close()  # the candidates are read back at once
 
 
 def _fqi_fit(config: LabelConfig, it_dir: Path, stats: dict, labelled: list[dict], fmt):

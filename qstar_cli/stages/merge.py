@@ -14,42 +14,25 @@ import yaml
 
 from qstar_cli import ui
 from qstar_cli.artifacts.jsonl import write_jsonl
-from qstar_cli.artifacts.rundir import (
-    now,
-    open_input,
-    read_manifest,
-    sha256_file,
-    write_json_atomic,
-)
+from qstar_cli.artifacts.rundir import now, read_manifest, sha256_file, write_json_atomic
 from qstar_cli.config import config_diff, semantic_view
 from qstar_cli.errors import QstarError
-
-
-def _stages():
-    """stage -> (record kind, records file, metrics function of (records, sessions))."""
-    from qstar_cli.stages import collect, label
-    from qstar_cli.stages import eval as eval_stage
-
-    return {
-        collect.STAGE: ("rollouts", collect.RECORDS, collect.compute_metrics),
-        label.STAGE: ("qlabels", label.RECORDS, label.label_metrics),
-        eval_stage.STAGE: ("predictions", eval_stage.RECORDS,
-                           lambda records, sessions: eval_stage.eval_metrics(records, sessions, 1000)),
-    }
+from qstar_cli.stages import STAGES, by_command
 
 
 def run(shard_dirs: list[str], out: str) -> Path:
     if len(shard_dirs) < 2:
         raise QstarError("merge needs at least two shard run directories")
-    stage = read_manifest(Path(shard_dirs[0])).get("stage")
-    stages = _stages()
-    if stage not in stages:
-        raise QstarError(f"{shard_dirs[0]}: merging {stage!r} runs is not supported (known: {', '.join(stages)})")
-    kind, records_name, metrics_fn = stages[stage]
+    name = read_manifest(Path(shard_dirs[0])).get("stage")
+    stage = by_command(name)
+    if stage is None or stage.metrics is None:
+        mergeable = ", ".join(s.command for s in STAGES.values() if s.metrics)
+        raise QstarError(f"{shard_dirs[0]}: merging {name!r} runs is not supported (known: {mergeable})")
+    records_name, metrics_fn = stage.records, getattr(stage.load(), stage.metrics)
 
     shards, base_config = {}, None
     for d in shard_dirs:
-        manifest, records = open_input(d, stage=stage, kind=kind, records_name=records_name)
+        manifest, records = stage.read(d)
         config = yaml.safe_load((Path(d) / "config.yaml").read_text(encoding="utf-8"))
         spec = config.get("data", {}).get("shard")
         if not spec:

@@ -12,7 +12,6 @@ table is printed; any metric outside its recorded range fails the command (exit 
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -20,10 +19,7 @@ from qstar_cli import ui
 from qstar_cli.config import STAGE_CONFIGS, load_recipe, resolve, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.report import expect
-
-# stage -> (module with run(config), output folder under WORK)
-STAGES = {"collect": ("qstar_cli.stages.collect", "rollouts"), "label": ("qstar_cli.stages.label", "labels"),
-          "train": ("qstar_cli.stages.train_q", "qvm"), "eval": ("qstar_cli.stages.eval", "eval")}
+from qstar_cli.stages import STAGES
 
 
 class ReproFailed(QstarError):
@@ -42,7 +38,7 @@ def stages_of(recipe: str | Path) -> list[str]:
 
 def wiring(stages: list[str], work: Path) -> dict[str, dict]:
     """The flags that send each stage's output to WORK and the next stage's input from there."""
-    out = {s: str(work / STAGES[s][1]) for s in stages}
+    out = {s: str(work / STAGES[s].folder) for s in stages}
     flags = {s: {f"{s}.out": out[s]} for s in stages}
     if "collect" in stages and "label" in stages:
         flags["label"]["label.input"] = out["collect"]
@@ -89,8 +85,8 @@ def run(recipe: str, expect_path: str | None = None, out: str | None = None, set
                          f"--out, or --resume to finish an interrupted reproduction")
     metrics: dict[str, dict] = {}
     for stage, config in planned:
-        ui.info(f"repro: {stage} -> {work / STAGES[stage][1]}")
-        path = importlib.import_module(STAGES[stage][0]).run(config)
+        ui.info(f"repro: {stage} -> {work / STAGES[stage].folder}")
+        path = STAGES[stage].load().run(config)
         metrics[stage] = json.loads((Path(path) / "metrics.json").read_text(encoding="utf-8"))
     if record_path:
         expect.record(record_path, str(recipe), metrics)

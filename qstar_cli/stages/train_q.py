@@ -15,21 +15,21 @@ from pathlib import Path
 import yaml
 
 from qstar_cli import ui
-from qstar_cli.artifacts.rundir import RunDir, open_input, read_manifest
+from qstar_cli.artifacts.rundir import RunDir, read_manifest
 from qstar_cli.config import TrainConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
-from qstar_cli.stages import label as label_stage
+from qstar_cli.stages import STAGES
 from qstar_cli.value.metrics import MIN_PER_CLASS, MIN_QUESTIONS
 from qstar_cli.value.model import QVMMeta
 
-STAGE = "train-q"
+STAGE = STAGES["train"].command
 
 
 def label_sources(label_dirs: list[str], mixed_datasets: bool = False):
     """Records of all label runs, checked to come from one policy and one step format."""
     runs, sources = [], []
     for d in label_dirs:
-        manifest, recs = open_input(d, stage=label_stage.STAGE, kind="qlabels", records_name=label_stage.RECORDS)
+        manifest, recs = STAGES["label"].read(d)
         config = yaml.safe_load((Path(d) / "config.yaml").read_text(encoding="utf-8")) or {}
         sources.append({
             "dir": str(Path(d).resolve()),

@@ -126,3 +126,32 @@ def test_merge_fails_on_missing_shard_duplicates_and_mixed_configs(tmp_path):
     with pytest.raises(QstarError, match="different config"):
         merge.run(dirs[:2] + [str(tmp_path / "c")], str(tmp_path / "m4"))
     assert not (tmp_path / "m4").exists()
+
+
+def test_a_session_is_recorded_even_when_its_work_fails_and_the_rerun_does_the_rest(tmp_path):
+    run = open_run(tmp_path / "r", ["q0", "q1", "q2"])
+    items = [SimpleNamespace(id=i) for i in ("q0", "q1", "q2")]
+    assert [x.id for x in run.todo(items)] == ["q0", "q1", "q2"]
+    with pytest.raises(KeyboardInterrupt):
+        with run.session() as session:
+            run.append(record("q0"))
+            session["generated_questions"] += 1
+            session["generated_tokens"] = 9
+            raise KeyboardInterrupt  # the user pressed Ctrl-C
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    first = manifest["sessions"][-1]
+    assert (first["generated_questions"], first["generated_tokens"], manifest["complete"]) == (1, 9, False)
+    assert first["seconds"] >= 0
+
+    again = open_run(tmp_path / "r", ["q0", "q1", "q2"])
+    todo = again.todo(items)
+    assert [x.id for x in todo] == ["q1", "q2"]  # nothing finished is redone
+    with again.session() as session:
+        for item in todo:
+            again.append(record(item.id))
+            session["generated_questions"] += 1
+    metrics = again.complete(lambda records, sessions: {"questions": len(records), "sessions": len(sessions),
+                                                        "generated": sum(s["generated_questions"] for s in sessions)})
+    assert metrics == {"questions": 3, "sessions": 2, "generated": 3}
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text()) == metrics
+    assert json.loads((tmp_path / "r" / "manifest.json").read_text())["complete"] is True
