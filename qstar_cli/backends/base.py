@@ -54,7 +54,9 @@ class Generation:
 
 
 @dataclass
-class Usage:
+class BackendUsage:
+    """What one backend has done since it was built (search.base.Usage is one question's share)."""
+
     calls: int = 0
     prompts: int = 0
     sequences: int = 0
@@ -91,7 +93,7 @@ class PolicyBackend:
     serves_policy = True  # False: only the stronger labeller (it cannot count a completion's steps' tokens)
 
     def __init__(self, refill: float = 0.25) -> None:
-        self.usage = Usage()
+        self.usage = BackendUsage()
         # collect() returns once this fraction of the requests in flight has finished (at least one);
         # 1.0 waits for all of them, a lockstep round. Measured by scripts/bench_search.py.
         self.refill = refill
