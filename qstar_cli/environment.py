@@ -52,25 +52,25 @@ class Policy:
                          max_tokens=self.step_format.step_token_limit(self.max_step_tokens), logprobs=logprobs)
 
     def submit_propose(self, state: str, k: int, temperature: float, top_p: float = 1.0,
-                       logprobs: int | None = None) -> int:
+                       logprobs: int | None = None, key: str | None = None) -> int:
         """K sampled candidate next steps of one state, identical texts merged (first kept).
 
         A candidate that is only whitespace (the model wrote an empty line) is continued once, as
         soon as it comes back, so that every step has content: collected solutions are cut the
         same way (blank lines never stand alone as steps), and the QVM was trained on those.
         """
-        return self._submit(_Request(state, self.step_params(k, temperature, top_p, logprobs), True))
+        return self._submit(_Request(state, self.step_params(k, temperature, top_p, logprobs), True, key))
 
     def submit_complete(self, state: str, n: int, temperature: float, max_tokens: int, top_p: float = 1.0,
-                        logprobs: int | None = None) -> int:
+                        logprobs: int | None = None, key: str | None = None) -> int:
         """n continuations of one state to the end of the solution (or max_tokens)."""
         return self._submit(_Request(state, GenParams(n=n, temperature=temperature, top_p=top_p,
-                                                      max_tokens=max_tokens, logprobs=logprobs), False))
+                                                      max_tokens=max_tokens, logprobs=logprobs), False, key))
 
     def _submit(self, request: _Request) -> int:
         ticket = next(self._tickets)
         self._open[ticket] = request
-        self._parts[self.backend.submit(request.state, request.params)] = (ticket, None)
+        self._parts[self.backend.submit(request.state, request.params, request.key)] = (ticket, None)
         return ticket
 
     def in_flight(self) -> int:
@@ -101,7 +101,8 @@ class Policy:
                 if request.propose:
                     for j, g in enumerate(gens):
                         if g.finish_reason == "stop" and not g.text.strip():
-                            more = self.backend.submit(request.state + g.text, GenParams(**{**vars(request.params), "n": 1}))
+                            more = self.backend.submit(request.state + g.text,
+                                                       GenParams(**{**vars(request.params), "n": 1}), request.key)
                             self._parts[more] = (ticket, j)
                             request.waiting += 1
             else:
@@ -112,22 +113,25 @@ class Policy:
                 self._done[ticket] = _merged(request.gens) if request.propose else request.gens
 
     def propose_steps(self, states: list[str], k: int, temperature: float, top_p: float = 1.0,
-                      logprobs: int | None = None) -> list[list[Generation]]:
+                      logprobs: int | None = None, keys: list | None = None) -> list[list[Generation]]:
         """`submit_propose` for many states, in one backend call (plus one for blank candidates)."""
-        return self.wait([self.submit_propose(s, k, temperature, top_p, logprobs) for s in states])
+        keys = keys or [None] * len(states)
+        return self.wait([self.submit_propose(s, k, temperature, top_p, logprobs, key) for s, key in zip(states, keys)])
 
     def complete(self, states: list[str], n: int, temperature: float, max_tokens: int, top_p: float = 1.0,
-                 logprobs: int | None = None) -> list[list[Generation]]:
+                 logprobs: int | None = None, keys: list | None = None) -> list[list[Generation]]:
         """`submit_complete` for many states, in one backend call."""
-        return self.wait([self.submit_complete(s, n, temperature, max_tokens, top_p, logprobs) for s in states])
+        keys = keys or [None] * len(states)
+        return self.wait([self.submit_complete(s, n, temperature, max_tokens, top_p, logprobs, key)
+                          for s, key in zip(states, keys)])
 
-    def complete_batches(self, batches: Iterable[list[str]], n: int, temperature: float, max_tokens: int,
+    def complete_batches(self, batches: Iterable[tuple[list[str], list | None]], n: int, temperature: float, max_tokens: int,
                          top_p: float = 1.0, logprobs: int | None = None) -> Iterator[list[list[Generation]]]:
-        """`complete` for each batch of states in turn, yielded as soon as it is done; on a streaming
+        """`complete` for each (states, their question keys) batch in turn, yielded as soon as it is done; on a streaming
         backend the next batch is in the engine before this one is waited for (no drain between
         batches: collect-rollouts and the rollout labels stream this way)."""
         params = GenParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, logprobs=logprobs)
-        return self.backend.generate_batches((states, params) for states in batches)
+        return self.backend.generate_batches((states, params, keys) for states, keys in batches)
 
     def render(self, messages: list[dict]) -> str:
         """The prompt text of a chat, in the backend's own template."""
@@ -152,6 +156,7 @@ class _Request:
     state: str
     params: GenParams
     propose: bool  # a step proposal (blank candidates continued, duplicates merged) or a completion
+    key: str | None = None  # the question it belongs to (a backend with replicas keeps it on one)
     gens: list[Generation] | None = None
     waiting: int = 0  # blank candidates whose continuation is still in flight
 
@@ -202,20 +207,21 @@ class PolicySearchEnv(SearchEnv):
 
     def propose(self, requests, k, temperature, logprobs=False):
         gens = self.policy.propose_steps(self._states(requests), k, temperature, self.top_p,
-                                         logprobs=5 if logprobs else None)
+                                         logprobs=5 if logprobs else None, keys=[q.id for q, _ in requests])
         return [[_candidate(g) for g in gs] for gs in gens]
 
     def complete(self, requests, n, temperature, logprobs=False):
         gens = self.policy.complete(self._states(requests), n, temperature, self.max_tokens, self.top_p,
-                                    logprobs=5 if logprobs else None)
+                                    logprobs=5 if logprobs else None, keys=[q.id for q, _ in requests])
         return [[_candidate(g) for g in gs] for gs in gens]
 
     def submit(self, kind, question, steps, n, temperature, logprobs=False):
         state = question.prompt + "".join(steps)
         lp = 5 if logprobs else None
         if kind == "propose":
-            return self.policy.submit_propose(state, n, temperature, self.top_p, logprobs=lp)
-        return self.policy.submit_complete(state, n, temperature, self.max_tokens, self.top_p, logprobs=lp)
+            return self.policy.submit_propose(state, n, temperature, self.top_p, logprobs=lp, key=question.id)
+        return self.policy.submit_complete(state, n, temperature, self.max_tokens, self.top_p, logprobs=lp,
+                                           key=question.id)
 
     def collect(self):
         return [(ticket, [_candidate(g) for g in gens]) for ticket, gens in self.policy.collect()]
@@ -245,6 +251,9 @@ class PolicySearchEnv(SearchEnv):
     def split_steps(self, text, tokens):
         lengths = None
         if self.fmt.kind == "tokens":
+            if self.backend.tokenizer is None:
+                raise QstarError(f"{self.fmt} steps are cut with the model's tokenizer; this backend has none "
+                                 "(a served model: set policy.options.openai.tokenizer)")
             lengths = self.backend.piece_lengths(self.backend.tokenizer.encode(text, add_special_tokens=False))
         return [text[a:b] for a, b in self.fmt.char_spans(text, lengths)]
 

@@ -18,7 +18,7 @@ class ScriptedBackend(PolicyBackend):
         self.script = script
         self.seen: list[tuple[list[str], GenParams]] = []
 
-    def _generate_text(self, prompts, params):
+    def _generate_text(self, prompts, params, keys=None):
         self.seen.append((list(prompts), params))
         out = []
         for p in prompts:

@@ -63,18 +63,23 @@ def choose_backend(name: str) -> str:
     return name
 
 
+def model_reference(policy_config) -> str:
+    """What the backend loads: a served model's name (openai, checked by the server), or a local
+    folder / hub id resolved and checked here (the embedded model when none is given)."""
+    if choose_backend(policy_config.backend) == "openai":
+        if not policy_config.model:
+            raise QstarError("the openai backend needs the served model's name: --model NAME")
+        return policy_config.model
+    from qstar_cli.backends.models import resolve_model
+
+    return resolve_model(policy_config.model)
+
+
 def load_backend(policy_config, model_path: str | None = None):
-    """Build the configured backend on the resolved model (embedded default when none given)."""
+    """Build the configured backend on `model_path` (default: `model_reference`)."""
     name = choose_backend(policy_config.backend)
     cls = backend_class(name)
-    if name == "openai":  # a served model is named, not downloaded
-        model_path = model_path or policy_config.model
-        if not model_path:
-            raise QstarError("the openai backend needs the served model's name: --model NAME")
-    else:
-        from qstar_cli.backends.models import resolve_model
-
-        model_path = model_path or resolve_model(policy_config.model)
+    model_path = model_path or model_reference(policy_config)
     accepted = inspect.signature(cls.__init__).parameters
     shared = {k: getattr(policy_config, k) for k in SHARED if k in accepted}
     return cls(model_path, **shared, **policy_config.options.get(name, {}))

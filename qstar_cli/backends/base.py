@@ -43,6 +43,8 @@ class Generation:
     tokens: int | None = None  # token count when ids are unknown (remote servers)
     # tokens generated for it and for the identical generations merged into it (None: its own)
     generated: int | None = None
+    # the text of each token, where the ids are unknown (a server's logprobs): cuts steps by tokens
+    pieces: list[str] | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -98,13 +100,13 @@ class PolicyBackend:
         # 1.0 waits for all of them, a lockstep round. Measured by scripts/bench_search.py.
         self.refill = refill
         self._tickets = itertools.count()
-        self._queued: list[tuple[int, str, GenParams]] = []  # submitted, not yet run (non-streaming)
+        self._queued: list[tuple[int, str, GenParams, str | None]] = []  # submitted, not yet run (non-streaming)
 
     def _generate(self, prompt_ids: list[list[int]], params: GenParams) -> list[list[Generation]]:
         raise NotImplementedError
 
-    def _generate_text(self, prompts: list[str], params: GenParams) -> list[list[Generation]]:
-        # local backends encode once here; a remote server takes the text itself
+    def _generate_text(self, prompts: list[str], params: GenParams, keys: list | None = None) -> list[list[Generation]]:
+        # local backends encode once here; a remote server takes the text itself (and the keys)
         return self._generate([self.encode(p) for p in prompts], params)
 
     def close(self) -> None:
@@ -143,20 +145,22 @@ class PolicyBackend:
         return [len(p) for p in self.tokenizer.batch_decode([[t] for t in token_ids])]
 
     # ---- the batched calls ---------------------------------------------------------------
-    def generate(self, prompts: list[str], params: GenParams) -> list[list[Generation]]:
-        """All prompts in one backend call; returns `params.n` generations per prompt."""
+    def generate(self, prompts: list[str], params: GenParams, keys: list | None = None) -> list[list[Generation]]:
+        """All prompts in one backend call; returns `params.n` generations per prompt. `keys` name
+        each prompt's question: a backend with several replicas sends one question's requests to
+        one replica (its prefix cache); the others ignore them."""
         if not prompts:
             return []
         start = time.perf_counter()
-        outs = self._generate_text(prompts, params)
+        outs = self._generate_text(prompts, params, keys)
         self.usage.count(outs, time.perf_counter() - start)
         return outs
 
     # ---- streaming: submit now, collect what finished -----------------------------------------
-    def submit(self, prompt: str, params: GenParams) -> int:
-        """Queue one prompt (`params.n` samples); returns its ticket for `collect`."""
+    def submit(self, prompt: str, params: GenParams, key: str | None = None) -> int:
+        """Queue one prompt (`params.n` samples; `key`: its question); returns its ticket for `collect`."""
         ticket = next(self._tickets)
-        self._queued.append((ticket, prompt, params))
+        self._queued.append((ticket, prompt, params, key))
         return ticket
 
     def in_flight(self) -> int:
@@ -166,22 +170,22 @@ class PolicyBackend:
         """Finished requests as (ticket, generations). Without an engine that batches continuously:
         everything submitted, one `generate` per distinct params (a lockstep round)."""
         queued, self._queued = self._queued, []
-        groups: dict[GenParams, list[tuple[int, str]]] = {}
-        for ticket, prompt, params in queued:
-            groups.setdefault(params, []).append((ticket, prompt))
+        groups: dict[GenParams, list[tuple[int, str, str | None]]] = {}
+        for ticket, prompt, params, key in queued:
+            groups.setdefault(params, []).append((ticket, prompt, key))
         out = []
         for params, items in groups.items():
-            gens = self.generate([p for _, p in items], params)
-            out.extend((ticket, g) for (ticket, _), g in zip(items, gens))
+            gens = self.generate([p for _, p, _ in items], params, [k for _, _, k in items])
+            out.extend((ticket, g) for (ticket, _, _), g in zip(items, gens))
         return out
 
-    def generate_batches(self, batches: Iterable[tuple[list[str], GenParams]]) -> Iterator[list[list[Generation]]]:
-        """`generate` for each (prompts, params) in turn, each yielded as soon as it is done. A
-        streaming backend gets the next batch before this one is waited for, so the engine never
+    def generate_batches(self, batches: Iterable[tuple[list[str], GenParams, list | None]]) -> Iterator[list[list[Generation]]]:
+        """`generate` for each (prompts, params, keys) in turn, each yielded as soon as it is done.
+        A streaming backend gets the next batch before this one is waited for, so the engine never
         drains to one batch's longest sequence between batches; others run one `generate` each."""
         if not self.streams:
-            for prompts, params in batches:
-                yield self.generate(prompts, params)
+            for prompts, params, keys in batches:
+                yield self.generate(prompts, params, keys)
             return
         done: dict[int, list[Generation]] = {}
 
@@ -191,8 +195,8 @@ class PolicyBackend:
             return [done.pop(t) for t in tickets]
 
         pending = None
-        for prompts, params in batches:
-            tickets = [self.submit(p, params) for p in prompts]
+        for prompts, params, keys in batches:
+            tickets = [self.submit(p, params, k) for p, k in zip(prompts, keys or [None] * len(prompts))]
             if pending is not None:
                 yield wait(pending)
             pending = tickets
@@ -205,7 +209,7 @@ class PolicyBackend:
 
     def split_steps(self, gen: Generation, fmt: StepFormat) -> list[StepSplit]:
         """Cut a finished generation into steps, with per-step token counts and logprob sums."""
-        lengths = self.piece_lengths(gen.token_ids)
+        lengths = [len(p) for p in gen.pieces] if gen.pieces is not None else self.piece_lengths(gen.token_ids)
         spans = fmt.char_spans(gen.text, lengths)
         groups = assign_tokens(spans, lengths, len(gen.text))
         steps = []

@@ -1,15 +1,22 @@
 """A policy served by any OpenAI-compatible completions server (vLLM serve, SGLang, hosted APIs).
 
-Prompts go as text to `POST {base_url}/completions`, one request per prompt with `n` samples,
-`concurrency` requests in flight and at most `requests_per_minute` started. Connection errors,
-timeouts, 429 and 5xx answers are retried with exponential backoff and jitter (honouring
-Retry-After); a 4xx answer is the caller's mistake and fails at once. Long labelling jobs survive
-a flaky server because the stages resume: whatever was written before a final failure is kept.
-Only the standard library is used, so this backend works wherever qstar is installed.
+It is a policy for every stage (collect, label, eval) and the stronger labeller. Prompts go as text
+to `POST {base_url}/completions`, one request per prompt with `n` samples, `concurrency` requests in
+flight and at most `requests_per_minute` started. Several base URLs are replicas of one served
+model (`vllm serve --data-parallel-size`, SGLang's router, or one server per GPU): every request
+of a question goes to the same replica (a hash of its id), so the server's prefix cache keeps its
+prompt and steps warm. Where qstar asks for logprobs (collect, MCTS's confidence) the server also
+sends each token's text, which cuts a completion into token-counted steps without a local
+tokenizer; `tokenizer` (the served model's, an HF id or folder) renders chat prompts in its
+template and cuts `tokens:N` steps. Connection errors, timeouts, 429 and 5xx answers are retried
+with exponential backoff and jitter (honouring Retry-After); a 4xx answer is the caller's mistake
+and fails at once. Long jobs survive a flaky server because the stages resume: whatever was written
+before a final failure is kept. Only the standard library is used unless a tokenizer is asked for.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -17,6 +24,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
@@ -45,23 +53,34 @@ class RateLimiter:
 
 class OpenAIBackend(PolicyBackend):
     name = "openai"
-    serves_policy = False  # no tokenizer here to cut a completion into token-counted steps
 
     # the options (policy.options.openai.<key>, or label.strong_options.openai.<key>)
-    def __init__(self, model: str, *, base_url: str | None = None,  # else $OPENAI_BASE_URL
+    def __init__(self, model: str, *,
+                 # the server, else $OPENAI_BASE_URL; several (a list, or comma-separated) are replicas
+                 # of one served model: each question's requests all go to one, its prefix cache warm
+                 base_url: str | list | None = None,
+                 # the served model's tokenizer (HF id or folder): its chat template renders the
+                 # prompts, and tokens:N steps are cut with it; None = plain-text turns
+                 tokenizer: str | None = None,
+                 trust_remote_code: bool = False,
                  api_key_env: str = "OPENAI_API_KEY",  # the variable that holds the key
                  requests_per_minute: float = 0.0,  # 0 = no limit
                  concurrency: int = 8,  # requests in flight
                  max_retries: int = 6, request_timeout: float = 120.0, backoff_seconds: float = 1.0):
         super().__init__()
-        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
-        if not base_url:
+        urls = _urls(base_url or os.environ.get("OPENAI_BASE_URL"))
+        if not urls:
             raise QstarError("the openai backend needs a server: --base-url http://host:port/v1 "
-                             "(label.strong_options.openai.base_url) or OPENAI_BASE_URL")
-        self.url = base_url.rstrip("/") + "/completions"
+                             "(options.openai.base_url) or OPENAI_BASE_URL")
+        self.urls = [u.rstrip("/") + "/completions" for u in urls]
+        self._next = itertools.count()  # round robin for requests of no question
+        if tokenizer:
+            from transformers import AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer, trust_remote_code=trust_remote_code)
         self.api_key = os.environ.get(api_key_env, "")
         self.model_name = model
-        self.model_path = f"{base_url}#{model}"
+        self.model_path = f"{urls[0]}#{model}"
         self.limiter = RateLimiter(requests_per_minute)
         self.concurrency = concurrency
         self.max_retries = max_retries
@@ -80,43 +99,62 @@ class OpenAIBackend(PolicyBackend):
         if options.get("request_timeout", 1.0) <= 0:
             raise QstarError(f"{where}.request_timeout must be positive")
 
-    def render(self, messages: list[dict]) -> str:
-        # no tokenizer here: the caller passes already-rendered prompt text
-        return "".join(m["content"] + ("\n\n" if m["role"] == "assistant" else "\n") for m in messages)
+    @property
+    def url(self) -> str:
+        return self.urls[0]
 
-    def _generate_text(self, prompts: list[str], params: GenParams) -> list[list[Generation]]:
+    def route(self, key: str | None) -> str:
+        """The replica a request goes to: its question's, always the same one; else round robin."""
+        if key is None:
+            return self.urls[next(self._next) % len(self.urls)]
+        return self.urls[zlib.crc32(str(key).encode()) % len(self.urls)]
+
+    def _generate_text(self, prompts: list[str], params: GenParams, keys: list | None = None) -> list[list[Generation]]:
+        urls = [self.route(key) for key in keys or [None] * len(prompts)]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(lambda p: self._one(p, params), prompts))
+            return list(pool.map(lambda pu: self._one(pu[0], params, pu[1]), zip(prompts, urls)))
 
-    def _one(self, prompt: str, params: GenParams) -> list[Generation]:
+    def _one(self, prompt: str, params: GenParams, url: str) -> list[Generation]:
         body = {"model": self.model_name, "prompt": prompt, "n": params.n, "temperature": params.temperature,
                 "top_p": params.top_p, "max_tokens": params.max_tokens}
         if params.stop:
             body["stop"] = list(params.stop)
         if params.seed is not None:
             body["seed"] = params.seed
-        reply = self._post(body)
+        if params.logprobs is not None:  # also brings each token's text: steps are cut by tokens with it
+            body["logprobs"] = params.logprobs
+        reply = self._post(body, url)
         choices = sorted(reply.get("choices", []), key=lambda c: c.get("index", 0))
         if len(choices) != params.n:
-            raise QstarError(f"{self.url} returned {len(choices)} choices for n={params.n}")
+            raise QstarError(f"{url} returned {len(choices)} choices for n={params.n}")
         usage_tokens = (reply.get("usage") or {}).get("completion_tokens")
         out = []
         for choice in choices:
             text, finish = choice.get("text", ""), choice.get("finish_reason")
+            stop = ""
             if finish == "length":
                 reason = "length"
             elif params.stop and (isinstance(choice.get("stop_reason"), str) or "stop_reason" not in choice):
                 # the API strips the stop string; put it back so steps keep their delimiter.
                 # Servers that do not say why they stopped are taken to have hit the stop string.
                 stop = choice.get("stop_reason") if isinstance(choice.get("stop_reason"), str) else params.stop[0]
-                text, reason = text + stop, "stop"
+                reason = "stop"
             else:
                 reason = "eos"
-            tokens = _choice_tokens(choice, usage_tokens, params.n)
-            out.append(Generation(text, [], reason, tokens=tokens))
+            out.append(_generation(choice, text, stop, reason, _choice_tokens(choice, usage_tokens, params.n),
+                                   params.logprobs))
         return out
 
-    def _post(self, body: dict) -> dict:
+    def split_steps(self, gen: Generation, fmt):
+        if gen.pieces is None and self.tokenizer is None:
+            raise QstarError(f"{self.url} returned no token texts to cut steps by: qstar asks for logprobs "
+                             f"(vLLM serve and SGLang return them), or set options.openai.tokenizer")
+        if gen.pieces is None:  # the tokenizer re-encodes the text (the server's own ids are unknown)
+            gen = Generation(**{**vars(gen), "token_ids": self.tokenizer.encode(gen.text, add_special_tokens=False),
+                                "token_logprobs": None, "top_logprobs": None})
+        return super().split_steps(gen, fmt)
+
+    def _post(self, body: dict, url: str) -> dict:
         data = json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
@@ -124,14 +162,14 @@ class OpenAIBackend(PolicyBackend):
         last = ""
         for attempt in range(self.max_retries + 1):
             self.limiter.wait()
-            request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+            request = urllib.request.Request(url, data=data, headers=headers, method="POST")
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     return json.loads(response.read().decode())
             except urllib.error.HTTPError as exc:
                 detail = exc.read().decode(errors="replace")[:300]
                 if exc.code not in RETRY_STATUS:
-                    raise QstarError(f"{self.url} refused the request (HTTP {exc.code}): {detail}") from None
+                    raise QstarError(f"{url} refused the request (HTTP {exc.code}): {detail}") from None
                 last, retry_after = f"HTTP {exc.code}: {detail}", exc.headers.get("Retry-After")
             except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as exc:
                 last, retry_after = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}", None
@@ -142,7 +180,7 @@ class OpenAIBackend(PolicyBackend):
             if retry_after and retry_after.replace(".", "", 1).isdigit():
                 delay = max(delay, float(retry_after))
             time.sleep(min(delay, 120.0))
-        raise QstarError(f"{self.url} kept failing after {self.max_retries} retries ({last}); "
+        raise QstarError(f"{url} kept failing after {self.max_retries} retries ({last}); "
                          f"finished work is saved, rerun the same command to resume")
 
 
@@ -153,3 +191,27 @@ def _choice_tokens(choice: dict, usage_tokens: int | None, n: int) -> int:
     if usage_tokens is not None:
         return round(usage_tokens / n)  # servers report usage per request, not per choice
     return max(1, len(choice.get("text", "")) // 4)
+
+
+def _urls(value) -> list[str]:
+    if not value:
+        return []
+    items = value if isinstance(value, list) else str(value).split(",")
+    return [str(u).strip() for u in items if str(u).strip()]
+
+
+def _generation(choice: dict, text: str, stop: str, reason: str, tokens: int, logprobs: int | None) -> Generation:
+    """A choice as a Generation: its text (with the stop string put back), and where the server sent
+    logprobs, each token's text (`pieces`, which cut steps by tokens) and logprob."""
+    lp = choice.get("logprobs") or {}
+    pieces, token_lps = lp.get("tokens"), lp.get("token_logprobs")
+    if pieces is None or token_lps is None or "".join(pieces) != text or len(token_lps) != len(pieces):
+        return Generation(text + stop, [], reason, tokens=tokens)  # no usable token detail
+    tops = None
+    if logprobs and lp.get("top_logprobs") is not None:
+        tops = [sorted((row or {}).values(), reverse=True) for row in lp["top_logprobs"]]
+    if stop:  # the stop string as one more token (the server generated it, then cut it from the text)
+        pieces, token_lps = pieces + [stop], token_lps + [0.0]
+        tops = tops + [[0.0]] if tops is not None else None
+    return Generation(text + stop, [], reason, token_lps if logprobs is not None else None, tops,
+                      tokens=len(pieces), pieces=list(pieces))

@@ -104,7 +104,7 @@ class VLLMBackend(PolicyBackend):
                     self._finished.append((ticket, gens))
         return [mine[t] for t in tickets]
 
-    def submit(self, prompt: str, params: GenParams) -> int:
+    def submit(self, prompt: str, params: GenParams, key: str | None = None) -> int:  # one engine: no routing
         return self._add(self.encode(prompt), params)
 
     def in_flight(self) -> int:

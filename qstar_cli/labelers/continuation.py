@@ -50,7 +50,9 @@ def label_batches(batches: Iterable[list[dict]], policy, grade: Callable[[dict, 
     """`label_batch` for each batch in turn, the next batch's states in the engine before this
     batch is waited for (`Policy.complete_batches`); yields each batch's records."""
     work = [(records, open_states(records, prompt_for)) for records in batches]
-    results = policy.complete_batches((states for _, (_, states, _) in work), n, temperature, max_tokens, top_p)
+    # each state goes with its question's id: a policy served by replicas keeps a question on one
+    batched = ((states, [records[qi]["id"] for qi, _ in owners]) for records, (_, states, owners) in work)
+    results = policy.complete_batches(batched, n, temperature, max_tokens, top_p)
     for (records, (trees, _, owners)), outputs in zip(work, results):
         pairs = [(records[qi], "".join(path(trees[qi], ni)) + g.text) for (qi, ni), gens in zip(owners, outputs)
                  for g in gens]

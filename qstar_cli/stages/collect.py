@@ -29,13 +29,12 @@ def prepare(config: CollectConfig):
     The model is resolved before the run dir exists: a typo in --model must not leave behind a
     run whose config names a model that was never loaded (the corrected rerun would be refused).
     """
-    from qstar_cli.backends import choose_backend
-    from qstar_cli.backends.models import resolve_model
+    from qstar_cli.backends import choose_backend, model_reference
 
     dataset, problems, total = select_problems(config.data, config.execution)
     fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
     choose_backend(config.policy.backend)
-    model_path = resolve_model(config.policy.model)
+    model_path = model_reference(config.policy)
     out = Path(config.collect.out) if config.collect.out else default_out("rollouts", config.data)
     config.collect.out = str(out)
     inputs = {"dataset": f"{config.data.name}/{config.data.split}",
@@ -84,8 +83,9 @@ def _generate(config, model_path, dataset, todo, fmt, rundir, session, done: int
                         for batch in batches]
         before = (usage.generated_tokens, usage.seconds)
         sampling = config.sampling
-        outputs_of = policy.complete_batches(prompt_lists, config.collect.num_rollouts, sampling.temperature,
-                                             sampling.max_tokens, sampling.top_p, logprobs=0)
+        outputs_of = policy.complete_batches(
+            ((prompts, [p.id for p in batch]) for prompts, batch in zip(prompt_lists, batches)),
+            config.collect.num_rollouts, sampling.temperature, sampling.max_tokens, sampling.top_p, logprobs=0)
         for batch, prompts, outputs in zip(batches, prompt_lists, outputs_of):
             session["generated_tokens"] += usage.generated_tokens - before[0]
             session["generation_seconds"] += usage.seconds - before[1]

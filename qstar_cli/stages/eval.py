@@ -70,8 +70,8 @@ def check(config: EvalConfig):
     """Every check a user's input can fail that loads nothing: (dataset, questions, size of the
     unsharded set, step format, policy path). Runs before the config is printed, so an error is
     the last thing on screen."""
-    from qstar_cli.backends import choose_backend
-    from qstar_cli.backends.models import check_reference, resolve_model
+    from qstar_cli.backends import choose_backend, model_reference
+    from qstar_cli.backends.models import check_reference
 
     check_search(config)
     dataset, problems, total = select_problems(config.data, config.execution)
@@ -81,7 +81,7 @@ def check(config: EvalConfig):
     if config.eval.prm:
         check_reference(config.eval.prm, "PRM")
     choose_backend(config.policy.backend)
-    return dataset, problems, total, fmt, resolve_model(config.policy.model)
+    return dataset, problems, total, fmt, model_reference(config.policy)
 
 
 def check_search(config: EvalConfig) -> None:

@@ -261,7 +261,9 @@ def _fqi_candidates(config: LabelConfig, rundir: RunDir, records: list[dict], to
         task = bar.add_task("fqi candidates", total=len(records), completed=len(records) - len(todo), stats="")
         for batch in chunks(todo, cfg.batch_questions):
             trees, states, owners = open_states(batch)
-            proposals = policy.propose_steps(states, cfg.candidates, temperature, config.sampling.top_p) if states else []
+            keys = [batch[qi]["id"] for qi, _ in owners]
+            proposals = policy.propose_steps(states, cfg.candidates, temperature, config.sampling.top_p,
+                                             keys=keys) if states else []
             for rec in candidate_records(batch, trees, owners, proposals, grade):
                 rundir.append(rec)
             bar.update(task, advance=len(batch), stats=_speed(policy.usage))

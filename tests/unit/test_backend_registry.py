@@ -28,7 +28,7 @@ class EchoBackend(PolicyBackend):
         if options.get("repeat", 1) < 1:
             raise QstarError(f"{where}.repeat must be at least 1")
 
-    def _generate_text(self, prompts, params):
+    def _generate_text(self, prompts, params, keys=None):
         return [[Generation(self.reply * self.repeat, [0], "eos") for _ in range(params.n)] for _ in prompts]
 
 

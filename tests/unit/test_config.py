@@ -108,7 +108,10 @@ def test_backend_options_are_checked_against_the_backends_own_constructor():
     assert both.policy.options == {"hf": {"batch_size": 8}, "vllm": {"refill": 0.5}}
 
 
-def test_the_openai_backend_is_a_labeller_not_yet_a_policy():
+def test_a_backend_that_cannot_act_is_refused_as_the_policy(monkeypatch):
+    from qstar_cli.backends.openai_backend import OpenAIBackend
+
+    monkeypatch.setattr(OpenAIBackend, "serves_policy", False)
     with pytest.raises(QstarError, match="serves the stronger labeller only"):
         resolve(CollectConfig, None, ["policy.backend=openai"], {})
 

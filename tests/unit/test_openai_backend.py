@@ -14,8 +14,9 @@ from qstar_cli.errors import QstarError
 class Server:
     """Scripted /v1/completions: `failures` answers first (status codes), then echoes."""
 
-    def __init__(self, failures=(), stop_reason=True):
+    def __init__(self, failures=(), stop_reason=True, reply=None):
         self.failures = list(failures)
+        self.reply = reply  # (body, i) -> the fields of choice i, instead of the echo
         self.requests = []
         self.stop_reason = stop_reason
         server = self
@@ -37,6 +38,9 @@ class Server:
                     return
                 choices = []
                 for i in range(body["n"]):
+                    if server.reply is not None:
+                        choices.append({"index": i, **server.reply(body, i)})
+                        continue
                     choice = {"index": i, "text": f"{body['prompt']}|{i}", "finish_reason": "stop"}
                     if body.get("stop"):
                         if server.stop_reason:
@@ -144,3 +148,80 @@ def test_the_stronger_labeller_is_configured_like_the_policy():
         resolve(LabelConfig, None, ["label.strong_options.openai.url=http://x"], flags)
     with pytest.raises(QstarError, match="needs --strong-model"):
         resolve(LabelConfig, None, [], {**flags, "label.strong_model": None})
+
+
+def test_a_questions_requests_stay_on_one_replica():
+    from qstar_cli.datasets.registry import get_dataset
+    from qstar_cli.environment import Policy, PolicySearchEnv
+    from qstar_cli.search.base import Question
+    from qstar_cli.steps import StepFormat
+
+    replicas = [Server(), Server()]
+    try:
+        b = OpenAIBackend("m", base_url=[r.url for r in replicas], backoff_seconds=0.01)
+        # two questions the hash sends to different replicas, and a third that shares one
+        ids = [f"q{i}" for i in range(20)]
+        first, second = next(i for i in ids if b.route(i) == b.urls[0]), next(i for i in ids if b.route(i) == b.urls[1])
+        third = next(i for i in ids if i not in (first, second) and b.route(i) == b.urls[0])
+        questions = [Question(q, q, f"<{q}>") for q in (first, second, third)]
+        env = PolicySearchEnv(b, get_dataset("gsm8k"), StepFormat.parse("line"), max_tokens=8)
+        env.propose([(q, ["s1\n"]) for q in questions], 2, 0.7)  # one batched call
+        for q in questions:  # streamed requests, as the search driver makes them
+            env.submit("complete", q, ["s1\n", "s2\n"], 1, 0.7)
+        env.collect()
+        Policy(b, StepFormat.parse("line")).complete([f"<{first}>x"], 1, 0.7, 8, keys=[first])
+        seen = [{body["prompt"][:len(q.prompt)] for _, _, body in r.requests} for r in replicas]
+        assert seen == [{f"<{first}>", f"<{third}>"}, {f"<{second}>"}]
+        assert sum(len(r.requests) for r in replicas) == 3 + 3 + 1
+    finally:
+        for r in replicas:
+            r.close()
+
+
+STEPS = ["a", " =", " 1", "\n", "The", " answer", " is", " 1", "."]
+LPS = [-0.5, -0.25, -1.0, -0.125, -0.5, -0.25, -0.25, -0.75, -0.5]
+
+
+def _with_token_texts(body, i):
+    asked = "logprobs" in body  # a server sends token detail only when asked
+    if body.get("stop"):  # a step: the server strips the stop string from the text and the tokens
+        return {"text": "a = 1", "finish_reason": "stop", "stop_reason": "\n",
+                "logprobs": {"tokens": STEPS[:3], "token_logprobs": LPS[:3], "top_logprobs": None} if asked else None}
+    return {"text": "".join(STEPS), "finish_reason": "stop", "stop_reason": None,
+            "logprobs": {"tokens": STEPS, "token_logprobs": LPS,
+                         "top_logprobs": [{t: lp, "x": lp - 1.0} for t, lp in zip(STEPS, LPS)]} if asked else None}
+
+
+@pytest.mark.parametrize("server", [{"reply": _with_token_texts}], indirect=True)
+def test_a_servers_token_texts_cut_steps_and_carry_logprobs(server):
+    from qstar_cli.steps import StepFormat
+
+    b = backend(server.url)
+    gen, = b.generate(["p"], GenParams(n=1, logprobs=2))[0]
+    assert server.requests[-1][2]["logprobs"] == 2 and gen.pieces == STEPS and gen.num_tokens == 9
+    assert gen.top_logprobs[0] == [-0.5, -1.5]
+    first, second = b.split_steps(gen, StepFormat.parse("line"))
+    # by hand: "a = 1\n" is tokens 0-3, "The answer is 1." tokens 4-8
+    assert (first.text, first.tokens, first.logprob) == ("a = 1\n", 4, -1.875)
+    assert (second.text, second.tokens, second.logprob) == ("The answer is 1.", 5, -2.25)
+    step, = b.generate(["p"], GenParams(n=1, stop=("\n",), logprobs=0))[0]
+    assert (step.text, step.pieces, step.finish_reason) == ("a = 1\n", STEPS[:3] + ["\n"], "stop")
+    plain, = b.generate(["p"], GenParams(n=1))[0]  # no logprobs asked: none sent back, steps can't be cut
+    assert plain.pieces is None and "logprobs" not in server.requests[-1][2]
+    with pytest.raises(QstarError, match="no token texts"):
+        b.split_steps(plain, StepFormat.parse("line"))
+
+
+def test_a_served_model_is_a_policy_for_every_stage():
+    from qstar_cli.config import CollectConfig, EvalConfig, resolve
+
+    sets = ["policy.backend=openai", "policy.model=served", "policy.options.openai.base_url=[http://a:8000/v1, http://b:8000/v1]"]
+    assert resolve(CollectConfig, None, sets, {}).policy.options["openai"]["base_url"] == ["http://a:8000/v1",
+                                                                                           "http://b:8000/v1"]
+    config = resolve(EvalConfig, None, sets + ["eval.search=greedy"], {})
+    from qstar_cli.backends import load_backend, model_reference
+
+    assert model_reference(config.policy) == "served"
+    assert load_backend(config.policy).urls == ["http://a:8000/v1/completions", "http://b:8000/v1/completions"]
+    with pytest.raises(QstarError, match="needs the served model's name"):
+        model_reference(resolve(EvalConfig, None, sets[:1] + sets[2:] + ["eval.search=greedy"], {}).policy)

@@ -30,7 +30,7 @@ class ToyPolicy(PolicyBackend):
         self.turn = 0
         self.calls = []
 
-    def _generate_text(self, prompts, params):
+    def _generate_text(self, prompts, params, keys=None):
         self.calls.append((list(prompts), params))
         out = []
         for _ in prompts:
