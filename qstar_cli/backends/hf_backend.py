@@ -9,6 +9,7 @@ does. Logprobs come from the raw logits (before temperature), as vLLM reports th
 from __future__ import annotations
 
 from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
+from qstar_cli.batching import by_length, padded
 from qstar_cli.errors import QstarError
 
 
@@ -45,11 +46,9 @@ class HFBackend(PolicyBackend):
 
     def _generate(self, prompt_ids: list[list[int]], params: GenParams) -> list[list[Generation]]:
         rows = [(i, ids) for i, ids in enumerate(prompt_ids) for _ in range(params.n)]
-        order = sorted(range(len(rows)), key=lambda r: len(rows[r][1]))
         results: list[list[Generation]] = [[] for _ in prompt_ids]
         done: dict[int, Generation] = {}
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
+        for chunk in by_length([ids for _, ids in rows], self.batch_size):
             for r, gen in zip(chunk, self._batch([rows[r][1] for r in chunk], params)):
                 done[r] = gen
         for r in range(len(rows)):  # back to prompt order, samples in the order they were asked
@@ -58,10 +57,11 @@ class HFBackend(PolicyBackend):
 
     def _batch(self, batch: list[list[int]], params: GenParams) -> list[Generation]:
         torch = self.torch
-        width = max(len(ids) for ids in batch)
         pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=self.device)
-        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=self.device)
+        rows, masks = padded(batch, pad, left=True)  # left: every row ends where its new tokens begin
+        input_ids = torch.tensor(rows, device=self.device)
+        mask = torch.tensor(masks, device=self.device)
+        width = input_ids.shape[1]
         sample = params.temperature > 0
         kwargs = dict(max_new_tokens=params.max_tokens, do_sample=sample, pad_token_id=pad,
                       return_dict_in_generate=True, output_logits=params.logprobs is not None)

@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from qstar_cli.batching import by_length, padded
 from qstar_cli.errors import QstarError
 from qstar_cli.value.format import FORMAT, encode
 
@@ -121,18 +122,15 @@ class QVM:
             return []
         torch = self.torch
         ids = self.encode_all(items)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         scores = [0.0] * len(ids)
-        pad = self.tokenizer.pad_token_id
         self.model.eval()
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start:start + self.batch_size]
-                width = max(len(ids[i]) for i in batch)
+            for batch in by_length(ids, self.batch_size):
                 # right padding: sequence-classification heads of causal models pool the last
                 # non-pad token, which they find from the first pad position
-                input_ids = torch.tensor([ids[i] + [pad] * (width - len(ids[i])) for i in batch], device=self.device)
-                mask = torch.tensor([[1] * len(ids[i]) + [0] * (width - len(ids[i])) for i in batch], device=self.device)
+                rows, masks = padded([ids[i] for i in batch], self.tokenizer.pad_token_id)
+                input_ids = torch.tensor(rows, device=self.device)
+                mask = torch.tensor(masks, device=self.device)
                 logits = self.model(input_ids=input_ids, attention_mask=mask).logits.float().squeeze(-1)
                 for i, p in zip(batch, torch.sigmoid(logits).tolist()):
                     scores[i] = p

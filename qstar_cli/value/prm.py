@@ -26,6 +26,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Literal
 
+from qstar_cli.batching import by_length, padded
 from qstar_cli.errors import QstarError
 from qstar_cli.value.format import special_tokens
 
@@ -187,19 +188,14 @@ class PRM:
         """For each (question, steps), the score in [0, 1] of every step, batched by length."""
         torch = self.torch
         encoded = [self.encode(q, steps) if steps else ([], []) for q, steps in items]
-        todo = sorted((i for i, (_, pos) in enumerate(encoded) if pos), key=lambda i: len(encoded[i][0]))
+        ids = [e[0] for e in encoded]
         scores: list[list[float]] = [[] for _ in items]
-        pad = self.tokenizer.pad_token_id
         with torch.inference_mode():
-            for start in range(0, len(todo), self.cfg.batch_size):
-                batch = todo[start:start + self.cfg.batch_size]
-                width = max(len(encoded[i][0]) for i in batch)
-                # right padding: real tokens keep positions 0..n-1, and causal models never attend
-                # to the pads after them, so a padded row scores exactly as it would alone
-                input_ids = torch.tensor([encoded[i][0] + [pad] * (width - len(encoded[i][0])) for i in batch],
-                                         device=self.device)
-                mask = torch.tensor([[1] * len(encoded[i][0]) + [0] * (width - len(encoded[i][0])) for i in batch],
-                                    device=self.device)
+            for batch in by_length(ids, self.cfg.batch_size, [i for i, (_, pos) in enumerate(encoded) if pos]):
+                # right padding: a padded row scores exactly as it would alone (batching.py)
+                rows, masks = padded([ids[i] for i in batch], self.tokenizer.pad_token_id)
+                input_ids = torch.tensor(rows, device=self.device)
+                mask = torch.tensor(masks, device=self.device)
                 for i, row in zip(batch, self.forward(input_ids, mask, [encoded[i][1] for i in batch])):
                     scores[i] = row
                 self.calls += 1

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from qstar_cli.batching import padded
 from qstar_cli.value.metrics import (auc_by_depth, auc_ci, calibration, grouped_auc, mse, position_auc, roc_auc,
                                      too_small)
 
@@ -113,10 +114,10 @@ def _collator(pad_id: int):
 
     def collate(items):
         rows = [r for item in items for r in (item if isinstance(item, list) else [item])]
-        width = max(len(r["input_ids"]) for r in rows)
+        ids, masks = padded([r["input_ids"] for r in rows], pad_id)
         return {
-            "input_ids": torch.tensor([r["input_ids"] + [pad_id] * (width - len(r["input_ids"])) for r in rows]),
-            "attention_mask": torch.tensor([[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows]),
+            "input_ids": torch.tensor(ids),
+            "attention_mask": torch.tensor(masks),
             "labels": torch.tensor([float(r["labels"]) for r in rows]),
             "weights": torch.tensor([float(r["weight"]) for r in rows]),
             "groups": torch.tensor([int(r["group"]) for r in rows]),
