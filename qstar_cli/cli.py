@@ -20,6 +20,7 @@ import typer
 from qstar_cli import __version__
 from qstar_cli.backends import choices as backend_choices
 from qstar_cli.backends import policy_choices
+from qstar_cli.config.sections import LABEL_METHODS
 from qstar_cli.datasets.registry import DATASETS
 from qstar_cli.errors import QstarError
 from qstar_cli.search import SEARCHERS
@@ -169,7 +170,7 @@ def collect_rollouts(
 def label(
     flags: dict,
     input_dir: Optional[str] = typer.Option(None, "--input", "-i", help="A collect-rollouts run directory."),
-    method: Optional[str] = typer.Option(None, "--method", help="rollout | fqi | completion"),
+    method: Optional[str] = typer.Option(None, "--method", help=" | ".join(LABEL_METHODS)),
     num_rollouts: Optional[int] = typer.Option(None, "--num-rollouts", "-M", help="Continuations per (s, a) (rollout)."),
     gamma: Optional[float] = typer.Option(None, "--gamma", help="Discount (default 1)."),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="FQI iterations L."),

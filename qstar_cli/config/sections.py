@@ -39,7 +39,7 @@ class DataConfig:
     question_template: str | None = None  # e.g. "{Body} {Question}": the question from several fields
     answer_field: str = "answer"
     answer_template: str | None = None
-    answer_type: str = "numeric"
+    answer_type: Literal["numeric", "math"] = "numeric"
     id_field: str | None = None
     solution_field: str | None = None  # worked solutions of the exemplar rows
     exemplar_rows: list | None = None  # ids (or row positions) of rows that serve as few-shot exemplars
@@ -57,8 +57,7 @@ class DataConfig:
                 raise QstarError(f"--shard must look like i/n with 0 <= i < n (e.g. 0/4), got {self.shard!r}")
         if self.step_format is not None and not STEP_FORMAT_RE.match(self.step_format):
             raise QstarError(f"step format must be line, blank_line or tokens:N, got {self.step_format!r}")
-        if self.answer_type not in ("numeric", "math"):
-            raise QstarError(f"data.answer_type must be numeric or math, got {self.answer_type!r}")
+        check_fields(self, "data.")
 
 
 # DataConfig keys that are options of a dataset's loader (`Dataset.options` says which it takes)
@@ -155,9 +154,6 @@ class SamplingConfig:
             raise QstarError(f"sampling.max_tokens must be positive, got {self.max_tokens}")
 
 
-ISOLATIONS = ("auto", "namespaces", "process")
-
-
 @dataclass
 class ExecutionConfig:
     """How model-written code is run when a dataset is graded by executing it (MBPP)."""
@@ -168,10 +164,12 @@ class ExecutionConfig:
     memory_mb: int = 1024  # RLIMIT_AS per program
     max_output_kb: int = 1024  # RLIMIT_FSIZE: stdout, stderr and files it writes
     max_processes: int = 16  # RLIMIT_NPROC for the program's own sandbox uid
-    isolation: str = "auto"  # auto | namespaces (root: pid/mount/net namespaces) | process (rlimits only)
+    isolation: str = "auto"  # execution.sandbox.ISOLATIONS: auto | namespaces (root: pid/mount/net) | process (rlimits)
     python: str | None = None  # interpreter programs run on; None = the one qstar runs on (stdlib only)
 
     def validate(self) -> None:
+        from qstar_cli.execution.sandbox import ISOLATIONS
+
         if self.isolation not in ISOLATIONS:
             raise QstarError(f"unknown execution.isolation {self.isolation!r}; choose one of: {', '.join(ISOLATIONS)}")
         if self.workers < 0:
@@ -205,12 +203,13 @@ class CollectConfig:
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
 
-LABEL_METHODS = ("rollout", "fqi", "completion")
+LabelMethod = Literal["rollout", "fqi", "completion"]
+LABEL_METHODS = typing.get_args(LabelMethod)
 
 
 @dataclass
 class LabelSection:
-    method: str = "rollout"  # rollout | fqi | completion
+    method: LabelMethod = "rollout"
     input: str | None = None  # a collect-rollouts run directory
     num_rollouts: int = 4  # M continuations sampled from each s_{t+1} (rollout); 0: the own endings only
     gamma: float = 1.0  # discount
@@ -244,8 +243,7 @@ class LabelSection:
         return self.method == "rollout" and self.num_rollouts == 0 and self.include_own_ending
 
     def validate(self) -> None:
-        if self.method not in LABEL_METHODS:
-            raise QstarError(f"unknown label method {self.method!r}; choose one of: {', '.join(LABEL_METHODS)}")
+        check_fields(self, "label.")
         if self.num_rollouts == 0 and self.method == "rollout" and not self.include_own_ending:
             raise QstarError("label.num_rollouts=0 labels from the trajectories' own endings only; "
                              "it needs label.include_own_ending=true")
@@ -277,10 +275,10 @@ class TrainSection:
     learning_rate: float = 5e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05
-    loss: str = "bce"  # bce (cross-entropy on soft targets) | mse (on the sigmoid)
+    loss: Literal["bce", "mse"] = "bce"  # bce: cross-entropy on soft targets; mse: on the sigmoid
     # Variants (issue 13's comparison; the defaults are the paper's setting): what the QVM learns
     # and how its examples count. See qstar_cli/value/train.py.
-    target: str = "max"  # max: y, the best outcome (the paper) | soft: the mean outcome (Math-Shepherd)
+    target: Literal["max", "soft"] = "max"  # max: y, the best outcome (the paper); soft: the mean (Math-Shepherd)
     class_balance: bool = False  # weight positives and negatives to count alike
     pairwise: float = 0.0  # > 0: add this weight x a ranking loss between sibling steps of a state
     validation_fraction: float = 0.0  # > 0: keep the epoch with the best ROC-AUC on these training questions
@@ -296,10 +294,7 @@ class TrainSection:
     out: str | None = None
 
     def validate(self) -> None:
-        if self.loss not in ("bce", "mse"):
-            raise QstarError(f"train.loss must be bce or mse, got {self.loss!r}")
-        if self.target not in ("max", "soft"):
-            raise QstarError(f"train.target must be max or soft, got {self.target!r}")
+        check_fields(self, "train.")
         if self.pairwise < 0 or self.max_questions < 0:
             raise QstarError("train.pairwise and train.max_questions must be >= 0")
         if not 0 <= self.validation_fraction < 1:

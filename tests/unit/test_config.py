@@ -145,7 +145,9 @@ def test_config_diff_tolerates_settings_added_since_the_run_was_written():
     (["label.num_rollouts=0", "label.include_own_ending=false"], "own endings only"),
     (["label.method=completion", "label.strong_samples=0"], "strong_samples must be positive"),
     (["label.limit=-1"], "label.limit must be >= 0"),
-    (["train.target=best"], "train.target must be max or soft"),
+    (["train.target=best"], "unknown train.target 'best'; choose one of: max, soft"),
+    (["label.method=mc"], "unknown label.method 'mc'; choose one of: rollout, fqi, completion"),
+    (["data.answer_type=text"], "unknown data.answer_type 'text'; choose one of: numeric, math"),
     (["train.validation_fraction=1"], "validation_fraction must be in"),
     (["train.pairwise=-1"], "must be >= 0"),
 ])
