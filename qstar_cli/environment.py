@@ -14,8 +14,9 @@ step), `prm` (a process reward model's score of the step), or `rule` (the datase
 a step that repeats an earlier step verbatim, a loop the small models fall into, costs -1; code
 datasets add a syntax check).
 
-Labelers take a `Policy` (or anything with the same methods: the tests' toy environments) and never
-import a backend.
+The labelers talk to the policy exactly as search does, through a `SearchEnv` (this module's on a
+backend, the tests' toy environments otherwise), and never import a backend; collect-rollouts
+uses `Policy.complete_batches` (it keeps each step's log-probability from the backend's own split).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class Policy:
                          top_p: float = 1.0, logprobs: int | None = None) -> Iterator[list[list[Generation]]]:
         """`complete` for each (states, their question keys) batch in turn, yielded as soon as it is done; on a streaming
         backend the next batch is in the engine before this one is waited for (no drain between
-        batches: collect-rollouts and the rollout labels stream this way)."""
+        batches: collect-rollouts streams this way)."""
         params = GenParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, logprobs=logprobs)
         return self.backend.generate_batches((states, params, keys) for states, keys in batches)
 

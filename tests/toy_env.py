@@ -49,3 +49,31 @@ class GraphEnv(SearchEnv):
 
     def extract_answer(self, question, text):
         return self.answers.get(text, text[-1:])
+
+
+class ScriptedEnv(SearchEnv):
+    """States are the prompt plus the steps so far; `script[state]` lists what the policy writes
+    there (a text, or a (text, finish) pair; a bare text finishes with "eos"), cycled to n. Both
+    `propose` and `complete` read it; `calls` keeps each call's (kind, states, n). The labelers are
+    tested on it through the same interface search uses."""
+
+    def __init__(self, script):
+        self.script = script
+        self.calls = []
+
+    def _answer(self, kind, requests, n):
+        states = [q.prompt + "".join(steps) for q, steps in requests]
+        self.calls.append((kind, states, n))
+        out = []
+        for state in states:
+            texts = self.script[state]
+            picks = [texts[i % len(texts)] for i in range(n)]
+            pairs = [t if isinstance(t, tuple) else (t, "eos") for t in picks]
+            out.append([Candidate(text, max(1, len(text.split())), finish) for text, finish in pairs])
+        return out
+
+    def propose(self, requests, k, temperature, logprobs=False):
+        return self._answer("propose", requests, k)
+
+    def complete(self, requests, n, temperature, logprobs=False):
+        return self._answer("complete", requests, n)

@@ -1,11 +1,12 @@
 """Labels from continuations: `rollout` (the policy itself) and `completion` (a stronger policy).
 
-For a batch of questions, every non-terminal node's next state s_{t+1} goes to the policy
-(`environment.Policy`, or a toy one with the same `complete_batches`) in ONE call with n
-continuations each; each continuation is graded on the full solution text (steps so
-far + continuation) and counted in steps with the run's step format; `targets.rollout_label`
-turns the outcomes into y (max) and the soft mean. rollout also counts the trajectories' own
-endings; completion uses only the stronger policy's completions (y = R of its completion).
+For a batch of questions, every non-terminal node's next state s_{t+1} goes to the environment
+(the search's `SearchEnv`: `environment.PolicySearchEnv` on a backend, or a toy one in tests) as a
+`complete` request with n continuations each, the next batch submitted before this one is waited
+for; each continuation is graded on the full solution text (steps so far + continuation) and
+counted in steps with the run's step format; `targets.rollout_label` turns the outcomes into y
+(max) and the soft mean. rollout also counts the trajectories' own endings; completion uses only
+the stronger policy's completions (y = R of its completion).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from qstar_cli.labelers.tree import build_tree, open_states, path, tree_to_recor
 from qstar_cli.steps import StepFormat
 
 
-def count_steps(gen, fmt: StepFormat) -> int:
+def count_steps(candidate, fmt: StepFormat) -> int:
     if fmt.kind == "tokens":
-        return math.ceil(gen.num_tokens / fmt.tokens)
-    return len(fmt.char_spans(gen.text))
+        return math.ceil(candidate.tokens / fmt.tokens)
+    return len(fmt.char_spans(candidate.text))
 
 
 def grade_all(grade, pairs: list[tuple[dict, str]]) -> list[float]:
@@ -32,35 +33,53 @@ def grade_all(grade, pairs: list[tuple[dict, str]]) -> list[float]:
     return many(pairs) if many is not None else [grade(rec, text) for rec, text in pairs]
 
 
-def label_batch(records: list[dict], policy, grade: Callable[[dict, str], float], fmt: StepFormat, *,
-                n: int, temperature: float, max_tokens: int, gamma: float, include_own: bool, method: str,
-                prompt_for: Callable[[dict], str] | None = None, top_p: float = 1.0) -> list[dict]:
-    """qlabels records for `records` (collect-rollouts records), one policy call for all states.
+def label_batch(records: list[dict], env, grade: Callable[[dict, str], float], fmt: StepFormat, *,
+                n: int, temperature: float, gamma: float, include_own: bool, method: str,
+                prompt_for: Callable[[dict], str] | None = None) -> list[dict]:
+    """qlabels records for `records` (collect-rollouts records), one `complete` per state.
 
     `grade(record, solution_text)` is the 0/1 reward; `prompt_for(record)` the prompt a stronger
     policy continues from (default: the policy's own prompt as recorded).
     """
-    return next(label_batches([records], policy, grade, fmt, n=n, temperature=temperature, max_tokens=max_tokens,
-                              gamma=gamma, include_own=include_own, method=method, prompt_for=prompt_for, top_p=top_p))
+    return next(label_batches([records], env, grade, fmt, n=n, temperature=temperature, gamma=gamma,
+                              include_own=include_own, method=method, prompt_for=prompt_for))
 
 
-def label_batches(batches: Iterable[list[dict]], policy, grade: Callable[[dict, str], float], fmt: StepFormat, *,
-                  n: int, temperature: float, max_tokens: int, gamma: float, include_own: bool, method: str,
-                  prompt_for: Callable[[dict], str] | None = None, top_p: float = 1.0) -> Iterator[list[dict]]:
-    """`label_batch` for each batch in turn, the next batch's states in the engine before this
-    batch is waited for (`Policy.complete_batches`); yields each batch's records."""
+def label_batches(batches: Iterable[list[dict]], env, grade: Callable[[dict, str], float], fmt: StepFormat, *,
+                  n: int, temperature: float, gamma: float, include_own: bool, method: str,
+                  prompt_for: Callable[[dict], str] | None = None) -> Iterator[list[dict]]:
+    """`label_batch` for each batch in turn, the next batch's states submitted before this batch is
+    waited for (on vLLM the engine never drains between batches); yields each batch's records."""
     work = [(records, open_states(records, prompt_for)) for records in batches]
-    # each state goes with its question's id: a policy served by replicas keeps a question on one
-    batched = ((states, [records[qi]["id"] for qi, _ in owners]) for records, (_, states, owners) in work)
-    results = policy.complete_batches(batched, n, temperature, max_tokens, top_p)
+    results = completions(env, (requests for _, (_, requests, _) in work), n, temperature)
     for (records, (trees, _, owners)), outputs in zip(work, results):
-        pairs = [(records[qi], "".join(path(trees[qi], ni)) + g.text) for (qi, ni), gens in zip(owners, outputs)
-                 for g in gens]
+        pairs = [(records[qi], "".join(path(trees[qi], ni)) + c.text) for (qi, ni), cands in zip(owners, outputs)
+                 for c in cands]
         rewards = iter(grade_all(grade, pairs))
         outcomes: dict[tuple[int, int], list[tuple[int, float]]] = {}
-        for (qi, ni), gens in zip(owners, outputs):
-            outcomes[(qi, ni)] = [(count_steps(g, fmt), next(rewards)) for g in gens]
+        for (qi, ni), cands in zip(owners, outputs):
+            outcomes[(qi, ni)] = [(count_steps(c, fmt), next(rewards)) for c in cands]
         yield _assemble(records, trees, outcomes, gamma, include_own, method)
+
+
+def completions(env, batches: Iterable[list], n: int, temperature: float) -> Iterator[list[list]]:
+    """n continuations of each request of each batch, batch by batch, the next batch submitted
+    (`env.submit`) before this one is waited for (`env.collect`)."""
+    done: dict[int, list] = {}
+
+    def wait(tickets: list[int]) -> list[list]:
+        while any(t not in done for t in tickets):
+            done.update(env.collect())
+        return [done.pop(t) for t in tickets]
+
+    pending = None
+    for requests in batches:
+        tickets = [env.submit("complete", question, steps, n, temperature) for question, steps in requests]
+        if pending is not None:
+            yield wait(pending)
+        pending = tickets
+    if pending is not None:
+        yield wait(pending)
 
 
 def relabel(records: list[dict], reused: dict[str, dict], *, n: int, gamma: float, include_own: bool,

@@ -29,14 +29,15 @@ CANDIDATES = "candidates.jsonl"
 def candidate_records(records: list[dict], trees: list[list[Node]], owners: list[tuple[int, int]],
                       proposals: list[list], grade) -> list[dict]:
     """One candidates record per question: for each node, the K next actions proposed at its next
-    state (`proposals[i]` for `owners[i]` = (question, node), as `tree.open_states` lists them).
-    Only EOS ends a solution ("length" is a step cut at its token limit): those are graded, in one call."""
-    ends = [(records[qi], "".join(path(trees[qi], ni)) + g.text) for (qi, ni), gens in zip(owners, proposals)
-            for g in gens if g.finish_reason == "eos"]
+    state (`proposals[i]`, the search env's candidates for `owners[i]` = (question, node), as
+    `tree.open_states` lists them). Only EOS ends a solution ("length" is a step cut at its token
+    limit): those are graded, in one call."""
+    ends = [(records[qi], "".join(path(trees[qi], ni)) + c.text) for (qi, ni), cands in zip(owners, proposals)
+            for c in cands if c.finish == "eos"]
     rewards = iter(grade_all(grade, ends))
-    per_node = {(qi, ni): [{"step": g.text, "terminal": g.finish_reason == "eos",
-                            "reward": next(rewards) if g.finish_reason == "eos" else 0.0} for g in gens]
-                for (qi, ni), gens in zip(owners, proposals, strict=True)}
+    per_node = {(qi, ni): [{"step": c.text, "terminal": c.finish == "eos",
+                            "reward": next(rewards) if c.finish == "eos" else 0.0} for c in cands]
+                for (qi, ni), cands in zip(owners, proposals, strict=True)}
     return [{"schema": R.schema_tag("candidates"), "id": rec["id"],
              "nodes": [per_node.get((qi, n.index), []) for n in nodes]}
             for qi, (rec, nodes) in enumerate(zip(records, trees))]

@@ -79,16 +79,18 @@ def tree_to_records(nodes: list[Node], labels: list[dict]) -> list[dict]:
 
 
 def open_states(records: list[dict], prompt_for: Callable[[dict], str] | None = None):
-    """(trees, states, owners) of a batch of collect-rollouts records: every non-terminal node's
-    next state s_{t+1} (the prompt, `prompt_for(record)` or the recorded one, then the node's path)
-    and its (question, node) owner, in order."""
+    """(trees, requests, owners) of a batch of collect-rollouts records: every non-terminal node's
+    next state s_{t+1} as a search request (the question, with its prompt: `prompt_for(record)` or
+    the recorded one; and the node's path a_1..a_t), and its (question, node) owner, in order."""
+    from qstar_cli.search.base import Question
+
     prompt_for = prompt_for or (lambda rec: rec["prompt"])
     trees = [build_tree(rec["trajectories"]) for rec in records]
-    states, owners = [], []
+    requests, owners = [], []
     for qi, (rec, nodes) in enumerate(zip(records, trees)):
-        prompt = prompt_for(rec)
+        question = Question(rec["id"], rec["question"], prompt_for(rec))
         for node in nodes:
             if not node.terminal:
-                states.append(prompt + "".join(path(nodes, node.index)))
+                requests.append((question, path(nodes, node.index)))
                 owners.append((qi, node.index))
-    return trees, states, owners
+    return trees, requests, owners

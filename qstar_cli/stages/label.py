@@ -80,7 +80,7 @@ def run(config: LabelConfig) -> Path:
     reused = _reused(config, records) if cfg.reuse else None
     ui.show_config(STAGE, to_yaml(config))  # after every check a user's input can fail
     if cfg.method == "fqi":
-        return _fqi(config, manifest, records, fmt, grade)
+        return _fqi(config, dataset, manifest, records, fmt, grade)
 
     rundir = _open(config, manifest, records, kind=ME.kind, records_name=RECORDS)
     todo = rundir.todo(records, lambda r: r["id"])
@@ -159,7 +159,7 @@ def _strong_backend(config: LabelConfig):
 
 
 def _label(config: LabelConfig, dataset, todo, fmt, grade, rundir, session, done: int, total: int) -> None:
-    from qstar_cli.environment import Policy
+    from qstar_cli.environment import PolicySearchEnv
     from qstar_cli.labelers.continuation import label_batches
 
     cfg = config.label
@@ -181,13 +181,15 @@ def _label(config: LabelConfig, dataset, todo, fmt, grade, rundir, session, done
             def prompt_for(rec):  # the stronger model reads the question in its own chat format
                 problem = Problem(id=rec["id"], question=rec["question"], reference=rec["reference"])
                 return backend.render(dataset.messages(problem, num_shots=config.data.num_shots))
-    max_tokens = cfg.max_tokens or config.sampling.max_tokens
-    with Policy(backend, fmt) as policy, ui.progress() as bar:
+    # the labels see the policy as search does: one environment, continuations to the end
+    env = PolicySearchEnv(backend, dataset, fmt, max_tokens=cfg.max_tokens or config.sampling.max_tokens,
+                          top_p=config.sampling.top_p)
+    with backend, ui.progress() as bar:
         task = bar.add_task(f"label ({cfg.method})", total=total, completed=done, stats="")
         batches = chunks(todo, cfg.batch_questions)
-        for labelled in label_batches(batches, policy, grade, fmt, n=n, temperature=temperature, max_tokens=max_tokens,
-                                      gamma=cfg.gamma, include_own=cfg.method == "rollout" and cfg.include_own_ending,
-                                      method=cfg.method, prompt_for=prompt_for, top_p=config.sampling.top_p):
+        for labelled in label_batches(batches, env, grade, fmt, n=n, temperature=temperature, gamma=cfg.gamma,
+                                      include_own=cfg.method == "rollout" and cfg.include_own_ending,
+                                      method=cfg.method, prompt_for=prompt_for):
             for rec in labelled:
                 rundir.append(rec)
                 session["generated_questions"] += 1
@@ -205,7 +207,7 @@ def _speed(usage) -> str:
 FQI_STEP_TOKENS = 256  # token limit of one candidate step
 
 
-def _fqi(config: LabelConfig, manifest: dict, records: list[dict], fmt, grade) -> Path:
+def _fqi(config: LabelConfig, dataset, manifest: dict, records: list[dict], fmt, grade) -> Path:
     """Candidates once (resumable, candidates.jsonl), then L fits, each in iter_<l>/ (a finished
     one is reused on resume), then the final targets as the run's labels."""
     from qstar_cli.labelers import fqi
@@ -215,7 +217,7 @@ def _fqi(config: LabelConfig, manifest: dict, records: list[dict], fmt, grade) -
     todo = rundir.todo(records, lambda r: r["id"])
     with rundir.session():
         if todo:
-            _fqi_candidates(config, rundir, records, todo, fmt, grade)
+            _fqi_candidates(config, dataset, rundir, records, todo, fmt, grade)
         candidates = {c["id"]: c["nodes"] for c in rundir.iter_records()}
         history, ys = _fqi_iterations(config, rundir.path, records, candidates, fmt)
         rundir.write_records(ME.kind, RECORDS, fqi.label_records(records, ys, cfg.gamma))
@@ -247,26 +249,26 @@ def _fqi_iterations(config: LabelConfig, out: Path, records: list[dict], candida
     return history, ys
 
 
-def _fqi_candidates(config: LabelConfig, rundir: RunDir, records: list[dict], todo: list[dict], fmt, grade) -> None:
+def _fqi_candidates(config: LabelConfig, dataset, rundir: RunDir, records: list[dict], todo: list[dict], fmt,
+                    grade) -> None:
     """K proposed next actions at every open state of every question not yet done, a record each."""
     from qstar_cli.backends import load_backend
-    from qstar_cli.environment import Policy
+    from qstar_cli.environment import PolicySearchEnv
     from qstar_cli.labelers.fqi import candidate_records
     from qstar_cli.labelers.tree import open_states
 
     cfg = config.label
     temperature = cfg.temperature if cfg.temperature is not None else config.sampling.temperature
     ui.info("loading the policy to propose candidate actions ...")
-    with Policy(load_backend(config.policy), fmt, FQI_STEP_TOKENS) as policy, ui.progress() as bar:
+    with load_backend(config.policy) as backend, ui.progress() as bar:
+        env = PolicySearchEnv(backend, dataset, fmt, max_step_tokens=FQI_STEP_TOKENS, top_p=config.sampling.top_p)
         task = bar.add_task("fqi candidates", total=len(records), completed=len(records) - len(todo), stats="")
         for batch in chunks(todo, cfg.batch_questions):
-            trees, states, owners = open_states(batch)
-            keys = [batch[qi]["id"] for qi, _ in owners]
-            proposals = policy.propose_steps(states, cfg.candidates, temperature, config.sampling.top_p,
-                                             keys=keys) if states else []
+            trees, requests, owners = open_states(batch)
+            proposals = env.propose(requests, cfg.candidates, temperature) if requests else []
             for rec in candidate_records(batch, trees, owners, proposals, grade):
                 rundir.append(rec)
-            bar.update(task, advance=len(batch), stats=_speed(policy.usage))
+            bar.update(task, advance=len(batch), stats=_speed(backend.usage))
     rundir.close()  # the candidates are read back at once
 
 

@@ -2,13 +2,12 @@
 
 import pytest
 
-from qstar_cli.environment import Policy
 from qstar_cli.errors import QstarError
 from qstar_cli.labelers.continuation import check_reuse, label_batch, relabel
 from qstar_cli.labelers.fqi import score_candidates, targets
 from qstar_cli.labelers.tree import build_tree, path, prefix
 from qstar_cli.steps import StepFormat
-from tests.fakes import ScriptedBackend
+from tests.toy_env import ScriptedEnv
 
 LINE = StepFormat.parse("line")
 
@@ -51,14 +50,14 @@ SCRIPT = {
 
 
 def labels(gamma, include_own=True, n=2, script=SCRIPT, method="rollout"):
-    backend = ScriptedBackend(script)
-    rec, = label_batch([RECORD], Policy(backend, LINE), grade, LINE, n=n, temperature=0.9, max_tokens=64, gamma=gamma,
-                       include_own=include_own, method=method)
-    return rec, backend
+    env = ScriptedEnv(script)
+    rec, = label_batch([RECORD], env, grade, LINE, n=n, temperature=0.9, gamma=gamma, include_own=include_own,
+                       method=method)
+    return rec, env
 
 
 def test_rollout_labels_gamma_1():
-    rec, backend = labels(1.0)
+    rec, env = labels(1.0)
     nodes = rec["nodes"]
     # A: continuations {0, 1} + own endings {1, 0, 0} -> max 1, mean 2/5
     assert nodes[0]["y"] == 1.0 and nodes[0]["soft"] == pytest.approx(0.4) and nodes[0]["n"] == 5
@@ -66,8 +65,8 @@ def test_rollout_labels_gamma_1():
     # B: continuations {0, 0} + own endings {1, 0} -> max 1, mean 1/4
     assert nodes[1]["y"] == 1.0 and nodes[1]["soft"] == pytest.approx(0.25)
     assert [n["y"] for n in nodes[2:]] == [1.0, 0.0, 0.0]  # terminals: their own reward
-    # one backend call for both non-terminal states, M samples each
-    assert len(backend.seen) == 1 and backend.seen[0][0] == ["P:A\n", "P:A\nB\n"] and backend.seen[0][1].n == 2
+    # one policy call for both non-terminal states, M samples each
+    assert env.calls == [("complete", ["P:A\n", "P:A\nB\n"], 2)]
 
 
 def test_rollout_labels_gamma_below_1():
@@ -83,9 +82,9 @@ def test_rollout_labels_gamma_below_1():
 
 def test_completion_with_a_scripted_strong_policy():
     strong = {"P:A\n": ["right\n"], "P:A\nB\n": ["wrong\n"]}
-    rec, backend = labels(1.0, include_own=False, n=1, script=strong, method="completion")
+    rec, env = labels(1.0, include_own=False, n=1, script=strong, method="completion")
     assert [n["y"] for n in rec["nodes"]] == [1.0, 0.0, 1.0, 0.0, 0.0]
-    assert rec["method"] == "completion" and backend.seen[0][1].n == 1
+    assert rec["method"] == "completion" and env.calls[0][2] == 1
     # best of M: one right completion among two is enough
     rec2, _ = labels(1.0, include_own=False, n=2, script={"P:A\n": ["wrong\n", "right\n"], "P:A\nB\n": ["no\n"]})
     assert rec2["nodes"][0]["y"] == 1.0 and rec2["nodes"][0]["soft"] == 0.5
@@ -212,18 +211,33 @@ def test_fqi_candidates_at_every_open_state_with_only_eos_graded():
     from qstar_cli.labelers.tree import open_states
 
     script = {"P:A\n": [("x\n", "stop"), ("right", "eos")], "P:A\nB\n": [("y", "length"), ("wrong", "eos")]}
-    policy = Policy(ScriptedBackend(script), LINE)
-    trees, states, owners = open_states([RECORD])
-    assert states == ["P:A\n", "P:A\nB\n"] and owners == [(0, 0), (0, 1)]
+    env = ScriptedEnv(script)
+    trees, requests, owners = open_states([RECORD])
+    assert [(q.id, steps) for q, steps in requests] == [("q1", ["A\n"]), ("q1", ["A\n", "B\n"])]
+    assert owners == [(0, 0), (0, 1)]
     graded = []
 
     def counting_grade(record, text):
         graded.append(text)
         return grade(record, text)
 
-    rec, = candidate_records([RECORD], trees, owners, policy.propose_steps(states, 2, 0.9), counting_grade)
+    rec, = candidate_records([RECORD], trees, owners, env.propose(requests, 2, 0.9), counting_grade)
     assert rec["id"] == "q1" and rec["schema"].startswith("candidates")
     assert rec["nodes"] == [[cand("x\n"), cand("right", True, 1.0)],
                             [cand("y"), cand("wrong", True, 0.0)], [], [], []]
     # a step cut at its token limit ("length") is not an ending: only the two EOS texts are graded
     assert graded == ["A\nright", "A\nB\nwrong"]
+
+
+def test_the_next_batch_is_submitted_before_this_one_is_waited_for():
+    from qstar_cli.labelers.continuation import label_batches
+
+    other = {**RECORD, "id": "q2", "prompt": "Q:"}
+    script = {**SCRIPT, "Q:A\n": ["right\n"], "Q:A\nB\n": ["wrong\n"]}
+    env = ScriptedEnv(script)
+    out = list(label_batches([[RECORD], [other]], env, grade, LINE, n=1, temperature=0.9, gamma=1.0,
+                             include_own=False, method="rollout"))
+    assert [[r["id"] for r in batch] for batch in out] == [["q1"], ["q2"]]
+    # the toy env runs what is queued when first waited on: both batches' states went in one call
+    assert env.calls == [("complete", ["P:A\n", "P:A\nB\n", "Q:A\n", "Q:A\nB\n"], 1)]
+    assert [n["y"] for n in out[1][0]["nodes"]][:2] == [1.0, 0.0]
