@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from qstar_cli.config.sections import EXECUTION_KEYS, SECTIONS, STAGE_CONFIGS, coerce, dataset_defaults, move_legacy
+from qstar_cli.config.fields import coerce, move_legacy
+from qstar_cli.config.sections import EXECUTION_KEYS, SECTIONS, STAGE_CONFIGS, dataset_defaults
 from qstar_cli.errors import QstarError
 
 

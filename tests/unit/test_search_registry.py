@@ -12,7 +12,7 @@ import yaml
 
 from qstar_cli import search
 from qstar_cli.config import SEARCH_KEYS, EvalConfig, resolve
-from qstar_cli.config.sections import literal_choices
+from qstar_cli.config.fields import literal_choices
 from qstar_cli.errors import QstarError
 from qstar_cli.search.base import Question, SearchResult
 
