@@ -101,7 +101,10 @@ class RunDir:
     # ---- opening ------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, *, stage: str, kind: str, records_name: str, config: dict,
-             inputs: dict, expected_ids: list[str], total_questions: int, seeds: dict) -> RunDir:
+             inputs: dict, expected_ids: list[str], total_questions: int, seeds: dict,
+             unused: tuple[str, ...] = ()) -> RunDir:
+        """`unused`: sections of `config` this run does not read (kept in its config.yaml, but a
+        change there does not make it another run)."""
         run = cls(Path(path), stage, kind, records_name)
         try:
             run.path.mkdir(parents=True, exist_ok=True)
@@ -109,7 +112,7 @@ class RunDir:
             raise disk_error(exc, run.path) from None
         config_path = run.path / "config.yaml"
         if config_path.exists():
-            run._check_same_run(config_path, config)
+            run._check_same_run(config_path, config, unused)
             run.manifest = read_manifest(run.path)
             if run.manifest.get("inputs") != inputs:
                 raise QstarError(f"{run.path} was made from different inputs ({_changed(run.manifest.get('inputs'), inputs)}); "
@@ -135,7 +138,7 @@ class RunDir:
         write_json_atomic(run.path / "manifest.json", run.manifest)
         return run
 
-    def _check_same_run(self, config_path: Path, config: dict) -> None:
+    def _check_same_run(self, config_path: Path, config: dict, unused: tuple[str, ...]) -> None:
         try:
             old = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError:
@@ -143,7 +146,7 @@ class RunDir:
         old_stage = read_manifest(self.path).get("stage")
         if old_stage != self.stage:
             raise QstarError(f"{self.path} holds a {old_stage!r} run, not {self.stage!r}; use another --out")
-        diff = config_diff(semantic_view(old), semantic_view(config))
+        diff = config_diff(*({k: v for k, v in semantic_view(c).items() if k not in unused} for c in (old, config)))
         if diff:
             raise QstarError(f"{self.path} holds a run with a different config ({'; '.join(diff[:5])}); "
                              f"use another --out, or rerun with the same settings to resume")

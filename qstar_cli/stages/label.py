@@ -113,9 +113,11 @@ def _open(config: LabelConfig, manifest: dict, records: list[dict], kind: str, r
     if cfg.reuse:
         inputs["reused_labels"] = str(Path(cfg.reuse).resolve())
     seeds = {"policy": config.policy.seed, **({"train": config.train.seed} if cfg.method == "fqi" else {})}
+    # only FQI trains: the other methods' labels do not depend on the train section, which a recipe
+    # shared by label and train-q may change between the two stages
     return RunDir.open(out, stage=STAGE, kind=kind, records_name=records_name, config=to_dict(config),
                        inputs=inputs, expected_ids=[r["id"] for r in records], total_questions=len(records),
-                       seeds=seeds)
+                       seeds=seeds, unused=() if cfg.method == "fqi" else ("train",))
 
 
 def _samples(cfg) -> int:

@@ -155,3 +155,25 @@ def test_a_session_is_recorded_even_when_its_work_fails_and_the_rerun_does_the_r
     assert metrics == {"questions": 3, "sessions": 2, "generated": 3}
     assert json.loads((tmp_path / "r" / "metrics.json").read_text()) == metrics
     assert json.loads((tmp_path / "r" / "manifest.json").read_text())["complete"] is True
+
+
+@pytest.mark.parametrize("method, refused", [("rollout", False), ("fqi", True)])
+def test_a_label_run_resumes_after_a_train_change_unless_fqi_trains(tmp_path, method, refused):
+    """A recipe shared by label and train-q may change train.* between the two stages: only FQI's
+    labels depend on it (it fits a QVM every iteration), so only FQI refuses to resume."""
+    from qstar_cli.config import LabelConfig
+    from qstar_cli.stages import label
+
+    def open_label(*sets):
+        config = resolve(LabelConfig, None, [f"label.method={method}", f"label.input={tmp_path / 'rollouts'}",
+                                             f"label.out={tmp_path / 'labels'}", *sets], {})
+        return label._open(config, {"records_sha256": "x"}, [{"id": "q0"}], "qlabels", "qlabels.jsonl")
+
+    open_label().close()
+    if refused:
+        with pytest.raises(QstarError, match=r"train.epochs: 2.0 -> 1.0"):
+            open_label("train.epochs=1.0")
+    else:
+        open_label("train.epochs=1.0").close()
+    with pytest.raises(QstarError, match=r"label.gamma"):  # the label section still counts
+        open_label("label.gamma=0.5")
