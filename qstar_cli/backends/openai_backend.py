@@ -202,16 +202,27 @@ def _urls(value) -> list[str]:
 
 def _generation(choice: dict, text: str, stop: str, reason: str, tokens: int, logprobs: int | None) -> Generation:
     """A choice as a Generation: its text (with the stop string put back), and where the server sent
-    logprobs, each token's text (`pieces`, which cut steps by tokens) and logprob."""
+    logprobs, each token's text (`pieces`, which cut steps by tokens) and logprob.
+
+    The API cuts the stop string and the end-of-sequence token from the text, but servers differ in
+    the token texts: vLLM serve keeps both there ("\n", "<|im_end|>"), with their logprobs; others
+    drop the stop string. Either way each generated token becomes one piece of the text + stop: an
+    EOS token a piece of no text (as the in-process backends count it), a dropped stop string one
+    more token of logprob 0."""
     lp = choice.get("logprobs") or {}
     pieces, token_lps = lp.get("tokens"), lp.get("token_logprobs")
-    if pieces is None or token_lps is None or "".join(pieces) != text or len(token_lps) != len(pieces):
-        return Generation(text + stop, [], reason, tokens=tokens)  # no usable token detail
     tops = None
-    if logprobs and lp.get("top_logprobs") is not None:
+    if pieces is not None and logprobs and lp.get("top_logprobs") is not None:
         tops = [sorted((row or {}).values(), reverse=True) for row in lp["top_logprobs"]]
-    if stop:  # the stop string as one more token (the server generated it, then cut it from the text)
+    if pieces is None or token_lps is None or len(token_lps) != len(pieces):
+        return Generation(text + stop, [], reason, tokens=tokens)  # no usable token detail
+    pieces, joined = list(pieces), "".join(pieces)
+    if reason == "eos" and pieces and joined != text + stop and "".join(pieces[:-1]) == text + stop:
+        pieces[-1] = ""  # the EOS token's text
+    elif stop and joined == text:  # the stop string, which the server generated, then cut from the tokens
         pieces, token_lps = pieces + [stop], token_lps + [0.0]
         tops = tops + [[0.0]] if tops is not None else None
+    if "".join(pieces) != text + stop:
+        return Generation(text + stop, [], reason, tokens=tokens)  # token texts that do not spell the text
     return Generation(text + stop, [], reason, token_lps if logprobs is not None else None, tops,
-                      tokens=len(pieces), pieces=list(pieces))
+                      tokens=len(pieces), pieces=pieces)

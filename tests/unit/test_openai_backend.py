@@ -182,9 +182,26 @@ STEPS = ["a", " =", " 1", "\n", "The", " answer", " is", " 1", "."]
 LPS = [-0.5, -0.25, -1.0, -0.125, -0.5, -0.25, -0.25, -0.75, -0.5]
 
 
-def _with_token_texts(body, i):
+EOS, EOS_LP = "<|im_end|>", -0.0625
+
+
+def _vllm_token_texts(body, i):
+    """What vLLM serve 0.32 sends (seen with the embedded model): the text lacks the stop string and
+    the end-of-sequence token, the token texts hold both."""
     asked = "logprobs" in body  # a server sends token detail only when asked
-    if body.get("stop"):  # a step: the server strips the stop string from the text and the tokens
+    if body.get("stop"):
+        return {"text": "a = 1", "finish_reason": "stop", "stop_reason": "\n",
+                "logprobs": {"tokens": STEPS[:4], "token_logprobs": LPS[:4], "top_logprobs": None} if asked else None}
+    return {"text": "".join(STEPS), "finish_reason": "stop", "stop_reason": None,
+            "logprobs": {"tokens": STEPS + [EOS], "token_logprobs": LPS + [EOS_LP],
+                         "top_logprobs": [{t: lp, "x": lp - 1.0} for t, lp in zip(STEPS + [EOS], LPS + [EOS_LP])]}
+            if asked else None}
+
+
+def _stripped_token_texts(body, i):
+    """A server whose token texts are exactly its text: the stop string cut from both, no EOS token."""
+    asked = "logprobs" in body
+    if body.get("stop"):
         return {"text": "a = 1", "finish_reason": "stop", "stop_reason": "\n",
                 "logprobs": {"tokens": STEPS[:3], "token_logprobs": LPS[:3], "top_logprobs": None} if asked else None}
     return {"text": "".join(STEPS), "finish_reason": "stop", "stop_reason": None,
@@ -192,20 +209,26 @@ def _with_token_texts(body, i):
                          "top_logprobs": [{t: lp, "x": lp - 1.0} for t, lp in zip(STEPS, LPS)]} if asked else None}
 
 
-@pytest.mark.parametrize("server", [{"reply": _with_token_texts}], indirect=True)
-def test_a_servers_token_texts_cut_steps_and_carry_logprobs(server):
+# by hand: "a = 1\n" is tokens 0-3 (logprobs -0.5 - 0.25 - 1 - 0.125), "The answer is 1." tokens 4-8
+# (-0.5 - 0.25 - 0.25 - 0.75 - 0.5), plus vLLM's end-of-sequence token (-0.0625), which has no text;
+# a server that cuts the stop string from its token texts gets it back as a token of logprob 0.
+@pytest.mark.parametrize("server, eos, stop_lp", [({"reply": _vllm_token_texts}, True, -0.125),
+                                                  ({"reply": _stripped_token_texts}, False, 0.0)],
+                         indirect=["server"])
+def test_a_servers_token_texts_cut_steps_and_carry_logprobs(server, eos, stop_lp):
     from qstar_cli.steps import StepFormat
 
     b = backend(server.url)
     gen, = b.generate(["p"], GenParams(n=1, logprobs=2))[0]
-    assert server.requests[-1][2]["logprobs"] == 2 and gen.pieces == STEPS and gen.num_tokens == 9
+    assert server.requests[-1][2]["logprobs"] == 2 and gen.text == "".join(STEPS)
+    assert gen.pieces == STEPS + [""] * eos and gen.num_tokens == 9 + eos
     assert gen.top_logprobs[0] == [-0.5, -1.5]
     first, second = b.split_steps(gen, StepFormat.parse("line"))
-    # by hand: "a = 1\n" is tokens 0-3, "The answer is 1." tokens 4-8
     assert (first.text, first.tokens, first.logprob) == ("a = 1\n", 4, -1.875)
-    assert (second.text, second.tokens, second.logprob) == ("The answer is 1.", 5, -2.25)
+    assert (second.text, second.tokens, second.logprob) == ("The answer is 1.", 5 + eos, -2.25 + EOS_LP * eos)
     step, = b.generate(["p"], GenParams(n=1, stop=("\n",), logprobs=0))[0]
-    assert (step.text, step.pieces, step.finish_reason) == ("a = 1\n", STEPS[:3] + ["\n"], "stop")
+    assert (step.text, step.pieces, step.finish_reason) == ("a = 1\n", STEPS[:4], "stop")
+    assert step.token_logprobs == LPS[:3] + [stop_lp]
     plain, = b.generate(["p"], GenParams(n=1))[0]  # no logprobs asked: none sent back, steps can't be cut
     assert plain.pieces is None and "logprobs" not in server.requests[-1][2]
     with pytest.raises(QstarError, match="no token texts"):
