@@ -55,7 +55,7 @@ AllowCodeOpt = typer.Option(False, "--allow-code-execution",
 SEARCH_HELP = " | ".join(name.replace("_", "-") for name in SEARCHERS)
 
 # Flags that several stages share, each with the config key it sets: declared once here and added
-# to a command by `shared_flags`, which hands the command their values as one {config key: value}.
+# to a command by `stage_command`, which maps their values to config keys itself.
 DATA_FLAGS = {
     "dataset": ("data.name", DatasetOpt, Optional[str]),
     "split": ("data.split", SplitOpt, Optional[str]),
@@ -71,28 +71,6 @@ RUN_FLAGS = {
     "backend": ("policy.backend", BackendOpt, Optional[str]),
     "allow_code": ("execution.allow_code", AllowCodeOpt, bool),
 }
-
-
-def shared_flags(*groups: dict):
-    """Add the options of `groups` to a command after its own; the command receives `flags`, their
-    config keys and values (an unset switch sets nothing)."""
-
-    def wrap(fn):
-        own = inspect.signature(fn, eval_str=True)
-        keys = {name: key for group in groups for name, (key, _, _) in group.items()}
-        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=hint)
-                 for group in groups for name, (_, option, hint) in group.items()]
-
-        @functools.wraps(fn)
-        def command(**kwargs):
-            flags = {key: None if kwargs[name] is False else kwargs[name] for name, key in keys.items()}
-            return fn(flags=flags, **{k: v for k, v in kwargs.items() if k not in keys})
-
-        params = [p for p in own.parameters.values() if p.name != "flags"]
-        command.__signature__ = own.replace(parameters=params + extra)
-        return command
-
-    return wrap
 
 
 def handle_errors(fn):
@@ -132,43 +110,62 @@ def dry_run_print(config) -> None:
     from qstar_cli.config import to_yaml
     from qstar_cli.stages.common import check_names
 
-    check_names(config.data)
-    choose_backend(config.policy.backend)
+    if hasattr(config, "data"):  # train-q reads label runs, not a dataset or a policy
+        check_names(config.data)
+        choose_backend(config.policy.backend)
     ui.out.print(to_yaml(config), end="", highlight=False)
 
 
-@app.command(STAGES["collect"].command)
-@handle_errors
-@shared_flags(DATA_FLAGS, RUN_FLAGS)
+def stage_command(section: str, *groups: dict):
+    """Make `fn` the CLI command of stage `section`, with the flags of `groups` and the options every
+    stage has (--out, --recipe, --set, --dry-run) after its own. `fn` maps its own options to
+    {config key: value} (and may return a base config too, as label does with its input run's); the
+    command resolves the config (defaults < recipe < --set < flags), prints it on --dry-run, or runs
+    the stage."""
+    stage = STAGES[section]
+    groups = (*groups, {"out": (f"{section}.out", OutOpt, Optional[str])})
+    common = {"recipe": (RecipeOpt, Optional[Path]), "set_": (SetOpt, Optional[list[str]]), "dry_run": (DryRunOpt, bool)}
+
+    def wrap(fn):
+        keys = {name: key for group in groups for name, (key, _, _) in group.items()}
+        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=hint)
+                 for group in groups for name, (_, option, hint) in group.items()]
+        extra += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=hint)
+                  for name, (option, hint) in common.items()]
+
+        @functools.wraps(fn)
+        def command(**kwargs):
+            from qstar_cli.config import STAGE_CONFIGS
+
+            recipe, sets, dry_run = (kwargs.pop(name) for name in common)
+            flags = {key: kwargs.pop(name) for name, key in keys.items()}
+            flags = {key: None if value is False else value for key, value in flags.items()}  # an unset switch sets nothing
+            own = fn(**kwargs)
+            own, base = own if isinstance(own, tuple) else (own, None)
+            config = resolve(STAGE_CONFIGS[section], recipe, sets, {**flags, **own}, base=base)
+            if dry_run:  # the resolved config, as far as it goes (a recipe may get its --qvm from qstar repro)
+                return dry_run_print(config)
+            stage.load().run(config)
+
+        own = inspect.signature(fn, eval_str=True)
+        command.__signature__ = own.replace(parameters=[*own.parameters.values(), *extra], return_annotation=None)
+        return app.command(stage.command)(handle_errors(command))
+
+    return wrap
+
+
+@stage_command("collect", DATA_FLAGS, RUN_FLAGS)
 def collect_rollouts(
-    flags: dict,
     num_rollouts: Optional[int] = typer.Option(None, "--num-rollouts", "-M", help="Complete solutions per question."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (paper: 0.9 math)."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token limit of one solution."),
-    out: Optional[str] = OutOpt,
-    recipe: Optional[Path] = RecipeOpt,
-    set_: Optional[list[str]] = SetOpt,
-    dry_run: bool = DryRunOpt,
 ):
     """Sample M complete, step-split solutions per question from the frozen policy -> rollouts.jsonl."""
-    from qstar_cli.config import CollectConfig
-
-    config = resolve(CollectConfig, recipe, set_, {
-        **flags, "collect.num_rollouts": num_rollouts, "sampling.temperature": temperature,
-        "sampling.max_tokens": max_tokens, "collect.out": out,
-    })
-    if dry_run:
-        return dry_run_print(config)
-    from qstar_cli.stages import collect
-
-    collect.run(config)
+    return {"collect.num_rollouts": num_rollouts, "sampling.temperature": temperature, "sampling.max_tokens": max_tokens}
 
 
-@app.command(STAGES["label"].command)
-@handle_errors
-@shared_flags(RUN_FLAGS)
+@stage_command("label", RUN_FLAGS)
 def label(
-    flags: dict,
     input_dir: Optional[str] = typer.Option(None, "--input", "-i", help="A collect-rollouts run directory."),
     method: Optional[str] = typer.Option(None, "--method", help=" | ".join(LABEL_METHODS)),
     num_rollouts: Optional[int] = typer.Option(None, "--num-rollouts", "-M", help="Continuations per (s, a) (rollout)."),
@@ -183,32 +180,22 @@ def label(
     reuse: Optional[str] = typer.Option(None, "--reuse", help="Relabel from a label run's recorded continuations "
                                         "(the first M per state); generates nothing."),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="FQI: QVM backbone."),
-    out: Optional[str] = OutOpt,
-    recipe: Optional[Path] = RecipeOpt,
-    set_: Optional[list[str]] = SetOpt,
-    dry_run: bool = DryRunOpt,
 ):
     """Q-value labels for every (state, step) of a rollouts run -> qlabels.jsonl."""
-    from qstar_cli.config import LabelConfig
     from qstar_cli.stages import label as label_stage
 
     flags = {
-        **flags, "label.input": input_dir, "label.method": method, "label.num_rollouts": num_rollouts, "label.gamma": gamma,
+        "label.input": input_dir, "label.method": method, "label.num_rollouts": num_rollouts, "label.gamma": gamma,
         "label.iterations": iterations, "label.candidates": candidates, "label.init_qvm": init_qvm,
         "label.strong_model": strong_model, "label.strong_backend": strong_backend,
         "label.strong_samples": strong_samples, "label.reuse": reuse,
         "label.strong_options": {"openai": {"base_url": base_url}} if base_url else None,
-        "train.backbone": backbone, "label.out": out,
+        "train.backbone": backbone,
     }
-    base = label_stage.input_base(input_dir) if input_dir else None
-    config = resolve(LabelConfig, recipe, set_, flags, base=base)
-    if dry_run:
-        return dry_run_print(config)
-    label_stage.run(config)
+    return flags, label_stage.input_base(input_dir) if input_dir else None
 
 
-@app.command(STAGES["train"].command)
-@handle_errors
+@stage_command("train")
 def train_q(
     labels: Optional[list[str]] = typer.Option(None, "--labels", "-l", help="Label run directories (repeatable)."),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="HF id or folder; 'embedded' = SmolLM2-135M."),
@@ -225,37 +212,19 @@ def train_q(
                                                         help="Keep the weights with the best AUC on these training questions."),
     max_questions: Optional[int] = typer.Option(None, "--max-questions", help="Train on this many questions (learning curves)."),
     seed: Optional[int] = typer.Option(None, "--seed"),
-    out: Optional[str] = OutOpt,
-    recipe: Optional[Path] = RecipeOpt,
-    set_: Optional[list[str]] = SetOpt,
-    dry_run: bool = DryRunOpt,
 ):
     """Train the Q-value model on label runs -> a QVM directory usable by search."""
-    from qstar_cli.config import TrainConfig
-
-    config = resolve(TrainConfig, recipe, set_, {
+    return {
         "train.labels": labels or None, "train.backbone": backbone, "train.epochs": epochs,
         "train.max_steps": max_steps, "train.batch_size": batch_size, "train.learning_rate": learning_rate,
         "train.max_length": max_length, "train.target": target, "train.class_balance": class_balance,
         "train.pairwise": pairwise, "train.validation_fraction": validation_fraction,
-        "train.max_questions": max_questions, "train.seed": seed, "train.out": out,
-    })
-    if dry_run:
-        from qstar_cli import ui
-        from qstar_cli.config import to_yaml
-
-        ui.out.print(to_yaml(config), end="", highlight=False)
-        return
-    from qstar_cli.stages import train_q as train_stage
-
-    train_stage.run(config)
+        "train.max_questions": max_questions, "train.seed": seed,
+    }
 
 
-@app.command(STAGES["eval"].command)
-@handle_errors
-@shared_flags(DATA_FLAGS, RUN_FLAGS)
+@stage_command("eval", DATA_FLAGS, RUN_FLAGS)
 def eval_(
-    flags: dict,
     search: Optional[str] = typer.Option(None, "--search", "-s", help=SEARCH_HELP),
     qvm: Optional[str] = typer.Option(None, "--qvm", help="Q-value model: a train-q run dir."),
     utility: Optional[str] = typer.Option(None, "--utility", help="A* process utility: none | confidence | prm | rule"),
@@ -272,25 +241,14 @@ def eval_(
     iterations: Optional[int] = typer.Option(None, "--iterations", help="MCTS simulations per question."),
     reflection: Optional[bool] = typer.Option(None, "--reflection/--no-reflection", help="MCTS reflection action."),
     trees: Optional[bool] = typer.Option(None, "--trees/--no-trees", help="Save each question's search tree."),
-    out: Optional[str] = OutOpt,
-    recipe: Optional[Path] = RecipeOpt,
-    set_: Optional[list[str]] = SetOpt,
-    dry_run: bool = DryRunOpt,
 ):
     """Answer a dataset with one search method -> predictions.jsonl + metrics.json."""
-    from qstar_cli.config import EvalConfig
-
-    config = resolve(EvalConfig, recipe, set_, {
-        **flags, "eval.search": search, "eval.qvm": qvm, "eval.utility": utility, "eval.prm": prm, "eval.k": k,
+    return {
+        "eval.search": search, "eval.qvm": qvm, "eval.utility": utility, "eval.prm": prm, "eval.k": k,
         "eval.lam": lam, "eval.n_terminals": n_terminals, "eval.budget": budget, "eval.agg": agg,
         "eval.heuristic": heuristic, "eval.temperature": temperature, "eval.n": num_samples, "eval.width": width,
-        "eval.iterations": iterations, "eval.reflection": reflection, "eval.trees": trees, "eval.out": out,
-    })
-    if dry_run:  # the resolved config, as far as it goes (a recipe may get its --qvm from qstar repro)
-        return dry_run_print(config)
-    from qstar_cli.stages import eval as eval_stage
-
-    eval_stage.run(config)
+        "eval.iterations": iterations, "eval.reflection": reflection, "eval.trees": trees,
+    }
 
 
 @app.command("report")

@@ -157,11 +157,18 @@ class CollectSection:
             raise QstarError(f"collect.batch_questions must be positive, got {self.batch_questions}")
 
 
+# The config of a stage that runs the policy: the sections it shares, then the stage's own and
+# `execution` (so config.yaml lists them in this order).
 @dataclass
-class CollectConfig:
-    data: DataConfig = field(default_factory=lambda: DataConfig(split="train"))
+class _PolicyStage:
+    data: DataConfig = field(default_factory=DataConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+
+
+@dataclass
+class CollectConfig(_PolicyStage):
+    data: DataConfig = field(default_factory=lambda: DataConfig(split="train"))
     collect: CollectSection = field(default_factory=CollectSection)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
@@ -337,19 +344,13 @@ SEARCH_KEYS = _search_keys()  # the eval keys each method reads
 
 
 @dataclass
-class EvalConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+class EvalConfig(_PolicyStage):
     eval: EvalSection = field(default_factory=EvalSection)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
 
 @dataclass
-class LabelConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+class LabelConfig(_PolicyStage):
     label: LabelSection = field(default_factory=LabelSection)
     train: TrainSection = field(default_factory=TrainSection)  # fqi trains a QVM every iteration
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)

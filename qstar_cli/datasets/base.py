@@ -166,6 +166,17 @@ def hub_rows(hub_id: str, split: str, name: str | None = None, data_files: dict 
     return [(f"{hub_id} {split} row {index}", dict(row)) for index, row in enumerate(table)]
 
 
+MATH_TASKS = "HuggingFaceTB/math_tasks"
+
+
+def math_tasks_rows(name: str, data_dir: Path | None) -> list[tuple[str, dict]]:
+    """(where, row) of `<data_dir>/<name>/test.jsonl`, or without a data dir of the same file in the
+    hub's HuggingFaceTB/math_tasks (data/<name>/test.jsonl): MATH, MAWPS and SVAMP are stored so."""
+    if data_dir is None:
+        return hub_rows(MATH_TASKS, "test", data_files={"test": f"data/{name}/test.jsonl"})
+    return jsonl_rows(local_file(data_dir, name, "test.jsonl"))
+
+
 def hub_file(hub_id: str, filename: str) -> Path:
     """A raw file of a hub dataset repository, downloaded to the local cache."""
     try:

@@ -20,25 +20,20 @@ from typing import Any
 
 from qstar_cli.datasets.base import (
     MATH,
+    MATH_TASKS,
     Dataset,
     Problem,
     hub_rows,
     jsonl_rows,
     level_number,
     local_file,
+    math_tasks_rows,
     require,
 )
 from qstar_cli.errors import QstarError
 from qstar_cli.grading.math import last_boxed
 
-MATH_HUB = "HuggingFaceTB/math_tasks"
 MATH500_HUB = "HuggingFaceH4/MATH-500"
-
-
-def _math_rows(data_dir: Path | None) -> list[tuple[str, dict]]:
-    if data_dir is None:
-        return hub_rows(MATH_HUB, "test", data_files={"test": "data/math/test.jsonl"})
-    return jsonl_rows(local_file(data_dir, "math", "test.jsonl"))
 
 
 def _math500_rows(data_dir: Path | None) -> list[tuple[str, dict]]:
@@ -50,11 +45,12 @@ def _math500_rows(data_dir: Path | None) -> list[tuple[str, dict]]:
 class CompetitionMath(Dataset):
     name = "math"
     splits = ("train", "test")
-    hub = MATH_HUB
+    hub = MATH_TASKS
     answer_type = MATH
 
     def load(self, split: str, data_dir: Path | None = None, **options: Any) -> list[Problem]:
-        problems = [self._problem(split, index, row, where) for index, (where, row) in enumerate(_math_rows(data_dir))]
+        rows = math_tasks_rows("math", data_dir)
+        problems = [self._problem(split, index, row, where) for index, (where, row) in enumerate(rows)]
         if split == "test":
             return problems
         held_out = {_key(require(row, "problem", where)) for where, row in _math500_rows(data_dir)}

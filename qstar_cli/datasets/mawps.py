@@ -10,21 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qstar_cli.datasets.base import Dataset, Problem, hub_rows, jsonl_rows, local_file, numeric_reference, require
-
-HUB = "HuggingFaceTB/math_tasks"
+from qstar_cli.datasets.base import MATH_TASKS, Dataset, Problem, math_tasks_rows, numeric_reference, require
 
 
 class MAWPS(Dataset):
     name = "mawps"
     splits = ("test",)
-    hub = HUB
+    hub = MATH_TASKS
 
     def load(self, split: str, data_dir: Path | None = None, **options: Any) -> list[Problem]:
-        if data_dir is None:
-            rows = hub_rows(HUB, "test", data_files={"test": "data/mawps/test.jsonl"})
-        else:
-            rows = jsonl_rows(local_file(data_dir, "mawps", "test.jsonl"))
         return [
             Problem(
                 id=f"mawps/{split}/{index}",
@@ -32,5 +26,5 @@ class MAWPS(Dataset):
                 reference=numeric_reference(require(row, "target", where), where),
                 meta={"type": row.get("type")},
             )
-            for index, (where, row) in enumerate(rows)
+            for index, (where, row) in enumerate(math_tasks_rows("mawps", data_dir))
         ]

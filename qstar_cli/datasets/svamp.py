@@ -12,21 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from qstar_cli.datasets.base import Dataset, Problem, hub_rows, jsonl_rows, local_file, numeric_reference, require
-
-HUB = "HuggingFaceTB/math_tasks"
+from qstar_cli.datasets.base import MATH_TASKS, Dataset, Problem, math_tasks_rows, numeric_reference, require
 
 
 class SVAMP(Dataset):
     name = "svamp"
     splits = ("test",)
-    hub = HUB
+    hub = MATH_TASKS
 
     def load(self, split: str, data_dir: Path | None = None, **options: Any) -> list[Problem]:
-        if data_dir is None:
-            rows = hub_rows(HUB, "test", data_files={"test": "data/svamp/test.jsonl"})
-        else:
-            rows = jsonl_rows(local_file(data_dir, "svamp", "test.jsonl"))
         return [
             Problem(
                 id=f"svamp/{split}/{index}",
@@ -34,7 +28,7 @@ class SVAMP(Dataset):
                 reference=numeric_reference(require(row, "Answer", where), where),
                 meta={"equation": row.get("Equation"), "type": row.get("Type"), "source_id": row.get("ID")},
             )
-            for index, (where, row) in enumerate(rows)
+            for index, (where, row) in enumerate(math_tasks_rows("svamp", data_dir))
         ]
 
 

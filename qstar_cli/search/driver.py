@@ -30,23 +30,25 @@ from qstar_cli.search.base import Candidate, Question, SearchEnv, Usage
 
 
 @dataclass
-class Propose:
-    """K next steps at each of these states (steps so far): one policy call."""
-
-    states: list[list[str]]
-    k: int
-    temperature: float
-    logprobs: bool = False
-
-
-@dataclass
-class Complete:
-    """n continuations to the end of each state: one policy call."""
+class PolicyCall:
+    """n samples from the policy at each of these states (steps so far): one policy call."""
 
     states: list[list[str]]
     n: int
     temperature: float
     logprobs: bool = False
+
+
+class Propose(PolicyCall):
+    """n (the paper's K) next steps at each state."""
+
+    kind = "propose"
+
+
+class Complete(PolicyCall):
+    """n continuations to the end of each state."""
+
+    kind = "complete"
 
 
 @dataclass
@@ -123,12 +125,12 @@ def stream(env: SearchEnv, jobs: Iterable[tuple[Question, Search, Usage]],
             finished.append((i, stop.value))
             active -= 1
             return
-        if isinstance(request, (Propose, Complete)):
-            kind, n = ("propose", request.k) if isinstance(request, Propose) else ("complete", request.n)
+        if isinstance(request, PolicyCall):
             usages[i].policy_calls += 1
             answers[i] = [None] * len(request.states)
             for j, steps in enumerate(request.states):
-                tickets[env.submit(kind, questions[i], steps, n, request.temperature, request.logprobs)] = (i, j)
+                tickets[env.submit(request.kind, questions[i], steps, request.n, request.temperature,
+                                   request.logprobs)] = (i, j)
             if not request.states:
                 advance(i, answers.pop(i))
         else:
