@@ -177,6 +177,26 @@ def math_tasks_rows(name: str, data_dir: Path | None) -> list[tuple[str, dict]]:
     return jsonl_rows(local_file(data_dir, name, "test.jsonl"))
 
 
+class WordProblems(Dataset):
+    """A test-only set of numeric word problems in HuggingFaceTB/math_tasks (MAWPS, SVAMP): a
+    subclass says how one of its rows reads (the question, the answer's field, what else to keep)."""
+
+    splits = ("test",)
+    hub = MATH_TASKS
+    answer_field = ""
+
+    def question(self, row: dict, where: str) -> str:
+        raise NotImplementedError
+
+    def meta(self, row: dict) -> dict:
+        return {}
+
+    def load(self, split: str, data_dir: Path | None = None, **options: Any) -> list[Problem]:
+        return [Problem(id=f"{self.name}/{split}/{index}", question=self.question(row, where),
+                        reference=numeric_reference(require(row, self.answer_field, where), where), meta=self.meta(row))
+                for index, (where, row) in enumerate(math_tasks_rows(self.name, data_dir))]
+
+
 def hub_file(hub_id: str, filename: str) -> Path:
     """A raw file of a hub dataset repository, downloaded to the local cache."""
     try:

@@ -7,24 +7,15 @@ float) and type. Hub: `HuggingFaceTB/math_tasks`, file `data/mawps/test.jsonl` (
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from qstar_cli.datasets.base import MATH_TASKS, Dataset, Problem, math_tasks_rows, numeric_reference, require
+from qstar_cli.datasets.base import WordProblems, require
 
 
-class MAWPS(Dataset):
+class MAWPS(WordProblems):
     name = "mawps"
-    splits = ("test",)
-    hub = MATH_TASKS
+    answer_field = "target"
 
-    def load(self, split: str, data_dir: Path | None = None, **options: Any) -> list[Problem]:
-        return [
-            Problem(
-                id=f"mawps/{split}/{index}",
-                question=str(require(row, "input", where)).strip(),
-                reference=numeric_reference(require(row, "target", where), where),
-                meta={"type": row.get("type")},
-            )
-            for index, (where, row) in enumerate(math_tasks_rows("mawps", data_dir))
-        ]
+    def question(self, row: dict, where: str) -> str:
+        return str(require(row, "input", where)).strip()
+
+    def meta(self, row: dict) -> dict:
+        return {"type": row.get("type")}

@@ -9,27 +9,18 @@ of them don't: "... organized into 93 groups How big is each group?" would read 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from qstar_cli.datasets.base import MATH_TASKS, Dataset, Problem, math_tasks_rows, numeric_reference, require
+from qstar_cli.datasets.base import WordProblems, require
 
 
-class SVAMP(Dataset):
+class SVAMP(WordProblems):
     name = "svamp"
-    splits = ("test",)
-    hub = MATH_TASKS
+    answer_field = "Answer"
 
-    def load(self, split: str, data_dir: Path | None = None, **options: Any) -> list[Problem]:
-        return [
-            Problem(
-                id=f"svamp/{split}/{index}",
-                question=join_question(str(require(row, "Body", where)), str(require(row, "Question", where))),
-                reference=numeric_reference(require(row, "Answer", where), where),
-                meta={"equation": row.get("Equation"), "type": row.get("Type"), "source_id": row.get("ID")},
-            )
-            for index, (where, row) in enumerate(math_tasks_rows("svamp", data_dir))
-        ]
+    def question(self, row: dict, where: str) -> str:
+        return join_question(str(require(row, "Body", where)), str(require(row, "Question", where)))
+
+    def meta(self, row: dict) -> dict:
+        return {"equation": row.get("Equation"), "type": row.get("Type"), "source_id": row.get("ID")}
 
 
 def join_question(body: str, question: str) -> str:
