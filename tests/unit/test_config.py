@@ -96,8 +96,9 @@ def test_block_size_is_a_vllm_option_checked_and_does_not_change_the_run():
 
 def test_backend_options_are_checked_against_the_backends_own_constructor():
     with pytest.raises(QstarError, match=r"unknown option policy.options.vllm.blok_size; the vllm backend takes: "
-                                         r"block_size, cpu_kv_cache_gib, gpu_memory_utilization, refill, "
-                                         r"tensor_parallel_size"):
+                                         r"block_size, cpu_kv_cache_gib, distributed_executor_backend, "
+                                         r"engine_args, gpu_memory_utilization, max_num_seqs, "
+                                         r"pipeline_parallel_size, refill, tensor_parallel_size"):
         resolve(CollectConfig, None, ["policy.options.vllm.blok_size=32"], {})
     with pytest.raises(QstarError, match="unknown backend 'tpu' in policy.options"):
         resolve(CollectConfig, None, ["policy.options.tpu.cores=8"], {})

@@ -43,3 +43,27 @@ def test_gpu_engines_keep_vllms_own_block_size(engine):
 def test_an_explicit_block_size_wins_on_both(engine):
     assert engine(gpu=False, block_size=128)["block_size"] == 128
     assert engine(gpu=True, block_size=32)["block_size"] == 32
+
+
+def test_multi_gpu_options_reach_the_engine(engine):
+    kwargs = engine(gpu=True, tensor_parallel_size=4, pipeline_parallel_size=2, distributed_executor_backend="ray",
+                    max_num_seqs=512, engine_args={"quantization": "fp8", "enable_chunked_prefill": True})
+    assert (kwargs["tensor_parallel_size"], kwargs["pipeline_parallel_size"]) == (4, 2)
+    assert (kwargs["distributed_executor_backend"], kwargs["max_num_seqs"]) == ("ray", 512)
+    assert (kwargs["quantization"], kwargs["enable_chunked_prefill"]) == ("fp8", True)
+    cpu = engine(gpu=False, tensor_parallel_size=4, max_num_seqs=64)  # no parallelism on a CPU engine
+    assert "tensor_parallel_size" not in cpu and cpu["max_num_seqs"] == 64
+
+
+def test_engine_args_cannot_override_what_qstar_sets():
+    from qstar_cli.config import EvalConfig, resolve
+    from qstar_cli.errors import QstarError
+
+    base = ["eval.search=greedy", "policy.backend=vllm"]
+    with pytest.raises(QstarError, match=r"engine_args may not set seed: qstar sets it"):
+        resolve(EvalConfig, None, base + ["policy.options.vllm.engine_args={seed: 3}"], {})
+    with pytest.raises(QstarError, match=r"unknown policy.options.vllm.distributed_executor_backend 'slurm'"):
+        resolve(EvalConfig, None, base + ["policy.options.vllm.distributed_executor_backend=slurm"], {})
+    config = resolve(EvalConfig, None, base + ["policy.options.vllm.pipeline_parallel_size=2",
+                                               "policy.options.vllm.engine_args={kv_cache_dtype: fp8}"], {})
+    assert config.policy.options["vllm"]["engine_args"] == {"kv_cache_dtype": "fp8"}
