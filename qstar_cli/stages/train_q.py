@@ -66,22 +66,36 @@ def run(config: TrainConfig) -> Path:
     if not cfg.labels:
         raise QstarError("qstar train-q needs label runs: --labels DIR (repeatable)")
     records, sources = label_sources(cfg.labels, cfg.mixed_datasets)
-    ui.show_config(STAGE, to_yaml(config))
+    from qstar_cli.value.train import processes
+
+    # under `accelerate launch` every process trains its share of each batch; the first one alone
+    # speaks, keeps the run folder and saves the model
+    rank, world = processes()
+    if cfg.batch_size % world:
+        raise QstarError(f"train.batch_size ({cfg.batch_size}) is the batch of all {world} processes together: "
+                         f"make it a multiple of {world}")
+    if rank == 0:
+        ui.show_config(STAGE, to_yaml(config))
     out = Path(cfg.out) if cfg.out else Path(cfg.labels[0]).parent / f"qvm-{Path(cfg.labels[0]).name}"
     cfg.out = str(out)
     if (out / "manifest.json").exists() and read_manifest(out).get("complete"):
-        ui.info(f"{out} is already trained (manifest complete); nothing to do")
+        if rank == 0:
+            ui.info(f"{out} is already trained (manifest complete); nothing to do")
         return out
     inputs = {"labels": [s["dir"] for s in sources], "labels_sha256": [s["sha256"] for s in sources]}
-    rundir = RunDir.open(out, stage=STAGE, kind="qlabels", records_name="none.jsonl", config=to_dict(config),
-                         inputs=inputs, expected_ids=[], total_questions=len(records), seeds={"train": cfg.seed})
+    if rank == 0:
+        rundir = RunDir.open(out, stage=STAGE, kind="qlabels", records_name="none.jsonl", config=to_dict(config),
+                             inputs=inputs, expected_ids=[], total_questions=len(records), seeds={"train": cfg.seed})
     from qstar_cli.value.fit import examples_from_records, fit_qvm
 
     meta = QVMMeta(step_format=sources[0]["step_format"], datasets=sorted({s["dataset"] for s in sources}),
                    policy=sources[0]["policy"], label_method=",".join(sorted({s["method"] for s in sources})))
     start = time.perf_counter()
     _, metrics = fit_qvm(examples_from_records(records), cfg, out, meta, resume=True)
+    if rank != 0:
+        return out
     metrics["labels"] = sources
+    metrics["processes"] = world
     rundir.update_session(seconds=round(time.perf_counter() - start, 3))
     rundir.finish(metrics)
     show_summary(metrics, out)

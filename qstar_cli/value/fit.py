@@ -12,7 +12,7 @@ from pathlib import Path
 from qstar_cli import ui
 from qstar_cli.errors import QstarError
 from qstar_cli.value.model import QVM, QVMMeta, load_backbone
-from qstar_cli.value.train import Example, evaluate, first_questions, make_trainer, split_by_question
+from qstar_cli.value.train import Example, evaluate, first_questions, make_trainer, processes, split_by_question
 
 
 def examples_from_records(records: list[dict], ys: list[list[float]] | None = None) -> list[Example]:
@@ -36,8 +36,10 @@ def examples_from_records(records: list[dict], ys: list[list[float]] | None = No
     return out
 
 
-def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: bool = False) -> tuple[QVM, dict]:
-    """Train a fresh QVM from `cfg.backbone` on `examples`; save it to out_dir/qvm."""
+def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: bool = False) -> tuple[QVM, dict | None]:
+    """Train a fresh QVM from `cfg.backbone` on `examples`; save it to out_dir/qvm. Under several
+    processes (`accelerate launch`) each trains its share; the first one alone scores and saves,
+    and the others get None for metrics."""
     if not examples:
         raise QstarError("no labelled examples to train on")
     ys = [e.y for e in examples]
@@ -67,13 +69,16 @@ def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: 
     meta.max_length = cfg.max_length
     qvm = QVM(tokenizer, model, meta, batch_size=cfg.score_batch_size)
     trainer = make_trainer(qvm, train, str(out_dir / "checkpoints"), cfg, validation=validation)
-    ui.info(f"training the QVM on {len(train):,} examples ({len({e.qid for e in train})} questions), "
-            f"holding out {len(held):,} ({len({e.qid for e in held})} questions)")
+    if processes()[0] == 0:
+        ui.info(f"training the QVM on {len(train):,} examples ({len({e.qid for e in train})} questions), "
+                f"holding out {len(held):,} ({len({e.qid for e in held})} questions)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         last_ckpt = _last_checkpoint(out_dir / "checkpoints") if resume else None
         result = trainer.train(resume_from_checkpoint=last_ckpt)
     qvm.model.eval()
+    if processes()[0] != 0:
+        return qvm, None
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     metrics = {
         "train_examples": len(train), "train_questions": len({e.qid for e in train}),

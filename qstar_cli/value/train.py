@@ -159,9 +159,21 @@ def _progress_callback():
     return RichProgress()
 
 
+def processes() -> tuple[int, int]:
+    """(this process's rank, the number of processes) under `accelerate launch` / torchrun; (0, 1) alone."""
+    import os
+
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
 def make_trainer(qvm, train: list[Example], out_dir: str, cfg, resume: bool = False, validation=None):
     """A transformers Trainer for `qvm` on `train`; `cfg` is a TrainSection; `validation` (a
-    list of Examples) turns on keeping the best weights by its ROC-AUC."""
+    list of Examples) turns on keeping the best weights by its ROC-AUC.
+
+    With several processes `train.batch_size` stays the global batch: each process takes its share,
+    and the Trainer's sharded loader hands process r the r-th slice of each global batch in the one
+    seeded order, so N processes take the same steps as one, up to numerical noise. Progress and
+    validation run on the first process, the one that keeps and saves the weights."""
     import torch
     from transformers import PrinterCallback, Trainer, TrainingArguments
 
@@ -189,7 +201,8 @@ def make_trainer(qvm, train: list[Example], out_dir: str, cfg, resume: bool = Fa
     groups = sibling_groups(train) if pair_weight > 0 else None
     # a batch of sibling groups holds about as many examples as a batch of single ones
     per_item = len(train) / len(groups) if groups else 1.0
-    batch_size = max(1, round(cfg.batch_size / per_item))
+    rank, world = processes()
+    batch_size = max(1, round(cfg.batch_size / per_item / world))
     # transformers 5 folded warmup_ratio into warmup_steps (a float < 1 is a ratio)
     if "warmup_ratio" in inspect.signature(TrainingArguments.__init__).parameters:
         warmup = {"warmup_ratio": cfg.warmup_ratio}
@@ -221,9 +234,10 @@ def make_trainer(qvm, train: list[Example], out_dir: str, cfg, resume: bool = Fa
     rows = _Rows(ids, targets(train, cfg), class_weights(train, cfg.class_balance), groups)
     trainer = QTrainer(model=qvm.model, args=args, train_dataset=rows, data_collator=_collator(qvm.tokenizer.pad_token_id))
     trainer.remove_callback(PrinterCallback)
-    trainer.add_callback(_progress_callback())
-    if validation:
-        per_epoch = max(1, len(rows) // (batch_size * cfg.grad_accum))
+    if rank == 0:
+        trainer.add_callback(_progress_callback())
+    if validation and rank == 0:
+        per_epoch = max(1, len(rows) // (batch_size * world * cfg.grad_accum))
         trainer.add_callback(KeepBest(qvm, validation, every=max(1, per_epoch // 4)))
     return trainer
 
