@@ -251,6 +251,50 @@ def eval_(
     }
 
 
+launch_app = typer.Typer(help="Run a stage across machines: one shard per task, merged into one run.",
+                         no_args_is_help=True)
+app.add_typer(launch_app, name="launch")
+
+
+@launch_app.command("slurm")
+@handle_errors
+def launch_slurm(
+    stage: str = typer.Option(..., "--stage", help="collect-rollouts | eval"),
+    recipe: Path = typer.Option(..., "--recipe", help="The stage's recipe (every shard runs it)."),
+    shards: int = typer.Option(..., "--shards", help="Array tasks: task i runs --shard i/N."),
+    gpus_per_shard: int = typer.Option(0, "--gpus-per-shard", help="GPUs per task (the policy's tensor x pipeline parallel size)."),
+    cpus_per_shard: int = typer.Option(0, "--cpus-per-shard", help="CPUs per task (0: Slurm's default)."),
+    mem: Optional[str] = typer.Option(None, "--mem", help="Memory per task, e.g. 64G."),
+    time_limit: Optional[str] = typer.Option(None, "--time", help="Time limit per task, e.g. 4:00:00."),
+    partition: Optional[str] = typer.Option(None, "--partition", "-p"),
+    retries: int = typer.Option(1, "--retries", help="Reruns of a failed task within it (each resumes its shard)."),
+    sbatch: Optional[list[str]] = typer.Option(None, "--sbatch", help="Another sbatch option, e.g. --sbatch=--account=lab "
+                                               "(repeatable)."),
+    python: Optional[str] = typer.Option(None, "--python", help="The Python on the nodes (default: this one)."),
+    set_: Optional[list[str]] = SetOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Write and print the sbatch scripts; submit nothing."),
+):
+    """Submit a stage as a Slurm array (one shard per task) and a merge job after it (afterok)."""
+    from qstar_cli import ui
+    from qstar_cli.launch import slurm
+
+    job = slurm.plan(stage, recipe, set_ or [], shards, gpus_per_shard=gpus_per_shard, cpus_per_shard=cpus_per_shard,
+                     mem=mem, time=time_limit, partition=partition, retries=retries, sbatch_args=tuple(sbatch or ()),
+                     **({"python": python} if python else {}))
+    if dry_run:
+        for path in slurm.write(job):
+            typer.echo(f"# {path}\n{path.read_text()}")  # as written: no wrapping, ready to paste
+        return
+    array_id, merge_id = slurm.submit(job)
+    if merge_id is None:
+        ui.info(f"{job.out} is already complete; nothing to submit")
+        return
+    todo = "every shard" if array_id and len(job.unfinished()) == job.shards else "the unfinished shards"
+    ui.info(f"submitted {todo} as array job {array_id} and the merge as job {merge_id} (after the array succeeds) "
+            f"-> {job.out}" if array_id else f"every shard is complete: submitted the merge as job {merge_id} -> {job.out}")
+    ui.info(f"logs in {job.folder / 'logs'}; a failed shard: rerun this command (finished shards and questions are kept)")
+
+
 @app.command("report")
 @handle_errors
 def report(

@@ -1,0 +1,1 @@
+"""Launchers that run a stage across machines: Slurm arrays (slurm.py)."""

@@ -1,0 +1,175 @@
+"""`qstar launch slurm`: one stage of a recipe as a Slurm array job, one task per `--shard i/n`,
+and a merge job that runs when every task has succeeded (`afterok`).
+
+The scripts are plain sbatch files, written to `<out>.slurm/` and shown by `--dry-run`, so a user
+can read, edit and resubmit them. submitit was considered: it submits pickled Python callables and
+returns futures, but a qstar shard is already a command that resumes itself, and what remains (an
+array line per shard, a dependency, a retry) is a few sbatch lines a user can read. Each task
+retries its own shard `--retries` times (the rerun resumes: finished questions are never redone)
+and is requeued on preemption; running the same `qstar launch` again submits only the shards that
+are not complete, then the merge.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from qstar_cli.artifacts.rundir import read_manifest
+from qstar_cli.errors import QstarError
+
+SHARDABLE = ("collect", "eval")  # the stages that select questions with data.shard
+
+
+@dataclass
+class SlurmJob:
+    section: str  # the stage's recipe section (collect | eval)
+    recipe: Path
+    sets: list[str]
+    shards: int
+    out: Path  # the merged run folder
+    gpus_per_shard: int = 0
+    cpus_per_shard: int = 0
+    mem: str | None = None
+    time: str | None = None
+    partition: str | None = None
+    retries: int = 1
+    sbatch_args: tuple[str, ...] = ()  # any other sbatch options, e.g. --account=X --qos=Y
+    python: str = sys.executable  # the interpreter on the nodes (a shared file system is assumed)
+
+    @property
+    def folder(self) -> Path:
+        return self.out.with_name(self.out.name + ".slurm")
+
+    def shard_out(self, i: int) -> Path:
+        return self.out.with_name(self.out.name + ".shards") / f"shard{i}of{self.shards}"
+
+    def stage_command(self) -> list[str]:
+        from qstar_cli.stages import STAGES
+
+        sets = [arg for s in self.sets for arg in ("--set", s)]
+        return [self.python, "-m", "qstar_cli.cli", STAGES[self.section].command, "--recipe", str(self.recipe), *sets]
+
+    def shards_script(self) -> str:
+        shard_out = f"{shlex.quote(str(self.shard_out(0).parent))}/shard${{i}}of{self.shards}"
+        command = " ".join(map(shlex.quote, self.stage_command()))
+        lines = ["#!/bin/bash", f"#SBATCH --job-name=qstar-{self.section}",
+                 f"#SBATCH --output={self.folder / 'logs'}/shard-%a.log", "#SBATCH --requeue"]
+        lines += [f"#SBATCH {opt}" for opt in self._resources()]
+        lines += [
+            "# one task per shard; a rerun of a task resumes its shard (finished questions are kept)",
+            "set -u",
+            f"cd {shlex.quote(str(Path.cwd()))}",
+            "i=$SLURM_ARRAY_TASK_ID",
+            f"for attempt in $(seq 0 {self.retries}); do",
+            f"  {command} --set data.shard=$i/{self.shards} --out {shard_out} && exit 0",
+            '  echo "qstar launch: shard $i failed (attempt $attempt)" >&2',
+            "done",
+            "exit 1",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def merge_script(self) -> str:
+        shard_dirs = " ".join(shlex.quote(str(self.shard_out(i))) for i in range(self.shards))
+        lines = ["#!/bin/bash", f"#SBATCH --job-name=qstar-{self.section}-merge",
+                 f"#SBATCH --output={self.folder / 'logs'}/merge.log", "#SBATCH --cpus-per-task=1"]
+        lines += [f"#SBATCH {opt}" for opt in self._resources(merge=True)]
+        lines += ["set -eu", f"cd {shlex.quote(str(Path.cwd()))}",
+                  f"{shlex.quote(self.python)} -m qstar_cli.cli merge {shard_dirs} --out {shlex.quote(str(self.out))}"]
+        return "\n".join(lines) + "\n"
+
+    def _resources(self, merge: bool = False) -> list[str]:
+        opts = [f"--partition={self.partition}"] if self.partition else []
+        opts += list(self.sbatch_args)
+        if merge:
+            return opts
+        if self.gpus_per_shard:
+            opts.append(f"--gpus-per-task={self.gpus_per_shard}")
+        if self.cpus_per_shard:
+            opts.append(f"--cpus-per-task={self.cpus_per_shard}")
+        if self.mem:
+            opts.append(f"--mem={self.mem}")
+        if self.time:
+            opts.append(f"--time={self.time}")
+        return opts
+
+    def unfinished(self) -> list[int]:
+        """The shards whose run folder is not complete (all of them the first time)."""
+        return [i for i in range(self.shards)
+                if not (self.shard_out(i) / "manifest.json").exists() or not read_manifest(self.shard_out(i)).get("complete")]
+
+
+def plan(stage: str, recipe: Path, sets: list[str], shards: int, **resources) -> SlurmJob:
+    """The job for `stage` (a command or section name) of `recipe`, after every check a user's
+    input can fail that loads no model: the stage shards, the recipe resolves, the data and the
+    models it names exist. `resources`: SlurmJob's other fields."""
+    from qstar_cli.config import STAGE_CONFIGS, resolve
+    from qstar_cli.stages import STAGES, by_command
+    from qstar_cli.stages.common import default_out, select_problems
+
+    section = stage if stage in STAGES else getattr(by_command(stage), "section", None)
+    if section not in SHARDABLE:
+        names = " | ".join(STAGES[s].command for s in SHARDABLE)
+        hint = " (train-q: accelerate launch inside one job)" if section == "train" else ""
+        raise QstarError(f"qstar launch runs {names} across shards, not {stage!r}{hint}")
+    if shards < 2:
+        raise QstarError(f"--shards must be at least 2, got {shards} (one shard is the stage itself)")
+    if not Path(recipe).is_file():
+        raise QstarError(f"recipe {recipe} not found")
+    config = resolve(STAGE_CONFIGS[section], recipe, sets, {})
+    if config.data.shard:
+        raise QstarError(f"the recipe already sets data.shard={config.data.shard}; qstar launch sets it per task")
+    if section == "eval":
+        from qstar_cli.stages import eval as eval_stage
+
+        eval_stage.check(config)
+        out = config.eval.out or default_out(f"eval-{config.eval.search}", config.data)
+    else:
+        from qstar_cli.backends import choose_backend, model_reference
+
+        select_problems(config.data, config.execution)
+        choose_backend(config.policy.backend)
+        model_reference(config.policy)
+        out = config.collect.out or default_out("rollouts", config.data)
+    for key, value in (("retries", resources.get("retries", 1)), ("gpus_per_shard", resources.get("gpus_per_shard", 0)),
+                       ("cpus_per_shard", resources.get("cpus_per_shard", 0))):
+        if value < 0:
+            raise QstarError(f"--{key.replace('_', '-')} must be >= 0, got {value}")
+    return SlurmJob(section, Path(recipe).resolve(), list(sets), shards, Path(out).resolve(), **resources)
+
+
+def write(job: SlurmJob) -> tuple[Path, Path]:
+    """Write the two scripts (and the log folder); return their paths."""
+    (job.folder / "logs").mkdir(parents=True, exist_ok=True)
+    shards, merge = job.folder / "shards.sbatch", job.folder / "merge.sbatch"
+    shards.write_text(job.shards_script(), encoding="utf-8")
+    merge.write_text(job.merge_script(), encoding="utf-8")
+    return shards, merge
+
+
+def submit(job: SlurmJob) -> tuple[str | None, str | None]:
+    """Submit the array (its unfinished shards only) and the merge after it: (array id, merge id).
+    None for what there was nothing to submit for."""
+    if (job.out / "manifest.json").exists() and read_manifest(job.out).get("complete"):
+        return None, None
+    shards_script, merge_script = write(job)
+    todo = job.unfinished()
+    array_id = None
+    if todo:
+        array_id = _sbatch(f"--array={','.join(map(str, todo))}", str(shards_script))
+    dependency = [f"--dependency=afterok:{array_id}", "--kill-on-invalid-dep=yes"] if array_id else []
+    return array_id, _sbatch(*dependency, str(merge_script))
+
+
+def _sbatch(*args: str) -> str:
+    try:
+        result = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        raise QstarError("sbatch not found: run qstar launch slurm on a Slurm login node "
+                         "(or --dry-run to write the scripts only)") from None
+    if result.returncode != 0:
+        raise QstarError(f"sbatch refused the job: {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout.strip().split(";")[0]
