@@ -86,14 +86,9 @@ class SlurmJob:
         opts += list(self.sbatch_args)
         if merge:
             return opts
-        if self.gpus_per_shard:
-            opts.append(f"--gpus-per-task={self.gpus_per_shard}")
-        if self.cpus_per_shard:
-            opts.append(f"--cpus-per-task={self.cpus_per_shard}")
-        if self.mem:
-            opts.append(f"--mem={self.mem}")
-        if self.time:
-            opts.append(f"--time={self.time}")
+        per_task = (("gpus-per-task", self.gpus_per_shard), ("cpus-per-task", self.cpus_per_shard), ("mem", self.mem),
+                    ("time", self.time))
+        opts += [f"--{name}={value}" for name, value in per_task if value]
         return opts
 
     def unfinished(self) -> list[int]:
