@@ -7,10 +7,11 @@
 # Every stage resumes, so rerunning after an interruption finishes the work without redoing it.
 #
 #   make results                                   # SYNTHETIC arithmetic: about 25 min on 2 cores
-#   make results DATASETS="mawps svamp"            # the real sets: on 2 cores ~20 min rollouts and ~80 min of
-#                                                  # evals per set, but each QVM (3 seeds per set) trains for
-#                                                  # more than 3 h (a stopped SVAMP run, README): train them
-#                                                  # on a GPU (EXTRA or scripts/qvm_sweep.py), then rerun here
+#   make results DATASETS="mawps svamp"            # the real sets: on 2 cores ~20 min rollouts and ~90 min of
+#                                                  # evals per set, and each QVM (3 seeds per set) trains for
+#                                                  # 1.5 h (SVAMP, the paper's 2 epochs: 94 min here) to 3 h
+#                                                  # (MAWPS, 4 epochs with validation): about 20 h in all;
+#                                                  # train the QVMs on a GPU (scripts/qvm_sweep.py), then rerun here
 #   DATASETS=mawps METHODS="greedy astar" scripts/cpu_results.sh
 #
 # QVM_SEEDS (default "0", "0 1 2" for the real sets) trains one QVM per seed (seed 0 is qvm.yaml's,
