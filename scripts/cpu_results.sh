@@ -9,8 +9,8 @@
 #   make results                                   # SYNTHETIC arithmetic: about 25 min on 2 cores
 #   make results DATASETS="mawps svamp"            # the real sets: on 2 cores ~20 min rollouts and ~90 min of
 #                                                  # evals per set, and each QVM (3 seeds per set) trains for
-#                                                  # 1.5 h (SVAMP, the paper's 2 epochs: 94 min here) to 3 h
-#                                                  # (MAWPS, 4 epochs with validation): about 20 h in all;
+#                                                  # 1.5 h (SVAMP, the paper's 2 epochs: 94 min here) to ~2 h
+#                                                  # (MAWPS, 4 epochs with validation, estimated): ~15 h in all;
 #                                                  # train the QVMs on a GPU (scripts/qvm_sweep.py), then rerun here
 #   DATASETS=mawps METHODS="greedy astar" scripts/cpu_results.sh
 #
