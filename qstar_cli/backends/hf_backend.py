@@ -4,9 +4,18 @@ Prompts are repeated `n` times, sorted by length (less padding) and generated in
 batches. Stop strings use transformers' own `stop_strings`; because a token can run past the stop
 string (".\n\n" for a "\n" stop), each row is cut right after the first stop string, like vLLM
 does. Logprobs come from the raw logits (before temperature), as vLLM reports them by default.
+
+Sampling is seeded per request when the caller names each prompt's question (`keys`, as collect,
+label and every search do): each row draws from its own generator, seeded by the policy seed, the
+question, the prompt, the sample's index and how often that question sent that prompt before. A
+question's samples then do not depend on which questions shared its batches, so a sharded run, a
+resumed run and one uninterrupted process write the same records (up to the last bits of float
+arithmetic that padding to another batch's length can change).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
 from qstar_cli.batching import by_length, padded
@@ -38,24 +47,44 @@ class HFBackend(PolicyBackend):
         self.eos_ids = set(eos) | ({self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set())
         self.batch_size = batch_size
         self.model_path = model_path
+        self.seed = seed
+        self._sent: dict[bytes, int] = {}  # (question, prompt) digest -> requests so far
 
     @staticmethod
     def check_options(options: dict, where: str) -> None:
         if options.get("batch_size", 32) <= 0:
             raise QstarError(f"{where}.batch_size must be positive, got {options['batch_size']}")
 
-    def _generate(self, prompt_ids: list[list[int]], params: GenParams) -> list[list[Generation]]:
+    def _generate_text(self, prompts: list[str], params: GenParams, keys: list | None = None) -> list[list[Generation]]:
+        seeds = None
+        if params.temperature > 0 and keys is not None and all(k is not None for k in keys):
+            seeds = [self._row_seeds(key, prompt, params.n) for key, prompt in zip(keys, prompts)]
+        return self._generate([self.encode(p) for p in prompts], params, seeds)
+
+    def _row_seeds(self, key, prompt: str, n: int) -> list[int]:
+        """The seeds of one request's n samples: the same for the same question, prompt and
+        occurrence, whatever else is in the batch (MCTS sends one state many times: each time new)."""
+        digest = hashlib.sha256(f"{self.seed}\0{key}\0{prompt}".encode()).digest()
+        occurrence = self._sent.get(digest, 0)
+        self._sent[digest] = occurrence + 1
+        return [int.from_bytes(hashlib.sha256(digest + f"{occurrence}/{j}".encode()).digest()[:8], "big") >> 1
+                for j in range(n)]
+
+    def _generate(self, prompt_ids: list[list[int]], params: GenParams,
+                  seeds: list[list[int]] | None = None) -> list[list[Generation]]:
         rows = [(i, ids) for i, ids in enumerate(prompt_ids) for _ in range(params.n)]
+        row_seeds = [seed for per_prompt in seeds for seed in per_prompt] if seeds else None
         results: list[list[Generation]] = [[] for _ in prompt_ids]
         done: dict[int, Generation] = {}
         for chunk in by_length([ids for _, ids in rows], self.batch_size):
-            for r, gen in zip(chunk, self._batch([rows[r][1] for r in chunk], params)):
+            chunk_seeds = [row_seeds[r] for r in chunk] if row_seeds else None
+            for r, gen in zip(chunk, self._batch([rows[r][1] for r in chunk], params, chunk_seeds)):
                 done[r] = gen
         for r in range(len(rows)):  # back to prompt order, samples in the order they were asked
             results[rows[r][0]].append(done[r])
         return results
 
-    def _batch(self, batch: list[list[int]], params: GenParams) -> list[Generation]:
+    def _batch(self, batch: list[list[int]], params: GenParams, seeds: list[int] | None = None) -> list[Generation]:
         torch = self.torch
         pad = self.tokenizer.pad_token_id
         rows, masks = padded(batch, pad, left=True)  # left: every row ends where its new tokens begin
@@ -65,7 +94,12 @@ class HFBackend(PolicyBackend):
         sample = params.temperature > 0
         kwargs = dict(max_new_tokens=params.max_tokens, do_sample=sample, pad_token_id=pad,
                       return_dict_in_generate=True, output_logits=params.logprobs is not None)
-        if sample:
+        if sample and seeds:  # each row draws from its own generator; generate then takes the drawn token
+            from transformers import LogitsProcessorList
+
+            kwargs.update(do_sample=False, logits_processor=LogitsProcessorList(
+                [_SeededSampler(seeds, params.temperature, params.top_p, self.device)]))
+        elif sample:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
@@ -116,6 +150,29 @@ class HFBackend(PolicyBackend):
             if top is not None:
                 tops = top[b, :len(ids)].tolist()
         return Generation(text, ids, finish, token_lps, tops)
+
+
+class _SeededSampler:
+    """A logits processor that samples each row from its own seeded generator (temperature, then
+    nucleus top-p, as vLLM and transformers' sampling do) and leaves only the drawn token possible,
+    so greedy decoding takes it."""
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float, device: str):
+        import torch
+
+        self.torch, self.temperature, self.top_p = torch, temperature, top_p
+        self.generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+
+    def __call__(self, input_ids, scores):
+        torch = self.torch
+        probs = (scores.float() / self.temperature).softmax(-1)
+        if self.top_p < 1.0:
+            sorted_probs, order = probs.sort(-1, descending=True)
+            outside = sorted_probs.cumsum(-1) - sorted_probs >= self.top_p  # mass before the token already >= top_p
+            sorted_probs = sorted_probs.masked_fill(outside, 0.0)
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+        drawn = torch.cat([torch.multinomial(probs[b], 1, generator=g) for b, g in enumerate(self.generators)])
+        return torch.full_like(scores, float("-inf")).scatter(-1, drawn[:, None], 0.0)
 
 
 def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:

@@ -59,3 +59,40 @@ def test_propose_steps_dedupes_and_split_steps_accounts_every_token(backend):
     assert [s.tokens for s in steps] == [4, 4, 2]
     assert "".join(s.text for s in steps) == gen.text
     assert sum(s.logprob for s in steps) == pytest.approx(gen.logprob)
+
+
+def test_a_questions_samples_do_not_depend_on_its_batch(tiny_model):
+    """Per-question seeds: the same question and prompt give the same samples alone or among others,
+    in a fresh process too, and each new request of the same prompt gives new ones."""
+    params = GenParams(n=3, temperature=1.0, max_tokens=10)
+    a, b = "Alpha prompt", "A longer beta prompt with more words"
+
+    def texts(backend, prompts, keys):
+        return [[g.text for g in gens] for gens in backend.generate(prompts, params, keys)]
+
+    first = HFBackend(tiny_model, batch_size=4, seed=0)
+    together = texts(first, [b, a], ["qb", "qa"])
+    again = texts(first, [a], ["qa"])  # the second request of (qa, a): new samples
+    second = HFBackend(tiny_model, batch_size=1, seed=0)  # another process, other batches
+    alone = texts(second, [a], ["qa"])
+    assert alone[0] == together[1]
+    assert texts(second, [a], ["qa"])[0] == again[0] != together[1]
+    assert len(set(together[1])) > 1  # the three samples of one request differ
+    other_seed = HFBackend(tiny_model, batch_size=4, seed=1)
+    assert texts(other_seed, [a], ["qa"])[0] != together[1]
+
+
+def test_seeded_sampler_draws_from_the_tempered_nucleus():
+    """p = (0.5, 0.3, 0.2): top_p 0.6 keeps the first two (0.5 < 0.6 <= 0.8), renormalised to
+    (0.625, 0.375); temperature 2 makes it p^(1/2) / sum = (0.415, 0.321, 0.263)."""
+    from qstar_cli.backends.hf_backend import _SeededSampler
+
+    logits = torch.tensor([[0.5, 0.3, 0.2]]).log().repeat(4000, 1)
+
+    def shares(temperature, top_p):
+        sampler = _SeededSampler(list(range(4000)), temperature, top_p, "cpu")
+        drawn = sampler(None, logits).argmax(-1)
+        return torch.bincount(drawn, minlength=3).float() / 4000
+
+    assert shares(1.0, 0.6).tolist() == pytest.approx([0.625, 0.375, 0.0], abs=0.03)
+    assert shares(2.0, 1.0).tolist() == pytest.approx([0.415, 0.321, 0.263], abs=0.03)
