@@ -70,6 +70,10 @@ DATA_FLAGS = {
 RUN_FLAGS = {
     "backend": ("policy.backend", BackendOpt, Optional[str]),
     "allow_code": ("execution.allow_code", AllowCodeOpt, bool),
+    "ray": ("ray.address", typer.Option(None, "--ray", help="Run across a Ray cluster, one task per shard, merged into "
+                                        "--out: auto | local | HOST:PORT (needs Ray: the qstar ray extra)."), Optional[str]),
+    "shards": ("ray.shards", typer.Option(None, "--shards", help="With --ray: shards (default: as many as the "
+                                          "cluster runs at once)."), Optional[int]),
 }
 
 
@@ -145,6 +149,10 @@ def stage_command(section: str, *groups: dict):
             config = resolve(STAGE_CONFIGS[section], recipe, sets, {**flags, **own}, base=base)
             if dry_run:  # the resolved config, as far as it goes (a recipe may get its --qvm from qstar repro)
                 return dry_run_print(config)
+            if getattr(config, "ray", None) is not None and config.ray.address:
+                from qstar_cli.launch import ray
+
+                return ray.run(section, config)
             stage.load().run(config)
 
         own = inspect.signature(fn, eval_str=True)
@@ -164,7 +172,7 @@ def collect_rollouts(
     return {"collect.num_rollouts": num_rollouts, "sampling.temperature": temperature, "sampling.max_tokens": max_tokens}
 
 
-@stage_command("label", RUN_FLAGS)
+@stage_command("label", RUN_FLAGS, {"shard": DATA_FLAGS["shard"]})
 def label(
     input_dir: Optional[str] = typer.Option(None, "--input", "-i", help="A collect-rollouts run directory."),
     method: Optional[str] = typer.Option(None, "--method", help=" | ".join(LABEL_METHODS)),
@@ -259,7 +267,7 @@ app.add_typer(launch_app, name="launch")
 @launch_app.command("slurm")
 @handle_errors
 def launch_slurm(
-    stage: str = typer.Option(..., "--stage", help="collect-rollouts | eval"),
+    stage: str = typer.Option(..., "--stage", help="collect-rollouts | label | eval"),
     recipe: Path = typer.Option(..., "--recipe", help="The stage's recipe (every shard runs it)."),
     shards: int = typer.Option(..., "--shards", help="Array tasks: task i runs --shard i/N."),
     gpus_per_shard: int = typer.Option(0, "--gpus-per-shard", help="GPUs per task (the policy's tensor x pipeline parallel size)."),

@@ -145,6 +145,22 @@ class ExecutionConfig:
 
 
 @dataclass
+class RaySection:
+    """`--ray ADDRESS`: the stage across a Ray cluster, one task per shard (qstar_cli/launch/ray.py)."""
+
+    address: str | None = None  # None: this process; auto | local | HOST:PORT | ray://HOST:PORT
+    shards: int = field(default=0, metadata={"min": 0})  # 0: as many as the cluster's GPUs (else CPUs) hold at once
+    gpus_per_shard: int | None = None  # None: the policy's tensor x pipeline parallel size when the cluster has GPUs
+    cpus_per_shard: int = field(default=1, metadata={"min": 1})
+    retries: int = field(default=3, metadata={"min": 0})  # reruns of a failed or lost task (each resumes its shard)
+
+    def validate(self) -> None:
+        check_fields(self, "ray.")
+        if self.gpus_per_shard is not None and self.gpus_per_shard < 0:
+            raise QstarError(f"ray.gpus_per_shard must be >= 0, got {self.gpus_per_shard}")
+
+
+@dataclass
 class CollectSection:
     num_rollouts: int = 8  # M complete trajectories per question
     batch_questions: int = 32  # questions per backend call (resume granularity vs. throughput)
@@ -171,6 +187,7 @@ class CollectConfig(_PolicyStage):
     data: DataConfig = field(default_factory=lambda: DataConfig(split="train"))
     collect: CollectSection = field(default_factory=CollectSection)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    ray: RaySection = field(default_factory=RaySection)
 
 
 LabelMethod = Literal["rollout", "fqi", "completion"]
@@ -347,6 +364,7 @@ SEARCH_KEYS = _search_keys()  # the eval keys each method reads
 class EvalConfig(_PolicyStage):
     eval: EvalSection = field(default_factory=EvalSection)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    ray: RaySection = field(default_factory=RaySection)
 
 
 @dataclass
@@ -354,6 +372,7 @@ class LabelConfig(_PolicyStage):
     label: LabelSection = field(default_factory=LabelSection)
     train: TrainSection = field(default_factory=TrainSection)  # fqi trains a QVM every iteration
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    ray: RaySection = field(default_factory=RaySection)
 
 
 @dataclass
@@ -371,6 +390,7 @@ SECTIONS: dict[str, type] = {
     "train": TrainSection,
     "eval": EvalSection,
     "execution": ExecutionConfig,
+    "ray": RaySection,
 }
 
 # The stages a recipe's `stages:` section may give overrides to, and the config each resolves.
@@ -391,6 +411,7 @@ EXECUTION_KEYS = {
     "eval.prm_batch_size",
     "train.out", "train.logging_steps", "train.save_steps", "train.report_to", "train.score_batch_size",
     "execution.allow_code", "execution.workers", "execution.isolation", "execution.python",
+    *(f"ray.{f.name}" for f in dataclasses.fields(RaySection)),  # where a run executes, not what it computes
     # older qstar versions' names of backend options (still in their run folders' config.yaml)
     *(f"policy.{key}" for key in PolicyConfig.LEGACY), *(f"label.{key}" for key in LabelSection.LEGACY),
 }

@@ -18,15 +18,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from qstar_cli.artifacts.rundir import read_manifest
 from qstar_cli.errors import QstarError
-
-SHARDABLE = ("collect", "eval")  # the stages that select questions with data.shard
+from qstar_cli.launch import shards as S
 
 
 @dataclass
 class SlurmJob:
-    section: str  # the stage's recipe section (collect | eval)
+    section: str  # the stage's recipe section (collect | label | eval)
     recipe: Path
     sets: list[str]
     shards: int
@@ -45,7 +43,7 @@ class SlurmJob:
         return self.out.with_name(self.out.name + ".slurm")
 
     def shard_out(self, i: int) -> Path:
-        return self.out.with_name(self.out.name + ".shards") / f"shard{i}of{self.shards}"
+        return S.shard_out(self.out, i, self.shards)
 
     def stage_command(self) -> list[str]:
         from qstar_cli.stages import STAGES
@@ -92,48 +90,24 @@ class SlurmJob:
         return opts
 
     def unfinished(self) -> list[int]:
-        """The shards whose run folder is not complete (all of them the first time)."""
-        return [i for i in range(self.shards)
-                if not (self.shard_out(i) / "manifest.json").exists() or not read_manifest(self.shard_out(i)).get("complete")]
+        return S.unfinished(self.out, self.shards)
 
 
 def plan(stage: str, recipe: Path, sets: list[str], shards: int, **resources) -> SlurmJob:
     """The job for `stage` (a command or section name) of `recipe`, after every check a user's
-    input can fail that loads no model: the stage shards, the recipe resolves, the data and the
-    models it names exist. `resources`: SlurmJob's other fields."""
+    input can fail that loads no model (launch/shards.check). `resources`: SlurmJob's other fields."""
     from qstar_cli.config import STAGE_CONFIGS, resolve
-    from qstar_cli.stages import STAGES, by_command
-    from qstar_cli.stages.common import default_out, select_problems
 
-    section = stage if stage in STAGES else getattr(by_command(stage), "section", None)
-    if section not in SHARDABLE:
-        names = " | ".join(STAGES[s].command for s in SHARDABLE)
-        hint = " (train-q: accelerate launch inside one job)" if section == "train" else ""
-        raise QstarError(f"qstar launch runs {names} across shards, not {stage!r}{hint}")
+    section = S.section_of(stage)
     if shards < 2:
         raise QstarError(f"--shards must be at least 2, got {shards} (one shard is the stage itself)")
     if not Path(recipe).is_file():
         raise QstarError(f"recipe {recipe} not found")
-    config = resolve(STAGE_CONFIGS[section], recipe, sets, {})
-    if config.data.shard:
-        raise QstarError(f"the recipe already sets data.shard={config.data.shard}; qstar launch sets it per task")
-    if section == "eval":
-        from qstar_cli.stages import eval as eval_stage
-
-        eval_stage.check(config)
-        out = config.eval.out or default_out(f"eval-{config.eval.search}", config.data)
-    else:
-        from qstar_cli.backends import choose_backend, model_reference
-
-        select_problems(config.data, config.execution)
-        choose_backend(config.policy.backend)
-        model_reference(config.policy)
-        out = config.collect.out or default_out("rollouts", config.data)
-    for key, value in (("retries", resources.get("retries", 1)), ("gpus_per_shard", resources.get("gpus_per_shard", 0)),
-                       ("cpus_per_shard", resources.get("cpus_per_shard", 0))):
-        if value < 0:
-            raise QstarError(f"--{key.replace('_', '-')} must be >= 0, got {value}")
-    return SlurmJob(section, Path(recipe).resolve(), list(sets), shards, Path(out).resolve(), **resources)
+    for key in ("retries", "gpus_per_shard", "cpus_per_shard"):
+        if resources.get(key, 0) < 0:
+            raise QstarError(f"--{key.replace('_', '-')} must be >= 0, got {resources[key]}")
+    out, _ = S.check(section, resolve(STAGE_CONFIGS[section], recipe, sets, {}))
+    return SlurmJob(section, Path(recipe).resolve(), list(sets), shards, out, **resources)
 
 
 def write(job: SlurmJob) -> tuple[Path, Path]:
@@ -148,7 +122,7 @@ def write(job: SlurmJob) -> tuple[Path, Path]:
 def submit(job: SlurmJob) -> tuple[str | None, str | None]:
     """Submit the array (its unfinished shards only) and the merge after it: (array id, merge id).
     None for what there was nothing to submit for."""
-    if (job.out / "manifest.json").exists() and read_manifest(job.out).get("complete"):
+    if S.is_complete(job.out):
         return None, None
     shards_script, merge_script = write(job)
     todo = job.unfinished()

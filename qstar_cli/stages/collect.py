@@ -23,18 +23,24 @@ ME = STAGES["collect"]
 STAGE, RECORDS = ME.command, ME.records
 
 
-def prepare(config: CollectConfig):
-    """Everything that needs no model: questions, step format, then the model path and run dir.
-
-    The model is resolved before the run dir exists: a typo in --model must not leave behind a
-    run whose config names a model that was never loaded (the corrected rerun would be refused).
-    """
+def check(config: CollectConfig):
+    """Every check a user's input can fail that loads no model: (dataset, questions, size of the
+    unsharded set, step format, model path)."""
     from qstar_cli.backends import choose_backend, model_reference
 
     dataset, problems, total = select_problems(config.data, config.execution)
     fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
     choose_backend(config.policy.backend)
-    model_path = model_reference(config.policy)
+    return dataset, problems, total, fmt, model_reference(config.policy)
+
+
+def prepare(config: CollectConfig):
+    """Everything that needs no model: the checks, then the run dir.
+
+    The model is resolved before the run dir exists: a typo in --model must not leave behind a
+    run whose config names a model that was never loaded (the corrected rerun would be refused).
+    """
+    dataset, problems, total, fmt, model_path = check(config)
     out = Path(config.collect.out) if config.collect.out else default_out("rollouts", config.data)
     config.collect.out = str(out)
     inputs = {"dataset": f"{config.data.name}/{config.data.split}",

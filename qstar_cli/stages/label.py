@@ -11,6 +11,9 @@
 --reuse LABELS_RUN  : rollout/completion labels from the continuations an earlier run of the same
                       rollouts sampled (the first M of each state's): label methods and M compared on
                       the same states and the same samples, with nothing generated.
+--shard i/n         : rollout and completion label every n-th question of the rollouts, from the i-th
+                      (join the shards with `qstar merge`); FQI fits on every question at once. A
+                      shard run of collect-rollouts is labelled whole (its data.shard is inherited).
 
 The policy, data and sampling settings default to those the rollouts were collected with, so the
 policy that labels is the policy that acted. Questions are labelled in batches and each record is
@@ -19,7 +22,9 @@ appended as soon as its batch is done, so an interrupted run (or a server that g
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 
 import yaml
@@ -72,17 +77,52 @@ def grader(config: LabelConfig):
     return dataset, grade
 
 
-def run(config: LabelConfig) -> Path:
+def check(config: LabelConfig) -> tuple[dict, list[dict], int]:
+    """Every check a user's input can fail that loads no model: (the rollouts run's manifest, the
+    records this run labels, how many the unsharded run labels)."""
     cfg = config.label
     manifest, records = _rollouts(cfg)
+    total = len(records)
+    shard = config.data.shard
+    input_shard = _input_config(cfg.input).get("data", {}).get("shard")
+    if shard and input_shard and shard != input_shard:
+        raise QstarError(f"{cfg.input} holds shard {input_shard} of its rollouts; label it whole (without "
+                         f"data.shard), or join the rollout shards first (qstar merge)")
+    if shard and not input_shard:
+        if cfg.method == "fqi":
+            raise QstarError("--method fqi fits its Q-value models on every question at once and cannot be "
+                             "sharded; label the whole rollouts run (train-q and FQI's fits use accelerate "
+                             "launch for several GPUs)")
+        i, n = (int(x) for x in shard.split("/"))
+        records = records[i::n]
+        if not records:
+            raise QstarError(f"shard {shard} of {cfg.input} holds no questions (it has {total})")
+    return manifest, records, total
+
+
+def out_dir(cfg) -> Path:
+    """The label run dir: label.out, else qlabels-<method>-<rollouts run> beside the rollouts."""
+    return Path(cfg.out) if cfg.out else Path(cfg.input).parent / f"qlabels-{cfg.method}-{Path(cfg.input).name}"
+
+
+def run(config: LabelConfig) -> Path:
+    cfg = config.label
+    manifest, records, total = check(config)
     fmt = StepFormat.parse(records[0]["step_format"])
     dataset, grade = grader(config)
     reused = _reused(config, records) if cfg.reuse else None
-    ui.show_config(STAGE, to_yaml(config))  # after every check a user's input can fail
-    if cfg.method == "fqi":
-        return _fqi(config, dataset, manifest, records, fmt, grade)
+    from qstar_cli.value.train import check_processes, processes
 
-    rundir = _open(config, manifest, records, kind=ME.kind, records_name=RECORDS)
+    if cfg.method != "fqi" and processes()[1] > 1:
+        raise QstarError(f"under accelerate launch only --method fqi's fits share the work; {cfg.method} labels "
+                         "would be made once per process: run it as one process, with --shard or --ray")
+    check_processes(config.train)
+    if processes()[0] == 0:
+        ui.show_config(STAGE, to_yaml(config))  # after every check a user's input can fail
+    if cfg.method == "fqi":
+        return _fqi(config, dataset, manifest, records, fmt, grade)  # never sharded: check says so
+
+    rundir = _open(config, manifest, records, total, kind=ME.kind, records_name=RECORDS)
     todo = rundir.todo(records, lambda r: r["id"])
     with rundir.session() as session:
         if todo and (reused is not None or _samples(cfg) == 0):  # nothing to generate
@@ -104,10 +144,14 @@ def _rollouts(cfg) -> tuple[dict, list[dict]]:
     return manifest, records[:cfg.limit] if cfg.limit else records
 
 
-def _open(config: LabelConfig, manifest: dict, records: list[dict], kind: str, records_name: str) -> RunDir:
-    """The label run dir (default: qlabels-<method>-<rollouts run> beside the rollouts)."""
+def _input_config(input_dir: str) -> dict:
+    return yaml.safe_load((Path(input_dir) / "config.yaml").read_text(encoding="utf-8")) or {}
+
+
+def _open(config: LabelConfig, manifest: dict, records: list[dict], total: int, kind: str,
+          records_name: str) -> RunDir:
     cfg = config.label
-    out = Path(cfg.out) if cfg.out else Path(cfg.input).parent / f"qlabels-{cfg.method}-{Path(cfg.input).name}"
+    out = out_dir(cfg)
     cfg.out = str(out)
     inputs = {"rollouts": str(Path(cfg.input).resolve()), "rollouts_sha256": manifest.get("records_sha256")}
     if cfg.reuse:
@@ -116,7 +160,7 @@ def _open(config: LabelConfig, manifest: dict, records: list[dict], kind: str, r
     # only FQI trains: the other methods' labels do not depend on the train section, which a recipe
     # shared by label and train-q may change between the two stages
     return RunDir.open(out, stage=STAGE, kind=kind, records_name=records_name, config=to_dict(config),
-                       inputs=inputs, expected_ids=[r["id"] for r in records], total_questions=len(records),
+                       inputs=inputs, expected_ids=[r["id"] for r in records], total_questions=total,
                        seeds=seeds, unused=() if cfg.method == "fqi" else ("train",))
 
 
@@ -214,12 +258,20 @@ def _fqi(config: LabelConfig, dataset, manifest: dict, records: list[dict], fmt,
     one is reused on resume), then the final targets as the run's labels."""
     from qstar_cli.labelers import fqi
 
+    from qstar_cli.value.train import processes
+
     cfg = config.label
-    rundir = _open(config, manifest, records, kind="candidates", records_name=fqi.CANDIDATES)
+    if processes()[0] != 0:  # under accelerate launch: the first process samples and writes; all fit
+        out = out_dir(cfg)
+        candidates = _await_candidates(out / fqi.CANDIDATES, len(records))
+        _fqi_iterations(config, out, records, candidates, fmt)
+        return out
+    rundir = _open(config, manifest, records, len(records), kind="candidates", records_name=fqi.CANDIDATES)
     todo = rundir.todo(records, lambda r: r["id"])
     with rundir.session():
         if todo:
-            _fqi_candidates(config, dataset, rundir, records, todo, fmt, grade)
+            with _alone():
+                _fqi_candidates(config, dataset, rundir, records, todo, fmt, grade)
         candidates = {c["id"]: c["nodes"] for c in rundir.iter_records()}
         history, ys = _fqi_iterations(config, rundir.path, records, candidates, fmt)
         rundir.write_records(ME.kind, RECORDS, fqi.label_records(records, ys, cfg.gamma))
@@ -228,6 +280,34 @@ def _fqi(config: LabelConfig, dataset, manifest: dict, records: list[dict], fmt,
                                                           "final_qvm": final_qvm})
     show_summary(metrics, rundir.path)
     return rundir.path
+
+
+LAUNCHER_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+@contextlib.contextmanager
+def _alone():
+    """The policy engine of the first process under accelerate launch sees no launcher variables: it
+    samples alone (an engine reading RANK or MASTER_PORT would try to join the training's group)."""
+    saved = {key: os.environ.pop(key) for key in LAUNCHER_ENV if key in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def _await_candidates(path: Path, questions: int, poll: float = 5.0) -> dict:
+    """The other processes of an FQI run under accelerate launch: the first one's candidates, once it
+    has written every question's (if it fails, accelerate stops them all)."""
+    import time
+
+    from qstar_cli.artifacts.jsonl import iter_jsonl
+    from qstar_cli.artifacts.records import check_record
+
+    while not path.exists() or path.read_bytes().count(b"\n") < questions:
+        time.sleep(poll)
+    records = (check_record("candidates", rec, f"{path}:{line}") for line, rec in iter_jsonl(path))
+    return {rec["id"]: rec["nodes"] for rec in records}
 
 
 def _fqi_iterations(config: LabelConfig, out: Path, records: list[dict], candidates: dict, fmt):
@@ -280,15 +360,22 @@ def _fqi_fit(config: LabelConfig, it_dir: Path, stats: dict, labelled: list[dict
     from qstar_cli.value.fit import examples_from_records, fit_qvm
     from qstar_cli.value.model import QVM, QVMMeta
 
+    from qstar_cli.value.train import processes
+
+    first = processes()[0] == 0  # under accelerate launch the first process speaks and writes
     done_file = it_dir / "metrics.json"
     if done_file.exists() and (it_dir / "qvm" / "qstar_qvm.json").exists():
-        ui.info(f"fqi iteration {stats['iteration']} already trained; reusing {it_dir / 'qvm'}")
+        if first:
+            ui.info(f"fqi iteration {stats['iteration']} already trained; reusing {it_dir / 'qvm'}")
         return QVM.load(it_dir / "qvm", batch_size=config.train.score_batch_size), json.loads(done_file.read_text())
-    ui.info(f"fqi iteration {stats['iteration']}/{config.label.iterations}: mean target {stats['mean_y']:.3f}")
+    if first:
+        ui.info(f"fqi iteration {stats['iteration']}/{config.label.iterations}: mean target {stats['mean_y']:.3f}")
     meta = QVMMeta(step_format=str(fmt), datasets=[config.data.name], policy=config.policy.model or "embedded",
                    label_method="fqi")
+    # every process holds the same weights after the fit, so each scores the next targets itself
     qvm, stats["train"] = fit_qvm(examples_from_records(labelled), config.train, it_dir, meta)
-    write_json_atomic(done_file, stats)
+    if first:
+        write_json_atomic(done_file, stats)
     return qvm, stats
 
 

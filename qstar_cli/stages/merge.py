@@ -21,8 +21,8 @@ from qstar_cli.stages import STAGES, by_command
 
 
 def run(shard_dirs: list[str], out: str) -> Path:
-    if len(shard_dirs) < 2:
-        raise QstarError("merge needs at least two shard run directories")
+    if not shard_dirs:
+        raise QstarError("merge needs the shard run directories")
     name = read_manifest(Path(shard_dirs[0])).get("stage")
     stage = by_command(name)
     if stage is None or stage.metrics is None:

@@ -66,14 +66,12 @@ def run(config: TrainConfig) -> Path:
     if not cfg.labels:
         raise QstarError("qstar train-q needs label runs: --labels DIR (repeatable)")
     records, sources = label_sources(cfg.labels, cfg.mixed_datasets)
-    from qstar_cli.value.train import processes
+    from qstar_cli.value.train import check_processes, processes
 
     # under `accelerate launch` every process trains its share of each batch; the first one alone
     # speaks, keeps the run folder and saves the model
-    rank, world = processes()
-    if cfg.batch_size % world:
-        raise QstarError(f"train.batch_size ({cfg.batch_size}) is the batch of all {world} processes together: "
-                         f"make it a multiple of {world}")
+    check_processes(cfg)
+    rank = processes()[0]
     if rank == 0:
         ui.show_config(STAGE, to_yaml(config))
     out = Path(cfg.out) if cfg.out else Path(cfg.labels[0]).parent / f"qvm-{Path(cfg.labels[0]).name}"
@@ -95,7 +93,6 @@ def run(config: TrainConfig) -> Path:
     if rank != 0:
         return out
     metrics["labels"] = sources
-    metrics["processes"] = world
     rundir.update_session(seconds=round(time.perf_counter() - start, 3))
     rundir.finish(metrics)
     show_summary(metrics, out)

@@ -85,6 +85,7 @@ def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: 
         "train_loss_first": losses[0] if losses else None, "train_loss_last": losses[-1] if losses else None,
         "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
         "train_steps": trainer.state.global_step,
+        "processes": processes()[1],
         "validation_questions": len({e.qid for e in validation}),
         "validation_auc": _keep_best_history(trainer),
         "heldout": evaluate(qvm, held),

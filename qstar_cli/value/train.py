@@ -24,6 +24,7 @@ import hashlib
 from dataclasses import dataclass
 
 from qstar_cli.batching import padded
+from qstar_cli.errors import QstarError
 from qstar_cli.value.metrics import (auc_by_depth, auc_ci, calibration, grouped_auc, mse, position_auc, roc_auc,
                                      too_small)
 
@@ -164,6 +165,14 @@ def processes() -> tuple[int, int]:
     import os
 
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def check_processes(cfg) -> None:
+    """train.batch_size is the batch of all processes together: refused unless they can share it."""
+    world = processes()[1]
+    if cfg.batch_size % world:
+        raise QstarError(f"train.batch_size ({cfg.batch_size}) is the batch of all {world} processes together: "
+                         f"make it a multiple of {world}")
 
 
 def make_trainer(qvm, train: list[Example], out_dir: str, cfg, resume: bool = False, validation=None):

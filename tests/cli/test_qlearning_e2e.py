@@ -6,6 +6,7 @@ import shutil
 import pytest
 import yaml
 
+from tests.cli.conftest import ok
 from tests.cli.test_bad_input import assert_clean_error
 from tests.conftest import run_qstar
 
@@ -98,3 +99,32 @@ def test_fqi_two_iterations(rollouts, tmp_path):
     again = run_qstar(*args)  # resume: candidates and both iterations are reused
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stderr.count("already trained") == 2
+
+
+def same_records(a, b, rel=1e-5) -> bool:
+    """Equal, floats up to `rel`: another batch's padding may move a logprob in its last bits."""
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_records(a[k], b[k], rel) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_records(x, y, rel) for x, y in zip(a, b))
+    return a == b
+
+
+def test_label_shards_merge_into_the_unsharded_labels(rollouts, rollout_labels, tmp_path):
+    """label --shard i/2 twice, then qstar merge: the same records as one label run of every question
+    (the hf backend seeds each question's continuations, so its shard does not change them)."""
+    labels, _ = rollout_labels
+    shards = []
+    for i in range(2):
+        shards.append(str(tmp_path / f"shard{i}"))
+        ok(run_qstar("label", "--input", str(rollouts), "--method", "rollout", "--num-rollouts", "2", "--backend", "hf",
+                     "--set", "label.max_tokens=40", "--shard", f"{i}/2", "--out", shards[-1]))
+    assert len(read(tmp_path / "shard1" / "qlabels.jsonl")) == 1  # questions 1 of 0, 1, 2
+    ok(run_qstar("merge", *shards, "--out", str(tmp_path / "merged")))
+    assert same_records(read(tmp_path / "merged" / "qlabels.jsonl"), read(labels / "qlabels.jsonl"))
+    metrics = json.loads((tmp_path / "merged" / "metrics.json").read_text())
+    assert metrics["questions"] == 3
+    assert_clean_error(run_qstar("label", "--input", str(rollouts), "--method", "fqi", "--shard", "0/2",
+                                 "--out", str(tmp_path / "fqi")), "cannot be sharded")

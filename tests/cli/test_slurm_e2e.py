@@ -116,3 +116,15 @@ def test_bad_launches_are_refused_before_anything_is_written(recipe, tmp_path, a
     result = run_qstar("launch", "slurm", "--recipe", str(recipe), *args)
     assert result.returncode != 0 and message in " ".join(result.stderr.split()), result.stderr[-2000:]
     assert not (tmp_path / "eval.slurm").exists()
+
+
+def test_label_shards_too_but_fqi_does_not(rollouts, tmp_path):
+    recipe = tmp_path / "label.yaml"
+    recipe.write_text(f"label: {{input: {rollouts}, num_rollouts: 0, out: {tmp_path / 'labels'}}}\n")
+    result = run_qstar("launch", "slurm", "--stage", "label", "--recipe", str(recipe), "--shards", "2", "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    shards = (tmp_path / "labels.slurm" / "shards.sbatch").read_text()
+    assert " label --recipe " in shards and "--set data.shard=$i/2 --out" in shards
+    fqi = run_qstar("launch", "slurm", "--stage", "label", "--recipe", str(recipe), "--shards", "2",
+                    "--set", "label.method=fqi", "--set", "label.num_rollouts=2", "--dry-run")
+    assert fqi.returncode != 0 and "cannot be sharded" in " ".join(fqi.stderr.split()), fqi.stderr[-2000:]

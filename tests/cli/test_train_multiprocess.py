@@ -73,3 +73,34 @@ def test_a_batch_the_processes_cannot_share_is_refused(rollout_labels, backbone,
     assert "train.batch_size (7) is the batch of all 2 processes together: make it a multiple of 2" in " ".join(
         result.stderr.split())
     assert not (tmp_path / "odd" / "qvm").exists()
+
+
+def test_fqi_fits_under_two_processes_equal_one(rollouts, backbone, tmp_path):
+    """label --method fqi under accelerate launch: the first process samples the candidates (the
+    hf backend seeds them per question, so both runs draw the same), both fit each iteration, and
+    the labels equal one process's up to numerical noise; every model is saved once."""
+    def args(out):
+        return ["label", "--input", str(rollouts), "--method", "fqi", "--iterations", "2", "--candidates", "2",
+                "--backend", "hf", "--backbone", backbone, "--set", "train.max_steps=2", "--set", "train.batch_size=2",
+                "--set", "train.max_length=96", "--set", "train.heldout_fraction=0", "--out", str(out)]
+
+    one = run_qstar(*args(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = launch(*args(tmp_path / "two"))
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.stdout.count("label ->") == 1 and two.stderr.count("fqi iteration 2/2") == 1  # one process speaks
+    read = lambda run, name: [json.loads(line) for line in (tmp_path / run / name).read_text().splitlines()]  # noqa: E731
+    assert read("one", "candidates.jsonl") == read("two", "candidates.jsonl")
+    ys = [[[n["y"] for n in r["nodes"]] for r in read(run, "qlabels.jsonl")] for run in ("one", "two")]
+    assert [y for r in ys[1] for y in r] == pytest.approx([y for r in ys[0] for y in r], abs=1e-4)
+    a, b = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("one", "two"))
+    assert [(it["train"]["train_steps"], it["train"]["processes"]) for it in b["iterations"]] == [(2, 2), (2, 2)]
+    assert [it["train"]["processes"] for it in a["iterations"]] == [1, 1]
+    manifest = json.loads((tmp_path / "two" / "manifest.json").read_text())
+    assert manifest["complete"] and len(manifest["sessions"]) == 1
+
+
+def test_labels_other_than_fqi_are_refused_under_several_processes(rollouts, tmp_path):
+    result = launch("label", "--input", str(rollouts), "--num-rollouts", "0", "--out", str(tmp_path / "l"))
+    assert result.returncode != 0 and "only --method fqi's fits share the work" in " ".join(result.stderr.split())
+    assert not (tmp_path / "l").exists()

@@ -167,7 +167,7 @@ def test_a_label_run_resumes_after_a_train_change_unless_fqi_trains(tmp_path, me
     def open_label(*sets):
         config = resolve(LabelConfig, None, [f"label.method={method}", f"label.input={tmp_path / 'rollouts'}",
                                              f"label.out={tmp_path / 'labels'}", *sets], {})
-        return label._open(config, {"records_sha256": "x"}, [{"id": "q0"}], "qlabels", "qlabels.jsonl")
+        return label._open(config, {"records_sha256": "x"}, [{"id": "q0"}], 1, "qlabels", "qlabels.jsonl")
 
     open_label().close()
     if refused:
