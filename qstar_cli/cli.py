@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import functools
 import inspect
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -22,7 +23,7 @@ from qstar_cli.backends import choices as backend_choices
 from qstar_cli.backends import policy_choices
 from qstar_cli.config.sections import LABEL_METHODS
 from qstar_cli.datasets.registry import DATASETS
-from qstar_cli.errors import QstarError
+from qstar_cli.errors import QstarError, Stopped
 from qstar_cli.search import SEARCHERS
 from qstar_cli.stages import STAGES
 
@@ -89,12 +90,16 @@ def handle_errors(fn):
         except QstarError as exc:
             ui.err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            ui.err.print("[bold red]interrupted[/bold red]: finished questions are saved; rerun the same command to resume")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            signum = getattr(exc, "signum", signal.SIGINT)
+            ui.err.print(f"[bold red]stopped[/bold red] ({signal.Signals(signum).name}): finished questions are saved; "
+                         "rerun the same command to resume")
+            raise typer.Exit(128 + signum) from None
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                ui.err.print(f"[bold red]error:[/bold red] disk full ({exc.filename or ''}); free space and rerun to resume")
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                from qstar_cli.artifacts.jsonl import disk_error
+
+                ui.err.print(f"[bold red]error:[/bold red] {disk_error(exc, exc.filename or 'a file')}", highlight=False)
                 raise typer.Exit(2) from None
             raise
 
@@ -361,7 +366,16 @@ def version():
     typer.echo(__version__)
 
 
+def _stop(signum, frame):
+    signal.signal(signum, signal.SIG_DFL)  # a second signal while the first unwinds ends the process at once
+    raise Stopped(signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop)
+    # a file size limit (RLIMIT_FSIZE) makes a write fail with EFBIG, a clear error, instead of
+    # killing the process with SIGXFSZ
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     app()
 
 

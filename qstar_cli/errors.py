@@ -10,3 +10,12 @@ class QstarError(Exception):
     """An error the user can fix; its message is shown as-is, without a traceback."""
 
     exit_code = 2
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM (a scheduler's stop, `kill`): unwinds like Ctrl-C, so every stage closes its records
+    and records the stopped session; the CLI exits with 128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

@@ -7,6 +7,7 @@ the line being written; `repair_tail` finds such a torn last line on resume and 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -74,19 +75,27 @@ class JsonlAppender:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._handle = self.path.open("a", encoding="utf-8")
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def append(self, record: dict) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        start = os.fstat(self._fd).st_size
         try:
-            self._handle.write(line)
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+            written = 0
+            while written < len(line):
+                written += os.write(self._fd, line[written:])
+            os.fsync(self._fd)
         except OSError as exc:
+            # a full disk (or a file size limit) stopped the line part-way: cut it now, so no torn
+            # record stays behind for a resume to trust, whatever happens next
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, start)
             raise disk_error(exc, self.path) from None
 
     def close(self) -> None:
-        self._handle.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def __enter__(self) -> JsonlAppender:
         return self
@@ -113,8 +122,10 @@ def write_jsonl(path: str | Path, records: list[dict]) -> None:
 
 def disk_error(exc: OSError, path: Path) -> QstarError:
     """Turn an OS write failure into a user-facing message (disk full is the common one)."""
-    if exc.errno == errno.ENOSPC:
-        return QstarError(f"disk full while writing {path}; free space and rerun the same command to resume")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        what = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file size limit reached"}
+        return QstarError(f"{what[exc.errno]} while writing {path}; free space and rerun the same command to resume "
+                          f"(finished questions are kept)")
     if exc.errno == errno.EACCES:
         return QstarError(f"permission denied writing {path}")
     return QstarError(f"could not write {path}: {exc.strerror or exc}")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -87,6 +89,43 @@ def read_manifest(path: Path) -> dict:
         raise QstarError(f"{path / 'manifest.json'} is corrupt ({exc}); rerun the stage that wrote it") from None
 
 
+LOCK = ".lock"
+_HELD: dict[Path, int] = {}  # run folders this process writes: the descriptor holding each one's lock
+
+
+def lock(path: Path) -> None:
+    """Take the run folder for this process, or refuse with who holds it. The lock is an flock on
+    `<path>/.lock`: the kernel drops it when its process ends, however it ends, so a folder left by
+    a killed run is taken over at once; the file only says who holds it (host, pid, command)."""
+    key = path.resolve()
+    if key in _HELD:
+        return
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = json.loads(os.read(fd, 1 << 16) or b"{}")
+        except ValueError:
+            holder = {}
+        os.close(fd)
+        raise QstarError(f"{path} is in use by another qstar run (pid {holder.get('pid', '?')} on "
+                         f"{holder.get('host', '?')} since {holder.get('since', '?')}: qstar "
+                         f"{' '.join(holder.get('argv', []))[:200]}); let it finish or stop it, or use another --out") from None
+    except OSError:  # a file system without locks: run unlocked rather than not at all
+        os.close(fd)
+        return
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps({"host": platform.node(), "pid": os.getpid(), "since": now(), "argv": sys.argv[1:]}).encode())
+    _HELD[key] = fd
+
+
+def unlock(path: Path) -> None:
+    fd = _HELD.pop(path.resolve(), None)
+    if fd is not None:
+        os.close(fd)
+
+
 class RunDir:
     def __init__(self, path: Path, stage: str, kind: str, records_name: str):
         self.path = path
@@ -110,6 +149,7 @@ class RunDir:
             run.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise disk_error(exc, run.path) from None
+        lock(run.path)  # before anything is read or written: a second run in the folder stops here
         config_path = run.path / "config.yaml"
         if config_path.exists():
             run._check_same_run(config_path, config, unused)
@@ -117,7 +157,7 @@ class RunDir:
             if run.manifest.get("inputs") != inputs:
                 raise QstarError(f"{run.path} was made from different inputs ({_changed(run.manifest.get('inputs'), inputs)}); "
                                  f"use another --out")
-        elif any(run.path.iterdir()):
+        elif any(p.name != LOCK for p in run.path.iterdir()):
             raise QstarError(f"output directory {run.path} is not empty and holds no qstar run; choose another --out")
         try:
             config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
@@ -201,6 +241,9 @@ class RunDir:
         start = time.perf_counter()
         try:
             yield session
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (errors.Stopped): said in the manifest
+            session["stopped_by"] = signal.Signals(getattr(exc, "signum", signal.SIGINT)).name
+            raise
         finally:
             self.close()
             self.update_session(seconds=round(time.perf_counter() - start, 3), **session)
@@ -230,6 +273,7 @@ class RunDir:
         self.manifest["records_sha256"] = sha256_file(self.records_path) if self.records_path.exists() else None
         self.manifest["complete"] = True
         write_json_atomic(self.path / "manifest.json", self.manifest)
+        unlock(self.path)
 
 
 def _changed(old: dict | None, new: dict) -> str:

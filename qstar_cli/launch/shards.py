@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qstar_cli.artifacts.rundir import read_manifest
+from qstar_cli.artifacts.rundir import LOCK, read_manifest
 from qstar_cli.errors import QstarError
 
 SHARDABLE = ("collect", "label", "eval")  # the stages that select their questions with data.shard
@@ -54,7 +54,7 @@ def check(section: str, config) -> tuple[Path, int]:
         _, problems, _, _, _ = collect.check(config)
         out = config.collect.out or default_out("rollouts", config.data)
     out = Path(out).resolve()
-    if out.exists() and any(out.iterdir()) and not is_complete(out):
+    if out.exists() and any(p.name != LOCK for p in out.iterdir()) and not is_complete(out):
         raise QstarError(f"{out} holds a run that is not complete; finish it without a launcher "
                          f"(rerun the same command), or choose another --out")
     return out, len(problems)

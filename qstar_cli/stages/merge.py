@@ -8,13 +8,14 @@ the merge, and nothing is written unless every check passes.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import yaml
 
 from qstar_cli import ui
 from qstar_cli.artifacts.jsonl import write_jsonl
-from qstar_cli.artifacts.rundir import now, read_manifest, sha256_file, write_json_atomic
+from qstar_cli.artifacts.rundir import LOCK, now, read_manifest, sha256_file, write_json_atomic
 from qstar_cli.config import config_diff, semantic_view
 from qstar_cli.errors import QstarError
 from qstar_cli.stages import STAGES, by_command
@@ -71,21 +72,27 @@ def run(shard_dirs: list[str], out: str) -> Path:
     merged.sort(key=lambda r: order[r["id"]])
 
     out_path = Path(out)
-    if out_path.exists() and any(out_path.iterdir()):
+    if out_path.exists() and any(p.name != LOCK for p in out_path.iterdir()):
         raise QstarError(f"merge output {out_path} already exists and is not empty; choose another --out")
-    out_path.mkdir(parents=True, exist_ok=True)
-    (out_path / "config.yaml").write_text(yaml.safe_dump(base_config, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    write_jsonl(out_path / records_name, merged)
+    # written beside the output and renamed into place at the end: a merge stopped part-way leaves
+    # no half-merged run (the next one starts the folder again)
+    work = out_path.with_name(out_path.name + ".merging")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    (work / "config.yaml").write_text(yaml.safe_dump(base_config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    write_jsonl(work / records_name, merged)
     sessions = [s for _, m, _ in shards.values() for s in m["sessions"]]
     # the shards' descriptive fields (model, backend, method settings, ...) carry over; every
     # number is recomputed over all the records
     described = _read_metrics(Path(shards[0][0]))
-    write_json_atomic(out_path / "metrics.json", {**described, **metrics_fn(merged, sessions)})
+    write_json_atomic(work / "metrics.json", {**described, **metrics_fn(merged, sessions)})
     first = shards[0][1]
     manifest = {**first, "merged_from": [str(Path(d).resolve()) for d, _, _ in shards.values()],
                 "expected_ids": sorted(order, key=order.get), "sessions": sessions,
-                "finished_at": now(), "records_sha256": sha256_file(out_path / records_name), "complete": True}
-    write_json_atomic(out_path / "manifest.json", manifest)
+                "finished_at": now(), "records_sha256": sha256_file(work / records_name), "complete": True}
+    write_json_atomic(work / "manifest.json", manifest)
+    shutil.rmtree(out_path, ignore_errors=True)  # empty, or a lock file only
+    work.rename(out_path)
     ui.info(f"merged {len(shards)} shards, {len(merged)} questions -> {out_path}")
     return out_path
 

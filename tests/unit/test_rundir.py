@@ -1,6 +1,7 @@
 """Run directories: resume rules, complete-last manifest, refusing incomplete inputs, merge."""
 
 import json
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -177,3 +178,35 @@ def test_a_label_run_resumes_after_a_train_change_unless_fqi_trains(tmp_path, me
         open_label("train.epochs=1.0").close()
     with pytest.raises(QstarError, match=r"label.gamma"):  # the label section still counts
         open_label("label.gamma=0.5")
+
+
+def test_a_folder_held_by_a_live_process_is_refused_and_a_dead_ones_taken_over(tmp_path):
+    """The lock names its holder; the kernel drops it when the holder dies (SIGKILL included)."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from qstar_cli.artifacts.rundir import lock; "
+        f"p = Path({str(tmp_path / 'r')!r}); p.mkdir(); lock(p); print('held', flush=True); time.sleep(120)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(QstarError, match=rf"in use by another qstar run \(pid {holder.pid} on "):
+            open_run(tmp_path / "r", ["q0"])
+        assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [".lock"]  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
+    run = open_run(tmp_path / "r", ["q0"])  # taken over
+    assert json.loads((tmp_path / "r" / ".lock").read_text())["pid"] == os.getpid()
+    run.append(record("q0"))
+    run.finish({})
+
+
+def test_a_merge_stopped_part_way_leaves_nothing_and_the_next_one_completes(tmp_path):
+    dirs = make_shards(tmp_path, 2, ["q0", "q1", "q2"])
+    (tmp_path / "merged.merging").mkdir()  # what a merge killed before its rename leaves
+    (tmp_path / "merged.merging" / "rollouts.jsonl").write_text('{"torn')
+    out = merge.run(dirs, str(tmp_path / "merged"))
+    assert not (tmp_path / "merged.merging").exists()
+    assert json.loads((out / "manifest.json").read_text())["complete"] is True
