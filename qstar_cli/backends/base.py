@@ -92,6 +92,7 @@ class PolicyBackend:
     tokenizer = None
     model_path = ""
     streams = False  # True where submitted requests join a running batch (continuous batching)
+    retries = 0  # requests a remote backend had to send again (a server that failed, timed out, ...)
     serves_policy = True  # False: only the stronger labeller (it cannot count a completion's steps' tokens)
 
     def __init__(self, refill: float = 0.25) -> None:
@@ -111,6 +112,11 @@ class PolicyBackend:
 
     def close(self) -> None:
         pass
+
+    def session_usage(self) -> dict:
+        """What this backend did, for the session record of a stage's manifest."""
+        return {"generated_tokens": self.usage.generated_tokens, "generation_seconds": round(self.usage.seconds, 3),
+                "backend_calls": self.usage.calls, "retries": self.retries}
 
     @staticmethod
     def check_options(options: dict, where: str) -> None:

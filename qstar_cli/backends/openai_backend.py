@@ -16,6 +16,7 @@ before a final failure is kept. Only the standard library is used unless a token
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import json
 import os
@@ -87,6 +88,7 @@ class OpenAIBackend(PolicyBackend):
         self.timeout = request_timeout
         self.backoff = backoff_seconds
         self.retries = 0  # how many retries this backend needed, for the run's record
+        self._retries_lock = threading.Lock()  # requests run in a thread pool
 
     @staticmethod
     def check_options(options: dict, where: str) -> None:
@@ -124,9 +126,7 @@ class OpenAIBackend(PolicyBackend):
         if params.logprobs is not None:  # also brings each token's text: steps are cut by tokens with it
             body["logprobs"] = params.logprobs
         reply = self._post(body, url)
-        choices = sorted(reply.get("choices", []), key=lambda c: c.get("index", 0))
-        if len(choices) != params.n:
-            raise QstarError(f"{url} returned {len(choices)} choices for n={params.n}")
+        choices = sorted(reply["choices"], key=lambda c: c.get("index", 0))
         usage_tokens = (reply.get("usage") or {}).get("completion_tokens")
         out = []
         for choice in choices:
@@ -165,23 +165,40 @@ class OpenAIBackend(PolicyBackend):
             request = urllib.request.Request(url, data=data, headers=headers, method="POST")
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.loads(response.read().decode())
+                    reply = json.loads(response.read().decode())
+                problem = _malformed(reply, body["n"])
+                if problem is None:
+                    return reply
+                last, retry_after = f"a malformed reply ({problem})", None  # a proxy's error page, a cut body
             except urllib.error.HTTPError as exc:
                 detail = exc.read().decode(errors="replace")[:300]
                 if exc.code not in RETRY_STATUS:
                     raise QstarError(f"{url} refused the request (HTTP {exc.code}): {detail}") from None
                 last, retry_after = f"HTTP {exc.code}: {detail}", exc.headers.get("Retry-After")
-            except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as exc:
+            except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException, UnicodeDecodeError,
+                    json.JSONDecodeError) as exc:  # HTTPException: a body cut short (IncompleteRead), a bad status line
                 last, retry_after = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}", None
             if attempt == self.max_retries:
                 break
-            self.retries += 1
+            with self._retries_lock:
+                self.retries += 1
             delay = self.backoff * 2 ** attempt * (1 + random.random() / 2)
             if retry_after and retry_after.replace(".", "", 1).isdigit():
                 delay = max(delay, float(retry_after))
             time.sleep(min(delay, 120.0))
         raise QstarError(f"{url} kept failing after {self.max_retries} retries ({last}); "
                          f"finished work is saved, rerun the same command to resume")
+
+
+def _malformed(reply, n: int) -> str | None:
+    """What is wrong with a completions reply, or None: a JSON object with n choices, each with a text."""
+    if not isinstance(reply, dict) or not isinstance(reply.get("choices"), list):
+        return "no choices"
+    if len(reply["choices"]) != n:
+        return f"{len(reply['choices'])} choices for n={n}"
+    if not all(isinstance(c, dict) and isinstance(c.get("text", ""), str) for c in reply["choices"]):
+        return "a choice without text"
+    return None
 
 
 def _choice_tokens(choice: dict, usage_tokens: int | None, n: int) -> int:

@@ -95,6 +95,7 @@ def _generate(config, model_path, dataset, todo, fmt, rundir, session, done: int
         for batch, prompts, outputs in zip(batches, prompt_lists, outputs_of):
             session["generated_tokens"] += usage.generated_tokens - before[0]
             session["generation_seconds"] += usage.seconds - before[1]
+            session["retries"] = backend.retries  # this session's backend: a server's failed requests sent again
             before = (usage.generated_tokens, usage.seconds)
             # one grading call per batch: code datasets run all its programs in parallel
             grades = iter(dataset.grade_batch([g.text for gens in outputs for g in gens],
@@ -140,6 +141,7 @@ def compute_metrics(records: list[dict], sessions: list[dict]) -> dict:
         "finish_reasons": finish,
         "wall_seconds": round(sum(s.get("seconds", 0.0) for s in sessions), 3),
         "generation_tokens_per_second": gen_tokens / gen_seconds if gen_seconds else None,
+        "backend_retries": sum(s.get("retries", 0) for s in sessions),
     }
 
 

@@ -174,8 +174,7 @@ def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, d
             u = backend.usage
             bar.update(task, advance=1, stats=f"acc {correct / answered:.1%}  "
                        f"{u.generated_tokens / max(u.seconds, 1e-9):,.0f} tok/s")
-        session.update(generated_tokens=backend.usage.generated_tokens, generation_seconds=round(backend.usage.seconds, 3),
-                       policy_calls=backend.usage.calls, qvm_seconds=None)
+        session.update(**backend.session_usage())
 
 
 def prediction_record(problem, question: Question, result, dataset, search: str) -> dict:
@@ -255,6 +254,7 @@ def eval_metrics(records: list[dict], sessions: list[dict], resamples: int = 100
         "terminal_auc_questions": terminal_questions,
         "wall_seconds": round(sum(s.get("seconds", 0.0) for s in sessions), 3),
         "generation_tokens_per_second": gen_tokens / gen_seconds if gen_seconds else None,
+        "backend_retries": sum(s.get("retries", 0) for s in sessions),
     }
 
 

@@ -240,8 +240,7 @@ def _label(config: LabelConfig, dataset, todo, fmt, grade, rundir, session, done
                 rundir.append(rec)
                 session["generated_questions"] += 1
             bar.update(task, advance=len(labelled), stats=_speed(backend.usage))
-        session.update(generated_tokens=backend.usage.generated_tokens, generation_seconds=round(backend.usage.seconds, 3),
-                       backend_calls=backend.usage.calls, retries=getattr(backend, "retries", 0))
+        session.update(**backend.session_usage())
 
 
 def _speed(usage) -> str:
@@ -395,6 +394,7 @@ def label_metrics(records: list[dict], sessions: list[dict]) -> dict:
         "rollouts": sum(n.get("n", 0) for n in inner),
         "generated_tokens": sum(s.get("generated_tokens", 0) for s in sessions),
         "wall_seconds": round(sum(s.get("seconds", 0.0) for s in sessions), 3),
+        "backend_retries": sum(s.get("retries", 0) for s in sessions),
     }
 
 
