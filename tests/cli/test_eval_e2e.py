@@ -37,12 +37,15 @@ def test_every_search_method(method, trained_qvm, tmp_path):
     for rec in records:
         assert rec["search"] == method.replace("-", "_")
         assert rec["usage"]["policy_calls"] >= 1 and rec["usage"]["generated_tokens"] > 0
-        assert rec["terminals"] and isinstance(rec["correct"], bool)
+        assert isinstance(rec["correct"], bool)
         if needs_qvm:
             assert rec["usage"]["qvm_calls"] >= 1
         if method == "astar":
             assert rec["tree"] and all({"f", "g", "h", "step"} <= set(n) for n in rec["tree"])
             assert all(step["f"] == pytest.approx(step["g"] + step["h"]) for step in rec["path"])
+    # a search may end a question without a finished solution (MCTS's 3 short rollouts can all hit
+    # the token limit), but not every question
+    assert any(rec["terminals"] for rec in records)
     metrics = json.loads((out / "metrics.json").read_text())
     lo, hi = metrics["accuracy_ci95"]
     assert lo <= metrics["accuracy"] <= hi and metrics["tokens_per_question"] > 0
