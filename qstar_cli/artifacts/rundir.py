@@ -294,4 +294,11 @@ def open_input(path: str | Path, *, stage: str, kind: str, records_name: str) ->
         raise QstarError(f"{path} is not complete (manifest.json has complete: false); "
                          f"rerun its command to finish it first")
     run = RunDir(path, stage, kind, records_name)
+    # the records as they were when the run completed: an edit or a cut since would be read as data
+    recorded = manifest.get("records_sha256")
+    if recorded and run.records_path.exists() and sha256_file(run.records_path) != recorded:
+        records = [rec["id"] for rec in run.iter_records()]  # a malformed line is named first
+        raise QstarError(f"{run.records_path} changed after its run completed ({len(records)} records, "
+                         f"{len(manifest.get('expected_ids', []))} expected; its manifest's records_sha256 differs): "
+                         f"rerun the stage into a new folder")
     return manifest, list(run.iter_records())

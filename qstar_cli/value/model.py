@@ -38,6 +38,9 @@ def qvm_folder(path: str | Path) -> Path:
     return path / "qvm" if (path / "qvm" / META_FILE).exists() else path
 
 
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")  # what save_pretrained writes
+
+
 def read_meta(path: str | Path) -> QVMMeta:
     """A saved QVM's record of what it was trained for, read without its weights (checks first)."""
     path = Path(path)
@@ -50,6 +53,9 @@ def read_meta(path: str | Path) -> QVMMeta:
         raise QstarError(f"{meta_path} is corrupt ({exc})") from None
     if meta.format != FORMAT:
         raise QstarError(f"QVM {path} reads inputs of format {meta.format!r}; this qstar writes {FORMAT!r}")
+    if not any((path / name).exists() for name in WEIGHT_FILES):
+        raise QstarError(f"{path} has no weights ({WEIGHT_FILES[0]} is missing): the QVM was not saved whole; "
+                         f"train it again (qstar train-q) or give a complete one")
     return meta
 
 
