@@ -72,6 +72,11 @@ def run(shard_dirs: list[str], out: str) -> Path:
     merged.sort(key=lambda r: order[r["id"]])
 
     out_path = Path(out)
+    merged_from = [str(Path(d).resolve()) for d, _, _ in shards.values()]
+    if (out_path / "manifest.json").exists() and read_manifest(out_path).get("merged_from") == merged_from \
+            and read_manifest(out_path).get("complete"):
+        ui.info(f"{out_path} already holds the merge of these shards; nothing to do")
+        return out_path
     if out_path.exists() and any(p.name != LOCK for p in out_path.iterdir()):
         raise QstarError(f"merge output {out_path} already exists and is not empty; choose another --out")
     # written beside the output and renamed into place at the end: a merge stopped part-way leaves
@@ -87,7 +92,7 @@ def run(shard_dirs: list[str], out: str) -> Path:
     described = _read_metrics(Path(shards[0][0]))
     write_json_atomic(work / "metrics.json", {**described, **metrics_fn(merged, sessions)})
     first = shards[0][1]
-    manifest = {**first, "merged_from": [str(Path(d).resolve()) for d, _, _ in shards.values()],
+    manifest = {**first, "merged_from": merged_from,
                 "expected_ids": sorted(order, key=order.get), "sessions": sessions,
                 "finished_at": now(), "records_sha256": sha256_file(work / records_name), "complete": True}
     write_json_atomic(work / "manifest.json", manifest)
