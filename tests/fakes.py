@@ -1,8 +1,35 @@
-"""Test doubles: a scripted policy backend for labelling and search logic on hand-built problems."""
+"""Test doubles: a scripted policy backend for labelling and search logic on hand-built problems, and a
+local HTTP server for the served-policy fakes."""
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
+
+
+class JSONHandler(BaseHTTPRequestHandler):
+    """A quiet request handler that reads a JSON body."""
+
+    def log_message(self, *args):
+        pass
+
+    def json_body(self) -> dict:
+        return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+
+
+class LocalHTTP:
+    """A local HTTP server on a free port of 127.0.0.1, its handler class serving in a thread."""
+
+    def serve(self, handler) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
 
 
 class ScriptedBackend(PolicyBackend):

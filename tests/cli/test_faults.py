@@ -15,7 +15,7 @@ from tests.conftest import data_env as _data_env
 
 pytestmark = pytest.mark.slow
 
-N = 6
+N = 4
 
 
 def data_env() -> dict:
@@ -24,7 +24,7 @@ def data_env() -> dict:
 
 def collect(out, *extra):
     return [sys.executable, "-m", "qstar_cli.cli", "collect-rollouts", "--dataset", "mawps", "--split", "test",
-            "--limit", str(N), "--num-rollouts", "2", "--max-tokens", "48", "--backend", "hf",
+            "--limit", str(N), "--num-rollouts", "2", "--max-tokens", "32", "--backend", "hf",
             "--set", "collect.batch_questions=1", "--out", str(out), *extra]
 
 
@@ -71,7 +71,7 @@ def test_a_signal_stops_cleanly_and_the_rerun_resumes(tmp_path, data_dir, embedd
 
 def test_a_full_disk_is_one_clear_error_and_leaves_no_torn_record(tmp_path, data_dir, embedded_model):
     out = tmp_path / "run"
-    limit = 5_000  # bytes per file: a record is ~2 KB, so the third one crosses it
+    limit = 4_000  # bytes per file: a record is ~1.6 KB, so the third one crosses it
 
     def small_files():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))

@@ -8,13 +8,13 @@ import random
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from tests.cli.conftest import ok
 from tests.cli.test_qlearning_e2e import read, same_records
 from tests.conftest import run_qstar
+from tests.fakes import JSONHandler, LocalHTTP
 
 FAULTS = ("drop", "stall", "500", "503", "cut", "garbage", "no_choices")
 TIMEOUT = 1.0  # the client's request_timeout; a stall lasts longer
@@ -43,18 +43,15 @@ def toy_choice(body: dict, i: int) -> dict:
                          "top_logprobs": [{p: lp} for p, lp in zip(pieces, logprobs)]} if "logprobs" in body else None}
 
 
-class FlakyServer:
+class FlakyServer(LocalHTTP):
     def __init__(self, fault_rate: float, seed: int = 0):
         self.rng, self.lock = random.Random(seed), threading.Lock()
         self.faults: dict[str, int] = {}
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(JSONHandler):
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.json_body()
                 with server.lock:
                     fault = server.rng.choice(FAULTS) if server.rng.random() < fault_rate else None
                     if fault:
@@ -86,12 +83,7 @@ class FlakyServer:
                 except OSError:
                     pass  # a stalled request's client has gone
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
+        self.serve(Handler)
 
 
 @pytest.fixture

@@ -1,17 +1,16 @@
 """The OpenAI-compatible backend against a small local HTTP server started by the test."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from qstar_cli.backends.base import GenParams
 from qstar_cli.backends.openai_backend import OpenAIBackend
 from qstar_cli.errors import QstarError
+from tests.fakes import JSONHandler, LocalHTTP
 
 
-class Server:
+class Server(LocalHTTP):
     """Scripted /v1/completions: `failures` answers first (status codes), then echoes."""
 
     def __init__(self, failures=(), stop_reason=True, reply=None):
@@ -21,12 +20,9 @@ class Server:
         self.stop_reason = stop_reason
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(JSONHandler):
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.json_body()
                 server.requests.append((self.path, dict(self.headers), body))
                 if server.failures:
                     code = server.failures.pop(0)
@@ -56,12 +52,7 @@ class Server:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
+        self.serve(Handler)
 
 
 @pytest.fixture

@@ -210,3 +210,14 @@ def test_a_merge_stopped_part_way_leaves_nothing_and_the_next_one_completes(tmp_
     out = merge.run(dirs, str(tmp_path / "merged"))
     assert not (tmp_path / "merged.merging").exists()
     assert json.loads((out / "manifest.json").read_text())["complete"] is True
+
+
+def test_merging_the_same_shards_again_is_a_no_op(tmp_path):
+    """A merge killed just after its rename is rerun by a retrying launcher: it must succeed."""
+    dirs = make_shards(tmp_path, 2, ["q0", "q1", "q2"])
+    out = merge.run(dirs, str(tmp_path / "merged"))
+    before = (out / "manifest.json").read_bytes()
+    assert merge.run(dirs, str(tmp_path / "merged")) == out and (out / "manifest.json").read_bytes() == before
+    other = make_shards(tmp_path / "other", 3, ["q0", "q1", "q2"])
+    with pytest.raises(QstarError, match="already exists and is not empty"):  # another merge's folder
+        merge.run(other, str(tmp_path / "merged"))
