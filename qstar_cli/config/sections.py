@@ -235,8 +235,11 @@ class LabelSection:
             raise QstarError("label.num_rollouts=0 labels from the trajectories' own endings only; "
                              "it needs label.include_own_ending=true")
         for key in ("num_rollouts", "batch_questions", "strong_samples", "iterations", "candidates"):
-            if getattr(self, key) <= 0 and not (key == "num_rollouts" and self._own_endings_only()):
-                raise QstarError(f"label.{key} must be positive, got {getattr(self, key)}")
+            value = getattr(self, key)
+            # M belongs to the rollout method: a recipe's M = 0 (own endings) must not stop --method fqi
+            zero_ok = key == "num_rollouts" and (self.method != "rollout" or self._own_endings_only())
+            if value < 0 or (value == 0 and not zero_ok):
+                raise QstarError(f"label.{key} must be positive, got {value}")
         if not 0 < self.gamma <= 1:
             raise QstarError(f"label.gamma must be in (0, 1], got {self.gamma}")
         from qstar_cli.backends import choices

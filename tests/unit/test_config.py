@@ -164,3 +164,13 @@ def test_label_with_no_fresh_continuations_is_allowed_for_rollout():
     from qstar_cli.config import LabelConfig
 
     assert resolve(LabelConfig, None, ["label.num_rollouts=0"], {}).label.num_rollouts == 0
+
+
+@pytest.mark.parametrize("method", ["fqi", "completion"])
+def test_a_recipes_own_ending_labels_do_not_stop_the_other_methods(method):
+    # recipes/cpu/*/qvm.yaml label with M = 0; `--method fqi` on the same recipe does not use M
+    from qstar_cli.config import LabelConfig
+
+    assert resolve(LabelConfig, None, ["label.num_rollouts=0", f"label.method={method}"], {}).label.method == method
+    with pytest.raises(QstarError, match="num_rollouts must be positive"):
+        resolve(LabelConfig, None, ["label.num_rollouts=-1", f"label.method={method}"], {})
