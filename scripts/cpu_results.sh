@@ -11,7 +11,8 @@
 #                                                  # evals per set, and each QVM (3 seeds per set) trains for
 #                                                  # 1.5 h (SVAMP, the paper's 2 epochs: 94 min here) to ~2 h
 #                                                  # (MAWPS, 4 epochs with validation, estimated): ~15 h in all;
-#                                                  # train the QVMs on a GPU (scripts/qvm_sweep.py), then rerun here
+#                                                  # train the QVMs on a GPU (scripts/gpu_evidence.sh trains
+#                                                  # seeds 1-2 there, scripts/qvm_pack.py brings them back), then rerun here
 #   DATASETS=mawps METHODS="greedy astar" scripts/cpu_results.sh
 #
 # QVM_SEEDS (default "0", "0 1 2" for the real sets) trains one QVM per seed (seed 0 is qvm.yaml's,
