@@ -20,7 +20,7 @@
 # trained in 190-360 s each; the M = 4 labelling did not finish its first 64 questions in 500 s and
 # A* ran at ~230 tok/s, so the label methods did not finish. Next time: SEEDS="" (they are done) and
 # measure the transformers policy alone before sizing the label chain.
-# SEEDS="" skips the seeds. SMALL=1 runs the same chain on 4 questions with tiny budgets (to check the script on a CPU).
+# SEEDS="" skips the seeds. SMALL=1 runs the same chain on 2 questions, 40-token samples and 2 training steps (to check it on a CPU).
 set -u
 W=${W:-/root/qs/w}; DEADLINE_S=${DEADLINE_S:-420}; N=${LABEL_QUESTIONS:-256}; E=${EVAL_QUESTIONS:-100}
 MINILM=${MINILM:?the MiniLM backbone folder}; OUT=${OUT:?where results go}
