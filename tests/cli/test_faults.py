@@ -54,7 +54,10 @@ def finish_and_check(out, env=None) -> dict:
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_stops_cleanly_and_the_rerun_resumes(tmp_path, data_dir, embedded_model, sig, code):
     out = tmp_path / "run"
-    proc = subprocess.Popen(collect(out), env=data_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a terminal's Ctrl-C reaches a child whose SIGINT is the default; a suite started in the
+    # background (`cmd &`, nohup) inherits SIGINT ignored, and Python then keeps it ignored
+    proc = subprocess.Popen(collect(out), env=data_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for_records(proc, out / "rollouts.jsonl", 1)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=120)
