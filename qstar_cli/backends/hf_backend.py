@@ -153,26 +153,65 @@ class HFBackend(PolicyBackend):
 
 
 class _SeededSampler:
-    """A logits processor that samples each row from its own seeded generator (temperature, then
+    """A logits processor that samples each row from its own seeded stream (temperature, then
     nucleus top-p, as vLLM and transformers' sampling do) and leaves only the drawn token possible,
-    so greedy decoding takes it."""
+    so greedy decoding takes it.
+
+    The stream is counter-based: row b's uniform at decoding step t is a hash of (seed_b, t), and
+    the token is found by inverse CDF. So a row's draw depends only on its seed and step, not on its
+    batch, and the whole batch draws in a few tensor operations: one torch.Generator and one
+    `multinomial` per row cost a kernel launch each per step, which on a GPU made the sampler, not
+    the model, the bottleneck at batch 256."""
 
     def __init__(self, seeds: list[int], temperature: float, top_p: float, device: str):
         import torch
 
         self.torch, self.temperature, self.top_p = torch, temperature, top_p
-        self.generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+        seeds = torch.tensor(seeds, dtype=torch.int64, device=device)  # 63-bit seeds
+        # one 32-bit key per row; the odd constants keep seed 0 at step 0 off hash(0) = 0
+        self.key = _hash32(_hash32((seeds & _MASK32) ^ 0x85EBCA6B) ^ (seeds >> 32))
+        self.step = 0
+
+    def uniforms(self):
+        """This step's uniform in [0, 1) for each row, with 53 random bits, then advance."""
+        torch = self.torch
+        h1 = _hash32(self.key ^ _hash32(torch.full_like(self.key, self.step ^ 0xC2B2AE35)))
+        h2 = _hash32(h1 ^ 0x9E3779B9)
+        self.step += 1
+        return ((h1 << 21) + (h2 >> 11)).double() / 2.0 ** 53
 
     def __call__(self, input_ids, scores):
         torch = self.torch
         probs = (scores.float() / self.temperature).softmax(-1)
-        if self.top_p < 1.0:
-            sorted_probs, order = probs.sort(-1, descending=True)
-            outside = sorted_probs.cumsum(-1) - sorted_probs >= self.top_p  # mass before the token already >= top_p
-            sorted_probs = sorted_probs.masked_fill(outside, 0.0)
-            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-        drawn = torch.cat([torch.multinomial(probs[b], 1, generator=g) for b, g in enumerate(self.generators)])
-        return torch.full_like(scores, float("-inf")).scatter(-1, drawn[:, None], 0.0)
+        order = None
+        if self.top_p < 1.0:  # draw among the sorted tokens, then map back
+            probs, order = probs.sort(-1, descending=True)
+            outside = probs.cumsum(-1) - probs >= self.top_p  # mass before the token already >= top_p
+            probs = probs.masked_fill(outside, 0.0)
+        cdf = probs.double().cumsum(-1)
+        # the first token whose cumulative mass exceeds u * total: a zero-probability token never
+        # does (its cdf equals the one before it), and u < 1 keeps the point below the total
+        point = self.uniforms() * cdf[:, -1]
+        drawn = torch.searchsorted(cdf, point[:, None], right=True).clamp(max=scores.shape[-1] - 1)
+        if order is not None:
+            drawn = order.gather(-1, drawn)
+        return torch.full_like(scores, float("-inf")).scatter(-1, drawn, 0.0)
+
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _hash32(x):
+    """A 32-bit integer hash (Wellons' lowbias32) of each element of an int64 tensor holding values
+    below 2**32. Multiplications go by 16-bit halves so no intermediate leaves int64 (a signed
+    overflow would be undefined)."""
+    def mul(v, c):  # v * c mod 2**32
+        return ((v & 0xFFFF) * c + ((((v >> 16) * c) & 0xFFFF) << 16)) & _MASK32
+
+    x = x & _MASK32
+    x = mul(x ^ (x >> 16), 0x7FEB352D)
+    x = mul(x ^ (x >> 15), 0x846CA68B)
+    return x ^ (x >> 16)
 
 
 def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:

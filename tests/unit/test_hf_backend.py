@@ -96,3 +96,38 @@ def test_seeded_sampler_draws_from_the_tempered_nucleus():
 
     assert shares(1.0, 0.6).tolist() == pytest.approx([0.625, 0.375, 0.0], abs=0.03)
     assert shares(2.0, 1.0).tolist() == pytest.approx([0.415, 0.321, 0.263], abs=0.03)
+
+
+def test_seeded_stream_is_fresh_at_every_step_and_steps_are_independent():
+    """One row over 6000 steps: each step's draw follows p = (0.5, 0.3, 0.2), and a step's draw
+    says nothing about the next one (pair shares are products: 0.25, 0.15, 0.1, ...); another seed
+    gives another stream. A generator that repeated a step's uniform or ignored the seed fails."""
+    from qstar_cli.backends.hf_backend import _SeededSampler
+
+    logits = torch.tensor([[0.5, 0.3, 0.2]]).log()
+    p = torch.tensor([0.5, 0.3, 0.2])
+
+    def stream(seed, steps=6000):
+        sampler = _SeededSampler([seed], 1.0, 1.0, "cpu")
+        return torch.cat([sampler(None, logits).argmax(-1) for _ in range(steps)])
+
+    draws = stream(12345)
+    assert (torch.bincount(draws, minlength=3).float() / len(draws)).tolist() == pytest.approx(p.tolist(), abs=0.025)
+    pairs = torch.bincount(draws[:-1] * 3 + draws[1:], minlength=9).float() / (len(draws) - 1)
+    assert pairs.tolist() == pytest.approx(torch.outer(p, p).flatten().tolist(), abs=0.025)
+    other = stream(12346)
+    assert (other == draws).float().mean() < 0.5  # two streams agree about sum p^2 = 0.38 of the time
+
+
+def test_seeded_draws_do_not_depend_on_the_batch():
+    """Row b's draw is a function of its seed and the step only: the same alone, in another batch
+    order, or beside other rows."""
+    from qstar_cli.backends.hf_backend import _SeededSampler
+
+    logits = torch.randn(5, 50)
+    seeds = [7, 2**62 + 3, 0, 99, 123456789]
+    together = _SeededSampler(seeds, 0.8, 0.9, "cpu")
+    batch = [together(None, logits).argmax(-1) for _ in range(20)]
+    for b, seed in enumerate(seeds):
+        alone = _SeededSampler([seed], 0.8, 0.9, "cpu")
+        assert [alone(None, logits[b:b + 1]).argmax(-1).item() for _ in range(20)] == [x[b].item() for x in batch]
