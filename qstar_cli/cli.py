@@ -224,6 +224,8 @@ def train_q(
     validation_fraction: Optional[float] = typer.Option(None, "--validation-fraction",
                                                         help="Keep the weights with the best AUC on these training questions."),
     max_questions: Optional[int] = typer.Option(None, "--max-questions", help="Train on this many questions (learning curves)."),
+    group_by_length: Optional[bool] = typer.Option(None, "--group-by-length/--no-group-by-length",
+                                                   help="Batches of rows of about one length: less padding, faster."),
     seed: Optional[int] = typer.Option(None, "--seed"),
 ):
     """Train the Q-value model on label runs -> a QVM directory usable by search."""
@@ -232,7 +234,7 @@ def train_q(
         "train.max_steps": max_steps, "train.batch_size": batch_size, "train.learning_rate": learning_rate,
         "train.max_length": max_length, "train.target": target, "train.class_balance": class_balance,
         "train.pairwise": pairwise, "train.validation_fraction": validation_fraction,
-        "train.max_questions": max_questions, "train.seed": seed,
+        "train.max_questions": max_questions, "train.group_by_length": group_by_length, "train.seed": seed,
     }
 
 

@@ -274,6 +274,7 @@ class TrainSection:
     validation_fraction: float = 0.0  # > 0: keep the epoch with the best ROC-AUC on these training questions
     max_questions: int = 0  # > 0: train on this many training questions only (learning curves)
     bf16: bool = False
+    group_by_length: bool = False  # batches of rows of about one length: less padding, faster (train.py)
     heldout_fraction: float = 0.2  # of questions
     seed: int = 0
     logging_steps: int = 10

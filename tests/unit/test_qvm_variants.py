@@ -89,3 +89,49 @@ def test_early_stopping_keeps_the_weights_with_the_best_validation_auc(tiny_mode
     final = roc_auc(qvm.score([(e.question, e.steps, e.action) for e in validation]), [e.y >= 0.5 for e in validation])
     assert final == pytest.approx(max(aucs))  # the weights that come back are the best ones
     assert record["kept_step"] == record["history"][aucs.index(max(aucs))][0]
+
+
+def test_length_batches_pad_only_to_their_own_rows():
+    """720 rows of 10 tokens and 80 of 300, batches of 16, one megabatch of 50 batches: sorted, the
+    80 long rows fill exactly 5 batches, so the padded tokens equal the real ones (31,200). In a
+    random order a batch holds a long row with probability 1 - 0.9^16 = 0.81 and pads to 300:
+    about 0.81 x 50 x 16 x 300 = 195,000 padded tokens."""
+    from qstar_cli.value.train import LengthBatches
+
+    lengths = [10] * 720 + [300] * 80
+    sampler = LengthBatches(lengths, batch=16, seed=3)
+
+    def padded_tokens(order):
+        return sum(16 * max(lengths[i] for i in order[b:b + 16]) for b in range(0, len(order), 16))
+
+    order = list(sampler)
+    assert sorted(order) == list(range(800))  # every row once an epoch
+    assert padded_tokens(order) == sum(lengths) == 31_200
+    shuffled = torch.randperm(800, generator=torch.Generator().manual_seed(3)).tolist()
+    assert padded_tokens(shuffled) > 150_000
+    # long and short batches alternate in a random order, not long-to-short
+    long_batches = [b // 16 for b in range(0, 800, 16) if lengths[order[b]] == 300]
+    assert long_batches != list(range(45, 50)) and long_batches != list(range(5))
+    # each epoch its own order; set_epoch (a resumed Trainer) gives that epoch's order again
+    second = list(sampler)
+    assert second != order
+    sampler.set_epoch(0)
+    assert list(sampler) == order
+
+
+def test_group_by_length_trains_on_batches_of_one_length(tiny_model, tmp_path):
+    """With train.group_by_length the Trainer's loader hands out batches whose rows are about one
+    length (here two lengths, 8 rows of each per batch of 8: every batch is one length)."""
+    from qstar_cli.value.train import make_trainer
+    from tests.unit.test_train_q import qvm_for
+
+    exs = [Example(f"q{i}", "What is 1 + 1?", [], "= 2" if i % 2 else "= 2 " + "and so on " * 6, float(i % 2))
+           for i in range(64)]
+    for grouped, most_padding in ((True, 0), (False, None)):
+        trainer = make_trainer(qvm_for(tiny_model), exs, str(tmp_path / str(grouped)),
+                               cfg(backbone=tiny_model, group_by_length=grouped))
+        pads = [int((batch["attention_mask"] == 0).sum()) for batch in trainer.get_train_dataloader()]
+        if grouped:
+            assert max(pads) == most_padding, pads
+        else:
+            assert max(pads) > 0  # a random batch mixes the two lengths
