@@ -1,41 +1,91 @@
 #!/usr/bin/env bash
-# Issue 13 on a lent GPU machine, in one call of a few minutes, everything at once on the one GPU:
-#  1. QVM seeds 1 and 2 for MAWPS and SVAMP (their recipes, seeds changed), each packed for the
-#     narrow way back (scripts/qvm_pack.py) so A* runs with them on the CPU beside the baselines;
-#  2. the label methods on the same states: the first $LABEL_QUESTIONS MAWPS training questions
-#     labelled by rollout with M = 4 fresh continuations (the transformers policy on the GPU), then
-#     M = 1, 2 and completion best-of-3 relabelled from those continuations (nothing generated), the
-#     recipe's own-ending labels and FQI with L = 2; a QVM on each (the MAWPS recipe's training);
-#  3. A* with each of those QVMs on MAWPS questions 0..$EVAL_QUESTIONS-1, beside greedy, all on the
-#     GPU's transformers policy (so they compare with each other, not with the vLLM-CPU runs).
-# Every stage resumes; at $DEADLINE_S seconds what is still running is stopped and whatever finished
-# is packed into $OUT: results.tar.xz (metrics, configs, eval records, logs) and seeds.tar.part-*.
+# Issue 13's label methods on a lent GPU machine, in one call of a few minutes: the same states (the
+# first $LABEL_QUESTIONS MAWPS training questions of recipes/cpu/mawps/qvm.yaml's rollouts) labelled
+#   m4    rollout, M = 4 fresh continuations per state (the transformers policy on the GPU),
+#   m1 m2 rollout, M = 1 and 2: the first 1 or 2 of m4's continuations (--reuse, nothing generated),
+#   best3 completion by the policy itself, best-of-3: y = the best of 3 of m4's continuations,
+#   own   the recipe's own-ending labels (M = 0: the collected trajectories through each state),
+#   fqi   fitted Q-iteration, L = 2 (K candidates sampled at each state, a QVM fitted per iteration),
+# then a QVM on each (the MAWPS recipe's training, same seed, so the same held-out questions), each
+# packed for the narrow way back (scripts/qvm_pack.py): A* runs with them on the CPU beside the
+# vLLM-CPU baselines, and scripts/label_methods.py scores every QVM against the m4 labels.
+#
+# m4 (and so m1, m2, best3, own) runs in $SHARDS shards (label --shard i/n), two at a time, so a
+# slow GPU still leaves finished shards: at $T_LABEL seconds the unfinished ones are stopped and
+# every method uses the finished shards' questions. FQI cannot be sharded: it runs on all
+# $LABEL_QUESTIONS questions beside them and is left out if it has not finished by $T_FQI.
+# At $DEADLINE_S whatever still runs is stopped and what finished is packed into $OUT:
+# results.tar.xz (configs, metrics, label records, logs) and qvms.tar.part-* (three packs; the rest
+# wait in $W/packs/later for the next call: `bash scripts/gpu_evidence.sh more`).
 #
 #   MINILM=<backbone folder> QSTAR_CACHE=<holds the converted policy> QSTAR_DATA_DIR=<data> \
 #     OUT=<dir> bash scripts/gpu_evidence.sh
 # On the lent machine (no hub, no vLLM, 64 MiB per call each way) the embedded policy travels as the
 # GGUF in two halves (two calls), is converted there with qstar_cli.backends.models.convert_gguf into
 # $QSTAR_CACHE/models/SmolLM2-135M-Instruct, and the MiniLM backbone travels as a float16 copy.
-# Measured 2026-11-28 on one H200, all of this at once (8 processes sharing the GPU): the four seeds
-# trained in 190-360 s each; the M = 4 labelling did not finish its first 64 questions in 500 s and
-# A* ran at ~230 tok/s, so the label methods did not finish. Next time: SEEDS="" (they are done) and
-# measure the transformers policy alone before sizing the label chain.
-# SEEDS="" skips the seeds. SMALL=1 runs the same chain on 2 questions, 40-token samples and 2 training steps (to check it on a CPU).
+# History: on 2026-11-28 (session 10) this script also trained QVM seeds 1-2 of both sets (done; SEEDS="1 2"
+# redoes them) and ran A* on the GPU's transformers policy; with eight processes sharing the GPU and
+# one torch.Generator + multinomial per sampled row, the M = 4 labelling did not finish 64 questions
+# in 500 s. The sampler now draws a batch at once, and A* moved to the CPU.
+# `bash scripts/gpu_evidence.sh grouped` trains SVAMP's QVM with train.group_by_length for seeds 0-2
+# (GROUPED_SEEDS), to set its held-out AUC beside the ungrouped seeds' (the speed is measured on the CPU).
+# SMALL=1 runs the same chain on 4 questions, 40-token samples and 2 training steps (to check it on
+# a CPU: ~20 min there, the recorded 4-shot prompts cost minutes of prefill per batch).
 set -u
-W=${W:-/root/qs/w}; DEADLINE_S=${DEADLINE_S:-420}; N=${LABEL_QUESTIONS:-256}; E=${EVAL_QUESTIONS:-100}
-MINILM=${MINILM:?the MiniLM backbone folder}; OUT=${OUT:?where results go}
-TRAIN=(--set "train.backbone=$MINILM"); GEN=()
-if [ -n "${SMALL:-}" ]; then
-  N=2; E=2; GEN=(--set sampling.max_tokens=40 --set label.max_tokens=40); TRAIN+=(--set train.max_steps=2 --set train.validation_fraction=0 --set train.heldout_fraction=0.02)
+W=${W:-/root/qs/w}; OUT=${OUT:?where results go}
+if [ "${1:-}" = more ]; then  # a later call: the next three packs
+  cd "$W/packs/later" && set -- *.tar && [ -f "$1" ] || { echo "no packs left"; exit 0; }
+  [ $# -gt 3 ] && mkdir -p next && mv "${@:4}" next/
+  tar -cf - $(ls *.tar) | split -b 15000000 -d - "$OUT/qvms.tar.part-"
+  rm -f *.tar; [ -d next ] && mv next/*.tar . && rmdir next; ls -la "$OUT"; exit 0
 fi
-HF=(--backend hf --set policy.options.hf.batch_size=${HF_BATCH:-256} "${GEN[@]}")
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} TOKENIZERS_PARALLELISM=false  # a dozen processes share the cores
+MINILM=${MINILM:?the MiniLM backbone folder}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} TOKENIZERS_PARALLELISM=false  # several processes share the cores
+if [ "${1:-}" = grouped ]; then  # train.group_by_length on SVAMP's recipe, seeds 0-2: does its AUC hold?
+  mkdir -p "$W/logs"
+  for s in ${GROUPED_SEEDS:-0 1 2}; do
+    timeout "${DEADLINE_S:-200}" python3 -m qstar_cli train-q --recipe recipes/cpu/svamp/qvm.yaml --set "train.backbone=$MINILM" \
+      --seed "$s" --group-by-length --set "train.out=$W/svamp-grouped-seed$s" > "$W/logs/train-svamp-grouped-seed$s.txt" 2>&1 &
+  done
+  wait
+  (cd "$W" && tar -cJf "$OUT/grouped.tar.xz" logs/train-svamp-grouped-* svamp-grouped-seed*/metrics.json svamp-grouped-seed*/manifest.json)
+  ls -la "$OUT"; exit 0
+fi
+DEADLINE_S=${DEADLINE_S:-480}; T_LABEL=${T_LABEL:-260}; T_FQI=${T_FQI:-300}
+TRAIN=(--set "train.backbone=$MINILM"); GEN=(--set label.max_tokens=${LABEL_MAX_TOKENS:-256})
+if [ -n "${SMALL:-}" ]; then
+  : "${LABEL_QUESTIONS:=4}" "${SHARDS:=2}"; GEN=(--set sampling.max_tokens=40 --set label.max_tokens=40)
+  TRAIN+=(--set train.max_steps=2 --set train.validation_fraction=0 --set train.heldout_fraction=0.25)
+fi
+N=${LABEL_QUESTIONS:-256}; SHARDS=${SHARDS:-4}
+HF=(--backend hf --set policy.options.hf.batch_size=${HF_BATCH:-256})
 Q=(python3 -m qstar_cli)
-mkdir -p "$W" "$W/logs" "$W/packs"
+RECIPE=recipes/cpu/mawps/qvm.yaml
+mkdir -p "$W/logs" "$W/packs"
 start=$(date +%s)
 log() { echo "[$(( $(date +%s) - start ))s] $*"; }
+elapsed() { echo $(( $(date +%s) - start )); }
+wait_until() {  # seconds, pids...: wait for the pids, stopping those still running at the time
+  local t=$1; shift
+  while [ "$(elapsed)" -lt "$t" ]; do
+    local alive=0; for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && return; sleep 2
+  done
+  for p in "$@"; do  # the subshell first (else it starts its next label run), then what it runs
+    kill -0 "$p" 2>/dev/null || continue
+    local kids; kids=$(pgrep -P "$p"); log "stopping pid $p at ${t}s"; kill -TERM "$p" $kids
+  done
+  sleep 3
+}
 
-seed() {  # dataset, seed: train, then pack
+label() {  # name, label flags...: one label run, logged; rc 0 when it finished
+  local x=$1; shift
+  "${Q[@]}" label --recipe $RECIPE --set "label.limit=$N" --out "$W/lab-$x" "$@" "${GEN[@]}" \
+    > "$W/logs/label-$x.txt" 2>&1
+  local rc=$?; log "label $x: rc $rc"; return $rc
+}
+
+seed() {  # dataset, seed: a QVM seed of a whole recipe (session 10's evidence), packed
   local d=$1 s=$2 r=$W/$1-qvm-seed$2
   "${Q[@]}" train-q --recipe "recipes/cpu/$d/qvm.yaml" --set "train.seed=$s" "${TRAIN[@]}" \
       --set "train.out=$r" > "$W/logs/train-$d-seed$s.txt" 2>&1 \
@@ -43,54 +93,54 @@ seed() {  # dataset, seed: train, then pack
   log "seed $d $s: rc $?"
 }
 
-qvm_and_astar() {  # label run name: a QVM on its labels, then A* with it
-  local x=$1
-  "${Q[@]}" train-q --recipe recipes/cpu/mawps/qvm.yaml "${TRAIN[@]}" --set "train.labels=[$W/lab-$x]" \
-      --set "train.out=$W/qvm-$x" > "$W/logs/train-$x.txt" 2>&1 || { log "train $x failed"; return; }
-  log "qvm $x trained"
-  "${Q[@]}" eval --recipe recipes/cpu/mawps/astar.yaml "${HF[@]}" --set "data.limit=$E" \
-      --set "eval.qvm=$W/qvm-$x" --out "$W/eval-astar-$x" > "$W/logs/eval-astar-$x.txt" 2>&1
-  log "astar $x: rc $?"
-}
-
-label() {  # name, label flags...
+train() {  # method, label runs...: a QVM on them, packed
   local x=$1; shift
-  "${Q[@]}" label --recipe recipes/cpu/mawps/qvm.yaml --set "label.limit=$N" --out "$W/lab-$x" "$@" "${GEN[@]}" \
-    > "$W/logs/label-$x.txt" 2>&1
-  log "label $x: rc $?"
+  local runs; runs=$(IFS=,; echo "$*")
+  "${Q[@]}" train-q --recipe $RECIPE "${TRAIN[@]}" --set "train.labels=[$runs]" --set "train.out=$W/qvm-$x" \
+      > "$W/logs/train-$x.txt" 2>&1 \
+    && python3 scripts/qvm_pack.py pack "$W/qvm-$x" "$MINILM" "$W/packs/qvm-$x.tar" >> "$W/logs/train-$x.txt" 2>&1
+  log "qvm $x: rc $?"
 }
 
-rollouts() {  # M = 4 fresh continuations, then what is relabelled from them
-  label m4 --num-rollouts 4 --set label.include_own_ending=false --set label.batch_questions=64 "${HF[@]}"
-  qvm_and_astar m4 &
+log "start: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo no GPU), $N questions in $SHARDS shards"
+for d in mawps svamp; do for s in ${SEEDS:-}; do seed "$d" "$s" & done; done
+( label fqi --method fqi --iterations 2 --set label.batch_questions=64 "${HF[@]}" "${TRAIN[@]}" ) &
+fqi=$!
+# m4 shards, two streams: shard i is done when its label run exits 0 (a rerun skips it)
+( for i in $(seq 0 2 $((SHARDS - 1))); do [ -f "$W/m4-s$i.done" ] || label m4-s$i --shard "$i/$SHARDS" --num-rollouts 4 \
+    --set label.include_own_ending=false --set label.batch_questions=32 "${HF[@]}" && touch "$W/m4-s$i.done"; done ) &
+a=$!
+( for i in $(seq 1 2 $((SHARDS - 1))); do [ -f "$W/m4-s$i.done" ] || label m4-s$i --shard "$i/$SHARDS" --num-rollouts 4 \
+    --set label.include_own_ending=false --set label.batch_questions=32 "${HF[@]}" && touch "$W/m4-s$i.done"; done ) &
+b=$!
+wait_until "$T_LABEL" $a $b
+done_shards=(); for i in $(seq 0 $((SHARDS - 1))); do [ -f "$W/m4-s$i.done" ] && done_shards+=("$i"); done
+log "m4 shards finished: ${done_shards[*]:-none}"
+declare -A runs
+for i in "${done_shards[@]}"; do  # relabel the finished shards' states: nothing generated
+  runs[m4]+=" $W/lab-m4-s$i"
   for m in 1 2; do
-    label m$m --num-rollouts $m --set label.include_own_ending=false --reuse "$W/lab-m4"
-    qvm_and_astar m$m &
+    label "m$m-s$i" --shard "$i/$SHARDS" --num-rollouts $m --set label.include_own_ending=false --reuse "$W/lab-m4-s$i" \
+      && runs[m$m]+=" $W/lab-m$m-s$i"
   done
-  label best3 --method completion --strong-samples 3 --reuse "$W/lab-m4"
-  qvm_and_astar best3 &
-  wait
-}
-
-log "start: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo no GPU)"
-for d in mawps svamp; do for s in ${SEEDS-1 2}; do seed $d $s & done; done
-"${Q[@]}" eval --recipe recipes/cpu/mawps/greedy.yaml "${HF[@]}" --set "data.limit=$E" \
-  --out "$W/eval-greedy-hf" > "$W/logs/eval-greedy-hf.txt" 2>&1 &
-rollouts &
-(label fqi --method fqi --iterations 2 --set label.batch_questions=64 "${HF[@]}" "${TRAIN[@]}" && qvm_and_astar fqi) &
-(label own --num-rollouts 0 && qvm_and_astar own) &
-
-while [ -n "$(jobs -rp)" ] && [ $(( $(date +%s) - start )) -lt "$DEADLINE_S" ]; do sleep 2; done
+  label "best3-s$i" --shard "$i/$SHARDS" --method completion --strong-samples 3 --reuse "$W/lab-m4-s$i" \
+    && runs[best3]+=" $W/lab-best3-s$i"
+  label "own-s$i" --shard "$i/$SHARDS" --num-rollouts 0 && runs[own]+=" $W/lab-own-s$i"
+done
+for x in "${!runs[@]}"; do train "$x" ${runs[$x]} & done
+wait_until "$T_FQI" $fqi
+[ -f "$W/lab-fqi/manifest.json" ] && grep -q '"complete": true' "$W/lab-fqi/manifest.json" && train fqi "$W/lab-fqi" &
+while [ -n "$(jobs -rp)" ] && [ "$(elapsed)" -lt "$DEADLINE_S" ]; do sleep 2; done
 if [ -n "$(jobs -rp)" ]; then
   log "deadline: stopping what still runs"
   pkill -TERM -f "qstar_cli" ; sleep 5; pkill -KILL -f "qstar_cli"
 fi
 wait
 log "packing"
-(cd "$W" && tar --exclude=./packs --exclude='*.safetensors' --exclude=tokenizer.json --exclude='checkpoints' --exclude='*.npz' --exclude='qlabels.jsonl' \
-   --exclude='rollouts.jsonl' -cJf "$OUT/results.tar.xz" .)
-# three packs fit in one call's 64 MiB; the fourth waits in $W/packs/later for the next call
+(cd "$W" && tar --exclude=./packs --exclude='*.safetensors' --exclude=tokenizer.json --exclude='checkpoints' \
+   --exclude='*.npz' --exclude='rollouts.jsonl' -cJf "$OUT/results.tar.xz" .)
+# three packs fit in one call's 64 MiB beside the results; the rest wait in $W/packs/later
 (cd "$W/packs" && mkdir -p later && set -- *.tar && [ -f "$1" ] && { [ $# -gt 3 ] && mv "${@:4}" later/;
-  tar -cf - *.tar | split -b 15000000 -d - "$OUT/seeds.tar.part-"; })
+  tar -cf - $(ls *.tar) | split -b 15000000 -d - "$OUT/qvms.tar.part-"; rm -f *.tar; })
 ls -la "$OUT"
 log "done"

@@ -1,0 +1,174 @@
+"""Issue 13's label-methods table: the same states labelled several ways, a QVM on each, A* with each.
+
+    python scripts/label_methods.py --reference m4 --baseline runs/cpu/mawps/eval-greedy \\
+        --out runs/cpu/mawps/label-methods \\
+        m4=W/qvm-m4,runs/cpu/mawps/eval-astar-m4  m1=W/qvm-m1,runs/cpu/mawps/eval-astar-m1 ...
+
+Each NAME=QVM_RUN[,ASTAR_RUN] is a train-q run (its label runs are read from its config) and,
+optionally, an A* eval run with that QVM. For every method the table shows
+  - its labels: nodes, share positive (y >= 0.5) and mean y over all the questions it labelled;
+  - its QVM's held-out ROC-AUC against its own labels (train-q's metrics.json, 95% by-question CI);
+  - the same QVM's held-out ROC-AUC (pooled and within a question) against the REFERENCE method's
+    labels on the same held-out states: methods whose own labels are noisier are scored on the
+    same yardstick (M = 4 continuations: the least noisy Monte-Carlo estimate of Q here);
+  - A*'s accuracy with it, and a paired test (bootstrap CI of the difference, exact McNemar) against
+    the --baseline eval run, all on the questions every A* run answered (stated in the table).
+Every QVM must come from the same train.seed and heldout_fraction, so they hold out the same questions.
+Writes OUT/label_methods.json and OUT/label_methods.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+
+from qstar_cli.errors import QstarError
+from qstar_cli.report.runs import load_run
+from qstar_cli.stages.train_q import label_sources
+from qstar_cli.stats import bootstrap_ci, mcnemar_exact, paired_bootstrap_ci
+from qstar_cli.value.fit import examples_from_records
+from qstar_cli.value.metrics import auc_ci, grouped_auc, roc_auc
+from qstar_cli.value.model import QVM
+from qstar_cli.value.train import split_by_question
+
+
+def _train_config(run: Path) -> dict:
+    path = run / "config.yaml"
+    if not path.is_file() or not (run / "qvm").is_dir():
+        raise QstarError(f"{run} is not a train-q run directory (no config.yaml and qvm/)")
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("train", {})
+
+
+def _examples(train: dict) -> list:
+    records, _ = label_sources(train["labels"], train.get("mixed_datasets", False))
+    return examples_from_records(records)
+
+
+def _held_out(train: dict, examples: list) -> list:
+    return split_by_question(examples, train.get("heldout_fraction", 0.2), train.get("seed", 0))[1]
+
+
+def _label_stats(examples: list) -> dict:
+    ys = [e.y for e in examples]
+    return {"questions": len({e.qid for e in examples}), "nodes": len(ys),
+            "share_positive": sum(y >= 0.5 for y in ys) / len(ys), "mean_y": sum(ys) / len(ys)}
+
+
+def _scored_against(qvm_run: Path, reference: list) -> dict:
+    qvm = QVM.load(qvm_run / "qvm")
+    preds = qvm.score([(e.question, e.steps, e.action) for e in reference])
+    positives = [e.y >= 0.5 for e in reference]
+    qids = [e.qid for e in reference]
+    ci = auc_ci(preds, positives, qids)
+    within, _ = grouped_auc(preds, positives, qids)
+    return {"roc_auc": roc_auc(preds, positives), "roc_auc_ci95": list(ci) if ci else None,
+            "within_question_auc": within, "questions": len(set(qids)), "examples": len(reference)}
+
+
+def _astar(run, baseline, ids: list[str]) -> dict:
+    """A*'s accuracy on `ids` (the questions every A* run of the table answered) and a paired test
+    against the baseline on them."""
+    ours, theirs = run.correct_by_id(), baseline.correct_by_id()
+    missing = [i for i in ids if i not in theirs]
+    if missing:
+        raise QstarError(f"the baseline {baseline.path} did not answer {len(missing)} of A*'s questions (e.g. {missing[0]})")
+    a, b = [float(ours[i]) for i in ids], [float(theirs[i]) for i in ids]
+    wins = sum(x > y for x, y in zip(a, b))
+    losses = sum(y > x for x, y in zip(a, b))
+    keep = set(ids)
+    tokens = [r["usage"]["generated_tokens"] for r in run.records if r["id"] in keep]
+    return {"run": str(run.path), "questions": len(ids), "accuracy": sum(a) / len(ids),
+            "accuracy_ci95": list(bootstrap_ci(a)),
+            "tokens_per_question": sum(tokens) / len(tokens),
+            "baseline_accuracy_same_questions": sum(b) / len(ids), "delta": (sum(a) - sum(b)) / len(ids),
+            "delta_ci95": list(paired_bootstrap_ci(a, b)), "wins": wins, "losses": losses,
+            "p_mcnemar": mcnemar_exact(wins, losses)}
+
+
+def _fmt(x, digits=3):
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def _ci(c, digits=2):
+    return "" if not c else f" [{c[0]:.{digits}f}, {c[1]:.{digits}f}]"
+
+
+def markdown(rows: list[dict], reference: str, baseline: str) -> str:
+    header = (f"| labels | questions | nodes | share positive | mean y | held-out AUC, own labels | "
+              f"held-out AUC vs {reference} labels | within a question vs {reference} | A\\* accuracy | tokens/q | "
+              f"vs {baseline} (same q) | p |")
+    lines = [header,
+             "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for r in rows:
+        own, ref, a = r["heldout_own"], r["heldout_reference"], r.get("astar")
+        astar = ("–",) * 4 if a is None else (
+            f"{a['accuracy']:.1%}{_ci(a['accuracy_ci95'], 3)} ({a['questions']} q)", f"{a['tokens_per_question']:.0f}",
+            f"{a['delta'] * 100:+.1f}{_ci([c * 100 for c in a['delta_ci95']], 1)} (greedy {a['baseline_accuracy_same_questions']:.1%})",
+            f"{a['p_mcnemar']:.2f}")
+        lines.append(f"| {r['name']} | {r['labels']['questions']} | {r['labels']['nodes']} | "
+                     f"{r['labels']['share_positive']:.1%} | {r['labels']['mean_y']:.3f} | "
+                     f"{_fmt(own.get('roc_auc'))}{_ci(own.get('roc_auc_ci95'))} | "
+                     f"{_fmt(ref['roc_auc'])}{_ci(ref['roc_auc_ci95'])} | {_fmt(ref['within_question_auc'])} | "
+                     + " | ".join(astar) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("methods", nargs="+", help="NAME=QVM_RUN[,ASTAR_RUN]")
+    parser.add_argument("--reference", required=True, help="the NAME whose labels every QVM is also scored against")
+    parser.add_argument("--baseline", required=True, help="an eval run (e.g. greedy) A* is paired with")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    methods = {}
+    for item in args.methods:
+        name, _, rest = item.partition("=")
+        if not name or not rest:
+            raise QstarError(f"{item!r}: give NAME=QVM_RUN[,ASTAR_RUN]")
+        qvm_run, _, astar = rest.partition(",")
+        methods[name] = (Path(qvm_run), astar or None)
+    if args.reference not in methods:
+        raise QstarError(f"--reference {args.reference!r} is none of {', '.join(methods)}")
+    configs = {name: _train_config(run) for name, (run, _) in methods.items()}
+    splits = {(c.get("seed", 0), c.get("heldout_fraction", 0.2)) for c in configs.values()}
+    if len(splits) > 1:
+        raise QstarError(f"the QVMs hold out different questions (train seed, heldout_fraction: {sorted(splits)}); "
+                         "train them with one seed and one fraction")
+    baseline = load_run(args.baseline)
+    astars = {name: load_run(a) for name, (_, a) in methods.items() if a}
+    # every A* run on the same questions: those all of them answered (a run of 300 beside runs of 100)
+    common = sorted(set.intersection(*(set(r.correct_by_id()) for r in astars.values()))) if astars else []
+    reference = _held_out(configs[args.reference], _examples(configs[args.reference]))
+
+    rows = []
+    for name, (run, astar) in methods.items():
+        examples = _examples(configs[name])
+        held = {e.qid for e in _held_out(configs[name], examples)}
+        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+        # the reference's held-out states of the questions this method labelled
+        on = [e for e in reference if e.qid in {x.qid for x in examples}]
+        rows.append({
+            "name": name, "qvm": str(run), "labels": _label_stats(examples),
+            "heldout_questions": len(held),
+            "heldout_own": {k: metrics.get("heldout", {}).get(k) for k in ("roc_auc", "roc_auc_ci95", "within_question_auc", "questions")},
+            "heldout_reference": _scored_against(run, on),
+            "astar": _astar(astars[name], baseline, common) if astar else None,
+        })
+        print(f"{name}: done", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "label_methods.json").write_text(json.dumps({"reference": args.reference, "baseline": str(baseline.path),
+                                                             "rows": rows}, indent=2) + "\n", encoding="utf-8")
+    table = markdown(rows, args.reference, baseline.path.name)
+    (args.out / "label_methods.md").write_text(table, encoding="utf-8")
+    print(table)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except QstarError as exc:  # a bad argument or run folder: one line, no traceback
+        raise SystemExit(f"error: {exc}") from None
