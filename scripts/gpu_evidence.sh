@@ -15,8 +15,8 @@
 # every method uses the finished shards' questions. FQI cannot be sharded: it runs on all
 # $LABEL_QUESTIONS questions beside them and is left out if it has not finished by $T_FQI.
 # At $DEADLINE_S whatever still runs is stopped and what finished is packed into $OUT:
-# results.tar.xz (configs, metrics, label records, logs) and qvms.tar.part-* (three packs; the rest
-# wait in $W/packs/later for the next call: `bash scripts/gpu_evidence.sh more`).
+# results.tar.xz (configs, metrics, label records, logs) and qvms.tar.part-* (two packs; the rest
+# wait in $W/packs/later for the next calls: `bash scripts/gpu_evidence.sh more`, three each).
 #
 #   MINILM=<backbone folder> QSTAR_CACHE=<holds the converted policy> QSTAR_DATA_DIR=<data> \
 #     OUT=<dir> bash scripts/gpu_evidence.sh
@@ -139,8 +139,9 @@ wait
 log "packing"
 (cd "$W" && tar --exclude=./packs --exclude='*.safetensors' --exclude=tokenizer.json --exclude='checkpoints' \
    --exclude='*.npz' --exclude='rollouts.jsonl' -cJf "$OUT/results.tar.xz" .)
-# three packs fit in one call's 64 MiB beside the results; the rest wait in $W/packs/later
-(cd "$W/packs" && mkdir -p later && set -- *.tar && [ -f "$1" ] && { [ $# -gt 3 ] && mv "${@:4}" later/;
+# two packs (22 MB each) fit in one call's 64 MiB beside the results (label records: a few MB); the
+# rest wait in $W/packs/later for `more` (three a call)
+(cd "$W/packs" && mkdir -p later && set -- *.tar && [ -f "$1" ] && { [ $# -gt 2 ] && mv "${@:3}" later/;
   tar -cf - $(ls *.tar) | split -b 15000000 -d - "$OUT/qvms.tar.part-"; rm -f *.tar; })
 ls -la "$OUT"
 log "done"
