@@ -26,7 +26,13 @@
 # History: on 2026-11-28 (session 10) this script also trained QVM seeds 1-2 of both sets (done; SEEDS="1 2"
 # redoes them) and ran A* on the GPU's transformers policy; with eight processes sharing the GPU and
 # one torch.Generator + multinomial per sampled row, the M = 4 labelling did not finish 64 questions
-# in 500 s. The sampler now draws a batch at once, and A* moved to the CPU.
+# in 500 s. The sampler now draws a batch at once, and A* moved to the CPU. On 2026-11-28 (session 11),
+# 256 questions in 4 shards: none of the M = 4 shards finished in 260 s beside FQI; then
+# FQI=0 LABEL_QUESTIONS=96 SHARDS=3 HF_BATCH=512 LABEL_MAX_TOKENS=192 T_LABEL=170: one shard of 32
+# questions (181,805 tokens, 1,177 tok/s), its five QVMs in 45 s. transformers' generate costs
+# ~25-32 ms a step at batch 256 on the H200 (launch-bound), and each batch runs to its longest
+# row: M = 4 on 256 questions (~1.5M tokens) needs ~21 min at that rate, more than one window.
+# FQI=0 leaves FQI out.
 # `bash scripts/gpu_evidence.sh grouped` trains SVAMP's QVM with train.group_by_length for seeds 0-2
 # (GROUPED_SEEDS), to set its held-out AUC beside the ungrouped seeds' (the speed is measured on the CPU).
 # SMALL=1 runs the same chain on 4 questions, 40-token samples and 2 training steps (to check it on
@@ -104,8 +110,8 @@ train() {  # method, label runs...: a QVM on them, packed
 
 log "start: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo no GPU), $N questions in $SHARDS shards"
 for d in mawps svamp; do for s in ${SEEDS:-}; do seed "$d" "$s" & done; done
-( label fqi --method fqi --iterations 2 --set label.batch_questions=64 "${HF[@]}" "${TRAIN[@]}" ) &
-fqi=$!
+fqi=
+[ "${FQI:-1}" = 1 ] && { ( label fqi --method fqi --iterations 2 --set label.batch_questions=64 "${HF[@]}" "${TRAIN[@]}" ) & fqi=$!; }
 # m4 shards, two streams: shard i is done when its label run exits 0 (a rerun skips it)
 ( for i in $(seq 0 2 $((SHARDS - 1))); do [ -f "$W/m4-s$i.done" ] || label m4-s$i --shard "$i/$SHARDS" --num-rollouts 4 \
     --set label.include_own_ending=false --set label.batch_questions=32 "${HF[@]}" && touch "$W/m4-s$i.done"; done ) &
@@ -128,7 +134,7 @@ for i in "${done_shards[@]}"; do  # relabel the finished shards' states: nothing
   label "own-s$i" --shard "$i/$SHARDS" --num-rollouts 0 && runs[own]+=" $W/lab-own-s$i"
 done
 for x in "${!runs[@]}"; do train "$x" ${runs[$x]} & done
-wait_until "$T_FQI" $fqi
+[ -n "$fqi" ] && wait_until "$T_FQI" $fqi
 [ -f "$W/lab-fqi/manifest.json" ] && grep -q '"complete": true' "$W/lab-fqi/manifest.json" && train fqi "$W/lab-fqi" &
 while [ -n "$(jobs -rp)" ] && [ "$(elapsed)" -lt "$DEADLINE_S" ]; do sleep 2; done
 if [ -n "$(jobs -rp)" ]; then
