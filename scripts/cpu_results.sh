@@ -7,12 +7,17 @@
 # Every stage resumes, so rerunning after an interruption finishes the work without redoing it.
 #
 #   make results                                   # SYNTHETIC arithmetic: about 25 min on 2 cores
-#   make results DATASETS="mawps svamp"            # the real sets: on 2 cores ~20 min rollouts and ~90 min of
-#                                                  # evals per set, and each QVM (3 seeds per set) trains for
-#                                                  # 1.5 h (SVAMP, the paper's 2 epochs: 94 min here) to ~2 h
-#                                                  # (MAWPS, 4 epochs with validation, estimated): ~15 h in all;
-#                                                  # train the QVMs on a GPU (scripts/gpu_evidence.sh trains
-#                                                  # seeds 1-2 there, scripts/qvm_pack.py brings them back), then rerun here
+#   make results DATASETS="mawps svamp"            # the real sets: on 2 cores ~20 min rollouts, ~80 min of
+#                                                  # evals and ~40 min of A* with QVM seeds 1-2 per set, and each
+#                                                  # QVM (3 seeds per set) trains for 1.5 h (SVAMP, the paper's
+#                                                  # 2 epochs: 94 min here) to ~2 h (MAWPS, 4 epochs with
+#                                                  # validation, estimated): ~15 h in all. train-q
+#                                                  # --group-by-length trains SVAMP's QVM in 27 min (same
+#                                                  # held-out AUC, README):
+#                                                  # ~8 h in all once the recipes take it (their published
+#                                                  # QVMs were trained without it, so they do not yet). Or train
+#                                                  # the QVMs on a GPU (scripts/gpu_evidence.sh trained seeds
+#                                                  # 1-2 there, scripts/qvm_pack.py brings them back), then rerun here
 #   DATASETS=mawps METHODS="greedy astar" scripts/cpu_results.sh
 #
 # QVM_SEEDS (default "0", "0 1 2" for the real sets) trains one QVM per seed (seed 0 is qvm.yaml's,
