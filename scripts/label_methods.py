@@ -26,9 +26,10 @@ from pathlib import Path
 import yaml
 
 from qstar_cli.errors import QstarError
+from qstar_cli.report.paired import paired_stats
 from qstar_cli.report.runs import load_run
 from qstar_cli.stages.train_q import label_sources
-from qstar_cli.stats import bootstrap_ci, mcnemar_exact, paired_bootstrap_ci
+from qstar_cli.stats import bootstrap_ci
 from qstar_cli.value.fit import examples_from_records
 from qstar_cli.value.metrics import auc_ci, grouped_auc, roc_auc
 from qstar_cli.value.model import QVM
@@ -76,16 +77,14 @@ def _astar(run, baseline, ids: list[str]) -> dict:
     if missing:
         raise QstarError(f"the baseline {baseline.path} did not answer {len(missing)} of A*'s questions (e.g. {missing[0]})")
     a, b = [float(ours[i]) for i in ids], [float(theirs[i]) for i in ids]
-    wins = sum(x > y for x, y in zip(a, b))
-    losses = sum(y > x for x, y in zip(a, b))
+    delta, delta_ci, wins, losses, p = paired_stats(a, b)
     keep = set(ids)
     tokens = [r["usage"]["generated_tokens"] for r in run.records if r["id"] in keep]
     return {"run": str(run.path), "questions": len(ids), "accuracy": sum(a) / len(ids),
             "accuracy_ci95": list(bootstrap_ci(a)),
             "tokens_per_question": sum(tokens) / len(tokens),
-            "baseline_accuracy_same_questions": sum(b) / len(ids), "delta": (sum(a) - sum(b)) / len(ids),
-            "delta_ci95": list(paired_bootstrap_ci(a, b)), "wins": wins, "losses": losses,
-            "p_mcnemar": mcnemar_exact(wins, losses)}
+            "baseline_accuracy_same_questions": sum(b) / len(ids), "delta": delta,
+            "delta_ci95": list(delta_ci), "wins": wins, "losses": losses, "p_mcnemar": p}
 
 
 def _fmt(x, digits=3):
@@ -105,7 +104,7 @@ def markdown(rows: list[dict], reference: str, baseline: str) -> str:
     for r in rows:
         own, ref, a = r["heldout_own"], r["heldout_reference"], r.get("astar")
         astar = ("–",) * 4 if a is None else (
-            f"{a['accuracy']:.1%}{_ci(a['accuracy_ci95'], 3)} ({a['questions']} q)", f"{a['tokens_per_question']:.0f}",
+            f"{a['accuracy']:.1%}{_ci([c * 100 for c in a['accuracy_ci95']], 1)} ({a['questions']} q)", f"{a['tokens_per_question']:.0f}",
             f"{a['delta'] * 100:+.1f}{_ci([c * 100 for c in a['delta_ci95']], 1)} (greedy {a['baseline_accuracy_same_questions']:.1%})",
             f"{a['p_mcnemar']:.2f}")
         lines.append(f"| {r['name']} | {r['labels']['questions']} | {r['labels']['nodes']} | "

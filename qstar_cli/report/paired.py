@@ -53,12 +53,17 @@ def compare(run: EvalRun, baseline: EvalRun, resamples: int = 1000) -> Paired:
                          f"{common} in common): a paired test needs the same questions (same --limit, "
                          f"data.offset, --shard); rerun one, or report them without --paired")
     ids = sorted(ours)
-    a = [float(ours[i]) for i in ids]
-    b = [float(theirs[i]) for i in ids]
+    return Paired(run, baseline, len(ids), *paired_stats([float(ours[i]) for i in ids],
+                                                         [float(theirs[i]) for i in ids], resamples))
+
+
+def paired_stats(a: list[float], b: list[float], resamples: int = 1000) -> tuple:
+    """(mean(a) - mean(b), its paired-bootstrap 95% CI, wins, losses, exact McNemar p) of two
+    methods' 0/1 results on the same questions, in the same order."""
     wins = sum(x > y for x, y in zip(a, b))
     losses = sum(y > x for x, y in zip(a, b))
-    return Paired(run, baseline, len(ids), (sum(a) - sum(b)) / len(ids) if ids else 0.0,
-                  paired_bootstrap_ci(a, b, resamples), wins, losses, mcnemar_exact(wins, losses))
+    return ((sum(a) - sum(b)) / len(a) if a else 0.0, paired_bootstrap_ci(a, b, resamples), wins, losses,
+            mcnemar_exact(wins, losses))
 
 
 def compare_all(runs: list[EvalRun], baseline: str | list[str] | None = None, resamples: int = 1000) -> list[Paired]:
