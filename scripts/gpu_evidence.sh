@@ -16,7 +16,7 @@
 # $LABEL_QUESTIONS questions beside them and is left out if it has not finished by $T_FQI.
 # At $DEADLINE_S whatever still runs is stopped and what finished is packed into $OUT:
 # results.tar.xz (configs, metrics, label records, logs) and qvms.tar.part-* (two packs; the rest
-# wait in $W/packs/later for the next calls: `bash scripts/gpu_evidence.sh more`, three each).
+# wait in $W/packs/later for the next calls: `bash scripts/gpu_evidence.sh more`, two each).
 #
 #   MINILM=<backbone folder> QSTAR_CACHE=<holds the converted policy> QSTAR_DATA_DIR=<data> \
 #     OUT=<dir> bash scripts/gpu_evidence.sh
@@ -39,9 +39,9 @@
 # a CPU: ~20 min there, the recorded 4-shot prompts cost minutes of prefill per batch).
 set -u
 W=${W:-/root/qs/w}; OUT=${OUT:?where results go}
-if [ "${1:-}" = more ]; then  # a later call: the next three packs
+if [ "${1:-}" = more ]; then  # a later call: the next two packs (three, with tar's overhead, are 68 MB: over 64 MiB)
   cd "$W/packs/later" && set -- *.tar && [ -f "$1" ] || { echo "no packs left"; exit 0; }
-  [ $# -gt 3 ] && mkdir -p next && mv "${@:4}" next/
+  [ $# -gt 2 ] && mkdir -p next && mv "${@:3}" next/
   tar -cf - $(ls *.tar) | split -b 15000000 -d - "$OUT/qvms.tar.part-"
   rm -f *.tar; [ -d next ] && mv next/*.tar . && rmdir next; ls -la "$OUT"; exit 0
 fi
@@ -146,7 +146,7 @@ log "packing"
 (cd "$W" && tar --exclude=./packs --exclude='*.safetensors' --exclude=tokenizer.json --exclude='checkpoints' \
    --exclude='*.npz' --exclude='rollouts.jsonl' -cJf "$OUT/results.tar.xz" .)
 # two packs (22 MB each) fit in one call's 64 MiB beside the results (label records: a few MB); the
-# rest wait in $W/packs/later for `more` (three a call)
+# rest wait in $W/packs/later for `more` (two a call)
 (cd "$W/packs" && mkdir -p later && set -- *.tar && [ -f "$1" ] && { [ $# -gt 2 ] && mv "${@:3}" later/;
   tar -cf - $(ls *.tar) | split -b 15000000 -d - "$OUT/qvms.tar.part-"; rm -f *.tar; })
 ls -la "$OUT"
