@@ -39,7 +39,7 @@
 # a CPU: ~20 min there, the recorded 4-shot prompts cost minutes of prefill per batch).
 set -u
 W=${W:-/root/qs/w}; OUT=${OUT:?where results go}
-if [ "${1:-}" = more ]; then  # a later call: the next two packs (three, with tar's overhead, are 68 MB: over 64 MiB)
+if [ "${1:-}" = more ]; then  # a later call: the next two packs (three of ~22.7 MB are 68 MB: over 64 MiB)
   cd "$W/packs/later" && set -- *.tar && [ -f "$1" ] || { echo "no packs left"; exit 0; }
   [ $# -gt 2 ] && mkdir -p next && mv "${@:3}" next/
   tar -cf - $(ls *.tar) | split -b 15000000 -d - "$OUT/qvms.tar.part-"
