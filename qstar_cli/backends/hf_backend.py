@@ -159,9 +159,9 @@ class _SeededSampler:
 
     The stream is counter-based: row b's uniform at decoding step t is a hash of (seed_b, t), and
     the token is found by inverse CDF. So a row's draw depends only on its seed and step, not on its
-    batch, and the whole batch draws in a few tensor operations: one torch.Generator and one
-    `multinomial` per row cost a kernel launch each per step, which on a GPU made the sampler, not
-    the model, the bottleneck at batch 256."""
+    batch, and the whole batch draws in a few tensor operations instead of one torch.Generator and
+    one `multinomial` per row per step (326 -> 125 ms a step at batch 256 on a 2-core CPU; on an H200
+    a step costs 32 ms with it against 25 with transformers' own sampling, README)."""
 
     def __init__(self, seeds: list[int], temperature: float, top_p: float, device: str):
         import torch
