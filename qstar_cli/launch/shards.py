@@ -44,9 +44,8 @@ def check(section: str, config) -> tuple[Path, int]:
     elif section == "label":
         from qstar_cli.stages import label as label_stage
 
+        label_stage.refuse_shards(config.label)
         _, problems, _ = label_stage.check(config)
-        if config.label.method == "fqi":
-            raise QstarError("--method fqi fits on every question at once and cannot be sharded; run it as one job")
         out = label_stage.out_dir(config.label)
     else:
         from qstar_cli.stages import collect

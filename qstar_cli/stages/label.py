@@ -77,6 +77,14 @@ def grader(config: LabelConfig):
     return dataset, grade
 
 
+def refuse_shards(cfg) -> None:
+    """A sharded label run (data.shard, or a launcher's shards) labels each shard's questions alone."""
+    if cfg.method == "fqi":
+        raise QstarError("--method fqi fits its Q-value models on every question at once and cannot be "
+                         "sharded; label the whole rollouts run as one job (FQI's fits use accelerate "
+                         "launch for several GPUs)")
+
+
 def check(config: LabelConfig) -> tuple[dict, list[dict], int]:
     """Every check a user's input can fail that loads no model: (the rollouts run's manifest, the
     records this run labels, how many the unsharded run labels)."""
@@ -89,10 +97,7 @@ def check(config: LabelConfig) -> tuple[dict, list[dict], int]:
         raise QstarError(f"{cfg.input} holds shard {input_shard} of its rollouts; label it whole (without "
                          f"data.shard), or join the rollout shards first (qstar merge)")
     if shard and not input_shard:
-        if cfg.method == "fqi":
-            raise QstarError("--method fqi fits its Q-value models on every question at once and cannot be "
-                             "sharded; label the whole rollouts run (train-q and FQI's fits use accelerate "
-                             "launch for several GPUs)")
+        refuse_shards(cfg)
         i, n = (int(x) for x in shard.split("/"))
         records = records[i::n]
         if not records:
@@ -233,14 +238,16 @@ def _label(config: LabelConfig, dataset, todo, fmt, grade, rundir, session, done
     with backend, ui.progress() as bar:
         task = bar.add_task(f"label ({cfg.method})", total=total, completed=done, stats="")
         batches = chunks(todo, cfg.batch_questions)
-        for labelled in label_batches(batches, env, grade, fmt, n=n, temperature=temperature, gamma=cfg.gamma,
-                                      include_own=cfg.method == "rollout" and cfg.include_own_ending,
-                                      method=cfg.method, prompt_for=prompt_for):
-            for rec in labelled:
-                rundir.append(rec)
-                session["generated_questions"] += 1
-            bar.update(task, advance=len(labelled), stats=_speed(backend.usage))
-        session.update(**backend.session_usage())
+        try:
+            for labelled in label_batches(batches, env, grade, fmt, n=n, temperature=temperature, gamma=cfg.gamma,
+                                          include_own=cfg.method == "rollout" and cfg.include_own_ending,
+                                          method=cfg.method, prompt_for=prompt_for):
+                for rec in labelled:
+                    rundir.append(rec)
+                    session["generated_questions"] += 1
+                bar.update(task, advance=len(labelled), stats=_speed(backend.usage))
+        finally:  # a stopped session spent tokens too: the manifest counts them
+            session.update(**backend.session_usage())
 
 
 def _speed(usage) -> str:
