@@ -162,19 +162,21 @@ def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, d
                      for p in todo]
         correct = answered = 0
         task = bar.add_task(f"eval {cfg.search}", total=total, completed=done, stats="")
-        # up to batch_questions searched at once, a new one admitted as one finishes, each result
-        # saved as soon as it is ready (a killed run loses only the questions in flight)
-        for i, result in search.stream(cfg.search, questions, env, method_cfg, trees=cfg.trees,
-                                       window=cfg.batch_questions):
-            record = prediction_record(todo[i], questions[i], result, dataset, cfg.search)
-            rundir.append(record)
-            session["generated_questions"] += 1
-            correct += record["correct"]
-            answered += 1
-            u = backend.usage
-            bar.update(task, advance=1, stats=f"acc {correct / answered:.1%}  "
-                       f"{u.generated_tokens / max(u.seconds, 1e-9):,.0f} tok/s")
-        session.update(**backend.session_usage())
+        try:
+            # up to batch_questions searched at once, a new one admitted as one finishes, each result
+            # saved as soon as it is ready (a killed run loses only the questions in flight)
+            for i, result in search.stream(cfg.search, questions, env, method_cfg, trees=cfg.trees,
+                                           window=cfg.batch_questions):
+                record = prediction_record(todo[i], questions[i], result, dataset, cfg.search)
+                rundir.append(record)
+                session["generated_questions"] += 1
+                correct += record["correct"]
+                answered += 1
+                u = backend.usage
+                bar.update(task, advance=1, stats=f"acc {correct / answered:.1%}  "
+                           f"{u.generated_tokens / max(u.seconds, 1e-9):,.0f} tok/s")
+        finally:  # a stopped session spent tokens too: the manifest counts them
+            session.update(**backend.session_usage())
 
 
 def prediction_record(problem, question: Question, result, dataset, search: str) -> dict:

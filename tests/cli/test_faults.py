@@ -106,3 +106,21 @@ def test_two_runs_in_one_folder_the_second_is_refused(tmp_path, data_dir, embedd
         first.send_signal(signal.SIGKILL)
         first.wait()
     finish_and_check(out)  # the dead run's lock is taken over; its finished questions are kept
+
+
+def test_a_stopped_eval_records_the_tokens_it_spent(tmp_path, data_dir, embedded_model):
+    """The session record of a stopped eval counts its tokens (the finished questions' and those in
+    flight): wall time and tokens/s over sessions stay honest for a run resumed after a stop."""
+    out = tmp_path / "eval"
+    args = [sys.executable, "-m", "qstar_cli.cli", "eval", "--dataset", "mawps", "--split", "test", "--limit", str(N),
+            "--search", "self-consistency", "-n", "2", "--set", "sampling.max_tokens=32", "--backend", "hf",
+            "--set", "eval.batch_questions=1", "--out", str(out)]
+    proc = subprocess.Popen(args, env=data_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_records(proc, out / "predictions.jsonl", 1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-3000:]
+    session = json.loads((out / "manifest.json").read_text())["sessions"][-1]
+    saved = [json.loads(line)["usage"]["generated_tokens"] for line in lines(out / "predictions.jsonl")]
+    assert session["stopped_by"] == "SIGTERM" and 1 <= len(saved) < N
+    assert session["generated_tokens"] >= sum(saved) > 0 and session["backend_calls"] >= len(saved)
