@@ -22,7 +22,7 @@ CPU_STAMP := $(VENV)/.installed-cpu
 GPU_STAMP := $(VENV)/.installed-gpu
 DEMO_DIR  ?= runs/demo
 
-.PHONY: install install-gpu demo results test test-fast test-gpu clean
+.PHONY: install install-gpu demo results label-methods test test-fast test-gpu clean
 
 install: $(CPU_STAMP)
 
@@ -69,6 +69,12 @@ demo: install
 # `make results DATASETS="mawps svamp"` for the real sets (hours). Rerunning resumes.
 results: install
 	QSTAR=$(QSTAR) scripts/cpu_results.sh
+
+# Issue 13's label methods side by side (scripts/label_methods.sh): M = 4, 2, 1 rollouts, a
+# best-of-3 completion, own endings and FQI on the same 128 MAWPS training questions, a QVM and A*
+# with each. Hours on two cores; rerunning resumes.
+label-methods: install
+	QSTAR=$(QSTAR) PYTHON=$(PY) scripts/label_methods.sh
 
 test: install
 	$(PY) -m pytest -q -ra --durations=8 tests

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Issue 13's label methods on this CPU, one stage at a time, every stage resumable (rerun the same
+# command after a stop and it goes on). The same states (the first $N MAWPS training questions of
+# recipes/cpu/mawps/qvm.yaml's rollouts, questions 300-999, never evaluation questions) labelled
+#   m4    rollout, M = 4 fresh continuations per state (the only method here that generates much),
+#   m2 m1 rollout, M = 2 and 1: the first 2 or 1 of m4's continuations (--reuse: nothing generated),
+#   best3 completion by the policy itself, best-of-3: y = the best of 3 of m4's continuations,
+#   own   the recipe's own-ending labels (M = 0: the collected trajectories through each state),
+#   fqi   fitted Q-iteration, L = 2 (K = 6 one-step candidates per state, a QVM fitted per iteration),
+# then a QVM on each (the MAWPS recipe's backbone with the paper's 2 epochs on all training
+# questions, --group-by-length; the same seed, so every QVM holds out the same questions), A* with
+# each on MAWPS evaluation questions 0..$ASTAR_LIMIT-1 (recipes/cpu/mawps/astar.yaml), and
+# scripts/label_methods.py's table: every QVM scored on its own labels and on m4's labels of the same
+# held-out states (only states of questions the QVM never trained on), A* paired with greedy
+# (runs/cpu/mawps/eval-greedy), and one more row, `full`: the recipe's QVM (700 questions of
+# own-ending labels, runs/cpu/mawps/qvm, and its A* run eval-astar, from make results).
+#
+#   bash scripts/label_methods.sh                 # N=128: ~1 h m4, ~1 h FQI, ~5 min per QVM, ~7 min per A*
+#   STEPS="labels qvms" bash scripts/label_methods.sh   # some of the stages: labels fqi qvms astar table
+#
+# Knobs (environment): N, ASTAR_LIMIT (100), METHODS (the QVMs and A* runs, "m4 m2 m1 best3 own fqi"),
+# STEPS, W (the folder, runs/cpu/mawps/label-methods), QSTAR (the command), PYTHON (for the table),
+# EXTRA (flags for every stage). `make label-methods` runs it with the project's venv.
+set -euo pipefail
+
+N=${N:-128}; ASTAR_LIMIT=${ASTAR_LIMIT:-100}; W=${W:-runs/cpu/mawps/label-methods}; QSTAR=${QSTAR:-qstar}
+METHODS=${METHODS:-"m4 m2 m1 best3 own fqi"}; STEPS=${STEPS:-"labels fqi qvms astar table"}
+read -r -a extra <<< "${EXTRA:-}"
+RECIPE=recipes/cpu/mawps/qvm.yaml
+step() { [[ " $STEPS " == *" $1 "* ]]; }
+lab() { echo "$W/$1-$N"; }  # a method's label run
+# continuations capped at 192 tokens (a right MAWPS solution is < 200 tokens in all); saved every
+# 16 questions, so a stop loses at most one batch
+label() {
+  local x=$1; shift
+  $QSTAR label --recipe $RECIPE --set "label.limit=$N" --set label.max_tokens=192 --set label.batch_questions=16 \
+    --out "$(lab "$x")" "$@" "${extra[@]}"
+}
+
+if step labels; then
+  $QSTAR collect-rollouts --recipe $RECIPE "${extra[@]}"  # make results' rollouts: done there, resumed here
+  label m4 --num-rollouts 4 --set label.include_own_ending=false
+  for m in 2 1; do label "m$m" --num-rollouts $m --set label.include_own_ending=false --reuse "$(lab m4)"; done
+  label best3 --method completion --strong-samples 3 --reuse "$(lab m4)"
+  label own --num-rollouts 0
+fi
+# the QVMs (and FQI's fits): the paper's 2 epochs on all training questions, rows grouped by length
+train=(--set train.group_by_length=true --set train.epochs=2 --set train.validation_fraction=0)
+qvm() {
+  [ -f "$W/qvm-$1-$N/metrics.json" ] && return
+  [ -f "$(lab "$1")/metrics.json" ] || { echo "label-methods: $1 has no finished labels ($(lab "$1")): no QVM"; return; }
+  $QSTAR train-q --recipe $RECIPE "${train[@]}" --set "train.labels=[$(lab "$1")]" --set "train.out=$W/qvm-$1-$N" \
+    "${extra[@]}"
+}
+astar() {
+  [ -f "$W/qvm-$1-$N/metrics.json" ] || return 0
+  $QSTAR eval --recipe recipes/cpu/mawps/astar.yaml --set "eval.qvm=$W/qvm-$1-$N" --limit "$ASTAR_LIMIT" \
+    --out "$W/astar-$1-$N" "${extra[@]}"
+}
+others=${METHODS//fqi/}
+if step qvms; then for x in $others; do qvm "$x"; done; fi
+if step astar; then for x in $others; do astar "$x"; done; fi
+# FQI last, as the longest: K = 6 one-step candidates at every state (about an hour), a fit per
+# iteration; its final targets y_2 then train a QVM like every other method's labels
+if step fqi && [[ " $METHODS " == *" fqi "* ]]; then
+  label fqi --method fqi --iterations 2 "${train[@]}"
+  qvm fqi
+  astar fqi
+fi
+
+if step table; then
+  rows=()
+  for x in $METHODS; do
+    [ -f "$W/qvm-$x-$N/metrics.json" ] || continue
+    row="$x=$W/qvm-$x-$N"; [ -f "$W/astar-$x-$N/metrics.json" ] && row+=",$W/astar-$x-$N"; rows+=("$row")
+  done
+  $QSTAR eval --recipe recipes/cpu/mawps/greedy.yaml "${extra[@]}"  # the baseline: make results' run, or made here
+  full=runs/cpu/mawps/qvm; [ -f runs/cpu/mawps/eval-astar/metrics.json ] && full+=,runs/cpu/mawps/eval-astar
+  ${PYTHON:-python} scripts/label_methods.py --reference m4 --baseline runs/cpu/mawps/eval-greedy --out "$W/n$N" "${rows[@]}" "full=$full"
+fi
