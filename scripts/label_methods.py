@@ -10,10 +10,12 @@ optionally, an A* eval run with that QVM. For every method the table shows
   - its QVM's held-out ROC-AUC against its own labels (train-q's metrics.json, 95% by-question CI);
   - the same QVM's held-out ROC-AUC (pooled and within a question) against the REFERENCE method's
     labels on the same held-out states: methods whose own labels are noisier are scored on the
-    same yardstick (M = 4 continuations: the least noisy Monte-Carlo estimate of Q here);
+    same yardstick (M = 4 continuations: the least noisy Monte-Carlo estimate of Q here), and its
+    difference from the REFERENCE's own QVM on them, paired by question (95% bootstrap interval);
   - A*'s accuracy with it, and a paired test (bootstrap CI of the difference, exact McNemar) against
     the --baseline eval run, all on the questions every A* run answered (stated in the table).
-Every QVM must come from the same train.seed and heldout_fraction, so they hold out the same questions.
+Every QVM must come from the same train.seed and heldout_fraction, so they hold out the same questions
+(the split hashes each question id: a QVM over more questions, as the recipe's, holds out these too).
 Writes OUT/label_methods.json and OUT/label_methods.md.
 """
 
@@ -31,7 +33,7 @@ from qstar_cli.report.runs import load_run
 from qstar_cli.stages.train_q import label_sources
 from qstar_cli.stats import bootstrap_ci
 from qstar_cli.value.fit import examples_from_records
-from qstar_cli.value.metrics import auc_ci, grouped_auc, roc_auc
+from qstar_cli.value.metrics import auc_ci, grouped_auc, paired_auc_delta, roc_auc
 from qstar_cli.value.model import QVM
 from qstar_cli.value.train import split_by_question
 
@@ -58,27 +60,24 @@ def _label_stats(examples: list) -> dict:
             "share_positive": sum(y >= 0.5 for y in ys) / len(ys), "mean_y": sum(ys) / len(ys)}
 
 
-def unseen(reference: list, examples: list, held: set) -> list:
-    """The reference's held-out states that the QVM trained on `examples` (holding out the questions
-    `held`) never saw: those of its own held-out questions and of questions it did not label. A QVM
-    trained on other questions (the recipe's, 700 of them, which include these) would otherwise be
-    scored on its own training states; one seed and one fraction give the same split only over the
-    same questions."""
-    trained = {e.qid for e in examples} - held
-    return [e for e in reference if e.qid not in trained]
-
-
-def _scored_against(qvm_run: Path, reference: list) -> dict:
+def _scored_against(qvm_run: Path, reference: list, baseline: list[float] | None) -> dict:
+    """The QVM's held-out ROC-AUC on the reference's labels of these states, and (with `baseline`,
+    the reference QVM's scores of the same states) its difference from the reference QVM's, paired
+    by question: the same states and labels, only the scorer differs."""
     if not reference:  # every reference question was one of its training questions
-        return {"roc_auc": None, "roc_auc_ci95": None, "within_question_auc": None, "questions": 0, "examples": 0}
+        return {"roc_auc": None, "roc_auc_ci95": None, "within_question_auc": None, "questions": 0,
+                "examples": 0, "delta_vs_reference_qvm": None, "delta_ci95": None}
     qvm = QVM.load(qvm_run / "qvm")
     preds = qvm.score([(e.question, e.steps, e.action) for e in reference])
     positives = [e.y >= 0.5 for e in reference]
     qids = [e.qid for e in reference]
     ci = auc_ci(preds, positives, qids)
     within, _ = grouped_auc(preds, positives, qids)
+    paired = paired_auc_delta(preds, baseline, positives, qids) if baseline is not None else None
     return {"roc_auc": roc_auc(preds, positives), "roc_auc_ci95": list(ci) if ci else None,
-            "within_question_auc": within, "questions": len(set(qids)), "examples": len(reference)}
+            "within_question_auc": within, "questions": len(set(qids)), "examples": len(reference),
+            "delta_vs_reference_qvm": paired[0] if paired else None,
+            "delta_ci95": list(paired[1]) if paired and paired[1] else None, "scores": preds}
 
 
 def _astar(run, baseline, ids: list[str]) -> dict:
@@ -103,16 +102,20 @@ def _fmt(x, digits=3):
     return "–" if x is None else f"{x:.{digits}f}"
 
 
+def _delta(x):
+    return "–" if x is None else f"{x:+.3f}"
+
+
 def _ci(c, digits=2):
     return "" if not c else f" [{c[0]:.{digits}f}, {c[1]:.{digits}f}]"
 
 
 def markdown(rows: list[dict], reference: str, baseline: str) -> str:
     header = (f"| labels | questions | nodes | share positive | mean y | held-out AUC, own labels | "
-              f"held-out AUC vs {reference} labels | within a question vs {reference} | A\\* accuracy | tokens/q | "
-              f"vs {baseline} (same q) | p |")
+              f"held-out AUC vs {reference} labels | minus {reference}'s QVM (paired) | within a question vs {reference} | "
+              f"A\\* accuracy | tokens/q | vs {baseline} (same q) | p |")
     lines = [header,
-             "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+             "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in rows:
         own, ref, a = r["heldout_own"], r["heldout_reference"], r.get("astar")
         astar = ("–",) * 4 if a is None else (
@@ -123,6 +126,7 @@ def markdown(rows: list[dict], reference: str, baseline: str) -> str:
                      f"{r['labels']['share_positive']:.1%} | {r['labels']['mean_y']:.3f} | "
                      f"{_fmt(own.get('roc_auc'))}{_ci(own.get('roc_auc_ci95'))} | "
                      f"{_fmt(ref['roc_auc'])}{_ci(ref['roc_auc_ci95'])} ({ref['questions']} q) | "
+                     f"{_delta(ref['delta_vs_reference_qvm'])}{_ci(ref['delta_ci95'])} | "
                      f"{_fmt(ref['within_question_auc'])} | "
                      + " | ".join(astar) + " |")
     return "\n".join(lines) + "\n"
@@ -156,17 +160,26 @@ def main() -> None:
     common = sorted(set.intersection(*(set(r.correct_by_id()) for r in astars.values()))) if astars else []
     reference = _held_out(configs[args.reference], _examples(configs[args.reference]))
 
+    # the reference QVM's scores of its held-out states: every other QVM is paired with them
+    scored_ref = _scored_against(methods[args.reference][0], reference, None)
+    ref_scores = dict(zip(map(id, reference), scored_ref.pop("scores")))
     rows = []
     for name, (run, astar) in methods.items():
         examples = _examples(configs[name])
         held = {e.qid for e in _held_out(configs[name], examples)}
         metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-        on = unseen(reference, examples, held)
+        # the reference's held-out states of the questions this method labelled (held out by it too:
+        # split_by_question hashes (seed, question id), so one seed and one fraction hold out the
+        # same questions in any set of questions, the recipe's 700 as these)
+        labelled = {x.qid for x in examples}
+        on = [e for e in reference if e.qid in labelled]
+        scored = scored_ref if name == args.reference else _scored_against(run, on, [ref_scores[id(e)] for e in on])
+        scored.pop("scores", None)
         rows.append({
             "name": name, "qvm": str(run), "labels": _label_stats(examples),
             "heldout_questions": len(held),
             "heldout_own": {k: metrics.get("heldout", {}).get(k) for k in ("roc_auc", "roc_auc_ci95", "within_question_auc", "questions")},
-            "heldout_reference": _scored_against(run, on),
+            "heldout_reference": scored,
             "astar": _astar(astars[name], baseline, common) if astar else None,
         })
         print(f"{name}: done", flush=True)

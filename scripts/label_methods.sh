@@ -11,7 +11,7 @@
 # questions, --group-by-length; the same seed, so every QVM holds out the same questions), A* with
 # each on MAWPS evaluation questions 0..$ASTAR_LIMIT-1 (recipes/cpu/mawps/astar.yaml), and
 # scripts/label_methods.py's table: every QVM scored on its own labels and on m4's labels of the same
-# held-out states (only states of questions the QVM never trained on), A* paired with greedy
+# held-out states and paired with m4's QVM on them, A* paired with greedy
 # (runs/cpu/mawps/eval-greedy), and one more row, `full`: the recipe's QVM (700 questions of
 # own-ending labels, runs/cpu/mawps/qvm, and its A* run eval-astar, from make results).
 #

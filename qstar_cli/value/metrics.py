@@ -106,6 +106,20 @@ def bootstrap_aucs(scores: list[float], positives: list[bool], groups: list, res
     return aucs
 
 
+def paired_auc_delta(scores_a: list[float], scores_b: list[float], positives: list[bool], groups: list,
+                     resamples: int = 1000, seed: int = 0) -> tuple[float, tuple[float, float] | None] | None:
+    """ROC-AUC(a) - ROC-AUC(b), two scorers of the same examples, and its 95% interval from the
+    by-question bootstrap drawing the same questions for both: one seed, one set of labels and groups
+    give the same resamples (and skip the same ones), so what the two share (a question's
+    difficulty) cancels in each resample's difference. None when either AUC is undefined."""
+    a, b = roc_auc(scores_a, positives), roc_auc(scores_b, positives)
+    if a is None or b is None:
+        return None
+    diffs = sorted(x - y for x, y in zip(bootstrap_aucs(scores_a, positives, groups, resamples, seed),
+                                         bootstrap_aucs(scores_b, positives, groups, resamples, seed), strict=True))
+    return a - b, ((_quantile(diffs, 0.025), _quantile(diffs, 0.975)) if diffs else None)
+
+
 def _tie_blocks(scores: list[float], positives: list[bool], groups: list[int]) -> list[tuple[int, bool, bool]]:
     """(group, positive, last of its tie block) of each example, lowest score first.
 

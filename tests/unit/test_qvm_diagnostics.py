@@ -10,6 +10,7 @@ from qstar_cli.value.metrics import (
     auc_by_depth,
     auc_ci,
     bootstrap_aucs,
+    paired_auc_delta,
     position_auc,
     roc_auc,
     too_small,
@@ -65,6 +66,24 @@ def test_bootstrap_resamples_questions_not_examples():
     assert auc_ci(scores, positives, ["a", "a", "b", "b"]) == (0.0, 1.0)
     # resampling single examples instead gives other values, e.g. {0.9 pos, 0.2 pos, 0.8 neg} -> 0.5
     assert 0.5 in bootstrap_aucs(scores, positives, [0, 1, 2, 3], resamples=1000)
+
+
+def test_paired_auc_delta_draws_the_same_questions_for_both_scorers():
+    positives = [True, False, True, False]
+    groups = ["a", "a", "b", "b"]
+    # a ranks question b right and a wrong, b the other way round (the case above is b):
+    # a: positives 0.1, 0.8 against negatives 0.9, 0.2 -> one win of four = 0.25; b: 0.75 -> -0.5
+    a, b = [0.1, 0.9, 0.8, 0.2], [0.9, 0.1, 0.2, 0.8]
+    delta, ci = paired_auc_delta(a, b, positives, groups)
+    assert delta == pytest.approx(-0.5)
+    # draws {a, a}: 0 - 1 = -1, {b, b}: 1 - 0 = +1, {a, b}: -0.5, a quarter, a quarter and a half
+    assert ci == (-1.0, 1.0)
+    # a scorer against a monotone transform of itself ranks alike in every resample: the difference
+    # is 0 in each, so the interval is exactly (0, 0), though each AUC alone varies from 0 to 1
+    # (resampling the two scorers' questions apart would give differences of +-1 and +-0.75)
+    assert auc_ci(b, positives, groups) == (0.0, 1.0)
+    assert paired_auc_delta(b, [x / 2 for x in b], positives, groups) == (0.0, (0.0, 0.0))
+    assert paired_auc_delta(b, b, [True, True, True, True], groups) is None  # no negative: no AUC
 
 
 def test_ci_of_a_separable_case_is_exactly_one():
