@@ -2,8 +2,9 @@
 # The README's CPU results table, from the recipes in recipes/cpu/<dataset>/: for each dataset, the
 # Q-value model (collect-rollouts -> label -> train-q on training questions, qvm.yaml), then the six
 # methods (greedy, self-consistency, best-of-N, beam, MCTS, A*) and self-consistency and best-of-N
-# with 10 samples (about the tokens A* spends, for the equal-compute comparison) on the same 100 evaluation
-# questions, then one `qstar report` over all of them (paired tests against greedy, plot, trees).
+# with 10 samples (about the tokens A* spends, for the equal-compute comparison) on the same evaluation
+# questions (100 synthetic, 300 MAWPS or SVAMP), then one `qstar report` over all of them (paired tests
+# against greedy, plot, trees).
 # Every stage resumes, so rerunning after an interruption finishes the work without redoing it.
 #
 #   make results                                   # SYNTHETIC arithmetic: about 25 min on 2 cores
