@@ -57,7 +57,24 @@ def _held_out(train: dict, examples: list) -> list:
 def _label_stats(examples: list) -> dict:
     ys = [e.y for e in examples]
     return {"questions": len({e.qid for e in examples}), "nodes": len(ys),
-            "share_positive": sum(y >= 0.5 for y in ys) / len(ys), "mean_y": sum(ys) / len(ys)}
+            "share_positive": sum(y >= 0.5 for y in ys) / len(ys), "mean_y": sum(ys) / len(ys),
+            "questions_with_positive": len({e.qid for e in examples if e.y >= 0.5})}
+
+
+def _key(e) -> tuple:
+    return e.qid, tuple(e.steps), e.action
+
+
+def agreement(examples: list, reference: list) -> dict:
+    """The two methods' labels (y >= 0.5) on the (state, action) pairs both labelled: the share that
+    agree, the reference's positives this method calls negative, and the reverse."""
+    ref = {_key(e): e.y >= 0.5 for e in reference}
+    pairs = [(e.y >= 0.5, ref[_key(e)]) for e in examples if _key(e) in ref]
+    if not pairs:
+        return {"shared": 0, "agree": None, "reference_positives": 0, "missed": 0, "extra": 0}
+    return {"shared": len(pairs), "agree": sum(a == b for a, b in pairs) / len(pairs),
+            "reference_positives": sum(b for _, b in pairs),
+            "missed": sum(b and not a for a, b in pairs), "extra": sum(a and not b for a, b in pairs)}
 
 
 def _scored_against(qvm_run: Path, reference: list, baseline: list[float] | None) -> dict:
@@ -111,24 +128,30 @@ def _ci(c, digits=2):
 
 
 def markdown(rows: list[dict], reference: str, baseline: str) -> str:
-    header = (f"| labels | questions | nodes | share positive | mean y | held-out AUC, own labels | "
-              f"held-out AUC vs {reference} labels | minus {reference}'s QVM (paired) | within a question vs {reference} | "
-              f"A\\* accuracy | tokens/q | vs {baseline} (same q) | p |")
-    lines = [header,
-             "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    """Two tables: the labels side by side on the same states, then each method's QVM and A*."""
+    lines = [f"| labels | questions | (s, a) pairs | share positive | questions with a positive | "
+             f"agree with {reference} (shared pairs) | {reference}'s positives missed | positives {reference} lacks |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    for r in rows:
+        lab, ag = r["labels"], r["agreement"]
+        lines.append(f"| {r['name']} | {lab['questions']} | {lab['nodes']} | {lab['share_positive']:.1%} | "
+                     f"{lab['questions_with_positive']} | "
+                     + ("– | – | –" if ag["agree"] is None else
+                        f"{ag['agree']:.1%} ({ag['shared']}) | {ag['missed']} of {ag['reference_positives']} | {ag['extra']}")
+                     + " |")
+    lines += ["", f"| QVM on | held-out AUC, own labels | held-out AUC vs {reference} labels | minus {reference}'s QVM "
+              f"(paired) | within a question vs {reference} | A\\* accuracy | tokens/q | vs {baseline} (same q) | p |",
+              "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in rows:
         own, ref, a = r["heldout_own"], r["heldout_reference"], r.get("astar")
         astar = ("–",) * 4 if a is None else (
             f"{a['accuracy']:.1%}{_ci([c * 100 for c in a['accuracy_ci95']], 1)} ({a['questions']} q)", f"{a['tokens_per_question']:.0f}",
             f"{a['delta'] * 100:+.1f}{_ci([c * 100 for c in a['delta_ci95']], 1)} (greedy {a['baseline_accuracy_same_questions']:.1%})",
             f"{a['p_mcnemar']:.2f}")
-        lines.append(f"| {r['name']} | {r['labels']['questions']} | {r['labels']['nodes']} | "
-                     f"{r['labels']['share_positive']:.1%} | {r['labels']['mean_y']:.3f} | "
-                     f"{_fmt(own.get('roc_auc'))}{_ci(own.get('roc_auc_ci95'))} | "
+        lines.append(f"| {r['name']} | {_fmt(own.get('roc_auc'))}{_ci(own.get('roc_auc_ci95'))} | "
                      f"{_fmt(ref['roc_auc'])}{_ci(ref['roc_auc_ci95'])} ({ref['questions']} q) | "
                      f"{_delta(ref['delta_vs_reference_qvm'])}{_ci(ref['delta_ci95'])} | "
-                     f"{_fmt(ref['within_question_auc'])} | "
-                     + " | ".join(astar) + " |")
+                     f"{_fmt(ref['within_question_auc'])} | " + " | ".join(astar) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -158,7 +181,8 @@ def main() -> None:
     astars = {name: load_run(a) for name, (_, a) in methods.items() if a}
     # every A* run on the same questions: those all of them answered (a run of 300 beside runs of 100)
     common = sorted(set.intersection(*(set(r.correct_by_id()) for r in astars.values()))) if astars else []
-    reference = _held_out(configs[args.reference], _examples(configs[args.reference]))
+    ref_examples = _examples(configs[args.reference])
+    reference = _held_out(configs[args.reference], ref_examples)
 
     # the reference QVM's scores of its held-out states: every other QVM is paired with them
     scored_ref = _scored_against(methods[args.reference][0], reference, None)
@@ -177,6 +201,7 @@ def main() -> None:
         scored.pop("scores", None)
         rows.append({
             "name": name, "qvm": str(run), "labels": _label_stats(examples),
+            "agreement": agreement(examples, ref_examples),
             "heldout_questions": len(held),
             "heldout_own": {k: metrics.get("heldout", {}).get(k) for k in ("roc_auc", "roc_auc_ci95", "within_question_auc", "questions")},
             "heldout_reference": scored,
