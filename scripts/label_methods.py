@@ -1,19 +1,20 @@
 """Issue 13's label-methods table: the same states labelled several ways, a QVM on each, A* with each.
 
-    python scripts/label_methods.py --reference m4 --baseline runs/cpu/mawps/eval-greedy \\
-        --out runs/cpu/mawps/label-methods \\
-        m4=W/qvm-m4,runs/cpu/mawps/eval-astar-m4  m1=W/qvm-m1,runs/cpu/mawps/eval-astar-m1 ...
+    python scripts/label_methods.py --reference m4 --yardstick full --baseline runs/cpu/mawps/eval-greedy \\
+        --out runs/cpu/mawps/label-methods/n128 \\
+        m4=W/qvm-m4-128,W/astar-m4-128  m1=W/qvm-m1-128,W/astar-m1-128 ...  full=runs/cpu/mawps/qvm
 
 Each NAME=QVM_RUN[,ASTAR_RUN] is a train-q run (its label runs are read from its config) and,
-optionally, an A* eval run with that QVM. For every method the table shows
-  - its labels: nodes, share positive (y >= 0.5) and mean y over all the questions it labelled;
-  - its QVM's held-out ROC-AUC against its own labels (train-q's metrics.json, 95% by-question CI);
-  - the same QVM's held-out ROC-AUC (pooled and within a question) against the REFERENCE method's
-    labels on the same held-out states: methods whose own labels are noisier are scored on the
-    same yardstick (M = 4 continuations: the least noisy Monte-Carlo estimate of Q here), and its
-    difference from the REFERENCE's own QVM on them, paired by question (95% bootstrap interval);
-  - A*'s accuracy with it, and a paired test (bootstrap CI of the difference, exact McNemar) against
-    the --baseline eval run, all on the questions every A* run answered (stated in the table).
+optionally, an A* eval run with that QVM. The tables show
+  - the labels: (s, a) pairs, share positive (y >= 0.5), questions with a positive, and on the pairs
+    both labelled, agreement with the REFERENCE's labels and its positives each method misses;
+  - every QVM scored on each yardstick's held-out labels (the REFERENCE's, M = 4 continuations, the
+    least noisy Monte-Carlo estimate of Q here, and each --yardstick's, e.g. the recipe's 161
+    held-out questions: noisier labels, more questions), pooled and within a question, and its
+    difference from the REFERENCE's QVM on the same states, paired by question (95% bootstrap);
+  - each QVM's held-out AUC on its own labels (train-q's metrics.json), and A*'s accuracy with it
+    with a paired test (bootstrap CI of the difference, exact McNemar) against the --baseline eval
+    run, on the questions every A* run answered (stated in the table).
 Every QVM must come from the same train.seed and heldout_fraction, so they hold out the same questions
 (the split hashes each question id: a QVM over more questions, as the recipe's, holds out these too).
 Writes OUT/label_methods.json and OUT/label_methods.md.
@@ -127,8 +128,9 @@ def _ci(c, digits=2):
     return "" if not c else f" [{c[0]:.{digits}f}, {c[1]:.{digits}f}]"
 
 
-def markdown(rows: list[dict], reference: str, baseline: str) -> str:
-    """Two tables: the labels side by side on the same states, then each method's QVM and A*."""
+def markdown(rows: list[dict], reference: str, yardsticks: list[str], baseline: str) -> str:
+    """The labels side by side on the same states; each QVM scored on each yardstick's held-out
+    labels; each QVM's own held-out AUC and A* with it."""
     lines = [f"| labels | questions | (s, a) pairs | share positive | questions with a positive | "
              f"agree with {reference} (shared pairs) | {reference}'s positives missed | positives {reference} lacks |",
              "|---|--:|--:|--:|--:|--:|--:|--:|"]
@@ -139,26 +141,34 @@ def markdown(rows: list[dict], reference: str, baseline: str) -> str:
                      + ("– | – | –" if ag["agree"] is None else
                         f"{ag['agree']:.1%} ({ag['shared']}) | {ag['missed']} of {ag['reference_positives']} | {ag['extra']}")
                      + " |")
-    lines += ["", f"| QVM on | held-out AUC, own labels | held-out AUC vs {reference} labels | minus {reference}'s QVM "
-              f"(paired) | within a question vs {reference} | A\\* accuracy | tokens/q | vs {baseline} (same q) | p |",
-              "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for y in yardsticks:
+        first = rows[0]["heldout_vs"][y]
+        lines += ["", f"| QVM on | held-out AUC vs {y}'s labels ({first['questions']} q, {first['examples']} pairs) | "
+                  f"minus {reference}'s QVM (paired by question) | within a question |", "|---|--:|--:|--:|"]
+        for r in rows:
+            v = r["heldout_vs"][y]
+            lines.append(f"| {r['name']} | {_fmt(v['roc_auc'])}{_ci(v['roc_auc_ci95'])} | "
+                         f"{_delta(v['delta_vs_reference_qvm'])}{_ci(v['delta_ci95'])} | {_fmt(v['within_question_auc'])} |")
+    lines += ["", f"| QVM on | held-out AUC, own labels (questions) | A\\* accuracy | tokens/q | vs {baseline} (same q) | p |",
+              "|---|--:|--:|--:|--:|--:|"]
     for r in rows:
-        own, ref, a = r["heldout_own"], r["heldout_reference"], r.get("astar")
+        own, a = r["heldout_own"], r.get("astar")
         astar = ("–",) * 4 if a is None else (
             f"{a['accuracy']:.1%}{_ci([c * 100 for c in a['accuracy_ci95']], 1)} ({a['questions']} q)", f"{a['tokens_per_question']:.0f}",
             f"{a['delta'] * 100:+.1f}{_ci([c * 100 for c in a['delta_ci95']], 1)} (greedy {a['baseline_accuracy_same_questions']:.1%})",
             f"{a['p_mcnemar']:.2f}")
-        lines.append(f"| {r['name']} | {_fmt(own.get('roc_auc'))}{_ci(own.get('roc_auc_ci95'))} | "
-                     f"{_fmt(ref['roc_auc'])}{_ci(ref['roc_auc_ci95'])} ({ref['questions']} q) | "
-                     f"{_delta(ref['delta_vs_reference_qvm'])}{_ci(ref['delta_ci95'])} | "
-                     f"{_fmt(ref['within_question_auc'])} | " + " | ".join(astar) + " |")
+        lines.append(f"| {r['name']} | {_fmt(own.get('roc_auc'))}{_ci(own.get('roc_auc_ci95'))} ({own.get('questions')}) | "
+                     + " | ".join(astar) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("methods", nargs="+", help="NAME=QVM_RUN[,ASTAR_RUN]")
-    parser.add_argument("--reference", required=True, help="the NAME whose labels every QVM is also scored against")
+    parser.add_argument("--reference", required=True,
+                        help="the NAME whose labels the others are compared with, and whose QVM every QVM is paired with")
+    parser.add_argument("--yardstick", action="append", default=[],
+                        help="a NAME whose held-out labels every QVM is also scored on (repeatable; the reference always is)")
     parser.add_argument("--baseline", required=True, help="an eval run (e.g. greedy) A* is paired with")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -170,9 +180,14 @@ def main() -> None:
             raise QstarError(f"{item!r}: give NAME=QVM_RUN[,ASTAR_RUN]")
         qvm_run, _, astar = rest.partition(",")
         methods[name] = (Path(qvm_run), astar or None)
-    if args.reference not in methods:
-        raise QstarError(f"--reference {args.reference!r} is none of {', '.join(methods)}")
+    yardsticks = list(dict.fromkeys([args.reference, *args.yardstick]))
+    for name in yardsticks:
+        if name not in methods:
+            raise QstarError(f"--reference/--yardstick {name!r} is none of {', '.join(methods)}")
     configs = {name: _train_config(run) for name, (run, _) in methods.items()}
+    # split_by_question hashes (seed, question id): one seed and one fraction hold out the same
+    # questions in any question set, so every QVM here has never trained on any yardstick's
+    # held-out states (the recipe's 700-question QVM holds out these 128's held-out ones too)
     splits = {(c.get("seed", 0), c.get("heldout_fraction", 0.2)) for c in configs.values()}
     if len(splits) > 1:
         raise QstarError(f"the QVMs hold out different questions (train seed, heldout_fraction: {sorted(splits)}); "
@@ -181,37 +196,33 @@ def main() -> None:
     astars = {name: load_run(a) for name, (_, a) in methods.items() if a}
     # every A* run on the same questions: those all of them answered (a run of 300 beside runs of 100)
     common = sorted(set.intersection(*(set(r.correct_by_id()) for r in astars.values()))) if astars else []
-    ref_examples = _examples(configs[args.reference])
-    reference = _held_out(configs[args.reference], ref_examples)
+    examples = {name: _examples(configs[name]) for name in methods}
 
-    # the reference QVM's scores of its held-out states: every other QVM is paired with them
-    scored_ref = _scored_against(methods[args.reference][0], reference, None)
-    ref_scores = dict(zip(map(id, reference), scored_ref.pop("scores")))
+    scored = {name: {} for name in methods}
+    for y in yardsticks:
+        states = _held_out(configs[y], examples[y])
+        # the reference QVM's scores of these states: every other QVM is paired with them
+        ref = _scored_against(methods[args.reference][0], states, None)
+        ref_scores = ref.pop("scores")
+        for name, (run, _) in methods.items():
+            scored[name][y] = ref if name == args.reference else _scored_against(run, states, ref_scores)
+            scored[name][y].pop("scores", None)
+        print(f"scored on {y}'s held-out labels", flush=True)
     rows = []
     for name, (run, astar) in methods.items():
-        examples = _examples(configs[name])
-        held = {e.qid for e in _held_out(configs[name], examples)}
         metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-        # the reference's held-out states of the questions this method labelled (held out by it too:
-        # split_by_question hashes (seed, question id), so one seed and one fraction hold out the
-        # same questions in any set of questions, the recipe's 700 as these)
-        labelled = {x.qid for x in examples}
-        on = [e for e in reference if e.qid in labelled]
-        scored = scored_ref if name == args.reference else _scored_against(run, on, [ref_scores[id(e)] for e in on])
-        scored.pop("scores", None)
         rows.append({
-            "name": name, "qvm": str(run), "labels": _label_stats(examples),
-            "agreement": agreement(examples, ref_examples),
-            "heldout_questions": len(held),
+            "name": name, "qvm": str(run), "labels": _label_stats(examples[name]),
+            "agreement": agreement(examples[name], examples[args.reference]),
             "heldout_own": {k: metrics.get("heldout", {}).get(k) for k in ("roc_auc", "roc_auc_ci95", "within_question_auc", "questions")},
-            "heldout_reference": scored,
+            "heldout_vs": scored[name],
             "astar": _astar(astars[name], baseline, common) if astar else None,
         })
-        print(f"{name}: done", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "label_methods.json").write_text(json.dumps({"reference": args.reference, "baseline": str(baseline.path),
-                                                             "rows": rows}, indent=2) + "\n", encoding="utf-8")
-    table = markdown(rows, args.reference, baseline.path.name)
+    (args.out / "label_methods.json").write_text(json.dumps({"reference": args.reference, "yardsticks": yardsticks,
+                                                             "baseline": str(baseline.path), "rows": rows},
+                                                            indent=2) + "\n", encoding="utf-8")
+    table = markdown(rows, args.reference, yardsticks, baseline.path.name)
     (args.out / "label_methods.md").write_text(table, encoding="utf-8")
     print(table)
 
