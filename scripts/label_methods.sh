@@ -10,12 +10,13 @@
 # then a QVM on each (the MAWPS recipe's backbone with the paper's 2 epochs on all training
 # questions, --group-by-length; the same seed, so every QVM holds out the same questions), A* with
 # each on MAWPS evaluation questions 0..$ASTAR_LIMIT-1 (recipes/cpu/mawps/astar.yaml), and
-# scripts/label_methods.py's table: every QVM scored on its own labels and on m4's labels of the same
-# held-out states and paired with m4's QVM on them, A* paired with greedy
-# (runs/cpu/mawps/eval-greedy), and one more row, `full`: the recipe's QVM (700 questions of
-# own-ending labels, runs/cpu/mawps/qvm, and its A* run eval-astar, from make results).
+# scripts/label_methods.py's tables: every QVM scored on its own held-out labels, on m4's and on the
+# recipe's (more questions, noisier labels) of held-out questions, each paired with m4's QVM; A*
+# paired with greedy (runs/cpu/mawps/eval-greedy); and one more row, `full`: the recipe's QVM (700
+# questions of own-ending labels, runs/cpu/mawps/qvm, and its A* run eval-astar, from make results).
 #
-#   bash scripts/label_methods.sh                 # N=128: ~1 h m4, ~1 h FQI, ~5 min per QVM, ~7 min per A*
+#   bash scripts/label_methods.sh                 # N=128 on 2 cores: m4 39 min (655k tokens, 282 tok/s),
+#                                                 # ~11 min per QVM, ~7 min per A*, FQI ~1 h (estimated)
 #   STEPS="labels qvms" bash scripts/label_methods.sh   # some of the stages: labels fqi qvms astar table
 #
 # Knobs (environment): N, ASTAR_LIMIT (100), METHODS (the QVMs and A* runs, "m4 m2 m1 best3 own fqi"),
@@ -76,5 +77,7 @@ if step table; then
   done
   $QSTAR eval --recipe recipes/cpu/mawps/greedy.yaml "${extra[@]}"  # the baseline: make results' run, or made here
   full=runs/cpu/mawps/qvm; [ -f runs/cpu/mawps/eval-astar/metrics.json ] && full+=,runs/cpu/mawps/eval-astar
-  ${PYTHON:-python} scripts/label_methods.py --reference m4 --baseline runs/cpu/mawps/eval-greedy --out "$W/n$N" "${rows[@]}" "full=$full"
+  # every QVM on m4's held-out labels (21 questions at N = 128) and on the recipe's (161 questions)
+  ${PYTHON:-python} scripts/label_methods.py --reference m4 --yardstick full --baseline runs/cpu/mawps/eval-greedy \
+    --out "$W/n$N" "${rows[@]}" "full=$full"
 fi
