@@ -76,8 +76,13 @@ if step table; then
     row="$x=$W/qvm-$x-$N"; [ -f "$W/astar-$x-$N/metrics.json" ] && row+=",$W/astar-$x-$N"; rows+=("$row")
   done
   $QSTAR eval --recipe recipes/cpu/mawps/greedy.yaml "${extra[@]}"  # the baseline: make results' run, or made here
-  full=runs/cpu/mawps/qvm; [ -f runs/cpu/mawps/eval-astar/metrics.json ] && full+=,runs/cpu/mawps/eval-astar
-  # every QVM on m4's held-out labels (21 questions at N = 128) and on the recipe's (161 questions)
-  ${PYTHON:-python} scripts/label_methods.py --reference m4 --yardstick full --baseline runs/cpu/mawps/eval-greedy \
-    --out "$W/n$N" "${rows[@]}" "full=$full"
+  # every QVM on m4's held-out labels (21 questions at N = 128) and, once make results has trained
+  # the recipe's QVM, on the recipe's (161 questions), with that QVM (and its A*) as one more row
+  yardstick=(); full=()
+  if [ -f runs/cpu/mawps/qvm/metrics.json ]; then
+    yardstick=(--yardstick full); full=(full=runs/cpu/mawps/qvm)
+    [ -f runs/cpu/mawps/eval-astar/metrics.json ] && full[0]+=,runs/cpu/mawps/eval-astar
+  fi
+  ${PYTHON:-python} scripts/label_methods.py --reference m4 "${yardstick[@]}" --baseline runs/cpu/mawps/eval-greedy \
+    --out "$W/n$N" "${rows[@]}" "${full[@]}"
 fi
