@@ -82,9 +82,9 @@ def _scored_against(qvm_run: Path, reference: list, baseline: list[float] | None
     """The QVM's held-out ROC-AUC on the reference's labels of these states, and (with `baseline`,
     the reference QVM's scores of the same states) its difference from the reference QVM's, paired
     by question: the same states and labels, only the scorer differs."""
-    if not reference:  # every reference question was one of its training questions
+    if not reference:  # a yardstick that holds out no question: nothing to score
         return {"roc_auc": None, "roc_auc_ci95": None, "within_question_auc": None, "questions": 0,
-                "examples": 0, "delta_vs_reference_qvm": None, "delta_ci95": None}
+                "examples": 0, "delta_vs_reference_qvm": None, "delta_ci95": None, "scores": []}
     qvm = QVM.load(qvm_run / "qvm")
     preds = qvm.score([(e.question, e.steps, e.action) for e in reference])
     positives = [e.y >= 0.5 for e in reference]
