@@ -274,10 +274,10 @@ def _fqi(config: LabelConfig, dataset, manifest: dict, records: list[dict], fmt,
         return out
     rundir = _open(config, manifest, records, len(records), kind="candidates", records_name=fqi.CANDIDATES)
     todo = rundir.todo(records, lambda r: r["id"])
-    with rundir.session():
+    with rundir.session() as session:
         if todo:
             with _alone():
-                _fqi_candidates(config, dataset, rundir, records, todo, fmt, grade)
+                _fqi_candidates(config, dataset, rundir, session, records, todo, fmt, grade)
         candidates = {c["id"]: c["nodes"] for c in rundir.iter_records()}
         history, ys = _fqi_iterations(config, rundir.path, records, candidates, fmt)
         rundir.write_records(ME.kind, RECORDS, fqi.label_records(records, ys, cfg.gamma))
@@ -337,9 +337,10 @@ def _fqi_iterations(config: LabelConfig, out: Path, records: list[dict], candida
     return history, ys
 
 
-def _fqi_candidates(config: LabelConfig, dataset, rundir: RunDir, records: list[dict], todo: list[dict], fmt,
-                    grade) -> None:
-    """K proposed next actions at every open state of every question not yet done, a record each."""
+def _fqi_candidates(config: LabelConfig, dataset, rundir: RunDir, session: dict, records: list[dict], todo: list[dict],
+                    fmt, grade) -> None:
+    """K proposed next actions at every open state of every question not yet done, a record each; the
+    session counts the tokens they cost (FQI's only generation)."""
     from qstar_cli.backends import load_backend
     from qstar_cli.environment import PolicySearchEnv
     from qstar_cli.labelers.fqi import candidate_records
@@ -351,12 +352,16 @@ def _fqi_candidates(config: LabelConfig, dataset, rundir: RunDir, records: list[
     with load_backend(config.policy) as backend, ui.progress() as bar:
         env = PolicySearchEnv(backend, dataset, fmt, max_step_tokens=FQI_STEP_TOKENS, top_p=config.sampling.top_p)
         task = bar.add_task("fqi candidates", total=len(records), completed=len(records) - len(todo), stats="")
-        for batch in chunks(todo, cfg.batch_questions):
-            trees, requests, owners = open_states(batch)
-            proposals = env.propose(requests, cfg.candidates, temperature) if requests else []
-            for rec in candidate_records(batch, trees, owners, proposals, grade):
-                rundir.append(rec)
-            bar.update(task, advance=len(batch), stats=_speed(backend.usage))
+        try:
+            for batch in chunks(todo, cfg.batch_questions):
+                trees, requests, owners = open_states(batch)
+                proposals = env.propose(requests, cfg.candidates, temperature) if requests else []
+                for rec in candidate_records(batch, trees, owners, proposals, grade):
+                    rundir.append(rec)
+                    session["generated_questions"] += 1
+                bar.update(task, advance=len(batch), stats=_speed(backend.usage))
+        finally:  # a stopped session spent tokens too: the manifest counts them
+            session.update(**backend.session_usage())
     rundir.close()  # the candidates are read back at once
 
 

@@ -103,9 +103,14 @@ def test_fqi_two_iterations(rollouts, tmp_path):
             assert (len(cands) == 0) == node["terminal"] and len(cands) <= 2
             if node["terminal"]:
                 assert node["y"] in (0.0, 1.0)
-    again = run_qstar(*args)  # resume: candidates and both iterations are reused
+    # the candidates are FQI's generation: every one is at least one token, and the run counts them
+    # (it said 0 before)
+    proposed = sum(len(c) for cand in candidates for c in cand["nodes"])
+    assert proposed > 0 and metrics["generated_tokens"] >= proposed
+    again = run_qstar(*args)  # resume: candidates and both iterations are reused, nothing generated
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stderr.count("already trained") == 2
+    assert json.loads((out / "metrics.json").read_text())["generated_tokens"] == metrics["generated_tokens"]
 
 
 def same_records(a, b, rel=1e-5) -> bool:
