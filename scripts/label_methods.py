@@ -1,8 +1,8 @@
 """Issue 13's label-methods table: the same states labelled several ways, a QVM on each, A* with each.
 
-    python scripts/label_methods.py --reference m4 --yardstick full --baseline runs/cpu/mawps/eval-greedy \\
+    python scripts/label_methods.py --reference m4 --yardstick recipe=runs/cpu/mawps/labels --baseline runs/cpu/mawps/eval-greedy \\
         --out runs/cpu/mawps/label-methods/n128 \\
-        m4=W/qvm-m4-128,W/astar-m4-128  m1=W/qvm-m1-128,W/astar-m1-128 ...  full=runs/cpu/mawps/qvm
+        m4=W/qvm-m4-128,W/astar-m4-128  m1=W/qvm-m1-128,W/astar-m1-128 ...  full=runs/cpu/mawps/qvm,runs/cpu/mawps/eval-astar
 
 Each NAME=QVM_RUN[,ASTAR_RUN] is a train-q run (its label runs are read from its config) and,
 optionally, an A* eval run with that QVM. The tables show
@@ -10,7 +10,8 @@ optionally, an A* eval run with that QVM. The tables show
     both labelled, agreement with the REFERENCE's labels and its positives each method misses;
   - every QVM scored on each yardstick's held-out labels (the REFERENCE's, M = 4 continuations, the
     least noisy Monte-Carlo estimate of Q here, and each --yardstick's, e.g. the recipe's 161
-    held-out questions: noisier labels, more questions), pooled and within a question, and its
+    held-out questions: noisier labels, more questions; a yardstick is a row's NAME or
+    NAME=LABEL_RUN[,LABEL_RUN...], label runs no QVM needs to be trained on), pooled and within a question, and its
     difference from the REFERENCE's QVM on the same states, paired by question (95% bootstrap);
   - each QVM's held-out AUC on its own labels (train-q's metrics.json), and A*'s accuracy with it
     with a paired test (bootstrap CI of the difference, exact McNemar) against the --baseline eval
@@ -51,8 +52,28 @@ def _examples(train: dict) -> list:
     return examples_from_records(records)
 
 
-def _held_out(train: dict, examples: list) -> list:
-    return split_by_question(examples, train.get("heldout_fraction", 0.2), train.get("seed", 0))[1]
+def _split(train: dict) -> tuple:
+    return train.get("seed", 0), train.get("heldout_fraction", 0.2)
+
+
+def yardstick_specs(reference: str, specs: list[str], rows: list[str]) -> dict[str, list[str] | None]:
+    """Each yardstick's label runs, by name: None for a row's NAME (its QVM's own labels), the runs of
+    NAME=LABEL_RUN[,LABEL_RUN...]. The reference comes first and is always a row."""
+    out: dict[str, list[str] | None] = {}
+    for spec in [reference, *specs]:
+        name, eq, runs = spec.partition("=")
+        dirs = [d for d in runs.split(",") if d]
+        if eq and not dirs:
+            raise QstarError(f"--yardstick {spec!r}: give NAME or NAME=LABEL_RUN[,LABEL_RUN...]")
+        if eq and (name in rows or name == reference):
+            raise QstarError(f"--yardstick {name!r} is already a row's name: name its label runs otherwise")
+        if not eq and name not in rows:
+            raise QstarError(f"--reference/--yardstick {name!r} is none of {', '.join(rows)} "
+                             f"(or give label runs: NAME=LABEL_RUN[,LABEL_RUN...])")
+        if spec != reference and name == reference:
+            continue
+        out[name] = dirs or None
+    return out
 
 
 def _label_stats(examples: list) -> dict:
@@ -168,7 +189,8 @@ def main() -> None:
     parser.add_argument("--reference", required=True,
                         help="the NAME whose labels the others are compared with, and whose QVM every QVM is paired with")
     parser.add_argument("--yardstick", action="append", default=[],
-                        help="a NAME whose held-out labels every QVM is also scored on (repeatable; the reference always is)")
+                        help="held-out labels every QVM is also scored on: a row's NAME, or NAME=LABEL_RUN[,LABEL_RUN...] "
+                             "(label runs; repeatable; the reference's labels always are)")
     parser.add_argument("--baseline", required=True, help="an eval run (e.g. greedy) A* is paired with")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -180,27 +202,28 @@ def main() -> None:
             raise QstarError(f"{item!r}: give NAME=QVM_RUN[,ASTAR_RUN]")
         qvm_run, _, astar = rest.partition(",")
         methods[name] = (Path(qvm_run), astar or None)
-    yardsticks = list(dict.fromkeys([args.reference, *args.yardstick]))
-    for name in yardsticks:
-        if name not in methods:
-            raise QstarError(f"--reference/--yardstick {name!r} is none of {', '.join(methods)}")
+    specs = yardstick_specs(args.reference, args.yardstick, list(methods))
+    yardsticks = list(specs)
     configs = {name: _train_config(run) for name, (run, _) in methods.items()}
     # split_by_question hashes (seed, question id): one seed and one fraction hold out the same
     # questions in any question set, so every QVM here has never trained on any yardstick's
-    # held-out states (the recipe's 700-question QVM holds out these 128's held-out ones too)
-    splits = {(c.get("seed", 0), c.get("heldout_fraction", 0.2)) for c in configs.values()}
+    # held-out states (a label run of 700 questions holds out these 128's held-out ones too)
+    splits = {_split(c) for c in configs.values()}
     if len(splits) > 1:
         raise QstarError(f"the QVMs hold out different questions (train seed, heldout_fraction: {sorted(splits)}); "
                          "train them with one seed and one fraction")
+    seed, fraction = splits.pop()
     baseline = load_run(args.baseline)
     astars = {name: load_run(a) for name, (_, a) in methods.items() if a}
     # every A* run on the same questions: those all of them answered (a run of 300 beside runs of 100)
     common = sorted(set.intersection(*(set(r.correct_by_id()) for r in astars.values()))) if astars else []
     examples = {name: _examples(configs[name]) for name in methods}
+    held_out = {y: split_by_question(examples[y] if dirs is None else _examples({"labels": dirs}), fraction, seed)[1]
+                for y, dirs in specs.items()}
 
     scored = {name: {} for name in methods}
     for y in yardsticks:
-        states = _held_out(configs[y], examples[y])
+        states = held_out[y]
         # the reference QVM's scores of these states: every other QVM is paired with them
         ref = _scored_against(methods[args.reference][0], states, None)
         ref_scores = ref.pop("scores")

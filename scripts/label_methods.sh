@@ -16,11 +16,13 @@
 # questions of own-ending labels, runs/cpu/mawps/qvm, and its A* run eval-astar, from make results).
 #
 #   bash scripts/label_methods.sh                 # N=128 on 2 cores: m4 39 min (655k tokens, 282 tok/s),
-#                                                 # ~11 min per QVM, ~7 min per A*, FQI ~1 h (estimated)
+#                                                 # 10-14 min per QVM, ~8 min per A*, FQI labels 60 min (candidates
+#                                                 # 25 min, 346k tokens; two 13-min fits)
 #   STEPS="labels qvms" bash scripts/label_methods.sh   # some of the stages: labels fqi qvms astar table
 #
 # Knobs (environment): N, ASTAR_LIMIT (100), METHODS (the QVMs and A* runs, "m4 m2 m1 best3 own fqi"),
-# STEPS, W (the folder, runs/cpu/mawps/label-methods), QSTAR (the command), PYTHON (for the table),
+# STEPS, REFERENCE (the table's reference method, m4), W (the folder, runs/cpu/mawps/label-methods),
+# QSTAR (the command), PYTHON (for the table),
 # EXTRA (flags for every stage). `make label-methods` runs it with the project's venv.
 set -euo pipefail
 
@@ -61,8 +63,9 @@ astar() {
 others=${METHODS//fqi/}
 if step qvms; then for x in $others; do qvm "$x"; done; fi
 if step astar; then for x in $others; do astar "$x"; done; fi
-# FQI last, as the longest: K = 6 one-step candidates at every state (about an hour), a fit per
-# iteration; its final targets y_2 then train a QVM like every other method's labels
+# FQI last, as the longest: K = 6 one-step candidates at every state, a fit per iteration (an hour in
+# all); its final targets y_2 then train a QVM like every other method's labels (the same settings and
+# seed as its last fit, so the same model: retrained only so that its folder is a train-q run)
 if step fqi && [[ " $METHODS " == *" fqi "* ]]; then
   label fqi --method fqi --iterations 2 "${train[@]}"
   qvm fqi
@@ -76,13 +79,15 @@ if step table; then
     row="$x=$W/qvm-$x-$N"; [ -f "$W/astar-$x-$N/metrics.json" ] && row+=",$W/astar-$x-$N"; rows+=("$row")
   done
   $QSTAR eval --recipe recipes/cpu/mawps/greedy.yaml "${extra[@]}"  # the baseline: make results' run, or made here
-  # every QVM on m4's held-out labels (21 questions at N = 128) and, once make results has trained
-  # the recipe's QVM, on the recipe's (161 questions), with that QVM (and its A*) as one more row
+  # every QVM on the reference's held-out labels (21 questions at N = 128) and, once the recipe has
+  # labelled its 700 questions, on the recipe's (161 questions); once make results has trained the
+  # recipe's QVM, that QVM (and its A*) is one more row, `full`
   yardstick=(); full=()
+  [ -f runs/cpu/mawps/labels/metrics.json ] && yardstick=(--yardstick recipe=runs/cpu/mawps/labels)
   if [ -f runs/cpu/mawps/qvm/metrics.json ]; then
-    yardstick=(--yardstick full); full=(full=runs/cpu/mawps/qvm)
+    full=(full=runs/cpu/mawps/qvm)
     [ -f runs/cpu/mawps/eval-astar/metrics.json ] && full[0]+=,runs/cpu/mawps/eval-astar
   fi
-  ${PYTHON:-python} scripts/label_methods.py --reference m4 "${yardstick[@]}" --baseline runs/cpu/mawps/eval-greedy \
-    --out "$W/n$N" "${rows[@]}" "${full[@]}"
+  ${PYTHON:-python} scripts/label_methods.py --reference "${REFERENCE:-m4}" "${yardstick[@]}" \
+    --baseline runs/cpu/mawps/eval-greedy --out "$W/n$N" "${rows[@]}" "${full[@]}"
 fi

@@ -27,3 +27,20 @@ def test_agreement_counts_missed_and_extra_positives_on_shared_pairs_only():
     assert label_methods.agreement(method, reference) == {
         "shared": 4, "agree": 0.25, "reference_positives": 3, "missed": 2, "extra": 1}
     assert label_methods.agreement(method[4:], reference)["agree"] is None
+
+
+def test_yardsticks_are_rows_or_named_label_runs_and_bad_ones_are_refused():
+    import pytest
+
+    from qstar_cli.errors import QstarError
+
+    rows = ["m4", "own", "fqi"]
+    # the reference first and once, a row by name (its own labels), label runs by NAME=DIR[,DIR]
+    assert label_methods.yardstick_specs("m4", ["own", "m4", "full=runs/a,runs/b"], rows) == {
+        "m4": None, "own": None, "full": ["runs/a", "runs/b"]}
+    for specs, words in [(["nope"], "none of m4, own, fqi"), (["full="], "give NAME or NAME=LABEL_RUN"),
+                         (["own=runs/a"], "already a row's name")]:
+        with pytest.raises(QstarError, match=words):
+            label_methods.yardstick_specs("m4", specs, rows)
+    with pytest.raises(QstarError, match="none of"):  # the reference is a row: its QVM is the one paired with
+        label_methods.yardstick_specs("full", [], rows)
