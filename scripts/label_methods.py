@@ -52,27 +52,23 @@ def _examples(train: dict) -> list:
     return examples_from_records(records)
 
 
-def _split(train: dict) -> tuple:
-    return train.get("seed", 0), train.get("heldout_fraction", 0.2)
-
-
 def yardstick_specs(reference: str, specs: list[str], rows: list[str]) -> dict[str, list[str] | None]:
     """Each yardstick's label runs, by name: None for a row's NAME (its QVM's own labels), the runs of
-    NAME=LABEL_RUN[,LABEL_RUN...]. The reference comes first and is always a row."""
-    out: dict[str, list[str] | None] = {}
-    for spec in [reference, *specs]:
+    NAME=LABEL_RUN[,LABEL_RUN...]. The reference comes first and is a row: its QVM is the one paired with."""
+    if reference not in rows:
+        raise QstarError(f"--reference {reference!r} is none of {', '.join(rows)}")
+    out: dict[str, list[str] | None] = {reference: None}
+    for spec in specs:
         name, eq, runs = spec.partition("=")
         dirs = [d for d in runs.split(",") if d]
         if eq and not dirs:
             raise QstarError(f"--yardstick {spec!r}: give NAME or NAME=LABEL_RUN[,LABEL_RUN...]")
-        if eq and (name in rows or name == reference):
+        if eq and name in rows:
             raise QstarError(f"--yardstick {name!r} is already a row's name: name its label runs otherwise")
         if not eq and name not in rows:
-            raise QstarError(f"--reference/--yardstick {name!r} is none of {', '.join(rows)} "
+            raise QstarError(f"--yardstick {name!r} is none of {', '.join(rows)} "
                              f"(or give label runs: NAME=LABEL_RUN[,LABEL_RUN...])")
-        if spec != reference and name == reference:
-            continue
-        out[name] = dirs or None
+        out.setdefault(name, dirs or None)
     return out
 
 
@@ -208,7 +204,7 @@ def main() -> None:
     # split_by_question hashes (seed, question id): one seed and one fraction hold out the same
     # questions in any question set, so every QVM here has never trained on any yardstick's
     # held-out states (a label run of 700 questions holds out these 128's held-out ones too)
-    splits = {_split(c) for c in configs.values()}
+    splits = {(c.get("seed", 0), c.get("heldout_fraction", 0.2)) for c in configs.values()}
     if len(splits) > 1:
         raise QstarError(f"the QVMs hold out different questions (train seed, heldout_fraction: {sorted(splits)}); "
                          "train them with one seed and one fraction")

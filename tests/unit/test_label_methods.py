@@ -42,5 +42,6 @@ def test_yardsticks_are_rows_or_named_label_runs_and_bad_ones_are_refused():
                          (["own=runs/a"], "already a row's name")]:
         with pytest.raises(QstarError, match=words):
             label_methods.yardstick_specs("m4", specs, rows)
-    with pytest.raises(QstarError, match="none of"):  # the reference is a row: its QVM is the one paired with
-        label_methods.yardstick_specs("full", [], rows)
+    for reference in ("full", "full=runs/a"):  # the reference is a row: its QVM is the one paired with
+        with pytest.raises(QstarError, match="--reference .* is none of"):
+            label_methods.yardstick_specs(reference, [], rows)
