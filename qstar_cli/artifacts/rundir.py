@@ -1,11 +1,17 @@
 """Run directories: config.yaml, manifest.json, the records JSONL and metrics.json.
 
-A stage opens its output directory with `RunDir.open`: a new directory is created; an existing
-one is resumed only if it holds the same stage with the same config (execution-only keys such as
-batch sizes may differ), its torn last line (if a crash left one) is cut, and the ids already
-written are skipped. `finish` writes metrics.json and then the manifest with `complete: true`,
-last, so a complete manifest always means complete records. A downstream stage opens its input
-with `open_input`, which refuses a run whose manifest is not complete.
+A folder knows the run it holds: its config.yaml (the resolved config), and in manifest.json the
+stage, the inputs (dataset questions' checksum, input runs, QVM weights) and, once complete, the
+checksums of its records and metrics. Every entry point that reuses a folder asks `check_run`
+whether it holds *this* run (the same stage, config and inputs; execution-only keys such as batch
+sizes may differ) and whether a complete run's files are still the ones it completed with: a stage
+opening its --out (`RunDir.open`), the launchers before they call a finished run done, a downstream
+stage, `qstar report` and `qstar merge` reading one (`open_input`, `verify_complete`).
+
+`RunDir.open` creates a new folder or resumes one: its torn last line (if a crash left one) is cut
+and the ids already written are skipped; a folder whose manifest.json was lost is recovered by the
+command that made it. `finish` writes metrics.json and then the manifest with `complete: true`,
+last, so a complete manifest always means complete records.
 """
 
 from __future__ import annotations
@@ -84,9 +90,76 @@ def read_manifest(path: Path) -> dict:
     try:
         return json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise QstarError(f"{path} is not a qstar run directory (no manifest.json)") from None
+        raise QstarError(_no_manifest(path)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise QstarError(f"{path / 'manifest.json'} is corrupt ({exc}); rerun the stage that wrote it") from None
+
+
+def _no_manifest(path: Path) -> str:
+    """What a folder without manifest.json holds, and how to get its run back."""
+    if not (path / "config.yaml").is_file():
+        return f"{path} is not a qstar run directory (no manifest.json)"
+    held = []
+    for records in sorted(path.glob("*.jsonl")):
+        try:
+            count = records.read_bytes().count(b"\n")
+        except OSError:
+            continue
+        held.append(f"{records.name} ({count} record{'s' * (count != 1)})")
+    return (f"{path} holds config.yaml{''.join(', ' + h for h in held)} but no manifest.json (deleted or lost): "
+            f"rerun the command that made it, with the same settings and --out, to rebuild its manifest "
+            f"and finish it (finished records are kept)")
+
+
+def verify_complete(path: Path, manifest: dict, records_path: Path) -> None:
+    """A complete run's records and metrics are the ones it completed with (their checksums are in
+    its manifest): an edit, a cut or a deletion since would be read as data. Runs written before a
+    checksum was recorded are taken as they are."""
+    for file, key in ((records_path, "records_sha256"), (path / "metrics.json", "metrics_sha256")):
+        recorded = manifest.get(key)
+        if not recorded:
+            continue
+        if not file.exists():
+            raise QstarError(f"{file} is missing: the run completed with it ({len(manifest.get('expected_ids', []))} "
+                             f"questions); rerun the stage into a new folder")
+        if sha256_file(file) != recorded:
+            lines = file.read_bytes().count(b"\n")
+            counts = f"{lines} records, {len(manifest.get('expected_ids', []))} expected; " if file == records_path else ""
+            raise QstarError(f"{file} changed after its run completed ({counts}its manifest's {key} differs): "
+                             f"rerun the stage into a new folder")
+
+
+def refuse_a_file(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise QstarError(f"--out {path} is a file, not a folder; choose another --out")
+
+
+def check_run(path: Path, *, stage: str, config: dict, inputs: dict | None, unused: tuple[str, ...] = ()) -> dict | None:
+    """Does `path` hold this run? None when it holds nothing yet; else its manifest ({} when the
+    manifest was lost and the config matches: the run is recovered), after refusing a file, a
+    folder that holds no run, a run of another stage, config (`unused` sections aside) or inputs,
+    and a complete run whose records or metrics changed since it completed."""
+    refuse_a_file(path)
+    if not path.is_dir() or all(p.name == LOCK for p in path.iterdir()):
+        return None
+    config_path = path / "config.yaml"
+    if not config_path.exists():
+        raise QstarError(f"output directory {path} is not empty and holds no qstar run; choose another --out")
+    try:
+        old = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        raise QstarError(f"{config_path} is corrupt; use another --out") from None
+    manifest = read_manifest(path) if (path / "manifest.json").exists() else {}
+    if manifest and manifest.get("stage") != stage:
+        raise QstarError(f"{path} holds a {manifest.get('stage')!r} run, not {stage!r}; use another --out")
+    diff = config_diff(*({k: v for k, v in semantic_view(c).items() if k not in unused} for c in (old, config)))
+    if diff:
+        raise QstarError(f"{path} holds a run with a different config ({'; '.join(diff[:5])}); "
+                         f"use another --out, or rerun with the same settings to resume")
+    if manifest and inputs is not None and manifest.get("inputs") != inputs:
+        raise QstarError(f"{path} was made from different inputs ({_changed(manifest.get('inputs'), inputs)}); "
+                         f"use another --out")
+    return manifest
 
 
 LOCK = ".lock"
@@ -145,20 +218,22 @@ class RunDir:
         """`unused`: sections of `config` this run does not read (kept in its config.yaml, but a
         change there does not make it another run)."""
         run = cls(Path(path), stage, kind, records_name)
+        refuse_a_file(run.path)
         try:
             run.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise disk_error(exc, run.path) from None
         lock(run.path)  # before anything is read or written: a second run in the folder stops here
+        found = check_run(run.path, stage=stage, config=config, inputs=inputs, unused=unused)
+        if found and found.get("complete"):
+            verify_complete(run.path, found, run.records_path)  # a rerun must not "finish" over an edit
+        if found == {}:
+            from qstar_cli import ui
+
+            ui.warn(f"{run.path} had lost its manifest.json: rebuilt from its config and records (the earlier "
+                    f"sessions' times are lost)")
+        run.manifest = found or {}
         config_path = run.path / "config.yaml"
-        if config_path.exists():
-            run._check_same_run(config_path, config, unused)
-            run.manifest = read_manifest(run.path)
-            if run.manifest.get("inputs") != inputs:
-                raise QstarError(f"{run.path} was made from different inputs ({_changed(run.manifest.get('inputs'), inputs)}); "
-                                 f"use another --out")
-        elif any(p.name != LOCK for p in run.path.iterdir()):
-            raise QstarError(f"output directory {run.path} is not empty and holds no qstar run; choose another --out")
         try:
             config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
         except OSError as exc:
@@ -172,24 +247,12 @@ class RunDir:
             "packages": package_versions(), "seeds": seeds, "inputs": inputs,
             "expected_ids": expected_ids, "total_questions": total_questions,
             "started_at": run.manifest.get("started_at", now()), "finished_at": None,
-            "sessions": sessions + [{"started_at": now(), "argv": sys.argv[1:], "pid": os.getpid()}],
+            "sessions": sessions + [{"started_at": now(), "argv": sys.argv[1:], "pid": os.getpid(),
+                                     **({"recovered": "manifest.json was missing"} if found == {} else {})}],
             "complete": False,
         }
         write_json_atomic(run.path / "manifest.json", run.manifest)
         return run
-
-    def _check_same_run(self, config_path: Path, config: dict, unused: tuple[str, ...]) -> None:
-        try:
-            old = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError:
-            raise QstarError(f"{config_path} is corrupt; use another --out") from None
-        old_stage = read_manifest(self.path).get("stage")
-        if old_stage != self.stage:
-            raise QstarError(f"{self.path} holds a {old_stage!r} run, not {self.stage!r}; use another --out")
-        diff = config_diff(*({k: v for k, v in semantic_view(c).items() if k not in unused} for c in (old, config)))
-        if diff:
-            raise QstarError(f"{self.path} holds a run with a different config ({'; '.join(diff[:5])}); "
-                             f"use another --out, or rerun with the same settings to resume")
 
     # ---- records ------------------------------------------------------------------------
     def iter_records(self):
@@ -271,6 +334,7 @@ class RunDir:
         self.manifest["sessions"][-1]["ended_at"] = now()
         self.manifest["finished_at"] = now()
         self.manifest["records_sha256"] = sha256_file(self.records_path) if self.records_path.exists() else None
+        self.manifest["metrics_sha256"] = sha256_file(self.path / "metrics.json")
         self.manifest["complete"] = True
         write_json_atomic(self.path / "manifest.json", self.manifest)
         unlock(self.path)
@@ -294,11 +358,9 @@ def open_input(path: str | Path, *, stage: str, kind: str, records_name: str) ->
         raise QstarError(f"{path} is not complete (manifest.json has complete: false); "
                          f"rerun its command to finish it first")
     run = RunDir(path, stage, kind, records_name)
-    # the records as they were when the run completed: an edit or a cut since would be read as data
-    recorded = manifest.get("records_sha256")
-    if recorded and run.records_path.exists() and sha256_file(run.records_path) != recorded:
-        records = [rec["id"] for rec in run.iter_records()]  # a malformed line is named first
-        raise QstarError(f"{run.records_path} changed after its run completed ({len(records)} records, "
-                         f"{len(manifest.get('expected_ids', []))} expected; its manifest's records_sha256 differs): "
-                         f"rerun the stage into a new folder")
+    try:
+        verify_complete(path, manifest, run.records_path)
+    except QstarError:
+        list(run.iter_records())  # a malformed line is named first
+        raise
     return manifest, list(run.iter_records())

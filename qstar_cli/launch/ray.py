@@ -44,7 +44,7 @@ def run(section: str, config) -> Path:
     gpus = config.ray.gpus_per_shard if config.ray.gpus_per_shard is not None else _policy_gpus(config, ray)
     n = _shard_count(config, out, gpus, total, ray)
     recipe = _write_recipe(config, out, stage.command)
-    todo = S.unfinished(out, n)
+    todo = S.unfinished(out, n, config)
     ui.info(f"{stage.command} on Ray ({config.ray.address}): {total} questions in {n} shards, "
             f"{config.ray.cpus_per_shard} CPU and {gpus} GPU each, {config.ray.retries} retries; "
             f"{len(todo)} to run -> {out}")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qstar_cli.artifacts.rundir import LOCK, read_manifest
+from qstar_cli.artifacts.rundir import check_run, read_manifest, verify_complete
+from qstar_cli.config import to_dict
 from qstar_cli.errors import QstarError
 
 SHARDABLE = ("collect", "label", "eval")  # the stages that select their questions with data.shard
@@ -36,27 +37,51 @@ def check(section: str, config) -> tuple[Path, int]:
     if config.data.shard:
         raise QstarError(f"the recipe already sets data.shard={config.data.shard}; "
                          "the launcher gives each shard its own")
+    out, problems, inputs, unused = _identity(section, config)
+    out = Path(out).resolve()
+    found = check_run(out, stage=_command(section), config=to_dict(config), inputs=inputs, unused=unused)
+    if found is not None and not found.get("complete"):
+        raise QstarError(f"{out} holds a run that is not complete; finish it without a launcher "
+                         f"(rerun the same command), or choose another --out")
+    if found:
+        verify_complete(out, found, out / _records(section))
+    return out, len(problems)
+
+
+def _identity(section: str, config) -> tuple[str | Path, list, dict, tuple[str, ...]]:
+    """The stage's own checks, then what its run folder is compared on: (the run folder, the questions
+    of the unsharded run, its inputs, the config sections it does not read)."""
+    from qstar_cli.stages.common import default_out
+
     if section == "eval":
         from qstar_cli.stages import eval as eval_stage
 
         _, problems, _, _, _ = eval_stage.check(config)
         out = config.eval.out or default_out(f"eval-{config.eval.search}", config.data)
-    elif section == "label":
+        return out, problems, eval_stage.run_inputs(config, problems), ()
+    if section == "label":
         from qstar_cli.stages import label as label_stage
 
         label_stage.refuse_shards(config.label)
-        _, problems, _ = label_stage.check(config)
-        out = label_stage.out_dir(config.label)
-    else:
-        from qstar_cli.stages import collect
+        manifest, problems, _ = label_stage.check(config)
+        return (label_stage.out_dir(config.label), problems, label_stage.run_inputs(config, manifest),
+                label_stage.unused_sections(config))
+    from qstar_cli.stages import collect
 
-        _, problems, _, _, _ = collect.check(config)
-        out = config.collect.out or default_out("rollouts", config.data)
-    out = Path(out).resolve()
-    if out.exists() and any(p.name != LOCK for p in out.iterdir()) and not is_complete(out):
-        raise QstarError(f"{out} holds a run that is not complete; finish it without a launcher "
-                         f"(rerun the same command), or choose another --out")
-    return out, len(problems)
+    _, problems, _, _, _ = collect.check(config)
+    return config.collect.out or default_out("rollouts", config.data), problems, collect.run_inputs(config, problems), ()
+
+
+def _command(section: str) -> str:
+    from qstar_cli.stages import STAGES
+
+    return STAGES[section].command
+
+
+def _records(section: str) -> str:
+    from qstar_cli.stages import STAGES
+
+    return STAGES[section].records
 
 
 def is_complete(path: Path) -> bool:
@@ -72,6 +97,21 @@ def shard_out(out: Path, i: int, n: int) -> Path:
     return folder(out) / f"shard{i}of{n}"
 
 
-def unfinished(out: Path, n: int) -> list[int]:
-    """The shards whose run folder is not complete (all of them the first time)."""
-    return [i for i in range(n) if not is_complete(shard_out(out, i, n))]
+def unfinished(out: Path, n: int, config) -> list[int]:
+    """The shards whose run folder is not complete (all of them the first time). A shard finished
+    by an earlier launch counts only if it holds this run's shard: same config, same inputs."""
+    from dataclasses import replace
+
+    section = next(s for s in SHARDABLE if getattr(config, s, None) is not None)
+    todo = []
+    for i in range(n):
+        if not is_complete(shard_out(out, i, n)):
+            todo.append(i)
+            continue
+        shard = replace(config, data=replace(config.data, shard=f"{i}/{n}"))
+        _, _, inputs, unused = _identity(section, shard)
+        found = check_run(shard_out(out, i, n), stage=_command(section), config=to_dict(shard), inputs=inputs,
+                          unused=unused)
+        if found:
+            verify_complete(shard_out(out, i, n), found, shard_out(out, i, n) / _records(section))
+    return todo

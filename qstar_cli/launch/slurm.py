@@ -37,6 +37,7 @@ class SlurmJob:
     retries: int = 1
     sbatch_args: tuple[str, ...] = ()  # any other sbatch options, e.g. --account=X --qos=Y
     python: str = sys.executable  # the interpreter on the nodes (a shared file system is assumed)
+    config: object = None  # the resolved config: what a finished shard is compared with
 
     @property
     def folder(self) -> Path:
@@ -90,7 +91,7 @@ class SlurmJob:
         return opts
 
     def unfinished(self) -> list[int]:
-        return S.unfinished(self.out, self.shards)
+        return S.unfinished(self.out, self.shards, self.config)
 
 
 def plan(stage: str, recipe: Path, sets: list[str], shards: int, **resources) -> SlurmJob:
@@ -106,8 +107,9 @@ def plan(stage: str, recipe: Path, sets: list[str], shards: int, **resources) ->
     for key in ("retries", "gpus_per_shard", "cpus_per_shard"):
         if resources.get(key, 0) < 0:
             raise QstarError(f"--{key.replace('_', '-')} must be >= 0, got {resources[key]}")
-    out, _ = S.check(section, resolve(STAGE_CONFIGS[section], recipe, sets, {}))
-    return SlurmJob(section, Path(recipe).resolve(), list(sets), shards, out, **resources)
+    config = resolve(STAGE_CONFIGS[section], recipe, sets, {})
+    out, _ = S.check(section, config)
+    return SlurmJob(section, Path(recipe).resolve(), list(sets), shards, out, config=config, **resources)
 
 
 def write(job: SlurmJob) -> tuple[Path, Path]:

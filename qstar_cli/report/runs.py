@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from qstar_cli.artifacts.rundir import read_manifest
+from qstar_cli.artifacts.rundir import read_manifest, verify_complete
 from qstar_cli.errors import QstarError
 from qstar_cli.search import SEARCHERS
 from qstar_cli.stages import STAGES
@@ -125,6 +125,7 @@ def load_run(path: str | Path) -> EvalRun:
         raise QstarError(f"{path} is a {manifest.get('stage')!r} run; qstar report compares eval runs")
     if manifest.get("complete") is not True:
         raise QstarError(f"{path} is not complete; rerun its eval command to finish it")
+    verify_complete(path, manifest, path / STAGES["eval"].records)
     try:
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
         config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}

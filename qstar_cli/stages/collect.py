@@ -13,10 +13,9 @@ from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.artifacts import records as R
-from qstar_cli.artifacts.rundir import sha256_json
 from qstar_cli.config import CollectConfig, to_dict, to_yaml
 from qstar_cli.stages import STAGES
-from qstar_cli.stages.common import chunks, default_out, select_problems
+from qstar_cli.stages.common import chunks, default_out, question_inputs, select_problems
 from qstar_cli.steps import StepFormat
 
 ME = STAGES["collect"]
@@ -43,11 +42,14 @@ def prepare(config: CollectConfig):
     dataset, problems, total, fmt, model_path = check(config)
     out = Path(config.collect.out) if config.collect.out else default_out("rollouts", config.data)
     config.collect.out = str(out)
-    inputs = {"dataset": f"{config.data.name}/{config.data.split}",
-              "questions_sha256": sha256_json([[p.id, p.question, p.reference] for p in problems])}
-    run = ME.open(out, config=to_dict(config), inputs=inputs, expected_ids=[p.id for p in problems],
+    run = ME.open(out, config=to_dict(config), inputs=run_inputs(config, problems), expected_ids=[p.id for p in problems],
                   total_questions=total, seeds={"policy": config.policy.seed})
     return dataset, problems, fmt, model_path, run
+
+
+def run_inputs(config: CollectConfig, problems) -> dict:
+    """What the run is made from besides its config (see RunDir.open)."""
+    return question_inputs(config.data, problems)
 
 
 def run(config: CollectConfig) -> Path:

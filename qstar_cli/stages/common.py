@@ -31,6 +31,16 @@ def dataset_options(data: DataConfig) -> dict:
     return {key: getattr(data, key) for key in dataset.options if getattr(data, key) is not None}
 
 
+def question_inputs(data: DataConfig, problems) -> dict:
+    """The inputs of a run over dataset questions, kept in its manifest and compared whenever the
+    folder is reused: the dataset, and a checksum of the questions (ids, texts, references), so an
+    edited file or another slice is another run."""
+    from qstar_cli.artifacts.rundir import sha256_json
+
+    return {"dataset": f"{data.name}/{data.split}",
+            "questions_sha256": sha256_json([[p.id, p.question, p.reference] for p in problems])}
+
+
 def check_names(data: DataConfig):
     """Validate the dataset, its options and the split without reading any data (for --dry-run)."""
     from qstar_cli.datasets.registry import get_dataset

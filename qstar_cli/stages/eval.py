@@ -17,12 +17,11 @@ from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.artifacts import records as R
-from qstar_cli.artifacts.rundir import sha256_json
 from qstar_cli.config import EvalConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.search.base import Question
 from qstar_cli.stages import STAGES
-from qstar_cli.stages.common import default_out, select_problems
+from qstar_cli.stages.common import default_out, question_inputs, select_problems
 from qstar_cli.stats import bootstrap_ci
 from qstar_cli.steps import StepFormat
 from qstar_cli.value.metrics import within_question_auc
@@ -101,16 +100,22 @@ def prepare(config: EvalConfig, problems, total: int, fmt):
     prm = load_prm(cfg) if cfg.prm else None
     out = Path(cfg.out) if cfg.out else default_out(f"eval-{cfg.search}", config.data)
     cfg.out = str(out)
-    inputs = {"dataset": f"{config.data.name}/{config.data.split}",
-              "questions_sha256": sha256_json([[p.id, p.question, p.reference] for p in problems])}
-    if qvm is not None:
-        from qstar_cli.artifacts.rundir import sha256_file
-
-        inputs["qvm_sha256"] = sha256_file(Path(qvm.model.name_or_path) / "model.safetensors") \
-            if (Path(qvm.model.name_or_path) / "model.safetensors").exists() else None
-    rundir = ME.open(out, config=to_dict(config), inputs=inputs, expected_ids=[p.id for p in problems],
+    rundir = ME.open(out, config=to_dict(config), inputs=run_inputs(config, problems), expected_ids=[p.id for p in problems],
                      total_questions=total, seeds={"policy": config.policy.seed})
     return qvm, prm, rundir
+
+
+def run_inputs(config: EvalConfig, problems) -> dict:
+    """What the run is made from besides its config (see RunDir.open): the questions and the QVM's
+    weights (a QVM retrained into the same folder makes another run)."""
+    inputs = question_inputs(config.data, problems)
+    if config.eval.qvm:
+        from qstar_cli.artifacts.rundir import sha256_file
+        from qstar_cli.value.model import qvm_folder
+
+        weights = qvm_folder(config.eval.qvm) / "model.safetensors"
+        inputs["qvm_sha256"] = sha256_file(weights) if weights.exists() else None
+    return inputs
 
 
 def run(config: EvalConfig) -> Path:

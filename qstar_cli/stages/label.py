@@ -158,15 +158,25 @@ def _open(config: LabelConfig, manifest: dict, records: list[dict], total: int, 
     cfg = config.label
     out = out_dir(cfg)
     cfg.out = str(out)
-    inputs = {"rollouts": str(Path(cfg.input).resolve()), "rollouts_sha256": manifest.get("records_sha256")}
+    seeds = {"policy": config.policy.seed, **({"train": config.train.seed} if cfg.method == "fqi" else {})}
+    return RunDir.open(out, stage=STAGE, kind=kind, records_name=records_name, config=to_dict(config),
+                       inputs=run_inputs(config, manifest), expected_ids=[r["id"] for r in records],
+                       total_questions=total, seeds=seeds, unused=unused_sections(config))
+
+
+def run_inputs(config: LabelConfig, rollouts_manifest: dict) -> dict:
+    """What the run is made from besides its config (see RunDir.open): the rollouts run, as it was."""
+    cfg = config.label
+    inputs = {"rollouts": str(Path(cfg.input).resolve()), "rollouts_sha256": rollouts_manifest.get("records_sha256")}
     if cfg.reuse:
         inputs["reused_labels"] = str(Path(cfg.reuse).resolve())
-    seeds = {"policy": config.policy.seed, **({"train": config.train.seed} if cfg.method == "fqi" else {})}
-    # only FQI trains: the other methods' labels do not depend on the train section, which a recipe
-    # shared by label and train-q may change between the two stages
-    return RunDir.open(out, stage=STAGE, kind=kind, records_name=records_name, config=to_dict(config),
-                       inputs=inputs, expected_ids=[r["id"] for r in records], total_questions=total,
-                       seeds=seeds, unused=() if cfg.method == "fqi" else ("train",))
+    return inputs
+
+
+def unused_sections(config: LabelConfig) -> tuple[str, ...]:
+    """Only FQI trains: the other methods' labels do not depend on the train section, which a recipe
+    shared by label and train-q may change between the two stages."""
+    return () if config.label.method == "fqi" else ("train",)
 
 
 def _samples(cfg) -> int:

@@ -15,7 +15,7 @@ import yaml
 
 from qstar_cli import ui
 from qstar_cli.artifacts.jsonl import write_jsonl
-from qstar_cli.artifacts.rundir import LOCK, now, read_manifest, sha256_file, write_json_atomic
+from qstar_cli.artifacts.rundir import LOCK, now, read_manifest, sha256_file, sha256_json, write_json_atomic
 from qstar_cli.config import config_diff, semantic_view
 from qstar_cli.errors import QstarError
 from qstar_cli.stages import STAGES, by_command
@@ -92,9 +92,13 @@ def run(shard_dirs: list[str], out: str) -> Path:
     described = _read_metrics(Path(shards[0][0]))
     write_json_atomic(work / "metrics.json", {**described, **metrics_fn(merged, sessions)})
     first = shards[0][1]
-    manifest = {**first, "merged_from": merged_from,
+    inputs = dict(first["inputs"])
+    if "questions_sha256" in inputs:  # the shards' question lists are parts of this one
+        inputs["questions_sha256"] = sha256_json([[r["id"], r["question"], r["reference"]] for r in merged])
+    manifest = {**first, "merged_from": merged_from, "inputs": inputs,
                 "expected_ids": sorted(order, key=order.get), "sessions": sessions,
-                "finished_at": now(), "records_sha256": sha256_file(work / records_name), "complete": True}
+                "finished_at": now(), "records_sha256": sha256_file(work / records_name),
+                "metrics_sha256": sha256_file(work / "metrics.json"), "complete": True}
     write_json_atomic(work / "manifest.json", manifest)
     shutil.rmtree(out_path, ignore_errors=True)  # empty, or a lock file only
     work.rename(out_path)

@@ -32,7 +32,7 @@ TREE = [
 ]
 
 
-def eval_run(path, search, correct, ids=None, tokens=10, dataset="mawps", trees_for=()):
+def eval_run(path, search, correct, ids=None, tokens=10, dataset="mawps", trees_for=(), qvm="runs/cpu/qvm"):
     sets = [f"eval.search={search}", f"data.name={dataset}"]
     config = to_dict(resolve(EvalConfig, None, sets, {}))
     ids = ids or [f"q{i}" for i in range(len(correct))]
@@ -51,7 +51,7 @@ def eval_run(path, search, correct, ids=None, tokens=10, dataset="mawps", trees_
         records.append(rec)
     metrics = eval_metrics(records, [{"seconds": 3.0}], 200)
     metrics.update(search=search, dataset=f"{dataset}/test", dataset_name=dataset, split="test",
-                   model="embedded", qvm="runs/cpu/qvm" if search != "greedy" else None, qvm_backbone="minilm",
+                   model="embedded", qvm=qvm if search != "greedy" else None, qvm_backbone="minilm",
                    settings={"k": 6, "n_terminals": 6, "budget": 64} if search == "astar" else {})
     run.finish(metrics)
     return str(path)
@@ -148,15 +148,9 @@ def test_paired_tests_against_two_baselines(tmp_path):
 
 
 def test_repeats_over_qvm_seeds_give_mean_and_spread(tmp_path):
-    import json as _json
 
     def with_qvm(path, correct, qvm):
-        run = eval_run(path, "astar", correct, tokens=30)
-        metrics_path = path / "metrics.json"
-        metrics = _json.loads(metrics_path.read_text())
-        metrics["qvm"] = qvm
-        metrics_path.write_text(_json.dumps(metrics))
-        return run
+        return eval_run(path, "astar", correct, tokens=30, qvm=qvm)
 
     a0 = with_qvm(tmp_path / "a0", [True, False, False, False], "runs/qvm")
     a1 = with_qvm(tmp_path / "a1", [True, True, True, False], "runs/qvm-seed1")
@@ -268,6 +262,9 @@ def test_metrics_json_alone_is_enough(tmp_path):
     for key in ("search", "dataset_name", "split", "model", "settings", "qvm", "qvm_backbone"):
         m.pop(key)
     (tmp_path / "old" / "metrics.json").write_text(json.dumps(m))
+    manifest = json.loads((tmp_path / "old" / "manifest.json").read_text())
+    del manifest["metrics_sha256"]  # such runs recorded no checksum of their metrics either
+    (tmp_path / "old" / "manifest.json").write_text(json.dumps(manifest))
     text = report.run([s], pair=False)
     assert "| old | A* K=6 N=6 budget=64 | mawps | test | embedded | - | 2 | 50.0% [" in text
 

@@ -1,0 +1,195 @@
+"""A run folder knows the config it was made with and its records' checksum, and every entry point
+that writes into or reads from it asks the same question: a rerun in place, a launcher (Ray, a
+Slurm relaunch), a downstream stage, `qstar report` and `qstar merge`."""
+
+import json
+import pytest
+
+from qstar_cli.artifacts import records as R
+from qstar_cli.artifacts.rundir import open_input
+from qstar_cli.config import CollectConfig, resolve, to_dict
+from qstar_cli.errors import QstarError
+from qstar_cli.launch import shards as S
+from qstar_cli.stages import STAGES, collect, merge
+from tests.unit.test_rundir import make_shards, open_run, record
+
+
+
+def finished(path, ids=("q0", "q1")):
+    run = open_run(path, list(ids))
+    for qid in ids:
+        run.append(record(qid, reward=0.0))
+    run.finish({"questions": len(ids)})
+    return path
+
+
+def read(path):
+    return open_input(path, stage=collect.STAGE, kind="rollouts", records_name=collect.RECORDS)
+
+
+def edit_first_record(path):
+    rec = path / collect.RECORDS
+    lines = rec.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["trajectories"][0]["reward"] = 1.0  # a wrong answer made right by hand
+    rec.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+
+
+def test_a_rerun_in_place_refuses_records_edited_after_the_run_completed(tmp_path):
+    run = finished(tmp_path / "r")
+    edit_first_record(run)
+    with pytest.raises(QstarError, match="changed after its run completed"):
+        open_run(run, ["q0", "q1"])  # the same command again: it must not "finish" over the edit
+
+
+def test_a_rerun_in_place_of_an_untouched_complete_run_still_works(tmp_path):
+    run = finished(tmp_path / "r")
+    again = open_run(run, ["q0", "q1"])
+    assert again.finished_ids == {"q0", "q1"}
+    again.finish({"questions": 2})
+    assert read(run)[0]["complete"] is True
+
+
+def test_a_complete_run_whose_records_are_gone_is_refused(tmp_path):
+    run = finished(tmp_path / "r")
+    (run / collect.RECORDS).unlink()
+    with pytest.raises(QstarError, match=r"rollouts.jsonl is missing"):
+        read(run)
+    with pytest.raises(QstarError, match=r"rollouts.jsonl is missing"):
+        open_run(run, ["q0", "q1"])
+
+
+def test_metrics_edited_after_the_run_completed_are_refused(tmp_path):
+    run = finished(tmp_path / "r")
+    (run / "metrics.json").write_text(json.dumps({"questions": 2, "accuracy": 0.99}))
+    with pytest.raises(QstarError, match="metrics.json changed after its run completed"):
+        read(run)
+
+
+def synthetic_config(tmp_path, *sets):
+    return resolve(CollectConfig, None, ["data.name=synthetic-arith", "data.limit=4",
+                                         f"collect.out={tmp_path / 'run'}", *sets], {})
+
+
+def complete_collect_run(tmp_path, config):
+    """A finished collect run of `config`, written as the stage writes it (no model: records by hand)."""
+    _, problems, total, _, _ = collect.check(config)
+    run = STAGES["collect"].open(tmp_path / "run", config=to_dict(config), inputs=collect.run_inputs(config, problems),
+                                 expected_ids=[p.id for p in problems], total_questions=total, seeds={})
+    for p in problems:
+        run.append(R.rollout_record(problem=p, dataset="synthetic-arith", split="test", prompt="p", step_format="line",
+                                    trajectories=[]))
+    run.finish({"questions": len(problems)})
+    return run.path
+
+
+def test_a_launcher_refuses_a_finished_run_made_with_another_config(tmp_path):
+    """`--ray` (and a Slurm relaunch) used to hand back a finished -M 4 run for a -M 2 command."""
+    complete_collect_run(tmp_path, synthetic_config(tmp_path, "collect.num_rollouts=4"))
+    with pytest.raises(QstarError, match=r"different config \(collect.num_rollouts: 4 -> 2\)"):
+        S.check("collect", synthetic_config(tmp_path, "collect.num_rollouts=2"))
+    out, total = S.check("collect", synthetic_config(tmp_path, "collect.num_rollouts=4"))  # the same: reused
+    assert S.is_complete(out) and total == 4
+
+
+def test_a_launcher_refuses_a_finished_run_of_other_questions(tmp_path):
+    complete_collect_run(tmp_path, synthetic_config(tmp_path))
+    with pytest.raises(QstarError, match="different inputs"):
+        S.check("collect", synthetic_config(tmp_path, "data.limit=3"))
+
+
+def test_a_slurm_relaunch_refuses_a_finished_run_made_with_another_config(tmp_path):
+    from qstar_cli.launch import slurm
+
+    complete_collect_run(tmp_path, synthetic_config(tmp_path, "collect.num_rollouts=4"))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"data: {{name: synthetic-arith, limit: 4}}\ncollect: {{out: {tmp_path / 'run'}, num_rollouts: 2}}\n")
+    with pytest.raises(QstarError, match="different config"):
+        slurm.plan("collect-rollouts", recipe, [], 2)
+
+
+def collect_shards(tmp_path, n, *sets):
+    """Finished shards of a synthetic collect run, as `--ray` or Slurm leave them before the merge."""
+    config = synthetic_config(tmp_path, *sets)
+    _, problems, total, _, _ = collect.check(config)
+    for i in range(n):
+        shard = resolve(CollectConfig, None, ["data.name=synthetic-arith", "data.limit=4", *sets, f"data.shard={i}/{n}"], {})
+        mine = problems[i::n]
+        run = STAGES["collect"].open(S.shard_out(tmp_path / "run", i, n), config=to_dict(shard),
+                                     inputs=collect.run_inputs(shard, mine), expected_ids=[p.id for p in mine],
+                                     total_questions=total, seeds={})
+        for p in mine:
+            run.append(R.rollout_record(problem=p, dataset="synthetic-arith", split="test", prompt="p", step_format="line",
+                                        trajectories=[]))
+        run.finish({})
+    return config, problems
+
+
+def test_a_launcher_refuses_finished_shards_made_with_another_config(tmp_path):
+    """Shards finished by an earlier launch with other settings are not merged into this one."""
+    old, _ = collect_shards(tmp_path, 2, "collect.num_rollouts=4")
+    new = synthetic_config(tmp_path, "collect.num_rollouts=2")
+    with pytest.raises(QstarError, match=r"shard0of2 holds a run with a different config"):
+        S.unfinished(tmp_path / "run", 2, new)
+    assert S.unfinished(tmp_path / "run", 2, old) == []
+
+
+def test_a_merged_run_resumes_in_place_like_the_run_one_process_writes(tmp_path):
+    """merge records the inputs of the whole question set, not those of shard 0's questions."""
+    config, problems = collect_shards(tmp_path, 2)
+    out = merge.run([str(S.shard_out(tmp_path / "run", i, 2)) for i in range(2)], str(tmp_path / "run"))
+    again = STAGES["collect"].open(out, config=to_dict(config), inputs=collect.run_inputs(config, problems),
+                                   expected_ids=[p.id for p in problems], total_questions=len(problems), seeds={})
+    assert again.finished_ids == {p.id for p in problems}
+
+
+def test_a_run_whose_manifest_was_deleted_is_recovered_by_the_same_command(tmp_path):
+    run = open_run(tmp_path / "r", ["q0", "q1"])
+    run.append(record("q0"))
+    run.close()
+    (tmp_path / "r" / "manifest.json").unlink()
+    with pytest.raises(QstarError, match=r"holds config.yaml, rollouts.jsonl \(1 record\) but no manifest.json"):
+        read(tmp_path / "r")
+    again = open_run(tmp_path / "r", ["q0", "q1"])  # the command that made it
+    assert again.finished_ids == {"q0"}
+    again.append(record("q1"))
+    again.finish({})
+    manifest, records = read(tmp_path / "r")
+    assert [r["id"] for r in records] == ["q0", "q1"]
+    assert manifest["sessions"][0].get("recovered")
+
+
+def test_a_run_whose_manifest_was_deleted_is_not_taken_by_another_command(tmp_path):
+    run = open_run(tmp_path / "r", ["q0"])
+    run.append(record("q0"))
+    run.close()
+    (tmp_path / "r" / "manifest.json").unlink()
+    with pytest.raises(QstarError, match="different config"):
+        open_run(tmp_path / "r", ["q0"], sets=["sampling.temperature=0.3"])
+
+
+def test_report_refuses_a_run_whose_records_are_gone(tmp_path):
+    from qstar_cli.report.runs import load_run
+
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    (folder / "config.yaml").write_text("eval: {search: greedy}\n")
+    (folder / "predictions.jsonl").write_text("")
+    metrics = {"accuracy": 0.0, "accuracy_ci95": [0, 0], "questions": 0, "tokens_per_question": 0}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    from qstar_cli.artifacts.rundir import sha256_file
+
+    (folder / "manifest.json").write_text(json.dumps({
+        "stage": "eval", "complete": True, "expected_ids": [], "sessions": [],
+        "records_sha256": sha256_file(folder / "predictions.jsonl"), "metrics_sha256": sha256_file(folder / "metrics.json")}))
+    load_run(folder)
+    (folder / "predictions.jsonl").unlink()
+    with pytest.raises(QstarError, match="predictions.jsonl is missing"):
+        load_run(folder)
+
+
+def test_run_inputs_are_the_ones_the_stage_records(tmp_path):
+    config = synthetic_config(tmp_path)
+    out = complete_collect_run(tmp_path, config)
+    _, problems, _, _, _ = collect.check(config)
+    assert json.loads((out / "manifest.json").read_text())["inputs"] == collect.run_inputs(config, problems)
