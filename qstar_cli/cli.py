@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import functools
 import inspect
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from qstar_cli.backends import choices as backend_choices
 from qstar_cli.backends import policy_choices
 from qstar_cli.config.sections import LABEL_METHODS
 from qstar_cli.datasets.registry import DATASETS
-from qstar_cli.errors import QstarError, Stopped
+from qstar_cli.errors import QstarError, Stopped, stop_signal
 from qstar_cli.search import SEARCHERS
 from qstar_cli.stages import STAGES
 
@@ -91,7 +92,7 @@ def handle_errors(fn):
             ui.err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
-            signum = getattr(exc, "signum", signal.SIGINT)
+            signum = stop_signal(exc)
             ui.err.print(f"[bold red]stopped[/bold red] ({signal.Signals(signum).name}): finished questions are saved; "
                          "rerun the same command to resume")
             raise typer.Exit(128 + signum) from None
@@ -299,6 +300,11 @@ def launch_slurm(
     if dry_run:
         for path in slurm.write(job):
             typer.echo(f"# {path}\n{path.read_text()}")  # as written: no wrapping, ready to paste
+        array, merge = slurm.submit_args(job)
+        typer.echo("# to submit by hand: the array (it prints its job id), then the merge after it")
+        if array:
+            typer.echo(f"ARRAY_ID=$(sbatch --parsable {' '.join(map(shlex.quote, array))})")
+        typer.echo(f"sbatch {' '.join(shlex.quote(a) if not a.startswith('--dependency') else a for a in merge)}")
         return
     array_id, merge_id = slurm.submit(job)
     if merge_id is None:

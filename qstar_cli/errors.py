@@ -16,6 +16,17 @@ class Stopped(KeyboardInterrupt):
     """SIGTERM (a scheduler's stop, `kill`): unwinds like Ctrl-C, so every stage closes its records
     and records the stopped session; the CLI exits with 128 + the signal's number."""
 
+    received: int | None = None  # the signal that stopped this process, if one did
+
     def __init__(self, signum: int):
         super().__init__(signum)
         self.signum = signum
+        Stopped.received = signum
+
+
+def stop_signal(exc: KeyboardInterrupt) -> int:
+    """The signal behind an interrupt: a library that catches qstar's Stopped and raises a plain
+    KeyboardInterrupt in its place (Ray's ray.wait does) must not turn a SIGTERM into a Ctrl-C."""
+    import signal
+
+    return getattr(exc, "signum", None) or Stopped.received or signal.SIGINT

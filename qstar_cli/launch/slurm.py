@@ -56,7 +56,8 @@ class SlurmJob:
         shard_out = f"{shlex.quote(str(self.shard_out(0).parent))}/shard${{i}}of{self.shards}"
         command = " ".join(map(shlex.quote, self.stage_command()))
         lines = ["#!/bin/bash", f"#SBATCH --job-name=qstar-{self.section}",
-                 f"#SBATCH --output={self.folder / 'logs'}/shard-%a.log", "#SBATCH --requeue"]
+                 f"#SBATCH --output={self.folder / 'logs'}/shard-%a.log", "#SBATCH --requeue",
+                 "#SBATCH --open-mode=append"]  # a requeued task adds to its log, never truncates it
         lines += [f"#SBATCH {opt}" for opt in self._resources()]
         lines += [
             "# one task per shard; a rerun of a task resumes its shard (finished questions are kept)",
@@ -121,18 +122,26 @@ def write(job: SlurmJob) -> tuple[Path, Path]:
     return shards, merge
 
 
+def submit_args(job: SlurmJob, array_id: str = "$ARRAY_ID") -> tuple[list[str] | None, list[str]]:
+    """The sbatch arguments of the array (its unfinished shards only; None when every shard is
+    complete) and of the merge after it: what `submit` runs, and `--dry-run` shows."""
+    shards_script, merge_script = job.folder / "shards.sbatch", job.folder / "merge.sbatch"
+    todo = job.unfinished()
+    array = [f"--array={','.join(map(str, todo))}", str(shards_script)] if todo else None
+    dependency = [f"--dependency=afterok:{array_id}", "--kill-on-invalid-dep=yes"] if todo else []
+    return array, [*dependency, str(merge_script)]
+
+
 def submit(job: SlurmJob) -> tuple[str | None, str | None]:
     """Submit the array (its unfinished shards only) and the merge after it: (array id, merge id).
     None for what there was nothing to submit for."""
     if S.is_complete(job.out):
         return None, None
-    shards_script, merge_script = write(job)
-    todo = job.unfinished()
-    array_id = None
-    if todo:
-        array_id = _sbatch(f"--array={','.join(map(str, todo))}", str(shards_script))
-    dependency = [f"--dependency=afterok:{array_id}", "--kill-on-invalid-dep=yes"] if array_id else []
-    return array_id, _sbatch(*dependency, str(merge_script))
+    write(job)
+    array, _ = submit_args(job)
+    array_id = _sbatch(*array) if array else None
+    _, merge = submit_args(job, array_id or "")
+    return array_id, _sbatch(*merge)
 
 
 def _sbatch(*args: str) -> str:

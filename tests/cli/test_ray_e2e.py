@@ -119,6 +119,32 @@ def test_eval_across_shards_survives_a_killed_worker_and_equals_one_process(clus
     assert metrics["questions"] == 6 and metrics["accuracy"] == single["accuracy"]
     again = ok(run_qstar(*EVAL, "--ray", cluster, "--shards", "2", "--out", str(out)))
     assert "already complete" in " ".join(again.stderr.split())
+    other = run_qstar(*EVAL, "-n", "3", "--ray", cluster, "--shards", "2", "--out", str(out))  # not this run
+    assert other.returncode == 2 and "different config (eval.n: 2 -> 3)" in " ".join(other.stderr.split()), other.stderr
+
+
+def test_sigterm_stops_a_ray_launch_like_any_stage(cluster, tmp_path, data_dir, embedded_model):
+    """Ray's own handler (a fatal-signal dump, exit 1) does not replace qstar's: one line, 143, and
+    the shards stop."""
+    import psutil
+
+    out = tmp_path / "ray"
+    launch = subprocess.Popen([sys.executable, "-m", "qstar_cli.cli", *EVAL, "--ray", cluster, "--shards", "2",
+                               "--out", str(out)], env={**data_env(), "COLUMNS": "200"},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    attempts = out.with_name("ray.shards") / "logs" / "attempts.log"
+    deadline = time.time() + 300
+    while not (attempts.exists() and attempts.read_text().count("\n") >= 2):
+        assert time.time() < deadline and launch.poll() is None, launch.communicate()[1][-3000:]
+        time.sleep(0.2)
+    launch.send_signal(signal.SIGTERM)
+    _, stderr = launch.communicate(timeout=120)
+    assert launch.returncode == 143, stderr[-3000:]
+    assert "stopped (SIGTERM)" in stderr and "SIGTERM received" not in stderr and "Traceback" not in stderr, stderr
+    deadline = time.time() + 60
+    while any(str(out) in " ".join(p.info["cmdline"] or ()) for p in psutil.process_iter(["cmdline"])):
+        assert time.time() < deadline, "a shard still runs a minute after the launch was stopped"
+        time.sleep(1)
 
 
 def test_collect_and_label_across_shards_equal_one_process(cluster, rollouts, tmp_path):
