@@ -14,6 +14,13 @@ equal to the reference's.
 
     python scripts/fault_injection.py                                  # every stage, 10 kills each
     python scripts/fault_injection.py --stages merge,report --kills 3  # a subset
+    python scripts/fault_injection.py --scenarios                      # the second table only
+
+The second table (scripts/fault_scenarios.py, `--scenarios`) is what a user does wrong or what goes
+wrong around a run (a relaunch with another config, an edited or missing record file, a lost
+manifest, two processes on an empty model cache, SIGTERM under Ray, numbers written as most of the
+world writes them, a data file with a few odd rows, ...), each checked for one clear refusal or the
+right result.
 
 Writes <out>/fault_injection.json and .md (default runs/faults; README's table: docs/fault_injection.*).
 """
@@ -281,6 +288,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stages", help="comma-separated stage names (default: all)")
     parser.add_argument("--out", default="runs/faults")
+    parser.add_argument("--scenarios", nargs="?", const="all", help="the scenarios table (all, or "
+                        "comma-separated names); alone unless --stages is given too")
     args = parser.parse_args()
 
     from qstar_cli.backends.models import resolve_model
@@ -292,7 +301,7 @@ def main() -> None:
     root = Path(args.out).resolve()
     root.mkdir(parents=True, exist_ok=True)
     every = stages(resolve_model(None))
-    chosen = set(args.stages.split(",")) if args.stages else {s.name for s in every}
+    chosen = set(args.stages.split(",")) if args.stages else set() if args.scenarios else {s.name for s in every}
     unknown = chosen - {s.name for s in every}
     if unknown:
         raise SystemExit(f"unknown stages {sorted(unknown)}; known: {', '.join(s.name for s in every)}")
@@ -322,11 +331,20 @@ def main() -> None:
         print(f"{row['stage']}: {row['kills']} kills, {row['resumed_ok']}/{row['chains']} chains resumed OK, lost "
               f"{row['lost']}, duplicated {row['duplicated']}, invalid {row['invalid']}, identical {row['identical']} "
               f"({row['seconds']} s){'; ' + '; '.join(row['failures']) if row['failures'] else ''}", flush=True)
+    scenarios = []
+    if args.scenarios:
+        import fault_scenarios
+
+        only = None if args.scenarios == "all" else set(args.scenarios.split(","))
+        scenarios = fault_scenarios.run(root / "scenarios", only)
     (root / "fault_injection.json").write_text(json.dumps({"seed": args.seed, "kills_per_stage": args.kills,
-                                                            "rows": rows}, indent=2) + "\n")
-    (root / "fault_injection.md").write_text(table(rows))
-    print(table(rows))
+                                                            "rows": rows, "scenarios": scenarios}, indent=2) + "\n")
+    text = (table(rows) if rows else "") + ("\n" if rows and scenarios else "") + \
+        (fault_scenarios.table(scenarios) if scenarios else "")
+    (root / "fault_injection.md").write_text(text)
+    print(text)
     bad = [r["stage"] for r in rows if r["failures"] or r["resumed_ok"] != r["chains"] or r["kills"] < args.kills]
+    bad += [r["scenario"] for r in scenarios if not r["ok"]]
     if bad:
         raise SystemExit(f"failed: {', '.join(bad)}")
 
