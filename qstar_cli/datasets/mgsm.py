@@ -1,20 +1,34 @@
 """MGSM (Shi et al. 2022): 250 GSM8K test problems translated into ten languages; split test.
 
 Option `subset` picks the language code (default "en"; Marco-o1 reports en and zh). Local:
-`<data_dir>/mgsm/mgsm_<lang>.tsv`, any language whose file is present. Hub: the same TSV file from
-`juletxara/mgsm` (that repository is a loading script, which current `datasets` no longer runs, so
-its raw TSVs are read directly). Each line is `question<TAB>answer` with no header; questions may
-hold quotes, so lines are split on the tab rather than parsed as CSV. Ids look like
-"mgsm_zh/test/17" so that languages never share an id.
+`<data_dir>/mgsm/mgsm_<lang>.tsv`, any language whose file is present and that qstar can prompt
+and grade in (`qstar_cli.grading.numeric.LANGUAGES`). Hub: the same TSV file from `juletxara/mgsm`
+(that repository is a loading script, which current `datasets` no longer runs, so its raw TSVs are
+read directly), for MGSM's eleven languages. Each line is `question<TAB>answer` with no header;
+questions may hold quotes, so lines are split on the tab rather than parsed as CSV. The answer
+column is written the English way in every language ("2,125" in mgsm_de.tsv too), so references
+are read as English. Ids look like "mgsm_zh/test/17" so that languages never share an id.
+
+Everything else is in the question's language, as in MGSM's own evaluation (and Marco-o1's): the
+prompt's instruction and the answer line it asks for ("答案是 N。"), the `--num-shots` exemplars
+(MGSM's eight, in every language, English included: `mgsm_exemplars`), and grading, which reads
+numbers by the language's conventions ("1.234" is 1234 in German) and the answer phrases of every
+language. The language comes from each problem's meta["language"], else from the dataset as
+configured by its subset.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
+from qstar_cli.datasets import prompts
 from qstar_cli.datasets.base import Dataset, Problem, hub_file, numeric_reference
+from qstar_cli.datasets.mgsm_exemplars import MGSM_EXEMPLARS
 from qstar_cli.errors import QstarError
+from qstar_cli.grading.numeric import LANGUAGES as READABLE
+from qstar_cli.grading.numeric import extract_numeric, numbers_equal
 
 LANGUAGES = ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
 
@@ -24,12 +38,21 @@ class MGSM(Dataset):
     splits = ("test",)
     hub = "juletxara/mgsm"
     options = ("subset",)
+    language = "en"  # the configured subset's; a problem's meta["language"] wins
+
+    def configured(self, subset: str = "en", **options: Any) -> MGSM:
+        _check_subset(subset)
+        dataset = copy.copy(self)
+        dataset.language = subset
+        return dataset
 
     def load(self, split: str, data_dir: Path | None = None, subset: str = "en", **options: Any) -> list[Problem]:
+        _check_subset(subset)
         filename = f"mgsm_{subset}.tsv"
         if data_dir is None:
             if subset not in LANGUAGES:
-                raise QstarError(f"unknown mgsm subset {subset!r}; choose one of {', '.join(LANGUAGES)}")
+                raise QstarError(f"mgsm subset {subset!r} is not on the hub, which has {', '.join(LANGUAGES)}; "
+                                 f"pass --data-dir with a mgsm/{filename}")
             path = hub_file(self.hub, filename)
         else:
             path = Path(data_dir) / "mgsm" / filename
@@ -48,6 +71,41 @@ class MGSM(Dataset):
             )
             for index, (where, question, answer) in enumerate(read_tsv(path))
         ]
+
+    def messages(self, problem: Problem, num_shots: int = 0) -> list[dict]:
+        """The numeric prompt in the problem's language, after `num_shots` of MGSM's exemplars in it."""
+        language = self._language(problem)
+        shots = mgsm_exemplars(language) if num_shots else ()
+        return prompts.build_messages(problem.question, self._answer_type(problem), num_shots, exemplars=shots,
+                                      language=language)
+
+    def extract_answer(self, completion: str) -> str | None:
+        return extract_numeric(completion, language=self.language)
+
+    def is_correct(self, completion: str, problem: Problem) -> bool:
+        return numbers_equal(extract_numeric(completion, language=self._language(problem)), problem.reference)
+
+    def _strictly_correct(self, completion: str, problem: Problem) -> bool:
+        answer = extract_numeric(completion, strict=True, language=self._language(problem))
+        return numbers_equal(answer, problem.reference)
+
+    def _language(self, problem: Problem) -> str:
+        return (getattr(problem, "meta", None) or {}).get("language") or self.language
+
+
+def mgsm_exemplars(language: str) -> tuple[tuple[str, str], ...]:
+    """MGSM's eight worked exemplars in `language`; a language without them is an error, never
+    English exemplars in their place."""
+    if language not in MGSM_EXEMPLARS:
+        raise QstarError(f"no MGSM worked exemplars in language {language!r} (qstar ships them for "
+                         f"{', '.join(sorted(MGSM_EXEMPLARS))}); run it with --num-shots 0")
+    return MGSM_EXEMPLARS[language]
+
+
+def _check_subset(subset: str) -> None:
+    if subset not in READABLE:
+        raise QstarError(f"unknown mgsm subset {subset!r}; choose one of {', '.join(LANGUAGES)} (a local "
+                         f"mgsm_<lang>.tsv may also be in {', '.join(sorted(set(READABLE) - set(LANGUAGES)))})")
 
 
 def read_tsv(path: Path) -> list[tuple[str, str, str]]:
