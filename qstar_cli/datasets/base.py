@@ -224,8 +224,52 @@ def numeric_reference(value: Any, where: str) -> str:
     """A gold numeric answer as a normalized string (145.0 -> "145"); `where` names its source."""
     reference = normalize_number(value if isinstance(value, (int, float)) else str(value))
     if reference is None:
-        raise QstarError(f"{where}: the answer {value!r} is not a number; fix the row or use a math answer type")
+        raise QstarError(f"{where}: the answer {value!r} is not a number; fix the row")
     return reference
+
+
+# --- rows whose reference cannot be graded -------------------------------------------------------
+# A user's file may hold a few rows no grader can read (a word answer in a numeric set, an empty
+# one). Its loader keeps them as problems marked `meta[UNGRADABLE]` = {"where": "file:line",
+# "answer": the value, "why": ...}; `select_problems` refuses them where they fall inside the
+# selection, or skips them with data.skip_ungradable (and records which), so a slice without them
+# runs, and no marked problem is ever graded.
+
+UNGRADABLE = "ungradable"
+SKIP_OPTION = "--set data.skip_ungradable=true"
+SHOWN = 3  # rows a message names before "and N more"
+
+
+def graded_reference(value: Any, where: str, answer_type: str) -> tuple[str, dict]:
+    """(the reference, meta to add): a number normalized, a math answer stripped, or for a value no
+    grader can read an empty reference and the UNGRADABLE mark."""
+    if answer_type == NUMERIC:
+        reference = normalize_number(value if isinstance(value, (int, float)) else str(value))
+        why = "is not a number"
+    else:
+        reference = str(value).strip() or None
+        why = "is empty"
+    if reference is None:
+        answer = value if isinstance(value, str) else repr(value)
+        return "", {UNGRADABLE: {"where": where, "answer": answer, "why": why}}
+    return reference, {}
+
+
+def ungradable(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if UNGRADABLE in p.meta]
+
+
+def name_rows(bad: list[Problem]) -> str:
+    """"file:4 'Yes', file:8 'Alice' and 5 more": the first few rows of `bad`."""
+    shown = ", ".join(f"{p.meta[UNGRADABLE]['where']} {p.meta[UNGRADABLE]['answer']!r}" for p in bad[:SHOWN])
+    return shown + (f" and {len(bad) - SHOWN} more" if len(bad) > SHOWN else "")
+
+
+def ungradable_error(bad: list[Problem], selected: int, what: str) -> QstarError:
+    """The refusal of `bad`, the ungradable rows among `selected` questions of `what`."""
+    why = bad[0].meta[UNGRADABLE]["why"]
+    return QstarError(f"{len(bad)} of the {selected} questions {what} have an answer that {why}: {name_rows(bad)}; "
+                      f"skip such rows with {SKIP_OPTION} (the run records how many), or fix them")
 
 
 def require(row: dict, field_name: str, where: str) -> Any:

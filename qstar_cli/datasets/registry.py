@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from qstar_cli.datasets.base import Dataset, Problem
+from qstar_cli.datasets.base import UNGRADABLE, Dataset, Problem, ungradable, ungradable_error
 from qstar_cli.datasets.competition_math import CompetitionMath, Math500
 from qstar_cli.datasets.gsm8k import GSM8K
 from qstar_cli.datasets.mawps import MAWPS
@@ -43,8 +43,13 @@ def get_dataset(name: str, **options: Any) -> Dataset:
     return dataset.configured(**options)
 
 
-def load_problems(name: str, split: str, data_dir: Path | None = None, **options: Any) -> list[Problem]:
-    """Problems of `name`/`split`, from `data_dir` (None: the hub), checked for unique ids."""
+def load_problems(name: str, split: str, data_dir: Path | None = None, *, keep_ungradable: bool = False,
+                  **options: Any) -> list[Problem]:
+    """Problems of `name`/`split`, from `data_dir` (None: the hub), checked for unique ids.
+
+    Rows whose reference no grader can read (base.UNGRADABLE) are an error, or left out with the
+    option skip_ungradable; `keep_ungradable` returns them marked, for `select_problems` to decide
+    on the questions it selects."""
     dataset = get_dataset(name, **options)
     if dataset.splits and split not in dataset.splits:
         raise QstarError(f"dataset {name!r} has no split {split!r}; valid splits: {', '.join(dataset.splits)}")
@@ -57,6 +62,11 @@ def load_problems(name: str, split: str, data_dir: Path | None = None, **options
             f"{name}/{split} has {len(duplicates)} duplicate problem ids (e.g. {duplicates[0]!r}); "
             "ids must be unique — check the id field of your data"
         )
+    bad = ungradable(problems)
+    if bad and not keep_ungradable:
+        if not options.get("skip_ungradable"):
+            raise ungradable_error(bad, len(problems), f"of {name}/{split}")
+        problems = [p for p in problems if UNGRADABLE not in p.meta]
     return problems
 
 

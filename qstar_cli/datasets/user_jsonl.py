@@ -15,6 +15,11 @@ Options:
   state its answer in the format the prompt asks for gets that final line appended, so the
   exemplars teach the format the grader reads.
 
+- `skip_ungradable` (default false): leave out the rows whose answer no grader can read (not a
+  number for "numeric", empty for "math"); the stage names the first few, and the run's manifest
+  records their count and ids (`inputs.skipped_ungradable`). Without it such a row is an error
+  only where it falls inside the selected questions (`--limit 10` runs when row 2000 is bad).
+
 Any split name is accepted and only labels the ids, e.g. "mydata/dev/3" for split dev of
 mydata.jsonl. A row without a field a template or option names is an error naming file, line and
 field. The problems carry their answer type in meta, so grading a problem follows the file's type
@@ -31,7 +36,7 @@ from typing import Any
 from qstar_cli.artifacts.jsonl import iter_jsonl
 from qstar_cli.datasets import prompts
 from qstar_cli.datasets.base import (ANSWER_TYPES, MATH, NUMERIC, Dataset, Problem, answer_equal, extract_answer,
-                                     numeric_reference, require)
+                                     graded_reference, numeric_reference, require)
 from qstar_cli.errors import QstarError
 
 
@@ -40,7 +45,7 @@ class JsonlFile(Dataset):
     splits = ()  # any split name
     hub = ""  # local files only
     options = ("path", "question_field", "answer_field", "answer_type", "id_field", "question_template",
-               "answer_template", "solution_field", "exemplar_rows")
+               "answer_template", "solution_field", "exemplar_rows", "skip_ungradable")
     exemplars: tuple[tuple[str, str], ...] | None = None  # (question, solution) pairs from the file
 
     def configured(self, answer_type: str = NUMERIC, **options: Any) -> Dataset:
@@ -84,12 +89,13 @@ def _read(path: str | Path | None = None, split: str = "train", question_field: 
         question = _render(question_template, row, where) if question_template else str(
             require(row, question_field, where))
         answer = _render(answer_template, row, where) if answer_template else require(row, answer_field, where)
-        reference = numeric_reference(answer, where) if answer_type == NUMERIC else str(answer).strip()
         if key in wanted:
+            reference = numeric_reference(answer, where) if answer_type == NUMERIC else str(answer).strip()
             exemplars[key] = (question, _stated(str(require(row, solution_field, where)), reference, answer_type))
             continue
+        reference, mark = graded_reference(answer, where, answer_type)
         problems.append(Problem(id=f"{path.stem}/{split}/{key}", question=question, reference=reference,
-                                meta={"answer_type": answer_type}))
+                                meta={"answer_type": answer_type, **mark}))
     missing = [key for key in wanted if key not in exemplars]
     if missing:
         raise QstarError(f"data.exemplar_rows names rows {path} does not have: {', '.join(missing[:5])} "

@@ -42,13 +42,21 @@ def question_inputs(data: DataConfig, problems) -> dict:
 
 
 def check_names(data: DataConfig):
-    """Validate the dataset, its options and the split without reading any data (for --dry-run)."""
+    """Validate the dataset, its options and the split without reading any data (label's --dry-run:
+    it reads a rollouts run, not the dataset)."""
     from qstar_cli.datasets.registry import get_dataset
 
     dataset = get_dataset(data.name, **dataset_options(data))
     if dataset.splits and data.split not in dataset.splits:
         raise QstarError(f"dataset {data.name!r} has no split {data.split!r}; valid splits: {', '.join(dataset.splits)}")
     return dataset
+
+
+class Questions(list):
+    """The questions of a run; `skipped` says which rows of the file data.skip_ungradable left out
+    ({"count", "rows": the file's questions before, "ids"}), None when it left out none."""
+
+    skipped: dict | None = None
 
 
 def select_problems(data: DataConfig, execution=None):
@@ -59,24 +67,74 @@ def select_problems(data: DataConfig, execution=None):
 
     The offset and limit apply first and the shard second, so `--limit 100 --shard i/4` splits the same
     100 questions across four machines; shard i takes every n-th question starting at i.
+
+    Rows whose answer no grader can read (a word in a numeric file): with data.skip_ungradable they
+    leave the file first (offset and limit count the questions that remain), named in one line and
+    recorded in `Questions.skipped`; without it they are an error only inside the selection (before
+    sharding, so every shard agrees), and a warning outside it.
     """
+    from qstar_cli import ui
+    from qstar_cli.datasets.base import SKIP_OPTION, UNGRADABLE, name_rows, ungradable, ungradable_error
     from qstar_cli.datasets.registry import load_problems, resolve_data_dir
 
     dataset = check_names(data)
     if execution is not None:
         dataset = grading_dataset(dataset, execution)
-    problems = load_problems(data.name, data.split, resolve_data_dir(data.data_dir), **dataset_options(data))
+    problems = load_problems(data.name, data.split, resolve_data_dir(data.data_dir), keep_ungradable=True,
+                             **dataset_options(data))
+    what = f"{data.name}/{data.split}"
+    bad, skipped = ungradable(problems), None
+    if bad and data.skip_ungradable:
+        skipped = {"count": len(bad), "rows": len(problems), "ids": [p.id for p in bad]}
+        ui.warn(f"skipped {len(bad)} of the {len(problems)} rows of {data.path or what} that cannot be graded: "
+                f"{name_rows(bad)} (data.skip_ungradable; recorded in the run's manifest)")
+        problems = [p for p in problems if UNGRADABLE not in p.meta]
     problems = problems[data.offset:]
     if data.limit is not None:
         problems = problems[: data.limit]
+    if bad and not data.skip_ungradable:
+        inside = ungradable(problems)
+        if inside:
+            raise ungradable_error(inside, len(problems), f"selected from {what}")
+        ui.warn(f"{len(bad)} rows of {data.path or what} outside the selected questions cannot be graded "
+                f"({name_rows(bad)}); a run over them needs {SKIP_OPTION}")
     total = len(problems)
     if data.shard:
         i, n = (int(x) for x in data.shard.split("/"))
         problems = problems[i::n]
     if not problems:
-        raise QstarError(f"no questions selected from {data.name}/{data.split} "
+        raise QstarError(f"no questions selected from {what} "
                          f"(offset={data.offset}, limit={data.limit}, shard={data.shard})")
-    return dataset, problems, total
+    questions = Questions(problems)
+    questions.skipped = skipped
+    return dataset, questions, total
+
+
+def question_inputs(data: DataConfig, problems: list) -> dict:
+    """What a run's manifest records of its questions (`inputs`, checked on resume): the dataset, a
+    hash of the questions, and the rows left out as ungradable, if any were."""
+    from qstar_cli.artifacts.rundir import sha256_json
+
+    inputs = {"dataset": f"{data.name}/{data.split}",
+              "questions_sha256": sha256_json([[p.id, p.question, p.reference] for p in problems])}
+    if getattr(problems, "skipped", None):
+        inputs["skipped_ungradable"] = problems.skipped
+    return inputs
+
+
+def check_out(out: str | Path | None) -> None:
+    """--out must be a folder or a path still to make: a regular file there (or in its way) is an
+    error before any work, not a raw "File exists" (or a traceback) after it."""
+    if not out:
+        return
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise QstarError(f"--out {out} is a file, not a folder; choose another --out")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise QstarError(f"--out {out}: {parent} is a file, not a folder; give another --out")
+            return
 
 
 def default_out(stage: str, data: DataConfig) -> Path:

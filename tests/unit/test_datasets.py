@@ -254,7 +254,8 @@ def test_jsonl_errors(tmp_path):
     with pytest.raises(QstarError, match="file not found"):
         load_problems("jsonl", "test", None, path=str(tmp_path / "nope.jsonl"))
     path = _write(tmp_path / "mine.jsonl", [{"question": "q", "answer": "seven"}])
-    with pytest.raises(QstarError, match=r"mine\.jsonl:1: the answer 'seven' is not a number"):
+    with pytest.raises(QstarError, match=r"1 of the 1 questions .* not a number: \S*mine\.jsonl:1 'seven'; "
+                                         r"skip such rows with --set data\.skip_ungradable=true"):
         load_problems("jsonl", "test", None, path=str(path))
     with pytest.raises(QstarError, match="unknown answer_type 'text'"):
         load_problems("jsonl", "test", None, path=str(path), answer_type="text")
@@ -324,6 +325,99 @@ def test_jsonl_options_reach_the_dataset_from_the_config_and_others_refuse_them(
     gsm = resolve(EvalConfig, None, ["data.name=gsm8k", "data.question_template={q}", "eval.search=greedy"], {})
     with pytest.raises(QstarError, match="dataset 'gsm8k' does not take data.question_template"):
         select_problems(gsm.data)
+
+
+# Ten rows, two of them (lines 4 and 8) with word answers no grader can read; "9 (apples)" keeps its
+# unit and is graded as the number 9.
+WORDY = [{"question": f"q{i}", "answer": answer}
+         for i, answer in enumerate(["1", "2", "3", "Yes", "5", "6", "7", "Alice", "9 (apples)", "10"])]
+
+
+def _select(tmp_path, *sets):
+    from qstar_cli.config import EvalConfig, resolve
+    from qstar_cli.stages.common import select_problems
+
+    path = _write(tmp_path / "wordy.jsonl", WORDY)
+    config = resolve(EvalConfig, None, ["data.name=jsonl", f"data.path={path}", "eval.search=greedy", *sets], {})
+    return config, select_problems(config.data)
+
+
+@pytest.fixture
+def stderr_text(monkeypatch):
+    """What qstar prints to stderr, unwrapped (rich would wrap long paths at the console width)."""
+    import io
+
+    from rich.console import Console
+
+    from qstar_cli import ui
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(ui, "err", Console(file=buffer, width=10_000))
+    return lambda: " ".join(buffer.getvalue().split())
+
+
+def test_jsonl_skip_ungradable_rows_counts_and_names_them(tmp_path, stderr_text):
+    from qstar_cli.stages.common import question_inputs
+
+    config, (dataset, problems, total) = _select(tmp_path, "data.skip_ungradable=true")
+    assert total == 8
+    assert [p.id for p in problems] == [f"wordy/test/{i}" for i in (0, 1, 2, 4, 5, 6, 8, 9)]
+    assert problems[6].reference == "9" and dataset.is_correct("The answer is 9.", problems[6])
+    printed = stderr_text()
+    assert "skipped 2 of the 10 rows of" in printed, printed
+    assert "wordy.jsonl:4 'Yes', " in printed and "wordy.jsonl:8 'Alice'" in printed, printed
+    # the run records what left the denominator
+    assert question_inputs(config.data, problems)["skipped_ungradable"] == {
+        "count": 2, "rows": 10, "ids": ["wordy/test/3", "wordy/test/7"]}
+    # offset and limit count the gradable questions: --limit 4 is four questions
+    _, (_, problems, total) = _select(tmp_path, "data.skip_ungradable=true", "data.limit=4")
+    assert total == 4 and [p.id for p in problems] == [f"wordy/test/{i}" for i in (0, 1, 2, 4)]
+    # a file without such rows records nothing (the inputs of runs made before the option stay as they were)
+    clean = _write(tmp_path / "clean.jsonl", WORDY[:3])
+    from qstar_cli.config import EvalConfig, resolve
+    from qstar_cli.stages.common import select_problems
+
+    config = resolve(EvalConfig, None, ["data.name=jsonl", f"data.path={clean}", "eval.search=greedy",
+                                        "data.skip_ungradable=true"], {})
+    assert "skipped_ungradable" not in question_inputs(config.data, select_problems(config.data)[1])
+
+
+def test_jsonl_ungradable_rows_refuse_only_inside_the_selection(tmp_path, stderr_text):
+    # a slice without them runs (a bad row further on must not block --limit 3), with a warning
+    _, (_, problems, total) = _select(tmp_path, "data.limit=3")
+    assert total == 3 and [p.reference for p in problems] == ["1", "2", "3"]
+    assert "2 rows of" in stderr_text() and "data.skip_ungradable=true" in stderr_text()
+    _, (_, problems, _) = _select(tmp_path, "data.offset=4", "data.limit=3")
+    assert [p.id for p in problems] == ["wordy/test/4", "wordy/test/5", "wordy/test/6"]
+    # a slice with one: refused, naming the count, the row and the option (and nothing that fails)
+    with pytest.raises(QstarError) as refused:
+        _select(tmp_path, "data.limit=5")
+    message = str(refused.value)
+    assert message.startswith("1 of the 5 questions selected from") and "wordy.jsonl:4 'Yes'" in message
+    assert "--set data.skip_ungradable=true" in message and "answer_type" not in message
+    with pytest.raises(QstarError, match=r"2 of the 10 questions .*wordy\.jsonl:4 'Yes', \S*wordy\.jsonl:8 'Alice'"):
+        _select(tmp_path)
+
+
+def test_jsonl_skip_ungradable_is_a_jsonl_option(tmp_path):
+    from qstar_cli.config import EvalConfig, resolve
+    from qstar_cli.stages.common import select_problems
+
+    config = resolve(EvalConfig, None, ["data.name=gsm8k", "data.skip_ungradable=true", "eval.search=greedy"], {})
+    with pytest.raises(QstarError, match="dataset 'gsm8k' does not take data.skip_ungradable"):
+        select_problems(config.data)
+    # load_problems alone skips them too when asked (scripts that read a file)
+    path = _write(tmp_path / "wordy.jsonl", WORDY)
+    assert len(load_problems("jsonl", "test", None, path=str(path), skip_ungradable=True)) == 8
+
+
+def test_jsonl_empty_math_answers_are_ungradable(tmp_path):
+    path = _write(tmp_path / "alg.jsonl", [{"question": "Half of 1?", "answer": "\\frac{1}{2}"},
+                                            {"question": "Nothing?", "answer": "  "}])
+    with pytest.raises(QstarError, match=r"1 of the 2 questions .*alg\.jsonl:2 '  '"):
+        load_problems("jsonl", "test", None, path=str(path), answer_type="math")
+    [problem] = load_problems("jsonl", "test", None, path=str(path), answer_type="math", skip_ungradable=True)
+    assert problem.reference == "\\frac{1}{2}"
 
 
 # --- grades ----------------------------------------------------------------------------------
