@@ -113,15 +113,31 @@ def resolve(cls, recipe: Optional[Path], sets: Optional[list[str]], flags: dict,
     return resolve_config(cls, recipe, sets or [], flags, base=base)
 
 
-def dry_run_print(config) -> None:
-    """Check names that need no data or model, then print the resolved config."""
+def dry_run_print(section: str, config) -> None:
+    """Check what needs no model, then print the resolved config: the stages that read a dataset
+    read local data (a --data-dir, $QSTAR_DATA_DIR, a jsonl file) and select their questions as the
+    run would, so a missing file, field or language fails here with the run's own error; data from
+    the Hugging Face hub is not downloaded, only named. Label reads a rollouts run and train-q label
+    runs, not a dataset."""
     from qstar_cli import ui
     from qstar_cli.backends import choose_backend
     from qstar_cli.config import to_yaml
-    from qstar_cli.stages.common import check_names
+    from qstar_cli.datasets.registry import DATASETS, resolve_data_dir
+    from qstar_cli.stages.common import check_names, select_problems
 
-    if hasattr(config, "data"):  # train-q reads label runs, not a dataset or a policy
+    data = getattr(config, "data", None)
+    if section in ("collect", "eval") and resolve_data_dir(data.data_dir) is None \
+            and getattr(DATASETS.get(data.name), "hub", ""):
+        check_names(data)
+        ui.info(f"{data.name}/{data.split} comes from the Hugging Face hub: the run downloads and checks it "
+                f"(a dry run downloads nothing; --data-dir reads a local copy)")
+    elif section in ("collect", "eval"):
+        _, problems, total = select_problems(data)
+        shard = f", shard {data.shard} of {total}" if data.shard else ""
+        ui.info(f"{len(problems)} questions from {data.name}/{data.split}{shard}")
+    elif data is not None:
         check_names(config.data)
+    if hasattr(config, "policy"):
         choose_backend(config.policy.backend)
     ui.out.print(to_yaml(config), end="", highlight=False)
 
@@ -153,8 +169,11 @@ def stage_command(section: str, *groups: dict):
             own = fn(**kwargs)
             own, base = own if isinstance(own, tuple) else (own, None)
             config = resolve(STAGE_CONFIGS[section], recipe, sets, {**flags, **own}, base=base)
+            from qstar_cli.stages.common import check_out
+
+            check_out(getattr(config, section).out)  # a file there fails now, not after the work
             if dry_run:  # the resolved config, as far as it goes (a recipe may get its --qvm from qstar repro)
-                return dry_run_print(config)
+                return dry_run_print(section, config)
             if getattr(config, "ray", None) is not None and config.ray.address:
                 from qstar_cli.launch import ray
 
@@ -333,7 +352,9 @@ def report(
 ):
     """Compare eval runs: accuracy with 95% CI, compute per question, paired tests, a plot and search trees."""
     from qstar_cli.stages import report as report_stage
+    from qstar_cli.stages.common import check_out
 
+    check_out(out)
     report_stage.run(runs, out, baseline=baseline or None, pair=paired_tests, tree_ids=tree or None)
 
 
@@ -352,7 +373,9 @@ def repro(
 ):
     """Rerun a recipe into a fresh folder and check its metrics against recorded results (exit 1 if one is off)."""
     from qstar_cli.stages import repro as repro_stage
+    from qstar_cli.stages.common import check_out
 
+    check_out(out)
     repro_stage.run(str(recipe), expect, out, set_ or [], record, resume, dry_run)
 
 
@@ -364,7 +387,9 @@ def merge(
 ):
     """Join the shard runs of one stage into one complete run (fails on duplicate or missing ids)."""
     from qstar_cli.stages import merge as merge_stage
+    from qstar_cli.stages.common import check_out
 
+    check_out(out)
     merge_stage.run(shards, out)
 
 
