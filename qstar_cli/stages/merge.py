@@ -15,7 +15,7 @@ import yaml
 
 from qstar_cli import ui
 from qstar_cli.artifacts.jsonl import write_jsonl
-from qstar_cli.artifacts.rundir import LOCK, now, read_manifest, sha256_file, sha256_json, write_json_atomic
+from qstar_cli.artifacts.rundir import LOCK, now, read_manifest, sha256_file, sha256_json, verify_complete, write_json_atomic
 from qstar_cli.config import config_diff, semantic_view
 from qstar_cli.errors import QstarError
 from qstar_cli.stages import STAGES, by_command
@@ -73,8 +73,9 @@ def run(shard_dirs: list[str], out: str) -> Path:
 
     out_path = Path(out)
     merged_from = [str(Path(d).resolve()) for d, _, _ in shards.values()]
-    if (out_path / "manifest.json").exists() and read_manifest(out_path).get("merged_from") == merged_from \
-            and read_manifest(out_path).get("complete"):
+    done = read_manifest(out_path) if (out_path / "manifest.json").exists() else {}
+    if done.get("merged_from") == merged_from and done.get("complete"):
+        verify_complete(out_path, done, out_path / records_name)
         ui.info(f"{out_path} already holds the merge of these shards; nothing to do")
         return out_path
     if out_path.exists() and any(p.name != LOCK for p in out_path.iterdir()):

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from qstar_cli import ui
-from qstar_cli.artifacts.rundir import RunDir, read_manifest
+from qstar_cli.artifacts.rundir import RunDir, check_run, verify_complete
 from qstar_cli.config import TrainConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.stages import STAGES
@@ -76,11 +76,13 @@ def run(config: TrainConfig) -> Path:
         ui.show_config(STAGE, to_yaml(config))
     out = Path(cfg.out) if cfg.out else Path(cfg.labels[0]).parent / f"qvm-{Path(cfg.labels[0]).name}"
     cfg.out = str(out)
-    if (out / "manifest.json").exists() and read_manifest(out).get("complete"):
+    inputs = {"labels": [s["dir"] for s in sources], "labels_sha256": [s["sha256"] for s in sources]}
+    found = check_run(out, stage=STAGE, config=to_dict(config), inputs=inputs)
+    if found and found.get("complete"):
+        verify_complete(out, found, out / "none.jsonl")
         if rank == 0:
             ui.info(f"{out} is already trained (manifest complete); nothing to do")
         return out
-    inputs = {"labels": [s["dir"] for s in sources], "labels_sha256": [s["sha256"] for s in sources]}
     if rank == 0:
         rundir = RunDir.open(out, stage=STAGE, kind="qlabels", records_name="none.jsonl", config=to_dict(config),
                              inputs=inputs, expected_ids=[], total_questions=len(records), seeds={"train": cfg.seed})

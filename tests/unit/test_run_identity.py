@@ -193,3 +193,47 @@ def test_run_inputs_are_the_ones_the_stage_records(tmp_path):
     out = complete_collect_run(tmp_path, config)
     _, problems, _, _, _ = collect.check(config)
     assert json.loads((out / "manifest.json").read_text())["inputs"] == collect.run_inputs(config, problems)
+
+
+def label_run(path):
+    """A complete label run of two questions (own-ending labels, written by hand)."""
+    from qstar_cli.config import LabelConfig
+
+    config = resolve(LabelConfig, None, ["label.input=rollouts"], {})
+    run = STAGES["label"].open(path, config=to_dict(config), inputs={}, expected_ids=["q0", "q1"],
+                               total_questions=2, seeds={})
+    for qid in ("q0", "q1"):
+        run.append({"schema": R.schema_tag("qlabels"), "id": qid, "dataset": "toy", "split": "test",
+                    "question": f"{qid}: 1+1?", "reference": "2", "prompt": "p", "step_format": "line",
+                    "method": "rollout", "gamma": 1.0,
+                    "nodes": [{"parent": -1, "step": "1+1=2\n", "depth": 1, "terminal": False, "y": 1.0},
+                              {"parent": 0, "step": "The answer is 2.", "depth": 2, "terminal": True, "y": 1.0},
+                              {"parent": -1, "step": "1+1=3\n", "depth": 1, "terminal": False, "y": 0.0}]})
+    run.finish({})
+    return path
+
+
+def test_train_q_refuses_a_trained_folder_made_with_another_config(tmp_path, tiny_model):
+    """train-q used to say 'already trained; nothing to do' for any config."""
+    from qstar_cli.config import TrainConfig
+    from qstar_cli.stages import train_q
+
+    labels = label_run(tmp_path / "labels")
+
+    def train(*sets):
+        return train_q.run(resolve(TrainConfig, None, [f"train.labels=[{labels}]", f"train.backbone={tiny_model}",
+                                                       "train.max_steps=1", "train.heldout_fraction=0.0",
+                                                       f"train.out={tmp_path / 'qvm'}", *sets], {}))
+
+    train()
+    with pytest.raises(QstarError, match=r"different config \(train.learning_rate"):
+        train("train.learning_rate=0.5")
+    assert train() == tmp_path / "qvm"  # the same config: nothing to do
+
+
+def test_merge_again_refuses_a_merged_run_edited_since(tmp_path):
+    dirs = make_shards(tmp_path, 2, ["q0", "q1", "q2"])
+    out = merge.run(dirs, str(tmp_path / "merged"))
+    edit_first_record(out)
+    with pytest.raises(QstarError, match="changed after its run completed"):
+        merge.run(dirs, str(tmp_path / "merged"))
