@@ -34,11 +34,16 @@ def dataset_options(data: DataConfig) -> dict:
 def question_inputs(data: DataConfig, problems) -> dict:
     """The inputs of a run over dataset questions, kept in its manifest and compared whenever the
     folder is reused: the dataset, and a checksum of the questions (ids, texts, references), so an
-    edited file or another slice is another run."""
+    edited file or another slice is another run; and, when data.skip_ungradable left rows of the
+    file out, which (`Questions.skipped`: count, the file's rows before, ids), so a reader sees the
+    denominator changed. Runs without skipped rows record what they did before the option."""
     from qstar_cli.artifacts.rundir import sha256_json
 
-    return {"dataset": f"{data.name}/{data.split}",
-            "questions_sha256": sha256_json([[p.id, p.question, p.reference] for p in problems])}
+    inputs = {"dataset": f"{data.name}/{data.split}",
+              "questions_sha256": sha256_json([[p.id, p.question, p.reference] for p in problems])}
+    if getattr(problems, "skipped", None):
+        inputs["skipped_ungradable"] = problems.skipped
+    return inputs
 
 
 def check_names(data: DataConfig):
@@ -108,18 +113,6 @@ def select_problems(data: DataConfig, execution=None):
     questions = Questions(problems)
     questions.skipped = skipped
     return dataset, questions, total
-
-
-def question_inputs(data: DataConfig, problems: list) -> dict:
-    """What a run's manifest records of its questions (`inputs`, checked on resume): the dataset, a
-    hash of the questions, and the rows left out as ungradable, if any were."""
-    from qstar_cli.artifacts.rundir import sha256_json
-
-    inputs = {"dataset": f"{data.name}/{data.split}",
-              "questions_sha256": sha256_json([[p.id, p.question, p.reference] for p in problems])}
-    if getattr(problems, "skipped", None):
-        inputs["skipped_ungradable"] = problems.skipped
-    return inputs
 
 
 def check_out(out: str | Path | None) -> None:
