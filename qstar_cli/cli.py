@@ -169,7 +169,7 @@ def stage_command(section: str, *groups: dict):
             own = fn(**kwargs)
             own, base = own if isinstance(own, tuple) else (own, None)
             config = resolve(STAGE_CONFIGS[section], recipe, sets, {**flags, **own}, base=base)
-            from qstar_cli.stages.common import check_out
+            from qstar_cli.artifacts.rundir import check_out
 
             check_out(getattr(config, section).out)  # a file there fails now, not after the work
             if dry_run:  # the resolved config, as far as it goes (a recipe may get its --qvm from qstar repro)
@@ -352,7 +352,7 @@ def report(
 ):
     """Compare eval runs: accuracy with 95% CI, compute per question, paired tests, a plot and search trees."""
     from qstar_cli.stages import report as report_stage
-    from qstar_cli.stages.common import check_out
+    from qstar_cli.artifacts.rundir import check_out
 
     check_out(out)
     report_stage.run(runs, out, baseline=baseline or None, pair=paired_tests, tree_ids=tree or None)
@@ -373,7 +373,7 @@ def repro(
 ):
     """Rerun a recipe into a fresh folder and check its metrics against recorded results (exit 1 if one is off)."""
     from qstar_cli.stages import repro as repro_stage
-    from qstar_cli.stages.common import check_out
+    from qstar_cli.artifacts.rundir import check_out
 
     check_out(out)
     repro_stage.run(str(recipe), expect, out, set_ or [], record, resume, dry_run)
@@ -387,7 +387,7 @@ def merge(
 ):
     """Join the shard runs of one stage into one complete run (fails on duplicate or missing ids)."""
     from qstar_cli.stages import merge as merge_stage
-    from qstar_cli.stages.common import check_out
+    from qstar_cli.artifacts.rundir import check_out
 
     check_out(out)
     merge_stage.run(shards, out)

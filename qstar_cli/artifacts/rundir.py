@@ -129,9 +129,19 @@ def verify_complete(path: Path, manifest: dict, records_path: Path) -> None:
                              f"rerun the stage into a new folder")
 
 
-def refuse_a_file(path: Path) -> None:
+def check_out(out: str | Path | None) -> None:
+    """--out must be a folder or a path still to make: a regular file there (or in its way) is an
+    error before any work, not a raw "File exists" (or a traceback) after it."""
+    if not out:
+        return
+    path = Path(out).expanduser()
     if path.exists() and not path.is_dir():
-        raise QstarError(f"--out {path} is a file, not a folder; choose another --out")
+        raise QstarError(f"--out {out} is a file, not a folder; choose another --out")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise QstarError(f"--out {out}: {parent} is a file, not a folder; give another --out")
+            return
 
 
 def check_run(path: Path, *, stage: str, config: dict, inputs: dict | None, unused: tuple[str, ...] = ()) -> dict | None:
@@ -139,7 +149,7 @@ def check_run(path: Path, *, stage: str, config: dict, inputs: dict | None, unus
     manifest was lost and the config matches: the run is recovered), after refusing a file, a
     folder that holds no run, a run of another stage, config (`unused` sections aside) or inputs,
     and a complete run whose records or metrics changed since it completed."""
-    refuse_a_file(path)
+    check_out(path)
     if not path.is_dir() or all(p.name == LOCK for p in path.iterdir()):
         return None
     config_path = path / "config.yaml"
@@ -218,7 +228,7 @@ class RunDir:
         """`unused`: sections of `config` this run does not read (kept in its config.yaml, but a
         change there does not make it another run)."""
         run = cls(Path(path), stage, kind, records_name)
-        refuse_a_file(run.path)
+        check_out(run.path)
         try:
             run.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

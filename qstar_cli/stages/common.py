@@ -110,24 +110,12 @@ def select_problems(data: DataConfig, execution=None):
     if not problems:
         raise QstarError(f"no questions selected from {what} "
                          f"(offset={data.offset}, limit={data.limit}, shard={data.shard})")
+    # the first prompt, built now: one that cannot be (no worked exemplars in the question's
+    # language) fails here, before any model loads, and so does the dry run
+    dataset.messages(problems[0], num_shots=data.num_shots)
     questions = Questions(problems)
     questions.skipped = skipped
     return dataset, questions, total
-
-
-def check_out(out: str | Path | None) -> None:
-    """--out must be a folder or a path still to make: a regular file there (or in its way) is an
-    error before any work, not a raw "File exists" (or a traceback) after it."""
-    if not out:
-        return
-    path = Path(out).expanduser()
-    if path.exists() and not path.is_dir():
-        raise QstarError(f"--out {out} is a file, not a folder; choose another --out")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise QstarError(f"--out {out}: {parent} is a file, not a folder; give another --out")
-            return
 
 
 def default_out(stage: str, data: DataConfig) -> Path:

@@ -153,6 +153,13 @@ def test_dry_run_reads_the_data_as_the_run_does(tmp_path):
             assert_clean_error(real, *fragments)
             assert error_line(dry) == error_line(real)
     assert not (tmp_path / "run").exists()
+    # a language MGSM has no worked exemplars in: its first prompt cannot be built, at once, dry or not
+    (tmp_path / "data" / "mgsm" / "mgsm_it.tsv").write_text("Uno più uno?\t2\n")
+    shots = ("eval", "--search", "greedy", "--dataset", "mgsm", "--set", "data.subset=it", "--num-shots", "2",
+             "--data-dir", str(tmp_path / "data"))
+    dry, real = run_qstar(*shots, "--dry-run", timeout=300), run_qstar(*shots, "--out", str(tmp_path / "run"))
+    assert_clean_error(dry, "no MGSM worked exemplars in language 'it'")
+    assert error_line(dry) == error_line(real) and not (tmp_path / "run").exists()
     # what does pass the dry run says how many questions the run has
     ok = run_qstar("collect-rollouts", "--dataset", "jsonl", "--set", f"data.path={good}", "--dry-run")
     assert ok.returncode == 0 and "2 questions" in error_line(ok), ok.stderr
