@@ -163,10 +163,10 @@ def missing_relative_model(root, ctx):
     return ok and seconds < 20, f"{said} ({seconds:.0f} s)"
 
 
-NUMBERS = [  # (completion, reference): answers written as most of the world writes them
-    ("La respuesta es 18,00 €.", "18"), ("Ответ: 18,5", "18.5"), ("Ответ: 1 234", "1234"),
-    ("70.000 dólares", "70000"), ("-(1/3)", "-0.333333"), ("答えは 18", "18"),
-    ("Ответ: 18 долларов. Итого 2 дня.", "18"),
+NUMBERS = [  # (completion, the language the dataset says its questions are in, reference)
+    ("La respuesta es 18,00 €.", None, "18"), ("Ответ: 18,5", None, "18.5"), ("Ответ: 1 234", None, "1234"),
+    ("70.000 dólares", "es", "70000"), ("70.000 dollars", None, "70"), ("-(1/3)", None, "-0.333333"),
+    ("答えは 18", None, "18"), ("Ответ: 18 долларов. Итого 2 дня.", None, "18"),
 ]
 NOT_A_NUMBER = ["The answer is 3:30 p.m.", "The answer is 5:6"]  # never graded as their first number
 
@@ -175,7 +175,7 @@ def numbers_read_as_written(root, ctx):
     """Answers with decimal commas, spaced thousands, times, ratios, other languages' answer phrases."""
     from qstar_cli.grading.numeric import extract_numeric, numbers_equal
 
-    right = [numbers_equal(extract_numeric(text), ref) for text, ref in NUMBERS]
+    right = [numbers_equal(extract_numeric(text, language=language), ref) for text, language, ref in NUMBERS]
     first = [extract_numeric(text) not in ("3", "5") for text in NOT_A_NUMBER]
     return all(right) and all(first), f"{sum(right)}/{len(right)} numbers right, {sum(first)}/{len(first)} times and ratios not read as their first number"
 

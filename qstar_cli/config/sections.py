@@ -45,6 +45,7 @@ class DataConfig:
     solution_field: str | None = None  # worked solutions of the exemplar rows
     exemplar_rows: list | None = None  # ids (or row positions) of rows that serve as few-shot exemplars
     skip_ungradable: bool = False  # leave out rows whose answer no grader can read (named, counted, recorded)
+    language: str | None = None  # jsonl: the questions' language (prompt, exemplars, how numbers are written)
 
     def validate(self) -> None:
         if self.limit is not None and self.limit <= 0:
@@ -64,7 +65,8 @@ class DataConfig:
 
 # DataConfig keys that are options of a dataset's loader (`Dataset.options` says which it takes)
 DATASET_KEYS = ("subset", "path", "question_field", "question_template", "answer_field", "answer_template",
-                "answer_type", "id_field", "solution_field", "exemplar_rows", "skip_ungradable")
+                "answer_type", "id_field", "solution_field", "exemplar_rows", "skip_ungradable",
+                "language")
 
 
 @dataclass

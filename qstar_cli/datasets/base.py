@@ -65,6 +65,9 @@ class Dataset:
     options: tuple[str, ...] = ()  # keyword options `load` accepts
     default_temperature: float = 0.9  # sampling temperature when the user sets none (paper: 0.9 math)
     executes_code: bool = False  # grading runs model-written code: stages need --allow-code-execution
+    # the language of the questions: the prompt's instruction, the worked exemplars and how numbers
+    # are read ("1.234" is 1234 in German); None is English (a problem's meta["language"] wins)
+    language: str | None = None
 
     def load(self, split: str, data_dir: Path | None = None, **options: Any) -> list[Problem]:
         """Problems of `split`, read from `data_dir`, or from the hub when it is None."""
@@ -76,11 +79,17 @@ class Dataset:
 
     def messages(self, problem: Problem, num_shots: int = 0) -> list[dict]:
         """Chat messages for a chat-template policy, with `num_shots` worked exemplars first."""
-        return prompts.build_messages(problem.question, self._answer_type(problem), num_shots)
+        language = self._language(problem)
+        return prompts.build_messages(problem.question, self._answer_type(problem), num_shots,
+                                      exemplars=self.exemplars_in(language) if num_shots else None, language=language)
+
+    def exemplars_in(self, language: str | None) -> tuple[tuple[str, str], ...] | None:
+        """The dataset's own (question, solution) exemplars in `language`; None: qstar's shipped ones."""
+        return None
 
     def extract_answer(self, completion: str) -> str | None:
         """The final answer stated in a completion (a normalized number or LaTeX), or None."""
-        return extract_answer(completion, self.answer_type)
+        return extract_answer(completion, self.answer_type, language=self.language)
 
     def same_answer(self, a: str, b: str) -> bool:
         """Whether two extracted answers are one answer by this dataset's grader (votes group by it)."""
@@ -93,7 +102,8 @@ class Dataset:
     def is_correct(self, completion: str, problem: Problem) -> bool:
         """The 0/1 reward: does the completion's final answer equal the reference?"""
         answer_type = self._answer_type(problem)
-        return answer_equal(extract_answer(completion, answer_type), problem.reference, answer_type)
+        return answer_equal(extract_answer(completion, answer_type, language=self._language(problem)),
+                            problem.reference, answer_type)
 
     def grade_batch(self, completions: list[str], problems: list) -> list[Grade]:
         """`is_correct` for many (completion, problem) pairs at once, with `Grade.strict` filled;
@@ -108,19 +118,24 @@ class Dataset:
         answer_type = self._answer_type(problem)
         if answer_type == MATH:
             return True  # MATH extraction is strict already; math_equal again would only cost time
-        return answer_equal(extract_answer(completion, answer_type, strict=True), problem.reference, answer_type)
+        return answer_equal(extract_answer(completion, answer_type, strict=True, language=self._language(problem)),
+                            problem.reference, answer_type)
 
     def _answer_type(self, problem: Problem) -> str:
         # getattr: callers may grade a record-like stand-in that has only reference and question.
         return (getattr(problem, "meta", None) or {}).get("answer_type", self.answer_type)
 
+    def _language(self, problem: Problem) -> str | None:
+        return (getattr(problem, "meta", None) or {}).get("language") or self.language
 
-def extract_answer(completion: str, answer_type: str, strict: bool = False) -> str | None:
+
+def extract_answer(completion: str, answer_type: str, strict: bool = False, language: str | None = None) -> str | None:
     """The final answer of a completion; `strict` reads numbers only from a final-answer format
-    (MATH answers always are: a `\\boxed{}` or "The answer is")."""
+    (MATH answers always are: a `\\boxed{}` or "The answer is"); `language` says how numbers are
+    written (None: English)."""
     if answer_type == MATH:
         return extract_math_answer(completion)
-    return extract_numeric(completion, strict=strict)
+    return extract_numeric(completion, strict=strict, language=language)
 
 
 def answer_equal(answer: str | None, reference: str, answer_type: str) -> bool:
@@ -220,9 +235,10 @@ def _hub_error(what: str, exc: Exception) -> QstarError:
     )
 
 
-def numeric_reference(value: Any, where: str) -> str:
-    """A gold numeric answer as a normalized string (145.0 -> "145"); `where` names its source."""
-    reference = normalize_number(value if isinstance(value, (int, float)) else str(value))
+def numeric_reference(value: Any, where: str, language: str | None = None) -> str:
+    """A gold numeric answer as a normalized string (145.0 -> "145"), written as `language` writes
+    numbers (None: English); `where` names its source."""
+    reference = normalize_number(value if isinstance(value, (int, float)) else str(value), language=language)
     if reference is None:
         raise QstarError(f"{where}: the answer {value!r} is not a number; fix the row")
     return reference
@@ -240,11 +256,11 @@ SKIP_OPTION = "--set data.skip_ungradable=true"
 SHOWN = 3  # rows a message names before "and N more"
 
 
-def graded_reference(value: Any, where: str, answer_type: str) -> tuple[str, dict]:
-    """(the reference, meta to add): a number normalized, a math answer stripped, or for a value no
-    grader can read an empty reference and the UNGRADABLE mark."""
+def graded_reference(value: Any, where: str, answer_type: str, language: str | None = None) -> tuple[str, dict]:
+    """(the reference, meta to add): a number normalized (as `language` writes numbers), a math
+    answer stripped, or for a value no grader can read an empty reference and the UNGRADABLE mark."""
     if answer_type == NUMERIC:
-        reference = normalize_number(value if isinstance(value, (int, float)) else str(value))
+        reference = normalize_number(value if isinstance(value, (int, float)) else str(value), language=language)
         why = "is not a number"
     else:
         reference = str(value).strip() or None

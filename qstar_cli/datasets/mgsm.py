@@ -23,12 +23,10 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from qstar_cli.datasets import prompts
 from qstar_cli.datasets.base import Dataset, Problem, hub_file, numeric_reference
 from qstar_cli.datasets.mgsm_exemplars import MGSM_EXEMPLARS
 from qstar_cli.errors import QstarError
 from qstar_cli.grading.numeric import LANGUAGES as READABLE
-from qstar_cli.grading.numeric import extract_numeric, numbers_equal
 
 LANGUAGES = ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
 
@@ -38,7 +36,7 @@ class MGSM(Dataset):
     splits = ("test",)
     hub = "juletxara/mgsm"
     options = ("subset",)
-    language = "en"  # the configured subset's; a problem's meta["language"] wins
+    language = "en"  # the configured subset's (Dataset.language); a problem's meta["language"] wins
 
     def configured(self, subset: str = "en", **options: Any) -> MGSM:
         _check_subset(subset)
@@ -72,25 +70,8 @@ class MGSM(Dataset):
             for index, (where, question, answer) in enumerate(read_tsv(path))
         ]
 
-    def messages(self, problem: Problem, num_shots: int = 0) -> list[dict]:
-        """The numeric prompt in the problem's language, after `num_shots` of MGSM's exemplars in it."""
-        language = self._language(problem)
-        shots = mgsm_exemplars(language) if num_shots else ()
-        return prompts.build_messages(problem.question, self._answer_type(problem), num_shots, exemplars=shots,
-                                      language=language)
-
-    def extract_answer(self, completion: str) -> str | None:
-        return extract_numeric(completion, language=self.language)
-
-    def is_correct(self, completion: str, problem: Problem) -> bool:
-        return numbers_equal(extract_numeric(completion, language=self._language(problem)), problem.reference)
-
-    def _strictly_correct(self, completion: str, problem: Problem) -> bool:
-        answer = extract_numeric(completion, strict=True, language=self._language(problem))
-        return numbers_equal(answer, problem.reference)
-
-    def _language(self, problem: Problem) -> str:
-        return (getattr(problem, "meta", None) or {}).get("language") or self.language
+    def exemplars_in(self, language: str | None) -> tuple[tuple[str, str], ...]:
+        return mgsm_exemplars(language or "en")
 
 
 def mgsm_exemplars(language: str) -> tuple[tuple[str, str], ...]:

@@ -15,6 +15,9 @@ Options:
   state its answer in the format the prompt asks for gets that final line appended, so the
   exemplars teach the format the grader reads.
 
+- `language` (default English): the language of the questions, e.g. "es": the prompt's
+  instruction and answer line are in it, and numbers are read by its conventions ("70.000" is
+  70000 in Spanish, 70 in English); `num_shots` then needs exemplars from the file.
 - `skip_ungradable` (default false): leave out the rows whose answer no grader can read (not a
   number for "numeric", empty for "math"); the stage names the first few, and the run's manifest
   records their count and ids (`inputs.skipped_ungradable`). Without it such a row is an error
@@ -38,6 +41,7 @@ from qstar_cli.datasets import prompts
 from qstar_cli.datasets.base import (ANSWER_TYPES, MATH, NUMERIC, Dataset, Problem, answer_equal, extract_answer,
                                      graded_reference, numeric_reference, require)
 from qstar_cli.errors import QstarError
+from qstar_cli.grading.numeric import answer_line, language_code
 
 
 class JsonlFile(Dataset):
@@ -45,14 +49,15 @@ class JsonlFile(Dataset):
     splits = ()  # any split name
     hub = ""  # local files only
     options = ("path", "question_field", "answer_field", "answer_type", "id_field", "question_template",
-               "answer_template", "solution_field", "exemplar_rows", "skip_ungradable")
+               "answer_template", "solution_field", "exemplar_rows", "skip_ungradable", "language")
     exemplars: tuple[tuple[str, str], ...] | None = None  # (question, solution) pairs from the file
 
-    def configured(self, answer_type: str = NUMERIC, **options: Any) -> Dataset:
+    def configured(self, answer_type: str = NUMERIC, language: str | None = None, **options: Any) -> Dataset:
         dataset = copy.copy(self)
         dataset.answer_type = _check_answer_type(answer_type)
+        dataset.language = _check_language(language)
         if options.get("exemplar_rows"):
-            _, dataset.exemplars = _read(answer_type=answer_type, **options)
+            _, dataset.exemplars = _read(answer_type=answer_type, language=language, **options)
         return dataset
 
     def load(self, split: str, data_dir: Path | None = None, **options: Any) -> list[Problem]:
@@ -66,13 +71,13 @@ class JsonlFile(Dataset):
         if self.exemplars and num_shots > len(self.exemplars):
             raise QstarError(f"num_shots is {num_shots} but data.exemplar_rows names {len(self.exemplars)} rows")
         return prompts.build_messages(problem.question, self._answer_type(problem), num_shots,
-                                      exemplars=self.exemplars)
+                                      exemplars=self.exemplars, language=self._language(problem))
 
 
 def _read(path: str | Path | None = None, split: str = "train", question_field: str = "question",
           answer_field: str = "answer", answer_type: str = NUMERIC, id_field: str | None = None,
           question_template: str | None = None, answer_template: str | None = None,
-          solution_field: str | None = None, exemplar_rows: list | None = None,
+          solution_field: str | None = None, exemplar_rows: list | None = None, language: str | None = None,
           **_: Any) -> tuple[list[Problem], tuple[tuple[str, str], ...]]:
     """(the problems, the exemplars) of a user's file."""
     if not path:
@@ -90,12 +95,13 @@ def _read(path: str | Path | None = None, split: str = "train", question_field: 
             require(row, question_field, where))
         answer = _render(answer_template, row, where) if answer_template else require(row, answer_field, where)
         if key in wanted:
-            reference = numeric_reference(answer, where) if answer_type == NUMERIC else str(answer).strip()
-            exemplars[key] = (question, _stated(str(require(row, solution_field, where)), reference, answer_type))
+            reference = numeric_reference(answer, where, language) if answer_type == NUMERIC else str(answer).strip()
+            exemplars[key] = (question, _stated(str(require(row, solution_field, where)), reference, answer_type,
+                                                language))
             continue
-        reference, mark = graded_reference(answer, where, answer_type)
+        reference, mark = graded_reference(answer, where, answer_type, language)
         problems.append(Problem(id=f"{path.stem}/{split}/{key}", question=question, reference=reference,
-                                meta={"answer_type": answer_type, **mark}))
+                                meta={"answer_type": answer_type, **({"language": language} if language else {}), **mark}))
     missing = [key for key in wanted if key not in exemplars]
     if missing:
         raise QstarError(f"data.exemplar_rows names rows {path} does not have: {', '.join(missing[:5])} "
@@ -103,6 +109,16 @@ def _read(path: str | Path | None = None, split: str = "train", question_field: 
     if not problems:
         raise QstarError(f"{path} holds no problems; expected one JSON object a line")
     return problems, tuple(exemplars[key] for key in wanted)
+
+
+def _check_language(language: str | None) -> str | None:
+    if language is None:
+        return None
+    try:
+        language_code(language)
+    except ValueError as exc:
+        raise QstarError(f"data.language: {exc}") from None
+    return language
 
 
 def _render(template: str, row: dict, where: str) -> str:
@@ -118,11 +134,11 @@ def _render(template: str, row: dict, where: str) -> str:
     return template.format_map({name: row[name] for name in names})
 
 
-def _stated(solution: str, reference: str, answer_type: str) -> str:
+def _stated(solution: str, reference: str, answer_type: str, language: str | None = None) -> str:
     """The solution, ending in the final-answer line the prompt asks for when it lacks one."""
-    if answer_equal(extract_answer(solution, answer_type, strict=True), reference, answer_type):
+    if answer_equal(extract_answer(solution, answer_type, strict=True, language=language), reference, answer_type):
         return solution.rstrip()
-    final = f"The answer is {reference}." if answer_type == NUMERIC else f"The answer is $\\boxed{{{reference}}}$."
+    final = answer_line(language, reference) if answer_type == NUMERIC else f"The answer is $\\boxed{{{reference}}}$."
     return f"{solution.rstrip()}\n{final}"
 
 

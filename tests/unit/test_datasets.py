@@ -548,3 +548,32 @@ def test_mgsm_from_the_hub_reads_the_raw_tsv(monkeypatch):
     assert downloads == [("juletxara/mgsm", "mgsm_zh.tsv", "dataset")]
     with pytest.raises(QstarError, match="unknown mgsm subset 'xx'"):
         load_problems("mgsm", "test", None, subset="xx")
+
+
+def test_jsonl_language_sets_the_prompt_the_exemplars_and_how_numbers_are_read(tmp_path):
+    """A Spanish file: "70.000" is seventy thousand in its references and in the answers, the prompt
+    asks for "La respuesta es N.", and an exemplar solution without it gets that line."""
+    path = tmp_path / "es.jsonl"
+    rows = [{"id": "a", "q": "¿Cuánto cuesta la casa?", "ans": "70.000", "sol": "70 mil son 70.000"},
+            {"id": "b", "q": "¿Cuánto es 2,5 + 1?", "ans": "3,5"}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    options = {"path": str(path), "question_field": "q", "answer_field": "ans", "id_field": "id"}
+    spanish = get_dataset("jsonl", **options, language="es", exemplar_rows=["a"], solution_field="sol")
+    problem, = load_problems("jsonl", "test", None, **options, language="es", exemplar_rows=["a"], solution_field="sol")
+    assert problem.reference == "3.5"
+    english, = [p for p in load_problems("jsonl", "test", None, **options) if p.id.endswith("/a")]
+    assert english.reference == "70"  # the same file read as English: 70.000 is seventy
+    house = Problem(id="x", question="?", reference="70000", meta={"answer_type": "numeric", "language": "es"})
+    assert spanish.is_correct("La casa cuesta 70.000 dólares.", house)
+    assert not get_dataset("jsonl", **options).is_correct("La casa cuesta 70.000 dólares.",
+                                                          Problem(id="x", question="?", reference="70000"))
+    messages = spanish.messages(problem, num_shots=1)
+    assert "La respuesta es N." in messages[0]["content"] and "Problema:" in messages[0]["content"]
+    assert messages[1]["content"].endswith("La respuesta es 70000.")
+    with pytest.raises(QstarError, match="data.language: unknown language 'xx'"):
+        get_dataset("jsonl", **options, language="xx")
+    with pytest.raises(QstarError, match="does not take data.language"):
+        from qstar_cli.config import EvalConfig, resolve
+        from qstar_cli.stages.common import dataset_options
+
+        dataset_options(resolve(EvalConfig, None, ["data.name=gsm8k", "data.language=es"], {}).data)
