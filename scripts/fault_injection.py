@@ -15,6 +15,7 @@ equal to the reference's.
     python scripts/fault_injection.py                                  # every stage, 10 kills each
     python scripts/fault_injection.py --stages merge,report --kills 3  # a subset
     python scripts/fault_injection.py --scenarios                      # the second table only
+    python scripts/fault_injection.py --stages all --scenarios         # both tables (docs/fault_injection.*)
 
 The second table (scripts/fault_scenarios.py, `--scenarios`) is what a user does wrong or what goes
 wrong around a run (a relaunch with another config, an edited or missing record file, a lost
@@ -286,7 +287,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=10, help="SIGKILLs per stage (at least)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--stages", help="comma-separated stage names (default: all)")
+    parser.add_argument("--stages", help="comma-separated stage names, or all (the default without --scenarios)")
     parser.add_argument("--out", default="runs/faults")
     parser.add_argument("--scenarios", nargs="?", const="all", help="the scenarios table (all, or "
                         "comma-separated names); alone unless --stages is given too")
@@ -301,7 +302,9 @@ def main() -> None:
     root = Path(args.out).resolve()
     root.mkdir(parents=True, exist_ok=True)
     every = stages(resolve_model(None))
-    chosen = set(args.stages.split(",")) if args.stages else set() if args.scenarios else {s.name for s in every}
+    everything = {s.name for s in every}
+    chosen = everything if args.stages == "all" or not (args.stages or args.scenarios) else \
+        set(args.stages.split(",")) if args.stages else set()
     unknown = chosen - {s.name for s in every}
     if unknown:
         raise SystemExit(f"unknown stages {sorted(unknown)}; known: {', '.join(s.name for s in every)}")
