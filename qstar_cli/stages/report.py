@@ -1,8 +1,8 @@
 """`qstar report RUN_DIR...`: compare eval runs, test their differences, draw them.
 
 Prints the comparison table (method, dataset, split, model, QVM, accuracy with its 95% CI, tokens,
-policy and QVM calls per question, wall time) and the paired tests of every run against its
-dataset's baseline. With `--out DIR` it also writes DIR/report.md, a self-contained
+policy and QVM calls per question, wall time), the paired tests of every run against its
+dataset's baseline, and what they say in plain words (`report.plain`). With `--out DIR` it also writes DIR/report.md, a self-contained
 DIR/report.html, the accuracy-vs-tokens plot (DIR/accuracy_vs_tokens.png and .svg) and search-tree
 views (DIR/trees/RUN/QUESTION.html and .svg): for the questions named by `--tree` (or every one,
 `--tree all`), else for the first question with a saved tree in each run. Every number comes from
@@ -12,11 +12,12 @@ what `qstar eval` recorded; nothing is recomputed from logs.
 from __future__ import annotations
 
 import re
+from html import escape
 from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.errors import QstarError
-from qstar_cli.report import html, paired, plots, tables, trees
+from qstar_cli.report import html, paired, plain, plots, tables, trees
 from qstar_cli.report.runs import load_runs
 
 PLOT = "accuracy_vs_tokens"
@@ -49,10 +50,13 @@ def run(run_dirs: list[str], out: str | None = None, baseline: str | list[str] |
         text += "\n## Repeats over QVMs\n\n" + tables.markdown_table(tables.REPEATS, repeat_rows)
     if qvm_rows:
         text += "\n## Q-value models\n\n" + tables.markdown_table(tables.QVMS, qvm_rows) + QVM_NOTE
+    words = plain.sentences(runs, pairs)
+    if words:
+        text += "\n## In plain words\n\n" + "".join(f"- {s}\n" for s in words)
     notes = _unpaired_notes(runs, pairs) if pair else []
-    _print(comparison, paired_rows, repeat_rows, qvm_rows, text)
+    _print(comparison, paired_rows, repeat_rows, qvm_rows, words, text)
     if out:
-        _write(Path(out), runs, comparison, paired_rows, repeat_rows, qvm_rows, notes, text, tree_ids)
+        _write(Path(out), runs, comparison, paired_rows, repeat_rows, qvm_rows, words, notes, text, tree_ids)
     return text
 
 
@@ -62,7 +66,7 @@ def _unpaired_notes(runs, pairs) -> list[str]:
             for r in runs if id(r) not in compared and len(runs) > 1]
 
 
-def _print(comparison, paired_rows, repeat_rows, qvm_rows, text: str) -> None:
+def _print(comparison, paired_rows, repeat_rows, qvm_rows, words, text: str) -> None:
     if not ui.out.is_terminal:  # piped or CI: the markdown itself, unwrapped
         ui.out.print(text, end="", highlight=False, soft_wrap=True)
         return
@@ -79,9 +83,13 @@ def _print(comparison, paired_rows, repeat_rows, qvm_rows, text: str) -> None:
         for row in rows:
             t.add_row(*row)
         ui.out.print(t)
+    if words:
+        ui.out.print("[bold]In plain words[/bold]")
+        for sentence in words:
+            ui.out.print(f"- {sentence}", highlight=False)
 
 
-def _write(out: Path, runs, comparison, paired_rows, repeat_rows, qvm_rows, notes, text: str, tree_ids) -> None:
+def _write(out: Path, runs, comparison, paired_rows, repeat_rows, qvm_rows, words, notes, text: str, tree_ids) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -108,7 +116,8 @@ def _write(out: Path, runs, comparison, paired_rows, repeat_rows, qvm_rows, note
         html.table(tables.COMPARISON, comparison),
         html.table(tables.PAIRED, paired_rows) if paired_rows else "", ([PAIRED_NOTE] if paired_rows else []) + notes,
         plots.inline_svg(svg), links, [],
-        extra=(("<h2>Repeats over QVMs</h2>" + html.table(tables.REPEATS, repeat_rows)) if repeat_rows else "")
+        extra=(("<h2>In plain words</h2><ul>" + "".join(f"<li>{escape(w)}</li>" for w in words) + "</ul>") if words else "")
+        + (("<h2>Repeats over QVMs</h2>" + html.table(tables.REPEATS, repeat_rows)) if repeat_rows else "")
         + (("<h2>Q-value models</h2>" + html.table(tables.QVMS, qvm_rows) + f'<p class="note">{QVM_NOTE.strip()}</p>')
            if qvm_rows else "")),
         encoding="utf-8")

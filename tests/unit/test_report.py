@@ -5,6 +5,7 @@ hand (McNemar p-values from the binomial, paired-bootstrap intervals of constant
 """
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -296,3 +297,33 @@ def test_plot_labels_only_points_the_legend_cannot_tell_apart(tmp_path):
     s2 = eval_run(tmp_path / "s2", "astar", [False, False], tokens=600)  # a second A* run
     runs = load_runs([g, sc, bon, s1, s2])
     assert _needs_label(runs) == {1: 0, 2: 1, 3: 0, 4: 0}  # sc and bon stacked; both A*s; not greedy
+
+
+def qvm_run(path, heldout):
+    """A train-q run folder as report reads it: its manifest's stage and its metrics."""
+    path.mkdir(parents=True)
+    (path / "manifest.json").write_text(json.dumps({"stage": "train-q", "complete": True}))
+    (path / "metrics.json").write_text(json.dumps({"train_questions": 40, "train_examples": 400, "heldout": heldout}))
+    return str(path)
+
+
+@pytest.mark.parametrize("ci, verdict", [
+    ([0.65, 0.80], "it ranks better than chance and than the free scores"),
+    ([0.60, 0.80], "it ranks better than chance, but not clearly better than the free scores"),
+    ([0.45, 0.80], "its interval includes chance: not clearly better than a coin"),
+])
+def test_the_report_says_in_plain_words_what_its_numbers_say(tmp_path, ci, verdict):
+    qvm = qvm_run(tmp_path / "qvm", {"roc_auc": 0.71, "roc_auc_ci95": ci, "questions": 20,
+                                     "baseline_position_auc": 0.55, "baseline_logprob_auc": 0.62})
+    g = eval_run(tmp_path / "g", "greedy", [True, False, False, False], tokens=10)
+    a = eval_run(tmp_path / "a", "astar", [True, True, False, False], tokens=40, qvm=qvm)
+    text = report.run([g, a], out=str(tmp_path / "report"))
+    words = text.split("## In plain words\n\n")[1]
+    assert (f"The QVM {tmp_path.name}/qvm (minilm) ranks held-out steps (of 20 questions it did not train on) with ROC-AUC 0.71 "
+            f"[{ci[0]:.2f}, {ci[1]:.2f}] (0.5 is chance); free scores give 0.55 (the step's depth) and 0.62 (the "
+            f"policy's log-prob of the step): {verdict}.") in words
+    # 50% against 25% on 4 questions: one question solved by A* alone, so McNemar's exact p is 1
+    assert re.search(r"A\* K=6 N=6 budget=64 \(50%, 40 tokens per question\) against greedy \(25%, 10 tokens\): "
+                     r"\+25\.0 points \[[-+]\d+\.\d, [-+]\d+\.\d\] on 4 questions, not significant \(McNemar p = 1\)\.",
+                     words), words
+    assert "In plain words" in (tmp_path / "report" / "report.html").read_text()
