@@ -115,6 +115,9 @@ def verify_complete(path: Path, manifest: dict, records_path: Path) -> None:
     """A complete run's records and metrics are the ones it completed with (their checksums are in
     its manifest): an edit, a cut or a deletion since would be read as data. Runs written before a
     checksum was recorded are taken as they are."""
+    # a stage whose records were written at the end under another name (FQI: candidates, then
+    # qlabels.jsonl) says which file its checksum is of
+    records_path = path / manifest.get("records_file", records_path.name)
     for file, key in ((records_path, "records_sha256"), (path / "metrics.json", "metrics_sha256")):
         recorded = manifest.get(key)
         if not recorded:
@@ -343,6 +346,7 @@ class RunDir:
         write_json_atomic(self.path / "metrics.json", metrics)
         self.manifest["sessions"][-1]["ended_at"] = now()
         self.manifest["finished_at"] = now()
+        self.manifest["records_file"] = self.records_path.name
         self.manifest["records_sha256"] = sha256_file(self.records_path) if self.records_path.exists() else None
         self.manifest["metrics_sha256"] = sha256_file(self.path / "metrics.json")
         self.manifest["complete"] = True

@@ -6,6 +6,8 @@ meta (input format, step format, datasets, policy). Warns when the targets give 
 
 from __future__ import annotations
 
+import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -104,7 +106,16 @@ def _keep_best_history(trainer) -> dict | None:
 
 
 def _last_checkpoint(path: Path) -> str | None:
+    """The newest complete checkpoint: the Trainer writes trainer_state.json last (after the weights,
+    optimizer and RNG states), so a checkpoint killed while it was saved has none, or a torn one.
+    Such a checkpoint is removed, and training resumes from the one before it."""
     if not path.is_dir():
         return None
     ckpts = sorted(path.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(ckpts[-1]) if ckpts else None
+    for ckpt in reversed(ckpts):
+        try:
+            json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+            return str(ckpt)
+        except (OSError, ValueError):
+            shutil.rmtree(ckpt, ignore_errors=True)
+    return None

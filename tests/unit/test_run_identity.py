@@ -237,3 +237,34 @@ def test_merge_again_refuses_a_merged_run_edited_since(tmp_path):
     edit_first_record(out)
     with pytest.raises(QstarError, match="changed after its run completed"):
         merge.run(dirs, str(tmp_path / "merged"))
+
+
+def test_a_complete_run_whose_records_were_written_under_another_name_reruns_in_place(tmp_path):
+    """FQI appends candidates.jsonl and writes its labels to qlabels.jsonl at the end: the checksum
+    of a rerun is checked against the file it was taken of (a rerun of a finished FQI run failed)."""
+    def finished_fqi(path):
+        run = open_run(path, ["q0"])  # records_name rollouts.jsonl plays candidates.jsonl
+        run.append(record("q0", reward=0.0))
+        run.write_records("rollouts", "final.jsonl", [record("q0", reward=1.0)])
+        run.finish({})
+        return path
+
+    open_run(finished_fqi(tmp_path / "a"), ["q0"]).close()  # the same command again: no refusal
+    (finished_fqi(tmp_path / "b") / "final.jsonl").write_text("")
+    with pytest.raises(QstarError, match="final.jsonl changed after its run completed"):
+        open_run(tmp_path / "b", ["q0"])
+
+
+def test_training_resumes_from_the_last_complete_checkpoint(tmp_path):
+    """A checkpoint killed while it was saved (no trainer_state.json, or a torn one) is not resumed
+    from (the resume crashed with FileNotFoundError) and is removed."""
+    from qstar_cli.value.fit import _last_checkpoint
+
+    for step, state in ((2, '{"global_step": 2}'), (4, None), (6, '{"global_st')):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"x")
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    assert _last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2"]
