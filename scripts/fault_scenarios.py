@@ -35,7 +35,7 @@ def refused(result: subprocess.CompletedProcess, words: str) -> tuple[bool, str]
     text = " ".join(result.stderr.split())
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     ok = result.returncode == 2 and words in text and len(errors) == 1 and "Traceback" not in result.stderr
-    return ok, f"exit {result.returncode}: {errors[0][:160] if errors else result.stderr.strip()[-160:]}"
+    return ok, f"exit {result.returncode}: {errors[0] if errors else result.stderr.strip()[-300:]}"
 
 
 def records(folder: Path) -> list[dict]:
@@ -221,6 +221,7 @@ def run(root: Path, only: set[str] | None = None) -> list[dict]:
             ok, said = False, f"{type(exc).__name__}: {exc}"
         for path, name in ((str(root), "<dir>"), (os.environ.get("QSTAR_DATA_DIR") or "<no data dir>", "$QSTAR_DATA_DIR")):
             said = said.replace(path, name)  # the table shows no paths of the machine it ran on
+        said = said if len(said) <= 320 else said[:319] + "…"
         rows.append({"scenario": scenario.__name__, "what": " ".join(scenario.__doc__.split("(was")[0].split()),
                      "ok": ok, "outcome": said,
                      "seconds": round(time.perf_counter() - began, 1)})
