@@ -70,12 +70,14 @@ def main() -> None:
     (out / "bench_qvm.json").write_text(json.dumps(rows, indent=2) + "\n")
     header = "| backbone | grouped by length | params | train s | train ex/s | score pairs/s | held-out MSE (mean baseline) | held-out AUC | train AUC |"
     lines = [header, "|" + "---|" * 9]
+    def f(value, digits):  # a diagnostic there is no data for (no held-out question, one class): -
+        return "-" if value is None else f"{value:.{digits}f}"
+
     for r in rows:
-        auc = "-" if r["heldout_auc"] is None else f"{r['heldout_auc']:.3f}"
-        tauc = "-" if r["train_auc"] is None else f"{r['train_auc']:.3f}"
-        lines.append(f"| {r['backbone']} | {'yes' if r['group_by_length'] else 'no'} | {r['parameters'] / 1e6:.0f}M | {r['train_seconds']:.0f} | "
-                     f"{r['train_examples_per_s']:.1f} | {r['score_pairs_per_s']:.0f} | "
-                     f"{r['heldout_mse']:.4f} ({r['heldout_baseline_mse']:.4f}) | {auc} | {tauc} |")
+        lines.append(f"| {r['backbone']} | {'yes' if r['group_by_length'] else 'no'} | {r['parameters'] / 1e6:.0f}M | "
+                     f"{r['train_seconds']:.0f} | {r['train_examples_per_s']:.1f} | {r['score_pairs_per_s']:.0f} | "
+                     f"{f(r['heldout_mse'], 4)} ({f(r['heldout_baseline_mse'], 4)}) | {f(r['heldout_auc'], 3)} | "
+                     f"{f(r['train_auc'], 3)} |")
     (out / "bench_qvm.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

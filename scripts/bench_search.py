@@ -116,6 +116,8 @@ def main() -> None:
     parser.add_argument("--mcts-iterations", type=int, default=4, help="also measure MCTS (0: skip)")
     parser.add_argument("--log-rows", type=int, default=12, help="policy calls per run shown in the markdown")
     parser.add_argument("--scaling-budget", type=int, default=2, help="expansions per question in the calls-per-round runs")
+    parser.add_argument("--scaling-questions", type=int, nargs="+", default=[1, 8, 64],
+                        help="question counts of the calls-per-round runs")
     parser.add_argument("--data-dir", default=None, help="local data dir (else $QSTAR_DATA_DIR, else the hub)")
     parser.add_argument("--out", default="bench/search")
     args = parser.parse_args()
@@ -192,7 +194,7 @@ def main() -> None:
               flush=True)
 
     scaling = []  # lockstep rounds: one policy and one QVM call per round, whatever the number of questions
-    for count in (1, 8, 64):
+    for count in args.scaling_questions:
         qs = (questions * math.ceil(count / len(questions)))[:count]
         qs = [Question(f"{q.id}#{i}", q.text, q.prompt) for i, q in enumerate(qs)]
         e = LockstepEnv(backend, dataset, fmt, qvm=qvm)

@@ -1,6 +1,8 @@
 """Benchmark collect-rollouts and `label --method rollout` against a bare batched generate.
 
-    python scripts/bench_stages.py --dataset mawps --questions 64 --out bench/stages
+    python scripts/bench_stages.py --dataset mawps --questions 64 --out bench/stages   # the README's table
+    python scripts/bench_stages.py --backend hf --questions 1 --rollouts 2 --label-rollouts 1 --max-tokens 48
+                                                 # the smallest run (tests/cli/test_scripts.py): ~30 s
 
 Each stage runs for real (its own code: batches, grading, step splitting, records written to a
 run directory) on an engine loaded once beforehand, so model loading is not counted. Its tokens/s
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -23,9 +26,10 @@ import qstar_cli.backends as backends
 from qstar_cli.artifacts.jsonl import read_jsonl
 from qstar_cli.backends.base import GenParams
 from qstar_cli.config import CollectConfig, LabelConfig, PolicyConfig, resolve
-from qstar_cli.datasets.registry import get_dataset
-from qstar_cli.labelers.continuation import _states
+from qstar_cli.environment import PolicySearchEnv
+from qstar_cli.labelers.tree import open_states
 from qstar_cli.stages import collect, label
+from qstar_cli.stages.common import select_problems
 
 
 def main() -> None:
@@ -45,11 +49,6 @@ def main() -> None:
     parser.add_argument("--out", default="bench/stages")
     args = parser.parse_args()
 
-    backend = backends.load_backend(PolicyConfig(model=args.model, backend=args.backend,
-                                         options={"vllm": {"block_size": args.block_size},
-                                                  "hf": {"batch_size": args.hf_batch_size}}))
-    backend.close = lambda: None  # the stages close their backend; this one serves them all
-    backends.load_backend = lambda *a, **k: backend  # the stages get the engine loaded above
     common = [f"data.name={args.dataset}", f"data.split={args.split}", f"data.limit={args.questions}",
               f"data.num_shots={args.num_shots}", f"policy.backend={args.backend}",
               f"sampling.max_tokens={args.max_tokens}"]
@@ -60,29 +59,19 @@ def main() -> None:
     if args.model:
         common.append(f"policy.model={args.model}")
     work = Path(tempfile.mkdtemp(prefix="bench-stages-"))
-    dataset = get_dataset(args.dataset)
-
-    # warm-up (one-time costs), then put the few-shot prompts in the prefix cache for every run
-    backend.generate(["Warm up."], GenParams(n=2, max_tokens=8))
-    rows = []
-
-    config = resolve(CollectConfig, None, common + [f"collect.num_rollouts={args.rollouts}", f"collect.out={work}/rollouts"])
-    from qstar_cli.datasets.registry import load_problems, resolve_data_dir
-
-    problems = load_problems(args.dataset, args.split, resolve_data_dir(args.data_dir))[: args.questions]
-    prompts = [backend.render(dataset.messages(p, num_shots=args.num_shots)) for p in problems]
-    backend.generate(prompts, GenParams(n=1, max_tokens=1))
-    params = GenParams(n=args.rollouts, temperature=config.sampling.temperature, max_tokens=args.max_tokens, logprobs=0)
-    rows.append(_measure("collect-rollouts", lambda: collect.run(config), backend, prompts, params))
-
-    label_out = work / "labels"
-    config = resolve(LabelConfig, None, [f"label.num_rollouts={args.label_rollouts}", f"label.out={label_out}"],
-                     {"label.input": str(work / "rollouts")}, base=label.input_base(str(work / "rollouts")))
-    records = list(read_jsonl(work / "rollouts" / "rollouts.jsonl"))
-    _, states, _ = _states(records, lambda rec: rec["prompt"])
-    params = GenParams(n=args.label_rollouts, temperature=config.sampling.temperature,
-                       max_tokens=config.label.max_tokens or config.sampling.max_tokens)
-    rows.append(_measure("label --method rollout", lambda: label.run(config), backend, states, params))
+    try:
+        # the config and the stage's own questions first: a bad setting or missing data fails before the model loads
+        config = resolve(CollectConfig, None, common + [f"collect.num_rollouts={args.rollouts}",
+                                                        f"collect.out={work}/rollouts"])
+        dataset, problems, _ = select_problems(config.data)
+        backend = backends.load_backend(PolicyConfig(model=args.model, backend=args.backend,
+                                                     options={"vllm": {"block_size": args.block_size},
+                                                              "hf": {"batch_size": args.hf_batch_size}}))
+        backend.close = lambda: None  # the stages close their backend; this one serves them all
+        backends.load_backend = lambda *a, **k: backend  # the stages get the engine loaded above
+        rows = _stages(args, config, dataset, problems, backend, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
     report = {"backend": backend.name, "device": _device(), "dataset": args.dataset, "questions": args.questions,
               "block_size": args.block_size, "stages": rows}
@@ -99,6 +88,31 @@ def main() -> None:
     print("\n".join(lines))
 
 
+def _stages(args, config: CollectConfig, dataset, problems, backend, work: Path) -> list[dict]:
+    """Each stage run for real, then its bare generate; one row each."""
+    # warm-up (one-time costs), then put the few-shot prompts in the prefix cache for every run
+    backend.generate(["Warm up."], GenParams(n=2, max_tokens=8))
+    prompts = [backend.render(dataset.messages(p, num_shots=config.data.num_shots)) for p in problems]
+    backend.generate(prompts, GenParams(n=1, max_tokens=1))
+    sampling = config.sampling
+    params = GenParams(n=args.rollouts, temperature=sampling.temperature, top_p=sampling.top_p,
+                       max_tokens=sampling.max_tokens, logprobs=0)
+    rows = [_measure("collect-rollouts", lambda: collect.run(config), backend, prompts, params)]
+
+    config = resolve(LabelConfig, None, [f"label.num_rollouts={args.label_rollouts}", f"label.out={work}/labels"],
+                     {"label.input": str(work / "rollouts")}, base=label.input_base(str(work / "rollouts")))
+    records = list(read_jsonl(work / "rollouts" / "rollouts.jsonl"))
+    # the label stage's states: every non-terminal node's next state s_{t+1}, as its env sends them
+    _, requests, _ = open_states(records)
+    states = PolicySearchEnv._states(requests)
+    cfg = config.label
+    params = GenParams(n=args.label_rollouts,
+                       temperature=cfg.temperature if cfg.temperature is not None else config.sampling.temperature,
+                       top_p=config.sampling.top_p, max_tokens=cfg.max_tokens or config.sampling.max_tokens)
+    rows.append(_measure("label --method rollout", lambda: label.run(config), backend, states, params))
+    return rows
+
+
 def _measure(stage: str, run, backend, prompts: list[str], params: GenParams) -> dict:
     before = backend.usage.generated_tokens
     start = time.perf_counter()
@@ -112,8 +126,10 @@ def _measure(stage: str, run, backend, prompts: list[str], params: GenParams) ->
     row = {"stage": stage, "prompts": len(prompts), "samples_per_prompt": params.n,
            "stage_tokens": stage_tokens, "stage_seconds": stage_seconds,
            "stage_tokens_per_second": stage_tokens / stage_seconds,
-           "bare_tokens": bare_tokens, "bare_seconds": bare_seconds, "bare_tokens_per_second": bare_tokens / bare_seconds}
-    row["ratio"] = row["stage_tokens_per_second"] / row["bare_tokens_per_second"]
+           "bare_tokens": bare_tokens, "bare_seconds": bare_seconds,
+           "bare_tokens_per_second": bare_tokens / max(bare_seconds, 1e-9)}
+    # no prompts (a label run of rollouts that all ended in one step): nothing to compare
+    row["ratio"] = row["stage_tokens_per_second"] / row["bare_tokens_per_second"] if bare_tokens else float("nan")
     print(f"{stage}: {row['stage_tokens_per_second']:.1f} tok/s, bare {row['bare_tokens_per_second']:.1f}, "
           f"ratio {row['ratio']:.2f}", flush=True)
     return row

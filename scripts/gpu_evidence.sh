@@ -35,6 +35,7 @@
 # FQI=0 leaves FQI out.
 # `bash scripts/gpu_evidence.sh grouped` trains SVAMP's QVM with train.group_by_length for seeds 0-2
 # (GROUPED_SEEDS), to set its held-out AUC beside the ungrouped seeds' (the speed is measured on the CPU).
+# QSTAR (default `python3 -m qstar_cli`) is the command every stage runs with.
 # SMALL=1 runs the same chain on 4 questions, 40-token samples and 2 training steps (to check it on
 # a CPU: ~20 min there, the recorded 4-shot prompts cost minutes of prefill per batch).
 set -u
@@ -46,11 +47,12 @@ if [ "${1:-}" = more ]; then  # a later call: the next two packs (three of ~22.7
   rm -f *.tar; [ -d next ] && mv next/*.tar . && rmdir next; ls -la "$OUT"; exit 0
 fi
 MINILM=${MINILM:?the MiniLM backbone folder}
+read -r -a Q <<< "${QSTAR:-python3 -m qstar_cli}"  # the command (a test records it instead)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} TOKENIZERS_PARALLELISM=false  # several processes share the cores
 if [ "${1:-}" = grouped ]; then  # train.group_by_length on SVAMP's recipe, seeds 0-2: does its AUC hold?
   mkdir -p "$W/logs"
   for s in ${GROUPED_SEEDS:-0 1 2}; do
-    timeout "${DEADLINE_S:-200}" python3 -m qstar_cli train-q --recipe recipes/cpu/svamp/qvm.yaml --set "train.backbone=$MINILM" \
+    timeout "${DEADLINE_S:-200}" "${Q[@]}" train-q --recipe recipes/cpu/svamp/qvm.yaml --set "train.backbone=$MINILM" \
       --seed "$s" --group-by-length --set "train.out=$W/svamp-grouped-seed$s" > "$W/logs/train-svamp-grouped-seed$s.txt" 2>&1 &
   done
   wait
@@ -65,7 +67,6 @@ if [ -n "${SMALL:-}" ]; then
 fi
 N=${LABEL_QUESTIONS:-256}; SHARDS=${SHARDS:-4}
 HF=(--backend hf --set policy.options.hf.batch_size=${HF_BATCH:-256})
-Q=(python3 -m qstar_cli)
 RECIPE=recipes/cpu/mawps/qvm.yaml
 mkdir -p "$W/logs" "$W/packs"
 start=$(date +%s)

@@ -20,12 +20,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from qstar_cli.datasets.mbpp import MBPP, SPLITS, program
+from qstar_cli.datasets.registry import resolve_data_dir
+from qstar_cli.errors import QstarError
 from qstar_cli.execution import Executor, Limits
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get("QSTAR_DATA_DIR", "../shared/data"))
+    parser.add_argument("--data-dir", default=None, help="local data dir (else $QSTAR_DATA_DIR, else the hub)")
     parser.add_argument("--workers", type=int, nargs="+", default=[2], help="worker counts; the first one's "
                         "results are reported, every one is timed")
     parser.add_argument("--timeout", type=float, default=10.0)
@@ -34,8 +36,8 @@ def main() -> None:
     parser.add_argument("--out", default="runs/mbpp-reference")
     args = parser.parse_args()
 
-    dataset = MBPP()
-    problems = sorted((p for split in SPLITS for p in dataset.load(split, Path(args.data_dir))),
+    dataset, data_dir = MBPP(), resolve_data_dir(args.data_dir)
+    problems = sorted((p for split in SPLITS for p in dataset.load(split, data_dir)),
                       key=lambda p: p.meta["task_id"])[: args.limit]
     sources = [program(p.solution, p.reference) for p in problems]
     limits = Limits(wall_seconds=args.timeout, cpu_seconds=math.ceil(args.timeout))
@@ -73,4 +75,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except QstarError as exc:  # a bad data folder: one line, no traceback
+        raise SystemExit(f"error: {exc}") from None

@@ -5,7 +5,8 @@
 Rebuilds the train-q run's held-out split (same label runs, train.heldout_fraction, train.seed),
 scores it with the saved QVM and rewrites metrics.json's `heldout` (train-q's own is kept as
 `heldout_before`), so a QVM trained before a diagnostic existed (or on another machine) shows it
-in `qstar report` without retraining.
+in `qstar report` without retraining. The run's manifest takes the new metrics.json's checksum, so
+the run stays complete: `qstar train-q` with its config still finds it trained (make results resumes).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from qstar_cli.artifacts.rundir import read_manifest, sha256_file, write_json_atomic
 from qstar_cli.errors import QstarError
 from qstar_cli.stages.train_q import label_sources
 from qstar_cli.value.fit import examples_from_records
@@ -43,6 +45,9 @@ def main() -> None:
     metrics["heldout_reevaluated"] = {"by": "scripts/qvm_heldout.py", "device": qvm.device,
                                       "seconds": round(time.perf_counter() - start, 1)}
     path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    manifest = read_manifest(args.run) if (args.run / "manifest.json").is_file() else {}
+    if manifest.get("metrics_sha256"):  # else a run from before checksums: nothing to keep in step
+        write_json_atomic(args.run / "manifest.json", {**manifest, "metrics_sha256": sha256_file(path)})
     print(json.dumps({k: v for k, v in result.items() if k not in ("calibration", "auc_by_depth")}, indent=2))
 
 
