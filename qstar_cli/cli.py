@@ -51,6 +51,8 @@ SeedOpt = typer.Option(None, "--seed", help="Seed of the policy engine.")
 OutOpt = typer.Option(None, "--out", "-o", help="Run directory to write (rerun the same command to resume).")
 StepFormatOpt = typer.Option(None, "--step-format", help="line | blank_line | tokens:N")
 NumShotsOpt = typer.Option(None, "--num-shots", help="Worked examples in the prompt (the same for every method).")
+VerboseOpt = typer.Option(False, "--verbose", "-v", help="Print the whole resolved config and the libraries' own "
+                          "logs, warnings and loading bars (also QSTAR_VERBOSE=1).")
 AllowCodeOpt = typer.Option(False, "--allow-code-execution",
                             help="Run model-written code in qstar's sandbox to grade it (MBPP); refused without it.")
 # from the search registry (pure Python, no torch), so a new method shows up here by itself
@@ -79,13 +81,27 @@ RUN_FLAGS = {
 }
 
 
-def handle_errors(fn):
-    """One clear line and a non-zero exit for user errors; finished work is already on disk."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+@app.callback()
+def app_options(verbose: bool = VerboseOpt):
+    """--verbose before the command (`qstar -v eval ...`); every command takes it after too."""
+    if verbose:
         from qstar_cli import ui
 
+        ui.set_verbose()
+
+
+def handle_errors(fn):
+    """Every command's wrapper: its --verbose, the libraries kept quiet before any of them loads
+    (`ui.quiet_libraries`), and one clear line and a non-zero exit for user errors; finished work
+    is already on disk."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, verbose: bool = False, **kwargs):
+        from qstar_cli import ui
+
+        if verbose:
+            ui.set_verbose()
+        ui.quiet_libraries()
         try:
             return fn(*args, **kwargs)
         except QstarError as exc:
@@ -104,6 +120,10 @@ def handle_errors(fn):
                 raise typer.Exit(2) from None
             raise
 
+    own = inspect.signature(fn)
+    wrapper.__signature__ = own.replace(parameters=[
+        *own.parameters.values(),
+        inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=VerboseOpt, annotation=bool)])
     return wrapper
 
 

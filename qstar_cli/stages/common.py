@@ -125,6 +125,28 @@ def default_out(stage: str, data: DataConfig) -> Path:
     return Path("runs") / name
 
 
+def run_settings(config, *keys: str) -> dict:
+    """The handful of settings that define a run, for its header (`ui.header`): the questions and
+    the policy, when the stage has them, then `keys` (dotted config keys, named by their last part;
+    unset ones are left out)."""
+    settings = {}
+    data = getattr(config, "data", None)
+    if data is not None:
+        settings["data"] = f"{data.name}/{data.split}" + (f"/{data.subset}" if data.subset else "")
+        settings.update((key, getattr(data, key)) for key in ("offset", "limit", "shard") if getattr(data, key))
+    if getattr(config, "policy", None) is not None:
+        from qstar_cli.backends import choose_backend
+
+        settings["model"] = config.policy.model or "embedded"
+        settings["backend"] = choose_backend(config.policy.backend)
+    for key in keys:
+        section, _, name = key.partition(".")
+        value = getattr(getattr(config, section), name)
+        if value not in (None, [], {}):
+            settings[name] = ",".join(map(str, value)) if isinstance(value, list) else value
+    return settings
+
+
 def chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start:start + size]

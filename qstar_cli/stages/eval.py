@@ -17,11 +17,11 @@ from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.artifacts import records as R
-from qstar_cli.config import EvalConfig, to_dict, to_yaml
+from qstar_cli.config import SEARCH_KEYS, EvalConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.search.base import Question
 from qstar_cli.stages import STAGES
-from qstar_cli.stages.common import default_out, question_inputs, select_problems
+from qstar_cli.stages.common import default_out, question_inputs, run_settings, select_problems
 from qstar_cli.stats import bootstrap_ci
 from qstar_cli.steps import StepFormat
 from qstar_cli.value.metrics import within_question_auc
@@ -120,7 +120,10 @@ def run_inputs(config: EvalConfig, problems) -> dict:
 
 def run(config: EvalConfig) -> Path:
     dataset, problems, total, fmt, model_path = check(config)
-    ui.show_config(STAGE, to_yaml(config))
+    cfg = config.eval
+    cfg.out = cfg.out or str(default_out(f"eval-{cfg.search}", config.data))
+    method = (f"eval.{key}" for key in sorted(SEARCH_KEYS[cfg.search]))
+    ui.header(STAGE, cfg.out, run_settings(config, "eval.search", *method), to_yaml(config))
     qvm, prm, rundir = prepare(config, problems, total, fmt)
     todo = rundir.todo(problems)
     with rundir.session() as session:

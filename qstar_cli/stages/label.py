@@ -34,11 +34,19 @@ from qstar_cli.artifacts.rundir import RunDir, write_json_atomic
 from qstar_cli.config import LabelConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.stages import STAGES
-from qstar_cli.stages.common import chunks, dataset_options, grading_dataset
+from qstar_cli.stages.common import chunks, dataset_options, grading_dataset, run_settings
 from qstar_cli.steps import StepFormat
 
 ME = STAGES["label"]
 STAGE, RECORDS = ME.command, ME.records
+# the settings of each method that the header shows (`run_settings`)
+HEADER_KEYS = {
+    "rollout": ("label.input", "label.method", "label.num_rollouts", "label.gamma", "label.reuse"),
+    "completion": ("label.input", "label.method", "label.strong_model", "label.strong_samples", "label.gamma",
+                   "label.reuse"),
+    "fqi": ("label.input", "label.method", "label.iterations", "label.candidates", "label.init_qvm", "train.backbone",
+            "label.gamma"),
+}
 
 
 def input_base(input_dir: str) -> dict:
@@ -123,7 +131,8 @@ def run(config: LabelConfig) -> Path:
                          "would be made once per process: run it as one process, with --shard or --ray")
     check_processes(config.train)
     if processes()[0] == 0:
-        ui.show_config(STAGE, to_yaml(config))  # after every check a user's input can fail
+        ui.header(STAGE, out_dir(cfg), run_settings(config, *HEADER_KEYS[cfg.method]),
+                  to_yaml(config))  # after every check a user's input can fail
     if cfg.method == "fqi":
         return _fqi(config, dataset, manifest, records, fmt, grade)  # never sharded: check says so
 

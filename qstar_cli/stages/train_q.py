@@ -19,6 +19,7 @@ from qstar_cli.artifacts.rundir import RunDir, check_run, verify_complete
 from qstar_cli.config import TrainConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.stages import STAGES
+from qstar_cli.stages.common import run_settings
 from qstar_cli.value.metrics import MIN_PER_CLASS, MIN_QUESTIONS
 from qstar_cli.value.model import QVMMeta
 
@@ -72,10 +73,16 @@ def run(config: TrainConfig) -> Path:
     # speaks, keeps the run folder and saves the model
     check_processes(cfg)
     rank = processes()[0]
-    if rank == 0:
-        ui.show_config(STAGE, to_yaml(config))
+    from qstar_cli.backends.models import resolve_model
+
+    # a --backbone that cannot be found fails before the header, as a wrong --model does
+    resolve_model(None if cfg.backbone in ("", "embedded") else cfg.backbone)
     out = Path(cfg.out) if cfg.out else Path(cfg.labels[0]).parent / f"qvm-{Path(cfg.labels[0]).name}"
     cfg.out = str(out)
+    if rank == 0:
+        ui.header(STAGE, out, run_settings(config, "train.labels", "train.backbone", "train.max_steps" if cfg.max_steps
+                                           else "train.epochs", "train.batch_size", "train.learning_rate"),
+                  to_yaml(config))
     inputs = {"labels": [s["dir"] for s in sources], "labels_sha256": [s["sha256"] for s in sources]}
     found = check_run(out, stage=STAGE, config=to_dict(config), inputs=inputs)
     if found and found.get("complete"):

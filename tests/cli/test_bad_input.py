@@ -17,9 +17,10 @@ def assert_clean_error(result, *fragments, first=True):
     flat = " ".join(output.split())
     for fragment in fragments:
         assert fragment in flat, f"{fragment!r} not in {output}"
-    # errors first: the resolved config (each stage prints it before loading a model) never comes
-    # before an error the user's input causes
-    assert not first or ("\ndata:\n" not in "\n" + output and "─ eval ─" not in output), output
+    # errors first: a stage's header (printed before it loads a model; with --verbose the resolved
+    # config too) never comes before an error the user's input causes
+    assert not first or ("(resolved config in its config.yaml" not in output and "\ndata:\n" not in "\n" + output
+                         and "─ eval ─" not in output), output
 
 
 def collect(*args):

@@ -55,6 +55,15 @@ def test_multi_gpu_options_reach_the_engine(engine):
     assert "tensor_parallel_size" not in cpu and cpu["max_num_seqs"] == 64
 
 
+def test_the_weight_loading_bar_shows_only_with_verbose(engine, monkeypatch):
+    monkeypatch.delenv("QSTAR_VERBOSE", raising=False)
+    assert engine(gpu=False)["use_tqdm_on_load"] is False
+    monkeypatch.setenv("QSTAR_VERBOSE", "1")
+    assert engine(gpu=True)["use_tqdm_on_load"] is True
+    monkeypatch.delenv("QSTAR_VERBOSE")
+    assert engine(gpu=False, engine_args={"use_tqdm_on_load": True})["use_tqdm_on_load"] is True  # a user's wins
+
+
 def test_engine_args_cannot_override_what_qstar_sets():
     from qstar_cli.config import EvalConfig, resolve
     from qstar_cli.errors import QstarError
