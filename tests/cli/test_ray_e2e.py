@@ -43,6 +43,13 @@ def _alive_nodes(address: str) -> int:
 
 @pytest.fixture(scope="module")
 def cluster():
+    # A loopback cluster without token authentication, whatever this machine holds: once any
+    # `ray.init()` has started a local cluster here (`--ray local` does), Ray keeps a token in
+    # ~/.ray/auth_token and every later `ray start` turns token auth on by default, which the
+    # probe below and the launches then have to match. Every process of this module (ray start,
+    # the probe, the qstar launches) inherits the same setting.
+    mode = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     temp = Path(tempfile.mkdtemp(prefix="qray", dir="/tmp"))  # short: Ray's socket paths have a length limit
     port = _free_port()
     address = f"127.0.0.1:{port}"
@@ -75,6 +82,10 @@ def cluster():
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     continue
         shutil.rmtree(temp, ignore_errors=True)
+        if mode is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = mode
 
 
 def without_timing(records: list[dict]) -> list[dict]:
