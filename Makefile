@@ -77,7 +77,7 @@ demo: install
 results: install
 	QSTAR=$(QSTAR) scripts/cpu_results.sh
 
-# Issue 13's label methods side by side (scripts/label_methods.sh): M = 4, 2, 1 rollouts, a
+# The label methods side by side (scripts/label_methods.sh): M = 4, 2, 1 rollouts, a
 # best-of-3 completion, own endings and FQI on the same 128 MAWPS training questions, a QVM and A*
 # with each. Hours on two cores; rerunning resumes.
 label-methods: install

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 13's label methods on a lent GPU machine, in one call of a few minutes: the same states (the
+# The label methods on a GPU machine, in one call of a few minutes: the same states (the
 # first $LABEL_QUESTIONS MAWPS training questions of recipes/cpu/mawps/qvm.yaml's rollouts) labelled
 #   m4    rollout, M = 4 fresh continuations per state (the transformers policy on the GPU),
 #   m1 m2 rollout, M = 1 and 2: the first 1 or 2 of m4's continuations (--reuse, nothing generated),

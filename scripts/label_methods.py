@@ -1,4 +1,4 @@
-"""Issue 13's label-methods table: the same states labelled several ways, a QVM on each, A* with each.
+"""The label-methods table: the same states labelled several ways, a QVM on each, A* with each.
 
     python scripts/label_methods.py --reference m4 --yardstick recipe=runs/cpu/mawps/labels --baseline runs/cpu/mawps/eval-greedy \\
         --out runs/cpu/mawps/label-methods/n128 \\

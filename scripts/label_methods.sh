@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 13's label methods on this CPU, one stage at a time, every stage resumable (rerun the same
+# The label methods on a CPU, one stage at a time, every stage resumable (rerun the same
 # command after a stop and it goes on). The same states (the first $N MAWPS training questions of
 # recipes/cpu/mawps/qvm.yaml's rollouts, questions 300-999, never evaluation questions) labelled
 #   m4    rollout, M = 4 fresh continuations per state (the only method here that generates much),

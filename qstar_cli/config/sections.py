@@ -269,7 +269,7 @@ class TrainSection:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05
     loss: Literal["bce", "mse"] = "bce"  # bce: cross-entropy on soft targets; mse: on the sigmoid
-    # Variants (issue 13's comparison; the defaults are the paper's setting): what the QVM learns
+    # Variants (compared on the label-methods page; the defaults are the paper's setting): what the QVM learns
     # and how its examples count. See qstar_cli/value/train.py.
     target: Literal["max", "soft"] = "max"  # max: y, the best outcome (the paper); soft: the mean (Math-Shepherd)
     class_balance: bool = False  # weight positives and negatives to count alike
