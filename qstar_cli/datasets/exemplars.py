@@ -4,7 +4,7 @@ Each exemplar is written in exactly the format the policy is asked for: one reas
 line (a step is the search's unit of action), ending in "The answer is N." for numeric problems
 and in a `\\boxed{}` answer for MATH-style problems. They are short on purpose: a few hundred prompt
 tokens for eight shots. They are English; a dataset that prompts in another language brings its own
-exemplars in it (MGSM's, in each of its languages, are in `mgsm_exemplars`, under their own licence).
+exemplars in it (MGSM's, in each of its languages, are in data/mgsm_exemplars.json, under their own licence).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ are read as English. Ids look like "mgsm_zh/test/17" so that languages never sha
 
 Everything else is in the question's language, as in MGSM's own evaluation (and Marco-o1's): the
 prompt's instruction and the answer line it asks for ("答案是 N。"), the `--num-shots` exemplars
-(MGSM's eight, in every language, English included: `mgsm_exemplars`), and grading, which reads
+(MGSM's eight, in every language, English included: data/mgsm_exemplars.json, under its own
+licence: data/README.md), and grading, which reads
 numbers by the language's conventions ("1.234" is 1234 in German) and the answer phrases of every
 language. The language comes from each problem's meta["language"], else from the dataset as
 configured by its subset.
@@ -20,11 +21,13 @@ configured by its subset.
 from __future__ import annotations
 
 import copy
+import json
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from qstar_cli.datasets.base import Dataset, Problem, hub_file, numeric_reference
-from qstar_cli.datasets.mgsm_exemplars import MGSM_EXEMPLARS
 from qstar_cli.errors import QstarError
 from qstar_cli.grading.numeric import LANGUAGES as READABLE
 
@@ -74,13 +77,21 @@ class MGSM(Dataset):
         return mgsm_exemplars(language or "en")
 
 
+@cache
+def all_exemplars() -> dict[str, tuple[tuple[str, str], ...]]:
+    """language -> MGSM's eight (question, worked solution) pairs, in MGSM's order (package data)."""
+    text = resources.files("qstar_cli.datasets").joinpath("data/mgsm_exemplars.json").read_text("utf-8")
+    return {lang: tuple((shot["question"], shot["solution"]) for shot in shots) for lang, shots in json.loads(text).items()}
+
+
 def mgsm_exemplars(language: str) -> tuple[tuple[str, str], ...]:
     """MGSM's eight worked exemplars in `language`; a language without them is an error, never
     English exemplars in their place."""
-    if language not in MGSM_EXEMPLARS:
+    shipped = all_exemplars()
+    if language not in shipped:
         raise QstarError(f"no MGSM worked exemplars in language {language!r} (qstar ships them for "
-                         f"{', '.join(sorted(MGSM_EXEMPLARS))}); run it with --num-shots 0")
-    return MGSM_EXEMPLARS[language]
+                         f"{', '.join(sorted(shipped))}); run it with --num-shots 0")
+    return shipped[language]
 
 
 def _check_subset(subset: str) -> None:

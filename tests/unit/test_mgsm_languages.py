@@ -8,7 +8,7 @@ import pytest
 from qstar_cli.datasets import Problem, get_dataset, load_problems
 from qstar_cli.datasets.exemplars import NUMERIC_EXEMPLARS
 from qstar_cli.datasets.mgsm import LANGUAGES as MGSM_LANGUAGES
-from qstar_cli.datasets.mgsm_exemplars import MGSM_EXEMPLARS
+from qstar_cli.datasets.mgsm import all_exemplars
 from qstar_cli.datasets.prompts import NUMERIC_INSTRUCTION, NUMERIC_INSTRUCTIONS, PROBLEM_LABELS, numeric_instruction
 from qstar_cli.errors import QstarError
 from qstar_cli.grading import extract_numeric
@@ -17,6 +17,8 @@ from qstar_cli.grading.numeric import LANGUAGES, answer_line
 from tests.conftest import DATA_DIR, needs_local_data
 
 ANSWERS = ["11", "29", "39", "9", "33", "8", "8", "5"]  # MGSM's eight exemplars, in every language
+
+MGSM_EXEMPLARS = all_exemplars()
 
 
 def mgsm_problem(language: str, question: str = "Q?", reference: str = "18") -> Problem:
