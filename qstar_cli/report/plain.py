@@ -53,6 +53,6 @@ def _paired_sentence(p: Paired) -> str:
     tokens = (p.run.metrics.get("tokens_per_question", 0), p.baseline.metrics.get("tokens_per_question", 0))
     verdict = (f"significant (McNemar p = {p.p_mcnemar:.2g})" if p.p_mcnemar < SIGNIFICANT
                else f"not significant (McNemar p = {p.p_mcnemar:.2g})")
-    return (f"{p.run.method} ({100 * p.run.metrics['accuracy']:.0f}%, {tokens[0]:.0f} tokens per question) against "
-            f"{p.baseline.method} ({100 * p.baseline.metrics['accuracy']:.0f}%, {tokens[1]:.0f} tokens): "
+    return (f"{p.run.method} ({100 * p.run.metrics['accuracy']:.1f}%, {tokens[0]:.0f} tokens per question) against "
+            f"{p.baseline.method} ({100 * p.baseline.metrics['accuracy']:.1f}%, {tokens[1]:.0f} tokens): "
             f"{100 * p.delta:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}] on {p.questions} questions, {verdict}.")

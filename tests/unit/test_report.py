@@ -323,7 +323,7 @@ def test_the_report_says_in_plain_words_what_its_numbers_say(tmp_path, ci, verdi
             f"[{ci[0]:.2f}, {ci[1]:.2f}] (0.5 is chance); free scores give 0.55 (the step's depth) and 0.62 (the "
             f"policy's log-prob of the step): {verdict}.") in words
     # 50% against 25% on 4 questions: one question solved by A* alone, so McNemar's exact p is 1
-    assert re.search(r"A\* K=6 N=6 budget=64 \(50%, 40 tokens per question\) against greedy \(25%, 10 tokens\): "
+    assert re.search(r"A\* K=6 N=6 budget=64 \(50\.0%, 40 tokens per question\) against greedy \(25\.0%, 10 tokens\): "
                      r"\+25\.0 points \[[-+]\d+\.\d, [-+]\d+\.\d\] on 4 questions, not significant \(McNemar p = 1\)\.",
                      words), words
     assert "In plain words" in (tmp_path / "report" / "report.html").read_text()
