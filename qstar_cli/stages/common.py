@@ -125,15 +125,19 @@ def default_out(stage: str, data: DataConfig) -> Path:
     return Path("runs") / name
 
 
-def run_settings(config, *keys: str) -> dict:
+def run_settings(config, *keys: str, questions: int | None = None) -> dict:
     """The handful of settings that define a run, for its header (`ui.header`): the questions and
     the policy, when the stage has them, then `keys` (dotted config keys, named by their last part;
-    unset ones are left out)."""
+    unset ones are left out). A stage that reads its questions from an input run passes how many
+    (`questions`): the config's data.offset and data.limit did not pick them."""
     settings = {}
     data = getattr(config, "data", None)
     if data is not None:
         settings["data"] = f"{data.name}/{data.split}" + (f"/{data.subset}" if data.subset else "")
-        settings.update((key, getattr(data, key)) for key in ("offset", "limit", "shard") if getattr(data, key))
+        picked = ("shard",) if questions is not None else ("offset", "limit", "shard")
+        settings.update((key, getattr(data, key)) for key in picked if getattr(data, key))
+        if questions is not None:
+            settings["questions"] = questions
     if getattr(config, "policy", None) is not None:
         from qstar_cli.backends import choose_backend
 

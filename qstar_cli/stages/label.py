@@ -131,7 +131,7 @@ def run(config: LabelConfig) -> Path:
                          "would be made once per process: run it as one process, with --shard or --ray")
     check_processes(config.train)
     if processes()[0] == 0:
-        ui.header(STAGE, out_dir(cfg), run_settings(config, *HEADER_KEYS[cfg.method]),
+        ui.header(STAGE, out_dir(cfg), run_settings(config, *HEADER_KEYS[cfg.method], questions=len(records)),
                   to_yaml(config))  # after every check a user's input can fail
     if cfg.method == "fqi":
         return _fqi(config, dataset, manifest, records, fmt, grade)  # never sharded: check says so

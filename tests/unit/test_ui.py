@@ -93,3 +93,17 @@ def test_quiet_libraries_sets_their_switches_and_verbose_leaves_them(monkeypatch
     with warnings.catch_warnings():
         ui.quiet_libraries()
         assert not any(k in os.environ for k in ui.QUIET_ENV)
+
+
+def test_a_stage_reading_an_input_run_shows_its_question_count_not_the_configs_limit():
+    # label reads its questions from the rollouts run: a recipe's data.limit (64) did not pick them
+    from qstar_cli.cli import resolve
+    from qstar_cli.config import LabelConfig
+    from qstar_cli.stages.common import run_settings
+
+    config = resolve(LabelConfig, None, [], {"data.name": "mawps", "data.limit": 64, "data.offset": 3,
+                                             "policy.backend": "hf"})
+    settings = run_settings(config, "label.method", questions=80)
+    assert settings["questions"] == 80 and "limit" not in settings and "offset" not in settings, settings
+    assert settings["data"].startswith("mawps/") and settings["method"] == "rollout"
+    assert run_settings(config)["limit"] == 64  # a stage that picks its own questions shows them
