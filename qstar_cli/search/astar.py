@@ -10,10 +10,11 @@ rounds of ONE policy call and ONE QVM call for all questions, or, on vLLM, conti
 proposal that is empty and ends the solution (the model's EOS right after a finished step) makes
 its parent's state a terminal, with the parent's f. A question stops after N
 terminals or `budget` expansions; terminals still in its open set then join its solutions (best f
-first, up to N). Its answer is the finished terminal with the highest f (terminals cut at the
-depth or token limit rank below every finished one), or the majority answer over its terminals
-("vote"). Ties in f go to the node pushed first, so runs are deterministic. With `parallel` P > 1
-a question pops and expands its P best open nodes at once (fewer, fuller rounds; no longer exact
+first, up to N). Its answer (`answer`, `base.choose`) is the finished terminal with the highest f
+(terminals cut at the depth or token limit rank below every finished one, "best_f"), the majority
+answer over its terminals ("vote"), or the answer whose terminals' f sum highest ("weighted"; an f
+below zero adds nothing). Ties in f go to the node pushed first, so runs are deterministic. With
+`parallel` P > 1 a question pops and expands its P best open nodes at once (fewer, fuller rounds; no longer exact
 A*, since the second node is expanded before the first's children are scored). A question whose
 budget ends without any terminal gets its best open node completed greedily (one more policy
 call, counted), unless fallback is "none".
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from qstar_cli.search.base import (Candidate, PathStep, Question, SearchEnv, SearchResult, Terminal, Usage,
-                                   answer_groups, best_terminal, generated_tokens)
+                                   AnswerChoice, choose_answer, generated_tokens)
 from qstar_cli.search.driver import Complete, Propose, QValues, Search, Utilities, run_each
 
 AGGREGATES = {
@@ -48,7 +49,9 @@ class AStarConfig:
     utility: Literal["none", "confidence", "prm", "rule"] = "none"  # R_P: what g aggregates
     agg: Literal["min", "max", "sum", "last"] = "min"  # how g aggregates the step utilities
     heuristic: Literal["qvalue", "lookahead", "zero"] = "qvalue"
-    answer: Literal["best_f", "vote"] = "best_f"
+    # weighted sums f, the score A* ranks by, not h: with no process utility f = lambda h (the same
+    # choice), and with one g's penalties count against an answer as they count in "best_f"
+    answer: AnswerChoice = "best_f"
     max_depth: int = field(default=32, metadata={"min": 1})  # steps; a node this deep is terminal (cut off)
     # generated tokens of a solution; reaching it makes a node terminal (cut off)
     max_tokens: int = field(default=512, metadata={"key": "sampling.max_tokens", "min": 1})
@@ -158,7 +161,7 @@ def search_one(env: SearchEnv, question: Question, cfg: AStarConfig, usage: Usag
         st.nodes.append(done)
         st.terminals.append(done)
     terminals = [Terminal(list(n.steps), n.f, n.path(st.nodes), n.finish, n.index) for n in st.terminals]
-    answer = _choose(env, question, terminals, cfg.answer)
+    answer = choose_answer(env, question, terminals, cfg.answer)
     tree = [_tree_row(n, st.nodes) for n in st.nodes] if trees else None
     return SearchResult(question.id, answer, terminals, usage, tree=tree)
 
@@ -238,22 +241,6 @@ def _utilities(children: list[tuple[Node, Candidate]], cfg: AStarConfig) -> Sear
     if not children or cfg.utility == "none":
         return [0.0] * len(children)
     return (yield Utilities([(list(parent.steps), cand) for parent, cand in children], cfg.utility))
-
-
-def _choose(env: SearchEnv, question: Question, terminals: list[Terminal], how: str) -> Terminal | None:
-    if how == "vote":
-        # a majority over the finished terminals' answers (grouped by the grader's equivalence), not
-        # a sum of f, which a negative utility would turn against the answers found most often;
-        # ties go to the group with the best f, and the group's best-f terminal answers
-        pool = [t for t in terminals if t.finished] or terminals
-        groups: dict[int, list[Terminal]] = {}
-        for t, group in zip(pool, answer_groups(env, question, [t.text for t in pool])):
-            if group is not None:
-                groups.setdefault(group, []).append(t)
-        if groups:
-            winner = max(groups.values(), key=lambda ts: (len(ts), max(t.score for t in ts)))
-            return best_terminal(winner)
-    return best_terminal(terminals)
 
 
 def _tree_row(n: Node, nodes: list[Node]) -> dict:

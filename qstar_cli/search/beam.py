@@ -4,8 +4,10 @@ Each round a question expands its whole beam (K candidates per node) and scores 
 the QVM; a child's score is Q(parent, action). `driver.drive` batches these calls across questions
 (lockstep rounds of ONE policy and ONE QVM call for all, or continuously on vLLM). Children that
 end the solution become terminals; the best `width` open children form the next beam. A question stops when it has
-`width` terminals, its beam is empty or `max_depth` is reached; its answer is the best-scored
-terminal, finished ones before those cut at the depth or token limit. A question left without
+`width` terminals, its beam is empty or `max_depth` is reached; its answer (`answer`, `base.choose`)
+is the best-scored terminal ("best_f"; finished ones before those cut at the depth or token limit),
+the majority answer over its terminals ("vote"), or the answer whose terminals' Q sum highest
+("weighted", search-and-learn's weighted vote; Q is in [0, 1]). A question left without
 terminals has its best beam completed greedily (counted).
 Every child becomes a node of the question's tree (kept with `trees=True`): h = f = its Q, g = 0.
 """
@@ -14,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qstar_cli.search.base import (PathStep, Question, SearchEnv, SearchResult, Terminal, Usage, best_terminal,
-                                   generated_tokens)
+from qstar_cli.search.base import (AnswerChoice, PathStep, Question, SearchEnv, SearchResult, Terminal, Usage,
+                                   choose_answer, generated_tokens)
 from qstar_cli.search.driver import Complete, Propose, QValues, Search, run_each
 
 
@@ -26,6 +28,7 @@ class BeamConfig:
     temperature: float = field(default=0.9, metadata={"min": 0})
     max_depth: int = field(default=32, metadata={"min": 1})
     max_tokens: int = field(default=512, metadata={"key": "sampling.max_tokens", "min": 1})
+    answer: AnswerChoice = "best_f"  # weighted sums each terminal's score, Q of its last step
 
 
 @dataclass
@@ -87,7 +90,8 @@ def search_one(env: SearchEnv, question: Question, cfg: BeamConfig, usage: Usage
         node = len(tree)
         tree.append(_row(node, b.node, cands[0].text, b.score, True))
         terminals.append(Terminal(steps, b.score, b.path, cands[0].finish, node))
-    return SearchResult(question.id, best_terminal(terminals), terminals, usage, tree=tree if trees else None)
+    return SearchResult(question.id, choose_answer(env, question, terminals, cfg.answer), terminals, usage,
+                        tree=tree if trees else None)
 
 
 def _row(node: int, parent: int, step: str, score: float, terminal: bool) -> dict:

@@ -3,7 +3,8 @@
 Written per question; `driver.drive` batches them: all questions' samples come from ONE policy
 call, and best-of-N scores every sample in ONE QVM (or PRM) call. A sample's steps are cut with the run's step format, so best-of-N scores exactly the
 (state, step) pairs the QVM was trained on. Votes group answers by the grader's equivalence, and
-a sample cut at the token limit counts only when no sample finished.
+a sample cut at the token limit counts only when no sample finished. Best-of-N answers with the
+best-scored sample, or (`answer`) with a majority or weighted vote over its samples (`base.choose`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from qstar_cli.search.base import (PathStep, Question, SearchEnv, SearchResult, Terminal, Usage, answer_groups,
-                                   best_terminal, generated_tokens)
+from qstar_cli.search.base import (AnswerChoice, PathStep, Question, SearchEnv, SearchResult, Terminal, Usage,
+                                   answer_groups, choose_answer, generated_tokens)
 from qstar_cli.search.driver import Complete, QValues, Search, StepScores, run_each
 
 
@@ -33,6 +34,8 @@ class BestOfNConfig:
     temperature: float = field(default=0.9, metadata={"min": 0})
     rank_by: Literal["qvm", "prm"] = "qvm"
     score: Literal["last", "min", "mean"] = "last"  # how a solution's step scores combine
+    # weighted sums each sample's reranker score (the QVM's or PRM's, combined by `score`; in [0, 1])
+    answer: AnswerChoice = "best_f"
 
     def problems(self, prm: str | None = None) -> list[str]:
         return ["best-of-N ranked by a PRM needs --prm MODEL"] if self.rank_by == "prm" and not prm else []
@@ -66,7 +69,11 @@ def self_consistency_one(env: SearchEnv, q: Question, cfg: SelfConsistencyConfig
 
 
 def best_of_n_one(env: SearchEnv, q: Question, cfg: BestOfNConfig, usage: Usage, trees: bool = False) -> Search:
-    """Rank N samples by the QVM (or a PRM) over their steps; finished samples before cut-off ones."""
+    """Rank N samples by the QVM (or a PRM) over their steps; finished samples before cut-off ones.
+
+    The answer is the best-ranked sample ("best_f"), the majority answer ("vote", self-consistency
+    over the same samples) or the answer whose samples' scores sum highest ("weighted",
+    search-and-learn's weighted best-of-N); see `base.choose`."""
     terms = yield from _sample(env, cfg.n, cfg.temperature, usage)
     if cfg.rank_by == "prm":
         step_scores = yield StepScores([t.steps for t in terms])
@@ -85,7 +92,7 @@ def best_of_n_one(env: SearchEnv, q: Question, cfg: BestOfNConfig, usage: Usage,
         vals = scores[-1:] if cfg.score == "last" else scores
         t.score = _combine(vals, cfg.score)
         t.path = [PathStep(step, h=s, f=s) for step, s in zip(t.steps[-len(vals):] if vals else [], vals)]
-    return SearchResult(q.id, best_terminal(terms), terms, usage)
+    return SearchResult(q.id, choose_answer(env, q, terms, cfg.answer), terms, usage)
 
 
 def greedy(questions: list[Question], env: SearchEnv, cfg: GreedyConfig, trees: bool = False) -> list[SearchResult]:

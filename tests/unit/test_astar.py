@@ -98,6 +98,43 @@ def test_vote_counts_terminals_so_negative_f_cannot_turn_it_around():
     assert vote.answer.steps == ["q"]
 
 
+def test_weighted_vote_sums_each_answers_f():
+    # A once at f .9, B twice at .5: the best f says A; B wins the vote (2 > 1) and the weighted
+    # vote (.5 + .5 = 1.0 > .9), and answers with its first terminal of the best f
+    edges = {(): [("p", 0, True), ("q", 0, True), ("r", 0, True)]}
+    env = GraphEnv(edges, {("p",): 0.9, ("q",): 0.5, ("r",): 0.5}, answers={"p": "A", "q": "B", "r": "B"})
+    picks = {how: search([Q], env, AStarConfig(n_terminals=3, answer=how))[0].answer.steps for how in
+             ("best_f", "vote", "weighted")}
+    assert picks == {"best_f": ["p"], "vote": ["q"], "weighted": ["q"]}
+
+
+def test_weighted_vote_and_majority_vote_can_disagree():
+    # C once (.95), A twice (.6 + .6 = 1.2), B three times (.2 x 3 = .6): best C, vote B, weighted A
+    edges = {(): [("c", 0, True), ("a1", 0, True), ("a2", 0, True), ("b1", 0, True), ("b2", 0, True),
+                  ("b3", 0, True)]}
+    h = {("c",): 0.95, ("a1",): 0.6, ("a2",): 0.6, ("b1",): 0.2, ("b2",): 0.2, ("b3",): 0.2}
+    env = GraphEnv(edges, h, answers={"c": "C", "a1": "A", "a2": "A", "b1": "B", "b2": "B", "b3": "B"})
+    picks = {how: search([Q], env, AStarConfig(n_terminals=6, answer=how))[0].answer.steps for how in
+             ("best_f", "vote", "weighted")}
+    assert picks == {"best_f": ["c"], "vote": ["b1"], "weighted": ["a1"]}
+
+
+def test_weighted_vote_counts_a_negative_f_as_nothing():
+    # f = h - cost under the rule utility: A once at .5; B at .3, .3 and .3 - .5 = -.2. Summed as
+    # they are B has .4 < .5; a negative f adds nothing, so B has .6 > .5
+    edges = {(): [("p", 0, True), ("q", 0, True), ("r", 0, True), ("s", 0.5, True)]}
+    h = {("p",): 0.5, ("q",): 0.3, ("r",): 0.3, ("s",): 0.3}
+    env = GraphEnv(edges, h, answers={"p": "A", "q": "B", "r": "B", "s": "B"})
+    weighted, = search([Q], env, AStarConfig(n_terminals=4, answer="weighted", utility="rule", agg="sum"))
+    assert sorted(t.score for t in weighted.terminals) == pytest.approx([-0.2, 0.3, 0.3, 0.5])
+    assert weighted.answer.steps == ["q"]
+    # every f below zero: every answer weighs 0, and the answer found more often wins (not -0.1 > -4)
+    edges = {(): [("p", 0.1, True), ("q", 2.0, True), ("r", 2.0, True)]}
+    env = GraphEnv(edges, answers={"p": "7", "q": "8", "r": "8"})
+    weighted, = search([Q], env, AStarConfig(n_terminals=3, answer="weighted", utility="rule", agg="sum"))
+    assert weighted.answer.steps == ["q"]
+
+
 class EquivalentAnswers(GraphEnv):
     """Answers are fractions written several ways; the grader knows 1/2 = 0.5."""
 
@@ -112,6 +149,9 @@ def test_vote_groups_answers_by_the_graders_equivalence():
     answers = {"p": "3", "q": "\\frac{1}{2}", "r": "\\dfrac{1}{2}", "s": "0.5"}
     vote, = search([Q], EquivalentAnswers(edges, h, answers), AStarConfig(n_terminals=4, answer="vote"))
     assert vote.answer.steps == ["q"]  # one half, three times, beats 3 once (3 would win by strings)
+    # weighted: one half has .5 + .4 + .3 = 1.2 > .9 (by strings 3's .9 would beat each alone)
+    weighted, = search([Q], EquivalentAnswers(edges, h, answers), AStarConfig(n_terminals=4, answer="weighted"))
+    assert weighted.answer.steps == ["q"]
 
 
 def test_an_empty_proposal_that_ends_the_solution_makes_its_parent_a_terminal():

@@ -52,3 +52,17 @@ def test_max_tokens_cuts_solutions_off():
     edges = {(): [("a", 0, False)], ("a",): [("b", 0, False)], ("a", "b"): [("c", 0, True)]}
     result, = search([Q], GraphEnv(edges), BeamConfig(width=1, k=1, max_tokens=2))
     assert result.answer.steps == ["a", "b"] and result.answer.finish == "stop"
+
+
+@pytest.mark.parametrize("hs,picks", [
+    # A once at Q .9, B twice at .5: best A; B wins the vote (2 > 1) and the weighted vote (1.0 > .9)
+    ((0.9, 0.5, 0.5, None), {"best_f": ["a"], "vote": ["b"], "weighted": ["b"]}),
+    # A once at .9, B three times at .2: B wins the vote (3 > 1), A the weighted vote (.9 > .6)
+    ((0.9, 0.2, 0.2, 0.2), {"best_f": ["a"], "vote": ["b"], "weighted": ["a"]}),
+])
+def test_answer_choice_among_the_terminals(hs, picks):
+    names = [n for n, q in zip("abcd", hs) if q is not None]
+    edges = {(): [(n, 0, True) for n in names]}
+    env = GraphEnv(edges, {(n,): q for n, q in zip(names, hs)}, answers={"a": "A", "b": "B", "c": "B", "d": "B"})
+    got = {how: search([Q], env, BeamConfig(width=4, k=4, answer=how))[0].answer.steps for how in picks}
+    assert got == picks

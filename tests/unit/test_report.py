@@ -282,7 +282,8 @@ def test_eval_and_collect_record_what_a_report_shows():
         ("beam", "svamp/test", "svamp", "test", 100, 4)
     assert (d["model"], d["backend"], d["qvm"], d["qvm_backbone"]) == ("embedded", "hf", None, None)
     # exactly the keys beam reads (sections.SEARCH_KEYS), with their values
-    assert d["settings"] == {"k": 3, "width": 4, "temperature": config.eval.temperature, "max_depth": 32, "qvm": None}
+    assert d["settings"] == {"k": 3, "width": 4, "temperature": config.eval.temperature, "max_depth": 32,
+                             "answer": "best_f", "qvm": None}
     c = collect.describe(resolve(CollectConfig, None, ["policy.backend=hf", "collect.num_rollouts=3"], {}))
     assert (c["dataset"], c["backend"], c["num_rollouts"], c["model"]) == ("gsm8k/train", "hf", 3, "embedded")
 

@@ -108,3 +108,33 @@ def test_best_of_n_prefers_a_finished_sample_to_a_cut_off_one():
     env = Samples([("s1a\ns1b=1\n", "length"), ("s2a\ns2b=2\n", "eos")], q=SCORES)
     r, = sampling.best_of_n([Q], env, sampling.BestOfNConfig(n=2))
     assert r.answer.text == "s2a\ns2b=2\n"
+
+
+@pytest.mark.parametrize("samples,q,picks", [
+    # 7 once at .9, 8 twice at .5: best 7; 8 wins the vote (2 > 1) and the weighted vote (1.0 > .9)
+    ([("p=7\n", "eos"), ("q=8\n", "eos"), ("r=8\n", "eos")], {"p=7\n": 0.9, "q=8\n": 0.5, "r=8\n": 0.5},
+     {"best_f": "p=7\n", "vote": "q=8\n", "weighted": "q=8\n"}),
+    # 9 once (.95), 7 twice (.6 + .6 = 1.2), 8 three times (.2 x 3 = .6): best 9, vote 8, weighted 7
+    ([("c=9\n", "eos"), ("a1=7\n", "eos"), ("a2=7\n", "eos"), ("b1=8\n", "eos"), ("b2=8\n", "eos"),
+      ("b3=8\n", "eos")],
+     {"c=9\n": 0.95, "a1=7\n": 0.6, "a2=7\n": 0.6, "b1=8\n": 0.2, "b2=8\n": 0.2, "b3=8\n": 0.2},
+     {"best_f": "c=9\n", "vote": "b1=8\n", "weighted": "a1=7\n"}),
+])
+def test_best_of_n_answer_choice(samples, q, picks):
+    got = {}
+    for how in picks:
+        r, = sampling.best_of_n([Q], Samples(samples, q=q), sampling.BestOfNConfig(n=len(samples), answer=how))
+        got[how] = r.answer.text
+    assert got == picks
+
+
+def test_best_of_n_weighted_vote_groups_equivalent_answers_and_skips_cut_off_samples():
+    # one half twice (.4 + .4 = .8) beats 3 (.7) only when 1/2 and 0.5 are one answer; the cut-off
+    # sample (.99) counts for nothing while others finished
+    samples = [("a=3\n", "eos"), ("b=1/2\n", "eos"), ("c=0.5\n", "eos"), ("d=4\n", "length")]
+    q = {"a=3\n": 0.7, "b=1/2\n": 0.4, "c=0.5\n": 0.4, "d=4\n": 0.99}
+    cfg = sampling.BestOfNConfig(n=4, answer="weighted")
+    r, = sampling.best_of_n([Q], Samples(samples, q=q, equal=[("1/2", "0.5")]), cfg)
+    assert r.answer.text == "b=1/2\n"
+    r, = sampling.best_of_n([Q], Samples(samples, q=q), cfg)
+    assert r.answer.text == "a=3\n"

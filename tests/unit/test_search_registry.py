@@ -79,9 +79,15 @@ def test_mcts_rollout_temperature_defaults_to_the_proposals():
 
 def test_keys_are_derived_from_the_configs():
     assert SEARCH_KEYS["greedy"] == set()
-    assert SEARCH_KEYS["beam"] == {"width", "k", "temperature", "max_depth", "qvm"}
+    assert SEARCH_KEYS["beam"] == {"width", "k", "temperature", "max_depth", "answer", "qvm"}
     assert {"fallback", "utility", "agg", "prm"} <= SEARCH_KEYS["astar"]
     assert {"mcts_reward", "mcts_answer", "rollout_temperature"} <= SEARCH_KEYS["mcts"]
+
+
+def test_astar_beam_and_best_of_n_read_one_answer_choice():
+    for method in ("astar", "beam", "best_of_n"):
+        config = resolve(EvalConfig, None, [f"eval.search={method}", "eval.answer=weighted"])
+        assert search.SEARCHERS[method].configure(config).answer == "weighted"
 
 
 def test_methods_that_share_a_key_share_its_type_and_default():
@@ -104,6 +110,8 @@ def test_methods_that_share_a_key_share_its_type_and_default():
     (["eval.search=beam", "eval.budget=3"], "--search beam does not use eval.budget"),
     (["eval.search=greedy", "eval.fallback=none"], "--search greedy does not use eval.fallback"),
     (["eval.search=dfs"], "unknown search 'dfs'"),
+    (["eval.search=beam", "eval.answer=sum"], "unknown eval.answer 'sum'; choose one of: best_f, vote, weighted"),
+    (["eval.search=mcts", "eval.answer=weighted"], "--search mcts does not use eval.answer"),
     (["eval.search=astar", "eval.prm_mode=logits"], "unknown eval.prm_mode"),
 ])
 def test_bad_settings_are_refused_by_the_config(sets, message):
