@@ -76,6 +76,8 @@ class EvalRun:
                   if key in self.settings]
         if self.search == "astar" and self.settings.get("utility", "none") != "none":
             parts.append(f"g={self.settings.get('agg', 'min')}({self.settings['utility']})")
+        if self.settings.get("answer", "best_f") != "best_f":  # a vote (A*, beam, best-of-N)
+            parts.append(f"answer={self.settings['answer']}")
         return " ".join(parts)
 
     @property

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from qstar_cli.report.paired import Paired
 from qstar_cli.report.runs import EvalRun
+from qstar_cli.search.base import choose, group_answers
+from qstar_cli.stats import bootstrap_ci
 
 COMPARISON = ("run", "method", "dataset", "split", "model", "QVM", "questions", "accuracy (95% CI)",
               "strict (95% CI)", "tokens/q", "policy calls/q", "QVM calls/q", "terminal AUC", "wall s")
@@ -19,6 +21,10 @@ PAIRED = ("run", "baseline", "questions", "Δ accuracy (95% paired-bootstrap CI)
           "McNemar p")
 # runs of one method with the same settings on the same questions but other QVMs (e.g. QVM seeds)
 REPEATS = ("method", "dataset", "runs (QVMs)", "mean accuracy", "min - max", "tokens/q (mean)")
+# each way of choosing among a run's recorded terminals (eval.answer), and the ceiling: any terminal right
+CHOICES = (("best_f", "best-scored"), ("vote", "majority vote"), ("weighted", "weighted vote"))
+ANSWER_CHOICE = ("run", "method", "questions", *(f"{label} (95% CI)" for _, label in CHOICES),
+                 "pass@terminals (95% CI)")
 # columns rendered left-aligned; the rest are numbers
 TEXT_COLUMNS = {"run", "method", "dataset", "split", "model", "QVM", "baseline", "runs (QVMs)"}
 
@@ -71,6 +77,38 @@ def repeat_rows(runs: list[EvalRun]) -> list[list[str]]:
         rows.append([method, data, f"{len(group)} ({', '.join(r.name for r in group)})", f"{pct(sum(accs) / len(accs))}%",
                      f"{pct(min(accs))} - {pct(max(accs))}", f"{sum(tokens) / len(tokens):.0f}"])
     return rows
+
+
+def answer_choice_rows(runs: list[EvalRun], resamples: int = 1000) -> list[list[str]]:
+    """Each run's accuracy had it answered with its best-scored terminal, the majority answer or the
+    weighted vote over its terminals, all three from the same recorded terminals by the rule the
+    searches use (`search.base.choose`), with 95% bootstrap CIs; pass@terminals is the ceiling.
+    Runs that never found two terminals for a question (greedy) have nothing to choose from."""
+    rows = []
+    for r in runs:
+        records = r.records
+        if not any(len(rec["terminals"]) > 1 for rec in records):
+            continue
+        right: dict[str, list[float]] = {how: [] for how, _ in CHOICES}
+        for rec in records:
+            ts = rec["terminals"]
+            scores, groups = [t["score"] for t in ts], recorded_groups(ts)
+            finished = [t.get("finish", "eos") == "eos" for t in ts]
+            for how, _ in CHOICES:
+                i = choose(scores, finished, groups, how)
+                right[how].append(float(i is not None and bool(ts[i]["correct"])))
+        ceiling = [float(any(t["correct"] for t in rec["terminals"])) for rec in records]
+        rows.append([r.name, r.method, str(len(records))]
+                    + [with_ci(sum(v) / len(v), list(bootstrap_ci(v, resamples))) for v in [*right.values(), ceiling]])
+    return rows
+
+
+def recorded_groups(terminals: list[dict]) -> list[int | None]:
+    """Each recorded terminal's answer group: as `qstar eval` recorded it (the grader's equivalence),
+    or, in records written before it kept groups, by the answer as written."""
+    if all("group" in t for t in terminals):
+        return [t["group"] for t in terminals]
+    return group_answers([t.get("answer") for t in terminals], lambda a, b: False)
 
 
 def qvm_rows(runs: list[EvalRun]) -> list[list[str]]:

@@ -19,7 +19,7 @@ from qstar_cli import ui
 from qstar_cli.artifacts import records as R
 from qstar_cli.config import SEARCH_KEYS, EvalConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
-from qstar_cli.search.base import Question
+from qstar_cli.search.base import Question, group_answers
 from qstar_cli.stages import STAGES
 from qstar_cli.stages.common import default_out, question_inputs, run_settings, select_problems
 from qstar_cli.stats import bootstrap_ci
@@ -201,6 +201,10 @@ def prediction_record(problem, question: Question, result, dataset, search: str)
     terminals = [{"text": t.text, "score": t.score, "answer": dataset.extract_answer(t.text),
                   "correct": grades[t.text].correct, "strict": grades[t.text].strict, "finish": t.finish,
                   **status(t.text)} for t in result.terminals]
+    # the index of the first terminal with the same answer by the grader's equivalence, as the
+    # searches' votes group them: `qstar report` recomputes every answer choice from these
+    for t, group in zip(terminals, group_answers([t["answer"] for t in terminals], dataset.same_answer)):
+        t["group"] = group
     return {
         "schema": R.schema_tag("predictions"), "id": problem.id, "question": problem.question,
         "reference": problem.reference, "search": search, "prompt": question.prompt,

@@ -2,7 +2,9 @@
 
 Prints the comparison table (method, dataset, split, model, QVM, accuracy with its 95% CI, tokens,
 policy and QVM calls per question, wall time), the paired tests of every run against its
-dataset's baseline, and what they say in plain words (`report.plain`). With `--out DIR` it also writes DIR/report.md, a self-contained
+dataset's baseline, each run's accuracy under the three ways of choosing among its terminals
+(best-scored, majority vote, weighted vote), and what they say in plain words (`report.plain`).
+With `--out DIR` it also writes DIR/report.md, a self-contained
 DIR/report.html, the accuracy-vs-tokens plot (DIR/accuracy_vs_tokens.png and .svg) and search-tree
 views (DIR/trees/RUN/QUESTION.html and .svg): for the questions named by `--tree` (or every one,
 `--tree all`), else for the first question with a saved tree in each run. Every number comes from
@@ -30,6 +32,10 @@ QVM_NOTE = ("\nFrom each QVM's train-q run: ROC-AUC of its score for y >= 0.5 on
             "the log-prob baseline's in brackets), sibling AUC only the steps taken from one state, final-step AUC only a question's final steps. The runs' terminal "
             "AUC asks the same of the search's final score: does it rank a question's correct terminals above its "
             "wrong ones?\n")
+CHOICE_NOTE = ("\nAnswer choice: each run's accuracy had it answered, from the same recorded terminals, with its "
+               "best-scored terminal, the answer most terminals reach, or the answer whose terminals' scores sum "
+               "highest (a score below zero adds nothing), with 95% bootstrap CIs; finished terminals count before "
+               "cut-off ones. pass@terminals, a question with any right terminal, is the ceiling of every choice.\n")
 
 
 def run(run_dirs: list[str], out: str | None = None, baseline: str | list[str] | None = None, pair: bool = True,
@@ -43,20 +49,24 @@ def run(run_dirs: list[str], out: str | None = None, baseline: str | list[str] |
     paired_rows = tables.paired_rows(pairs)
     qvm_rows = tables.qvm_rows(runs)
     repeat_rows = tables.repeat_rows(runs)
+    choice_rows = tables.answer_choice_rows(runs, resamples)
     text = "## Runs\n\n" + tables.markdown_table(tables.COMPARISON, comparison)
     if paired_rows:
         text += "\n## Paired tests\n\n" + tables.markdown_table(tables.PAIRED, paired_rows)
     if repeat_rows:
         text += "\n## Repeats over QVMs\n\n" + tables.markdown_table(tables.REPEATS, repeat_rows)
+    if choice_rows:
+        text += "\n## Answer choice\n\n" + tables.markdown_table(tables.ANSWER_CHOICE, choice_rows) + CHOICE_NOTE
     if qvm_rows:
         text += "\n## Q-value models\n\n" + tables.markdown_table(tables.QVMS, qvm_rows) + QVM_NOTE
     words = plain.sentences(runs, pairs)
     if words:
         text += "\n## In plain words\n\n" + "".join(f"- {s}\n" for s in words)
     notes = _unpaired_notes(runs, pairs) if pair else []
-    _print(comparison, paired_rows, repeat_rows, qvm_rows, words, text)
+    _print(comparison, paired_rows, repeat_rows, choice_rows, qvm_rows, words, text)
     if out:
-        _write(Path(out), runs, comparison, paired_rows, repeat_rows, qvm_rows, words, notes, text, tree_ids)
+        _write(Path(out), runs, comparison, paired_rows, repeat_rows, choice_rows, qvm_rows, words, notes, text,
+               tree_ids)
     return text
 
 
@@ -66,7 +76,7 @@ def _unpaired_notes(runs, pairs) -> list[str]:
             for r in runs if id(r) not in compared and len(runs) > 1]
 
 
-def _print(comparison, paired_rows, repeat_rows, qvm_rows, words, text: str) -> None:
+def _print(comparison, paired_rows, repeat_rows, choice_rows, qvm_rows, words, text: str) -> None:
     if not ui.out.is_terminal:  # piped or CI: the markdown itself, unwrapped
         ui.out.print(text, end="", highlight=False, soft_wrap=True)
         return
@@ -74,7 +84,9 @@ def _print(comparison, paired_rows, repeat_rows, qvm_rows, words, text: str) -> 
 
     for title, header, rows in (("qstar report", tables.COMPARISON, comparison),
                                 ("paired tests", tables.PAIRED, paired_rows),
-                                ("repeats over QVMs", tables.REPEATS, repeat_rows), ("Q-value models", tables.QVMS, qvm_rows)):
+                                ("repeats over QVMs", tables.REPEATS, repeat_rows),
+                                ("answer choice", tables.ANSWER_CHOICE, choice_rows),
+                                ("Q-value models", tables.QVMS, qvm_rows)):
         if not rows:
             continue
         t = Table(title=title, header_style="bold")
@@ -89,7 +101,8 @@ def _print(comparison, paired_rows, repeat_rows, qvm_rows, words, text: str) -> 
             ui.out.print(f"- {sentence}", highlight=False)
 
 
-def _write(out: Path, runs, comparison, paired_rows, repeat_rows, qvm_rows, words, notes, text: str, tree_ids) -> None:
+def _write(out: Path, runs, comparison, paired_rows, repeat_rows, choice_rows, qvm_rows, words, notes, text: str,
+           tree_ids) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -118,6 +131,8 @@ def _write(out: Path, runs, comparison, paired_rows, repeat_rows, qvm_rows, word
         plots.inline_svg(svg), links, [],
         extra=(("<h2>In plain words</h2><ul>" + "".join(f"<li>{escape(w)}</li>" for w in words) + "</ul>") if words else "")
         + (("<h2>Repeats over QVMs</h2>" + html.table(tables.REPEATS, repeat_rows)) if repeat_rows else "")
+        + (("<h2>Answer choice</h2>" + html.table(tables.ANSWER_CHOICE, choice_rows)
+            + f'<p class="note">{CHOICE_NOTE.strip()}</p>') if choice_rows else "")
         + (("<h2>Q-value models</h2>" + html.table(tables.QVMS, qvm_rows) + f'<p class="note">{QVM_NOTE.strip()}</p>')
            if qvm_rows else "")),
         encoding="utf-8")
