@@ -90,12 +90,13 @@ test-gpu: install-gpu
 
 # The documentation site (mkdocs.yml, docs/): built strictly (a broken link, anchor, snippet or
 # reference fails it) into site/, or served with live reload. `make test` builds it too (tests/test_docs.py).
+# NO_MKDOCS_2_WARNING: Material's banner about its successor, printed on every build.
 DOCS_ADDR ?= 127.0.0.1:8000
 docs: install
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 docs-serve: install
-	$(VENV)/bin/mkdocs serve --dev-addr $(DOCS_ADDR)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr $(DOCS_ADDR)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
