@@ -156,6 +156,21 @@ def chunks(items: list, size: int):
         yield items[start:start + size]
 
 
+def reward(dataset, problem_of):
+    """reward(item, solution text): the dataset's 0/1 grade of the text against the reference
+    answer of `problem_of(item)`'s problem; `reward.many(pairs)` grades many (item, text) pairs in
+    one call (code datasets run them in parallel). The labels' reward, and the oracle heuristic's."""
+    def many(pairs: list) -> list[float]:
+        grades = dataset.grade_batch([text for _, text in pairs], [problem_of(item) for item, _ in pairs])
+        return [1.0 if g.correct else 0.0 for g in grades]
+
+    def grade(item, text: str) -> float:
+        return many([(item, text)])[0]
+
+    grade.many = many
+    return grade
+
+
 def grading_dataset(dataset, execution):
     """The dataset ready to grade: a code dataset gets a sandbox executor, and only when the user
     opted in to running model-written code (checked before any model is loaded)."""

@@ -34,7 +34,7 @@ from qstar_cli.artifacts.rundir import RunDir, write_json_atomic
 from qstar_cli.config import LabelConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.stages import STAGES
-from qstar_cli.stages.common import chunks, dataset_options, grading_dataset, run_settings
+from qstar_cli.stages.common import chunks, dataset_options, grading_dataset, reward, run_settings
 from qstar_cli.steps import StepFormat
 
 ME = STAGES["label"]
@@ -74,15 +74,7 @@ def grader(config: LabelConfig):
     def problem_of(record: dict) -> Problem:
         return Problem(id=record["id"], question=record["question"], reference=record["reference"])
 
-    def many(pairs: list[tuple[dict, str]]) -> list[float]:
-        grades = dataset.grade_batch([text for _, text in pairs], [problem_of(rec) for rec, _ in pairs])
-        return [1.0 if g.correct else 0.0 for g in grades]
-
-    def grade(record: dict, text: str) -> float:
-        return many([(record, text)])[0]
-
-    grade.many = many
-    return dataset, grade
+    return dataset, reward(dataset, problem_of)
 
 
 def refuse_shards(cfg) -> None:
