@@ -281,7 +281,8 @@ def train_q(
 @stage_command("eval", DATA_FLAGS, RUN_FLAGS)
 def eval_(
     search: Optional[str] = typer.Option(None, "--search", "-s", help=SEARCH_HELP),
-    qvm: Optional[str] = typer.Option(None, "--qvm", help="Q-value model: a train-q run dir."),
+    qvm: Optional[str] = typer.Option(None, "--qvm", help="Q-value model: a train-q run dir; or oracle, a diagnostic "
+                                      "that grades continuations against the reference answers (eval.oracle_*)."),
     utility: Optional[str] = typer.Option(None, "--utility", help="A* process utility: none | confidence | prm | rule"),
     prm: Optional[str] = typer.Option(None, "--prm", help="A Hugging Face PRM for --utility prm or best-of-n."),
     k: Optional[int] = typer.Option(None, "--k", "-K", help="Candidate steps per expansion (paper: 6)."),

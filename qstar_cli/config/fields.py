@@ -1,5 +1,5 @@
 """The typing and checking every config section shares: values coerced to a field's annotation,
-`Literal` choices and `min` bounds checked, keys of older versions moved to where they live now,
+`Literal` choices and `min` / `max` bounds checked, keys of older versions moved to where they live now,
 and a backend's own options checked against its constructor."""
 
 from __future__ import annotations
@@ -51,16 +51,18 @@ def check_backend_options(options: dict, where: str) -> dict:
 
 
 def check_fields(section: Any, prefix: str) -> None:
-    """Each field's `Literal` choices and `metadata["min"]` bound, checked on the section's values."""
+    """Each field's `Literal` choices and `metadata["min"]` / `["max"]` bounds, checked on the section's values."""
     hints = typing.get_type_hints(type(section))
     for f in dataclasses.fields(section):
         value, hint = getattr(section, f.name), hints[f.name]
         choices = literal_choices(hint)
         if choices and value not in choices:
             raise QstarError(f"unknown {prefix}{f.name} {value!r}; choose one of: {', '.join(map(str, choices))}")
-        low = f.metadata.get("min")
+        low, high = f.metadata.get("min"), f.metadata.get("max")
         if low is not None and value is not None and value < low:
             raise QstarError(f"{prefix}{f.name} must be at least {low}, got {value}")
+        if high is not None and value is not None and value > high:
+            raise QstarError(f"{prefix}{f.name} must be at most {high}, got {value}")
 
 
 def coerce(value: Any, annotation: Any, key: str) -> Any:

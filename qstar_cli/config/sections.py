@@ -306,7 +306,8 @@ class TrainSection:
 
 # The eval section: the keys every search shares, then each search method's own keys, derived
 # from its config in the search registry (qstar_cli/search/__init__.py) so that a method's settings
-# are declared once, where the method is. The PRM keys are PRMConfig's fields with a `prm_` prefix.
+# are declared once, where the method is. The PRM keys are PRMConfig's fields with a `prm_` prefix,
+# the oracle heuristic's (eval.qvm=oracle) OracleConfig's with an `oracle_` prefix.
 @dataclass
 class _EvalShared:
     search: str = "astar"  # a name in qstar_cli.search.SEARCHERS (dashes allowed: best-of-n)
@@ -322,10 +323,11 @@ class _EvalShared:
 
 def _eval_fields() -> list[tuple[str, Any, Any]]:
     from qstar_cli.search import method_fields
+    from qstar_cli.search.oracle import OracleConfig
     from qstar_cli.value.prm import PRMConfig
 
     out = []
-    for cls, prefix in ((_EvalShared, ""), (PRMConfig, "prm_")):
+    for cls, prefix in ((_EvalShared, ""), (PRMConfig, "prm_"), (OracleConfig, "oracle_")):
         hints = typing.get_type_hints(cls)
         out += [(prefix + f.name, hints[f.name], field(default=f.default, metadata=f.metadata))
                 for f in dataclasses.fields(cls) if f.name != "model"]
@@ -348,9 +350,27 @@ def _validate_eval(self) -> None:
             raise QstarError(f"--search {self.search} does not use eval.{key} (set to {getattr(self, key)!r}); "
                              f"drop it, or pick a search that does")
     # the method's own cross-field checks; sampling keys play no part in them, so defaults stand in
-    problems = method.problems(method.configure(types.SimpleNamespace(eval=self, sampling=SamplingConfig())), self)
+    method_cfg = method.configure(types.SimpleNamespace(eval=self, sampling=SamplingConfig()))
+    problems = method.problems(method_cfg, self)
     if problems:
         raise QstarError(problems[0])
+    _check_oracle(self, defaults, method.needs_qvm(method_cfg))
+
+
+def _check_oracle(self, defaults, needs_qvm: bool) -> None:
+    """The oracle heuristic's keys are set only with it, and it stands only where a QVM is used."""
+    from qstar_cli.search.oracle import ORACLE, OracleConfig
+
+    if self.qvm != ORACLE:
+        for f in dataclasses.fields(OracleConfig):
+            key = f"oracle_{f.name}"
+            if getattr(self, key) != getattr(defaults, key):
+                raise QstarError(f"eval.{key} (set to {getattr(self, key)!r}) is a setting of the oracle heuristic; "
+                                 f"use it with --qvm oracle, or drop it")
+    elif not needs_qvm:
+        raise QstarError(f"--qvm oracle stands in for a Q-value model, and --search {self.search} with these settings "
+                         f"uses none (A* with --heuristic zero, best-of-N ranked by a PRM, MCTS without "
+                         f"eval.mcts_reward=qvm); pick settings that use the QVM, or drop --qvm oracle")
 
 
 EvalSection = dataclasses.make_dataclass("EvalSection", _eval_fields(), namespace={"validate": _validate_eval})

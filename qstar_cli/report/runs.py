@@ -16,6 +16,7 @@ import yaml
 from qstar_cli.artifacts.rundir import read_manifest, verify_complete
 from qstar_cli.errors import QstarError
 from qstar_cli.search import SEARCHERS
+from qstar_cli.search.oracle import ORACLE
 from qstar_cli.stages import STAGES
 
 
@@ -78,7 +79,16 @@ class EvalRun:
             parts.append(f"g={self.settings.get('agg', 'min')}({self.settings['utility']})")
         if self.settings.get("answer", "best_f") != "best_f":  # a vote (A*, beam, best-of-N)
             parts.append(f"answer={self.settings['answer']}")
+        if self.oracle is not None:  # not a method: its heuristic read the reference answers
+            parts.append(f"with oracle noise={self.oracle.get('noise', '?')} (uses the reference answers)")
         return " ".join(parts)
+
+    @property
+    def oracle(self) -> dict | None:
+        """The oracle heuristic's settings (rollouts, noise, ...) when the run used it, else None."""
+        if self.metrics.get("uses_reference_answers") or self.qvm_path == ORACLE:
+            return self.metrics.get("oracle") or {}
+        return None
 
     @property
     def qvm(self) -> str:
@@ -86,6 +96,9 @@ class EvalRun:
         path = self.qvm_path
         if not path:
             return "-"
+        if self.oracle is not None:
+            return (f"oracle M={self.oracle.get('rollouts', '?')} noise={self.oracle.get('noise', '?')} "
+                    f"(uses the reference answers)")
         name = "/".join(Path(path).parts[-2:]) or path
         backbone = self.metrics.get("qvm_backbone")
         if backbone and Path(backbone).is_absolute():
@@ -109,6 +122,8 @@ class EvalRun:
 
 def qvm_training(path: str) -> dict | None:
     """The train-q metrics of a QVM (its run folder or the run's qvm/ folder), if still on disk."""
+    if path == ORACLE:
+        return None  # the oracle heuristic was never trained
     for folder in (Path(path), Path(path).parent):
         try:
             if read_manifest(folder).get("stage") == STAGES["train"].command:

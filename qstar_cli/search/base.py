@@ -51,6 +51,9 @@ class Usage:
     generated_tokens: int = 0
     expansions: int = 0  # nodes expanded (A*, beam, MCTS)
     scored: int = 0  # (state, action) pairs scored by the QVM / PRM
+    # tokens the oracle heuristic's continuations generated (search/oracle.py): never in
+    # generated_tokens, which is what methods are compared on
+    oracle_tokens: int = 0
 
     def add(self, other: Usage) -> None:
         for key in vars(self):
@@ -73,6 +76,10 @@ class SearchEnv:
     def q_values(self, requests: list[tuple[Question, list[str], str]]) -> list[float]:
         """Q(s, a) in [0, 1] for each (question, steps so far, action). ONE QVM call."""
         raise NotImplementedError
+
+    def q_values_counted(self, requests: list[tuple[Question, list[str], str]]) -> tuple[list[float], list[int]]:
+        """`q_values`, and the policy tokens each value cost: 0 for a QVM; the oracle's continuations."""
+        return self.q_values(requests), [0] * len(requests)
 
     def process_utility(self, requests: list[tuple[Question, list[str], Candidate]], kind: str) -> list[float]:
         """A*'s R_P of each new step, by `kind` (none | confidence | prm | rule). At most ONE model call."""

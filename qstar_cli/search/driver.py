@@ -15,7 +15,8 @@ become ONE call for all of them. Policy requests go to the environment's stream 
   fallback completion gets it at once, inside the running batch, not alone at the end.
 
 Either way each question's own sequence of requests, and so its search, is the same; the driver
-charges every call to the questions that took part in it (policy, QVM and PRM calls; pairs scored).
+charges every call to the questions that took part in it (policy, QVM and PRM calls; pairs scored;
+the tokens of the oracle heuristic's continuations, apart from the search's own).
 `stream` admits questions into a window as others finish and yields each result as it is ready, so
 a long eval keeps the engine full to its last questions and saves every result at once.
 """
@@ -170,11 +171,14 @@ def _call_model(env: SearchEnv, questions: list[Question], batch: list[tuple[int
             usages[i].scored += sum(len(s) for s in scores)
         return parts
     if isinstance(batch[0][1], QValues):
-        flat = env.q_values([(questions[i], steps, action) for i, r in batch for steps, action in r.pairs])
-        for i, r in batch:
+        flat, cost = env.q_values_counted([(questions[i], steps, action) for i, r in batch
+                                           for steps, action in r.pairs])
+        sizes = [len(r.pairs) for _, r in batch]
+        for (i, r), spent in zip(batch, _split(cost, sizes)):
             usages[i].qvm_calls += 1
             usages[i].scored += len(r.pairs)
-        return _split(flat, [len(r.pairs) for _, r in batch])
+            usages[i].oracle_tokens += sum(spent)  # the oracle's continuations (0 for a QVM)
+        return _split(flat, sizes)
     kinds = {r.kind for _, r in batch}
     if len(kinds) > 1:  # searches of one method ask for one kind; keep the calls exact if not
         parts = {kind: _call_model(env, questions, [(i, r) for i, r in batch if r.kind == kind], usages)

@@ -8,6 +8,11 @@ accuracy with a 95% bootstrap CI (and strict accuracy: only answers stated in th
 format count, as lm-evaluation-harness's strict-match), pass@terminals, tokens and calls per
 question, wall time. What each method is and reads comes from the search registry
 (`qstar_cli.search.SEARCHERS`); its config is built from the resolved sections generically.
+
+`--qvm oracle` replaces the QVM by the oracle heuristic (qstar_cli/search/oracle.py), which grades
+the policy's continuations against the reference answers: its tokens are counted apart
+(`oracle_tokens_per_question`), and the manifest, metrics.json and the summary say that the run
+used the reference answers.
 """
 
 from __future__ import annotations
@@ -75,12 +80,38 @@ def check(config: EvalConfig):
     check_search(config)
     dataset, problems, total = select_problems(config.data, config.execution)
     fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
-    if config.eval.qvm:
+    if uses_oracle(config):
+        check_references(problems)
+    elif config.eval.qvm:
         _check_qvm(config.eval.qvm, fmt, config)
     if config.eval.prm:
         check_reference(config.eval.prm, "PRM")
     choose_backend(config.policy.backend)
     return dataset, problems, total, fmt, model_reference(config.policy)
+
+
+def uses_oracle(config: EvalConfig) -> bool:
+    from qstar_cli.search.oracle import ORACLE
+
+    return config.eval.qvm == ORACLE
+
+
+def check_references(problems) -> None:
+    """The oracle grades continuations against the reference answers: every question needs one."""
+    missing = [p.id for p in problems if not str(p.reference or "").strip()]
+    if missing:
+        raise QstarError(f"--qvm oracle grades continuations against the reference answers, and {len(missing)} of "
+                         f"the {len(problems)} selected questions have none (e.g. {missing[0]!r}); pick a dataset "
+                         f"or questions with answers")
+
+
+def oracle_config(cfg):
+    """The OracleConfig of eval section `cfg`: its fields are the section's `oracle_*` keys."""
+    from dataclasses import fields
+
+    from qstar_cli.search.oracle import OracleConfig
+
+    return OracleConfig(**{f.name: getattr(cfg, f"oracle_{f.name}") for f in fields(OracleConfig)})
 
 
 def check_search(config: EvalConfig) -> None:
@@ -96,7 +127,7 @@ def check_search(config: EvalConfig) -> None:
 def prepare(config: EvalConfig, problems, total: int, fmt):
     """The value models (which can still fail to load), then the run dir."""
     cfg = config.eval
-    qvm = load_qvm(cfg.qvm, fmt, config) if cfg.qvm else None
+    qvm = load_qvm(cfg.qvm, fmt, config) if cfg.qvm and not uses_oracle(config) else None
     prm = load_prm(cfg) if cfg.prm else None
     out = Path(cfg.out) if cfg.out else default_out(f"eval-{cfg.search}", config.data)
     cfg.out = str(out)
@@ -107,9 +138,14 @@ def prepare(config: EvalConfig, problems, total: int, fmt):
 
 def run_inputs(config: EvalConfig, problems) -> dict:
     """What the run is made from besides its config (see RunDir.open): the questions and the QVM's
-    weights (a QVM retrained into the same folder makes another run)."""
+    weights (a QVM retrained into the same folder makes another run); an oracle run says that it
+    read the reference answers."""
     inputs = question_inputs(config.data, problems)
-    if config.eval.qvm:
+    if uses_oracle(config):
+        from qstar_cli.search.oracle import LABEL
+
+        inputs["heuristic"] = LABEL
+    elif config.eval.qvm:
         from qstar_cli.artifacts.rundir import sha256_file
         from qstar_cli.value.model import qvm_folder
 
@@ -122,7 +158,9 @@ def run(config: EvalConfig) -> Path:
     dataset, problems, total, fmt, model_path = check(config)
     cfg = config.eval
     cfg.out = cfg.out or str(default_out(f"eval-{cfg.search}", config.data))
-    method = (f"eval.{key}" for key in sorted(SEARCH_KEYS[cfg.search]))
+    method = [f"eval.{key}" for key in sorted(SEARCH_KEYS[cfg.search])]
+    if uses_oracle(config):
+        method += ["eval.oracle_rollouts", "eval.oracle_noise"]
     ui.header(STAGE, cfg.out, run_settings(config, "eval.search", *method), to_yaml(config))
     qvm, prm, rundir = prepare(config, problems, total, fmt)
     todo = rundir.todo(problems)
@@ -140,6 +178,7 @@ def describe(config: EvalConfig, qvm) -> dict:
     """What a report shows beside the numbers, recorded with them so no report re-derives it."""
     from qstar_cli.backends import choose_backend
     from qstar_cli.config import SEARCH_KEYS
+    from qstar_cli.search.oracle import LABEL
 
     cfg, data = config.eval, config.data
     return {
@@ -152,6 +191,9 @@ def describe(config: EvalConfig, qvm) -> dict:
         "qvm": cfg.qvm, "qvm_backbone": qvm.meta.backbone if qvm is not None else None,
         "qvm_label_method": qvm.meta.label_method if qvm is not None else None,
         "prm": cfg.prm,
+        # the oracle heuristic read the reference answers: an upper bound, never a method
+        **({"heuristic": LABEL, "uses_reference_answers": True, "oracle": asdict(oracle_config(cfg))}
+           if uses_oracle(config) else {"uses_reference_answers": False}),
     }
 
 
@@ -166,6 +208,8 @@ def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, d
     with load_backend(config.policy, model_path) as backend, ui.progress() as bar:
         env = PolicySearchEnv(backend, dataset, fmt, qvm=qvm, prm=prm, max_step_tokens=cfg.max_step_tokens,
                               max_tokens=config.sampling.max_tokens, top_p=config.sampling.top_p)
+        if uses_oracle(config):
+            env = oracle_env(env, dataset, todo, config)
         questions = [Question(p.id, p.question, backend.render(dataset.messages(p, num_shots=config.data.num_shots)))
                      for p in todo]
         correct = answered = 0
@@ -185,6 +229,17 @@ def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, d
                            f"{u.generated_tokens / max(u.seconds, 1e-9):,.0f} tok/s")
         finally:  # a stopped session spent tokens too: the manifest counts them
             session.update(**backend.session_usage())
+
+
+def oracle_env(env, dataset, problems, config: EvalConfig):
+    """`env` with its QVM calls answered by the oracle: continuations at the sampling temperature,
+    graded by the dataset against each question's reference answer."""
+    from qstar_cli.search.oracle import OracleEnv
+    from qstar_cli.stages.common import reward
+
+    by_id = {p.id: p for p in problems}
+    return OracleEnv(env, reward(dataset, lambda question: by_id[question.id]), oracle_config(config.eval),
+                     config.sampling.temperature)
 
 
 def prediction_record(problem, question: Question, result, dataset, search: str) -> dict:
@@ -259,6 +314,8 @@ def eval_metrics(records: list[dict], sessions: list[dict], resamples: int = 100
         "pass_at_terminals": sum(any(t["correct"] for t in r["terminals"]) for r in records) / n if n else 0.0,
         "answered": sum(r["answer"] is not None for r in records),
         "tokens_per_question": mean("generated_tokens"),
+        # the oracle heuristic's continuations: never in tokens_per_question (records before it: 0)
+        "oracle_tokens_per_question": sum(r["usage"].get("oracle_tokens", 0) for r in records) / n if n else 0.0,
         "policy_calls_per_question": mean("policy_calls"),
         "qvm_calls_per_question": mean("qvm_calls"),
         "prm_calls_per_question": mean("prm_calls"),
@@ -274,7 +331,10 @@ def eval_metrics(records: list[dict], sessions: list[dict], resamples: int = 100
 
 def show_summary(m: dict, path: Path) -> None:
     lo, hi = m["accuracy_ci95"]
+    oracle = m.get("oracle") if m.get("uses_reference_answers") else None
     ui.summary(f"eval {m['search']} on {m['dataset']} -> {path}", [
+        *([("heuristic", f"{m['heuristic']}: an upper bound, not a method (M={oracle['rollouts']}, "
+                         f"noise={oracle['noise']})")] if oracle else []),
         ("questions", str(m["questions"])),
         ("accuracy (95% CI)", f"{m['accuracy']:.1%} ({lo:.1%} - {hi:.1%})"),
         *([("strict accuracy (95% CI)", f"{m['accuracy_strict']:.1%} ({m['accuracy_strict_ci95'][0]:.1%} - "
@@ -283,6 +343,8 @@ def show_summary(m: dict, path: Path) -> None:
         *([("terminal AUC (within question)", f"{m['terminal_auc']:.3f} over {m['terminal_auc_questions']} questions")]
           if m.get("terminal_auc") is not None else []),
         ("tokens / question", f"{m['tokens_per_question']:.0f}"),
+        *([("oracle tokens / question", f"{m['oracle_tokens_per_question']:.0f} (not in tokens / question)")]
+          if oracle else []),
         ("policy calls / question", f"{m['policy_calls_per_question']:.1f}"),
         ("QVM calls / question", f"{m['qvm_calls_per_question']:.1f}"),
         ("expansions / question", f"{m['expansions_per_question']:.1f}"),
