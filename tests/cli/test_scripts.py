@@ -38,10 +38,13 @@ from tests.conftest import REPO, data_env, run_qstar
 SCRIPTS_DIR = REPO / "scripts"
 
 SCRIPTS = {
-    "bench_engine.py": ("help", "imports", "run"),
+    # the engine benchmarks' smallest real runs take 30-40 s each (an engine per block size; a search
+    # per method): their imports are checked at every depth, and the code they drive is the
+    # backend's and the search driver's, which the e2e tests run
+    "bench_engine.py": ("help", "imports"),
     "bench_prefix.py": ("help", "imports", "run"),  # vLLM's engine internals: what --help cannot see
     "bench_qvm.py": ("help", "imports", "run"),
-    "bench_search.py": ("help", "imports", "run"),
+    "bench_search.py": ("help", "imports"),
     "bench_stages.py": ("help", "imports", "run"),
     "compare_methods.sh": ("bash -n", "dry"),  # the six methods on any dataset and model, by flags (no recipes)
     "cpu_results.sh": ("bash -n", "dry"),
@@ -57,10 +60,8 @@ SCRIPTS = {
     "qvm_sweep.py": ("help", "imports", "run"),
 }
 RUNS = {
-    "bench_engine.py": "test_run_bench_engine",
     "bench_prefix.py": "test_run_bench_prefix",
     "bench_qvm.py": "test_run_bench_qvm",
-    "bench_search.py": "test_run_bench_search",
     "bench_stages.py": "test_run_bench_stages",
     "mbpp_reference_check.py": "test_run_mbpp_reference_check",
     "qvm_heldout.py": "test_run_qvm_pack_then_heldout",
@@ -327,16 +328,6 @@ def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_run_bench_engine(tmp_path, data_dir, embedded_model):
-    pytest.importorskip("vllm")
-    ok(run_script("bench_engine.py", "--block-sizes", "32", "--questions", "1", "--repeats", "1",
-                  "--out", str(tmp_path), env=data_env(), timeout=900))
-    row, = json.loads((tmp_path / "bench_engine.json").read_text())["rows"]
-    assert "error" not in row, row["error"]  # a failed engine is a row, not an exit status
-    assert row["engine_block_size"] == 32 and min(row["expansion"], row["flat"], row["greedy"]) > 0
-
-
-@pytest.mark.slow
 def test_run_bench_prefix(tmp_path, data_dir, embedded_model):
     pytest.importorskip("vllm")
     ok(run_script("bench_prefix.py", "--k", "2", "--states", "2", "--out", str(tmp_path), env=data_env(),
@@ -349,26 +340,13 @@ def test_run_bench_prefix(tmp_path, data_dir, embedded_model):
 @pytest.mark.slow
 def test_run_bench_stages(tmp_path, data_dir, embedded_model):
     ok(run_script("bench_stages.py", "--backend", "hf", "--questions", "1", "--rollouts", "2", "--label-rollouts", "1",
-                  "--max-tokens", "48", "--out", str(tmp_path), env=data_env(), timeout=900))
+                  "--max-tokens", "16", "--out", str(tmp_path), env=data_env(), timeout=900))
     report = json.loads((tmp_path / "bench_stages.json").read_text())
     collect, label = report["stages"]
     assert (collect["stage"], collect["prompts"], collect["samples_per_prompt"]) == ("collect-rollouts", 1, 2)
     assert collect["stage_tokens"] > 0 and collect["bare_tokens"] > 0
     assert label["stage"] == "label --method rollout" and label["samples_per_prompt"] == 1
     assert "| collect-rollouts | 1 |" in (tmp_path / "bench_stages.md").read_text()
-
-
-@pytest.mark.slow
-def test_run_bench_search(tmp_path, data_dir, trained_qvm):
-    qvm, _, _ = trained_qvm
-    ok(run_script("bench_search.py", "--qvm", str(qvm), "--backend", "hf", "--questions", "1",
-                  "--k", "2", "--budget", "1", "--n-terminals", "1", "--beam-width", "0", "--mcts-iterations", "0",
-                  "--scaling-budget", "1", "--scaling-questions", "1", "--out", str(tmp_path),
-                  env=data_env(), timeout=900))
-    report = json.loads((tmp_path / "bench_search.json").read_text())
-    assert [(r["method"], r["schedule"]) for r in report["runs"]] == [("astar", "lockstep rounds")]
-    assert report["runs"][0]["generated_tokens"] > 0 and report["runs"][0]["qvm_calls"] >= 1
-    assert [s["questions"] for s in report["scaling"]] == [1]
 
 
 @pytest.mark.slow
