@@ -260,6 +260,7 @@ class LabelSection:
 class TrainSection:
     labels: list[str] = field(default_factory=list)  # qlabels run directories
     backbone: str = "minilm"  # HF id or folder; "minilm" (22M encoder, fastest on CPU) | "embedded" (SmolLM2-135M)
+    # | "policy": a head on the frozen policy's hidden state (value/policy.py)
     max_length: int = 384  # tokens of (question, steps so far, candidate step)
     epochs: float = 2.0
     max_steps: int = 0  # > 0 overrides epochs
@@ -285,10 +286,25 @@ class TrainSection:
     report_to: str = "none"  # none | wandb | tensorboard | ...
     score_batch_size: int = 32
     mixed_datasets: bool = False  # allow label runs of several datasets in one QVM
+    # The policy backbone (backbone: policy): which frozen model, which layers, which head
+    policy_model: str | None = None  # None: the label runs' policy
+    policy_layers: list[int] | str = "auto"  # "auto" (5 evenly spaced) or layer numbers (1 = first, -1 = last)
+    policy_head: Literal["linear", "mlp"] = "linear"  # linear: logistic regression; mlp: one hidden layer
+    policy_head_epochs: int = field(default=100, metadata={"min": 1})  # epochs of the head on cached features
+    policy_head_lr: float = 1e-3
     out: str | None = None
 
     def validate(self) -> None:
         check_fields(self, "train.")
+        if self.backbone == "policy":
+            from qstar_cli.value.policy import check_layers_spec
+
+            check_layers_spec(self.policy_layers)
+            if self.pairwise:
+                raise QstarError("train.pairwise is not available with the policy backbone (its head trains on "
+                                 "single examples); set train.pairwise=0")
+            if self.policy_head_lr <= 0:
+                raise QstarError("train.policy_head_lr must be positive")
         if self.pairwise < 0 or self.max_questions < 0:
             raise QstarError("train.pairwise and train.max_questions must be >= 0")
         if not 0 <= self.validation_fraction < 1:

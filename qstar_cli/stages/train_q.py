@@ -76,7 +76,12 @@ def run(config: TrainConfig) -> Path:
     from qstar_cli.backends.models import resolve_model
 
     # a --backbone that cannot be found fails before the header, as a wrong --model does
-    resolve_model(None if cfg.backbone in ("", "embedded") else cfg.backbone)
+    if cfg.backbone == "policy":
+        from qstar_cli.value.policy import check_policy
+
+        check_policy(cfg, sources[0]["policy"])  # the policy and its layers, from its config alone
+    else:
+        resolve_model(None if cfg.backbone in ("", "embedded") else cfg.backbone)
     out = Path(cfg.out) if cfg.out else Path(cfg.labels[0]).parent / f"qvm-{Path(cfg.labels[0]).name}"
     cfg.out = str(out)
     if rank == 0:

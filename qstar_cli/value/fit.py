@@ -14,6 +14,8 @@ from pathlib import Path
 from qstar_cli import ui
 from qstar_cli.errors import QstarError
 from qstar_cli.value.model import QVM, QVMMeta, load_backbone
+from qstar_cli.value.policy import BACKBONE as POLICY
+from qstar_cli.value.policy import VALIDATION_FRACTION as POLICY_VALIDATION
 from qstar_cli.value.train import Example, evaluate, first_questions, make_trainer, processes, split_by_question
 
 
@@ -41,7 +43,7 @@ def examples_from_records(records: list[dict], ys: list[list[float]] | None = No
 def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: bool = False) -> tuple[QVM, dict | None]:
     """Train a fresh QVM from `cfg.backbone` on `examples`; save it to out_dir/qvm. Under several
     processes (`accelerate launch`) each trains its share; the first one alone scores and saves,
-    and the others get None for metrics."""
+    and the others get None for metrics. `policy` trains a head on the frozen policy (policy.py)."""
     if not examples:
         raise QstarError("no labelled examples to train on")
     ys = [e.y for e in examples]
@@ -56,11 +58,19 @@ def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: 
             ui.warn(f"train.max_questions={cfg.max_questions} but only {available} training questions: using all")
         train = first_questions(train, cfg.max_questions, cfg.seed)
     validation: list[Example] = []
-    if cfg.validation_fraction:
+    # the policy backbone always needs validation questions: they choose its layer
+    fraction = cfg.validation_fraction or (POLICY_VALIDATION if cfg.backbone == POLICY else 0.0)
+    if fraction:
         # split off the training questions, never the held-out ones: the held-out AUC stays unbiased
-        train, validation = split_by_question(train, cfg.validation_fraction, f"validation{cfg.seed}")
+        train, validation = split_by_question(train, fraction, f"validation{cfg.seed}")
         if not train or not validation:
             raise QstarError("train.validation_fraction leaves no training or no validation question; change it")
+    if cfg.backbone == POLICY:
+        from qstar_cli.value.policy import fit_policy_qvm
+
+        if processes()[1] > 1:
+            raise QstarError("the policy backbone trains its head in one process: run qstar train-q without accelerate launch")
+        return fit_policy_qvm(train, validation, held, cfg, out_dir, meta)
     # the value head is initialised here, when the backbone loads, before the Trainer seeds: seed
     # now so that one seed gives one QVM
     from transformers import set_seed
@@ -82,19 +92,27 @@ def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: 
     if processes()[0] != 0:
         return qvm, None
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    metrics = {
+    metrics = run_metrics(qvm, train, validation, held, losses=losses, seconds=result.metrics.get("train_runtime", 0.0),
+                          steps=trainer.state.global_step, validation_auc=_keep_best_history(trainer))
+    qvm.save(out_dir / "qvm")
+    return qvm, metrics
+
+
+def run_metrics(qvm, train: list[Example], validation: list[Example], held: list[Example], *, losses: list[float],
+                seconds: float, steps: int, validation_auc: dict | None = None) -> dict:
+    """metrics.json of a train-q run, whatever the backbone: the training record and the held-out
+    block (`evaluate`) that `qstar report` puts in its QVM table."""
+    return {
         "train_examples": len(train), "train_questions": len({e.qid for e in train}),
         "train_loss_first": losses[0] if losses else None, "train_loss_last": losses[-1] if losses else None,
-        "train_seconds": round(result.metrics.get("train_runtime", 0.0), 2),
-        "train_steps": trainer.state.global_step,
+        "train_seconds": round(seconds, 2),
+        "train_steps": steps,
         "processes": processes()[1],
         "validation_questions": len({e.qid for e in validation}),
-        "validation_auc": _keep_best_history(trainer),
+        "validation_auc": validation_auc,
         "heldout": evaluate(qvm, held),
         "train_eval": evaluate(qvm, train[: max(1, min(len(train), 2000))]),
     }
-    qvm.save(out_dir / "qvm")
-    return qvm, metrics
 
 
 def _keep_best_history(trainer) -> dict | None:

@@ -30,6 +30,7 @@ class QVMMeta:
     backbone: str = ""
     max_length: int = 512
     label_method: str | None = None
+    head: dict | None = None  # the policy backbone: {policy, layer, kind, dim} (value/policy.py)
 
 
 def qvm_folder(path: str | Path) -> Path:
@@ -106,6 +107,10 @@ class QVM:
     @classmethod
     def load(cls, path: str | Path, batch_size: int = 32) -> QVM:
         meta = read_meta(path)
+        if meta.head is not None:  # a head on the frozen policy: scored through the same interface
+            from qstar_cli.value.policy import PolicyQVM
+
+            return PolicyQVM.load(path, meta, batch_size=batch_size)
         tokenizer, model, _ = load_backbone(str(path))
         return cls(tokenizer, model.eval(), meta, batch_size=batch_size)
 
