@@ -8,6 +8,10 @@ would only overlap each other). A
 panel's x axis turns logarithmic when its runs' costs span more than a factor of 20, as they do
 between greedy decoding and tree search. The SVG is written reproducibly (fixed ids, no date),
 so an unchanged report gives an unchanged file.
+
+A self-consistency or best-of-N run also draws its scaling curve (`report.scaling`): its accuracy at
+n = 1, 2, 4, ..., N samples from its one pool, by its own answer rule, against n samples' tokens,
+as a dashed line in its method's colour with its 95% CI as a band; the curve ends at the run's point.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from qstar_cli.search import SEARCHERS
 COLORS = {name: m.color for name, m in SEARCHERS.items()}  # in registry order: cheapest method first
 
 
-def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path) -> tuple[Path, Path]:
-    """Write OUT_STEM.png and OUT_STEM.svg; returns both paths."""
+def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path, curves: dict | None = None) -> tuple[Path, Path]:
+    """Write OUT_STEM.png and OUT_STEM.svg; returns both paths. `curves`: {id(run): [(tokens,
+    accuracy, (low, high)) for each n]}, the scaling curves of the runs that have one."""
+    curves = curves or {}
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,6 +50,13 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path) -> tuple[Path, Path]
             x, y = m["tokens_per_question"], 100 * m["accuracy"]
             lo, hi = (100 * v for v in m["accuracy_ci95"])
             color = COLORS.get(r.search, "#111827")
+            if id(r) in curves:
+                cx = [t for t, _, _ in curves[id(r)]]
+                ax.plot(cx, [100 * a for _, a, _ in curves[id(r)]], linestyle="--", marker=".", color=color,
+                        linewidth=1.1, markersize=5, zorder=2)
+                ax.fill_between(cx, [100 * ci[0] for _, _, ci in curves[id(r)]],
+                                [100 * ci[1] for _, _, ci in curves[id(r)]], color=color, alpha=0.12, linewidth=0,
+                                zorder=1)
             ax.errorbar([x], [y], yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], fmt="o", color=color, ecolor=color,
                         elinewidth=1.2, capsize=4, markersize=7, zorder=3)
             if i in labelled:  # stacked, so labels of coinciding points do not cover each other
@@ -52,6 +65,7 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path) -> tuple[Path, Path]
             if r.search not in methods:
                 methods.append(r.search)
         xs = [max(r.metrics["tokens_per_question"], 1e-9) for r in group]
+        xs += [max(t, 1e-9) for r in group for t, _, _ in curves.get(id(r), [])]
         if max(xs) / min(xs) > 20:
             ax.set_xscale("log")
             # plain numbers at 1, 2, 5 x 10^k read better than bare powers of ten

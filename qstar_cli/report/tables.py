@@ -25,6 +25,8 @@ REPEATS = ("method", "dataset", "runs (QVMs)", "mean accuracy", "min - max", "to
 CHOICES = (("best_f", "best-scored"), ("vote", "majority vote"), ("weighted", "weighted vote"))
 ANSWER_CHOICE = ("run", "method", "questions", *(f"{label} (95% CI)" for _, label in CHOICES),
                  "pass@terminals (95% CI)")
+# self-consistency and best-of-N at n samples, from one run's pool of N per question (report.scaling)
+SCALING = ("run", "method", "n", "tokens/q", *(f"{label}@n (95% CI)" for _, label in CHOICES))
 # columns rendered left-aligned; the rest are numbers
 TEXT_COLUMNS = {"run", "method", "dataset", "split", "model", "QVM", "baseline", "runs (QVMs)"}
 
@@ -100,6 +102,17 @@ def answer_choice_rows(runs: list[EvalRun], resamples: int = 1000) -> list[list[
         ceiling = [float(any(t["correct"] for t in rec["terminals"])) for rec in records]
         rows.append([r.name, r.method, str(len(records))]
                     + [with_ci(sum(v) / len(v), list(bootstrap_ci(v, resamples))) for v in [*right.values(), ceiling]])
+    return rows
+
+
+def scaling_rows(curves: list[tuple[EvalRun, list]]) -> list[list[str]]:
+    """One row per (run, n) of each run's scaling curve (`report.scaling.curve`); "-" for a choice
+    its pool cannot measure (self-consistency's samples carry no reranker score)."""
+    rows = []
+    for run, points in curves:
+        for p in points:
+            rows.append([run.name, run.method, str(p.n), f"{p.tokens:.0f}"]
+                        + [with_ci(p.accuracy.get(how), p.ci.get(how)) for how, _ in CHOICES])
     return rows
 
 

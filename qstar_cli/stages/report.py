@@ -3,7 +3,9 @@
 Prints the comparison table (method, dataset, split, model, QVM, accuracy with its 95% CI, tokens,
 policy and QVM calls per question, wall time), the paired tests of every run against its
 dataset's baseline, each run's accuracy under the three ways of choosing among its terminals
-(best-scored, majority vote, weighted vote), and what they say in plain words (`report.plain`).
+(best-scored, majority vote, weighted vote), each self-consistency or best-of-N run's accuracy at
+n = 1, 2, 4, ..., N samples from its one pool of N (`report.scaling`), and what they say in plain
+words (`report.plain`).
 With `--out DIR` it also writes DIR/report.md, a self-contained
 DIR/report.html, the accuracy-vs-tokens plot (DIR/accuracy_vs_tokens.png and .svg) and search-tree
 views (DIR/trees/RUN/QUESTION.html and .svg): for the questions named by `--tree` (or every one,
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.errors import QstarError
-from qstar_cli.report import html, paired, plain, plots, tables, trees
+from qstar_cli.report import html, paired, plain, plots, scaling, tables, trees
 from qstar_cli.report.runs import load_runs
 
 PLOT = "accuracy_vs_tokens"
@@ -36,6 +38,11 @@ CHOICE_NOTE = ("\nAnswer choice: each run's accuracy had it answered, from the s
                "best-scored terminal, the answer most terminals reach, or the answer whose terminals' scores sum "
                "highest (a score below zero adds nothing), with 95% bootstrap CIs; finished terminals count before "
                "cut-off ones. pass@terminals, a question with any right terminal, is the ceiling of every choice.\n")
+SCALING_NOTE = ("\nScaling from one sample pool: a self-consistency or best-of-N run drew N samples per question; its "
+                "accuracy at n samples is the expectation over every n of them (the best-scored sample by order "
+                "statistics; a vote over every subset, or 1,000 seeded random subsets where there are more), chosen "
+                "by the run's own rule, per question, then averaged, with 95% bootstrap CIs over questions. tokens/q "
+                "is n times each question's mean tokens per sample. At n = N it is the run's own accuracy.\n")
 
 
 def run(run_dirs: list[str], out: str | None = None, baseline: str | list[str] | None = None, pair: bool = True,
@@ -50,6 +57,8 @@ def run(run_dirs: list[str], out: str | None = None, baseline: str | list[str] |
     qvm_rows = tables.qvm_rows(runs)
     repeat_rows = tables.repeat_rows(runs)
     choice_rows = tables.answer_choice_rows(runs, resamples)
+    curves = [(r, points) for r in runs if (points := scaling.curve(r, resamples))]
+    scaling_rows = tables.scaling_rows(curves)
     text = "## Runs\n\n" + tables.markdown_table(tables.COMPARISON, comparison)
     if paired_rows:
         text += "\n## Paired tests\n\n" + tables.markdown_table(tables.PAIRED, paired_rows)
@@ -57,16 +66,19 @@ def run(run_dirs: list[str], out: str | None = None, baseline: str | list[str] |
         text += "\n## Repeats over QVMs\n\n" + tables.markdown_table(tables.REPEATS, repeat_rows)
     if choice_rows:
         text += "\n## Answer choice\n\n" + tables.markdown_table(tables.ANSWER_CHOICE, choice_rows) + CHOICE_NOTE
+    if scaling_rows:
+        text += ("\n## Scaling from one sample pool\n\n" + tables.markdown_table(tables.SCALING, scaling_rows)
+                 + SCALING_NOTE)
     if qvm_rows:
         text += "\n## Q-value models\n\n" + tables.markdown_table(tables.QVMS, qvm_rows) + QVM_NOTE
     words = plain.sentences(runs, pairs)
     if words:
         text += "\n## In plain words\n\n" + "".join(f"- {s}\n" for s in words)
     notes = _unpaired_notes(runs, pairs) if pair else []
-    _print(comparison, paired_rows, repeat_rows, choice_rows, qvm_rows, words, text)
+    _print(comparison, paired_rows, repeat_rows, choice_rows, scaling_rows, qvm_rows, words, text)
     if out:
-        _write(Path(out), runs, comparison, paired_rows, repeat_rows, choice_rows, qvm_rows, words, notes, text,
-               tree_ids)
+        _write(Path(out), runs, comparison, paired_rows, repeat_rows, choice_rows, scaling_rows, qvm_rows, words,
+               notes, text, tree_ids, curves)
     return text
 
 
@@ -76,7 +88,7 @@ def _unpaired_notes(runs, pairs) -> list[str]:
             for r in runs if id(r) not in compared and len(runs) > 1]
 
 
-def _print(comparison, paired_rows, repeat_rows, choice_rows, qvm_rows, words, text: str) -> None:
+def _print(comparison, paired_rows, repeat_rows, choice_rows, scaling_rows, qvm_rows, words, text: str) -> None:
     if not ui.out.is_terminal:  # piped or CI: the markdown itself, unwrapped
         ui.out.print(text, end="", highlight=False, soft_wrap=True)
         return
@@ -86,6 +98,7 @@ def _print(comparison, paired_rows, repeat_rows, choice_rows, qvm_rows, words, t
                                 ("paired tests", tables.PAIRED, paired_rows),
                                 ("repeats over QVMs", tables.REPEATS, repeat_rows),
                                 ("answer choice", tables.ANSWER_CHOICE, choice_rows),
+                                ("scaling from one sample pool", tables.SCALING, scaling_rows),
                                 ("Q-value models", tables.QVMS, qvm_rows)):
         if not rows:
             continue
@@ -101,14 +114,16 @@ def _print(comparison, paired_rows, repeat_rows, choice_rows, qvm_rows, words, t
             ui.out.print(f"- {sentence}", highlight=False)
 
 
-def _write(out: Path, runs, comparison, paired_rows, repeat_rows, choice_rows, qvm_rows, words, notes, text: str,
-           tree_ids) -> None:
+def _write(out: Path, runs, comparison, paired_rows, repeat_rows, choice_rows, scaling_rows, qvm_rows, words, notes,
+           text: str, tree_ids, curves=()) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise QstarError(f"cannot create the report folder {out}: {exc.strerror}") from None
     chosen = trees.select(runs, tree_ids)  # before writing anything: a bad --tree fails cleanly
-    png, svg = plots.accuracy_vs_tokens(runs, out / PLOT)
+    png, svg = plots.accuracy_vs_tokens(runs, out / PLOT, {
+        id(r): [(p.tokens, p.accuracy[scaling.own_rule(r)], p.ci[scaling.own_rule(r)]) for p in points]
+        for r, points in curves if all(scaling.own_rule(r) in p.accuracy for p in points)})
     links = []
     for run, record in chosen:
         folder = out / "trees" / _safe(run.name)
@@ -133,6 +148,8 @@ def _write(out: Path, runs, comparison, paired_rows, repeat_rows, choice_rows, q
         + (("<h2>Repeats over QVMs</h2>" + html.table(tables.REPEATS, repeat_rows)) if repeat_rows else "")
         + (("<h2>Answer choice</h2>" + html.table(tables.ANSWER_CHOICE, choice_rows)
             + f'<p class="note">{CHOICE_NOTE.strip()}</p>') if choice_rows else "")
+        + (("<h2>Scaling from one sample pool</h2>" + html.table(tables.SCALING, scaling_rows)
+            + f'<p class="note">{SCALING_NOTE.strip()}</p>') if scaling_rows else "")
         + (("<h2>Q-value models</h2>" + html.table(tables.QVMS, qvm_rows) + f'<p class="note">{QVM_NOTE.strip()}</p>')
            if qvm_rows else "")),
         encoding="utf-8")
