@@ -251,7 +251,8 @@ def label(
 @stage_command("train")
 def train_q(
     labels: Optional[list[str]] = typer.Option(None, "--labels", "-l", help="Label run directories (repeatable)."),
-    backbone: Optional[str] = typer.Option(None, "--backbone", help="HF id or folder; 'embedded' = SmolLM2-135M."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="HF id or folder; 'embedded' = SmolLM2-135M; "
+                                  "'policy' = a head on the frozen policy's hidden states."),
     epochs: Optional[float] = typer.Option(None, "--epochs"),
     max_steps: Optional[int] = typer.Option(None, "--max-steps"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
