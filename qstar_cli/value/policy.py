@@ -193,6 +193,9 @@ def choose_layer(train_x: dict, train: list[Example], val_x: dict, validation: l
         heads[k] = fit_head(train_x[k], train, cfg)
         aucs[k] = layer_auc(head_scores(heads[k][0], val_x[k]), validation)
     scored = [k for k in aucs if aucs[k] is not None]
+    if not scored:
+        ui.warn(f"no validation question has both a right and a wrong step: the layer cannot be chosen, the last "
+                f"candidate ({max(aucs)}) is kept; raise train.validation_fraction or label more questions")
     best = max(scored, key=lambda k: (aucs[k], -k)) if scored else max(aucs)
     return best, aucs, heads
 
