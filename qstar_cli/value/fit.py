@@ -70,7 +70,12 @@ def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: 
 
         if processes()[1] > 1:
             raise QstarError("the policy backbone trains its head in one process: run qstar train-q without accelerate launch")
-        return fit_policy_qvm(train, validation, held, cfg, out_dir, meta)
+        qvm, losses, seconds, record = fit_policy_qvm(train, validation, cfg, meta)
+        metrics = run_metrics(qvm, train, validation, held, losses=losses, seconds=seconds,
+                              steps=cfg.policy_head_epochs)
+        metrics["policy_backbone"] = record
+        qvm.save(out_dir / "qvm")
+        return qvm, metrics
     # the value head is initialised here, when the backbone loads, before the Trainer seeds: seed
     # now so that one seed gives one QVM
     from transformers import set_seed

@@ -25,7 +25,7 @@ from qstar_cli.batching import by_length, padded
 from qstar_cli.errors import QstarError
 from qstar_cli.value.format import FORMAT, encode
 from qstar_cli.value.metrics import grouped_auc
-from qstar_cli.value.model import META_FILE, QVMMeta, check_compatible
+from qstar_cli.value.meta import META_FILE, QVMMeta, check_compatible
 from qstar_cli.value.train import Example, class_weights, targets
 
 BACKBONE = "policy"
@@ -248,13 +248,12 @@ class PolicyQVM:
         return scores
 
 
-def fit_policy_qvm(train: list[Example], validation: list[Example], held: list[Example], cfg, out_dir: Path,
-                   meta: QVMMeta) -> tuple[PolicyQVM, dict]:
+def fit_policy_qvm(train: list[Example], validation: list[Example], cfg,
+                   meta: QVMMeta) -> tuple[PolicyQVM, list[float], float, dict]:
     """Features of the training and validation examples for every candidate layer (one pass), a
-    head per layer, the layer chosen on `validation`, saved to out_dir/qvm. The held-out examples
-    are scored only by the finished QVM."""
-    from qstar_cli.value.fit import run_metrics
-
+    head per layer, the layer chosen on `validation`: (the QVM, the chosen head's losses, the
+    seconds it took, the backbone's record for metrics.json). The held-out examples never come
+    here: fit.py scores them with the finished QVM, as it does every backbone's."""
     path, layers = check_policy(cfg, meta.policy)
     policy = Policy(path, cfg.max_length, cfg.score_batch_size)
     ui.info(f"policy backbone {path}: features at layers {', '.join(map(str, layers))} of {policy.n_layers} for "
@@ -272,12 +271,9 @@ def fit_policy_qvm(train: list[Example], validation: list[Example], held: list[E
     meta.head = {"policy": policy_reference(cfg, meta.policy), "layer": layer, "kind": cfg.policy_head,
                  "dim": train_x[layer].shape[1]}
     qvm = PolicyQVM(policy, head, meta)
-    metrics = run_metrics(qvm, train, validation, held, losses=losses,
-                          seconds=time.perf_counter() - start, steps=cfg.policy_head_epochs)
-    metrics["policy_backbone"] = {
+    record = {
         "policy": meta.head["policy"], "layers": policy.n_layers, "head": cfg.policy_head,
         "chosen_layer": layer, "validation_within_question_auc": {str(k): aucs[k] for k in sorted(aucs)},
         "feature_seconds": round(feature_seconds, 2),
     }
-    qvm.save(out_dir / "qvm")
-    return qvm, metrics
+    return qvm, losses, time.perf_counter() - start, record
