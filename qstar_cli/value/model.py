@@ -11,7 +11,7 @@ refuses a folder without it and `check_compatible` refuses inputs of another for
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from qstar_cli.batching import by_length, padded
