@@ -6,11 +6,11 @@ Every kind of QVM (model.py's fine-tuned backbone, policy.py's head on the froze
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from qstar_cli.errors import QstarError
-from qstar_cli.value.format import FORMAT
+from qstar_cli.value.format import FORMAT, encode
 
 META_FILE = "qstar_qvm.json"
 
@@ -61,3 +61,20 @@ def check_compatible(meta: QVMMeta, step_format: str, fmt: str = FORMAT) -> None
     if step_format != meta.step_format:
         raise QstarError(f"this QVM was trained on {meta.step_format!r} steps; the data uses "
                          f"{step_format!r} steps (set data.step_format to match, or train another QVM)")
+
+
+class SavedQVM:
+    """What every kind of QVM shares: its record (`meta`), the check of the inputs it is given, their
+    encoding with its tokenizer, and writing its record beside its weights."""
+
+    meta: QVMMeta
+    tokenizer: object
+
+    def check_compatible(self, step_format: str, fmt: str = FORMAT) -> None:
+        check_compatible(self.meta, step_format, fmt)
+
+    def encode_all(self, items: list[tuple[str, list[str], str]]) -> list[list[int]]:
+        return [encode(self.tokenizer, q, steps, a, self.meta.max_length) for q, steps, a in items]
+
+    def write_meta(self, path: Path) -> None:
+        (path / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2) + "\n", encoding="utf-8")

@@ -10,14 +10,12 @@ refuses a folder without it and `check_compatible` refuses inputs of another for
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 
 from qstar_cli.batching import by_length, padded
 from qstar_cli.errors import QstarError
-from qstar_cli.value.format import FORMAT, encode
-from qstar_cli.value.meta import META_FILE, WEIGHT_FILES, QVMMeta, check_compatible, qvm_folder, read_meta  # noqa: F401
+# a QVM's record lives in meta.py; importers of this module get it here too
+from qstar_cli.value.meta import META_FILE, WEIGHT_FILES, QVMMeta, SavedQVM, check_compatible, qvm_folder, read_meta  # noqa: F401
 
 def load_backbone(name_or_path: str, *, dtype: str = "float32", trust_remote_code: bool = False):
     """(tokenizer, model) for scalar regression on any HF backbone, pad token fixed."""
@@ -40,7 +38,7 @@ def load_backbone(name_or_path: str, *, dtype: str = "float32", trust_remote_cod
     return tokenizer, model, path
 
 
-class QVM:
+class QVM(SavedQVM):
     def __init__(self, tokenizer, model, meta: QVMMeta, batch_size: int = 32, device: str | None = None):
         import torch
 
@@ -69,13 +67,7 @@ class QVM:
         path.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(path, safe_serialization=True)
         self.tokenizer.save_pretrained(path)
-        (path / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2) + "\n", encoding="utf-8")
-
-    def check_compatible(self, step_format: str, fmt: str = FORMAT) -> None:
-        check_compatible(self.meta, step_format, fmt)
-
-    def encode_all(self, items: list[tuple[str, list[str], str]]) -> list[list[int]]:
-        return [encode(self.tokenizer, q, steps, a, self.meta.max_length) for q, steps, a in items]
+        self.write_meta(path)
 
     def score(self, items: list[tuple[str, list[str], str]]) -> list[float]:
         """Q in [0, 1] for each (question, steps so far, candidate step), batched by length."""

@@ -15,17 +15,15 @@ loaded from its reference). `QVM.load` returns a `PolicyQVM`, which scores as `Q
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.batching import by_length, padded
 from qstar_cli.errors import QstarError
-from qstar_cli.value.format import FORMAT, encode
+from qstar_cli.value.format import encode
 from qstar_cli.value.metrics import grouped_auc
-from qstar_cli.value.meta import META_FILE, QVMMeta, check_compatible
+from qstar_cli.value.meta import QVMMeta, SavedQVM
 from qstar_cli.value.train import Example, class_weights, targets
 
 BACKBONE = "policy"
@@ -200,7 +198,7 @@ def choose_layer(train_x: dict, train: list[Example], val_x: dict, validation: l
     return best, aucs, heads
 
 
-class PolicyQVM:
+class PolicyQVM(SavedQVM):
     """A QVM whose backbone is the frozen policy: the `QVM` interface search and labelling use."""
 
     def __init__(self, policy: Policy, head, meta: QVMMeta):
@@ -232,13 +230,7 @@ class PolicyQVM:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(path / "model.safetensors"))
-        (path / META_FILE).write_text(json.dumps(asdict(self.meta), indent=2) + "\n", encoding="utf-8")
-
-    def check_compatible(self, step_format: str, fmt: str = FORMAT) -> None:
-        check_compatible(self.meta, step_format, fmt)
-
-    def encode_all(self, items: list[tuple[str, list[str], str]]) -> list[list[int]]:
-        return [encode(self.tokenizer, q, steps, a, self.meta.max_length) for q, steps, a in items]
+        self.write_meta(path)
 
     def score(self, items: list[tuple[str, list[str], str]]) -> list[float]:
         if not items:
