@@ -5,6 +5,16 @@ import pytest
 from tests.conftest import run_qstar
 
 
+@pytest.fixture
+def shell_env(monkeypatch):
+    """The environment of a user's shell: the in-process `embedded_model` fixture quieted the
+    libraries of this test process (ui.quiet_libraries), and its children would inherit that."""
+    from qstar_cli import ui
+
+    for name in (*ui.QUIET_ENV, ui.VERBOSE_ENV):
+        monkeypatch.delenv(name, raising=False)
+
+
 def ok(result):
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-4000:])
     return result

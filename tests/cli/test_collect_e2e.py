@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from tests.cli.test_quiet_console import ANSI, quiet_console_problem
 from tests.conftest import run_qstar
 
 pytestmark = pytest.mark.slow
@@ -42,13 +43,16 @@ def check_run(out, n_questions, n_rollouts, backend):
 
 
 @pytest.mark.parametrize("backend", ["vllm", "hf"])
-def test_collect_rollouts_real_model(tmp_path, data_dir, embedded_model, backend):
+def test_collect_rollouts_real_model(tmp_path, data_dir, embedded_model, shell_env, backend):
     out = tmp_path / f"rollouts-{backend}"
     args = ("collect-rollouts", "--dataset", "mawps", "--split", "test", "--limit", "3", "--num-rollouts", "2",
             "--max-tokens", "96", "--temperature", "0.7", "--backend", backend, "--out", str(out))
-    result = run_qstar(*args)
+    result = run_qstar(*args, env={"FORCE_COLOR": "1"})  # rich draws as on a terminal
     assert result.returncode == 0, result.stderr[-3000:]
     assert "pass@M" in result.stdout and "trajectories" in result.stdout
+    # a default run's console: the header, the progress bar and the summary, nothing from the libraries
+    problem = quiet_console_problem(ANSI.sub("", result.stdout), ANSI.sub("", result.stderr), out, backend, 3)
+    assert problem is None, problem
     before = (out / "rollouts.jsonl").read_bytes()
     check_run(out, 3, 2, backend)
 

@@ -73,19 +73,31 @@ def cluster():
             time.sleep(2)
         yield address
     finally:
-        for proc in reversed(procs):
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(proc.pid, sig)
-                    proc.wait(timeout=30)
-                    break
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    continue
+        # SIGTERM to both nodes at once, then SIGKILL to what still runs after 10 s: a `ray start
+        # --block` head can take its whole wait to stop, one node after the other (30 s each)
+        _signal_groups(procs, signal.SIGTERM)
+        deadline = time.time() + 10
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                pass
+        _signal_groups([p for p in procs if p.poll() is None], signal.SIGKILL)
+        for proc in procs:
+            proc.wait()
         shutil.rmtree(temp, ignore_errors=True)
         if mode is None:
             os.environ.pop("RAY_AUTH_MODE", None)
         else:
             os.environ["RAY_AUTH_MODE"] = mode
+
+
+def _signal_groups(procs: list[subprocess.Popen], sig: int) -> None:
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def without_timing(records: list[dict]) -> list[dict]:
