@@ -74,3 +74,77 @@ def test_a_broken_link_fails_the_build(tmp_path):
     done = build(tmp_path / "site", config)
     assert done.returncode != 0
     assert any("missing.md" in line for line in warnings_in(done.stdout + done.stderr))
+
+
+# --- every qstar command the README and the docs show parses with today's CLI ---------------------
+
+def shell_blocks(text: str) -> list[str]:
+    """The bodies of a Markdown text's ```bash / ```sh fenced blocks (indented fences too)."""
+    blocks, body, inside = [], [], None
+    for line in text.splitlines():
+        fence = re.match(r"^\s*```(\w*)", line)
+        if fence and inside is None:
+            inside, body = fence.group(1), []
+        elif fence:
+            if inside in ("bash", "sh", "shell", "console"):
+                blocks.append("\n".join(body))
+            inside = None
+        elif inside is not None:
+            body.append(line)
+    return blocks
+
+
+def qstar_commands(block: str) -> list[str]:
+    """Each `qstar ...` command of a shell block: continuation lines joined, comments dropped,
+    commands chained with && or ; split, and NAME=value variables of the block substituted."""
+    variables, out = {}, []
+    for line in block.replace("\\\n", " ").splitlines():
+        line = re.sub(r"(^|\s)#.*$", "", line).strip()
+        assignment = re.fullmatch(r"([A-Z_][A-Z0-9_]*)=(\S+)", line)
+        if assignment:
+            variables[assignment.group(1)] = assignment.group(2)
+            continue
+        for part in re.split(r"&&|;", line):
+            part = part.strip()
+            if part.startswith("qstar "):
+                for name, value in variables.items():
+                    part = part.replace("${%s}" % name, value).replace(f"${name}", value)
+                out.append(part)
+    return out
+
+
+def test_shell_blocks_and_commands_are_read_as_a_reader_reads_them():
+    text = ("```text\nqstar not-a-command\n```\n\n  ```bash\n  R=recipes/demo\n  qstar eval --recipe $R/a.yaml \\\n"
+            "      --limit 2   # a comment\n  qstar version && qstar report x\n  ```\n")
+    commands = [" ".join(c.split()) for b in shell_blocks(text) for c in qstar_commands(b)]
+    assert commands == ["qstar eval --recipe recipes/demo/a.yaml --limit 2", "qstar version", "qstar report x"]
+
+
+def test_every_qstar_command_in_the_readme_and_the_docs_parses():
+    """Every flag known, every value of its type, every recipe of recipes/ named there (`--recipe R`
+    or a user's own `my_data.yaml` are the reader's files)."""
+    import shlex
+
+    from typer.main import get_command
+
+    from qstar_cli.cli import app
+
+    cli = get_command(app)
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")), *sorted((REPO / "recipes").rglob("*.md"))]
+    seen, problems = 0, []
+    for page in pages:
+        for block in shell_blocks(page.read_text(encoding="utf-8")):
+            for command in qstar_commands(block):
+                seen += 1
+                argv = shlex.split(command)[1:]
+                where = f"{page.relative_to(REPO)}: {command}"
+                try:
+                    ctx = cli.make_context("qstar", list(argv))
+                    name, cmd, rest = cli.resolve_command(ctx, [*ctx._protected_args, *ctx.args])
+                    cmd.make_context(name, rest, parent=ctx)
+                except Exception as exc:  # click's own errors: an unknown flag or command, a bad value
+                    problems.append(f"{where}\n  {type(exc).__name__}: {exc}")
+                recipes = [value for flag, value in zip(argv, argv[1:]) if flag == "--recipe" and value.startswith("recipes/")]
+                problems += [f"{where}\n  no recipe {r}" for r in recipes if not (REPO / r).is_file()]
+    assert seen > 50, f"only {seen} qstar commands found in the docs: is the block reader broken?"
+    assert not problems, "\n".join(problems)
