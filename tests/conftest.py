@@ -80,19 +80,24 @@ def embedded_model() -> str:
     return resolve_model(None)
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory, embedded_model) -> str:
-    """A tiny randomly-initialised Llama with the embedded model's real tokenizer (fast unit tests)."""
+def tiny_llama(path: Path, tokenizer_from: str, *, layers: int = 2, hidden: int = 32, positions: int = 512,
+               seed: int = 0) -> str:
+    """Save a randomly-initialised Llama of `layers` layers with the tokenizer of `tokenizer_from`."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    path = tmp_path_factory.mktemp("tiny-llama")
-    tokenizer = AutoTokenizer.from_pretrained(embedded_model)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+                         max_position_embeddings=positions, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     LlamaForCausalLM(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, embedded_model) -> str:
+    """A tiny randomly-initialised Llama with the embedded model's real tokenizer (fast unit tests)."""
+    return tiny_llama(tmp_path_factory.mktemp("tiny-llama"), embedded_model)

@@ -11,6 +11,7 @@ from qstar_cli.value.fit import fit_qvm  # noqa: E402
 from qstar_cli.value.format import encode  # noqa: E402
 from qstar_cli.value.model import QVM, QVMMeta, read_meta  # noqa: E402
 from qstar_cli.value.train import Example, split_by_question  # noqa: E402
+from tests.conftest import tiny_llama  # noqa: E402
 
 LAYERS = 3
 
@@ -18,18 +19,8 @@ LAYERS = 3
 @pytest.fixture(scope="module")
 def tiny_policy(tmp_path_factory, embedded_model) -> str:
     """A random 3-layer Llama with the embedded model's tokenizer."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    path = tmp_path_factory.mktemp("tiny-policy")
-    tokenizer = AutoTokenizer.from_pretrained(embedded_model)
-    torch.manual_seed(1)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=LAYERS,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
-    LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
+    return tiny_llama(tmp_path_factory.mktemp("tiny-policy"), embedded_model, layers=LAYERS, hidden=16,
+                      positions=256, seed=1)
 
 
 def cfg(**kw):
