@@ -20,7 +20,6 @@ TORCH_INDEX ?=
 TORCH_FLAGS := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 CPU_STAMP := $(VENV)/.installed-cpu
 GPU_STAMP := $(VENV)/.installed-gpu
-DEMO_DIR  ?= runs/demo
 
 .PHONY: install install-gpu demo results label-methods test test-fast test-gpu docs docs-serve clean
 
@@ -52,19 +51,15 @@ $(GPU_STAMP): pyproject.toml
 # the embedded 135M policy is right often enough for a QVM to learn: a QVM from rollouts of 80 train
 # questions, then greedy, best-of-N (10 samples reranked by the QVM: about A*'s tokens) and A* on 40
 # test questions, and a report that ends with what its numbers say in plain words. The recipes are
-# recipes/demo/ (the CPU comparison's settings on fewer questions). Rerunning resumes every stage.
+# recipes/demo/ (the CPU comparison's settings on fewer questions; they write into runs/demo/), run
+# by one `qstar run` so the policy engine starts once. Rerunning resumes every stage.
 DEMO := recipes/demo
 demo: install
-	$(QSTAR) collect-rollouts --recipe $(DEMO)/qvm.yaml --out $(DEMO_DIR)/rollouts
-	$(QSTAR) label --recipe $(DEMO)/qvm.yaml --input $(DEMO_DIR)/rollouts --out $(DEMO_DIR)/labels
-	$(QSTAR) train-q --recipe $(DEMO)/qvm.yaml --labels $(DEMO_DIR)/labels --out $(DEMO_DIR)/qvm
-	$(QSTAR) eval --recipe $(DEMO)/greedy.yaml --out $(DEMO_DIR)/eval-greedy
-	$(QSTAR) eval --recipe $(DEMO)/best-of-n.yaml --qvm $(DEMO_DIR)/qvm --out $(DEMO_DIR)/eval-best-of-n
-	$(QSTAR) eval --recipe $(DEMO)/astar.yaml --qvm $(DEMO_DIR)/qvm --out $(DEMO_DIR)/eval-astar
-	$(QSTAR) report $(DEMO_DIR)/eval-greedy $(DEMO_DIR)/eval-best-of-n $(DEMO_DIR)/eval-astar \
-		--baseline greedy --baseline best-of-n --out $(DEMO_DIR)/report
-	@echo "Where to look: $(DEMO_DIR)/report/report.html (tables, plot, the paired tests, the QVM) and the" \
-		"search trees A* grew, $(DEMO_DIR)/report/trees/; every run folder holds its config, records and metrics."
+	$(QSTAR) run $(DEMO)/qvm.yaml $(DEMO)/greedy.yaml $(DEMO)/best-of-n.yaml $(DEMO)/astar.yaml
+	$(QSTAR) report runs/demo/eval-greedy runs/demo/eval-best-of-n runs/demo/eval-astar \
+		--baseline greedy --baseline best-of-n --out runs/demo/report
+	@echo "Where to look: runs/demo/report/report.html (tables, plot, the paired tests, the QVM) and the" \
+		"search trees A* grew, runs/demo/report/trees/; every run folder holds its config, records and metrics."
 
 # The README's CPU results table: the recipes in recipes/cpu/<dataset>/ (QVM, then six methods, plus
 # self-consistency and best-of-N at n = 10, about A*'s tokens) and one report in

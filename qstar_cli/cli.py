@@ -194,11 +194,9 @@ def stage_command(section: str, *groups: dict):
             check_out(getattr(config, section).out)  # a file there fails now, not after the work
             if dry_run:  # the resolved config, as far as it goes (a recipe may get its --qvm from qstar repro)
                 return dry_run_print(section, config)
-            if getattr(config, "ray", None) is not None and config.ray.address:
-                from qstar_cli.launch import ray
+            from qstar_cli.stages.pipeline import run_stage
 
-                return ray.run(section, config)
-            stage.load().run(config)
+            run_stage(section, config)
 
         own = inspect.signature(fn, eval_str=True)
         command.__signature__ = own.replace(parameters=[*own.parameters.values(), *extra], return_annotation=None)
@@ -378,6 +376,20 @@ def report(
 
     check_out(out)
     report_stage.run(runs, out, baseline=baseline or None, pair=paired_tests, tree_ids=tree or None)
+
+
+@app.command("run")
+@handle_errors
+def run_recipes(
+    recipes: list[Path] = typer.Argument(..., help="Recipes whose stages (collect, label, train, eval) to run, "
+                                                   "in order."),
+    set_: Optional[list[str]] = SetOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print every stage's resolved config, run nothing."),
+):
+    """Run the stages of several recipes in order, in one process (one engine start), each as its own command would."""
+    from qstar_cli.stages import pipeline
+
+    pipeline.run([str(r) for r in recipes], set_ or [], dry_run)
 
 
 @app.command("repro")

@@ -134,10 +134,11 @@ train_q = _commands["train-q"]
 eval_command = _commands["eval"]
 report = _commands["report"]
 repro = _commands["repro"]
+run_recipes = _commands["run"]
 merge = _commands["merge"]
 version = _commands["version"]
 launch = _commands["launch"]
 launch_slurm = launch.commands["slurm"]  # type: ignore[attr-defined]
 
-__all__ = ["as_click", "qstar", "collect_rollouts", "label", "train_q", "eval_command", "report", "repro", "merge",
-           "version", "launch", "launch_slurm"]
+__all__ = ["as_click", "qstar", "collect_rollouts", "label", "train_q", "eval_command", "report", "repro",
+           "run_recipes", "merge", "version", "launch", "launch_slurm"]

@@ -142,14 +142,11 @@ class Policy:
     def usage(self):
         return self.backend.usage
 
-    def close(self) -> None:
-        self.backend.close()
-
     def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
-        self.close()
+        self.backend.__exit__(*exc)  # closes it, or hands it back to `keep_engines`
 
 
 @dataclass

@@ -15,6 +15,7 @@ class checks its own values in `check_options`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -75,11 +76,51 @@ def model_reference(policy_config) -> str:
     return resolve_model(policy_config.model)
 
 
+# engines kept for the later stages of this process while `keep_engines` is open: key -> backend
+_kept: dict[tuple, typing.Any] | None = None
+
+
+@contextlib.contextmanager
+def keep_engines():
+    """Within this block a stage gets the engine an earlier stage built for the same model and
+    settings, restarted as a fresh one with its seed would start (`PolicyBackend.restart`), instead
+    of building another: `qstar run` and `qstar repro` start an engine once, not once per stage.
+    An idle engine is dropped when a stage needs a different one; all are closed at the end."""
+    global _kept
+    if _kept is not None:  # nested: the outer block keeps them
+        yield
+        return
+    _kept = {}
+    try:
+        yield
+    finally:
+        kept, _kept = _kept, None
+        for backend in kept.values():
+            backend.kept = False
+            backend.close()
+
+
 def load_backend(policy_config, model_path: str | None = None):
-    """Build the configured backend on `model_path` (default: `model_reference`)."""
+    """Build the configured backend on `model_path` (default: `model_reference`), or restart the one
+    `keep_engines` holds for the same settings."""
     name = choose_backend(policy_config.backend)
     cls = backend_class(name)
     model_path = model_path or model_reference(policy_config)
     accepted = inspect.signature(cls.__init__).parameters
-    shared = {k: getattr(policy_config, k) for k in SHARED if k in accepted}
-    return cls(model_path, **shared, **policy_config.options.get(name, {}))
+    args = {**{k: getattr(policy_config, k) for k in SHARED if k in accepted}, **policy_config.options.get(name, {})}
+    key = (name, model_path, repr(sorted((k, v) for k, v in args.items() if k != "seed")))
+    backend = _kept.get(key) if _kept is not None else None
+    if _kept is None or (backend is not None and backend.in_use):  # nothing kept, or that one is busy
+        return cls(model_path, **args)
+    if backend is not None:
+        backend.restart(args.get("seed", 0))
+    else:
+        for other in [k for k, b in _kept.items() if not b.in_use]:  # one idle engine at a time
+            _kept.pop(other).close()
+        backend = cls(model_path, **args)
+        if not backend.reusable:
+            return backend
+        backend.kept = True
+        _kept[key] = backend
+    backend.in_use = True
+    return backend

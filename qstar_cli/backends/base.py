@@ -93,6 +93,11 @@ class PolicyBackend:
     model_path = ""
     streams = False  # True where submitted requests join a running batch (continuous batching)
     retries = 0  # requests a remote backend had to send again (a server that failed, timed out, ...)
+    # whether `restart` can hand this engine to another stage exactly as a fresh one would start
+    # (same seed state, nothing cached): what `backends.keep_engines` reuses
+    reusable = False
+    kept = False  # held by `keep_engines` for later stages: leaving a `with` block does not close it
+    in_use = False  # a kept engine a stage is using now
     serves_policy = True  # False: only the stronger labeller (it cannot count a completion's steps' tokens)
 
     def __init__(self, refill: float = 0.25) -> None:
@@ -113,6 +118,15 @@ class PolicyBackend:
     def close(self) -> None:
         pass
 
+    def restart(self, seed: int) -> None:
+        """Start over for another stage: fresh counters and tickets, nothing queued, `seed` as the
+        sampling seed (requests a failed stage left behind are dropped). Backends that set `reusable`
+        extend this to reseed and empty their caches."""
+        self._queued = []
+        self.usage = BackendUsage()
+        self.retries = 0
+        self._tickets = itertools.count()
+
     def session_usage(self) -> dict:
         """What this backend did, for the session record of a stage's manifest."""
         return {"generated_tokens": self.usage.generated_tokens, "generation_seconds": round(self.usage.seconds, 3),
@@ -127,7 +141,9 @@ class PolicyBackend:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.close()
+        self.in_use = False
+        if not self.kept:
+            self.close()
 
     # ---- prompts -------------------------------------------------------------------------
     @property

@@ -24,6 +24,7 @@ from qstar_cli.errors import QstarError
 
 class HFBackend(PolicyBackend):
     name = "hf"
+    reusable = True  # its samples depend only on the seed, the question and the requests so far
 
     def __init__(self, model_path: str, *, dtype: str = "auto", seed: int = 0, trust_remote_code: bool = False,
                  batch_size: int = 32):  # the option (policy.options.hf.batch_size): sequences per generate call
@@ -35,7 +36,6 @@ class HFBackend(PolicyBackend):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         if dtype == "auto":
             dtype = "bfloat16" if self.device == "cuda" else "float32"
-        torch.manual_seed(seed)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
@@ -47,8 +47,14 @@ class HFBackend(PolicyBackend):
         self.eos_ids = set(eos) | ({self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set())
         self.batch_size = batch_size
         self.model_path = model_path
-        self.seed = seed
         self._sent: dict[bytes, int] = {}  # (question, prompt) digest -> requests so far
+        self.restart(seed)  # seeded after loading, so a later restart is exactly this state
+
+    def restart(self, seed: int) -> None:
+        super().restart(seed)
+        self.torch.manual_seed(seed)
+        self.seed = seed
+        self._sent.clear()
 
     @staticmethod
     def check_options(options: dict, where: str) -> None:

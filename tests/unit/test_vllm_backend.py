@@ -76,3 +76,25 @@ def test_engine_args_cannot_override_what_qstar_sets():
     config = resolve(EvalConfig, None, base + ["policy.options.vllm.pipeline_parallel_size=2",
                                                "policy.options.vllm.engine_args={kv_cache_dtype: fp8}"], {})
     assert config.policy.options["vllm"]["engine_args"] == {"kv_cache_dtype": "fp8"}
+
+
+def test_each_cpu_engine_gets_its_own_kv_cache_size(engine, monkeypatch):
+    """Per engine, not through the process-wide VLLM_CPU_KVCACHE_SPACE that the first engine used
+    to set for every later one (and that rounded 1.5 GiB to 2)."""
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE")
+    assert engine(gpu=False, cpu_kv_cache_gib=1.5)["kv_cache_memory_bytes"] == 3 * 2**29
+    assert engine(gpu=False, cpu_kv_cache_gib=3)["kv_cache_memory_bytes"] == 3 * 2**30
+    assert "kv_cache_memory_bytes" not in engine(gpu=True)
+
+
+def test_only_an_in_process_cpu_engine_is_reused(engine, monkeypatch):
+    """keep_engines may hand an engine to a later stage only where `restart` reseeds what samples:
+    the CPU engine in this process, not a GPU engine's worker process."""
+    def reusable(gpu: bool) -> bool:
+        monkeypatch.setattr(vllm_backend, "_on_gpu", lambda: gpu)
+        return vllm_backend.VLLMBackend("model").reusable
+
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    assert reusable(gpu=False) and not reusable(gpu=True)
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")
+    assert not reusable(gpu=False)
