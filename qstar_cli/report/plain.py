@@ -13,8 +13,9 @@ from qstar_cli.report.runs import EvalRun, qvm_training
 SIGNIFICANT = 0.05  # McNemar's p below which a paired difference is called significant
 
 
-def sentences(runs: list[EvalRun], pairs: list[Paired]) -> list[str]:
-    return [*_qvm_sentences(runs), *(_paired_sentence(p) for p in pairs)]
+def sentences(runs: list[EvalRun], pairs: list[Paired], found: list | None = None) -> list[str]:
+    return [*_qvm_sentences(runs), *(_paired_sentence(p) for p in pairs),
+            *(_threshold_sentence(t) for t in found or [])]
 
 
 def _qvm_sentences(runs: list[EvalRun]) -> list[str]:
@@ -56,3 +57,29 @@ def _paired_sentence(p: Paired) -> str:
     return (f"{p.run.method} ({100 * p.run.metrics['accuracy']:.1f}%, {tokens[0]:.0f} tokens per question) against "
             f"{p.baseline.method} ({100 * p.baseline.metrics['accuracy']:.1f}%, {tokens[1]:.0f} tokens): "
             f"{100 * p.delta:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}] on {p.questions} questions, {verdict}.")
+
+
+def _threshold_sentence(t) -> str:
+    """Where a guided search starts to beat a reference (`report.threshold`), and where the
+    trained heuristics sit against that."""
+    ref = f"{t.reference.method} ({100 * t.reference.metrics['accuracy']:.1f}%)"
+    oracle = " (its points include the oracle, which reads the reference answers)" \
+        if any(p.run.oracle is not None for p in t.points) else ""
+    if t.value == float("inf"):
+        text = (f"{t.curve} does not beat {ref} even with its best-ranking heuristic (terminal AUC "
+                f"{t.highest:.2f}){oracle}")
+    elif t.value == float("-inf"):
+        text = (f"{t.curve} beats {ref} with every heuristic tried, down to terminal AUC {t.lowest:.2f}{oracle}")
+    else:
+        lo, hi = (t.show(x) for x in t.ci)
+        text = (f"{t.curve} stays at or above {ref} while its terminal AUC is above {t.value:.2f} "
+                f"[{lo}, {hi}]{oracle}")
+    trained = [p for p in t.points if p.run.oracle is None]
+    if trained and t.resamples:
+        where = []
+        for p in trained:
+            side = ("above the threshold's interval" if p.auc > t.ci[1] else
+                    "below it" if p.auc < t.ci[0] else "inside it")
+            where.append(f"{p.run.qvm} at {p.auc:.2f}, {side}")
+        text += "; the trained heuristics sit at " + "; ".join(where)
+    return text + "."

@@ -16,6 +16,7 @@ as a dashed line in its method's colour with its 95% CI as a band; the curve end
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -110,3 +111,63 @@ def inline_svg(svg_path: Path) -> str:
     no RDF metadata block (its namespace URLs look like references to a reader of the page)."""
     text = svg_path.read_text(encoding="utf-8")
     return re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
+
+
+def accuracy_vs_auc(found: list, out_stem: Path) -> tuple[Path, Path]:
+    """The threshold curves (`report.threshold`): each guided method's accuracy against its terminal
+    AUC, one point per heuristic (hollow: the oracle, which reads the reference answers; filled: a
+    trained one), 95% CIs both ways; each reference's accuracy as a dotted line, and on it each
+    threshold as a diamond with its interval as a bar. One panel per dataset and split."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "qstar-report", "svg.fonttype": "none"})
+    panels: dict[str, list] = {}
+    for t in found:
+        panels.setdefault(f"{t.reference.data_label}/{t.reference.split}", []).append(t)
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.5 + 5.2 * len(panels), 4.8), dpi=150, sharey=True,
+                             squeeze=False)
+    for ax, (title, group) in zip(axes[0], panels.items()):
+        drawn, refs = set(), set()
+        for t in group:
+            color = COLORS.get(t.points[0].run.search, "#111827")
+            if t.curve not in drawn:
+                drawn.add(t.curve)
+                ax.plot([p.auc for p in t.points], [100 * p.accuracy for p in t.points], color=color, linewidth=1.2,
+                        label=t.curve, zorder=2)
+                for p in t.points:
+                    lo, hi = (100 * v for v in p.run.metrics["accuracy_ci95"])
+                    y = 100 * p.accuracy
+                    xerr = ([[max(p.auc - p.auc_ci[0], 0)], [max(p.auc_ci[1] - p.auc, 0)]]
+                            if not math.isnan(p.auc_ci[0]) else None)
+                    ax.errorbar([p.auc], [y], xerr=xerr, yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], fmt="o",
+                                color=color, ecolor=color, elinewidth=0.9, capsize=3, markersize=6, zorder=3,
+                                markerfacecolor="white" if p.run.oracle is not None else color)
+            if t.reference.name not in refs:
+                refs.add(t.reference.name)
+                y = 100 * t.reference.metrics["accuracy"]
+                ref_color = COLORS.get(t.reference.search, "#6b7280")
+                ax.axhline(y, color=ref_color, linestyle=":", linewidth=1.2, zorder=1)
+                ax.annotate(t.reference.method, (0.99, y), xycoords=("axes fraction", "data"), fontsize=7,
+                            color=ref_color, xytext=(0, 3), textcoords="offset points", ha="right")
+            if math.isfinite(t.value):  # a diamond on the reference's line, its interval as a bar
+                y = 100 * t.reference.metrics["accuracy"]
+                lo, hi = (t.lowest if v == -math.inf else t.highest if v == math.inf else v for v in t.ci)
+                ax.errorbar([t.value], [y], xerr=[[max(t.value - lo, 0)], [max(hi - t.value, 0)]], fmt="D",
+                            color=color, ecolor=color, elinewidth=2.2, capsize=0, markersize=6, alpha=0.7, zorder=4)
+        ax.set_xlim(0.3, 1.02)
+        ax.set_ylim(-2, 102)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("terminal AUC (within question) of the score the search answers by")
+        ax.grid(True, color="#e5e7eb", zorder=0)
+        ax.legend(fontsize=7, loc="upper left", frameon=False)
+    axes[0][0].set_ylabel("accuracy (%), 95% CI")
+    fig.suptitle("When does the search pay? Accuracy against heuristic quality (hollow: oracle)", fontsize=11)
+    fig.tight_layout()
+    png, svg = out_stem.with_suffix(".png"), out_stem.with_suffix(".svg")
+    fig.savefig(png)
+    fig.savefig(svg, metadata={"Date": None})
+    plt.close(fig)
+    return png, svg

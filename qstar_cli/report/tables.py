@@ -27,8 +27,14 @@ ANSWER_CHOICE = ("run", "method", "questions", *(f"{label} (95% CI)" for _, labe
                  "pass@terminals (95% CI)")
 # self-consistency and best-of-N at n samples, from one run's pool of N per question (report.scaling)
 SCALING = ("run", "method", "n", "tokens/q", *(f"{label}@n (95% CI)" for _, label in CHOICES))
+# a guided search's accuracy against its heuristic's terminal AUC, and where it beats a reference
+# (report.threshold)
+CURVE = ("method", "heuristic", "run", "terminal AUC (95% CI)", "accuracy (95% CI)", "tokens/q")
+THRESHOLDS = ("method", "reference", "reference accuracy", "questions", "points",
+              "threshold terminal AUC (95% CI)", "trained heuristics (terminal AUC)")
 # columns rendered left-aligned; the rest are numbers
-TEXT_COLUMNS = {"run", "method", "dataset", "split", "model", "QVM", "baseline", "runs (QVMs)"}
+TEXT_COLUMNS = {"run", "method", "dataset", "split", "model", "QVM", "baseline", "runs (QVMs)", "heuristic",
+                "reference", "trained heuristics (terminal AUC)"}
 
 
 def num(x: float | None, digits: int = 3) -> str:
@@ -43,10 +49,13 @@ def signed_pct(x: float) -> str:
     return f"{100 * x:+.1f}"
 
 
-def with_ci(value: float | None, ci: list[float] | None) -> str:
-    """"41.0% [31.0, 51.0]"; "-" for a metric the run did not record (strict accuracy before it existed)."""
+def with_ci(value: float | None, ci: list[float] | None, percent: bool = True) -> str:
+    """"41.0% [31.0, 51.0]" (or "0.81 [0.74, 0.88]" for a non-percentage); "-" for a metric the run
+    did not record (strict accuracy before it existed)."""
     if value is None or ci is None:
         return "-"
+    if not percent:
+        return f"{value:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
     return f"{pct(value)}% [{pct(ci[0])}, {pct(ci[1])}]"
 
 
@@ -113,6 +122,31 @@ def scaling_rows(curves: list[tuple[EvalRun, list]]) -> list[list[str]]:
         for p in points:
             rows.append([run.name, run.method, str(p.n), f"{p.tokens:.0f}"]
                         + [with_ci(p.accuracy.get(how), p.ci.get(how)) for how, _ in CHOICES])
+    return rows
+
+
+def curve_rows(found: list) -> list[list[str]]:
+    """The points of each threshold curve (`report.threshold`), once per curve, by terminal AUC."""
+    rows, seen = [], set()
+    for t in found:
+        for p in t.points:
+            if id(p.run) not in seen:
+                seen.add(id(p.run))
+                m = p.run.metrics
+                rows.append([t.curve, p.run.qvm, p.run.name, with_ci(p.auc, list(p.auc_ci), percent=False),
+                             with_ci(m["accuracy"], m["accuracy_ci95"]), f"{m['tokens_per_question']:.0f}"])
+    return rows
+
+
+def threshold_rows(found: list) -> list[list[str]]:
+    rows = []
+    for t in found:
+        ref = t.reference.metrics
+        ci = f"[{t.show(t.ci[0])}, {t.show(t.ci[1])}]" if t.resamples else ""
+        trained = [f"{p.run.qvm} {p.auc:.2f}" for p in t.points if p.run.oracle is None]
+        rows.append([t.curve, f"{t.reference.method} ({t.reference.name})", pct(ref["accuracy"]),
+                     str(len(t.reference.records)), str(len(t.points)), f"{t.show(t.value)} {ci}".strip(),
+                     "; ".join(trained) or "-"])
     return rows
 
 

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.errors import QstarError
-from qstar_cli.report import html, paired, plain, plots, scaling, tables, trees
+from qstar_cli.report import html, paired, plain, plots, scaling, tables, threshold, trees
 from qstar_cli.report.runs import load_runs
 
 PLOT = "accuracy_vs_tokens"
+THRESHOLD_PLOT = "accuracy_vs_heuristic_auc"
 PAIRED_NOTE = ("Paired tests: each run against its dataset's baseline (the first run given, or --baseline) on the "
                "same questions. Δ is the run's accuracy minus the baseline's with a 95% paired-bootstrap CI over "
                "questions; McNemar's exact test uses the questions only one of the two solved.")
@@ -38,6 +39,13 @@ CHOICE_NOTE = ("\nAnswer choice: each run's accuracy had it answered, from the s
                "best-scored terminal, the answer most terminals reach, or the answer whose terminals' scores sum "
                "highest (a score below zero adds nothing), with 95% bootstrap CIs; finished terminals count before "
                "cut-off ones. pass@terminals, a question with any right terminal, is the ceiling of every choice.\n")
+THRESHOLD_NOTE = ("\nWhen does the search pay: each guided search (A*, beam, best-of-N reranking) run with several "
+                  "heuristics is a curve of accuracy against its terminal AUC, the within-question ROC-AUC of the score "
+                  "it answers by over the terminals it reached (the search's own final states). The threshold is the "
+                  "terminal AUC below which the curve, followed from its best-ranking point down, falls under the "
+                  "reference's accuracy (linear between points; > or < the curve's range where it never crosses), with "
+                  "a 95% bootstrap CI over questions, every run resampled together. Oracle rows read the reference "
+                  "answers: upper bounds, not methods.\n")
 SCALING_NOTE = ("\nScaling from one sample pool: a self-consistency or best-of-N run drew N samples per question; its "
                 "accuracy at n samples is the expectation over every n of them (the best-scored sample by order "
                 "statistics; a vote over every subset, or 1,000 seeded random subsets where there are more), chosen "
@@ -59,6 +67,8 @@ def run(run_dirs: list[str], out: str | None = None, baseline: str | list[str] |
     choice_rows = tables.answer_choice_rows(runs, resamples)
     curves = [(r, points) for r in runs if (points := scaling.curve(r, resamples))]
     scaling_rows = tables.scaling_rows(curves)
+    found = threshold.thresholds(runs, baseline, resamples) if pair else []
+    curve_rows, threshold_rows = tables.curve_rows(found), tables.threshold_rows(found)
     text = "## Runs\n\n" + tables.markdown_table(tables.COMPARISON, comparison)
     if paired_rows:
         text += "\n## Paired tests\n\n" + tables.markdown_table(tables.PAIRED, paired_rows)
@@ -69,16 +79,24 @@ def run(run_dirs: list[str], out: str | None = None, baseline: str | list[str] |
     if scaling_rows:
         text += ("\n## Scaling from one sample pool\n\n" + tables.markdown_table(tables.SCALING, scaling_rows)
                  + SCALING_NOTE)
+    if threshold_rows:
+        text += ("\n## When does the search pay?\n\n" + tables.markdown_table(tables.CURVE, curve_rows) + "\n"
+                 + tables.markdown_table(tables.THRESHOLDS, threshold_rows) + THRESHOLD_NOTE)
     if qvm_rows:
         text += "\n## Q-value models\n\n" + tables.markdown_table(tables.QVMS, qvm_rows) + QVM_NOTE
-    words = plain.sentences(runs, pairs)
+    words = plain.sentences(runs, pairs, found)
     if words:
         text += "\n## In plain words\n\n" + "".join(f"- {s}\n" for s in words)
     notes = _unpaired_notes(runs, pairs) if pair else []
-    _print(comparison, paired_rows, repeat_rows, choice_rows, scaling_rows, qvm_rows, words, text)
+    tables_shown = {"repeats over QVMs": (tables.REPEATS, repeat_rows),
+                    "answer choice": (tables.ANSWER_CHOICE, choice_rows),
+                    "scaling from one sample pool": (tables.SCALING, scaling_rows),
+                    "threshold curves": (tables.CURVE, curve_rows), "thresholds": (tables.THRESHOLDS, threshold_rows),
+                    "Q-value models": (tables.QVMS, qvm_rows)}
+    _print(comparison, paired_rows, tables_shown, words, text)
     if out:
         _write(Path(out), runs, comparison, paired_rows, repeat_rows, choice_rows, scaling_rows, qvm_rows, words,
-               notes, text, tree_ids, curves)
+               notes, text, tree_ids, curves, found, curve_rows, threshold_rows)
     return text
 
 
@@ -88,18 +106,14 @@ def _unpaired_notes(runs, pairs) -> list[str]:
             for r in runs if id(r) not in compared and len(runs) > 1]
 
 
-def _print(comparison, paired_rows, repeat_rows, choice_rows, scaling_rows, qvm_rows, words, text: str) -> None:
+def _print(comparison, paired_rows, shown: dict, words, text: str) -> None:
     if not ui.out.is_terminal:  # piped or CI: the markdown itself, unwrapped
         ui.out.print(text, end="", highlight=False, soft_wrap=True)
         return
     from rich.table import Table
 
-    for title, header, rows in (("qstar report", tables.COMPARISON, comparison),
-                                ("paired tests", tables.PAIRED, paired_rows),
-                                ("repeats over QVMs", tables.REPEATS, repeat_rows),
-                                ("answer choice", tables.ANSWER_CHOICE, choice_rows),
-                                ("scaling from one sample pool", tables.SCALING, scaling_rows),
-                                ("Q-value models", tables.QVMS, qvm_rows)):
+    for title, (header, rows) in {"qstar report": (tables.COMPARISON, comparison),
+                                  "paired tests": (tables.PAIRED, paired_rows), **shown}.items():
         if not rows:
             continue
         t = Table(title=title, header_style="bold")
@@ -115,7 +129,7 @@ def _print(comparison, paired_rows, repeat_rows, choice_rows, scaling_rows, qvm_
 
 
 def _write(out: Path, runs, comparison, paired_rows, repeat_rows, choice_rows, scaling_rows, qvm_rows, words, notes,
-           text: str, tree_ids, curves=()) -> None:
+           text: str, tree_ids, curves=(), found=(), curve_rows=(), threshold_rows=()) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -137,6 +151,10 @@ def _write(out: Path, runs, comparison, paired_rows, repeat_rows, choice_rows, s
     markdown = "# qstar report\n\n" + text
     markdown += "".join(f"\n{n}\n" for n in ([PAIRED_NOTE] if paired_rows else []) + notes)
     markdown += f"\n## Accuracy vs. generated tokens\n\n![accuracy vs tokens]({png.name})\n"
+    threshold_svg = None
+    if found:
+        threshold_png, threshold_svg = plots.accuracy_vs_auc(list(found), out / THRESHOLD_PLOT)
+        markdown += f"\n## Accuracy vs. heuristic quality\n\n![accuracy vs terminal AUC]({threshold_png.name})\n"
     if links:
         markdown += "\n## Search trees\n\n" + "".join(f"- [{label}]({href})\n" for label, href in links)
     (out / "report.md").write_text(markdown, encoding="utf-8")
@@ -150,6 +168,9 @@ def _write(out: Path, runs, comparison, paired_rows, repeat_rows, choice_rows, s
             + f'<p class="note">{CHOICE_NOTE.strip()}</p>') if choice_rows else "")
         + (("<h2>Scaling from one sample pool</h2>" + html.table(tables.SCALING, scaling_rows)
             + f'<p class="note">{SCALING_NOTE.strip()}</p>') if scaling_rows else "")
+        + (("<h2>When does the search pay?</h2>" + html.table(tables.CURVE, curve_rows)
+            + html.table(tables.THRESHOLDS, threshold_rows) + plots.inline_svg(threshold_svg)
+            + f'<p class="note">{THRESHOLD_NOTE.strip()}</p>') if threshold_svg else "")
         + (("<h2>Q-value models</h2>" + html.table(tables.QVMS, qvm_rows) + f'<p class="note">{QVM_NOTE.strip()}</p>')
            if qvm_rows else "")),
         encoding="utf-8")
