@@ -73,6 +73,8 @@ DATA_FLAGS = {
 }
 RUN_FLAGS = {
     "backend": ("policy.backend", BackendOpt, Optional[str]),
+    "sample_cache": ("policy.sample_cache", typer.Option(None, "--sample-cache", help="A folder of samples shared "
+                     "by runs: each state's samples are drawn once, later runs reuse them."), Optional[str]),
     "allow_code": ("execution.allow_code", AllowCodeOpt, bool),
     "ray": ("ray.address", typer.Option(None, "--ray", help="Run across a Ray cluster, one task per shard, merged into "
                                         "--out: auto | local | HOST:PORT (needs Ray: the qstar ray extra)."), Optional[str]),

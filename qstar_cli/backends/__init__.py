@@ -101,8 +101,17 @@ def keep_engines():
 
 
 def load_backend(policy_config, model_path: str | None = None):
-    """Build the configured backend on `model_path` (default: `model_reference`), or restart the one
-    `keep_engines` holds for the same settings."""
+    """The configured backend on `model_path` (default: `model_reference`), reading its samples from
+    `policy.sample_cache` when one is set (`backends.cache`)."""
+    from qstar_cli.backends.cache import cached
+
+    backend = _engine(policy_config, model_path)
+    model = f"{backend.name}:{policy_config.model or 'embedded'}:{policy_config.dtype}"
+    return cached(backend, getattr(policy_config, "sample_cache", None), model)
+
+
+def _engine(policy_config, model_path: str | None = None):
+    """Build the configured backend, or restart the one `keep_engines` holds for the same settings."""
     name = choose_backend(policy_config.backend)
     cls = backend_class(name)
     model_path = model_path or model_reference(policy_config)

@@ -78,6 +78,9 @@ class PolicyConfig:
     max_model_len: int = field(default=2048, metadata={"min": 1})
     seed: int = 0
     trust_remote_code: bool = False
+    # a folder of samples shared by runs: each state's samples are drawn once and reused by later runs
+    # (qstar_cli/backends/cache.py); which draws a run gets, not their distribution
+    sample_cache: str | None = None
     # {backend: {option: value}}: each backend's own settings, its constructor's keyword arguments
     # (qstar_cli/backends/); only the chosen backend's are used, so one recipe can hold several.
     # e.g. options: {vllm: {block_size: 64, tensor_parallel_size: 8}, hf: {batch_size: 64}}
@@ -367,7 +370,7 @@ STAGE_CONFIGS: dict[str, type] = {
 # (Backend options are all of this kind: parallelism, memory, batching, where a server is.)
 EXECUTION_KEYS = {
     "data.data_dir", "data.limit",
-    "policy.backend", "policy.options", "collect.batch_questions", "collect.out",
+    "policy.backend", "policy.options", "policy.sample_cache", "collect.batch_questions", "collect.out",
     "label.batch_questions", "label.out", "label.strong_options",
     "eval.out", "eval.batch_questions", "eval.trees", "eval.bootstrap", "eval.qvm_batch_size",
     "eval.prm_batch_size",

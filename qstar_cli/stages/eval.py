@@ -324,6 +324,8 @@ def eval_metrics(records: list[dict], sessions: list[dict], resamples: int = 100
         "terminal_auc": terminal_auc,
         "terminal_auc_questions": terminal_questions,
         "wall_seconds": round(sum(s.get("seconds", 0.0) for s in sessions), 3),
+        # samples a policy.sample_cache gave instead of the engine (in tokens_per_question all the same)
+        "cached_tokens": sum(s.get("cached_tokens", 0) for s in sessions),
         "generation_tokens_per_second": gen_tokens / gen_seconds if gen_seconds else None,
         "backend_retries": sum(s.get("retries", 0) for s in sessions),
     }
@@ -343,6 +345,8 @@ def show_summary(m: dict, path: Path) -> None:
         *([("terminal AUC (within question)", f"{m['terminal_auc']:.3f} over {m['terminal_auc_questions']} questions")]
           if m.get("terminal_auc") is not None else []),
         ("tokens / question", f"{m['tokens_per_question']:.0f}"),
+        *([("from the sample cache", f"{m['cached_tokens'] / max(m['questions'], 1):.0f} tokens / question "
+            f"(counted in tokens / question, not generated)")] if m.get("cached_tokens") else []),
         *([("oracle tokens / question", f"{m['oracle_tokens_per_question']:.0f} (not in tokens / question)")]
           if oracle else []),
         ("policy calls / question", f"{m['policy_calls_per_question']:.1f}"),
