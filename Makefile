@@ -61,10 +61,10 @@ demo: install
 	@echo "Where to look: runs/demo/report/report.html (tables, plot, the paired tests, the QVM) and the" \
 		"search trees A* grew, runs/demo/report/trees/; every run folder holds its config, records and metrics."
 
-# The README's CPU results table: the recipes in recipes/cpu/<dataset>/ (QVM, then six methods, plus
-# self-consistency and best-of-N at n = 10, about A*'s tokens) and one report in
-# runs/cpu/report-<datasets>/. Default: SYNTHETIC arithmetic, about 25 min on two cores;
-# `make results DATASETS="mawps svamp"` for the real sets (hours). Rerunning resumes.
+# The CPU results tables: the recipes in recipes/cpu/<dataset>/ (the QVM, then greedy, best-of-N with
+# 10 samples, beam, MCTS and A*; self-consistency and best-of-N at n = 1..10 from best-of-N's one pool
+# of samples) and one report in runs/cpu/report-<datasets>/. Default: SYNTHETIC arithmetic, about
+# 20 min on two cores; `make results DATASETS="mawps svamp"` for the real sets (hours). Rerunning resumes.
 results: install
 	QSTAR=$(QSTAR) scripts/cpu_results.sh
 

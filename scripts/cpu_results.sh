@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The README's CPU results table, from the recipes in recipes/cpu/<dataset>/: for each dataset, the
-# Q-value model (collect-rollouts -> label -> train-q on training questions, qvm.yaml), then the six
-# methods (greedy, self-consistency, best-of-N, beam, MCTS, A*) and self-consistency and best-of-N
-# with 10 samples (about the tokens A* spends, for the equal-compute comparison) on the same evaluation
-# questions (100 synthetic, 300 MAWPS or SVAMP), then one `qstar report` over all of them (paired tests
-# against greedy, plot, trees).
+# The CPU results tables, from the recipes in recipes/cpu/<dataset>/: for each dataset, the Q-value
+# model (collect-rollouts -> label -> train-q on training questions, qvm.yaml), then greedy, best-of-N
+# with 10 samples (about the tokens A* spends, for the equal-compute comparison), beam, MCTS and A*
+# on the same evaluation questions (100 synthetic, 300 MAWPS or SVAMP), then one `qstar report` over
+# all of them (paired tests against greedy and best-of-N, plot, trees). Self-consistency and best-of-N
+# at n = 1, 2, 4, 8 and 10 come from best-of-N's one pool of 10 samples per question (the report's
+# "Scaling from one sample pool": majority vote, best-scored and weighted vote), so no sample is drawn
+# twice; the runs of a dataset also share a sample cache (runs/cpu/<dataset>/samples), so the A* runs
+# with other QVM seeds reuse the continuations of the states they have in common.
 # Every stage resumes, so rerunning after an interruption finishes the work without redoing it.
 #
 #   make results                                   # SYNTHETIC arithmetic: about 25 min on 2 cores
@@ -26,12 +29,13 @@
 # report shows A*'s spread over QVM seeds.
 #
 # Knobs (environment): DATASETS (default "synthetic"), METHODS, QVM_SEEDS, QSTAR (the command), REPORT
-# (the report folder, default runs/cpu/report-<datasets>, e.g. runs/cpu/report-synthetic) and
-# EXTRA (more flags for every stage command, e.g. "--set policy.backend=hf").
+# (the report folder, default runs/cpu/report-<datasets>, e.g. runs/cpu/report-synthetic),
+# SAMPLE_CACHE ("no": none) and EXTRA (more flags for every stage command, e.g. "--set policy.backend=hf").
+# The recipes self-consistency, self-consistency-10 and best-of-n (n = 6) are still there to run alone.
 set -euo pipefail
 
 DATASETS=${DATASETS:-synthetic}
-METHODS=${METHODS:-"greedy self-consistency best-of-n beam mcts astar self-consistency-10 best-of-n-10"}
+METHODS=${METHODS:-"greedy best-of-n-10 beam mcts astar"}
 QSTAR=${QSTAR:-qstar}
 if [ "$DATASETS" = synthetic ]; then QVM_SEEDS=${QVM_SEEDS:-0}; else QVM_SEEDS=${QVM_SEEDS:-"0 1 2"}; fi
 DEFAULT_REPORT=runs/cpu/report-${DATASETS// /-}
@@ -40,12 +44,14 @@ read -r -a extra <<< "${EXTRA:-}"
 
 runs=()
 for ds in $DATASETS; do
+  cache=()
+  [ "${SAMPLE_CACHE:-}" != no ] && cache=(--sample-cache "runs/cpu/$ds/samples")
   qvm=recipes/cpu/$ds/qvm.yaml
   $QSTAR collect-rollouts --recipe "$qvm" "${extra[@]}"
   $QSTAR label --recipe "$qvm" "${extra[@]}"
   $QSTAR train-q --recipe "$qvm" "${extra[@]}"
   for method in $METHODS; do
-    $QSTAR eval --recipe "recipes/cpu/$ds/$method.yaml" "${extra[@]}"
+    $QSTAR eval --recipe "recipes/cpu/$ds/$method.yaml" "${cache[@]}" "${extra[@]}"
     runs+=("runs/cpu/$ds/eval-$method")
   done
   for seed in $QVM_SEEDS; do
@@ -53,7 +59,7 @@ for ds in $DATASETS; do
     $QSTAR train-q --recipe "$qvm" --set train.seed="$seed" --set train.out="runs/cpu/$ds/qvm-seed$seed" "${extra[@]}"
     if [[ " $METHODS " == *" astar "* ]]; then
       $QSTAR eval --recipe "recipes/cpu/$ds/astar.yaml" --set eval.qvm="runs/cpu/$ds/qvm-seed$seed" \
-        --set eval.out="runs/cpu/$ds/eval-astar-seed$seed" "${extra[@]}"
+        --set eval.out="runs/cpu/$ds/eval-astar-seed$seed" "${cache[@]}" "${extra[@]}"
       runs+=("runs/cpu/$ds/eval-astar-seed$seed")
     fi
   done

@@ -269,7 +269,11 @@ def test_dry_compare_methods(tmp_path, monkeypatch):
 def test_dry_cpu_results(tmp_path, monkeypatch):
     commands = dry_run(tmp_path, "cpu_results.sh")
     assert check_commands(commands, monkeypatch) == {"collect-rollouts", "label", "train-q", "eval", "report"}
-    assert sum(c[0] == "eval" for c in commands) == 8  # the eight methods of the SYNTHETIC table
+    evals = [c for c in commands if c[0] == "eval"]
+    # five methods; self-consistency and best-of-N at n = 1..10 come from best-of-n-10's one pool
+    assert [c[c.index("--recipe") + 1] for c in evals] == [
+        f"recipes/cpu/synthetic/{m}.yaml" for m in ("greedy", "best-of-n-10", "beam", "mcts", "astar")]
+    assert all(c[c.index("--sample-cache") + 1] == "runs/cpu/synthetic/samples" for c in evals)
     (tmp_path / "real").mkdir()
     seeds = dry_run(tmp_path / "real", "cpu_results.sh", DATASETS="mawps svamp", METHODS="greedy astar")
     check_commands(seeds, monkeypatch)
