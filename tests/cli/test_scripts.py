@@ -48,6 +48,7 @@ SCRIPTS = {
     "bench_stages.py": ("help", "imports", "run"),
     "compare_methods.sh": ("bash -n", "dry"),  # the six methods on any dataset and model, by flags (no recipes)
     "cpu_results.sh": ("bash -n", "dry"),
+    "threshold_curve.sh": ("bash -n", "dry"),
     "fault_injection.py": ("help", "imports"),  # its fast real subset: tests/cli/test_fault_injection.py
     "fault_scenarios.py": ("module", "imports"),  # fault_injection.py --scenarios imports it
     "gpu_evidence.sh": ("bash -n", "usage", "dry"),
@@ -279,6 +280,23 @@ def test_dry_cpu_results(tmp_path, monkeypatch):
     check_commands(seeds, monkeypatch)
     assert sum("train.seed=2" in c for c in seeds) == 2  # QVM seeds 1-2 of each real set, A* with each
     assert seeds[-1][0] == "report" and "--baseline" in seeds[-1]
+
+
+def test_dry_threshold_curve(tmp_path, monkeypatch):
+    commands = dry_run(tmp_path, "threshold_curve.sh", OUT=str(tmp_path / "t"))
+    assert check_commands(commands, monkeypatch) == {"eval", "train-q", "report"}
+    evals = [c for c in commands if c[0] == "eval"]
+    oracle = [c for c in evals if "oracle" in c]
+    assert len(oracle) == 5 + 2 * 3  # A* at five noise levels, best-of-N and beam at three
+    cache = {c[c.index("--sample-cache") + 1] for c in evals}
+    assert cache == {str(tmp_path / "t" / "samples")}  # one cache for every run
+    report = commands[-1]
+    assert report[0] == "report" and report[report.index("--baseline") + 1] == "greedy"
+    (tmp_path / "m").mkdir()
+    mawps = dry_run(tmp_path / "m", "threshold_curve.sh", DATASET="mawps", QVM_RECIPE="", OUT=str(tmp_path / "m/t"))
+    guided = [c[c.index("--qvm") + 1] for c in mawps if "--qvm" in c]
+    assert guided[0] == "runs/cpu/mawps/qvm" and "--recipe" in mawps[0] and "recipes/cpu/mawps/greedy.yaml" in mawps[0]
+    assert not any(c[0] == "train-q" for c in mawps)
 
 
 def test_dry_label_methods(tmp_path, monkeypatch):
