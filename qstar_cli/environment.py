@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
 from qstar_cli.errors import QstarError
 from qstar_cli.search.base import Candidate, Question, SearchEnv
-from qstar_cli.steps import StepFormat
+from qstar_cli.steps import MAX_STEP_TOKENS, StepFormat
 
 
 class Policy:
@@ -39,7 +39,7 @@ class Policy:
     duplicates merged). `propose_steps` and `complete` submit many and wait for exactly those.
     """
 
-    def __init__(self, backend: PolicyBackend, step_format: StepFormat, max_step_tokens: int = 256):
+    def __init__(self, backend: PolicyBackend, step_format: StepFormat, max_step_tokens: int = MAX_STEP_TOKENS):
         self.backend = backend
         self.step_format = step_format
         self.max_step_tokens = max_step_tokens
@@ -73,9 +73,6 @@ class Policy:
         self._open[ticket] = request
         self._parts[self.backend.submit(request.state, request.params, request.key)] = (ticket, None)
         return ticket
-
-    def in_flight(self) -> int:
-        return len(self._open)
 
     def collect(self) -> list[tuple[int, list[Generation]]]:
         """Finished requests as (ticket, generations); waits for at least one while any is in flight."""
@@ -188,7 +185,7 @@ def _candidate(gen) -> Candidate:
 
 
 class PolicySearchEnv(SearchEnv):
-    def __init__(self, backend, dataset, fmt: StepFormat, *, qvm=None, prm=None, max_step_tokens: int = 256,
+    def __init__(self, backend, dataset, fmt: StepFormat, *, qvm=None, prm=None, max_step_tokens: int = MAX_STEP_TOKENS,
                  max_tokens: int = 512, top_p: float = 1.0):
         self.backend = backend
         self.policy = Policy(backend, fmt, max_step_tokens)

@@ -14,6 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# the token limit of one line or paragraph step (eval.max_step_tokens's default, and FQI's candidates):
+# it only stops a runaway step, a line of arithmetic is tens of tokens
+MAX_STEP_TOKENS = 256
 
 @dataclass(frozen=True)
 class StepFormat:

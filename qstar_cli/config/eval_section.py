@@ -11,6 +11,7 @@ from typing import Any
 
 from qstar_cli.config.fields import check_fields
 from qstar_cli.errors import QstarError
+from qstar_cli.steps import MAX_STEP_TOKENS
 
 
 # The eval section: the keys every search shares, then each search method's own keys, derived
@@ -23,7 +24,7 @@ class _EvalShared:
     qvm: str | None = None  # a train-q run dir (or its qvm/ folder)
     qvm_batch_size: int = field(default=32, metadata={"min": 1})  # QVM inputs scored per forward pass
     prm: str | None = None  # a Hugging Face PRM (see qstar_cli/value/prm.py for the modes)
-    max_step_tokens: int = field(default=256, metadata={"min": 1})  # token limit of one step
+    max_step_tokens: int = field(default=MAX_STEP_TOKENS, metadata={"min": 1})  # token limit of one step
     trees: bool = False  # save every question's search tree in the predictions
     batch_questions: int = field(default=64, metadata={"min": 1})  # questions in flight; a new one joins as one ends
     bootstrap: int = field(default=1000, metadata={"min": 1})  # resamples for the accuracy CI

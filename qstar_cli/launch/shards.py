@@ -32,8 +32,6 @@ def section_of(stage: str) -> str:
 def check(section: str, config) -> tuple[Path, int]:
     """Every check a user's input can fail that loads no model, as the stage itself makes them:
     (the merged run folder, the number of questions over all shards)."""
-    from qstar_cli.stages.common import default_out
-
     if config.data.shard:
         raise QstarError(f"the recipe already sets data.shard={config.data.shard}; "
                          "the launcher gives each shard its own")

@@ -35,7 +35,7 @@ from qstar_cli.config import LabelConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.stages import STAGES
 from qstar_cli.stages.common import chunks, dataset_options, grading_dataset, reward, run_settings
-from qstar_cli.steps import StepFormat
+from qstar_cli.steps import MAX_STEP_TOKENS, StepFormat
 
 ME = STAGES["label"]
 STAGE, RECORDS = ME.command, ME.records
@@ -267,7 +267,6 @@ def _speed(usage) -> str:
 
 # ---- fitted Q-iteration ---------------------------------------------------------------------
 
-FQI_STEP_TOKENS = 256  # token limit of one candidate step
 
 
 def _fqi(config: LabelConfig, dataset, manifest: dict, records: list[dict], fmt, grade) -> Path:
@@ -361,7 +360,7 @@ def _fqi_candidates(config: LabelConfig, dataset, rundir: RunDir, session: dict,
     temperature = cfg.temperature if cfg.temperature is not None else config.sampling.temperature
     ui.info("loading the policy to propose candidate actions ...")
     with load_backend(config.policy) as backend, ui.progress() as bar:
-        env = PolicySearchEnv(backend, dataset, fmt, max_step_tokens=FQI_STEP_TOKENS, top_p=config.sampling.top_p)
+        env = PolicySearchEnv(backend, dataset, fmt, max_step_tokens=MAX_STEP_TOKENS, top_p=config.sampling.top_p)
         task = bar.add_task("fqi candidates", total=len(records), completed=len(records) - len(todo), stats="")
         try:
             for batch in chunks(todo, cfg.batch_questions):

@@ -14,11 +14,6 @@ HEAD = "Question: {question}\nSolution so far:\n"
 TAIL = "\nCandidate next step: {action}"
 
 
-def qvm_text(question: str, steps: list[str], action: str) -> str:
-    """The untruncated text (for display and for checks)."""
-    return HEAD.format(question=question.strip()) + "".join(steps) + TAIL.format(action=action.strip())
-
-
 def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
     """The ids a tokenizer puts before and after a text (e.g. [CLS] ... [SEP], or BOS ...).
 
