@@ -44,6 +44,7 @@ class SampleStore:
             path.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path / FILE, timeout=60, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # a crash may lose the last draws, never the file
             self.db.execute("CREATE TABLE IF NOT EXISTS samples (model TEXT, state TEXT, idx INTEGER, gen TEXT, "
                             "PRIMARY KEY (model, state, idx))")
         except (OSError, sqlite3.Error) as exc:
