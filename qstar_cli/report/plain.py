@@ -80,6 +80,8 @@ def _threshold_sentence(t) -> str:
         for p in trained:
             side = ("above the threshold's interval" if p.auc > t.ci[1] else
                     "below it" if p.auc < t.ci[0] else "inside it")
-            where.append(f"{p.run.qvm} at {p.auc:.2f}, {side}")
+            against = ("" if p.on_curve or p.expected is None else
+                       f" (accuracy {100 * p.accuracy:.1f}% where the oracle curve gives {100 * p.expected:.1f}%)")
+            where.append(f"{p.run.qvm} at {p.auc:.2f}, {side}{against}")
         text += "; the trained heuristics sit at " + "; ".join(where)
     return text + "."

@@ -115,8 +115,8 @@ def inline_svg(svg_path: Path) -> str:
 
 def accuracy_vs_auc(found: list, out_stem: Path) -> tuple[Path, Path]:
     """The threshold curves (`report.threshold`): each guided method's accuracy against its terminal
-    AUC, one point per heuristic (hollow: the oracle, which reads the reference answers; filled: a
-    trained one), 95% CIs both ways; each reference's accuracy as a dotted line, and on it each
+    AUC, one point per heuristic (hollow: the oracle, which reads the reference answers, joined into
+    the curve; filled: a trained one, set against it), 95% CIs both ways; each reference's accuracy as a dotted line, and on it each
     threshold as a diamond with its interval as a bar. One panel per dataset and split."""
     import matplotlib
 
@@ -135,7 +135,8 @@ def accuracy_vs_auc(found: list, out_stem: Path) -> tuple[Path, Path]:
             color = COLORS.get(t.points[0].run.search, "#111827")
             if t.curve not in drawn:
                 drawn.add(t.curve)
-                ax.plot([p.auc for p in t.points], [100 * p.accuracy for p in t.points], color=color, linewidth=1.2,
+                on = [p for p in t.points if p.on_curve]
+                ax.plot([p.auc for p in on], [100 * p.accuracy for p in on], color=color, linewidth=1.2,
                         label=t.curve, zorder=2)
                 for p in t.points:
                     lo, hi = (100 * v for v in p.run.metrics["accuracy_ci95"])

@@ -29,8 +29,9 @@ ANSWER_CHOICE = ("run", "method", "questions", *(f"{label} (95% CI)" for _, labe
 SCALING = ("run", "method", "n", "tokens/q", *(f"{label}@n (95% CI)" for _, label in CHOICES))
 # a guided search's accuracy against its heuristic's terminal AUC, and where it beats a reference
 # (report.threshold)
-CURVE = ("method", "heuristic", "run", "terminal AUC (95% CI)", "accuracy (95% CI)", "tokens/q")
-THRESHOLDS = ("method", "reference", "reference accuracy", "questions", "points",
+CURVE = ("method", "heuristic", "run", "terminal AUC (95% CI)", "accuracy (95% CI)", "curve's accuracy at its AUC",
+         "pass@terminals", "tokens/q")
+THRESHOLDS = ("method", "reference", "reference accuracy", "questions", "points on the curve",
               "threshold terminal AUC (95% CI)", "trained heuristics (terminal AUC)")
 # columns rendered left-aligned; the rest are numbers
 TEXT_COLUMNS = {"run", "method", "dataset", "split", "model", "QVM", "baseline", "runs (QVMs)", "heuristic",
@@ -133,8 +134,10 @@ def curve_rows(found: list) -> list[list[str]]:
             if id(p.run) not in seen:
                 seen.add(id(p.run))
                 m = p.run.metrics
+                curve = "on it" if p.on_curve else ("-" if p.expected is None else f"{pct(p.expected)}%")
                 rows.append([t.curve, p.run.qvm, p.run.name, with_ci(p.auc, list(p.auc_ci), percent=False),
-                             with_ci(m["accuracy"], m["accuracy_ci95"]), f"{m['tokens_per_question']:.0f}"])
+                             with_ci(m["accuracy"], m["accuracy_ci95"]), curve,
+                             f"{pct(m.get('pass_at_terminals', 0))}%", f"{m['tokens_per_question']:.0f}"])
     return rows
 
 
@@ -145,7 +148,8 @@ def threshold_rows(found: list) -> list[list[str]]:
         ci = f"[{t.show(t.ci[0])}, {t.show(t.ci[1])}]" if t.resamples else ""
         trained = [f"{p.run.qvm} {p.auc:.2f}" for p in t.points if p.run.oracle is None]
         rows.append([t.curve, f"{t.reference.method} ({t.reference.name})", pct(ref["accuracy"]),
-                     str(len(t.reference.records)), str(len(t.points)), f"{t.show(t.value)} {ci}".strip(),
+                     str(len(t.reference.records)), str(sum(p.on_curve for p in t.points)),
+                     f"{t.show(t.value)} {ci}".strip(),
                      "; ".join(trained) or "-"])
     return rows
 

@@ -5,9 +5,13 @@ A run of a guided search (A*, beam, best-of-N reranking) is one point: x is its 
 within-question ROC-AUC of the score it answers by over the terminals it reached (does its score
 rank a question's right final states above its wrong ones? measured on the search's own states,
 not on the rollouts a QVM was trained on), and y its accuracy. Runs of one method with the same
-settings on the same questions but other heuristics (the oracle at several noise levels, trained
-QVMs) form a curve. The references are the report's baselines (greedy, best-of-N at about the same
-tokens) that are not on the curve.
+settings on the same questions but other heuristics form a group. Where the group holds two or more
+runs with the oracle heuristic, the oracle runs draw the curve (one heuristic degraded in a known
+way) and the trained heuristics are points set against it: their accuracy beside the curve's at
+their terminal AUC says whether that AUC tells how well they guide the search (a heuristic can rank
+the final states well and still steer the search away from right ones). Otherwise every run of the
+group is on the curve. The references are the report's baselines (greedy, best-of-N at about the
+same tokens) that are not in the group.
 
 The threshold of a curve against a reference of accuracy r is the AUC below which the curve falls
 under r: followed from its best-ranking point down, the first segment that ends below r, with the
@@ -39,6 +43,8 @@ class Point:
     auc: float
     accuracy: float
     auc_ci: tuple[float, float] = (math.nan, math.nan)
+    on_curve: bool = True
+    expected: float | None = None  # off the curve: the curve's accuracy at this AUC (None outside its range)
 
 
 @dataclass
@@ -53,8 +59,8 @@ class Threshold:
     highest: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.lowest = min(p.auc for p in self.points)
-        self.highest = max(p.auc for p in self.points)
+        self.lowest = min(p.auc for p in self.points if p.on_curve)
+        self.highest = max(p.auc for p in self.points if p.on_curve)
 
     def show(self, x: float) -> str:
         if x == math.inf:
@@ -74,6 +80,17 @@ def crossing(points: list[tuple[float, float]], reference: float) -> float:
         if y_lo < reference:  # y_hi >= reference > y_lo: interpolate the crossing
             return x_lo + (x_hi - x_lo) * (reference - y_lo) / (y_hi - y_lo)
     return -math.inf
+
+
+def interpolate(points: list[tuple[float, float]], x: float) -> float | None:
+    """The curve through `points` (auc, accuracy) at AUC x, linear between its points; None outside."""
+    pts = sorted(points)
+    if not pts or not pts[0][0] <= x <= pts[-1][0]:
+        return None
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        if x0 <= x <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return pts[-1][1]
 
 
 def _question_terms(run: EvalRun) -> dict[str, tuple[float, float, float]]:
@@ -128,6 +145,8 @@ def thresholds(runs: list[EvalRun], baseline: str | list[str] | None = None,
 
 
 def threshold(curve: list[EvalRun], reference: EvalRun, resamples: int = 1000, seed: int = 0) -> Threshold:
+    oracle = [run.oracle is not None for run in curve]
+    on_curve = oracle if sum(oracle) >= 2 else [True] * len(curve)
     terms = [_question_terms(run) for run in curve]
     ref = {r["id"]: float(r["correct"]) for r in reference.records}
     ids = sorted(set(ref).intersection(*terms))
@@ -136,7 +155,7 @@ def threshold(curve: list[EvalRun], reference: EvalRun, resamples: int = 1000, s
 
     def estimate(sample: list[int]) -> tuple[float, list[tuple[float, float]]]:
         pts = []
-        for col in columns:
+        for col in (c for c, on in zip(columns, on_curve) if on):
             auc = _auc([col[j] for j in sample])
             if auc is not None:
                 pts.append((auc, sum(col[j][0] for j in sample) / len(sample)))
@@ -144,7 +163,7 @@ def threshold(curve: list[EvalRun], reference: EvalRun, resamples: int = 1000, s
         return (crossing(pts, r) if pts else math.nan), pts
 
     everything = list(range(len(ids)))
-    value, _ = estimate(everything)
+    value, drawn = estimate(everything)
     rng = random.Random(seed)
     draws, aucs = [], [[] for _ in curve]
     for _ in range(resamples if ids else 0):
@@ -157,10 +176,11 @@ def threshold(curve: list[EvalRun], reference: EvalRun, resamples: int = 1000, s
             if auc is not None:
                 aucs[k].append(auc)
     points = []
-    for run, col, bag in zip(curve, columns, aucs):
+    for run, col, bag, on in zip(curve, columns, aucs, on_curve):
         auc = _auc(col)
         if auc is not None:
-            points.append(Point(run, auc, sum(c[0] for c in col) / len(col), _percentiles(bag)))
+            points.append(Point(run, auc, sum(c[0] for c in col) / len(col), _percentiles(bag), on,
+                                None if on else interpolate(drawn, auc)))
     return Threshold(base_method(curve[0]), reference, sorted(points, key=lambda p: p.auc), value,
                      _percentiles(draws), len(draws))
 

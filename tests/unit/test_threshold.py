@@ -51,30 +51,37 @@ WRONG_FIRST = [(0.1, True), (0.9, False)]  # one pair, lost: 0
 
 
 def four_runs():
-    # high: 4 of 4 pairs won (AUC 1), 4/4 right; middle: 2 won + 2 tied (AUC 0.75), 3/4 right;
-    # low: 1 tied, 3 lost (AUC 0.125), 1/4 right; greedy: 2/4 right
+    # the oracle at three noise levels. high: 4 of 4 pairs won (AUC 1), 4/4 right; middle: 2 won
+    # + 2 tied (AUC 0.75), 3/4 right; low: 1 tied, 3 lost (AUC 0.125), 1/4 right; greedy: 2/4 right
     high = toy_run("high", "astar", [(True, RIGHT_FIRST)] * 4, oracle=0.0)
     mid = toy_run("mid", "astar", [(True, RIGHT_FIRST), (True, RIGHT_FIRST), (True, TIE), (False, TIE)], oracle=0.5)
-    low = toy_run("low", "astar", [(True, TIE), (False, WRONG_FIRST), (False, WRONG_FIRST), (False, WRONG_FIRST)])
+    low = toy_run("low", "astar", [(True, TIE), (False, WRONG_FIRST), (False, WRONG_FIRST), (False, WRONG_FIRST)],
+                  oracle=1.0)
     greedy = toy_run("greedy", "greedy", [(True, []), (True, []), (False, []), (False, [])])
     return high, mid, low, greedy
 
 
 def test_a_curve_and_its_threshold_from_toy_runs_counted_by_hand():
     high, mid, low, greedy = four_runs()
-    found = threshold.thresholds([greedy, high, mid, low], "greedy", resamples=200)
+    # a trained QVM: every pair tied (AUC 0.5), 2/4 right; off the oracle's curve
+    qvm = toy_run("qvm", "astar", [(True, TIE), (True, TIE), (False, TIE), (False, TIE)])
+    found = threshold.thresholds([greedy, high, mid, low, qvm], "greedy", resamples=200)
     assert len(found) == 1
     t = found[0]
-    assert t.reference is greedy and [p.run for p in t.points] == [low, mid, high]
-    assert [p.auc for p in t.points] == pytest.approx([0.125, 0.75, 1.0])
-    assert [p.accuracy for p in t.points] == pytest.approx([0.25, 0.75, 1.0])
-    # greedy's 0.5 is crossed between low (0.125, 0.25) and mid (0.75, 0.75): halfway, at 0.4375
+    assert t.reference is greedy and [p.run for p in t.points] == [low, qvm, mid, high]
+    assert [p.auc for p in t.points] == pytest.approx([0.125, 0.5, 0.75, 1.0])
+    assert [p.accuracy for p in t.points] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert [p.on_curve for p in t.points] == [True, False, True, True]
+    # greedy's 0.5 is crossed between low (0.125, 0.25) and mid (0.75, 0.75): at 0.125 + 0.625 x 0.5
     assert t.value == pytest.approx(0.4375)
     assert t.ci[0] <= t.value <= t.ci[1] and t.resamples > 0
-    again = threshold.thresholds([greedy, high, mid, low], "greedy", resamples=200)[0]
+    # the oracle curve at the QVM's 0.5: 0.25 + (0.5 - 0.125) / 0.625 x 0.5 = 0.55
+    assert t.points[1].expected == pytest.approx(0.55)
+    again = threshold.thresholds([greedy, high, mid, low, qvm], "greedy", resamples=200)[0]
     assert again.ci == t.ci  # seeded
     row = tables.threshold_rows(found)[0]
-    assert row[5].startswith("0.44 [") and row[6] == "runs/qvm 0.12"  # the trained one: low, not the oracle's
+    assert row[4] == "3" and row[5].startswith("0.44 [") and row[6] == "runs/qvm 0.50"
+    assert tables.curve_rows(found)[1][5] == "55.0%"  # the QVM's row: the curve's accuracy at its AUC
 
 
 def test_what_is_not_a_curve():
@@ -99,8 +106,8 @@ def test_the_report_shows_the_committed_oracle_curve(tmp_path):
     AUCs and accuracies that each run's own metrics.json recorded at eval time."""
     runs = sorted(ORACLE_40.iterdir())
     metrics = {p.name: json.loads((p / "metrics.json").read_text()) for p in runs}
-    astar = sorted(((m["terminal_auc"], m["accuracy"]) for name, m in metrics.items() if m["search"] == "astar"),
-                   reverse=True)
+    astar = sorted(((m["terminal_auc"], m["accuracy"]) for name, m in metrics.items()
+                    if m["search"] == "astar" and m.get("uses_reference_answers")), reverse=True)
     greedy = metrics["eval-greedy"]["accuracy"]
     i = next(i for i, (_, y) in enumerate(astar) if y < greedy)
     (x_hi, y_hi), (x_lo, y_lo) = astar[i - 1], astar[i]
@@ -109,7 +116,7 @@ def test_the_report_shows_the_committed_oracle_curve(tmp_path):
     found = threshold.thresholds(load_runs([str(p) for p in runs]), ["eval-greedy", "eval-best-of-n"], resamples=200)
     t = next(t for t in found if t.curve.startswith("A*") and t.reference.name == "eval-greedy")
     assert t.value == pytest.approx(expected)
-    assert len(t.points) == len(astar)
+    assert sum(p.on_curve for p in t.points) == len(astar) == len(t.points) - 1  # the QVM's run is off it
 
     text = report.run([str(p) for p in runs], str(tmp_path), baseline=["eval-greedy", "eval-best-of-n"],
                       resamples=200)
