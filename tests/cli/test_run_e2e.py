@@ -36,9 +36,10 @@ def session(out):
     return json.loads((out / "manifest.json").read_text())["sessions"][-1]
 
 
-def test_stages_share_one_engine_and_write_what_separate_commands_would(tmp_path):
+def test_stages_share_one_engine_and_write_what_separate_commands_would(tmp_path, shell_env):
     """Also a sample cache: a cold one changes nothing (the third stage writes the first's records),
-    a warm one gives the same records without generating a token (the fourth)."""
+    a warm one gives the same records without generating a token (the fourth). `shell_env`: a
+    user's environment, where --verbose lets vLLM log its engine starts."""
     outs = [tmp_path / name for name in ("first", "second", "cold", "warm")]
     cache = tmp_path / "samples"
     recipes = [recipe(tmp_path / f"{out.name}.yaml", out, cache if i >= 2 else None) for i, out in enumerate(outs)]
