@@ -135,35 +135,6 @@ def resolve(cls, recipe: Optional[Path], sets: Optional[list[str]], flags: dict,
     return resolve_config(cls, recipe, sets or [], flags, base=base)
 
 
-def dry_run_print(section: str, config) -> None:
-    """Check what needs no model, then print the resolved config: the stages that read a dataset
-    read local data (a --data-dir, $QSTAR_DATA_DIR, a jsonl file) and select their questions as the
-    run would, so a missing file, field or language fails here with the run's own error; data from
-    the Hugging Face hub is not downloaded, only named. Label reads a rollouts run and train-q label
-    runs, not a dataset."""
-    from qstar_cli import ui
-    from qstar_cli.backends import choose_backend
-    from qstar_cli.config import to_yaml
-    from qstar_cli.datasets.registry import DATASETS, resolve_data_dir
-    from qstar_cli.stages.common import check_names, select_problems
-
-    data = getattr(config, "data", None)
-    if section in ("collect", "eval") and resolve_data_dir(data.data_dir) is None \
-            and getattr(DATASETS.get(data.name), "hub", ""):
-        check_names(data)
-        ui.info(f"{data.name}/{data.split} comes from the Hugging Face hub: the run downloads and checks it "
-                f"(a dry run downloads nothing; --data-dir reads a local copy)")
-    elif section in ("collect", "eval"):
-        _, problems, total = select_problems(data)
-        shard = f", shard {data.shard} of {total}" if data.shard else ""
-        ui.info(f"{len(problems)} questions from {data.name}/{data.split}{shard}")
-    elif data is not None:
-        check_names(config.data)
-    if hasattr(config, "policy"):
-        choose_backend(config.policy.backend)
-    ui.out.print(to_yaml(config), end="", highlight=False)
-
-
 def stage_command(section: str, *groups: dict):
     """Make `fn` the CLI command of stage `section`, with the flags of `groups` and the options every
     stage has (--out, --recipe, --set, --dry-run) after its own. `fn` maps its own options to
@@ -195,6 +166,8 @@ def stage_command(section: str, *groups: dict):
 
             check_out(getattr(config, section).out)  # a file there fails now, not after the work
             if dry_run:  # the resolved config, as far as it goes (a recipe may get its --qvm from qstar repro)
+                from qstar_cli.stages.pipeline import dry_run_print
+
                 return dry_run_print(section, config)
             from qstar_cli.stages.pipeline import run_stage
 

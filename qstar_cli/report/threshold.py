@@ -153,30 +153,28 @@ def threshold(curve: list[EvalRun], reference: EvalRun, resamples: int = 1000, s
     columns = [[t[i] for i in ids] for t in terms]
     ref_column = [ref[i] for i in ids]
 
-    def estimate(sample: list[int]) -> tuple[float, list[tuple[float, float]]]:
-        pts = []
-        for col in (c for c, on in zip(columns, on_curve) if on):
-            auc = _auc([col[j] for j in sample])
-            if auc is not None:
-                pts.append((auc, sum(col[j][0] for j in sample) / len(sample)))
+    def estimate(sample: list[int]) -> tuple[float, list[float | None]]:
+        """(the threshold, every run's terminal AUC) on these questions."""
+        aucs = [_auc([col[j] for j in sample]) for col in columns]
+        pts = [(auc, sum(col[j][0] for j in sample) / len(sample))
+               for col, auc, on in zip(columns, aucs, on_curve) if on and auc is not None]
         r = sum(ref_column[j] for j in sample) / len(sample)
-        return (crossing(pts, r) if pts else math.nan), pts
+        return (crossing(pts, r) if pts else math.nan), aucs
 
-    everything = list(range(len(ids)))
-    value, drawn = estimate(everything)
+    value, _ = estimate(list(range(len(ids))))
+    drawn = [(auc, sum(c[0] for c in col) / len(col)) for col, on in zip(columns, on_curve)
+             if on and (auc := _auc(col)) is not None]
     rng = random.Random(seed)
-    draws, aucs = [], [[] for _ in curve]
+    draws, bags = [], [[] for _ in curve]
     for _ in range(resamples if ids else 0):
-        sample = [rng.randrange(len(ids)) for _ in ids]
-        x, _ = estimate(sample)
+        x, aucs = estimate([rng.randrange(len(ids)) for _ in ids])
         if not math.isnan(x):
             draws.append(x)
-        for k, col in enumerate(columns):
-            auc = _auc([col[j] for j in sample])
+        for bag, auc in zip(bags, aucs):
             if auc is not None:
-                aucs[k].append(auc)
+                bag.append(auc)
     points = []
-    for run, col, bag, on in zip(curve, columns, aucs, on_curve):
+    for run, col, bag, on in zip(curve, columns, bags, on_curve):
         auc = _auc(col)
         if auc is not None:
             points.append(Point(run, auc, sum(c[0] for c in col) / len(col), _percentiles(bag), on,
