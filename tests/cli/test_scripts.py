@@ -46,7 +46,6 @@ SCRIPTS = {
     "bench_qvm.py": ("help", "imports", "run"),
     "bench_search.py": ("help", "imports"),
     "bench_stages.py": ("help", "imports", "run"),
-    "compare_methods.sh": ("bash -n", "dry"),  # the six methods on any dataset and model, by flags (no recipes)
     "cpu_results.sh": ("bash -n", "dry"),
     "threshold_curve.sh": ("bash -n", "dry"),
     "fault_injection.py": ("help", "imports"),  # its fast real subset: tests/cli/test_fault_injection.py
@@ -256,15 +255,6 @@ def check_commands(commands: list[list[str]], monkeypatch) -> set[str]:
         recipes = [value for flag, value in zip(argv, argv[1:]) if flag == "--recipe"]
         assert all((REPO / r).is_file() for r in recipes), argv
     return seen
-
-
-def test_dry_compare_methods(tmp_path, monkeypatch):
-    commands = dry_run(tmp_path, "compare_methods.sh", DATASET="synthetic-arith", TRAIN_SPLIT="train", TRAIN_OFFSET="0")
-    assert check_commands(commands, monkeypatch) == {"collect-rollouts", "label", "train-q", "eval", "report"}
-    assert [c[c.index("--search") + 1] for c in commands if c[0] == "eval"] == [
-        "greedy", "self-consistency", "best-of-n", "beam", "mcts", "astar"]
-    reused = dry_run(tmp_path, "compare_methods.sh", QVM="runs/some-qvm", METHODS="astar")[len(commands):]
-    assert [c[0] for c in reused] == ["eval", "report"] and "runs/some-qvm" in reused[0]
 
 
 def test_dry_cpu_results(tmp_path, monkeypatch):
