@@ -68,11 +68,11 @@ demo: install
 results: install
 	QSTAR=$(QSTAR) scripts/cpu_results.sh
 
-# The label methods side by side (scripts/label_methods.sh): M = 4, 2, 1 rollouts, a
+# The label methods side by side (experiments/label_methods.sh): M = 4, 2, 1 rollouts, a
 # best-of-3 completion, own endings and FQI on the same 128 MAWPS training questions, a QVM and A*
 # with each. Hours on two cores; rerunning resumes.
 label-methods: install
-	QSTAR=$(QSTAR) PYTHON=$(PY) scripts/label_methods.sh
+	QSTAR=$(QSTAR) PYTHON=$(PY) experiments/label_methods.sh
 
 test: install
 	$(PY) -m pytest -q -ra --durations=8 tests

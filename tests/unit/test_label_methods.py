@@ -1,4 +1,4 @@
-"""scripts/label_methods.py: two label methods compared on the (state, action) pairs both labelled."""
+"""experiments/label_methods.py: two label methods compared on the (state, action) pairs both labelled."""
 
 import importlib.util
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 from qstar_cli.value.train import Example
 
 REPO = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("label_methods", REPO / "scripts" / "label_methods.py")
+spec = importlib.util.spec_from_file_location("label_methods", REPO / "experiments" / "label_methods.py")
 label_methods = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(label_methods)
 

@@ -1,4 +1,4 @@
-"""scripts/qvm_pack.py: a QVM run carried as its backbone + per-row int8 deltas, rebuilt in float16."""
+"""experiments/qvm_pack.py: a QVM run carried as its backbone + per-row int8 deltas, rebuilt in float16."""
 
 import importlib.util
 import json
@@ -8,7 +8,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 REPO = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("qvm_pack", REPO / "scripts" / "qvm_pack.py")
+spec = importlib.util.spec_from_file_location("qvm_pack", REPO / "experiments" / "qvm_pack.py")
 qvm_pack = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(qvm_pack)
 

@@ -12,12 +12,12 @@ the command succeeded, no question lost, none duplicated, every line a valid rec
 equal to those computed from the records, and the records (train-q: the model; report: the report)
 equal to the reference's.
 
-    python scripts/fault_injection.py                                  # every stage, 10 kills each
-    python scripts/fault_injection.py --stages merge,report --kills 3  # a subset
-    python scripts/fault_injection.py --scenarios                      # the second table only
-    python scripts/fault_injection.py --stages all --scenarios         # both tables (docs/fault_injection.*)
+    python tests/tools/fault_injection.py                                  # every stage, 10 kills each
+    python tests/tools/fault_injection.py --stages merge,report --kills 3  # a subset
+    python tests/tools/fault_injection.py --scenarios                      # the second table only
+    python tests/tools/fault_injection.py --stages all --scenarios         # both tables (docs/fault_injection.*)
 
-The second table (scripts/fault_scenarios.py, `--scenarios`) is what a user does wrong or what goes
+The second table (tests/tools/fault_scenarios.py, `--scenarios`) is what a user does wrong or what goes
 wrong around a run (a relaunch with another config, an edited or missing record file, a lost
 manifest, two processes on an empty model cache, SIGTERM under Ray, numbers written as most of the
 world writes them, a data file with a few odd rows, ...), each checked for one clear refusal or the
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 SMALL = ("--dataset", "mawps", "--split", "test", "--limit", "3", "--backend", "hf")

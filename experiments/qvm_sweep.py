@@ -1,6 +1,6 @@
 """Train several QVMs side by side with `qstar train-q` and tabulate their held-out diagnostics.
 
-    python scripts/qvm_sweep.py --recipe recipes/cpu/mawps/qvm.yaml --out bench/qvm-sweep-mawps \
+    python experiments/qvm_sweep.py --recipe recipes/cpu/mawps/qvm.yaml --out bench/qvm-sweep-mawps \
         --run "paper:" \
         --run "64 questions: train.max_questions=64" \
         --run "soft targets: train.target=soft" \

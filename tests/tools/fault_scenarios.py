@@ -1,5 +1,5 @@
 """What a user does wrong, or what goes wrong around a run, and what qstar must do about it: the
-second table of scripts/fault_injection.py (`--scenarios`).
+second table of tests/tools/fault_injection.py (`--scenarios`).
 
 Each scenario sets up a situation on the embedded model (hf backend) or on a run folder, runs the
 commands a user would type, and checks the outcome: wrong input refused with one line and exit 2
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMALL = {"data": {"name": "mawps", "split": "test", "limit": 3}, "policy": {"backend": "hf"},
          "sampling": {"max_tokens": 32}, "eval": {"search": "greedy", "batch_questions": 1}}
 

@@ -7,8 +7,8 @@
 #   own   the recipe's own-ending labels (M = 0: the collected trajectories through each state),
 #   fqi   fitted Q-iteration, L = 2 (K candidates sampled at each state, a QVM fitted per iteration),
 # then a QVM on each (the MAWPS recipe's training, same seed, so the same held-out questions), each
-# packed for the narrow way back (scripts/qvm_pack.py): A* runs with them on the CPU beside the
-# vLLM-CPU baselines, and scripts/label_methods.py scores every QVM against the m4 labels.
+# packed for the narrow way back (experiments/qvm_pack.py): A* runs with them on the CPU beside the
+# vLLM-CPU baselines, and experiments/label_methods.py scores every QVM against the m4 labels.
 #
 # m4 (and so m1, m2, best3, own) runs in $SHARDS shards (label --shard i/n), two at a time, so a
 # slow GPU still leaves finished shards: at $T_LABEL seconds the unfinished ones are stopped and
@@ -16,10 +16,10 @@
 # $LABEL_QUESTIONS questions beside them and is left out if it has not finished by $T_FQI.
 # At $DEADLINE_S whatever still runs is stopped and what finished is packed into $OUT:
 # results.tar.xz (configs, metrics, label records, logs) and qvms.tar.part-* (two packs; the rest
-# wait in $W/packs/later for the next calls: `bash scripts/gpu_evidence.sh more`, two each).
+# wait in $W/packs/later for the next calls: `bash experiments/gpu_evidence.sh more`, two each).
 #
 #   MINILM=<backbone folder> QSTAR_CACHE=<holds the converted policy> QSTAR_DATA_DIR=<data> \
-#     OUT=<dir> bash scripts/gpu_evidence.sh
+#     OUT=<dir> bash experiments/gpu_evidence.sh
 # On the lent machine (no hub, no vLLM, 64 MiB per call each way) the embedded policy travels as the
 # GGUF in two halves (two calls), is converted there with qstar_cli.backends.models.convert_gguf into
 # $QSTAR_CACHE/models/SmolLM2-135M-Instruct, and the MiniLM backbone travels as a float16 copy.
@@ -33,7 +33,7 @@
 # ~25-32 ms a step at batch 256 on the H200 (launch-bound), and each batch runs to its longest
 # row: M = 4 on 256 questions (~1.5M tokens) needs ~21 min at that rate, more than one window.
 # FQI=0 leaves FQI out.
-# `bash scripts/gpu_evidence.sh grouped` trains SVAMP's QVM with train.group_by_length for seeds 0-2
+# `bash experiments/gpu_evidence.sh grouped` trains SVAMP's QVM with train.group_by_length for seeds 0-2
 # (GROUPED_SEEDS), to set its held-out AUC beside the ungrouped seeds' (the speed is measured on the CPU).
 # QSTAR (default `python3 -m qstar_cli`) is the command every stage runs with.
 # SMALL=1 runs the same chain on 4 questions, 40-token samples and 2 training steps (to check it on
@@ -96,7 +96,7 @@ seed() {  # dataset, seed: a QVM seed of a whole recipe (session 10's evidence),
   local d=$1 s=$2 r=$W/$1-qvm-seed$2
   "${Q[@]}" train-q --recipe "recipes/cpu/$d/qvm.yaml" --set "train.seed=$s" "${TRAIN[@]}" \
       --set "train.out=$r" > "$W/logs/train-$d-seed$s.txt" 2>&1 \
-    && python3 scripts/qvm_pack.py pack "$r" "$MINILM" "$W/packs/$d-qvm-seed$s.tar" >> "$W/logs/train-$d-seed$s.txt" 2>&1
+    && python3 experiments/qvm_pack.py pack "$r" "$MINILM" "$W/packs/$d-qvm-seed$s.tar" >> "$W/logs/train-$d-seed$s.txt" 2>&1
   log "seed $d $s: rc $?"
 }
 
@@ -105,7 +105,7 @@ train() {  # method, label runs...: a QVM on them, packed
   local runs; runs=$(IFS=,; echo "$*")
   "${Q[@]}" train-q --recipe $RECIPE "${TRAIN[@]}" --set "train.labels=[$runs]" --set "train.out=$W/qvm-$x" \
       > "$W/logs/train-$x.txt" 2>&1 \
-    && python3 scripts/qvm_pack.py pack "$W/qvm-$x" "$MINILM" "$W/packs/qvm-$x.tar" >> "$W/logs/train-$x.txt" 2>&1
+    && python3 experiments/qvm_pack.py pack "$W/qvm-$x" "$MINILM" "$W/packs/qvm-$x.tar" >> "$W/logs/train-$x.txt" 2>&1
   log "qvm $x: rc $?"
 }
 

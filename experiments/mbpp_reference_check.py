@@ -4,7 +4,7 @@ Every failure should be the dataset's fault, not the executor's: this script lis
 its status and the last line of its stderr. It also measures the executor's throughput
 (programs/s) for each worker count given, on the same programs.
 
-    python scripts/mbpp_reference_check.py --workers 2 1 --out runs/mbpp-reference
+    python experiments/mbpp_reference_check.py --workers 2 1 --out runs/mbpp-reference
     -> runs/mbpp-reference/reference_check.json and reference_check.md
 """
 

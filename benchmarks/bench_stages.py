@@ -1,7 +1,7 @@
 """Benchmark collect-rollouts and `label --method rollout` against a bare batched generate.
 
-    python scripts/bench_stages.py --dataset mawps --questions 64 --out bench/stages   # the README's table
-    python scripts/bench_stages.py --backend hf --questions 1 --rollouts 2 --label-rollouts 1 --max-tokens 48
+    python benchmarks/bench_stages.py --dataset mawps --questions 64 --out bench/stages   # the README's table
+    python benchmarks/bench_stages.py --backend hf --questions 1 --rollouts 2 --label-rollouts 1 --max-tokens 48
                                                  # the smallest run (tests/cli/test_scripts.py): ~30 s
 
 Each stage runs for real (its own code: batches, grading, step splitting, records written to a

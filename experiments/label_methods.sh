@@ -10,15 +10,15 @@
 # then a QVM on each (the MAWPS recipe's backbone with the paper's 2 epochs on all training
 # questions, --group-by-length; the same seed, so every QVM holds out the same questions), A* with
 # each on MAWPS evaluation questions 0..$ASTAR_LIMIT-1 (recipes/cpu/mawps/astar.yaml), and
-# scripts/label_methods.py's tables: every QVM scored on its own held-out labels, on m4's and on the
+# experiments/label_methods.py's tables: every QVM scored on its own held-out labels, on m4's and on the
 # recipe's (more questions, noisier labels) of held-out questions, each paired with m4's QVM; A*
 # paired with greedy (runs/cpu/mawps/eval-greedy); and one more row, `full`: the recipe's QVM (700
 # questions of own-ending labels, runs/cpu/mawps/qvm, and its A* run eval-astar, from make results).
 #
-#   bash scripts/label_methods.sh                 # N=128 on 2 cores: m4 39 min (655k tokens, 282 tok/s),
+#   bash experiments/label_methods.sh                 # N=128 on 2 cores: m4 39 min (655k tokens, 282 tok/s),
 #                                                 # 10-14 min per QVM, ~8 min per A*, FQI labels 60 min (candidates
 #                                                 # 25 min, 346k tokens; two 13-min fits)
-#   STEPS="labels qvms" bash scripts/label_methods.sh   # some of the stages: labels fqi qvms astar table
+#   STEPS="labels qvms" bash experiments/label_methods.sh   # some of the stages: labels fqi qvms astar table
 #
 # Knobs (environment): N, ASTAR_LIMIT (100), METHODS (the QVMs and A* runs, "m4 m2 m1 best3 own fqi"),
 # STEPS, REFERENCE (the table's reference method, m4), W (the folder, runs/cpu/mawps/label-methods),
@@ -88,6 +88,6 @@ if step table; then
     full=(full=runs/cpu/mawps/qvm)
     [ -f runs/cpu/mawps/eval-astar/metrics.json ] && full[0]+=,runs/cpu/mawps/eval-astar
   fi
-  ${PYTHON:-python} scripts/label_methods.py --reference "${REFERENCE:-m4}" "${yardstick[@]}" \
+  ${PYTHON:-python} experiments/label_methods.py --reference "${REFERENCE:-m4}" "${yardstick[@]}" \
     --baseline runs/cpu/mawps/eval-greedy --out "$W/n$N" "${rows[@]}" "${full[@]}"
 fi

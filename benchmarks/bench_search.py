@@ -1,6 +1,6 @@
 """Benchmark A*, beam and MCTS against a flat batched generate, same backend, model and prompts.
 
-    python scripts/bench_search.py --qvm runs/qvm --dataset mawps --questions 64 --out bench/search
+    python benchmarks/bench_search.py --qvm runs/qvm --dataset mawps --questions 64 --out bench/search
 
 Reports (JSON + markdown in --out):
 - tokens/s of each search run versus one flat batched `generate` over the same prompts producing

@@ -2,8 +2,8 @@
 # A single-node Slurm on this machine (slurmctld + slurmd on localhost, munge for auth), for
 # qstar's Slurm tests and for trying `qstar launch slurm` without a cluster. Needs root and
 # Debian's slurm-wlm (installed here when missing). Idempotent: an already-answering cluster is kept.
-#   scripts/local_slurm.sh          # start (or check) it
-#   scripts/local_slurm.sh stop     # stop the daemons this script started (none it did not start)
+#   tests/tools/local_slurm.sh          # start (or check) it
+#   tests/tools/local_slurm.sh stop     # stop the daemons this script started (none it did not start)
 set -euo pipefail
 
 STARTED=/run/qstar-local-slurm.started  # the daemons this script started, one name a line

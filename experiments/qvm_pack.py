@@ -6,11 +6,11 @@ for MiniLM here), so the difference from the backbone it started from, quantized
 scale per row, rebuilds every weight to within ~1e-4 (a float16 step of the weights is ~5e-5 to
 5e-4): 17 MB per QVM, three per call. The backbone must be the exact one training started from.
 
-    python scripts/qvm_pack.py pack RUN BACKBONE OUT.tar     # where the QVM was trained
-    python scripts/qvm_pack.py unpack OUT.tar BACKBONE RUN   # where it is used: float16 weights
+    python experiments/qvm_pack.py pack RUN BACKBONE OUT.tar     # where the QVM was trained
+    python experiments/qvm_pack.py unpack OUT.tar BACKBONE RUN   # where it is used: float16 weights
 
 `pack` also writes PACK.json into the archive: the largest rebuild error of any weight. The
-rebuilt QVM should be re-scored on its held-out split (scripts/qvm_heldout.py RUN) and the AUC
+rebuilt QVM should be re-scored on its held-out split (experiments/qvm_heldout.py RUN) and the AUC
 compared with train-q's own (kept in the run's metrics.json).
 """
 

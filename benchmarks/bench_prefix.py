@@ -1,6 +1,6 @@
 """Check what vLLM's prefix cache shares in a search expansion, with the engine's own counts.
 
-    python scripts/bench_prefix.py --out bench/prefix
+    python benchmarks/bench_prefix.py --out bench/prefix
 
 1. K children of one state (vLLM fans `n = K` out into K requests): each request's
    `num_cached_tokens`, and the time of K identical fresh prompts against one and against K

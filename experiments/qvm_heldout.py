@@ -1,6 +1,6 @@
 """Re-evaluate a trained QVM on its own held-out questions with this qstar's diagnostics.
 
-    python scripts/qvm_heldout.py runs/cpu/mawps/qvm
+    python experiments/qvm_heldout.py runs/cpu/mawps/qvm
 
 Rebuilds the train-q run's held-out split (same label runs, train.heldout_fraction, train.seed),
 scores it with the saved QVM and rewrites metrics.json's `heldout` (train-q's own is kept as
@@ -42,7 +42,7 @@ def main() -> None:
     metrics = json.loads(path.read_text(encoding="utf-8"))
     metrics.setdefault("heldout_before", metrics.get("heldout"))  # what train-q itself measured, kept once
     metrics["heldout"] = result
-    metrics["heldout_reevaluated"] = {"by": "scripts/qvm_heldout.py", "device": qvm.device,
+    metrics["heldout_reevaluated"] = {"by": "experiments/qvm_heldout.py", "device": qvm.device,
                                       "seconds": round(time.perf_counter() - start, 1)}
     path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     manifest = read_manifest(args.run) if (args.run / "manifest.json").is_file() else {}

@@ -1,6 +1,6 @@
 """The label-methods table: the same states labelled several ways, a QVM on each, A* with each.
 
-    python scripts/label_methods.py --reference m4 --yardstick recipe=runs/cpu/mawps/labels --baseline runs/cpu/mawps/eval-greedy \\
+    python experiments/label_methods.py --reference m4 --yardstick recipe=runs/cpu/mawps/labels --baseline runs/cpu/mawps/eval-greedy \\
         --out runs/cpu/mawps/label-methods/n128 \\
         m4=W/qvm-m4-128,W/astar-m4-128  m1=W/qvm-m1-128,W/astar-m1-128 ...  full=runs/cpu/mawps/qvm,runs/cpu/mawps/eval-astar
 

@@ -1,7 +1,7 @@
 """Benchmark QVM backbones on the same labels: training speed, scoring speed, held-out quality.
 
-    python scripts/bench_qvm.py --labels runs/labels --backbones embedded minilm --epochs 2 --out bench/qvm
-    python scripts/bench_qvm.py --labels runs/cpu/svamp/labels --backbones minilm --max-steps 100 \
+    python benchmarks/bench_qvm.py --labels runs/labels --backbones embedded minilm --epochs 2 --out bench/qvm
+    python benchmarks/bench_qvm.py --labels runs/cpu/svamp/labels --backbones minilm --max-steps 100 \
         --max-length 384 --group-by-length both --out bench/qvm-grouping    # train.group_by_length's speed-up
 
 Each backbone is trained with the same settings and split (by question) through the train-q core;

@@ -1,6 +1,6 @@
 """Which vLLM engine settings a device should run with: the KV block size, measured, not guessed.
 
-    python scripts/bench_engine.py --block-sizes 32 64 128 --questions 16 --out bench/engine
+    python benchmarks/bench_engine.py --block-sizes 32 64 128 --questions 16 --out bench/engine
 
 For each setting, in a fresh process (one engine at a time, so memory and caches start clean),
 with the embedded model and 4-shot MAWPS prompts already in the prefix cache:
