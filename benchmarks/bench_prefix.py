@@ -8,7 +8,8 @@
    recomputes only the last, partial block.
 2. A search state after a generated step, sent as qstar sends it (the text re-encoded) against
    the prompt's ids plus the generated ids: whether the ids agree, and how much of it is cached.
-Writes bench_prefix.json and bench_prefix.md to --out.
+Writes bench_prefix.json and bench_prefix.md to --out; its numbers: docs/speed.md, "K children
+re-prefill their state's last KV block".
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@
 Each backbone is trained with the same settings and split (by question) through the train-q core;
 the JSON and markdown written to --out give train time, examples/s, scoring pairs/s, held-out
 MSE (and the MSE of always predicting the mean), ROC-AUC and the positive rate.
+Its tables: docs/commands/train-q.md, "Backbones" and "--group-by-length".
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ Reports (JSON + markdown in --out):
 All runs start with the prompts already in the backend's prefix cache (the pilot generate that
 sizes the flat runs warms it), so none pays the few-shot prompt's prefill and the comparison is
 about search versus flat decoding.
+Its tables: docs/speed.md, "Search against flat decoding" and "GPU (hf backend)".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark collect-rollouts and `label --method rollout` against a bare batched generate.
 
-    python benchmarks/bench_stages.py --dataset mawps --questions 64 --out bench/stages   # the README's table
+    python benchmarks/bench_stages.py --dataset mawps --questions 64 --out bench/stages   # docs/speed.md's table
     python benchmarks/bench_stages.py --backend hf --questions 1 --rollouts 2 --label-rollouts 1 --max-tokens 48
                                                  # the smallest run (tests/cli/test_scripts.py): ~30 s
 
@@ -9,7 +9,7 @@ run directory) on an engine loaded once beforehand, so model loading is not coun
 (generated tokens over the stage's wall time) is compared with ONE bare `generate` over the same
 prompts with the same sampling settings: the collect prompts, and the label stage's states (every
 non-terminal node's next state, built from the rollouts just collected). Target: >= 0.9.
-Writes bench_stages.json and bench_stages.md to --out.
+Writes bench_stages.json and bench_stages.md to --out: docs/speed.md, "Stages against a bare generate".
 """
 
 from __future__ import annotations

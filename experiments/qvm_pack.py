@@ -1,17 +1,17 @@
-"""Carry a trained QVM run across a narrow link: its weights as the backbone's + a per-row int8 delta.
+"""Carry a trained QVM run in a small archive: its weights as the backbone's + a per-row int8 delta.
 
-A lent GPU machine returns at most 64 MiB per call, and a MiniLM QVM is 45 MB even in float16, so
-QVMs trained there came back one per call. Fine-tuning moves each weight by little (at most ~0.02
-for MiniLM here), so the difference from the backbone it started from, quantized to int8 with one
+A MiniLM QVM is 45 MB even in float16. Fine-tuning moves each weight by little (at most ~0.02 for
+MiniLM here), so the difference from the backbone it started from, quantized to int8 with one
 scale per row, rebuilds every weight to within ~1e-4 (a float16 step of the weights is ~5e-5 to
-5e-4): 17 MB per QVM, three per call. The backbone must be the exact one training started from.
+5e-4): 17 MB per QVM. The backbone must be the exact one training started from.
 
     python experiments/qvm_pack.py pack RUN BACKBONE OUT.tar     # where the QVM was trained
     python experiments/qvm_pack.py unpack OUT.tar BACKBONE RUN   # where it is used: float16 weights
 
 `pack` also writes PACK.json into the archive: the largest rebuild error of any weight. The
 rebuilt QVM should be re-scored on its held-out split (experiments/qvm_heldout.py RUN) and the AUC
-compared with train-q's own (kept in the run's metrics.json).
+compared with train-q's own (kept in the run's metrics.json). It brought QVM seeds 1 and 2 back
+from the GPU (experiments/gpu_evidence.sh): docs/results/mawps.md, "Three QVM seeds"; docs/results/svamp.md.
 """
 
 from __future__ import annotations

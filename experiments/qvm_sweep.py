@@ -14,6 +14,7 @@ its label run(s) (questions, share positive), held-out ROC-AUC with its 95% by-q
 interval, the two baselines a QVM must beat (step depth; the policy's mean step log-prob), ROC-AUC
 by depth, the validation step kept (early stopping) and the training time. Each row's settings
 are printed beside it, so every number can be rerun with train-q alone.
+Its table: docs/results/mawps.md, "The QVM".
 """
 
 from __future__ import annotations

@@ -326,7 +326,8 @@ def test_dry_threshold_curve(tmp_path, monkeypatch):
     report = commands[-1]
     assert report[0] == "report" and report[report.index("--baseline") + 1] == "greedy"
     (tmp_path / "m").mkdir()
-    mawps = dry_run(tmp_path / "m", "scripts/threshold_curve.sh", DATASET="mawps", QVM_RECIPE="", OUT=str(tmp_path / "m/t"))
+    mawps = dry_run(tmp_path / "m", "scripts/threshold_curve.sh", DATASET="mawps", QVM_RECIPE="",
+                    OUT=str(tmp_path / "m/t"))
     guided = [c[c.index("--qvm") + 1] for c in mawps if "--qvm" in c]
     assert guided[0] == "runs/cpu/mawps/qvm" and "--recipe" in mawps[0] and "recipes/cpu/mawps/greedy.yaml" in mawps[0]
     assert not any(c[0] == "train-q" for c in mawps)
@@ -364,8 +365,8 @@ def test_usage_gpu_evidence(tmp_path):
     missing = subprocess.run(["bash", str(REPO / "experiments" / "gpu_evidence.sh")], capture_output=True, text=True,
                              timeout=60, cwd=REPO, env={**env, "W": str(tmp_path)})
     assert missing.returncode != 0 and "where results go" in missing.stderr
-    more = subprocess.run(["bash", str(REPO / "experiments" / "gpu_evidence.sh"), "more"], capture_output=True, text=True,
-                          timeout=60, cwd=REPO, env={**env, "W": str(tmp_path), "OUT": str(tmp_path)})
+    more = subprocess.run(["bash", str(REPO / "experiments" / "gpu_evidence.sh"), "more"], capture_output=True,
+                          text=True, timeout=60, cwd=REPO, env={**env, "W": str(tmp_path), "OUT": str(tmp_path)})
     assert more.returncode == 0 and "no packs left" in more.stdout
 
 
@@ -394,8 +395,8 @@ def test_run_bench_prefix(tmp_path, data_dir, embedded_model):
 
 @pytest.mark.slow
 def test_run_bench_stages(tmp_path, data_dir, embedded_model):
-    ok(run_script("benchmarks/bench_stages.py", "--backend", "hf", "--questions", "1", "--rollouts", "2", "--label-rollouts", "1",
-                  "--max-tokens", "16", "--out", str(tmp_path), env=data_env(), timeout=900))
+    ok(run_script("benchmarks/bench_stages.py", "--backend", "hf", "--questions", "1", "--rollouts", "2",
+                  "--label-rollouts", "1", "--max-tokens", "16", "--out", str(tmp_path), env=data_env(), timeout=900))
     report = json.loads((tmp_path / "bench_stages.json").read_text())
     collect, label = report["stages"]
     assert (collect["stage"], collect["prompts"], collect["samples_per_prompt"]) == ("collect-rollouts", 1, 2)
@@ -421,8 +422,8 @@ def test_run_qvm_sweep(tmp_path, rollout_labels):
     recipe = tmp_path / "qvm.yaml"
     recipe.write_text(json.dumps({"train": {"labels": [str(labels)], "backbone": "minilm", "max_steps": 1,
                                             "batch_size": 4, "max_length": 128, "heldout_fraction": float(HELDOUT)}}))
-    ok(run_script("experiments/qvm_sweep.py", "--recipe", str(recipe), "--run", "as is:", "--run", "soft: train.target=soft",
-                  "--out", str(tmp_path / "sweep"), timeout=900))
+    ok(run_script("experiments/qvm_sweep.py", "--recipe", str(recipe), "--run", "as is:",
+                  "--run", "soft: train.target=soft", "--out", str(tmp_path / "sweep"), timeout=900))
     rows = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
     assert [(r["name"], r["sets"], r["train_steps"]) for r in rows] == [("as is", [], 1),
                                                                         ("soft", ["train.target=soft"], 1)]

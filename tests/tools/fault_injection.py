@@ -23,7 +23,9 @@ manifest, two processes on an empty model cache, SIGTERM under Ray, numbers writ
 world writes them, a data file with a few odd rows, ...), each checked for one clear refusal or the
 right result.
 
-Writes <out>/fault_injection.json and .md (default runs/faults; README's table: docs/fault_injection.*).
+Writes <out>/fault_injection.json and .md (default runs/faults). The full run's tables are
+docs/fault_injection.md and .json, shown on docs/runs.md; tests/cli/test_fault_injection.py runs
+a fast subset.
 """
 
 from __future__ import annotations

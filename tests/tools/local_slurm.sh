@@ -4,6 +4,7 @@
 # Debian's slurm-wlm (installed here when missing). Idempotent: an already-answering cluster is kept.
 #   tests/tools/local_slurm.sh          # start (or check) it
 #   tests/tools/local_slurm.sh stop     # stop the daemons this script started (none it did not start)
+# tests/cli/test_slurm_e2e.py runs it (as root) when no Slurm answers.
 set -euo pipefail
 
 STARTED=/run/qstar-local-slurm.started  # the daemons this script started, one name a line
