@@ -20,8 +20,8 @@
 #                                                  # held-out AUC, README):
 #                                                  # ~8 h in all once the recipes take it (their published
 #                                                  # QVMs were trained without it, so they do not yet). Or train
-#                                                  # the QVMs on a GPU (scripts/gpu_evidence.sh trained seeds
-#                                                  # 1-2 there, scripts/qvm_pack.py brings them back), then rerun here
+#                                                  # the QVMs on a GPU (experiments/gpu_evidence.sh trained seeds
+#                                                  # 1-2 there, experiments/qvm_pack.py brings them back), then rerun here
 #   DATASETS=mawps METHODS="greedy astar" scripts/cpu_results.sh
 #
 # QVM_SEEDS (default "0", "0 1 2" for the real sets) trains one QVM per seed (seed 0 is qvm.yaml's,

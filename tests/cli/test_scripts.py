@@ -112,12 +112,6 @@ def test_every_script_has_a_smoke_test():
 SCRIPT_PATH = r"(?<![\w./-])(?:" + "|".join(FOLDERS) + r")/[\w-]+\.(?:py|sh)\b"
 
 
-# comments that still name a script's path before the move to experiments/, in a script that is
-# not to be edited while a long run uses it; drop each pair once its comment is updated
-OLD_PATHS_TO_UPDATE = {("scripts/cpu_results.sh", "scripts/gpu_evidence.sh"),
-                       ("scripts/cpu_results.sh", "scripts/qvm_pack.py")}
-
-
 def test_every_script_named_is_there():
     """Each script path the README, the docs, the Makefile, the recipes, the code, the other tests
     and the scripts themselves name exists (CHANGELOG.md's history keeps the paths of its day)."""
@@ -131,9 +125,7 @@ def test_every_script_named_is_there():
              for found in re.findall(SCRIPT_PATH, path.read_text(encoding="utf-8"))}
     assert len({found for _, found in named}) >= 10, "the pattern finds almost nothing: is it broken?"
     missing = {(where, found) for where, found in named if not (REPO / found).is_file()}
-    assert sorted(f"{where}: {found}" for where, found in missing - OLD_PATHS_TO_UPDATE) == []
-    assert OLD_PATHS_TO_UPDATE <= missing, ("updated, drop them from OLD_PATHS_TO_UPDATE: "
-                                            f"{sorted(OLD_PATHS_TO_UPDATE - missing)}")
+    assert sorted(f"{where}: {found}" for where, found in missing) == []
 
 
 # --- python scripts: --help, imports, modules -------------------------------------------------------
