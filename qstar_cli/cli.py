@@ -22,9 +22,9 @@ import typer
 from qstar_cli import __version__
 from qstar_cli.backends import choices as backend_choices
 from qstar_cli.backends import policy_choices
-from qstar_cli.config.sections import LABEL_METHODS
 from qstar_cli.datasets.registry import DATASETS
 from qstar_cli.errors import QstarError, Stopped, stop_signal
+from qstar_cli.labelers import LABELERS
 from qstar_cli.search import SEARCHERS
 from qstar_cli.stages import STAGES
 
@@ -57,6 +57,7 @@ AllowCodeOpt = typer.Option(False, "--allow-code-execution",
                             help="Run model-written code in qstar's sandbox to grade it (MBPP); refused without it.")
 # from the search registry (pure Python, no torch), so a new method shows up here by itself
 SEARCH_HELP = " | ".join(name.replace("_", "-") for name in SEARCHERS)
+LABEL_HELP = "; ".join(f"{name}: {method.help}" for name, method in LABELERS.items())
 
 # Flags that several stages share, each with the config key it sets: declared once here and added
 # to a command by `stage_command`, which maps their values to config keys itself.
@@ -193,7 +194,7 @@ def collect_rollouts(
 @stage_command("label", RUN_FLAGS, {"shard": DATA_FLAGS["shard"]})
 def label(
     input_dir: Optional[str] = typer.Option(None, "--input", "-i", help="A collect-rollouts run directory."),
-    method: Optional[str] = typer.Option(None, "--method", help=" | ".join(LABEL_METHODS)),
+    method: Optional[str] = typer.Option(None, "--method", help=LABEL_HELP),
     num_rollouts: Optional[int] = typer.Option(None, "--num-rollouts", "-M", help="Continuations per (s, a) (rollout)."),
     gamma: Optional[float] = typer.Option(None, "--gamma", help="Discount (default 1)."),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="FQI iterations L."),

@@ -129,3 +129,13 @@ def disk_error(exc: OSError, path: Path) -> QstarError:
     if exc.errno == errno.EACCES:
         return QstarError(f"permission denied writing {path}")
     return QstarError(f"could not write {path}: {exc.strerror or exc}")
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise disk_error(exc, path) from None

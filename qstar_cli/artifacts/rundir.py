@@ -33,7 +33,8 @@ from pathlib import Path
 import yaml
 
 from qstar_cli import __version__
-from qstar_cli.artifacts.jsonl import JsonlAppender, disk_error, iter_jsonl, repair_tail, write_jsonl
+from qstar_cli.artifacts.jsonl import (JsonlAppender, disk_error, iter_jsonl, repair_tail, write_json_atomic,
+                                       write_jsonl)
 from qstar_cli.artifacts.records import check_record
 from qstar_cli.config import config_diff, semantic_view
 from qstar_cli.errors import QstarError, stop_signal
@@ -74,16 +75,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return versions
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise disk_error(exc, path) from None
 
 
 def read_manifest(path: Path) -> dict:

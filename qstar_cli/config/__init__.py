@@ -13,14 +13,14 @@ run directory is resumed, every other key must match.
 
 from qstar_cli.config.resolve import (build_section, config_diff, load_recipe, load_yaml, parse_set, resolve,
                                       semantic_view, to_dict, to_yaml)
-from qstar_cli.config.sections import (EXECUTION_KEYS, LABEL_METHODS, SEARCH_KEYS, SECTIONS,
+from qstar_cli.config.sections import (EXECUTION_KEYS, SEARCH_KEYS, SECTIONS,
                                        STAGE_CONFIGS, CollectConfig, CollectSection, DataConfig, EvalConfig, EvalSection,
                                        ExecutionConfig,
                                        LabelConfig, LabelSection, PolicyConfig, SamplingConfig, TrainConfig,
                                        TrainSection)
 
 __all__ = [
-    "EXECUTION_KEYS", "LABEL_METHODS", "SEARCH_KEYS", "SECTIONS", "STAGE_CONFIGS", "CollectConfig",
+    "EXECUTION_KEYS", "SEARCH_KEYS", "SECTIONS", "STAGE_CONFIGS", "CollectConfig",
     "CollectSection", "DataConfig", "EvalConfig", "EvalSection", "ExecutionConfig", "LabelConfig", "LabelSection", "PolicyConfig",
     "SamplingConfig", "TrainConfig", "TrainSection", "build_section", "config_diff", "load_recipe", "load_yaml", "parse_set",
     "resolve", "semantic_view", "to_dict", "to_yaml",

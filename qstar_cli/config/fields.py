@@ -51,13 +51,17 @@ def check_backend_options(options: dict, where: str) -> dict:
 
 
 def check_fields(section: Any, prefix: str) -> None:
-    """Each field's `Literal` choices and `metadata["min"]` / `["max"]` bounds, checked on the section's values."""
+    """Each field's `Literal` choices, `metadata["min"]` / `["max"]` bounds and `["positive"]`, checked on the
+    section's values."""
     hints = typing.get_type_hints(type(section))
     for f in dataclasses.fields(section):
         value, hint = getattr(section, f.name), hints[f.name]
         choices = literal_choices(hint)
         if choices and value not in choices:
             raise QstarError(f"unknown {prefix}{f.name} {value!r}; choose one of: {', '.join(map(str, choices))}")
+        positive = f.metadata.get("positive")  # True: > 0; "or zero": >= 0, where 0 has a meaning of its own
+        if positive and value is not None and (value < 0 or (value == 0 and positive != "or zero")):
+            raise QstarError(f"{prefix}{f.name} must be positive, got {value}")
         low, high = f.metadata.get("min"), f.metadata.get("max")
         if low is not None and value is not None and value < low:
             raise QstarError(f"{prefix}{f.name} must be at least {low}, got {value}")

@@ -195,69 +195,6 @@ class CollectConfig(_PolicyStage):
     ray: RaySection = field(default_factory=RaySection)
 
 
-LabelMethod = Literal["rollout", "fqi", "completion"]
-LABEL_METHODS = typing.get_args(LabelMethod)
-
-
-@dataclass
-class LabelSection:
-    method: LabelMethod = "rollout"
-    input: str | None = None  # a collect-rollouts run directory
-    num_rollouts: int = 4  # M continuations sampled from each s_{t+1} (rollout); 0: the own endings only
-    gamma: float = 1.0  # discount
-    temperature: float | None = None  # continuation temperature; None = sampling.temperature
-    max_tokens: int | None = None  # continuation token limit; None = sampling.max_tokens
-    include_own_ending: bool = True  # rollout: the trajectory's own ending counts as a rollout
-    reuse: str | None = None  # a label run of the same rollouts: relabel from its recorded continuations
-    limit: int = 0  # > 0: label only the first N questions of the input run (label methods compared on a subset)
-    batch_questions: int = 16  # questions whose states go to the backend in one call
-    out: str | None = None
-    # completion: a stronger policy finishes each s_{t+1}; it is configured like the policy
-    strong_model: str | None = None  # HF id / local folder, or the served model name (openai)
-    strong_backend: str = "auto"  # auto or a name in qstar_cli.backends.BACKENDS (openai: any served model)
-    strong_options: dict = field(default_factory=dict)  # {backend: {option: value}}, as policy.options
-    strong_samples: int = 1  # 1 = one greedy completion; M > 1 = M samples, y = their max
-    strong_temperature: float = 0.7  # used when strong_samples > 1
-    # fqi: fitted Q-iteration
-    iterations: int = 2  # L
-    candidates: int = 6  # K actions sampled once at every non-terminal s_{t+1}
-    init_qvm: str | None = None  # Q_0; None = 0
-
-    # keys of older qstar versions, now the openai backend's options
-    LEGACY = {"openai_base_url": ("openai", "base_url"), "openai_api_key_env": ("openai", "api_key_env"),
-              "requests_per_minute": ("openai", "requests_per_minute"), "concurrency": ("openai", "concurrency"),
-              "max_retries": ("openai", "max_retries"), "request_timeout": ("openai", "request_timeout")}
-    LEGACY_INTO = "strong_options"
-
-    def _own_endings_only(self) -> bool:
-        # rollout with M = 0: each (s, a) is labelled by the collected trajectories through it
-        # (each one's ending is a policy rollout from s_{t+1}); nothing is generated
-        return self.method == "rollout" and self.num_rollouts == 0 and self.include_own_ending
-
-    def validate(self) -> None:
-        check_fields(self, "label.")
-        if self.num_rollouts == 0 and self.method == "rollout" and not self.include_own_ending:
-            raise QstarError("label.num_rollouts=0 labels from the trajectories' own endings only; "
-                             "it needs label.include_own_ending=true")
-        for key in ("num_rollouts", "batch_questions", "strong_samples", "iterations", "candidates"):
-            value = getattr(self, key)
-            # M belongs to the rollout method: a recipe's M = 0 (own endings) must not stop --method fqi
-            zero_ok = key == "num_rollouts" and (self.method != "rollout" or self._own_endings_only())
-            if value < 0 or (value == 0 and not zero_ok):
-                raise QstarError(f"label.{key} must be positive, got {value}")
-        if not 0 < self.gamma <= 1:
-            raise QstarError(f"label.gamma must be in (0, 1], got {self.gamma}")
-        from qstar_cli.backends import choices
-
-        if self.strong_backend not in choices():
-            raise QstarError(f"unknown strong backend {self.strong_backend!r}; choose one of: {', '.join(choices())}")
-        self.strong_options = check_backend_options(self.strong_options, "label.strong_options")
-        if self.method == "completion" and self.strong_backend == "openai" and not self.strong_model:
-            raise QstarError("--method completion with the openai backend needs --strong-model (the served model name)")
-        if self.limit < 0:
-            raise QstarError(f"label.limit must be >= 0, got {self.limit}")
-
-
 @dataclass
 class TrainSection:
     labels: list[str] = field(default_factory=list)  # qlabels run directories
@@ -323,6 +260,7 @@ class TrainSection:
 
 
 from qstar_cli.config.eval_section import SEARCH_KEYS, EvalSection  # noqa: E402  (built from the search registry)
+from qstar_cli.config.label_section import LabelSection  # noqa: E402  (built from the label-method registry)
 
 
 @dataclass

@@ -1,6 +1,5 @@
 """Fitted Q-iteration (offline RL) over the collected step trees: the pure parts of
-`qstar label --method fqi` (the stage, stages/label.py, owns the run folder, the policy calls and
-the fits).
+`qstar label --method fqi` (fqi_run.py samples the candidates, runs the fits and writes the run).
 
 1. Candidates: at every non-terminal s_{t+1} the policy proposes K next actions once (one
    batched call per batch of questions); they are saved in candidates.jsonl and reused by every

@@ -1,18 +1,14 @@
 """`qstar label`: Q-value labels for every (s_t, a_t) of a collect-rollouts run.
 
---method rollout    : the policy samples M continuations from each s_{t+1}; y = best outcome.
---method completion : a stronger policy (local, or any OpenAI-compatible server) completes each
-                      s_{t+1}, greedily or M times; y = its (best) outcome.
---method fqi        : fitted Q-iteration over K candidate actions sampled once (labelers/fqi.py has
-                      the targets; this stage samples the candidates once into candidates.jsonl,
-                      fits Q_l into iter_<l>/ and writes the final targets as the labels).
---num-rollouts 0    : rollout labels from the collected trajectories' own endings only (each is a
-                      policy rollout from s_{t+1}): nothing is generated.
---reuse LABELS_RUN  : rollout/completion labels from the continuations an earlier run of the same
-                      rollouts sampled (the first M of each state's): label methods and M compared on
-                      the same states and the same samples, with nothing generated.
---shard i/n         : rollout and completion label every n-th question of the rollouts, from the i-th
-                      (join the shards with `qstar merge`); FQI fits on every question at once. A
+The methods (rollout, completion, fqi) are `qstar_cli.labelers.LABELERS`; this stage checks the
+input, shows the header and hands the method a `LabelJob`: the questions, the dataset's grader,
+the policy and the run folder.
+
+--reuse LABELS_RUN  : labels from the continuations an earlier run of the same rollouts sampled
+                      (the first M of each state's): label methods and M compared on the same
+                      states and the same samples, with nothing generated.
+--shard i/n         : label every n-th question of the rollouts, from the i-th (join the shards
+                      with `qstar merge`), for the methods that label each question on its own. A
                       shard run of collect-rollouts is labelled whole (its data.shard is inherited).
 
 The policy, data and sampling settings default to those the rollouts were collected with, so the
@@ -22,31 +18,21 @@ appended as soon as its batch is done, so an interrupted run (or a server that g
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 from pathlib import Path
 
 import yaml
 
 from qstar_cli import ui
-from qstar_cli.artifacts.rundir import RunDir, write_json_atomic
+from qstar_cli.artifacts.rundir import RunDir
 from qstar_cli.config import LabelConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
+from qstar_cli.labelers import LABELERS
 from qstar_cli.stages import STAGES
 from qstar_cli.stages.common import chunks, dataset_options, grading_dataset, reward, run_settings
-from qstar_cli.steps import MAX_STEP_TOKENS, StepFormat
+from qstar_cli.steps import StepFormat
 
 ME = STAGES["label"]
 STAGE, RECORDS = ME.command, ME.records
-# the settings of each method that the header shows (`run_settings`)
-HEADER_KEYS = {
-    "rollout": ("label.input", "label.method", "label.num_rollouts", "label.gamma", "label.reuse"),
-    "completion": ("label.input", "label.method", "label.strong_model", "label.strong_samples", "label.gamma",
-                   "label.reuse"),
-    "fqi": ("label.input", "label.method", "label.iterations", "label.candidates", "label.init_qvm", "train.backbone",
-            "label.gamma"),
-}
 
 
 def input_base(input_dir: str) -> dict:
@@ -79,10 +65,9 @@ def grader(config: LabelConfig):
 
 def refuse_shards(cfg) -> None:
     """A sharded label run (data.shard, or a launcher's shards) labels each shard's questions alone."""
-    if cfg.method == "fqi":
-        raise QstarError("--method fqi fits its Q-value models on every question at once and cannot be "
-                         "sharded; label the whole rollouts run as one job (FQI's fits use accelerate "
-                         "launch for several GPUs)")
+    if not LABELERS[cfg.method].shardable:
+        raise QstarError(f"--method {cfg.method} labels every question at once and cannot be sharded; label the "
+                         f"whole rollouts run as one job (its fits use accelerate launch for several GPUs)")
 
 
 def check(config: LabelConfig) -> tuple[dict, list[dict], int]:
@@ -112,32 +97,90 @@ def out_dir(cfg) -> Path:
 
 def run(config: LabelConfig) -> Path:
     cfg = config.label
+    method = LABELERS[cfg.method]
     manifest, records, total = check(config)
-    fmt = StepFormat.parse(records[0]["step_format"])
-    dataset, grade = grader(config)
-    reused = _reused(config, records) if cfg.reuse else None
+    job = LabelJob(config, method.configure(cfg), manifest, records, total)
     from qstar_cli.value.train import check_processes, processes
 
-    if cfg.method != "fqi" and processes()[1] > 1:
-        raise QstarError(f"under accelerate launch only --method fqi's fits share the work; {cfg.method} labels "
-                         "would be made once per process: run it as one process, with --shard or --ray")
+    if not method.trains and processes()[1] > 1:
+        raise QstarError(f"under accelerate launch only the fits of a method that trains share the work; "
+                         f"{cfg.method} labels would be made once per process: run it as one process, with "
+                         "--shard or --ray")
     check_processes(config.train)
     if processes()[0] == 0:
-        ui.header(STAGE, out_dir(cfg), run_settings(config, *HEADER_KEYS[cfg.method], questions=len(records)),
+        keys = ("label.input", "label.method", *method.shown, "label.gamma", *(("label.reuse",) if method.reuses else ()))
+        ui.header(STAGE, out_dir(cfg), run_settings(config, *keys, questions=len(records)),
                   to_yaml(config))  # after every check a user's input can fail
-    if cfg.method == "fqi":
-        return _fqi(config, dataset, manifest, records, fmt, grade)  # never sharded: check says so
+    return method.run(job)
 
-    rundir = _open(config, manifest, records, total, kind=ME.kind, records_name=RECORDS)
-    todo = rundir.todo(records, lambda r: r["id"])
-    with rundir.session() as session:
-        if todo and (reused is not None or _samples(cfg) == 0):  # nothing to generate
-            _relabel(config, reused, todo, rundir, session)
-        elif todo:
-            _label(config, dataset, todo, fmt, grade, rundir, session, len(records) - len(todo), len(records))
-    metrics = rundir.complete(label_metrics)
-    show_summary(metrics, rundir.path)
-    return rundir.path
+
+class LabelJob:
+    """What a label method's run (qstar_cli/labelers/) sees of the world: the config (`cfg` is the
+    method's own), the questions to label, the dataset and its grader, the policy's backend and
+    search environment, and the run folder."""
+
+    def __init__(self, config: LabelConfig, cfg, manifest: dict, records: list[dict], total: int):
+        self.config, self.cfg, self.manifest, self.records, self.total = config, cfg, manifest, records, total
+        self.fmt = StepFormat.parse(records[0]["step_format"])
+        self.dataset, self.grade = grader(config)
+        self.reused = _reused(config, records) if config.label.reuse else None
+        self.out = out_dir(config.label)
+        self.info = ui.info
+
+    def open(self, kind: str = ME.kind, records_name: str = RECORDS) -> RunDir:
+        """The run folder (created, or resumed when it holds the same run)."""
+        return _open(self.config, self.manifest, self.records, self.total, kind=kind, records_name=records_name)
+
+    def policy(self):
+        """The backend of the policy that acted (the rollouts run's)."""
+        return self.backend(self.config.policy)
+
+    def backend(self, policy_config):
+        from qstar_cli.backends import load_backend
+
+        return load_backend(policy_config)
+
+    def env(self, backend, **options):
+        """The search environment on `backend`: labels see the policy as search does."""
+        from qstar_cli.environment import PolicySearchEnv
+
+        return PolicySearchEnv(backend, self.dataset, self.fmt, top_p=self.config.sampling.top_p, **options)
+
+    def batches(self, todo: list[dict]):
+        return chunks(todo, self.config.label.batch_questions)
+
+    def save(self, rundir: RunDir, session: dict, batches, backend=None, done: int = 0, what: str | None = None):
+        """Append each batch's records as it comes; with the `backend` that makes them, under a
+        progress bar, and the session counts the tokens it spent (a stopped one too)."""
+        if backend is None:
+            for batch in batches:
+                self._append(rundir, session, batch)
+            return
+        with backend, ui.progress() as bar:
+            task = bar.add_task(what or f"label ({self.config.label.method})", total=len(self.records),
+                                completed=done, stats="")
+            try:
+                for batch in batches:
+                    self._append(rundir, session, batch)
+                    bar.update(task, advance=len(batch), stats=_speed(backend.usage))
+            finally:  # a stopped session spent tokens too: the manifest counts them
+                session.update(**backend.session_usage())
+
+    @staticmethod
+    def _append(rundir: RunDir, session: dict, records: list[dict]) -> None:
+        for rec in records:
+            rundir.append(rec)
+            session["generated_questions"] += 1
+
+    def write_labels(self, rundir: RunDir, records: list[dict]) -> None:
+        """The run's labels, all at once (for a run whose own records are something else)."""
+        rundir.write_records(ME.kind, RECORDS, records)
+
+    def finish(self, rundir: RunDir, **extra) -> Path:
+        """The run completed: its metrics (label_metrics, and `extra`) and the summary table."""
+        metrics = rundir.complete(lambda labelled, sessions: {**label_metrics(labelled, sessions), **extra})
+        show_summary(metrics, rundir.path)
+        return rundir.path
 
 
 def _rollouts(cfg) -> tuple[dict, list[dict]]:
@@ -159,7 +202,8 @@ def _open(config: LabelConfig, manifest: dict, records: list[dict], total: int, 
     cfg = config.label
     out = out_dir(cfg)
     cfg.out = str(out)
-    seeds = {"policy": config.policy.seed, **({"train": config.train.seed} if cfg.method == "fqi" else {})}
+    trains = LABELERS[cfg.method].trains
+    seeds = {"policy": config.policy.seed, **({"train": config.train.seed} if trains else {})}
     return RunDir.open(out, stage=STAGE, kind=kind, records_name=records_name, config=to_dict(config),
                        inputs=run_inputs(config, manifest), expected_ids=[r["id"] for r in records],
                        total_questions=total, seeds=seeds, unused=unused_sections(config))
@@ -175,229 +219,25 @@ def run_inputs(config: LabelConfig, rollouts_manifest: dict) -> dict:
 
 
 def unused_sections(config: LabelConfig) -> tuple[str, ...]:
-    """Only FQI trains: the other methods' labels do not depend on the train section, which a recipe
-    shared by label and train-q may change between the two stages."""
-    return () if config.label.method == "fqi" else ("train",)
-
-
-def _samples(cfg) -> int:
-    """Continuations per state: M for rollout, the stronger policy's samples for completion."""
-    return cfg.num_rollouts if cfg.method == "rollout" else cfg.strong_samples
+    """Only a method that trains (FQI) reads the train section: the other methods' labels do not
+    depend on it, and a recipe shared by label and train-q may change it between the two stages."""
+    return () if LABELERS[config.label.method].trains else ("train",)
 
 
 def _reused(config: LabelConfig, records: list[dict]) -> dict[str, dict]:
-    """The reused label run's records by question id, checked against these rollouts."""
+    """The reused label run's records by question id, checked against these rollouts: the first M of
+    each state's continuations (M = the method's continuations per state)."""
     from qstar_cli.labelers.continuation import check_reuse
 
     cfg = config.label
-    if cfg.method == "fqi":
-        raise QstarError("--reuse relabels rollout or completion labels; fqi samples candidate actions of its own")
     _, old = ME.read(cfg.reuse)
     reused = {r["id"]: r for r in old}
-    check_reuse(records, reused, _samples(cfg), cfg.reuse)
+    check_reuse(records, reused, LABELERS[cfg.method].configure(cfg).samples, cfg.reuse)
     return reused
-
-
-def _relabel(config: LabelConfig, reused: dict[str, dict], todo: list[dict], rundir, session) -> None:
-    from qstar_cli.labelers.continuation import relabel
-
-    cfg = config.label
-    include_own = cfg.method == "rollout" and cfg.include_own_ending
-    for rec in relabel(todo, reused or {}, n=_samples(cfg), gamma=cfg.gamma, include_own=include_own,
-                       method=cfg.method):
-        rundir.append(rec)
-        session["generated_questions"] += 1
-
-
-def _strong_backend(config: LabelConfig):
-    """The stronger policy: the policy's settings with the strong model, backend and options."""
-    from qstar_cli.backends import load_backend
-
-    cfg = config.label
-    options = {name: {**config.policy.options.get(name, {}), **opts} for name, opts in cfg.strong_options.items()}
-    strong = type(config.policy)(**{**vars(config.policy), "model": cfg.strong_model, "backend": cfg.strong_backend,
-                                    "options": {**config.policy.options, **options}})
-    return load_backend(strong)
-
-
-def _label(config: LabelConfig, dataset, todo, fmt, grade, rundir, session, done: int, total: int) -> None:
-    from qstar_cli.environment import PolicySearchEnv
-    from qstar_cli.labelers.continuation import label_batches
-
-    cfg = config.label
-    ui.info("loading the policy ...")
-    prompt_for = None
-    if cfg.method == "rollout":
-        from qstar_cli.backends import load_backend
-
-        backend = load_backend(config.policy)
-        n = cfg.num_rollouts
-        temperature = cfg.temperature if cfg.temperature is not None else config.sampling.temperature
-    else:  # completion
-        backend = _strong_backend(config)
-        n = cfg.strong_samples
-        temperature = 0.0 if n == 1 else cfg.strong_temperature
-        if getattr(backend, "tokenizer", None) is not None:
-            from qstar_cli.datasets.base import Problem
-
-            def prompt_for(rec):  # the stronger model reads the question in its own chat format
-                problem = Problem(id=rec["id"], question=rec["question"], reference=rec["reference"])
-                return backend.render(dataset.messages(problem, num_shots=config.data.num_shots))
-    # the labels see the policy as search does: one environment, continuations to the end
-    env = PolicySearchEnv(backend, dataset, fmt, max_tokens=cfg.max_tokens or config.sampling.max_tokens,
-                          top_p=config.sampling.top_p)
-    with backend, ui.progress() as bar:
-        task = bar.add_task(f"label ({cfg.method})", total=total, completed=done, stats="")
-        batches = chunks(todo, cfg.batch_questions)
-        try:
-            for labelled in label_batches(batches, env, grade, fmt, n=n, temperature=temperature, gamma=cfg.gamma,
-                                          include_own=cfg.method == "rollout" and cfg.include_own_ending,
-                                          method=cfg.method, prompt_for=prompt_for):
-                for rec in labelled:
-                    rundir.append(rec)
-                    session["generated_questions"] += 1
-                bar.update(task, advance=len(labelled), stats=_speed(backend.usage))
-        finally:  # a stopped session spent tokens too: the manifest counts them
-            session.update(**backend.session_usage())
 
 
 def _speed(usage) -> str:
     return f"{usage.generated_tokens:,} tokens  {usage.generated_tokens / max(usage.seconds, 1e-9):,.0f} tok/s"
-
-
-# ---- fitted Q-iteration ---------------------------------------------------------------------
-
-
-
-def _fqi(config: LabelConfig, dataset, manifest: dict, records: list[dict], fmt, grade) -> Path:
-    """Candidates once (resumable, candidates.jsonl), then L fits, each in iter_<l>/ (a finished
-    one is reused on resume), then the final targets as the run's labels."""
-    from qstar_cli.labelers import fqi
-
-    from qstar_cli.value.train import processes
-
-    cfg = config.label
-    if processes()[0] != 0:  # under accelerate launch: the first process samples and writes; all fit
-        out = out_dir(cfg)
-        candidates = _await_candidates(out / fqi.CANDIDATES, len(records))
-        _fqi_iterations(config, out, records, candidates, fmt)
-        return out
-    rundir = _open(config, manifest, records, len(records), kind="candidates", records_name=fqi.CANDIDATES)
-    todo = rundir.todo(records, lambda r: r["id"])
-    with rundir.session() as session:
-        if todo:
-            with _alone():
-                _fqi_candidates(config, dataset, rundir, session, records, todo, fmt, grade)
-        candidates = {c["id"]: c["nodes"] for c in rundir.iter_records()}
-        history, ys = _fqi_iterations(config, rundir.path, records, candidates, fmt)
-        rundir.write_records(ME.kind, RECORDS, fqi.label_records(records, ys, cfg.gamma))
-    final_qvm = str(rundir.path / f"iter_{cfg.iterations}" / "qvm")
-    metrics = rundir.complete(lambda labelled, sessions: {**label_metrics(labelled, sessions), "iterations": history,
-                                                          "final_qvm": final_qvm})
-    show_summary(metrics, rundir.path)
-    return rundir.path
-
-
-LAUNCHER_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT")
-
-
-@contextlib.contextmanager
-def _alone():
-    """The policy engine of the first process under accelerate launch sees no launcher variables: it
-    samples alone (an engine reading RANK or MASTER_PORT would try to join the training's group)."""
-    saved = {key: os.environ.pop(key) for key in LAUNCHER_ENV if key in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
-def _await_candidates(path: Path, questions: int, poll: float = 5.0) -> dict:
-    """The other processes of an FQI run under accelerate launch: the first one's candidates, once it
-    has written every question's (if it fails, accelerate stops them all)."""
-    import time
-
-    from qstar_cli.artifacts.jsonl import iter_jsonl
-    from qstar_cli.artifacts.records import check_record
-
-    while not path.exists() or path.read_bytes().count(b"\n") < questions:
-        time.sleep(poll)
-    records = (check_record("candidates", rec, f"{path}:{line}") for line, rec in iter_jsonl(path))
-    return {rec["id"]: rec["nodes"] for rec in records}
-
-
-def _fqi_iterations(config: LabelConfig, out: Path, records: list[dict], candidates: dict, fmt):
-    """(each iteration's statistics, the last targets y_L): y_l from Q_{l-1}, then Q_l fitted on y_l."""
-    from qstar_cli.labelers import fqi
-    from qstar_cli.value.model import QVM
-
-    cfg = config.label
-    scores = None  # Q_0 = 0, unless an initial QVM is given
-    if cfg.init_qvm:
-        qvm = QVM.load(cfg.init_qvm, batch_size=config.train.score_batch_size)
-        qvm.check_compatible(str(fmt))
-        scores = fqi.score_candidates(qvm, records, candidates)
-    history = []
-    for it in range(1, cfg.iterations + 1):
-        ys = fqi.targets(records, candidates, scores, cfg.gamma)
-        qvm, stats = _fqi_fit(config, out / f"iter_{it}", fqi.target_stats(it, ys), fqi.label_records(records, ys, cfg.gamma), fmt)
-        history.append(stats)
-        if it < cfg.iterations:  # the last model's scores would feed no further target
-            scores = fqi.score_candidates(qvm, records, candidates)
-    return history, ys
-
-
-def _fqi_candidates(config: LabelConfig, dataset, rundir: RunDir, session: dict, records: list[dict], todo: list[dict],
-                    fmt, grade) -> None:
-    """K proposed next actions at every open state of every question not yet done, a record each; the
-    session counts the tokens they cost (FQI's only generation)."""
-    from qstar_cli.backends import load_backend
-    from qstar_cli.environment import PolicySearchEnv
-    from qstar_cli.labelers.fqi import candidate_records
-    from qstar_cli.labelers.tree import open_states
-
-    cfg = config.label
-    temperature = cfg.temperature if cfg.temperature is not None else config.sampling.temperature
-    ui.info("loading the policy to propose candidate actions ...")
-    with load_backend(config.policy) as backend, ui.progress() as bar:
-        env = PolicySearchEnv(backend, dataset, fmt, max_step_tokens=MAX_STEP_TOKENS, top_p=config.sampling.top_p)
-        task = bar.add_task("fqi candidates", total=len(records), completed=len(records) - len(todo), stats="")
-        try:
-            for batch in chunks(todo, cfg.batch_questions):
-                trees, requests, owners = open_states(batch)
-                proposals = env.propose(requests, cfg.candidates, temperature) if requests else []
-                for rec in candidate_records(batch, trees, owners, proposals, grade):
-                    rundir.append(rec)
-                    session["generated_questions"] += 1
-                bar.update(task, advance=len(batch), stats=_speed(backend.usage))
-        finally:  # a stopped session spent tokens too: the manifest counts them
-            session.update(**backend.session_usage())
-    rundir.close()  # the candidates are read back at once
-
-
-def _fqi_fit(config: LabelConfig, it_dir: Path, stats: dict, labelled: list[dict], fmt):
-    """(Q_l, its statistics): fitted on this iteration's targets into it_dir, or the one a
-    finished earlier session left there."""
-    from qstar_cli.value.fit import examples_from_records, fit_qvm
-    from qstar_cli.value.model import QVM, QVMMeta
-
-    from qstar_cli.value.train import processes
-
-    first = processes()[0] == 0  # under accelerate launch the first process speaks and writes
-    done_file = it_dir / "metrics.json"
-    if done_file.exists() and (it_dir / "qvm" / "qstar_qvm.json").exists():
-        if first:
-            ui.info(f"fqi iteration {stats['iteration']} already trained; reusing {it_dir / 'qvm'}")
-        return QVM.load(it_dir / "qvm", batch_size=config.train.score_batch_size), json.loads(done_file.read_text())
-    if first:
-        ui.info(f"fqi iteration {stats['iteration']}/{config.label.iterations}: mean target {stats['mean_y']:.3f}")
-    meta = QVMMeta(step_format=str(fmt), datasets=[config.data.name], policy=config.policy.model or "embedded",
-                   label_method="fqi")
-    # every process holds the same weights after the fit, so each scores the next targets itself
-    qvm, stats["train"] = fit_qvm(examples_from_records(labelled), config.train, it_dir, meta)
-    if first:
-        write_json_atomic(done_file, stats)
-    return qvm, stats
 
 
 def label_metrics(records: list[dict], sessions: list[dict]) -> dict:

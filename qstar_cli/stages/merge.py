@@ -15,7 +15,8 @@ import yaml
 
 from qstar_cli import ui
 from qstar_cli.artifacts.jsonl import write_jsonl
-from qstar_cli.artifacts.rundir import LOCK, now, read_manifest, sha256_file, sha256_json, verify_complete, write_json_atomic
+from qstar_cli.artifacts.jsonl import write_json_atomic
+from qstar_cli.artifacts.rundir import LOCK, now, read_manifest, sha256_file, sha256_json, verify_complete
 from qstar_cli.config import config_diff, semantic_view
 from qstar_cli.errors import QstarError
 from qstar_cli.stages import STAGES, by_command

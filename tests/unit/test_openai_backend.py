@@ -122,8 +122,13 @@ def test_rate_limit_spaces_requests(server):
 
 
 def test_the_stronger_labeller_is_configured_like_the_policy():
+    from qstar_cli.backends import load_backend
     from qstar_cli.config import LabelConfig, resolve
-    from qstar_cli.stages.label import _strong_backend
+    from qstar_cli.labelers import LABELERS
+    from qstar_cli.labelers.completion import strong_policy
+
+    def _strong_backend(config):
+        return load_backend(strong_policy(config.policy, LABELERS["completion"].configure(config.label)))
 
     flags = {"label.method": "completion", "label.strong_backend": "openai", "label.strong_model": "big",
              "label.strong_options": {"openai": {"base_url": "http://127.0.0.1:9/v1"}}}
