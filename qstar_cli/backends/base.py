@@ -136,6 +136,11 @@ class PolicyBackend:
     def check_options(options: dict, where: str) -> None:
         """Raise QstarError for an option value this backend refuses (`where`: its config path)."""
 
+    @staticmethod
+    def gpus(options: dict) -> int:
+        """GPUs an engine with these options occupies (what a launcher asks for): none by default."""
+        return 0
+
     # `with load_backend(...) as backend:` frees the engine (and its GPU memory) even on an error
     def __enter__(self):
         return self

@@ -57,6 +57,10 @@ class HFBackend(PolicyBackend):
         self._sent.clear()
 
     @staticmethod
+    def gpus(options: dict) -> int:
+        return 1  # the model on one device (on a CPU-only cluster the launcher asks for none)
+
+    @staticmethod
     def check_options(options: dict, where: str) -> None:
         if options.get("batch_size", 32) <= 0:
             raise QstarError(f"{where}.batch_size must be positive, got {options['batch_size']}")

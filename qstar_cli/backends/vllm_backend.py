@@ -121,6 +121,10 @@ class VLLMBackend(PolicyBackend):
         set_random_seed(seed)
 
     @staticmethod
+    def gpus(options: dict) -> int:
+        return (options.get("tensor_parallel_size") or 1) * (options.get("pipeline_parallel_size") or 1)
+
+    @staticmethod
     def check_options(options: dict, where: str) -> None:
         for key in ("tensor_parallel_size", "pipeline_parallel_size", "max_num_seqs"):
             if (options.get(key) or 1) <= 0:

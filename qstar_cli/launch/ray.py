@@ -113,16 +113,15 @@ def _check_reachable(address: str) -> None:
 
 def _policy_gpus(config, ray) -> int:
     """GPUs a shard asks for when the recipe does not say: none on a cluster without GPUs; else the
-    policy's (vLLM: tensor x pipeline parallel size; hf: one), which the QVM and PRM share (vLLM
-    leaves them memory); a served policy (openai) has none, so they get one of their own."""
+    policy's (what its backend declares: vLLM tensor x pipeline parallel size, hf one), which the QVM
+    and PRM share (vLLM leaves them memory); a served policy (openai) has none, so they get one of
+    their own."""
     if not ray.cluster_resources().get("GPU"):
         return 0
-    from qstar_cli.backends import choose_backend
+    from qstar_cli.backends import backend_class, choose_backend
 
     backend = choose_backend(config.policy.backend)
-    options = config.policy.options.get(backend, {})
-    policy = {"vllm": options.get("tensor_parallel_size", 1) * options.get("pipeline_parallel_size", 1),
-              "hf": 1}.get(backend, 0)
+    policy = backend_class(backend).gpus(config.policy.options.get(backend, {}))
     section = getattr(config, "eval", None)
     value_model = section is not None and (section.qvm or section.prm)
     return max(policy, 1 if value_model else 0)

@@ -28,6 +28,10 @@ class EchoBackend(PolicyBackend):
         if options.get("repeat", 1) < 1:
             raise QstarError(f"{where}.repeat must be at least 1")
 
+    @staticmethod
+    def gpus(options: dict) -> int:  # one engine per repeat, say: the launchers must ask for them all
+        return options.get("repeat", 1)
+
     def _generate_text(self, prompts, params, keys=None):
         return [[Generation(self.reply * self.repeat, [0], "eos") for _ in range(params.n)] for _ in prompts]
 
@@ -61,3 +65,17 @@ def test_a_registered_backend_checks_its_own_options_before_any_model_loads(echo
 def test_without_the_entry_the_name_is_unknown():
     with pytest.raises(QstarError, match="unknown backend 'echo'; choose one of: auto, vllm, hf"):
         resolve(CollectConfig, None, ["policy.backend=echo"], {})
+
+
+def test_a_ray_shard_asks_for_the_gpus_a_registered_backend_declares(echo):
+    from qstar_cli.launch.ray import _policy_gpus
+
+    def cluster(gpus):
+        return types.SimpleNamespace(cluster_resources=lambda: {"GPU": gpus} if gpus else {})
+
+    config = resolve(CollectConfig, None, ["policy.backend=echo", "policy.options.echo.repeat=3"], {})
+    assert _policy_gpus(config, cluster(8)) == 3
+    assert _policy_gpus(config, cluster(0)) == 0  # a cluster without GPUs: none
+    vllm = resolve(CollectConfig, None, ["policy.backend=vllm", "policy.options.vllm.tensor_parallel_size=2",
+                                         "policy.options.vllm.pipeline_parallel_size=2"], {})
+    assert _policy_gpus(vllm, cluster(8)) == 4
