@@ -46,28 +46,15 @@ def check(section: str, config) -> tuple[Path, int]:
     return out, len(problems)
 
 
-def _identity(section: str, config) -> tuple[str | Path, list, dict, tuple[str, ...]]:
-    """The stage's own checks, then what its run folder is compared on: (the run folder, the questions
-    of the unsharded run, its inputs, the config sections it does not read)."""
-    from qstar_cli.stages.common import default_out
+def _identity(section: str, config) -> tuple[Path, list, dict, tuple[str, ...]]:
+    """The stage's own checks (its plan), then what its run folder is compared on: (the run folder,
+    the questions of the unsharded run, its inputs, the config sections it does not read)."""
+    from qstar_cli.stages import STAGES
 
-    if section == "eval":
-        from qstar_cli.stages import eval as eval_stage
-
-        _, problems, _, _, _ = eval_stage.check(config)
-        out = config.eval.out or default_out(f"eval-{config.eval.search}", config.data)
-        return out, problems, eval_stage.run_inputs(config, problems), ()
-    if section == "label":
-        from qstar_cli.stages import label as label_stage
-
-        label_stage.refuse_shards(config.label)
-        manifest, problems, _ = label_stage.check(config)
-        return (label_stage.out_dir(config.label), problems, label_stage.run_inputs(config, manifest),
-                label_stage.unused_sections(config))
-    from qstar_cli.stages import collect
-
-    _, problems, _, _, _ = collect.check(config)
-    return config.collect.out or default_out("rollouts", config.data), problems, collect.run_inputs(config, problems), ()
+    plan = STAGES[section].load().plan(config)
+    if plan.unshardable:
+        raise QstarError(plan.unshardable)
+    return plan.out, plan.items, plan.inputs, plan.unused
 
 
 def _command(section: str) -> str:

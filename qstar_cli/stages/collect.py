@@ -15,22 +15,23 @@ from qstar_cli import ui
 from qstar_cli.artifacts import records as R
 from qstar_cli.config import CollectConfig, to_dict, to_yaml
 from qstar_cli.stages import STAGES
-from qstar_cli.stages.common import chunks, default_out, question_inputs, run_settings, select_problems
+from qstar_cli.stages.common import Plan, chunks, default_out, question_inputs, run_settings, select_problems
 from qstar_cli.steps import StepFormat
 
 ME = STAGES["collect"]
 STAGE, RECORDS = ME.command, ME.records
 
 
-def check(config: CollectConfig):
-    """Every check a user's input can fail that loads no model: (dataset, questions, size of the
-    unsharded set, step format, model path)."""
+def plan(config: CollectConfig) -> Plan:
+    """Every check a user's input can fail that loads no model, and what the run will be."""
     from qstar_cli.backends import choose_backend, model_reference
 
     dataset, problems, total = select_problems(config.data, config.execution)
     fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
     choose_backend(config.policy.backend)
-    return dataset, problems, total, fmt, model_reference(config.policy)
+    out = Path(config.collect.out) if config.collect.out else default_out("rollouts", config.data)
+    return Plan(out, problems, total, run_inputs(config, problems), fmt=fmt, dataset=dataset,
+                model=model_reference(config.policy))
 
 
 def prepare(config: CollectConfig):
@@ -39,12 +40,11 @@ def prepare(config: CollectConfig):
     The model is resolved before the run dir exists: a typo in --model must not leave behind a
     run whose config names a model that was never loaded (the corrected rerun would be refused).
     """
-    dataset, problems, total, fmt, model_path = check(config)
-    out = Path(config.collect.out) if config.collect.out else default_out("rollouts", config.data)
-    config.collect.out = str(out)
-    run = ME.open(out, config=to_dict(config), inputs=run_inputs(config, problems), expected_ids=[p.id for p in problems],
-                  total_questions=total, seeds={"policy": config.policy.seed})
-    return dataset, problems, fmt, model_path, run
+    p = plan(config)
+    config.collect.out = str(p.out)
+    run = ME.open(p.out, config=to_dict(config), inputs=p.inputs, expected_ids=[q.id for q in p.items],
+                  total_questions=p.total, seeds={"policy": config.policy.seed})
+    return p.dataset, p.items, p.fmt, p.model, run
 
 
 def run_inputs(config: CollectConfig, problems) -> dict:

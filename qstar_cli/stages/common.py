@@ -5,11 +5,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from qstar_cli.config import DataConfig
 from qstar_cli.config.sections import DATASET_KEYS
 from qstar_cli.errors import QstarError
+
+
+@dataclass
+class Plan:
+    """What a stage's run will be, known before any model loads (every check a user's input can fail
+    has run): its own run, the launchers, `repro` and `--dry-run` read it instead of re-deriving it."""
+
+    out: Path  # its run folder
+    items: list  # what it works on: questions (collect, eval) or rollouts records (label), after data.shard
+    total: int  # how many the unsharded run has
+    inputs: dict  # what the run is made from besides its config (RunDir.open's inputs)
+    unused: tuple[str, ...] = ()  # config sections it does not read (they may change when it resumes)
+    unshardable: str | None = None  # why it cannot be split into shards, when it cannot
+    fmt: Any = None  # the step format of its records (steps.StepFormat)
+    dataset: Any = None  # the dataset (collect, eval)
+    model: str | None = None  # the policy's model reference (collect, eval)
+    manifest: dict | None = None  # its input run's manifest (label)
 
 
 def dataset_options(data: DataConfig) -> dict:

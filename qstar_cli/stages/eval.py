@@ -26,7 +26,7 @@ from qstar_cli.config import SEARCH_KEYS, EvalConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.search.base import Question, group_answers
 from qstar_cli.stages import STAGES
-from qstar_cli.stages.common import default_out, question_inputs, run_settings, select_problems
+from qstar_cli.stages.common import Plan, default_out, question_inputs, run_settings, select_problems
 from qstar_cli.stats import bootstrap_ci
 from qstar_cli.steps import StepFormat
 from qstar_cli.value.metrics import within_question_auc
@@ -70,10 +70,9 @@ def load_prm(cfg):
         raise QstarError(message if "PRM" in message else f"cannot load the PRM {cfg.prm!r}: {message}") from None
 
 
-def check(config: EvalConfig):
-    """Every check a user's input can fail that loads nothing: (dataset, questions, size of the
-    unsharded set, step format, policy path). Runs before the config is printed, so an error is
-    the last thing on screen."""
+def plan(config: EvalConfig) -> Plan:
+    """Every check a user's input can fail that loads nothing, and what the run will be. Runs before
+    the config is printed, so an error is the last thing on screen."""
     from qstar_cli.backends import choose_backend, model_reference
     from qstar_cli.backends.models import check_reference
 
@@ -87,7 +86,9 @@ def check(config: EvalConfig):
     if config.eval.prm:
         check_reference(config.eval.prm, "PRM")
     choose_backend(config.policy.backend)
-    return dataset, problems, total, fmt, model_reference(config.policy)
+    out = Path(config.eval.out) if config.eval.out else default_out(f"eval-{config.eval.search}", config.data)
+    return Plan(out, problems, total, run_inputs(config, problems), fmt=fmt, dataset=dataset,
+                model=model_reference(config.policy))
 
 
 def uses_oracle(config: EvalConfig) -> bool:
@@ -124,15 +125,13 @@ def check_search(config: EvalConfig) -> None:
                          f"--qvm DIR (from qstar train-q)")
 
 
-def prepare(config: EvalConfig, problems, total: int, fmt):
+def prepare(config: EvalConfig, p: Plan):
     """The value models (which can still fail to load), then the run dir."""
     cfg = config.eval
-    qvm = load_qvm(cfg.qvm, fmt, config) if cfg.qvm and not uses_oracle(config) else None
+    qvm = load_qvm(cfg.qvm, p.fmt, config) if cfg.qvm and not uses_oracle(config) else None
     prm = load_prm(cfg) if cfg.prm else None
-    out = Path(cfg.out) if cfg.out else default_out(f"eval-{cfg.search}", config.data)
-    cfg.out = str(out)
-    rundir = ME.open(out, config=to_dict(config), inputs=run_inputs(config, problems), expected_ids=[p.id for p in problems],
-                     total_questions=total, seeds={"policy": config.policy.seed})
+    rundir = ME.open(p.out, config=to_dict(config), inputs=p.inputs, expected_ids=[q.id for q in p.items],
+                     total_questions=p.total, seeds={"policy": config.policy.seed})
     return qvm, prm, rundir
 
 
@@ -155,19 +154,18 @@ def run_inputs(config: EvalConfig, problems) -> dict:
 
 
 def run(config: EvalConfig) -> Path:
-    dataset, problems, total, fmt, model_path = check(config)
+    p = plan(config)
     cfg = config.eval
-    cfg.out = cfg.out or str(default_out(f"eval-{cfg.search}", config.data))
+    cfg.out = str(p.out)
     method = [f"eval.{key}" for key in sorted(SEARCH_KEYS[cfg.search])]
     if uses_oracle(config):
         method += ["eval.oracle_rollouts", "eval.oracle_noise"]
     ui.header(STAGE, cfg.out, run_settings(config, "eval.search", *method), to_yaml(config))
-    qvm, prm, rundir = prepare(config, problems, total, fmt)
-    todo = rundir.todo(problems)
+    qvm, prm, rundir = prepare(config, p)
+    todo = rundir.todo(p.items)
     with rundir.session() as session:
         if todo:
-            _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, len(problems) - len(todo),
-                    len(problems))
+            _search(config, p, todo, qvm, prm, rundir, session)
     metrics = rundir.complete(lambda records, sessions: {**eval_metrics(records, sessions, config.eval.bootstrap),
                                                          **describe(config, qvm)})
     show_summary(metrics, rundir.path)
@@ -197,7 +195,8 @@ def describe(config: EvalConfig, qvm) -> dict:
     }
 
 
-def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, done: int, total: int) -> None:
+def _search(config: EvalConfig, plan: Plan, todo: list, qvm, prm, rundir, session) -> None:
+    """Search the questions not yet done, each prediction appended as soon as it is ready."""
     from qstar_cli import search
     from qstar_cli.backends import load_backend
     from qstar_cli.environment import PolicySearchEnv
@@ -205,15 +204,17 @@ def _search(config, dataset, todo, fmt, qvm, prm, model_path, rundir, session, d
     cfg = config.eval
     method_cfg = search.SEARCHERS[cfg.search].configure(config)
     ui.info("loading the policy ...")
-    with load_backend(config.policy, model_path) as backend, ui.progress() as bar:
-        env = PolicySearchEnv(backend, dataset, fmt, qvm=qvm, prm=prm, max_step_tokens=cfg.max_step_tokens,
+    dataset = plan.dataset
+    with load_backend(config.policy, plan.model) as backend, ui.progress() as bar:
+        env = PolicySearchEnv(backend, dataset, plan.fmt, qvm=qvm, prm=prm, max_step_tokens=cfg.max_step_tokens,
                               max_tokens=config.sampling.max_tokens, top_p=config.sampling.top_p)
         if uses_oracle(config):
             env = oracle_env(env, dataset, todo, config)
-        questions = [Question(p.id, p.question, backend.render(dataset.messages(p, num_shots=config.data.num_shots)))
-                     for p in todo]
+        questions = [Question(q.id, q.question, backend.render(dataset.messages(q, num_shots=config.data.num_shots)))
+                     for q in todo]
         correct = answered = 0
-        task = bar.add_task(f"eval {cfg.search}", total=total, completed=done, stats="")
+        task = bar.add_task(f"eval {cfg.search}", total=len(plan.items), completed=len(plan.items) - len(todo),
+                            stats="")
         try:
             # up to batch_questions searched at once, a new one admitted as one finishes, each result
             # saved as soon as it is ready (a killed run loses only the questions in flight)

@@ -28,7 +28,7 @@ from qstar_cli.config import LabelConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.labelers import LABELERS
 from qstar_cli.stages import STAGES
-from qstar_cli.stages.common import chunks, dataset_options, grading_dataset, reward, run_settings
+from qstar_cli.stages.common import Plan, chunks, dataset_options, grading_dataset, reward, run_settings
 from qstar_cli.steps import StepFormat
 
 ME = STAGES["label"]
@@ -63,16 +63,18 @@ def grader(config: LabelConfig):
     return dataset, reward(dataset, problem_of)
 
 
-def refuse_shards(cfg) -> None:
-    """A sharded label run (data.shard, or a launcher's shards) labels each shard's questions alone."""
-    if not LABELERS[cfg.method].shardable:
-        raise QstarError(f"--method {cfg.method} labels every question at once and cannot be sharded; label the "
-                         f"whole rollouts run as one job (its fits use accelerate launch for several GPUs)")
+def unshardable(cfg) -> str | None:
+    """Why a label run of this method cannot be split into shards, when it cannot."""
+    if LABELERS[cfg.method].shardable:
+        return None
+    return (f"--method {cfg.method} labels every question at once and cannot be sharded; label the whole "
+            f"rollouts run as one job (its fits use accelerate launch for several GPUs)")
 
 
-def check(config: LabelConfig) -> tuple[dict, list[dict], int]:
-    """Every check a user's input can fail that loads no model: (the rollouts run's manifest, the
-    records this run labels, how many the unsharded run labels)."""
+def plan(config: LabelConfig) -> Plan:
+    """Every check a user's input can fail that loads no model, and what the run will be: the
+    rollouts run's records this run labels (its shard's, with data.shard) and how many the
+    unsharded run labels."""
     cfg = config.label
     manifest, records = _rollouts(cfg)
     total = len(records)
@@ -82,12 +84,14 @@ def check(config: LabelConfig) -> tuple[dict, list[dict], int]:
         raise QstarError(f"{cfg.input} holds shard {input_shard} of its rollouts; label it whole (without "
                          f"data.shard), or join the rollout shards first (qstar merge)")
     if shard and not input_shard:
-        refuse_shards(cfg)
+        if unshardable(cfg):
+            raise QstarError(unshardable(cfg))
         i, n = (int(x) for x in shard.split("/"))
         records = records[i::n]
         if not records:
             raise QstarError(f"shard {shard} of {cfg.input} holds no questions (it has {total})")
-    return manifest, records, total
+    return Plan(out_dir(cfg), records, total, run_inputs(config, manifest), unused_sections(config),
+                unshardable=unshardable(cfg), fmt=StepFormat.parse(records[0]["step_format"]), manifest=manifest)
 
 
 def out_dir(cfg) -> Path:
@@ -98,8 +102,8 @@ def out_dir(cfg) -> Path:
 def run(config: LabelConfig) -> Path:
     cfg = config.label
     method = LABELERS[cfg.method]
-    manifest, records, total = check(config)
-    job = LabelJob(config, method.configure(cfg), manifest, records, total)
+    p = plan(config)
+    job = LabelJob(config, method.configure(cfg), p)
     from qstar_cli.value.train import check_processes, processes
 
     if not method.trains and processes()[1] > 1:
@@ -109,7 +113,7 @@ def run(config: LabelConfig) -> Path:
     check_processes(config.train)
     if processes()[0] == 0:
         keys = ("label.input", "label.method", *method.shown, "label.gamma", *(("label.reuse",) if method.reuses else ()))
-        ui.header(STAGE, out_dir(cfg), run_settings(config, *keys, questions=len(records)),
+        ui.header(STAGE, p.out, run_settings(config, *keys, questions=len(p.items)),
                   to_yaml(config))  # after every check a user's input can fail
     return method.run(job)
 
@@ -119,17 +123,16 @@ class LabelJob:
     method's own), the questions to label, the dataset and its grader, the policy's backend and
     search environment, and the run folder."""
 
-    def __init__(self, config: LabelConfig, cfg, manifest: dict, records: list[dict], total: int):
-        self.config, self.cfg, self.manifest, self.records, self.total = config, cfg, manifest, records, total
-        self.fmt = StepFormat.parse(records[0]["step_format"])
+    def __init__(self, config: LabelConfig, cfg, plan: Plan):
+        self.config, self.cfg, self.plan = config, cfg, plan
+        self.records, self.fmt, self.out = plan.items, plan.fmt, plan.out
         self.dataset, self.grade = grader(config)
-        self.reused = _reused(config, records) if config.label.reuse else None
-        self.out = out_dir(config.label)
+        self.reused = _reused(config, self.records) if config.label.reuse else None
         self.info = ui.info
 
     def open(self, kind: str = ME.kind, records_name: str = RECORDS) -> RunDir:
         """The run folder (created, or resumed when it holds the same run)."""
-        return _open(self.config, self.manifest, self.records, self.total, kind=kind, records_name=records_name)
+        return _open(self.config, self.plan, kind=kind, records_name=records_name)
 
     def policy(self):
         """The backend of the policy that acted (the rollouts run's)."""
@@ -197,16 +200,13 @@ def _input_config(input_dir: str) -> dict:
     return yaml.safe_load((Path(input_dir) / "config.yaml").read_text(encoding="utf-8")) or {}
 
 
-def _open(config: LabelConfig, manifest: dict, records: list[dict], total: int, kind: str,
-          records_name: str) -> RunDir:
-    cfg = config.label
-    out = out_dir(cfg)
-    cfg.out = str(out)
-    trains = LABELERS[cfg.method].trains
+def _open(config: LabelConfig, plan: Plan, kind: str, records_name: str) -> RunDir:
+    config.label.out = str(plan.out)
+    trains = LABELERS[config.label.method].trains
     seeds = {"policy": config.policy.seed, **({"train": config.train.seed} if trains else {})}
-    return RunDir.open(out, stage=STAGE, kind=kind, records_name=records_name, config=to_dict(config),
-                       inputs=run_inputs(config, manifest), expected_ids=[r["id"] for r in records],
-                       total_questions=total, seeds=seeds, unused=unused_sections(config))
+    return RunDir.open(plan.out, stage=STAGE, kind=kind, records_name=records_name, config=to_dict(config),
+                       inputs=plan.inputs, expected_ids=[r["id"] for r in plan.items], total_questions=plan.total,
+                       seeds=seeds, unused=plan.unused)
 
 
 def run_inputs(config: LabelConfig, rollouts_manifest: dict) -> dict:

@@ -200,15 +200,15 @@ def test_oracle_settings_resolve_where_a_qvm_is_used():
 def test_questions_without_a_reference_stop_the_oracle_before_any_model_loads(monkeypatch):
     from qstar_cli.stages import eval as stage
 
-    problems = [SimpleNamespace(id="q1", reference="7"), SimpleNamespace(id="q2", reference="")]
+    problems = [SimpleNamespace(id="q1", question="?", reference="7"), SimpleNamespace(id="q2", question="?", reference="")]
     dataset = SimpleNamespace(default_step_format="line")
     monkeypatch.setattr(stage, "select_problems", lambda data, execution: (dataset, problems, 2))
     config = resolve(EvalConfig, None, ["eval.qvm=oracle"])
     with pytest.raises(QstarError, match="grades continuations against the reference answers, and 1 of the 2 "
                                          "selected questions have none"):
-        stage.check(config)
+        stage.plan(config)
     problems[1].reference = "5"
-    stage.check(config)  # no QVM folder is looked for
+    stage.plan(config)  # no QVM folder is looked for
 
 
 # ---- what its outputs say -------------------------------------------------------------------

@@ -73,7 +73,8 @@ def synthetic_config(tmp_path, *sets):
 
 def complete_collect_run(tmp_path, config):
     """A finished collect run of `config`, written as the stage writes it (no model: records by hand)."""
-    _, problems, total, _, _ = collect.check(config)
+    plan = collect.plan(config)
+    problems, total = plan.items, plan.total
     run = STAGES["collect"].open(tmp_path / "run", config=to_dict(config), inputs=collect.run_inputs(config, problems),
                                  expected_ids=[p.id for p in problems], total_questions=total, seeds={})
     for p in problems:
@@ -111,7 +112,8 @@ def test_a_slurm_relaunch_refuses_a_finished_run_made_with_another_config(tmp_pa
 def collect_shards(tmp_path, n, *sets):
     """Finished shards of a synthetic collect run, as `--ray` or Slurm leave them before the merge."""
     config = synthetic_config(tmp_path, *sets)
-    _, problems, total, _, _ = collect.check(config)
+    plan = collect.plan(config)
+    problems, total = plan.items, plan.total
     for i in range(n):
         shard = resolve(CollectConfig, None, ["data.name=synthetic-arith", "data.limit=4", *sets, f"data.shard={i}/{n}"], {})
         mine = problems[i::n]
@@ -191,7 +193,7 @@ def test_report_refuses_a_run_whose_records_are_gone(tmp_path):
 def test_run_inputs_are_the_ones_the_stage_records(tmp_path):
     config = synthetic_config(tmp_path)
     out = complete_collect_run(tmp_path, config)
-    _, problems, _, _, _ = collect.check(config)
+    problems = collect.plan(config).items
     assert json.loads((out / "manifest.json").read_text())["inputs"] == collect.run_inputs(config, problems)
 
 

@@ -164,11 +164,14 @@ def test_a_label_run_resumes_after_a_train_change_unless_fqi_trains(tmp_path, me
     labels depend on it (it fits a QVM every iteration), so only FQI refuses to resume."""
     from qstar_cli.config import LabelConfig
     from qstar_cli.stages import label
+    from qstar_cli.stages.common import Plan
 
     def open_label(*sets):
         config = resolve(LabelConfig, None, [f"label.method={method}", f"label.input={tmp_path / 'rollouts'}",
                                              f"label.out={tmp_path / 'labels'}", *sets], {})
-        return label._open(config, {"records_sha256": "x"}, [{"id": "q0"}], 1, "qlabels", "qlabels.jsonl")
+        plan = Plan(tmp_path / "labels", [{"id": "q0"}], 1, label.run_inputs(config, {"records_sha256": "x"}),
+                    label.unused_sections(config))
+        return label._open(config, plan, "qlabels", "qlabels.jsonl")
 
     open_label().close()
     if refused:
