@@ -26,7 +26,7 @@ from qstar_cli.datasets.registry import DATASETS
 from qstar_cli.errors import QstarError, Stopped, stop_signal
 from qstar_cli.labelers import LABELERS
 from qstar_cli.search import SEARCHERS
-from qstar_cli.stages import STAGES
+from qstar_cli.artifacts.stage_table import STAGES
 
 app = typer.Typer(
     name="qstar",
@@ -167,10 +167,10 @@ def stage_command(section: str, *groups: dict):
 
             check_out(getattr(config, section).out)  # a file there fails now, not after the work
             if dry_run:  # the resolved config, as far as it goes (a recipe may get its --qvm from qstar repro)
-                from qstar_cli.stages.pipeline import dry_run_print
+                from qstar_cli.launch.pipeline import dry_run_print
 
                 return dry_run_print(section, config)
-            from qstar_cli.stages.pipeline import run_stage
+            from qstar_cli.launch.pipeline import run_stage
 
             run_stage(section, config)
 
@@ -363,7 +363,7 @@ def run_recipes(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print every stage's resolved config, run nothing."),
 ):
     """Run the stages of several recipes in order, in one process (one engine start), each as its own command would."""
-    from qstar_cli.stages import pipeline
+    from qstar_cli.launch import pipeline
 
     pipeline.run([str(r) for r in recipes], set_ or [], dry_run)
 
@@ -382,7 +382,7 @@ def repro(
                                                           "file, run nothing."),
 ):
     """Rerun a recipe into a fresh folder and check its metrics against recorded results (exit 1 if one is off)."""
-    from qstar_cli.stages import repro as repro_stage
+    from qstar_cli.launch import repro as repro_stage
     from qstar_cli.artifacts.rundir import check_out
 
     check_out(out)

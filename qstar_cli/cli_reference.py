@@ -26,7 +26,7 @@ import click
 import typer.main
 
 from qstar_cli.cli import app
-from qstar_cli.stages import STAGES
+from qstar_cli.artifacts.stage_table import STAGES
 
 _PIPE = "&#x7C;"  # a literal "|" would end a markdown table cell
 

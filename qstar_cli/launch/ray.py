@@ -28,7 +28,7 @@ from qstar_cli import ui
 from qstar_cli.config import to_dict
 from qstar_cli.errors import QstarError
 from qstar_cli.launch import shards as S
-from qstar_cli.stages import STAGES
+from qstar_cli.artifacts.stage_table import STAGES
 
 # environment the shards need from the driver's (Ray workers start with the `ray start` shell's)
 FORWARD_ENV = ("QSTAR_", "HF_", "TRANSFORMERS_", "VLLM_", "OPENAI_", "PYTHONPATH")

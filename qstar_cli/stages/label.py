@@ -27,7 +27,7 @@ from qstar_cli.artifacts.rundir import RunDir
 from qstar_cli.config import LabelConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.labelers import LABELERS
-from qstar_cli.stages import STAGES
+from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.stages.common import Plan, chunks, dataset_options, grading_dataset, reward, run_settings
 from qstar_cli.steps import StepFormat
 

@@ -18,7 +18,7 @@ SCRIPT = r"""
 import contextlib, io, json, sys
 from qstar_cli.cli import app
 from qstar_cli.errors import QstarError
-from qstar_cli.stages.repro import stages_of
+from qstar_cli.launch.repro import stages_of
 results = {}
 for recipe, expect in json.loads(sys.argv[1]):
     commands = json.loads(sys.argv[2])

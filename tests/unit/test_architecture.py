@@ -1,4 +1,5 @@
-"""The package's shape: no import cycles, and labelers that import no stage, backend or run folder.
+"""The package's shape: no import cycles, layers that import only downward, and labelers that import
+no stage, backend or run folder.
 
 Every `import` counts, top-level or inside a function (a lazy import is still a dependency). A
 `from pkg import name` counts as importing `pkg.name` when that is a module, else `pkg`; a
@@ -97,3 +98,43 @@ def test_labelers_are_pure():
             bad = {d for d in deps if d.startswith(("qstar_cli.stages", "qstar_cli.backends"))
                    or d == "qstar_cli.artifacts.rundir"}
             assert not bad, f"{name} imports {sorted(bad)}"
+
+
+# The layers, lowest first: a module may import its own layer and those below, never one above.
+# A name covers a package or module and everything under it; the longest name that covers a module
+# places it (artifacts.rundir sits above the rest of artifacts: it reads the config).
+LAYERS = [
+    # foundations: errors, terminal output, statistics, step formats, records and JSONL, grading, sandbox
+    ("qstar_cli", "qstar_cli.errors", "qstar_cli.ui", "qstar_cli.stats", "qstar_cli.steps", "qstar_cli.batching",
+     "qstar_cli.artifacts", "qstar_cli.grading", "qstar_cli.execution"),
+    # models and methods: backends, datasets, search, labelers, value models, the search environment
+    ("qstar_cli.backends", "qstar_cli.datasets", "qstar_cli.search", "qstar_cli.labelers", "qstar_cli.value",
+     "qstar_cli.environment"),
+    # configuration (built from the registries above), run folders and the stages' table
+    ("qstar_cli.config", "qstar_cli.artifacts.rundir", "qstar_cli.artifacts.stage_table"),
+    ("qstar_cli.report",),  # reading eval runs: tables, tests, plots
+    ("qstar_cli.stages",),  # one module per command that writes or reads run folders
+    ("qstar_cli.launch",),  # stages in order, again, or across machines
+    ("qstar_cli.cli", "qstar_cli.cli_reference", "qstar_cli.__main__"),
+]
+
+
+def layer_of(module: str) -> int:
+    covering = [(len(name), i) for i, names in enumerate(LAYERS) for name in names
+                if module == name or module.startswith(name + ".")]
+    assert covering, f"{module} is in no layer: add it to LAYERS"
+    return max(covering)[1]
+
+
+def upward(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{a} -> {b}" for a, deps in graph.items() for b in deps if layer_of(b) > layer_of(a))
+
+
+def test_the_layer_check_sees_a_hand_made_upward_arrow():
+    assert upward({"qstar_cli.report.runs": {"qstar_cli.stages.eval"}}) == ["qstar_cli.report.runs -> qstar_cli.stages.eval"]
+    assert upward({"qstar_cli.artifacts.records": {"qstar_cli.artifacts.rundir"}}) != []
+    assert upward({"qstar_cli.artifacts.rundir": {"qstar_cli.config.resolve", "qstar_cli.artifacts.jsonl"}}) == []
+
+
+def test_layers_import_only_downward():
+    assert upward(import_graph()) == []

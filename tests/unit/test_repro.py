@@ -7,7 +7,7 @@ import pytest
 
 from qstar_cli.errors import QstarError
 from qstar_cli.report import expect
-from qstar_cli.stages import repro
+from qstar_cli.launch import repro
 
 METRICS = {"eval": {"accuracy": 0.5, "accuracy_ci95": [0.25, 0.75], "questions": 8, "tokens_per_question": 100.0,
                     "policy_calls_per_question": 3.0, "qvm_calls_per_question": 2.0}}

@@ -10,7 +10,8 @@ from qstar_cli.artifacts.rundir import open_input
 from qstar_cli.config import CollectConfig, resolve, to_dict
 from qstar_cli.errors import QstarError
 from qstar_cli.launch import shards as S
-from qstar_cli.stages import STAGES, collect, merge
+from qstar_cli.artifacts.stage_table import STAGES
+from qstar_cli.stages import collect, merge
 from tests.unit.test_rundir import make_shards, open_run, record
 
 

@@ -17,7 +17,7 @@ from rich.markup import escape
 from qstar_cli import ui
 from qstar_cli.config import STAGE_CONFIGS, load_recipe, resolve
 from qstar_cli.errors import QstarError
-from qstar_cli.stages import STAGES
+from qstar_cli.artifacts.stage_table import STAGES
 
 
 def stages_of(recipe: str | Path) -> list[str]:
