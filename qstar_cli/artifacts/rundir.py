@@ -102,14 +102,16 @@ def _no_manifest(path: Path) -> str:
             f"and finish it (finished records are kept)")
 
 
-def verify_complete(path: Path, manifest: dict, records_path: Path) -> None:
+def verify_complete(path: Path, manifest: dict, records_path: Path | None) -> None:
     """A complete run's records and metrics are the ones it completed with (their checksums are in
     its manifest): an edit, a cut or a deletion since would be read as data. Runs written before a
-    checksum was recorded are taken as they are."""
+    checksum was recorded are taken as they are; a run without records (train-q) has its metrics."""
     # a stage whose records were written at the end under another name (FQI: candidates, then
     # qlabels.jsonl) says which file its checksum is of
-    records_path = path / manifest.get("records_file", records_path.name)
-    for file, key in ((records_path, "records_sha256"), (path / "metrics.json", "metrics_sha256")):
+    name = manifest.get("records_file") or (records_path.name if records_path else None)
+    records_path = path / name if name else None
+    files = [(records_path, "records_sha256")] if records_path else []
+    for file, key in (*files, (path / "metrics.json", "metrics_sha256")):
         recorded = manifest.get(key)
         if not recorded:
             continue
@@ -204,11 +206,11 @@ def unlock(path: Path) -> None:
 
 
 class RunDir:
-    def __init__(self, path: Path, stage: str, kind: str, records_name: str):
+    def __init__(self, path: Path, stage: str, kind: str | None, records_name: str | None):
         self.path = path
         self.stage = stage
         self.kind = kind  # record schema kind
-        self.records_path = path / records_name
+        self.records_path = path / records_name if records_name else None  # None: a run without records (train-q)
         self.manifest: dict = {}
         self.finished_ids: set[str] = set()
         self.repaired_bytes = 0
@@ -216,7 +218,7 @@ class RunDir:
 
     # ---- opening ------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, *, stage: str, kind: str, records_name: str, config: dict,
+    def open(cls, path: str | Path, *, stage: str, kind: str | None, records_name: str | None, config: dict,
              inputs: dict, expected_ids: list[str], total_questions: int, seeds: dict,
              unused: tuple[str, ...] = ()) -> RunDir:
         """`unused`: sections of `config` this run does not read (kept in its config.yaml, but a
@@ -242,7 +244,7 @@ class RunDir:
             config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
         except OSError as exc:
             raise disk_error(exc, config_path) from None
-        run.repaired_bytes = repair_tail(run.records_path)
+        run.repaired_bytes = repair_tail(run.records_path) if run.records_path else 0
         for rec in run.iter_records():
             run.finished_ids.add(rec["id"])
         sessions = run.manifest.get("sessions", [])
@@ -260,7 +262,7 @@ class RunDir:
 
     # ---- records ------------------------------------------------------------------------
     def iter_records(self):
-        if not self.records_path.exists():
+        if self.records_path is None or not self.records_path.exists():
             return
         for lineno, rec in iter_jsonl(self.records_path):
             yield check_record(self.kind, rec, f"{self.records_path}:{lineno}")
@@ -337,8 +339,9 @@ class RunDir:
         write_json_atomic(self.path / "metrics.json", metrics)
         self.manifest["sessions"][-1]["ended_at"] = now()
         self.manifest["finished_at"] = now()
-        self.manifest["records_file"] = self.records_path.name
-        self.manifest["records_sha256"] = sha256_file(self.records_path) if self.records_path.exists() else None
+        if self.records_path is not None:
+            self.manifest["records_file"] = self.records_path.name
+            self.manifest["records_sha256"] = sha256_file(self.records_path) if self.records_path.exists() else None
         self.manifest["metrics_sha256"] = sha256_file(self.path / "metrics.json")
         self.manifest["complete"] = True
         write_json_atomic(self.path / "manifest.json", self.manifest)

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from qstar_cli import ui
-from qstar_cli.artifacts.rundir import RunDir, check_run, verify_complete
+from qstar_cli.artifacts.rundir import check_run, verify_complete
 from qstar_cli.config import TrainConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.artifacts.stage_table import STAGES
@@ -23,7 +23,8 @@ from qstar_cli.stages.common import run_settings
 from qstar_cli.value.metrics import MIN_PER_CLASS, MIN_QUESTIONS
 from qstar_cli.value.model import QVMMeta
 
-STAGE = STAGES["train"].command
+ME = STAGES["train"]
+STAGE = ME.command
 
 
 def label_sources(label_dirs: list[str], mixed_datasets: bool = False):
@@ -91,13 +92,13 @@ def run(config: TrainConfig) -> Path:
     inputs = {"labels": [s["dir"] for s in sources], "labels_sha256": [s["sha256"] for s in sources]}
     found = check_run(out, stage=STAGE, config=to_dict(config), inputs=inputs)
     if found and found.get("complete"):
-        verify_complete(out, found, out / "none.jsonl")
+        verify_complete(out, found, None)
         if rank == 0:
             ui.info(f"{out} is already trained (manifest complete); nothing to do")
         return out
     if rank == 0:
-        rundir = RunDir.open(out, stage=STAGE, kind="qlabels", records_name="none.jsonl", config=to_dict(config),
-                             inputs=inputs, expected_ids=[], total_questions=len(records), seeds={"train": cfg.seed})
+        rundir = ME.open(out, config=to_dict(config), inputs=inputs, expected_ids=[], total_questions=len(records),
+                         seeds={"train": cfg.seed})  # a model, not records: the stage's row has no records file
     from qstar_cli.value.fit import examples_from_records, fit_qvm
 
     meta = QVMMeta(step_format=sources[0]["step_format"], datasets=sorted({s["dataset"] for s in sources}),

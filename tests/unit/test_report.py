@@ -74,7 +74,7 @@ def test_qvm_table_reads_the_train_q_run_behind_the_runs(tmp_path, monkeypatch):
     from qstar_cli.value.metrics import calibration_error
 
     qvm_dir = tmp_path / "runs" / "cpu" / "qvm"
-    run = RunDir.open(qvm_dir, stage="train-q", kind="qlabels", records_name="none.jsonl", config={}, inputs={},
+    run = RunDir.open(qvm_dir, stage="train-q", kind=None, records_name=None, config={}, inputs={},
                       expected_ids=[], total_questions=0, seeds={})
     calibration = [{"bin": "[0.1, 0.2)", "count": 3, "mean_pred": 0.15, "mean_label": 0.0},
                    {"bin": "[0.8, 0.9)", "count": 1, "mean_pred": 0.85, "mean_label": 1.0}]

@@ -232,6 +232,12 @@ def test_train_q_refuses_a_trained_folder_made_with_another_config(tmp_path, tin
     with pytest.raises(QstarError, match=r"different config \(train.learning_rate"):
         train("train.learning_rate=0.5")
     assert train() == tmp_path / "qvm"  # the same config: nothing to do
+    # a model, not records: the run folder names no records file and its metrics are checked
+    manifest = json.loads((tmp_path / "qvm" / "manifest.json").read_text())
+    assert "records_file" not in manifest and not list((tmp_path / "qvm").glob("*.jsonl"))
+    (tmp_path / "qvm" / "metrics.json").write_text("{}")
+    with pytest.raises(QstarError, match="metrics.json changed after its run completed"):
+        train()
 
 
 def test_merge_again_refuses_a_merged_run_edited_since(tmp_path):
