@@ -1,5 +1,5 @@
 """Length batching and padding: the one helper behind the QVM's and the PRM's scoring, the
-transformers policy and QVM training.
+transformers policy and QVM training; and batches pipelined into a streaming engine (`pipelined`).
 
 Sequences are batched shortest first (similar lengths share a batch, so little is padding) and
 padded to the batch's longest. Scoring pads on the right: real tokens keep positions 0..n-1, a
@@ -10,7 +10,7 @@ tokens begin.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 
 
 def by_length(seqs: Sequence[Sequence], batch_size: int, indices: Sequence[int] | None = None) -> Iterator[list[int]]:
@@ -28,3 +28,26 @@ def padded(seqs: Sequence[list[int]], pad: int, left: bool = False) -> tuple[lis
                 [[0] * (width - len(s)) + [1] * len(s) for s in seqs])
     return ([list(s) + [pad] * (width - len(s)) for s in seqs],
             [[1] * len(s) + [0] * (width - len(s)) for s in seqs])
+
+
+def pipelined(batches: Iterable, submit: Callable[[object], list[Hashable]],
+              collect: Callable[[], dict]) -> Iterator[list]:
+    """Each batch's results, in its order, batch by batch: `submit(batch)` sends a batch's requests
+    and returns their tickets, `collect()` returns {ticket: result} of the requests finished since.
+    The next batch is submitted before this one is waited for, so a streaming engine never drains
+    to one batch's longest sequence between batches."""
+    done: dict = {}
+
+    def wait(tickets: list) -> list:
+        while any(t not in done for t in tickets):
+            done.update(collect())
+        return [done.pop(t) for t in tickets]
+
+    pending = None
+    for batch in batches:
+        tickets = submit(batch)
+        if pending is not None:
+            yield wait(pending)
+        pending = tickets
+    if pending is not None:
+        yield wait(pending)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from qstar_cli.batching import pipelined
 from qstar_cli.steps import StepFormat, assign_tokens
 
 
@@ -214,21 +215,11 @@ class PolicyBackend:
             for prompts, params, keys in batches:
                 yield self.generate(prompts, params, keys)
             return
-        done: dict[int, list[Generation]] = {}
+        def submit(batch: tuple[list[str], GenParams, list | None]) -> list[int]:
+            prompts, params, keys = batch
+            return [self.submit(p, params, k) for p, k in zip(prompts, keys or [None] * len(prompts))]
 
-        def wait(tickets: list[int]) -> list[list[Generation]]:
-            while any(t not in done for t in tickets):
-                done.update(self.collect())
-            return [done.pop(t) for t in tickets]
-
-        pending = None
-        for prompts, params, keys in batches:
-            tickets = [self.submit(p, params, k) for p, k in zip(prompts, keys or [None] * len(prompts))]
-            if pending is not None:
-                yield wait(pending)
-            pending = tickets
-        if pending is not None:
-            yield wait(pending)
+        yield from pipelined(batches, submit, self.collect)
 
     def ready_count(self, in_flight: int) -> int:
         """How many finished requests make a collect worth returning, by `refill`."""

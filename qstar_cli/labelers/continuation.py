@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 
 from qstar_cli.artifacts import records as R
+from qstar_cli.batching import pipelined
 from qstar_cli.errors import QstarError
 from qstar_cli.labelers.targets import rollout_label
 from qstar_cli.labelers.tree import build_tree, open_states, path, tree_to_records
@@ -65,21 +66,10 @@ def label_batches(batches: Iterable[list[dict]], env, grade: Callable[[dict, str
 def completions(env, batches: Iterable[list], n: int, temperature: float) -> Iterator[list[list]]:
     """n continuations of each request of each batch, batch by batch, the next batch submitted
     (`env.submit`) before this one is waited for (`env.collect`)."""
-    done: dict[int, list] = {}
+    def submit(requests: list) -> list[int]:
+        return [env.submit("complete", question, steps, n, temperature) for question, steps in requests]
 
-    def wait(tickets: list[int]) -> list[list]:
-        while any(t not in done for t in tickets):
-            done.update(env.collect())
-        return [done.pop(t) for t in tickets]
-
-    pending = None
-    for requests in batches:
-        tickets = [env.submit("complete", question, steps, n, temperature) for question, steps in requests]
-        if pending is not None:
-            yield wait(pending)
-        pending = tickets
-    if pending is not None:
-        yield wait(pending)
+    return pipelined(batches, submit, env.collect)
 
 
 def relabel(records: list[dict], reused: dict[str, dict], *, n: int, gamma: float, include_own: bool,

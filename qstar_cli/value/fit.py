@@ -19,23 +19,18 @@ from qstar_cli.value.policy import VALIDATION_FRACTION as POLICY_VALIDATION
 from qstar_cli.value.train import Example, evaluate, first_questions, make_trainer, processes, split_by_question
 
 
-def examples_from_records(records: list[dict], ys: list[list[float]] | None = None) -> list[Example]:
-    """One example per labelled node: (question, steps before it, its step) -> y.
-
-    `ys` replaces the stored labels (FQI's per-iteration targets), one list per record.
-    """
+def examples_from_records(records: list[dict]) -> list[Example]:
+    """One example per labelled node: (question, steps before it, its step) -> y."""
     out = []
-    for r_i, rec in enumerate(records):
+    for rec in records:
         nodes = rec["nodes"]
-        for i, node in enumerate(nodes):
+        for node in nodes:
             steps, j = [], node["parent"]
             while j >= 0:
                 steps.append(nodes[j]["step"])
                 j = nodes[j]["parent"]
-            y = ys[r_i][i] if ys is not None else node["y"]
-            soft = node.get("soft") if ys is None else None
-            out.append(Example(rec["id"], rec["question"], steps[::-1], node["step"], float(y),
-                               node.get("mean_logprob"), soft=soft, state=str(node["parent"]),
+            out.append(Example(rec["id"], rec["question"], steps[::-1], node["step"], float(node["y"]),
+                               node.get("mean_logprob"), soft=node.get("soft"), state=str(node["parent"]),
                                terminal=bool(node.get("terminal"))))
     return out
 

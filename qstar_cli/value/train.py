@@ -217,7 +217,7 @@ def check_processes(cfg) -> None:
                          f"make it a multiple of {world}")
 
 
-def make_trainer(qvm, train: list[Example], out_dir: str, cfg, resume: bool = False, validation=None):
+def make_trainer(qvm, train: list[Example], out_dir: str, cfg, validation=None):
     """A transformers Trainer for `qvm` on `train`; `cfg` is a TrainSection; `validation` (a
     list of Examples) turns on keeping the best weights by its ROC-AUC.
 
