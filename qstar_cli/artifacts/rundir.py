@@ -158,7 +158,7 @@ def check_run(path: Path, *, stage: str, config: dict, inputs: dict | None, unus
     manifest = read_manifest(path) if (path / "manifest.json").exists() else {}
     if manifest and manifest.get("stage") != stage:
         raise QstarError(f"{path} holds a {manifest.get('stage')!r} run, not {stage!r}; use another --out")
-    diff = config_diff(*({k: v for k, v in semantic_view(c).items() if k not in unused} for c in (old, config)))
+    diff = config_diff(*(_without(semantic_view(c), unused) for c in (old, config)))
     if diff:
         raise QstarError(f"{path} holds a run with a different config ({'; '.join(diff[:5])}); "
                          f"use another --out, or rerun with the same settings to resume")
@@ -221,8 +221,8 @@ class RunDir:
     def open(cls, path: str | Path, *, stage: str, kind: str | None, records_name: str | None, config: dict,
              inputs: dict, expected_ids: list[str], total_questions: int, seeds: dict,
              unused: tuple[str, ...] = ()) -> RunDir:
-        """`unused`: sections of `config` this run does not read (kept in its config.yaml, but a
-        change there does not make it another run)."""
+        """`unused`: sections ("train") or keys ("sampling.temperature") of `config` this run does not
+        read (kept in its config.yaml, but a change there does not make it another run)."""
         run = cls(Path(path), stage, kind, records_name)
         check_out(run.path)
         try:
@@ -346,6 +346,12 @@ class RunDir:
         self.manifest["complete"] = True
         write_json_atomic(self.path / "manifest.json", self.manifest)
         unlock(self.path)
+
+
+def _without(view: dict, unused: tuple[str, ...]) -> dict:
+    """A config view without the sections ("train") and keys ("sampling.temperature") in `unused`."""
+    return {section: {k: v for k, v in values.items() if f"{section}.{k}" not in unused}
+            if isinstance(values, dict) else values for section, values in view.items() if section not in unused}
 
 
 def _changed(old: dict | None, new: dict) -> str:

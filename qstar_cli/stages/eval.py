@@ -87,7 +87,9 @@ def plan(config: EvalConfig) -> Plan:
         check_reference(config.eval.prm, "PRM")
     choose_backend(config.policy.backend)
     out = Path(config.eval.out) if config.eval.out else default_out(f"eval-{config.eval.search}", config.data)
-    return Plan(out, problems, total, run_inputs(config, problems), fmt=fmt, dataset=dataset,
+    # the searches sample at eval.temperature; sampling.temperature (the rollouts') is read only by the oracle
+    unused = () if uses_oracle(config) else ("sampling.temperature",)
+    return Plan(out, problems, total, run_inputs(config, problems), unused, fmt=fmt, dataset=dataset,
                 model=model_reference(config.policy))
 
 
@@ -131,7 +133,7 @@ def prepare(config: EvalConfig, p: Plan):
     qvm = load_qvm(cfg.qvm, p.fmt, config) if cfg.qvm and not uses_oracle(config) else None
     prm = load_prm(cfg) if cfg.prm else None
     rundir = ME.open(p.out, config=to_dict(config), inputs=p.inputs, expected_ids=[q.id for q in p.items],
-                     total_questions=p.total, seeds={"policy": config.policy.seed})
+                     total_questions=p.total, seeds={"policy": config.policy.seed}, unused=p.unused)
     return qvm, prm, rundir
 
 

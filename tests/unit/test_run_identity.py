@@ -277,3 +277,25 @@ def test_training_resumes_from_the_last_complete_checkpoint(tmp_path):
             (folder / "trainer_state.json").write_text(state)
     assert _last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2"]
+
+
+def test_an_eval_resumes_after_a_rollout_temperature_change_unless_the_oracle_reads_it(tmp_path):
+    """A search samples at eval.temperature: sampling.temperature (the rollouts', in a recipe shared
+    with collect) changes nothing it computes, except the oracle's continuations."""
+    from qstar_cli.config import EvalConfig
+    from qstar_cli.stages import eval as eval_stage
+
+    def open_eval(out, *sets):
+        config = resolve(EvalConfig, None, ["data.name=synthetic-arith", "data.limit=2", f"eval.out={tmp_path / out}",
+                                            *sets], {})
+        _, _, rundir = eval_stage.prepare(config, eval_stage.plan(config))
+        return rundir
+
+    open_eval("sc", "eval.search=self_consistency").close()
+    open_eval("sc", "eval.search=self_consistency", "sampling.temperature=0.3").close()  # resumes
+    with pytest.raises(QstarError, match=r"different config \(eval.temperature"):  # its own temperature still counts
+        open_eval("sc", "eval.search=self_consistency", "eval.temperature=0.3")
+    oracle = ("eval.search=astar", "eval.qvm=oracle")
+    open_eval("oracle", *oracle).close()
+    with pytest.raises(QstarError, match=r"sampling.temperature"):
+        open_eval("oracle", *oracle, "sampling.temperature=0.3")
