@@ -76,8 +76,16 @@ def main() -> None:
 
     rows = []
     for size in args.block_sizes:
-        cmd = [sys.executable, __file__, "--one", str(size), "--questions", str(args.questions),
-               "--repeats", str(args.repeats)] + (["--data-dir", args.data_dir] if args.data_dir else [])
+        cmd = [
+            sys.executable,
+            __file__,
+            "--one",
+            str(size),
+            "--questions",
+            str(args.questions),
+            "--repeats",
+            str(args.repeats),
+        ] + (["--data-dir", args.data_dir] if args.data_dir else [])
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             rows.append({"block_size": size, "error": (done.stderr.strip().splitlines() or ["failed"])[-1]})
@@ -88,14 +96,20 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     report = {"model": "embedded", "questions": args.questions, "prompts": "mawps test, 4-shot", "rows": rows}
     (out / "bench_engine.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [f"vLLM engine settings, {args.questions} MAWPS questions, 4-shot prompts in the prefix cache "
-             f"(generated tokens/s, best of {args.repeats})", "",
-             "| KV block size | one A*-like expansion round (n=6, one step) | flat n=6 | greedy |", "|--:|--:|--:|--:|"]
+    lines = [
+        f"vLLM engine settings, {args.questions} MAWPS questions, 4-shot prompts in the prefix cache "
+        f"(generated tokens/s, best of {args.repeats})",
+        "",
+        "| KV block size | one A*-like expansion round (n=6, one step) | flat n=6 | greedy |",
+        "|--:|--:|--:|--:|",
+    ]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['block_size']} | refused: {r['error']} | | |")
         else:
-            lines.append(f"| {r['engine_block_size'] or r['block_size']} | {r['expansion']} | {r['flat']} | {r['greedy']} |")
+            lines.append(
+                f"| {r['engine_block_size'] or r['block_size']} | {r['expansion']} | {r['flat']} | {r['greedy']} |"
+            )
     (out / "bench_engine.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

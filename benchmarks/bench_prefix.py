@@ -48,9 +48,17 @@ def main() -> None:
         names = []
         for p in prompts:
             names.append(f"p{next(ids)}")
-            engine.add_request(names[-1], {"prompt_token_ids": p}, SamplingParams(
-                max_tokens=max_tokens, temperature=0.9, stop=stop, include_stop_str_in_output=True,
-                output_kind=RequestOutputKind.FINAL_ONLY))
+            engine.add_request(
+                names[-1],
+                {"prompt_token_ids": p},
+                SamplingParams(
+                    max_tokens=max_tokens,
+                    temperature=0.9,
+                    stop=stop,
+                    include_stop_str_in_output=True,
+                    output_kind=RequestOutputKind.FINAL_ONLY,
+                ),
+            )
         done, start = {}, time.perf_counter()
         while len(done) < len(names):
             done.update((o.request_id, o) for o in engine.step() if o.finished)
@@ -62,18 +70,29 @@ def main() -> None:
     fan, fan_s = run([fresh[0]] * args.k)
     _, one_s = run([fresh[1]])
     _, many_s = run([backend.encode(f"Other {i}.\n" + prompts[2]) for i in range(args.k)])
-    sharing = {"prompt_tokens": len(fresh[0]), "k": args.k, "cached_per_child": [o.num_cached_tokens for o in fan],
-               "seconds_k_identical": fan_s, "seconds_one": one_s, "seconds_k_different": many_s}
+    sharing = {
+        "prompt_tokens": len(fresh[0]),
+        "k": args.k,
+        "cached_per_child": [o.num_cached_tokens for o in fan],
+        "seconds_k_identical": fan_s,
+        "seconds_one": one_s,
+        "seconds_k_different": many_s,
+    }
 
     states = []
-    for text in prompts[4:4 + args.states]:
+    for text in prompts[4 : 4 + args.states]:
         prompt_ids = backend.encode(text)
         [out], _ = run([prompt_ids], max_tokens=64, stop=["\n"])
         step = out.outputs[0]
         encoded = backend.encode(text + step.text)
         [again], _ = run([encoded])
-        states.append({"same_ids": encoded == prompt_ids + list(step.token_ids), "tokens": len(encoded),
-                       "cached": again.num_cached_tokens})
+        states.append(
+            {
+                "same_ids": encoded == prompt_ids + list(step.token_ids),
+                "tokens": len(encoded),
+                "cached": again.num_cached_tokens,
+            }
+        )
     report = {"block_size": args.block_size or "default", "fan_out": sharing, "states": states}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,13 @@ from qstar_cli.execution import Executor, Limits
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None, help="local data dir (else $QSTAR_DATA_DIR, else the hub)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[2], help="worker counts; the first one's "
-                        "results are reported, every one is timed")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[2],
+        help="worker counts; the first one's results are reported, every one is timed",
+    )
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--limit", type=int, default=None, help="first N tasks only (by task_id)")
     parser.add_argument("--isolation", default="auto")
@@ -39,8 +44,9 @@ def main() -> None:
     args = parser.parse_args()
 
     dataset, data_dir = MBPP(), resolve_data_dir(args.data_dir)
-    problems = sorted((p for split in SPLITS for p in dataset.load(split, data_dir)),
-                      key=lambda p: p.meta["task_id"])[: args.limit]
+    problems = sorted((p for split in SPLITS for p in dataset.load(split, data_dir)), key=lambda p: p.meta["task_id"])[
+        : args.limit
+    ]
     sources = [program(p.solution, p.reference) for p in problems]
     limits = Limits(wall_seconds=args.timeout, cpu_seconds=math.ceil(args.timeout))
     timings, results = [], None
@@ -49,27 +55,58 @@ def main() -> None:
         started = time.perf_counter()
         run = executor.run_many(sources)
         seconds = time.perf_counter() - started
-        timings.append({"workers": workers, "programs": len(sources), "seconds": round(seconds, 2),
-                        "programs_per_second": round(len(sources) / seconds, 2), "isolation": executor.isolation})
-        print(f"{workers} workers: {len(sources)} programs in {seconds:.1f} s = {len(sources) / seconds:.2f} programs/s "
-              f"({executor.isolation})", flush=True)
+        timings.append(
+            {
+                "workers": workers,
+                "programs": len(sources),
+                "seconds": round(seconds, 2),
+                "programs_per_second": round(len(sources) / seconds, 2),
+                "isolation": executor.isolation,
+            }
+        )
+        print(
+            f"{workers} workers: {len(sources)} programs in {seconds:.1f} s = {len(sources) / seconds:.2f} programs/s "
+            f"({executor.isolation})",
+            flush=True,
+        )
         results = results or run
-    failures = [{"task_id": p.meta["task_id"], "split": p.id.split("/")[1], "status": r.status, "detail": r.detail,
-                 "stderr": r.stderr_tail.strip().splitlines()[-1] if r.stderr_tail.strip() else ""}
-                for p, r in zip(problems, results) if not r.passed]
+    failures = [
+        {
+            "task_id": p.meta["task_id"],
+            "split": p.id.split("/")[1],
+            "status": r.status,
+            "detail": r.detail,
+            "stderr": r.stderr_tail.strip().splitlines()[-1] if r.stderr_tail.strip() else "",
+        }
+        for p, r in zip(problems, results)
+        if not r.passed
+    ]
     passed = len(problems) - len(failures)
-    report = {"programs": len(problems), "passed": passed, "pass_rate": passed / len(problems),
-              "statuses": dict(Counter(r.status for r in results)), "failures": failures, "throughput": timings,
-              "limits": asdict(limits), "cpu_cores": os.cpu_count()}
+    report = {
+        "programs": len(problems),
+        "passed": passed,
+        "pass_rate": passed / len(problems),
+        "statuses": dict(Counter(r.status for r in results)),
+        "failures": failures,
+        "throughput": timings,
+        "limits": asdict(limits),
+        "cpu_cores": os.cpu_count(),
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "reference_check.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["# MBPP reference solutions through the sandbox\n",
-             f"{passed}/{len(problems)} pass ({passed / len(problems):.2%}); statuses: "
-             + ", ".join(f"{k} {v}" for k, v in sorted(report["statuses"].items())) + "\n",
-             "| workers | programs | seconds | programs/s | isolation |", "|---|---|---|---|---|"]
-    lines += [f"| {t['workers']} | {t['programs']} | {t['seconds']} | {t['programs_per_second']} | {t['isolation']} |"
-              for t in timings]
+    lines = [
+        "# MBPP reference solutions through the sandbox\n",
+        f"{passed}/{len(problems)} pass ({passed / len(problems):.2%}); statuses: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(report["statuses"].items()))
+        + "\n",
+        "| workers | programs | seconds | programs/s | isolation |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {t['workers']} | {t['programs']} | {t['seconds']} | {t['programs_per_second']} | {t['isolation']} |"
+        for t in timings
+    ]
     lines += ["", "| task_id | split | status | last stderr line |", "|---|---|---|---|"]
     lines += [f"| {f['task_id']} | {f['split']} | {f['status']} | `{f['stderr'][:150]}` |" for f in failures]
     (out / "reference_check.md").write_text("\n".join(lines) + "\n")

@@ -35,7 +35,9 @@ def main() -> None:
         raise QstarError(f"{args.run} is not a train-q run directory (no config.yaml and qvm/)")
     train = (yaml.safe_load((args.run / "config.yaml").read_text(encoding="utf-8")) or {}).get("train", {})
     records, _ = label_sources(train["labels"], train.get("mixed_datasets", False))
-    _, held = split_by_question(examples_from_records(records), train.get("heldout_fraction", 0.2), train.get("seed", 0))
+    _, held = split_by_question(
+        examples_from_records(records), train.get("heldout_fraction", 0.2), train.get("seed", 0)
+    )
     qvm = QVM.load(args.run / "qvm", batch_size=train.get("score_batch_size", 32))
     start = time.perf_counter()
     result = evaluate(qvm, held)
@@ -43,8 +45,11 @@ def main() -> None:
     metrics = json.loads(path.read_text(encoding="utf-8"))
     metrics.setdefault("heldout_before", metrics.get("heldout"))  # what train-q itself measured, kept once
     metrics["heldout"] = result
-    metrics["heldout_reevaluated"] = {"by": "experiments/qvm_heldout.py", "device": qvm.device,
-                                      "seconds": round(time.perf_counter() - start, 1)}
+    metrics["heldout_reevaluated"] = {
+        "by": "experiments/qvm_heldout.py",
+        "device": qvm.device,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
     path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     manifest = read_manifest(args.run) if (args.run / "manifest.json").is_file() else {}
     if manifest.get("metrics_sha256"):  # else a run from before checksums: nothing to keep in step

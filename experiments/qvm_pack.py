@@ -61,6 +61,7 @@ def pack(run: Path, backbone: Path, out: Path) -> dict:
     np.savez_compressed(buf, **arrays)
     info = {"max_abs_error": worst, "source_dtype": str(next(iter(weights.values())).dtype)}
     with tarfile.open(out, "w") as tar:
+
         def add(name: str, data: bytes) -> None:
             entry = tarfile.TarInfo(name)
             entry.size = len(data)

@@ -48,24 +48,43 @@ def row(name: str, sets: list[str], out: Path) -> dict:
     labels = []
     for source in metrics.get("labels", []):
         label_metrics = json.loads((Path(source["dir"]) / "metrics.json").read_text(encoding="utf-8"))
-        labels.append({"dir": source["dir"], "method": source["method"], "questions": label_metrics["questions"],
-                       "positive_rate": label_metrics["positive_rate"]})
+        labels.append(
+            {
+                "dir": source["dir"],
+                "method": source["method"],
+                "questions": label_metrics["questions"],
+                "positive_rate": label_metrics["positive_rate"],
+            }
+        )
     kept = (metrics.get("validation_auc") or {}).get("kept_step")
-    return {"name": name, "sets": sets, "labels": labels, "train_examples": metrics["train_examples"],
-            "train_questions": metrics["train_questions"], "heldout_questions": held.get("questions"),
-            "heldout_examples": held.get("examples"), "heldout_positive_rate": held.get("positive_rate"),
-            "roc_auc": held.get("roc_auc"), "roc_auc_ci95": held.get("roc_auc_ci95"),
-            "depth_auc": held.get("baseline_position_auc"), "logprob_auc": held.get("baseline_logprob_auc"),
-            "auc_by_depth": held.get("auc_by_depth"), "too_small": held.get("too_small"),
-            "validation_kept_step": kept, "train_steps": metrics["train_steps"],
-            "train_seconds": metrics["train_seconds"]}
+    return {
+        "name": name,
+        "sets": sets,
+        "labels": labels,
+        "train_examples": metrics["train_examples"],
+        "train_questions": metrics["train_questions"],
+        "heldout_questions": held.get("questions"),
+        "heldout_examples": held.get("examples"),
+        "heldout_positive_rate": held.get("positive_rate"),
+        "roc_auc": held.get("roc_auc"),
+        "roc_auc_ci95": held.get("roc_auc_ci95"),
+        "depth_auc": held.get("baseline_position_auc"),
+        "logprob_auc": held.get("baseline_logprob_auc"),
+        "auc_by_depth": held.get("auc_by_depth"),
+        "too_small": held.get("too_small"),
+        "validation_kept_step": kept,
+        "train_steps": metrics["train_steps"],
+        "train_seconds": metrics["train_seconds"],
+    }
 
 
 def markdown(rows: list[dict]) -> str:
     f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    lines = ["| run | train questions (examples) | label share positive | held-out ROC-AUC [95% CI] | "
-             "depth baseline | log-prob baseline | AUC at depth 0 / 1 / 2 / 3 | train s | settings |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| run | train questions (examples) | label share positive | held-out ROC-AUC [95% CI] | "
+        "depth baseline | log-prob baseline | AUC at depth 0 / 1 / 2 / 3 | train s | settings |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         ci = r["roc_auc_ci95"]
         auc = f"{f(r['roc_auc'])} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f(r["roc_auc"])
@@ -77,9 +96,11 @@ def markdown(rows: list[dict]) -> str:
         settings = " ".join(r["sets"]) or "(recipe as is)"
         if r["validation_kept_step"] is not None:
             settings += f" (kept step {r['validation_kept_step']} of {r['train_steps']})"
-        lines.append(f"| {r['name']} | {r['train_questions']} ({r['train_examples']:,}) | {pos} | {auc} | "
-                     f"{f(r['depth_auc'])} | {f(r['logprob_auc'])} | {depths} | {r['train_seconds']:.0f} | "
-                     f"`{settings}` |")
+        lines.append(
+            f"| {r['name']} | {r['train_questions']} ({r['train_examples']:,}) | {pos} | {auc} | "
+            f"{f(r['depth_auc'])} | {f(r['logprob_auc'])} | {depths} | {r['train_seconds']:.0f} | "
+            f"`{settings}` |"
+        )
     return "\n".join(lines) + "\n"
 
 

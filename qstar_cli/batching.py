@@ -17,21 +17,23 @@ def by_length(seqs: Sequence[Sequence], batch_size: int, indices: Sequence[int] 
     """Indices into `seqs` (all, or only `indices`) in batches of `batch_size`, shortest first."""
     order = sorted(range(len(seqs)) if indices is None else indices, key=lambda i: len(seqs[i]))
     for start in range(0, len(order), batch_size):
-        yield order[start:start + batch_size]
+        yield order[start : start + batch_size]
 
 
 def padded(seqs: Sequence[list[int]], pad: int, left: bool = False) -> tuple[list[list[int]], list[list[int]]]:
     """(ids, attention mask) of `seqs` padded with `pad` to the longest: on the right, or the left."""
     width = max(len(s) for s in seqs)
     if left:
-        return ([[pad] * (width - len(s)) + list(s) for s in seqs],
-                [[0] * (width - len(s)) + [1] * len(s) for s in seqs])
-    return ([list(s) + [pad] * (width - len(s)) for s in seqs],
-            [[1] * len(s) + [0] * (width - len(s)) for s in seqs])
+        return (
+            [[pad] * (width - len(s)) + list(s) for s in seqs],
+            [[0] * (width - len(s)) + [1] * len(s) for s in seqs],
+        )
+    return ([list(s) + [pad] * (width - len(s)) for s in seqs], [[1] * len(s) + [0] * (width - len(s)) for s in seqs])
 
 
-def pipelined(batches: Iterable, submit: Callable[[object], list[Hashable]],
-              collect: Callable[[], dict]) -> Iterator[list]:
+def pipelined(
+    batches: Iterable, submit: Callable[[object], list[Hashable]], collect: Callable[[], dict]
+) -> Iterator[list]:
     """Each batch's results, in its order, batch by batch: `submit(batch)` sends a batch's requests
     and returns their tickets, `collect()` returns {ticket: result} of the requests finished since.
     The next batch is submitted before this one is waited for, so a streaming engine never drains

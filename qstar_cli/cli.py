@@ -51,10 +51,18 @@ SeedOpt = typer.Option(None, "--seed", help="Seed of the policy engine.")
 OutOpt = typer.Option(None, "--out", "-o", help="Run directory to write (rerun the same command to resume).")
 StepFormatOpt = typer.Option(None, "--step-format", help="line | blank_line | tokens:N")
 NumShotsOpt = typer.Option(None, "--num-shots", help="Worked examples in the prompt (the same for every method).")
-VerboseOpt = typer.Option(False, "--verbose", "-v", help="Print the whole resolved config and the libraries' own "
-                          "logs, warnings and loading bars (also QSTAR_VERBOSE=1).")
-AllowCodeOpt = typer.Option(False, "--allow-code-execution",
-                            help="Run model-written code in qstar's sandbox to grade it (MBPP); refused without it.")
+VerboseOpt = typer.Option(
+    False,
+    "--verbose",
+    "-v",
+    help="Print the whole resolved config and the libraries' own "
+    "logs, warnings and loading bars (also QSTAR_VERBOSE=1).",
+)
+AllowCodeOpt = typer.Option(
+    False,
+    "--allow-code-execution",
+    help="Run model-written code in qstar's sandbox to grade it (MBPP); refused without it.",
+)
 # from the search registry (pure Python, no torch), so a new method shows up here by itself
 SEARCH_HELP = " | ".join(name.replace("_", "-") for name in SEARCHERS)
 LABEL_HELP = "; ".join(f"{name}: {method.help}" for name, method in LABELERS.items())
@@ -74,13 +82,31 @@ DATA_FLAGS = {
 }
 RUN_FLAGS = {
     "backend": ("policy.backend", BackendOpt, Optional[str]),
-    "sample_cache": ("policy.sample_cache", typer.Option(None, "--sample-cache", help="A folder of samples shared "
-                     "by runs: each state's samples are drawn once, later runs reuse them."), Optional[str]),
+    "sample_cache": (
+        "policy.sample_cache",
+        typer.Option(
+            None,
+            "--sample-cache",
+            help="A folder of samples shared by runs: each state's samples are drawn once, later runs reuse them.",
+        ),
+        Optional[str],
+    ),
     "allow_code": ("execution.allow_code", AllowCodeOpt, bool),
-    "ray": ("ray.address", typer.Option(None, "--ray", help="Run across a Ray cluster, one task per shard, merged into "
-                                        "--out: auto | local | HOST:PORT (needs Ray: the qstar ray extra)."), Optional[str]),
-    "shards": ("ray.shards", typer.Option(None, "--shards", help="With --ray: shards (default: as many as the "
-                                          "cluster runs at once)."), Optional[int]),
+    "ray": (
+        "ray.address",
+        typer.Option(
+            None,
+            "--ray",
+            help="Run across a Ray cluster, one task per shard, merged into "
+            "--out: auto | local | HOST:PORT (needs Ray: the qstar ray extra).",
+        ),
+        Optional[str],
+    ),
+    "shards": (
+        "ray.shards",
+        typer.Option(None, "--shards", help="With --ray: shards (default: as many as the cluster runs at once)."),
+        Optional[int],
+    ),
 }
 
 
@@ -112,21 +138,28 @@ def handle_errors(fn):
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
             signum = stop_signal(exc)
-            ui.err.print(f"[bold red]stopped[/bold red] ({signal.Signals(signum).name}): finished questions are saved; "
-                         "rerun the same command to resume")
+            ui.err.print(
+                f"[bold red]stopped[/bold red] ({signal.Signals(signum).name}): finished questions are saved; "
+                "rerun the same command to resume"
+            )
             raise typer.Exit(128 + signum) from None
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 from qstar_cli.artifacts.jsonl import disk_error
 
-                ui.err.print(f"[bold red]error:[/bold red] {disk_error(exc, exc.filename or 'a file')}", highlight=False)
+                ui.err.print(
+                    f"[bold red]error:[/bold red] {disk_error(exc, exc.filename or 'a file')}", highlight=False
+                )
                 raise typer.Exit(2) from None
             raise
 
     own = inspect.signature(fn)
-    wrapper.__signature__ = own.replace(parameters=[
-        *own.parameters.values(),
-        inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=VerboseOpt, annotation=bool)])
+    wrapper.__signature__ = own.replace(
+        parameters=[
+            *own.parameters.values(),
+            inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=VerboseOpt, annotation=bool),
+        ]
+    )
     return wrapper
 
 
@@ -144,14 +177,23 @@ def stage_command(section: str, *groups: dict):
     the stage."""
     stage = STAGES[section]
     groups = (*groups, {"out": (f"{section}.out", OutOpt, Optional[str])})
-    common = {"recipe": (RecipeOpt, Optional[Path]), "set_": (SetOpt, Optional[list[str]]), "dry_run": (DryRunOpt, bool)}
+    common = {
+        "recipe": (RecipeOpt, Optional[Path]),
+        "set_": (SetOpt, Optional[list[str]]),
+        "dry_run": (DryRunOpt, bool),
+    }
 
     def wrap(fn):
         keys = {name: key for group in groups for name, (key, _, _) in group.items()}
-        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=hint)
-                 for group in groups for name, (_, option, hint) in group.items()]
-        extra += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=hint)
-                  for name, (option, hint) in common.items()]
+        extra = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=hint)
+            for group in groups
+            for name, (_, option, hint) in group.items()
+        ]
+        extra += [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=hint)
+            for name, (option, hint) in common.items()
+        ]
 
         @functools.wraps(fn)
         def command(**kwargs):
@@ -159,7 +201,9 @@ def stage_command(section: str, *groups: dict):
 
             recipe, sets, dry_run = (kwargs.pop(name) for name in common)
             flags = {key: kwargs.pop(name) for name, key in keys.items()}
-            flags = {key: None if value is False else value for key, value in flags.items()}  # an unset switch sets nothing
+            flags = {
+                key: None if value is False else value for key, value in flags.items()
+            }  # an unset switch sets nothing
             own = fn(**kwargs)
             own, base = own if isinstance(own, tuple) else (own, None)
             config = resolve(STAGE_CONFIGS[section], recipe, sets, {**flags, **own}, base=base)
@@ -188,34 +232,54 @@ def collect_rollouts(
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token limit of one solution."),
 ):
     """Sample M complete, step-split solutions per question from the frozen policy -> rollouts.jsonl."""
-    return {"collect.num_rollouts": num_rollouts, "sampling.temperature": temperature, "sampling.max_tokens": max_tokens}
+    return {
+        "collect.num_rollouts": num_rollouts,
+        "sampling.temperature": temperature,
+        "sampling.max_tokens": max_tokens,
+    }
 
 
 @stage_command("label", RUN_FLAGS, {"shard": DATA_FLAGS["shard"]})
 def label(
     input_dir: Optional[str] = typer.Option(None, "--input", "-i", help="A collect-rollouts run directory."),
     method: Optional[str] = typer.Option(None, "--method", help=LABEL_HELP),
-    num_rollouts: Optional[int] = typer.Option(None, "--num-rollouts", "-M", help="Continuations per (s, a) (rollout)."),
+    num_rollouts: Optional[int] = typer.Option(
+        None, "--num-rollouts", "-M", help="Continuations per (s, a) (rollout)."
+    ),
     gamma: Optional[float] = typer.Option(None, "--gamma", help="Discount (default 1)."),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="FQI iterations L."),
     candidates: Optional[int] = typer.Option(None, "--candidates", "-K", help="FQI candidate actions per state."),
     init_qvm: Optional[str] = typer.Option(None, "--init-qvm", help="FQI: Q_0 from this QVM (default 0)."),
     strong_model: Optional[str] = typer.Option(None, "--strong-model", help="completion: the stronger policy."),
-    strong_backend: Optional[str] = typer.Option(None, "--strong-backend", help="completion: " + " | ".join(backend_choices())),
-    strong_samples: Optional[int] = typer.Option(None, "--strong-samples", help="completion: 1 = greedy, M = best of M."),
+    strong_backend: Optional[str] = typer.Option(
+        None, "--strong-backend", help="completion: " + " | ".join(backend_choices())
+    ),
+    strong_samples: Optional[int] = typer.Option(
+        None, "--strong-samples", help="completion: 1 = greedy, M = best of M."
+    ),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="openai: server URL (else $OPENAI_BASE_URL)."),
-    reuse: Optional[str] = typer.Option(None, "--reuse", help="Relabel from a label run's recorded continuations "
-                                        "(the first M per state); generates nothing."),
+    reuse: Optional[str] = typer.Option(
+        None,
+        "--reuse",
+        help="Relabel from a label run's recorded continuations (the first M per state); generates nothing.",
+    ),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="FQI: QVM backbone."),
 ):
     """Q-value labels for every (state, step) of a rollouts run -> qlabels.jsonl."""
     from qstar_cli.stages import label as label_stage
 
     flags = {
-        "label.input": input_dir, "label.method": method, "label.num_rollouts": num_rollouts, "label.gamma": gamma,
-        "label.iterations": iterations, "label.candidates": candidates, "label.init_qvm": init_qvm,
-        "label.strong_model": strong_model, "label.strong_backend": strong_backend,
-        "label.strong_samples": strong_samples, "label.reuse": reuse,
+        "label.input": input_dir,
+        "label.method": method,
+        "label.num_rollouts": num_rollouts,
+        "label.gamma": gamma,
+        "label.iterations": iterations,
+        "label.candidates": candidates,
+        "label.init_qvm": init_qvm,
+        "label.strong_model": strong_model,
+        "label.strong_backend": strong_backend,
+        "label.strong_samples": strong_samples,
+        "label.reuse": reuse,
         "label.strong_options": {"openai": {"base_url": base_url}} if base_url else None,
         "train.backbone": backbone,
     }
@@ -225,39 +289,64 @@ def label(
 @stage_command("train")
 def train_q(
     labels: Optional[list[str]] = typer.Option(None, "--labels", "-l", help="Label run directories (repeatable)."),
-    backbone: Optional[str] = typer.Option(None, "--backbone", help="HF id or folder; 'embedded' = SmolLM2-135M; "
-                                  "'policy' = a head on the frozen policy's hidden states."),
+    backbone: Optional[str] = typer.Option(
+        None,
+        "--backbone",
+        help="HF id or folder; 'embedded' = SmolLM2-135M; 'policy' = a head on the frozen policy's hidden states.",
+    ),
     epochs: Optional[float] = typer.Option(None, "--epochs"),
     max_steps: Optional[int] = typer.Option(None, "--max-steps"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr"),
     max_length: Optional[int] = typer.Option(None, "--max-length"),
     target: Optional[str] = typer.Option(None, "--target", help="max (best outcome, the paper) | soft (mean outcome)."),
-    class_balance: Optional[bool] = typer.Option(None, "--class-balance/--no-class-balance",
-                                                 help="Weight positives and negatives to count alike."),
-    pairwise: Optional[float] = typer.Option(None, "--pairwise", help="Weight of a ranking loss between sibling steps."),
-    validation_fraction: Optional[float] = typer.Option(None, "--validation-fraction",
-                                                        help="Keep the weights with the best AUC on these training questions."),
-    max_questions: Optional[int] = typer.Option(None, "--max-questions", help="Train on this many questions (learning curves)."),
-    group_by_length: Optional[bool] = typer.Option(None, "--group-by-length/--no-group-by-length",
-                                                   help="Batches of rows of about one length: less padding, faster."),
+    class_balance: Optional[bool] = typer.Option(
+        None, "--class-balance/--no-class-balance", help="Weight positives and negatives to count alike."
+    ),
+    pairwise: Optional[float] = typer.Option(
+        None, "--pairwise", help="Weight of a ranking loss between sibling steps."
+    ),
+    validation_fraction: Optional[float] = typer.Option(
+        None, "--validation-fraction", help="Keep the weights with the best AUC on these training questions."
+    ),
+    max_questions: Optional[int] = typer.Option(
+        None, "--max-questions", help="Train on this many questions (learning curves)."
+    ),
+    group_by_length: Optional[bool] = typer.Option(
+        None,
+        "--group-by-length/--no-group-by-length",
+        help="Batches of rows of about one length: less padding, faster.",
+    ),
     seed: Optional[int] = typer.Option(None, "--seed"),
 ):
     """Train the Q-value model on label runs -> a QVM directory usable by search."""
     return {
-        "train.labels": labels or None, "train.backbone": backbone, "train.epochs": epochs,
-        "train.max_steps": max_steps, "train.batch_size": batch_size, "train.learning_rate": learning_rate,
-        "train.max_length": max_length, "train.target": target, "train.class_balance": class_balance,
-        "train.pairwise": pairwise, "train.validation_fraction": validation_fraction,
-        "train.max_questions": max_questions, "train.group_by_length": group_by_length, "train.seed": seed,
+        "train.labels": labels or None,
+        "train.backbone": backbone,
+        "train.epochs": epochs,
+        "train.max_steps": max_steps,
+        "train.batch_size": batch_size,
+        "train.learning_rate": learning_rate,
+        "train.max_length": max_length,
+        "train.target": target,
+        "train.class_balance": class_balance,
+        "train.pairwise": pairwise,
+        "train.validation_fraction": validation_fraction,
+        "train.max_questions": max_questions,
+        "train.group_by_length": group_by_length,
+        "train.seed": seed,
     }
 
 
 @stage_command("eval", DATA_FLAGS, RUN_FLAGS)
 def eval_(
     search: Optional[str] = typer.Option(None, "--search", "-s", help=SEARCH_HELP),
-    qvm: Optional[str] = typer.Option(None, "--qvm", help="Q-value model: a train-q run dir; or oracle, a diagnostic "
-                                      "that grades continuations against the reference answers (eval.oracle_*)."),
+    qvm: Optional[str] = typer.Option(
+        None,
+        "--qvm",
+        help="Q-value model: a train-q run dir; or oracle, a diagnostic "
+        "that grades continuations against the reference answers (eval.oracle_*).",
+    ),
     utility: Optional[str] = typer.Option(None, "--utility", help="A* process utility: none | confidence | prm | rule"),
     prm: Optional[str] = typer.Option(None, "--prm", help="A Hugging Face PRM for --utility prm or best-of-n."),
     k: Optional[int] = typer.Option(None, "--k", "-K", help="Candidate steps per expansion (paper: 6)."),
@@ -267,7 +356,9 @@ def eval_(
     agg: Optional[str] = typer.Option(None, "--agg", help="A*: g aggregate: min | max | sum | last"),
     heuristic: Optional[str] = typer.Option(None, "--heuristic", help="A*: qvalue | lookahead | zero"),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature of steps/samples."),
-    num_samples: Optional[int] = typer.Option(None, "--num-samples", "-n", help="Samples (self-consistency, best-of-n)."),
+    num_samples: Optional[int] = typer.Option(
+        None, "--num-samples", "-n", help="Samples (self-consistency, best-of-n)."
+    ),
     width: Optional[int] = typer.Option(None, "--width", help="Beam width."),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="MCTS simulations per question."),
     reflection: Optional[bool] = typer.Option(None, "--reflection/--no-reflection", help="MCTS reflection action."),
@@ -275,15 +366,28 @@ def eval_(
 ):
     """Answer a dataset with one search method -> predictions.jsonl + metrics.json."""
     return {
-        "eval.search": search, "eval.qvm": qvm, "eval.utility": utility, "eval.prm": prm, "eval.k": k,
-        "eval.lam": lam, "eval.n_terminals": n_terminals, "eval.budget": budget, "eval.agg": agg,
-        "eval.heuristic": heuristic, "eval.temperature": temperature, "eval.n": num_samples, "eval.width": width,
-        "eval.iterations": iterations, "eval.reflection": reflection, "eval.trees": trees,
+        "eval.search": search,
+        "eval.qvm": qvm,
+        "eval.utility": utility,
+        "eval.prm": prm,
+        "eval.k": k,
+        "eval.lam": lam,
+        "eval.n_terminals": n_terminals,
+        "eval.budget": budget,
+        "eval.agg": agg,
+        "eval.heuristic": heuristic,
+        "eval.temperature": temperature,
+        "eval.n": num_samples,
+        "eval.width": width,
+        "eval.iterations": iterations,
+        "eval.reflection": reflection,
+        "eval.trees": trees,
     }
 
 
-launch_app = typer.Typer(help="Run a stage across machines: one shard per task, merged into one run.",
-                         no_args_is_help=True)
+launch_app = typer.Typer(
+    help="Run a stage across machines: one shard per task, merged into one run.", no_args_is_help=True
+)
 app.add_typer(launch_app, name="launch")
 
 
@@ -293,14 +397,17 @@ def launch_slurm(
     stage: str = typer.Option(..., "--stage", help="collect-rollouts | label | eval"),
     recipe: Path = typer.Option(..., "--recipe", help="The stage's recipe (every shard runs it)."),
     shards: int = typer.Option(..., "--shards", help="Array tasks: task i runs --shard i/N."),
-    gpus_per_shard: int = typer.Option(0, "--gpus-per-shard", help="GPUs per task (the policy's tensor x pipeline parallel size)."),
+    gpus_per_shard: int = typer.Option(
+        0, "--gpus-per-shard", help="GPUs per task (the policy's tensor x pipeline parallel size)."
+    ),
     cpus_per_shard: int = typer.Option(0, "--cpus-per-shard", help="CPUs per task (0: Slurm's default)."),
     mem: Optional[str] = typer.Option(None, "--mem", help="Memory per task, e.g. 64G."),
     time_limit: Optional[str] = typer.Option(None, "--time", help="Time limit per task, e.g. 4:00:00."),
     partition: Optional[str] = typer.Option(None, "--partition", "-p"),
     retries: int = typer.Option(1, "--retries", help="Reruns of a failed task within it (each resumes its shard)."),
-    sbatch: Optional[list[str]] = typer.Option(None, "--sbatch", help="Another sbatch option, e.g. --sbatch=--account=lab "
-                                               "(repeatable)."),
+    sbatch: Optional[list[str]] = typer.Option(
+        None, "--sbatch", help="Another sbatch option, e.g. --sbatch=--account=lab (repeatable)."
+    ),
     python: Optional[str] = typer.Option(None, "--python", help="The Python on the nodes (default: this one)."),
     set_: Optional[list[str]] = SetOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Write and print the sbatch scripts; submit nothing."),
@@ -309,9 +416,20 @@ def launch_slurm(
     from qstar_cli import ui
     from qstar_cli.launch import slurm
 
-    job = slurm.plan(stage, recipe, set_ or [], shards, gpus_per_shard=gpus_per_shard, cpus_per_shard=cpus_per_shard,
-                     mem=mem, time=time_limit, partition=partition, retries=retries, sbatch_args=tuple(sbatch or ()),
-                     **({"python": python} if python else {}))
+    job = slurm.plan(
+        stage,
+        recipe,
+        set_ or [],
+        shards,
+        gpus_per_shard=gpus_per_shard,
+        cpus_per_shard=cpus_per_shard,
+        mem=mem,
+        time=time_limit,
+        partition=partition,
+        retries=retries,
+        sbatch_args=tuple(sbatch or ()),
+        **({"python": python} if python else {}),
+    )
     if dry_run:
         for path in slurm.write(job):
             typer.echo(f"# {path}\n{path.read_text()}")  # as written: no wrapping, ready to paste
@@ -326,25 +444,38 @@ def launch_slurm(
         ui.info(f"{job.out} is already complete; nothing to submit")
         return
     todo = "every shard" if array_id and len(job.unfinished()) == job.shards else "the unfinished shards"
-    ui.info(f"submitted {todo} as array job {array_id} and the merge as job {merge_id} (after the array succeeds) "
-            f"-> {job.out}" if array_id else f"every shard is complete: submitted the merge as job {merge_id} -> {job.out}")
-    ui.info(f"logs in {job.folder / 'logs'}; a failed shard: rerun this command (finished shards and questions are kept)")
+    ui.info(
+        f"submitted {todo} as array job {array_id} and the merge as job {merge_id} (after the array succeeds) "
+        f"-> {job.out}"
+        if array_id
+        else f"every shard is complete: submitted the merge as job {merge_id} -> {job.out}"
+    )
+    ui.info(
+        f"logs in {job.folder / 'logs'}; a failed shard: rerun this command (finished shards and questions are kept)"
+    )
 
 
 @app.command("report")
 @handle_errors
 def report(
     runs: list[str] = typer.Argument(..., help="Eval run directories to compare."),
-    out: Optional[str] = typer.Option(None, "--out", "-o",
-                                      help="Folder for report.md, report.html, the plot (PNG, SVG) and tree views."),
-    baseline: Optional[list[str]] = typer.Option(None, "--baseline",
-                                                 help="Run (dir or name) or method (e.g. greedy) the paired tests "
-                                                      "compare against (repeatable: each run against each); default: "
-                                                      "each dataset's first run."),
+    out: Optional[str] = typer.Option(
+        None, "--out", "-o", help="Folder for report.md, report.html, the plot (PNG, SVG) and tree views."
+    ),
+    baseline: Optional[list[str]] = typer.Option(
+        None,
+        "--baseline",
+        help="Run (dir or name) or method (e.g. greedy) the paired tests "
+        "compare against (repeatable: each run against each); default: "
+        "each dataset's first run.",
+    ),
     paired_tests: bool = typer.Option(True, "--paired/--no-paired", help="Paired tests against the baseline."),
-    tree: Optional[list[str]] = typer.Option(None, "--tree",
-                                             help="Question id whose search tree to draw (repeatable; 'all' = every "
-                                                  "saved tree). Default: the first saved tree of each run."),
+    tree: Optional[list[str]] = typer.Option(
+        None,
+        "--tree",
+        help="Question id whose search tree to draw (repeatable; 'all' = every "
+        "saved tree). Default: the first saved tree of each run.",
+    ),
 ):
     """Compare eval runs: accuracy with 95% CI, compute per question, paired tests, a plot and search trees."""
     from qstar_cli.stages import report as report_stage
@@ -357,8 +488,9 @@ def report(
 @app.command("run")
 @handle_errors
 def run_recipes(
-    recipes: list[Path] = typer.Argument(..., help="Recipes whose stages (collect, label, train, eval) to run, "
-                                                   "in order."),
+    recipes: list[Path] = typer.Argument(
+        ..., help="Recipes whose stages (collect, label, train, eval) to run, in order."
+    ),
     set_: Optional[list[str]] = SetOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print every stage's resolved config, run nothing."),
 ):
@@ -372,14 +504,16 @@ def run_recipes(
 @handle_errors
 def repro(
     recipe: Path = typer.Argument(..., help="Recipe whose stages (collect, label, train, eval) to rerun."),
-    expect: Optional[str] = typer.Option(None, "--expect", help="Expected results JSON: fail when a metric leaves "
-                                                                  "its recorded CI or tolerance."),
+    expect: Optional[str] = typer.Option(
+        None, "--expect", help="Expected results JSON: fail when a metric leaves its recorded CI or tolerance."
+    ),
     record: Optional[str] = typer.Option(None, "--record", help="Write the rerun's numbers as an expect file."),
     out: Optional[str] = OutOpt,
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted reproduction in --out."),
     set_: Optional[list[str]] = SetOpt,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print every stage's resolved config, check the expect "
-                                                          "file, run nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print every stage's resolved config, check the expect file, run nothing."
+    ),
 ):
     """Rerun a recipe into a fresh folder and check its metrics against recorded results (exit 1 if one is off)."""
     from qstar_cli.launch import repro as repro_stage

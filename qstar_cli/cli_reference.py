@@ -84,8 +84,13 @@ def _option(param: Any, stage: bool) -> click.Option:
     default = param.default
     if default is None and not param.required:
         default = FROM_CONFIG if stage and param.name not in NOT_CONFIG else NOT_GIVEN
-    kwargs: dict[str, Any] = dict(help=_help(param), default=default, required=param.required,
-                                  multiple=param.multiple, hidden=getattr(param, "hidden", False))
+    kwargs: dict[str, Any] = dict(
+        help=_help(param),
+        default=default,
+        required=param.required,
+        multiple=param.multiple,
+        hidden=getattr(param, "hidden", False),
+    )
     if getattr(param, "is_flag", False):
         kwargs["is_flag"] = True
     else:
@@ -104,8 +109,9 @@ def _arguments_table(params: list[Any]) -> str:
         name = (param.metavar or param.name).upper() + ("..." if param.nargs == -1 else "")
         required = "required" if param.required else "optional"
         rows.append(f"| `{name}` | {_click_type(param).name} | {_help(param)} | {required} |")
-    return "\n".join(["**Arguments:**", "", "| Name | Type | Description | |", "| ---- | ---- | ----------- | - |",
-                      *rows])
+    return "\n".join(
+        ["**Arguments:**", "", "| Name | Type | Description | |", "| ---- | ---- | ----------- | - |", *rows]
+    )
 
 
 def as_click(command: Any) -> click.Command:
@@ -117,8 +123,13 @@ def as_click(command: Any) -> click.Command:
     if arguments:
         help_text = f"{help_text}\n\n{_arguments_table(arguments)}"
     # --help is left out of the tables: every command has it
-    common = dict(name=command.name, params=params, help=help_text or None, hidden=getattr(command, "hidden", False),
-                  add_help_option=False)
+    common = dict(
+        name=command.name,
+        params=params,
+        help=help_text or None,
+        hidden=getattr(command, "hidden", False),
+        add_help_option=False,
+    )
     subcommands = getattr(command, "commands", None)
     if subcommands is not None:
         return click.Group(commands={name: as_click(sub) for name, sub in subcommands.items()}, **common)
@@ -140,5 +151,18 @@ version = _commands["version"]
 launch = _commands["launch"]
 launch_slurm = launch.commands["slurm"]  # type: ignore[attr-defined]
 
-__all__ = ["as_click", "qstar", "collect_rollouts", "label", "train_q", "eval_command", "report", "repro",
-           "run_recipes", "merge", "version", "launch", "launch_slurm"]
+__all__ = [
+    "as_click",
+    "qstar",
+    "collect_rollouts",
+    "label",
+    "train_q",
+    "eval_command",
+    "report",
+    "repro",
+    "run_recipes",
+    "merge",
+    "version",
+    "launch",
+    "launch_slurm",
+]

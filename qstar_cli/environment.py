@@ -49,11 +49,24 @@ class Policy:
         self._done: dict[int, list[Generation]] = {}  # finished, not yet handed back
 
     def step_params(self, k: int, temperature: float, top_p: float = 1.0, logprobs: int | None = None) -> GenParams:
-        return GenParams(n=k, temperature=temperature, top_p=top_p, stop=self.step_format.stop,
-                         max_tokens=self.step_format.step_token_limit(self.max_step_tokens), logprobs=logprobs)
+        return GenParams(
+            n=k,
+            temperature=temperature,
+            top_p=top_p,
+            stop=self.step_format.stop,
+            max_tokens=self.step_format.step_token_limit(self.max_step_tokens),
+            logprobs=logprobs,
+        )
 
-    def submit_propose(self, state: str, k: int, temperature: float, top_p: float = 1.0,
-                       logprobs: int | None = None, key: str | None = None) -> int:
+    def submit_propose(
+        self,
+        state: str,
+        k: int,
+        temperature: float,
+        top_p: float = 1.0,
+        logprobs: int | None = None,
+        key: str | None = None,
+    ) -> int:
         """K sampled candidate next steps of one state, identical texts merged (first kept).
 
         A candidate that is only whitespace (the model wrote an empty line) is continued once, as
@@ -62,11 +75,25 @@ class Policy:
         """
         return self._submit(_Request(state, self.step_params(k, temperature, top_p, logprobs), True, key))
 
-    def submit_complete(self, state: str, n: int, temperature: float, max_tokens: int, top_p: float = 1.0,
-                        logprobs: int | None = None, key: str | None = None) -> int:
+    def submit_complete(
+        self,
+        state: str,
+        n: int,
+        temperature: float,
+        max_tokens: int,
+        top_p: float = 1.0,
+        logprobs: int | None = None,
+        key: str | None = None,
+    ) -> int:
         """n continuations of one state to the end of the solution (or max_tokens)."""
-        return self._submit(_Request(state, GenParams(n=n, temperature=temperature, top_p=top_p,
-                                                      max_tokens=max_tokens, logprobs=logprobs), False, key))
+        return self._submit(
+            _Request(
+                state,
+                GenParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, logprobs=logprobs),
+                False,
+                key,
+            )
+        )
 
     def _submit(self, request: _Request) -> int:
         ticket = next(self._tickets)
@@ -99,8 +126,9 @@ class Policy:
                 if request.propose:
                     for j, g in enumerate(gens):
                         if g.finish_reason == "stop" and not g.text.strip():
-                            more = self.backend.submit(request.state + g.text,
-                                                       GenParams(**{**vars(request.params), "n": 1}), request.key)
+                            more = self.backend.submit(
+                                request.state + g.text, GenParams(**{**vars(request.params), "n": 1}), request.key
+                            )
                             self._parts[more] = (ticket, j)
                             request.waiting += 1
             else:
@@ -110,21 +138,44 @@ class Policy:
                 del self._open[ticket]
                 self._done[ticket] = _merged(request.gens) if request.propose else request.gens
 
-    def propose_steps(self, states: list[str], k: int, temperature: float, top_p: float = 1.0,
-                      logprobs: int | None = None, keys: list | None = None) -> list[list[Generation]]:
+    def propose_steps(
+        self,
+        states: list[str],
+        k: int,
+        temperature: float,
+        top_p: float = 1.0,
+        logprobs: int | None = None,
+        keys: list | None = None,
+    ) -> list[list[Generation]]:
         """`submit_propose` for many states, in one backend call (plus one for blank candidates)."""
         keys = keys or [None] * len(states)
         return self.wait([self.submit_propose(s, k, temperature, top_p, logprobs, key) for s, key in zip(states, keys)])
 
-    def complete(self, states: list[str], n: int, temperature: float, max_tokens: int, top_p: float = 1.0,
-                 logprobs: int | None = None, keys: list | None = None) -> list[list[Generation]]:
+    def complete(
+        self,
+        states: list[str],
+        n: int,
+        temperature: float,
+        max_tokens: int,
+        top_p: float = 1.0,
+        logprobs: int | None = None,
+        keys: list | None = None,
+    ) -> list[list[Generation]]:
         """`submit_complete` for many states, in one backend call."""
         keys = keys or [None] * len(states)
-        return self.wait([self.submit_complete(s, n, temperature, max_tokens, top_p, logprobs, key)
-                          for s, key in zip(states, keys)])
+        return self.wait(
+            [self.submit_complete(s, n, temperature, max_tokens, top_p, logprobs, key) for s, key in zip(states, keys)]
+        )
 
-    def complete_batches(self, batches: Iterable[tuple[list[str], list | None]], n: int, temperature: float, max_tokens: int,
-                         top_p: float = 1.0, logprobs: int | None = None) -> Iterator[list[list[Generation]]]:
+    def complete_batches(
+        self,
+        batches: Iterable[tuple[list[str], list | None]],
+        n: int,
+        temperature: float,
+        max_tokens: int,
+        top_p: float = 1.0,
+        logprobs: int | None = None,
+    ) -> Iterator[list[list[Generation]]]:
         """`complete` for each (states, their question keys) batch in turn, yielded as soon as it is done; on a streaming
         backend the next batch is in the engine before this one is waited for (no drain between
         batches: collect-rollouts streams this way)."""
@@ -170,23 +221,38 @@ def _merged(gens: list[Generation]) -> list[Generation]:
 
 def _joined(first: Generation, second: Generation) -> Generation:
     """One generation made of two consecutive ones (text, tokens, logprobs; the second's finish)."""
+
     def cat(a, b):
         return None if a is None or b is None else a + b
 
     tokens = None if first.tokens is None and second.tokens is None else first.num_tokens + second.num_tokens
-    return Generation(first.text + second.text, first.token_ids + second.token_ids, second.finish_reason,
-                      cat(first.token_logprobs, second.token_logprobs), cat(first.top_logprobs, second.top_logprobs),
-                      tokens)
+    return Generation(
+        first.text + second.text,
+        first.token_ids + second.token_ids,
+        second.finish_reason,
+        cat(first.token_logprobs, second.token_logprobs),
+        cat(first.top_logprobs, second.top_logprobs),
+        tokens,
+    )
 
 
 def _candidate(gen) -> Candidate:
-    return Candidate(gen.text, gen.num_tokens, gen.finish_reason, gen.token_logprobs, gen.top_logprobs,
-                     gen.generated)
+    return Candidate(gen.text, gen.num_tokens, gen.finish_reason, gen.token_logprobs, gen.top_logprobs, gen.generated)
 
 
 class PolicySearchEnv(SearchEnv):
-    def __init__(self, backend, dataset, fmt: StepFormat, *, qvm=None, prm=None, max_step_tokens: int = MAX_STEP_TOKENS,
-                 max_tokens: int = 512, top_p: float = 1.0):
+    def __init__(
+        self,
+        backend,
+        dataset,
+        fmt: StepFormat,
+        *,
+        qvm=None,
+        prm=None,
+        max_step_tokens: int = MAX_STEP_TOKENS,
+        max_tokens: int = 512,
+        top_p: float = 1.0,
+    ):
         self.backend = backend
         self.policy = Policy(backend, fmt, max_step_tokens)
         self.dataset = dataset
@@ -201,13 +267,26 @@ class PolicySearchEnv(SearchEnv):
         return [q.prompt + "".join(steps) for q, steps in requests]
 
     def propose(self, requests, k, temperature, logprobs=False):
-        gens = self.policy.propose_steps(self._states(requests), k, temperature, self.top_p,
-                                         logprobs=5 if logprobs else None, keys=[q.id for q, _ in requests])
+        gens = self.policy.propose_steps(
+            self._states(requests),
+            k,
+            temperature,
+            self.top_p,
+            logprobs=5 if logprobs else None,
+            keys=[q.id for q, _ in requests],
+        )
         return [[_candidate(g) for g in gs] for gs in gens]
 
     def complete(self, requests, n, temperature, logprobs=False):
-        gens = self.policy.complete(self._states(requests), n, temperature, self.max_tokens, self.top_p,
-                                    logprobs=5 if logprobs else None, keys=[q.id for q, _ in requests])
+        gens = self.policy.complete(
+            self._states(requests),
+            n,
+            temperature,
+            self.max_tokens,
+            self.top_p,
+            logprobs=5 if logprobs else None,
+            keys=[q.id for q, _ in requests],
+        )
         return [[_candidate(g) for g in gs] for gs in gens]
 
     def submit(self, kind, question, steps, n, temperature, logprobs=False):
@@ -215,8 +294,9 @@ class PolicySearchEnv(SearchEnv):
         lp = 5 if logprobs else None
         if kind == "propose":
             return self.policy.submit_propose(state, n, temperature, self.top_p, logprobs=lp, key=question.id)
-        return self.policy.submit_complete(state, n, temperature, self.max_tokens, self.top_p, logprobs=lp,
-                                           key=question.id)
+        return self.policy.submit_complete(
+            state, n, temperature, self.max_tokens, self.top_p, logprobs=lp, key=question.id
+        )
 
     def collect(self):
         return [(ticket, [_candidate(g) for g in gens]) for ticket, gens in self.policy.collect()]
@@ -247,8 +327,10 @@ class PolicySearchEnv(SearchEnv):
         lengths = None
         if self.fmt.kind == "tokens":
             if self.backend.tokenizer is None:
-                raise QstarError(f"{self.fmt} steps are cut with the model's tokenizer; this backend has none "
-                                 "(a served model: set policy.options.openai.tokenizer)")
+                raise QstarError(
+                    f"{self.fmt} steps are cut with the model's tokenizer; this backend has none "
+                    "(a served model: set policy.options.openai.tokenizer)"
+                )
             lengths = self.backend.piece_lengths(self.backend.tokenizer.encode(text, add_special_tokens=False))
         return [text[a:b] for a, b in self.fmt.char_spans(text, lengths)]
 

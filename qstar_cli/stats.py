@@ -19,8 +19,9 @@ def bootstrap_ci(values: list[float], resamples: int = 1000, level: float = 0.95
     return (lo, hi)
 
 
-def paired_bootstrap_ci(a: list[float], b: list[float], resamples: int = 1000, level: float = 0.95,
-                        seed: int = 0) -> tuple[float, float]:
+def paired_bootstrap_ci(
+    a: list[float], b: list[float], resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """CI of mean(a) - mean(b) over the same questions: questions are resampled with both answers.
 
     Resampling pairs (not each run on its own) keeps the correlation between two methods that
@@ -42,5 +43,5 @@ def mcnemar_exact(wins: int, losses: int) -> float:
     n = wins + losses
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2 ** n
+    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
     return min(1.0, 2 * tail)

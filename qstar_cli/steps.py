@@ -18,6 +18,7 @@ from dataclasses import dataclass
 # it only stops a runaway step, a line of arithmetic is tens of tokens
 MAX_STEP_TOKENS = 256
 
+
 @dataclass(frozen=True)
 class StepFormat:
     kind: str  # line | blank_line | tokens

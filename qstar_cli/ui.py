@@ -93,8 +93,11 @@ def header(command: str, run_folder, settings: dict, config_yaml: str) -> None:
     args = sys.argv[1:]
     typed = next((a for a in args if not a.startswith("-")), None) == command
     err.print(f"[bold]{escape('qstar ' + (shlex.join(args) if typed else command))}[/bold]", highlight=False)
-    err.print(f"  run [bold]{escape(str(run_folder))}[/bold]  [dim](resolved config in its config.yaml"
-              f"{'' if verbose() else '; --verbose prints it'})[/dim]", highlight=False)
+    err.print(
+        f"  run [bold]{escape(str(run_folder))}[/bold]  [dim](resolved config in its config.yaml"
+        f"{'' if verbose() else '; --verbose prints it'})[/dim]",
+        highlight=False,
+    )
     # key=value: a narrow terminal wraps between settings, not inside one
     pairs = (f"[dim]{escape(str(key))}=[/dim]{escape(str(value))}" for key, value in settings.items())
     err.print("  " + "  ".join(pairs), highlight=False)
@@ -139,9 +142,11 @@ class _Progress(Progress):
         self._logged[task_id] = now
         task = next(t for t in self.tasks if t.id == task_id)
         eta = task.time_remaining
-        self.console.print(f"{task.description}: {task.completed:,.0f}/{task.total or 0:,.0f} {self.unit} "
-                           f"{task.fields.get('stats', '')}  elapsed {_clock(task.elapsed)}  eta {_clock(eta)}",
-                           highlight=False)
+        self.console.print(
+            f"{task.description}: {task.completed:,.0f}/{task.total or 0:,.0f} {self.unit} "
+            f"{task.fields.get('stats', '')}  elapsed {_clock(task.elapsed)}  eta {_clock(eta)}",
+            highlight=False,
+        )
 
 
 def _clock(seconds: float | None) -> str:

@@ -25,8 +25,7 @@ def hub_reachable() -> bool:
     if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
         return False
     try:
-        urllib.request.urlopen(urllib.request.Request("https://huggingface.co/api/whoami-v2", method="HEAD"),
-                               timeout=5)
+        urllib.request.urlopen(urllib.request.Request("https://huggingface.co/api/whoami-v2", method="HEAD"), timeout=5)
     except urllib.error.HTTPError:
         return True  # the server answered (401 without a token)
     except (OSError, ValueError):
@@ -59,12 +58,20 @@ def data_env() -> dict:
     return env
 
 
-def run_qstar(*args: str, cwd: Path | None = None, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_qstar(
+    *args: str, cwd: Path | None = None, timeout: int = 900, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run the installed CLI in a subprocess, exactly as a user would type it."""
     full_env = {**data_env(), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "qstar_cli.cli", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "qstar_cli.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -80,18 +87,27 @@ def embedded_model() -> str:
     return resolve_model(None)
 
 
-def tiny_llama(path: Path, tokenizer_from: str, *, layers: int = 2, hidden: int = 32, positions: int = 512,
-               seed: int = 0) -> str:
+def tiny_llama(
+    path: Path, tokenizer_from: str, *, layers: int = 2, hidden: int = 32, positions: int = 512, seed: int = 0
+) -> str:
     """Save a randomly-initialised Llama of `layers` layers with the tokenizer of `tokenizer_from`."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
-                         max_position_embeddings=positions, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=positions,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     LlamaForCausalLM(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)

@@ -19,9 +19,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 def build(site: Path, config: Path = REPO / "mkdocs.yml") -> subprocess.CompletedProcess:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config),
-                           "--site-dir", str(site)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config), "--site-dir", str(site)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def warnings_in(output: str) -> list[str]:
@@ -29,10 +34,12 @@ def warnings_in(output: str) -> list[str]:
 
 
 def test_mkdocs_is_installed():
-    done = subprocess.run([sys.executable, "-c", "import mkdocs, material, mkdocstrings, mkdocs_click"],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, ("the docs tools are missing: pip install -e '.[docs]' (make install does)\n"
-                                  + done.stderr)
+    done = subprocess.run(
+        [sys.executable, "-c", "import mkdocs, material, mkdocstrings, mkdocs_click"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, (
+        "the docs tools are missing: pip install -e '.[docs]' (make install does)\n" + done.stderr
+    )
 
 
 def test_the_site_builds_strictly_without_a_warning(tmp_path):
@@ -78,6 +85,7 @@ def test_a_broken_link_fails_the_build(tmp_path):
 
 # --- every qstar command the README and the docs show parses with today's CLI ---------------------
 
+
 def shell_blocks(text: str) -> list[str]:
     """The bodies of a Markdown text's ```bash / ```sh fenced blocks (indented fences too)."""
     blocks, body, inside = [], [], None
@@ -114,8 +122,10 @@ def qstar_commands(block: str) -> list[str]:
 
 
 def test_shell_blocks_and_commands_are_read_as_a_reader_reads_them():
-    text = ("```text\nqstar not-a-command\n```\n\n  ```bash\n  R=recipes/demo\n  qstar eval --recipe $R/a.yaml \\\n"
-            "      --limit 2   # a comment\n  qstar version && qstar report x\n  ```\n")
+    text = (
+        "```text\nqstar not-a-command\n```\n\n  ```bash\n  R=recipes/demo\n  qstar eval --recipe $R/a.yaml \\\n"
+        "      --limit 2   # a comment\n  qstar version && qstar report x\n  ```\n"
+    )
     commands = [" ".join(c.split()) for b in shell_blocks(text) for c in qstar_commands(b)]
     assert commands == ["qstar eval --recipe recipes/demo/a.yaml --limit 2", "qstar version", "qstar report x"]
 
@@ -144,7 +154,9 @@ def test_every_qstar_command_in_the_readme_and_the_docs_parses():
                     cmd.make_context(name, rest, parent=ctx)
                 except Exception as exc:  # click's own errors: an unknown flag or command, a bad value
                     problems.append(f"{where}\n  {type(exc).__name__}: {exc}")
-                recipes = [value for flag, value in zip(argv, argv[1:]) if flag == "--recipe" and value.startswith("recipes/")]
+                recipes = [
+                    value for flag, value in zip(argv, argv[1:]) if flag == "--recipe" and value.startswith("recipes/")
+                ]
                 problems += [f"{where}\n  no recipe {r}" for r in recipes if not (REPO / r).is_file()]
     assert seen > 50, f"only {seen} qstar commands found in the docs: is the block reader broken?"
     assert not problems, "\n".join(problems)

@@ -124,8 +124,10 @@ def disk_error(exc: OSError, path: Path) -> QstarError:
     """Turn an OS write failure into a user-facing message (disk full is the common one)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         what = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file size limit reached"}
-        return QstarError(f"{what[exc.errno]} while writing {path}; free space and rerun the same command to resume "
-                          f"(finished questions are kept)")
+        return QstarError(
+            f"{what[exc.errno]} while writing {path}; free space and rerun the same command to resume "
+            f"(finished questions are kept)"
+        )
     if exc.errno == errno.EACCES:
         return QstarError(f"permission denied writing {path}")
     return QstarError(f"could not write {path}: {exc.strerror or exc}")

@@ -14,30 +14,60 @@ SCHEMA_VERSIONS = {"rollouts": 1, "qlabels": 1, "candidates": 1, "predictions": 
 # kind -> {field: expected python type(s)} for the top level of a record
 REQUIRED_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "rollouts": {
-        "id": str, "dataset": str, "split": str, "question": str, "reference": str,
-        "prompt": str, "step_format": str, "trajectories": list,
+        "id": str,
+        "dataset": str,
+        "split": str,
+        "question": str,
+        "reference": str,
+        "prompt": str,
+        "step_format": str,
+        "trajectories": list,
     },
     "qlabels": {
-        "id": str, "dataset": str, "split": str, "question": str, "reference": str,
-        "prompt": str, "step_format": str, "method": str, "gamma": (int, float), "nodes": list,
+        "id": str,
+        "dataset": str,
+        "split": str,
+        "question": str,
+        "reference": str,
+        "prompt": str,
+        "step_format": str,
+        "method": str,
+        "gamma": (int, float),
+        "nodes": list,
     },
     # FQI's candidate actions: for every node of a question's step tree, the K proposed next steps
     "candidates": {"id": str, "nodes": list},
     "predictions": {
-        "id": str, "question": str, "reference": str, "search": str, "answer": (str, type(None)),
-        "correct": bool, "solution": str, "path": list, "terminals": list, "usage": dict,
+        "id": str,
+        "question": str,
+        "reference": str,
+        "search": str,
+        "answer": (str, type(None)),
+        "correct": bool,
+        "solution": str,
+        "path": list,
+        "terminals": list,
+        "usage": dict,
         "wall_seconds": (int, float),
     },
 }
 
 # One node of a qlabels record: an (s_t, a_t) pair (the path from the root is a_1..a_t) and its label.
 NODE_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "parent": int, "step": str, "depth": int, "terminal": bool, "y": (int, float),
+    "parent": int,
+    "step": str,
+    "depth": int,
+    "terminal": bool,
+    "y": (int, float),
 }
 
 TRAJECTORY_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "text": str, "steps": list, "answer": (str, type(None)), "reward": (int, float),
-    "finish_reason": str, "tokens": int,
+    "text": str,
+    "steps": list,
+    "answer": (str, type(None)),
+    "reward": (int, float),
+    "finish_reason": str,
+    "tokens": int,
 }
 STEP_FIELDS: dict[str, type | tuple[type, ...]] = {"text": str, "tokens": int, "logprob": (int, float, type(None))}
 
@@ -59,8 +89,10 @@ def check_record(kind: str, record: dict, where: str) -> dict:
     tag = record.get("schema")
     if tag != schema_tag(kind):
         if isinstance(tag, str) and tag.split("/")[0] == kind:
-            raise QstarError(f"{where}: record schema {tag!r} is not the supported {schema_tag(kind)!r}; "
-                             f"regenerate it with this qstar version")
+            raise QstarError(
+                f"{where}: record schema {tag!r} is not the supported {schema_tag(kind)!r}; "
+                f"regenerate it with this qstar version"
+            )
         raise QstarError(f"{where}: expected a {kind} record (schema {schema_tag(kind)!r}), found {tag!r}")
     _check_fields(record, REQUIRED_FIELDS[kind], where, f"{kind} record")
     if kind == "rollouts":
@@ -84,8 +116,9 @@ def check_record(kind: str, record: dict, where: str) -> dict:
     return record
 
 
-def rollout_record(*, problem, dataset: str, split: str, prompt: str, step_format: str,
-                   trajectories: list[dict]) -> dict:
+def rollout_record(
+    *, problem, dataset: str, split: str, prompt: str, step_format: str, trajectories: list[dict]
+) -> dict:
     return {
         "schema": schema_tag("rollouts"),
         "id": problem.id,
@@ -99,10 +132,25 @@ def rollout_record(*, problem, dataset: str, split: str, prompt: str, step_forma
     }
 
 
-def trajectory(*, text: str, steps: list[dict], answer: str | None, reward: float, finish_reason: str,
-               tokens: int, logprob: float | None) -> dict:
-    return {"text": text, "steps": steps, "answer": answer, "reward": reward,
-            "finish_reason": finish_reason, "tokens": tokens, "logprob": logprob}
+def trajectory(
+    *,
+    text: str,
+    steps: list[dict],
+    answer: str | None,
+    reward: float,
+    finish_reason: str,
+    tokens: int,
+    logprob: float | None,
+) -> dict:
+    return {
+        "text": text,
+        "steps": steps,
+        "answer": answer,
+        "reward": reward,
+        "finish_reason": finish_reason,
+        "tokens": tokens,
+        "logprob": logprob,
+    }
 
 
 def step(text: str, tokens: int, logprob: float | None) -> dict:
@@ -112,5 +160,10 @@ def step(text: str, tokens: int, logprob: float | None) -> dict:
 def qlabel_record(*, source: dict, method: str, gamma: float, nodes: list[dict]) -> dict:
     """A question's labelled step tree, carrying over the question fields of its rollouts record."""
     keep = ("id", "dataset", "split", "question", "reference", "prompt", "step_format")
-    return {"schema": schema_tag("qlabels"), **{k: source[k] for k in keep}, "method": method,
-            "gamma": gamma, "nodes": nodes}
+    return {
+        "schema": schema_tag("qlabels"),
+        **{k: source[k] for k in keep},
+        "method": method,
+        "gamma": gamma,
+        "nodes": nodes,
+    }

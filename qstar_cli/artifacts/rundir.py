@@ -33,8 +33,7 @@ from pathlib import Path
 import yaml
 
 from qstar_cli import __version__
-from qstar_cli.artifacts.jsonl import (JsonlAppender, disk_error, iter_jsonl, repair_tail, write_json_atomic,
-                                       write_jsonl)
+from qstar_cli.artifacts.jsonl import JsonlAppender, disk_error, iter_jsonl, repair_tail, write_json_atomic, write_jsonl
 from qstar_cli.artifacts.records import check_record
 from qstar_cli.config import config_diff, semantic_view
 from qstar_cli.errors import QstarError, stop_signal
@@ -97,9 +96,11 @@ def _no_manifest(path: Path) -> str:
         except OSError:
             continue
         held.append(f"{records.name} ({count} record{'s' * (count != 1)})")
-    return (f"{path} holds config.yaml{''.join(', ' + h for h in held)} but no manifest.json (deleted or lost): "
-            f"rerun the command that made it, with the same settings and --out, to rebuild its manifest "
-            f"and finish it (finished records are kept)")
+    return (
+        f"{path} holds config.yaml{''.join(', ' + h for h in held)} but no manifest.json (deleted or lost): "
+        f"rerun the command that made it, with the same settings and --out, to rebuild its manifest "
+        f"and finish it (finished records are kept)"
+    )
 
 
 def verify_complete(path: Path, manifest: dict, records_path: Path | None) -> None:
@@ -116,13 +117,19 @@ def verify_complete(path: Path, manifest: dict, records_path: Path | None) -> No
         if not recorded:
             continue
         if not file.exists():
-            raise QstarError(f"{file} is missing: the run completed with it ({len(manifest.get('expected_ids', []))} "
-                             f"questions); rerun the stage into a new folder")
+            raise QstarError(
+                f"{file} is missing: the run completed with it ({len(manifest.get('expected_ids', []))} "
+                f"questions); rerun the stage into a new folder"
+            )
         if sha256_file(file) != recorded:
             lines = file.read_bytes().count(b"\n")
-            counts = f"{lines} records, {len(manifest.get('expected_ids', []))} expected; " if file == records_path else ""
-            raise QstarError(f"{file} changed after its run completed ({counts}its manifest's {key} differs): "
-                             f"rerun the stage into a new folder")
+            counts = (
+                f"{lines} records, {len(manifest.get('expected_ids', []))} expected; " if file == records_path else ""
+            )
+            raise QstarError(
+                f"{file} changed after its run completed ({counts}its manifest's {key} differs): "
+                f"rerun the stage into a new folder"
+            )
 
 
 def check_out(out: str | Path | None) -> None:
@@ -140,7 +147,9 @@ def check_out(out: str | Path | None) -> None:
             return
 
 
-def check_run(path: Path, *, stage: str, config: dict, inputs: dict | None, unused: tuple[str, ...] = ()) -> dict | None:
+def check_run(
+    path: Path, *, stage: str, config: dict, inputs: dict | None, unused: tuple[str, ...] = ()
+) -> dict | None:
     """Does `path` hold this run? None when it holds nothing yet; else its manifest ({} when the
     manifest was lost and the config matches: the run is recovered), after refusing a file, a
     folder that holds no run, a run of another stage, config (`unused` sections aside) or inputs,
@@ -160,11 +169,14 @@ def check_run(path: Path, *, stage: str, config: dict, inputs: dict | None, unus
         raise QstarError(f"{path} holds a {manifest.get('stage')!r} run, not {stage!r}; use another --out")
     diff = config_diff(*(_without(semantic_view(c), unused) for c in (old, config)))
     if diff:
-        raise QstarError(f"{path} holds a run with a different config ({'; '.join(diff[:5])}); "
-                         f"use another --out, or rerun with the same settings to resume")
+        raise QstarError(
+            f"{path} holds a run with a different config ({'; '.join(diff[:5])}); "
+            f"use another --out, or rerun with the same settings to resume"
+        )
     if manifest and inputs is not None and manifest.get("inputs") != inputs:
-        raise QstarError(f"{path} was made from different inputs ({_changed(manifest.get('inputs'), inputs)}); "
-                         f"use another --out")
+        raise QstarError(
+            f"{path} was made from different inputs ({_changed(manifest.get('inputs'), inputs)}); use another --out"
+        )
     return manifest
 
 
@@ -188,14 +200,18 @@ def lock(path: Path) -> None:
         except ValueError:
             holder = {}
         os.close(fd)
-        raise QstarError(f"{path} is in use by another qstar run (pid {holder.get('pid', '?')} on "
-                         f"{holder.get('host', '?')} since {holder.get('since', '?')}: qstar "
-                         f"{' '.join(holder.get('argv', []))[:200]}); let it finish or stop it, or use another --out") from None
+        raise QstarError(
+            f"{path} is in use by another qstar run (pid {holder.get('pid', '?')} on "
+            f"{holder.get('host', '?')} since {holder.get('since', '?')}: qstar "
+            f"{' '.join(holder.get('argv', []))[:200]}); let it finish or stop it, or use another --out"
+        ) from None
     except OSError:  # a file system without locks: run unlocked rather than not at all
         os.close(fd)
         return
     os.ftruncate(fd, 0)
-    os.write(fd, json.dumps({"host": platform.node(), "pid": os.getpid(), "since": now(), "argv": sys.argv[1:]}).encode())
+    os.write(
+        fd, json.dumps({"host": platform.node(), "pid": os.getpid(), "since": now(), "argv": sys.argv[1:]}).encode()
+    )
     _HELD[key] = fd
 
 
@@ -218,9 +234,20 @@ class RunDir:
 
     # ---- opening ------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, *, stage: str, kind: str | None, records_name: str | None, config: dict,
-             inputs: dict, expected_ids: list[str], total_questions: int, seeds: dict,
-             unused: tuple[str, ...] = ()) -> RunDir:
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        stage: str,
+        kind: str | None,
+        records_name: str | None,
+        config: dict,
+        inputs: dict,
+        expected_ids: list[str],
+        total_questions: int,
+        seeds: dict,
+        unused: tuple[str, ...] = (),
+    ) -> RunDir:
         """`unused`: sections ("train") or keys ("sampling.temperature") of `config` this run does not
         read (kept in its config.yaml, but a change there does not make it another run)."""
         run = cls(Path(path), stage, kind, records_name)
@@ -236,8 +263,10 @@ class RunDir:
         if found == {}:
             from qstar_cli import ui
 
-            ui.warn(f"{run.path} had lost its manifest.json: rebuilt from its config and records (the earlier "
-                    f"sessions' times are lost)")
+            ui.warn(
+                f"{run.path} had lost its manifest.json: rebuilt from its config and records (the earlier "
+                f"sessions' times are lost)"
+            )
         run.manifest = found or {}
         config_path = run.path / "config.yaml"
         try:
@@ -249,12 +278,26 @@ class RunDir:
             run.finished_ids.add(rec["id"])
         sessions = run.manifest.get("sessions", [])
         run.manifest = {
-            "qstar_version": __version__, "stage": stage, "schema": kind, "git_sha": git_sha(),
-            "packages": package_versions(), "seeds": seeds, "inputs": inputs,
-            "expected_ids": expected_ids, "total_questions": total_questions,
-            "started_at": run.manifest.get("started_at", now()), "finished_at": None,
-            "sessions": sessions + [{"started_at": now(), "argv": sys.argv[1:], "pid": os.getpid(),
-                                     **({"recovered": "manifest.json was missing"} if found == {} else {})}],
+            "qstar_version": __version__,
+            "stage": stage,
+            "schema": kind,
+            "git_sha": git_sha(),
+            "packages": package_versions(),
+            "seeds": seeds,
+            "inputs": inputs,
+            "expected_ids": expected_ids,
+            "total_questions": total_questions,
+            "started_at": run.manifest.get("started_at", now()),
+            "finished_at": None,
+            "sessions": sessions
+            + [
+                {
+                    "started_at": now(),
+                    "argv": sys.argv[1:],
+                    "pid": os.getpid(),
+                    **({"recovered": "manifest.json was missing"} if found == {} else {}),
+                }
+            ],
             "complete": False,
         }
         write_json_atomic(run.path / "manifest.json", run.manifest)
@@ -295,7 +338,9 @@ class RunDir:
         from qstar_cli import ui
 
         if self.repaired_bytes:
-            ui.warn(f"cut a torn last line ({self.repaired_bytes} bytes) left by an interrupted run in {self.records_path}")
+            ui.warn(
+                f"cut a torn last line ({self.repaired_bytes} bytes) left by an interrupted run in {self.records_path}"
+            )
         todo = [item for item in items if id_of(item) not in self.finished_ids]
         if len(todo) < len(items):
             ui.info(f"resuming: {len(items) - len(todo)} of {len(items)} {what} already done")
@@ -350,8 +395,13 @@ class RunDir:
 
 def _without(view: dict, unused: tuple[str, ...]) -> dict:
     """A config view without the sections ("train") and keys ("sampling.temperature") in `unused`."""
-    return {section: {k: v for k, v in values.items() if f"{section}.{k}" not in unused}
-            if isinstance(values, dict) else values for section, values in view.items() if section not in unused}
+    return {
+        section: {k: v for k, v in values.items() if f"{section}.{k}" not in unused}
+        if isinstance(values, dict)
+        else values
+        for section, values in view.items()
+        if section not in unused
+    }
 
 
 def _changed(old: dict | None, new: dict) -> str:
@@ -369,8 +419,9 @@ def open_input(path: str | Path, *, stage: str, kind: str, records_name: str) ->
     if manifest.get("stage") != stage:
         raise QstarError(f"{path} holds a {manifest.get('stage')!r} run; expected the output of {stage!r}")
     if manifest.get("complete") is not True:
-        raise QstarError(f"{path} is not complete (manifest.json has complete: false); "
-                         f"rerun its command to finish it first")
+        raise QstarError(
+            f"{path} is not complete (manifest.json has complete: false); rerun its command to finish it first"
+        )
     run = RunDir(path, stage, kind, records_name)
     try:
         verify_complete(path, manifest, run.records_path)

@@ -39,13 +39,23 @@ class Stage:
         return open_input(path, stage=self.command, kind=self.kind, records_name=self.records)
 
 
-STAGES = {stage.section: stage for stage in (
-    Stage("collect", "collect-rollouts", "qstar_cli.stages.collect", "rollouts.jsonl", "rollouts", "rollouts",
-          "compute_metrics"),
-    Stage("label", "label", "qstar_cli.stages.label", "qlabels.jsonl", "qlabels", "labels", "label_metrics"),
-    Stage("train", "train-q", "qstar_cli.stages.train_q", None, None, "qvm"),
-    Stage("eval", "eval", "qstar_cli.stages.eval", "predictions.jsonl", "predictions", "eval", "eval_metrics"),
-)}
+STAGES = {
+    stage.section: stage
+    for stage in (
+        Stage(
+            "collect",
+            "collect-rollouts",
+            "qstar_cli.stages.collect",
+            "rollouts.jsonl",
+            "rollouts",
+            "rollouts",
+            "compute_metrics",
+        ),
+        Stage("label", "label", "qstar_cli.stages.label", "qlabels.jsonl", "qlabels", "labels", "label_metrics"),
+        Stage("train", "train-q", "qstar_cli.stages.train_q", None, None, "qvm"),
+        Stage("eval", "eval", "qstar_cli.stages.eval", "predictions.jsonl", "predictions", "eval", "eval_metrics"),
+    )
+}
 
 
 def by_command(command: str | None) -> Stage | None:

@@ -50,8 +50,11 @@ def option_specs(name: str) -> dict[str, tuple[typing.Any, typing.Any]]:
     """{option: (type annotation, default)}: the constructor's keyword-only settings of a backend."""
     cls = backend_class(name)
     hints = typing.get_type_hints(cls.__init__)
-    return {p.name: (hints[p.name], p.default) for p in inspect.signature(cls.__init__).parameters.values()
-            if p.kind is p.KEYWORD_ONLY and p.name not in SHARED}
+    return {
+        p.name: (hints[p.name], p.default)
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name not in SHARED
+    }
 
 
 def choose_backend(name: str) -> str:
@@ -60,7 +63,9 @@ def choose_backend(name: str) -> str:
     if name not in BACKENDS:
         raise QstarError(f"unknown backend {name!r}; choose one of: {', '.join(choices())}")
     if name == "vllm" and importlib.util.find_spec("vllm") is None:
-        raise QstarError("backend vllm is not installed: `make install` (CPU) or `make install-gpu`, or use --backend hf")
+        raise QstarError(
+            "backend vllm is not installed: `make install` (CPU) or `make install-gpu`, or use --backend hf"
+        )
     return name
 
 

@@ -130,8 +130,12 @@ class PolicyBackend:
 
     def session_usage(self) -> dict:
         """What this backend did, for the session record of a stage's manifest."""
-        return {"generated_tokens": self.usage.generated_tokens, "generation_seconds": round(self.usage.seconds, 3),
-                "backend_calls": self.usage.calls, "retries": self.retries}
+        return {
+            "generated_tokens": self.usage.generated_tokens,
+            "generation_seconds": round(self.usage.seconds, 3),
+            "backend_calls": self.usage.calls,
+            "retries": self.retries,
+        }
 
     @staticmethod
     def check_options(options: dict, where: str) -> None:
@@ -207,7 +211,9 @@ class PolicyBackend:
             out.extend((ticket, g) for (ticket, _, _), g in zip(items, gens))
         return out
 
-    def generate_batches(self, batches: Iterable[tuple[list[str], GenParams, list | None]]) -> Iterator[list[list[Generation]]]:
+    def generate_batches(
+        self, batches: Iterable[tuple[list[str], GenParams, list | None]]
+    ) -> Iterator[list[list[Generation]]]:
         """`generate` for each (prompts, params, keys) in turn, each yielded as soon as it is done.
         A streaming backend gets the next batch before this one is waited for, so the engine never
         drains to one batch's longest sequence between batches; others run one `generate` each."""
@@ -215,6 +221,7 @@ class PolicyBackend:
             for prompts, params, keys in batches:
                 yield self.generate(prompts, params, keys)
             return
+
         def submit(batch: tuple[list[str], GenParams, list | None]) -> list[int]:
             prompts, params, keys = batch
             return [self.submit(p, params, k) for p, k in zip(prompts, keys or [None] * len(prompts))]

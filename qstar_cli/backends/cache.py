@@ -45,16 +45,22 @@ class SampleStore:
             self.db = sqlite3.connect(path / FILE, timeout=60, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # a crash may lose the last draws, never the file
-            self.db.execute("CREATE TABLE IF NOT EXISTS samples (model TEXT, state TEXT, idx INTEGER, gen TEXT, "
-                            "PRIMARY KEY (model, state, idx))")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS samples (model TEXT, state TEXT, idx INTEGER, gen TEXT, "
+                "PRIMARY KEY (model, state, idx))"
+            )
         except (OSError, sqlite3.Error) as exc:
             raise QstarError(f"policy.sample_cache {folder}: cannot open {FILE} there ({exc})") from None
         self.model = model
 
     def get(self, state: str, start: int, count: int) -> list[Generation]:
         """Samples start .. start + count - 1 of `state` that exist, in order, up to the first missing."""
-        rows = dict(self.db.execute("SELECT idx, gen FROM samples WHERE model = ? AND state = ? AND idx >= ? AND "
-                                    "idx < ?", (self.model, state, start, start + count)).fetchall())
+        rows = dict(
+            self.db.execute(
+                "SELECT idx, gen FROM samples WHERE model = ? AND state = ? AND idx >= ? AND idx < ?",
+                (self.model, state, start, start + count),
+            ).fetchall()
+        )
         out = []
         for i in range(start, start + count):
             if i not in rows:
@@ -64,8 +70,10 @@ class SampleStore:
 
     def put(self, state: str, start: int, gens: list[Generation]) -> None:
         with self.db:  # one transaction; a draw someone stored first stays (INSERT OR IGNORE)
-            self.db.executemany("INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?)",
-                                [(self.model, state, start + i, json.dumps(g.__dict__)) for i, g in enumerate(gens)])
+            self.db.executemany(
+                "INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?)",
+                [(self.model, state, start + i, json.dumps(g.__dict__)) for i, g in enumerate(gens)],
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -138,8 +146,9 @@ class CachedBackend(PolicyBackend):
             if need:
                 missing.setdefault(need, []).append(i)
         for need, idx in missing.items():
-            gens = self.inner.generate([prompts[i] for i in idx], _with_n(params, need),
-                                       [keys[i] for i in idx] if keys else None)
+            gens = self.inner.generate(
+                [prompts[i] for i in idx], _with_n(params, need), [keys[i] for i in idx] if keys else None
+            )
             for i, new in zip(idx, gens):
                 key, start, found, _ = claims[i]
                 self.store.put(key, start + len(found), new)
@@ -190,4 +199,3 @@ def cached(backend: PolicyBackend, folder: str | None, model: str) -> PolicyBack
     if not folder:
         return backend
     return CachedBackend(backend, SampleStore(folder, model))
-

@@ -26,8 +26,15 @@ class HFBackend(PolicyBackend):
     name = "hf"
     reusable = True  # its samples depend only on the seed, the question and the requests so far
 
-    def __init__(self, model_path: str, *, dtype: str = "auto", seed: int = 0, trust_remote_code: bool = False,
-                 batch_size: int = 32):  # the option (policy.options.hf.batch_size): sequences per generate call
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        dtype: str = "auto",
+        seed: int = 0,
+        trust_remote_code: bool = False,
+        batch_size: int = 32,
+    ):  # the option (policy.options.hf.batch_size): sequences per generate call
         super().__init__()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -40,8 +47,13 @@ class HFBackend(PolicyBackend):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(
-            model_path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code).to(self.device).eval()
+        self.model = (
+            AutoModelForCausalLM.from_pretrained(
+                model_path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
+            )
+            .to(self.device)
+            .eval()
+        )
         eos = self.model.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [eos] if eos is not None else []
         self.eos_ids = set(eos) | ({self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set())
@@ -77,11 +89,14 @@ class HFBackend(PolicyBackend):
         digest = hashlib.sha256(f"{self.seed}\0{key}\0{prompt}".encode()).digest()
         occurrence = self._sent.get(digest, 0)
         self._sent[digest] = occurrence + 1
-        return [int.from_bytes(hashlib.sha256(digest + f"{occurrence}/{j}".encode()).digest()[:8], "big") >> 1
-                for j in range(n)]
+        return [
+            int.from_bytes(hashlib.sha256(digest + f"{occurrence}/{j}".encode()).digest()[:8], "big") >> 1
+            for j in range(n)
+        ]
 
-    def _generate(self, prompt_ids: list[list[int]], params: GenParams,
-                  seeds: list[list[int]] | None = None) -> list[list[Generation]]:
+    def _generate(
+        self, prompt_ids: list[list[int]], params: GenParams, seeds: list[list[int]] | None = None
+    ) -> list[list[Generation]]:
         rows = [(i, ids) for i, ids in enumerate(prompt_ids) for _ in range(params.n)]
         row_seeds = [seed for per_prompt in seeds for seed in per_prompt] if seeds else None
         results: list[list[Generation]] = [[] for _ in prompt_ids]
@@ -102,13 +117,22 @@ class HFBackend(PolicyBackend):
         mask = torch.tensor(masks, device=self.device)
         width = input_ids.shape[1]
         sample = params.temperature > 0
-        kwargs = dict(max_new_tokens=params.max_tokens, do_sample=sample, pad_token_id=pad,
-                      return_dict_in_generate=True, output_logits=params.logprobs is not None)
+        kwargs = dict(
+            max_new_tokens=params.max_tokens,
+            do_sample=sample,
+            pad_token_id=pad,
+            return_dict_in_generate=True,
+            output_logits=params.logprobs is not None,
+        )
         if sample and seeds:  # each row draws from its own generator; generate then takes the drawn token
             from transformers import LogitsProcessorList
 
-            kwargs.update(do_sample=False, logits_processor=LogitsProcessorList(
-                [_SeededSampler(seeds, params.temperature, params.top_p, self.device)]))
+            kwargs.update(
+                do_sample=False,
+                logits_processor=LogitsProcessorList(
+                    [_SeededSampler(seeds, params.temperature, params.top_p, self.device)]
+                ),
+            )
         elif sample:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
         if params.stop:
@@ -131,7 +155,7 @@ class HFBackend(PolicyBackend):
         chosen, tops = [], []
         for step, step_logits in enumerate(logits):
             lp = step_logits.float().log_softmax(-1)
-            chosen.append(lp.gather(-1, sequences[:, step:step + 1]).squeeze(-1))
+            chosen.append(lp.gather(-1, sequences[:, step : step + 1]).squeeze(-1))
             if params.logprobs:
                 tops.append(lp.topk(params.logprobs, dim=-1).values)
         return torch.stack(chosen, dim=1), (torch.stack(tops, dim=1) if tops else None)
@@ -150,15 +174,15 @@ class HFBackend(PolicyBackend):
             for i, n in enumerate(lengths):
                 pos += n
                 if pos >= cut:
-                    ids = ids[:i + 1]
+                    ids = ids[: i + 1]
                     break
             text, finish = text[:cut], "stop"
         token_lps = tops = None
         if logps is not None:
             chosen, top = logps
-            token_lps = chosen[b, :len(ids)].tolist()
+            token_lps = chosen[b, : len(ids)].tolist()
             if top is not None:
-                tops = top[b, :len(ids)].tolist()
+                tops = top[b, : len(ids)].tolist()
         return Generation(text, ids, finish, token_lps, tops)
 
 
@@ -188,7 +212,7 @@ class _SeededSampler:
         h1 = _hash32(self.key ^ _hash32(torch.full_like(self.key, self.step ^ 0xC2B2AE35)))
         h2 = _hash32(h1 ^ 0x9E3779B9)
         self.step += 1
-        return ((h1 << 21) + (h2 >> 11)).double() / 2.0 ** 53
+        return ((h1 << 21) + (h2 >> 11)).double() / 2.0**53
 
     def __call__(self, input_ids, scores):
         torch = self.torch
@@ -215,6 +239,7 @@ def _hash32(x):
     """A 32-bit integer hash (Wellons' lowbias32) of each element of an int64 tensor holding values
     below 2**32. Multiplications go by 16-bit halves so no intermediate leaves int64 (a signed
     overflow would be undefined)."""
+
     def mul(v, c):  # v * c mod 2**32
         return ((v & 0xFFFF) * c + ((((v >> 16) * c) & 0xFFFF) << 16)) & _MASK32
 

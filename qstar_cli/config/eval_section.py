@@ -39,10 +39,14 @@ def _eval_fields() -> list[tuple[str, Any, Any]]:
     out = []
     for cls, prefix in ((_EvalShared, ""), (PRMConfig, "prm_"), (OracleConfig, "oracle_")):
         hints = typing.get_type_hints(cls)
-        out += [(prefix + f.name, hints[f.name], field(default=f.default, metadata=f.metadata))
-                for f in dataclasses.fields(cls) if f.name != "model"]
-    out += [(key, hint, field(default=default, metadata=f.metadata))
-            for key, (hint, default, f) in method_fields().items()]
+        out += [
+            (prefix + f.name, hints[f.name], field(default=f.default, metadata=f.metadata))
+            for f in dataclasses.fields(cls)
+            if f.name != "model"
+        ]
+    out += [
+        (key, hint, field(default=default, metadata=f.metadata)) for key, (hint, default, f) in method_fields().items()
+    ]
     return out
 
 
@@ -57,8 +61,10 @@ def _validate_eval(self) -> None:
     defaults = type(self)()
     for key in sorted(set().union(*SEARCH_KEYS.values()) - SEARCH_KEYS[self.search]):
         if getattr(self, key) != getattr(defaults, key):
-            raise QstarError(f"--search {self.search} does not use eval.{key} (set to {getattr(self, key)!r}); "
-                             f"drop it, or pick a search that does")
+            raise QstarError(
+                f"--search {self.search} does not use eval.{key} (set to {getattr(self, key)!r}); "
+                f"drop it, or pick a search that does"
+            )
     # the method's own cross-field checks; sampling keys play no part in them, so None stands in
     method_cfg = method.configure(types.SimpleNamespace(eval=self, sampling=_NoSampling()))
     problems = method.problems(method_cfg, self)
@@ -75,12 +81,16 @@ def _check_oracle(self, defaults, needs_qvm: bool) -> None:
         for f in dataclasses.fields(OracleConfig):
             key = f"oracle_{f.name}"
             if getattr(self, key) != getattr(defaults, key):
-                raise QstarError(f"eval.{key} (set to {getattr(self, key)!r}) is a setting of the oracle heuristic; "
-                                 f"use it with --qvm oracle, or drop it")
+                raise QstarError(
+                    f"eval.{key} (set to {getattr(self, key)!r}) is a setting of the oracle heuristic; "
+                    f"use it with --qvm oracle, or drop it"
+                )
     elif not needs_qvm:
-        raise QstarError(f"--qvm oracle stands in for a Q-value model, and --search {self.search} with these settings "
-                         f"uses none (A* with --heuristic zero, best-of-N ranked by a PRM, MCTS without "
-                         f"eval.mcts_reward=qvm); pick settings that use the QVM, or drop --qvm oracle")
+        raise QstarError(
+            f"--qvm oracle stands in for a Q-value model, and --search {self.search} with these settings "
+            f"uses none (A* with --heuristic zero, best-of-N ranked by a PRM, MCTS without "
+            f"eval.mcts_reward=qvm); pick settings that use the QVM, or drop --qvm oracle"
+        )
 
 
 EvalSection = dataclasses.make_dataclass("EvalSection", _eval_fields(), namespace={"validate": _validate_eval})

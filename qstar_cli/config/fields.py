@@ -43,8 +43,10 @@ def check_backend_options(options: dict, where: str) -> dict:
         specs = option_specs(name)
         for key in values:
             if key not in specs:
-                raise QstarError(f"unknown option {where}.{name}.{key}; the {name} backend takes: "
-                                 f"{', '.join(sorted(specs)) or 'no options'}")
+                raise QstarError(
+                    f"unknown option {where}.{name}.{key}; the {name} backend takes: "
+                    f"{', '.join(sorted(specs)) or 'no options'}"
+                )
         checked[name] = {key: coerce(value, specs[key][0], f"{where}.{name}.{key}") for key, value in values.items()}
         backend_class(name).check_options(checked[name], f"{where}.{name}")
     return checked

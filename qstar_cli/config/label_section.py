@@ -36,8 +36,11 @@ def _label_fields() -> list[tuple[str, Any, Any]]:
             if f.name in seen:  # methods sharing a key share its type and default
                 continue
             seen.add(f.name)
-            default = ({"default": f.default} if f.default_factory is dataclasses.MISSING
-                       else {"default_factory": f.default_factory})
+            default = (
+                {"default": f.default}
+                if f.default_factory is dataclasses.MISSING
+                else {"default_factory": f.default_factory}
+            )
             out.append((f.name, hints[f.name], field(**default, metadata=f.metadata)))
     return out
 
@@ -64,19 +67,30 @@ def _validate_label(self) -> None:
     if self.limit < 0:
         raise QstarError(f"label.limit must be >= 0, got {self.limit}")
     if self.reuse and not method.reuses:
-        raise QstarError(f"--reuse relabels from recorded continuations; --method {self.method} does not label "
-                         f"from continuations (methods that do: {', '.join(n for n, m in LABELERS.items() if m.reuses)})")
+        raise QstarError(
+            f"--reuse relabels from recorded continuations; --method {self.method} does not label "
+            f"from continuations (methods that do: {', '.join(n for n, m in LABELERS.items() if m.reuses)})"
+        )
 
 
 # keys of older qstar versions, now the openai backend's options
-_LEGACY = {"openai_base_url": ("openai", "base_url"), "openai_api_key_env": ("openai", "api_key_env"),
-           "requests_per_minute": ("openai", "requests_per_minute"), "concurrency": ("openai", "concurrency"),
-           "max_retries": ("openai", "max_retries"), "request_timeout": ("openai", "request_timeout")}
+_LEGACY = {
+    "openai_base_url": ("openai", "base_url"),
+    "openai_api_key_env": ("openai", "api_key_env"),
+    "requests_per_minute": ("openai", "requests_per_minute"),
+    "concurrency": ("openai", "concurrency"),
+    "max_retries": ("openai", "max_retries"),
+    "request_timeout": ("openai", "request_timeout"),
+}
+
 
 def build_label_section() -> type:
     """The section's class from the registry as it is now (a test that registers a toy method rebuilds it)."""
-    cls = dataclasses.make_dataclass("LabelSection", _label_fields(), namespace={
-        "validate": _validate_label, "LEGACY": _LEGACY, "LEGACY_INTO": "strong_options"})
+    cls = dataclasses.make_dataclass(
+        "LabelSection",
+        _label_fields(),
+        namespace={"validate": _validate_label, "LEGACY": _LEGACY, "LEGACY_INTO": "strong_options"},
+    )
     cls.__module__ = __name__
     cls.__doc__ = "The label section: shared keys, and every label method's own keys."
     return cls

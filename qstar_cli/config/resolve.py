@@ -131,8 +131,13 @@ def _merge(base: dict, update: dict) -> dict:
     return out
 
 
-def resolve(cls: type, recipe: str | Path | None = None, sets: list[str] | None = None,
-            flags: dict[str, Any] | None = None, base: dict | None = None) -> Any:
+def resolve(
+    cls: type,
+    recipe: str | Path | None = None,
+    sets: list[str] | None = None,
+    flags: dict[str, Any] | None = None,
+    base: dict | None = None,
+) -> Any:
     """Build a stage config: dataclass defaults < base < recipe < --set < explicit flags.
 
     `base` holds sections inherited from an input run (e.g. `label` reuses the policy and data
@@ -217,8 +222,11 @@ def config_diff(old: dict, new: dict) -> list[str]:
                 keys.append(section)
             continue
         defaults = _section_defaults(section)
-        keys += [f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
-                 if a.get(k) != b.get(k) and not (k not in a and k in defaults and b.get(k) == defaults[k])]
+        keys += [
+            f"{section}.{k}: {a.get(k)!r} -> {b.get(k)!r}"
+            for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k) and not (k not in a and k in defaults and b.get(k) == defaults[k])
+        ]
     return keys
 
 

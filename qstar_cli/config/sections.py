@@ -63,9 +63,20 @@ class DataConfig:
 
 
 # DataConfig keys that are options of a dataset's loader (`Dataset.options` says which it takes)
-DATASET_KEYS = ("subset", "path", "question_field", "question_template", "answer_field", "answer_template",
-                "answer_type", "id_field", "solution_field", "exemplar_rows", "skip_ungradable",
-                "language")
+DATASET_KEYS = (
+    "subset",
+    "path",
+    "question_field",
+    "question_template",
+    "answer_field",
+    "answer_template",
+    "answer_type",
+    "id_field",
+    "solution_field",
+    "exemplar_rows",
+    "skip_ungradable",
+    "language",
+)
 
 
 @dataclass
@@ -88,19 +99,25 @@ class PolicyConfig:
 
     # keys of older qstar versions, now backend options: still read (resolve.build_section moves them
     # into LEGACY_INTO), so old run folders and recipes work
-    LEGACY = {"tensor_parallel_size": ("vllm", "tensor_parallel_size"),
-              "gpu_memory_utilization": ("vllm", "gpu_memory_utilization"),
-              "cpu_kv_cache_gib": ("vllm", "cpu_kv_cache_gib"), "block_size": ("vllm", "block_size"),
-              "refill": ("vllm", "refill"), "hf_batch_size": ("hf", "batch_size")}
+    LEGACY = {
+        "tensor_parallel_size": ("vllm", "tensor_parallel_size"),
+        "gpu_memory_utilization": ("vllm", "gpu_memory_utilization"),
+        "cpu_kv_cache_gib": ("vllm", "cpu_kv_cache_gib"),
+        "block_size": ("vllm", "block_size"),
+        "refill": ("vllm", "refill"),
+        "hf_batch_size": ("hf", "batch_size"),
+    }
     LEGACY_INTO = "options"
 
     def validate(self) -> None:
         from qstar_cli.backends import choices, policy_choices
 
         if self.backend in choices() and self.backend not in policy_choices():
-            raise QstarError(f"the {self.backend} backend serves the stronger labeller only (qstar label --method "
-                             f"completion --strong-backend {self.backend}); the policy runs on: "
-                             f"{', '.join(policy_choices())}")
+            raise QstarError(
+                f"the {self.backend} backend serves the stronger labeller only (qstar label --method "
+                f"completion --strong-backend {self.backend}); the policy runs on: "
+                f"{', '.join(policy_choices())}"
+            )
         if self.backend not in policy_choices():
             raise QstarError(f"unknown backend {self.backend!r}; choose one of: {', '.join(policy_choices())}")
         check_fields(self, "policy.")
@@ -240,8 +257,10 @@ class TrainSection:
 
             check_layers_spec(self.policy_layers)
             if self.pairwise:
-                raise QstarError("train.pairwise is not available with the policy backbone (its head trains on "
-                                 "single examples); set train.pairwise=0")
+                raise QstarError(
+                    "train.pairwise is not available with the policy backbone (its head trains on "
+                    "single examples); set train.pairwise=0"
+                )
             if self.policy_head_lr <= 0:
                 raise QstarError("train.policy_head_lr must be positive")
         if self.pairwise < 0 or self.max_questions < 0:
@@ -307,16 +326,35 @@ STAGE_CONFIGS: dict[str, type] = {
 # Keys that may change when a run directory is resumed: they change how, not what, is computed.
 # (Backend options are all of this kind: parallelism, memory, batching, where a server is.)
 EXECUTION_KEYS = {
-    "data.data_dir", "data.limit",
-    "policy.backend", "policy.options", "policy.sample_cache", "collect.batch_questions", "collect.out",
-    "label.batch_questions", "label.out", "label.strong_options",
-    "eval.out", "eval.batch_questions", "eval.trees", "eval.bootstrap", "eval.qvm_batch_size",
+    "data.data_dir",
+    "data.limit",
+    "policy.backend",
+    "policy.options",
+    "policy.sample_cache",
+    "collect.batch_questions",
+    "collect.out",
+    "label.batch_questions",
+    "label.out",
+    "label.strong_options",
+    "eval.out",
+    "eval.batch_questions",
+    "eval.trees",
+    "eval.bootstrap",
+    "eval.qvm_batch_size",
     "eval.prm_batch_size",
-    "train.out", "train.logging_steps", "train.save_steps", "train.report_to", "train.score_batch_size",
-    "execution.allow_code", "execution.workers", "execution.isolation", "execution.python",
+    "train.out",
+    "train.logging_steps",
+    "train.save_steps",
+    "train.report_to",
+    "train.score_batch_size",
+    "execution.allow_code",
+    "execution.workers",
+    "execution.isolation",
+    "execution.python",
     *(f"ray.{f.name}" for f in dataclasses.fields(RaySection)),  # where a run executes, not what it computes
     # older qstar versions' names of backend options (still in their run folders' config.yaml)
-    *(f"policy.{key}" for key in PolicyConfig.LEGACY), *(f"label.{key}" for key in LabelSection.LEGACY),
+    *(f"policy.{key}" for key in PolicyConfig.LEGACY),
+    *(f"label.{key}" for key in LabelSection.LEGACY),
 }
 
 # Keys whose default depends on the dataset (Dataset.default_temperature: 0.9 math, 0.2 code);

@@ -80,8 +80,13 @@ class Dataset:
     def messages(self, problem: Problem, num_shots: int = 0) -> list[dict]:
         """Chat messages for a chat-template policy, with `num_shots` worked exemplars first."""
         language = self._language(problem)
-        return prompts.build_messages(problem.question, self._answer_type(problem), num_shots,
-                                      exemplars=self.exemplars_in(language) if num_shots else None, language=language)
+        return prompts.build_messages(
+            problem.question,
+            self._answer_type(problem),
+            num_shots,
+            exemplars=self.exemplars_in(language) if num_shots else None,
+            language=language,
+        )
 
     def exemplars_in(self, language: str | None) -> tuple[tuple[str, str], ...] | None:
         """The dataset's own (question, solution) exemplars in `language`; None: qstar's shipped ones."""
@@ -102,8 +107,9 @@ class Dataset:
     def is_correct(self, completion: str, problem: Problem) -> bool:
         """The 0/1 reward: does the completion's final answer equal the reference?"""
         answer_type = self._answer_type(problem)
-        return answer_equal(extract_answer(completion, answer_type, language=self._language(problem)),
-                            problem.reference, answer_type)
+        return answer_equal(
+            extract_answer(completion, answer_type, language=self._language(problem)), problem.reference, answer_type
+        )
 
     def grade_batch(self, completions: list[str], problems: list) -> list[Grade]:
         """`is_correct` for many (completion, problem) pairs at once, with `Grade.strict` filled;
@@ -118,8 +124,11 @@ class Dataset:
         answer_type = self._answer_type(problem)
         if answer_type == MATH:
             return True  # MATH extraction is strict already; math_equal again would only cost time
-        return answer_equal(extract_answer(completion, answer_type, strict=True, language=self._language(problem)),
-                            problem.reference, answer_type)
+        return answer_equal(
+            extract_answer(completion, answer_type, strict=True, language=self._language(problem)),
+            problem.reference,
+            answer_type,
+        )
 
     def _answer_type(self, problem: Problem) -> str:
         # getattr: callers may grade a record-like stand-in that has only reference and question.
@@ -165,7 +174,9 @@ def jsonl_rows(path: Path) -> list[tuple[str, dict]]:
     return [(f"{path}:{lineno}", row) for lineno, row in iter_jsonl(path)]
 
 
-def hub_rows(hub_id: str, split: str, name: str | None = None, data_files: dict | None = None) -> list[tuple[str, dict]]:
+def hub_rows(
+    hub_id: str, split: str, name: str | None = None, data_files: dict | None = None
+) -> list[tuple[str, dict]]:
     """(where, row) for each row of a hub dataset split; any download failure is a QstarError."""
     try:
         import datasets
@@ -207,9 +218,15 @@ class WordProblems(Dataset):
         return {}
 
     def load(self, split: str, data_dir: Path | None = None, **options: Any) -> list[Problem]:
-        return [Problem(id=f"{self.name}/{split}/{index}", question=self.question(row, where),
-                        reference=numeric_reference(require(row, self.answer_field, where), where), meta=self.meta(row))
-                for index, (where, row) in enumerate(math_tasks_rows(self.name, data_dir))]
+        return [
+            Problem(
+                id=f"{self.name}/{split}/{index}",
+                question=self.question(row, where),
+                reference=numeric_reference(require(row, self.answer_field, where), where),
+                meta=self.meta(row),
+            )
+            for index, (where, row) in enumerate(math_tasks_rows(self.name, data_dir))
+        ]
 
 
 def hub_file(hub_id: str, filename: str) -> Path:
@@ -276,7 +293,7 @@ def ungradable(problems: list[Problem]) -> list[Problem]:
 
 
 def name_rows(bad: list[Problem]) -> str:
-    """"file:4 'Yes', file:8 'Alice' and 5 more": the first few rows of `bad`."""
+    """ "file:4 'Yes', file:8 'Alice' and 5 more": the first few rows of `bad`."""
     shown = ", ".join(f"{p.meta[UNGRADABLE]['where']} {p.meta[UNGRADABLE]['answer']!r}" for p in bad[:SHOWN])
     return shown + (f" and {len(bad) - SHOWN} more" if len(bad) > SHOWN else "")
 
@@ -284,8 +301,10 @@ def name_rows(bad: list[Problem]) -> str:
 def ungradable_error(bad: list[Problem], selected: int, what: str) -> QstarError:
     """The refusal of `bad`, the ungradable rows among `selected` questions of `what`."""
     why = bad[0].meta[UNGRADABLE]["why"]
-    return QstarError(f"{len(bad)} of the {selected} questions {what} have an answer that {why}: {name_rows(bad)}; "
-                      f"skip such rows with {SKIP_OPTION} (the run records how many), or fix them")
+    return QstarError(
+        f"{len(bad)} of the {selected} questions {what} have an answer that {why}: {name_rows(bad)}; "
+        f"skip such rows with {SKIP_OPTION} (the run records how many), or fix them"
+    )
 
 
 def require(row: dict, field_name: str, where: str) -> Any:

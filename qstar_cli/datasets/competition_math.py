@@ -61,7 +61,9 @@ class CompetitionMath(Dataset):
                 "test, so the math train split would include held-out problems; use matching MATH and MATH-500 files"
             )
         # Ids keep the position in MATH test, so a train id names its problem in either split.
-        return [Problem(p.id.replace("/test/", "/train/", 1), p.question, p.reference, p.solution, p.meta) for p in train]
+        return [
+            Problem(p.id.replace("/test/", "/train/", 1), p.question, p.reference, p.solution, p.meta) for p in train
+        ]
 
     def _problem(self, split: str, index: int, row: dict, where: str) -> Problem:
         solution = str(require(row, "solution", where))

@@ -21,13 +21,10 @@ NUMERIC_EXEMPLARS: tuple[tuple[str, str], ...] = (
     ),
     (
         "A baker puts 6 muffins in each box. How many boxes does he need for 54 muffins?",
-        "Each box holds 6 muffins.\n"
-        "He needs 54 / 6 = 9 boxes.\n"
-        "The answer is 9.",
+        "Each box holds 6 muffins.\nHe needs 54 / 6 = 9 boxes.\nThe answer is 9.",
     ),
     (
-        "Tickets to a fair cost $8 for adults and $5 for children. "
-        "How much do 2 adults and 3 children pay in total?",
+        "Tickets to a fair cost $8 for adults and $5 for children. How much do 2 adults and 3 children pay in total?",
         "The adult tickets cost 2 * 8 = 16 dollars.\n"
         "The children's tickets cost 3 * 5 = 15 dollars.\n"
         "Together they pay 16 + 15 = 31 dollars.\n"
@@ -43,9 +40,7 @@ NUMERIC_EXEMPLARS: tuple[tuple[str, str], ...] = (
     (
         "Leo reads 15 pages of his book every day. The book has 120 pages. "
         "How many days does it take him to finish it?",
-        "Leo reads 15 pages a day.\n"
-        "He needs 120 / 15 = 8 days.\n"
-        "The answer is 8.",
+        "Leo reads 15 pages a day.\nHe needs 120 / 15 = 8 days.\nThe answer is 8.",
     ),
     (
         "A shirt costs $20. It is on sale for 25% off. What is the sale price?",
@@ -54,11 +49,8 @@ NUMERIC_EXEMPLARS: tuple[tuple[str, str], ...] = (
         "The answer is 15.",
     ),
     (
-        "Sam is 3 times as old as his sister. His sister is 4 years old. "
-        "How old will Sam be in 5 years?",
-        "Sam is 3 * 4 = 12 years old now.\n"
-        "In 5 years he will be 12 + 5 = 17 years old.\n"
-        "The answer is 17.",
+        "Sam is 3 times as old as his sister. His sister is 4 years old. How old will Sam be in 5 years?",
+        "Sam is 3 * 4 = 12 years old now.\nIn 5 years he will be 12 + 5 = 17 years old.\nThe answer is 17.",
     ),
     (
         "A tank holds 200 liters of water. It leaks 12 liters an hour for 5 hours, "

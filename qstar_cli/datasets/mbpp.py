@@ -74,8 +74,9 @@ class MBPP(Dataset):
     def load(self, split: str, data_dir: Path | None = None, **options: Any) -> list[Problem]:
         rows = self._rows(split, data_dir)
         lo, hi = SPLITS[split]
-        problems = [self._problem(split, row, where) for where, row in rows
-                    if lo <= int(require(row, "task_id", where)) <= hi]
+        problems = [
+            self._problem(split, row, where) for where, row in rows if lo <= int(require(row, "task_id", where)) <= hi
+        ]
         return sorted(problems, key=lambda p: p.meta["task_id"])
 
     def _rows(self, split: str, data_dir: Path | None) -> list[tuple[str, dict]]:
@@ -94,16 +95,22 @@ class MBPP(Dataset):
             question=question_text(str(require(row, "text", where)), tests),
             reference=test_code(setup, tests),
             solution=_clean(require(row, "code", where)),
-            meta={"task_id": task_id, "test_list": tests, "test_setup_code": setup,
-                  "challenge_test_list": list(row.get("challenge_test_list") or [])},
+            meta={
+                "task_id": task_id,
+                "test_list": tests,
+                "test_setup_code": setup,
+                "challenge_test_list": list(row.get("challenge_test_list") or []),
+            },
         )
 
     # --- prompting ---------------------------------------------------------------------------
 
     def messages(self, problem: Problem, num_shots: int = 0) -> list[dict]:
         if not 0 <= num_shots <= len(FEW_SHOT_IDS):
-            raise QstarError(f"num_shots must be between 0 and {len(FEW_SHOT_IDS)} for MBPP (got {num_shots}); "
-                             "the exemplars are tasks 2, 3 and 4, as in the MBPP paper")
+            raise QstarError(
+                f"num_shots must be between 0 and {len(FEW_SHOT_IDS)} for MBPP (got {num_shots}); "
+                "the exemplars are tasks 2, 3 and 4, as in the MBPP paper"
+            )
         messages: list[dict] = []
         for shot in EXEMPLARS[:num_shots]:
             messages.append({"role": "user", "content": PROMPT.format(question=shot.question)})
@@ -127,8 +134,9 @@ class MBPP(Dataset):
     def grade_batch(self, completions: list[str], problems: list) -> list[Grade]:
         """Run every completion's program with its problem's tests, in parallel in the sandbox."""
         if self.executor is None:
-            raise QstarError(f"grading MBPP runs model-written code; pass {FLAG} (or set "
-                             "execution.allow_code=true) to allow it")
+            raise QstarError(
+                f"grading MBPP runs model-written code; pass {FLAG} (or set execution.allow_code=true) to allow it"
+            )
         codes = [extract_code(text) for text in completions]
         todo = [i for i, code in enumerate(codes) if code is not None]
         results = self.executor.run_many([program(codes[i], problems[i].reference) for i in todo])
@@ -149,19 +157,34 @@ class MBPP(Dataset):
 
 # The MBPP paper's few-shot tasks (2, 3, 4), with their reference code.
 EXEMPLARS = (
-    _Shot(question_text("Write a function to find the similar elements from the given two tuple lists.", [
-        "assert similar_elements((3, 4, 5, 6),(5, 7, 4, 10)) == (4, 5)",
-        "assert similar_elements((1, 2, 3, 4),(5, 4, 3, 7)) == (3, 4)",
-        "assert similar_elements((11, 12, 14, 13),(17, 15, 14, 13)) == (13, 14)"]),
-        "def similar_elements(test_tup1, test_tup2):\n  res = tuple(set(test_tup1) & set(test_tup2))\n  return (res) "),
-    _Shot(question_text("Write a python function to identify non-prime numbers.", [
-        "assert is_not_prime(2) == False", "assert is_not_prime(10) == True", "assert is_not_prime(35) == True"]),
+    _Shot(
+        question_text(
+            "Write a function to find the similar elements from the given two tuple lists.",
+            [
+                "assert similar_elements((3, 4, 5, 6),(5, 7, 4, 10)) == (4, 5)",
+                "assert similar_elements((1, 2, 3, 4),(5, 4, 3, 7)) == (3, 4)",
+                "assert similar_elements((11, 12, 14, 13),(17, 15, 14, 13)) == (13, 14)",
+            ],
+        ),
+        "def similar_elements(test_tup1, test_tup2):\n  res = tuple(set(test_tup1) & set(test_tup2))\n  return (res) ",
+    ),
+    _Shot(
+        question_text(
+            "Write a python function to identify non-prime numbers.",
+            ["assert is_not_prime(2) == False", "assert is_not_prime(10) == True", "assert is_not_prime(35) == True"],
+        ),
         "import math\ndef is_not_prime(n):\n    result = False\n    for i in range(2,int(math.sqrt(n)) + 1):\n"
-        "        if n % i == 0:\n            result = True\n    return result"),
-    _Shot(question_text("Write a function to find the largest integers from a given list of numbers using heap "
-                        "queue algorithm.", [
-        "assert heap_queue_largest( [25, 35, 22, 85, 14, 65, 75, 22, 58],3)==[85, 75, 65] ",
-        "assert heap_queue_largest( [25, 35, 22, 85, 14, 65, 75, 22, 58],2)==[85, 75] ",
-        "assert heap_queue_largest( [25, 35, 22, 85, 14, 65, 75, 22, 58],5)==[85, 75, 65, 58, 35]"]),
-        "import heapq as hq\ndef heap_queue_largest(nums,n):\n  largest_nums = hq.nlargest(n, nums)\n  return largest_nums"),
+        "        if n % i == 0:\n            result = True\n    return result",
+    ),
+    _Shot(
+        question_text(
+            "Write a function to find the largest integers from a given list of numbers using heap queue algorithm.",
+            [
+                "assert heap_queue_largest( [25, 35, 22, 85, 14, 65, 75, 22, 58],3)==[85, 75, 65] ",
+                "assert heap_queue_largest( [25, 35, 22, 85, 14, 65, 75, 22, 58],2)==[85, 75] ",
+                "assert heap_queue_largest( [25, 35, 22, 85, 14, 65, 75, 22, 58],5)==[85, 75, 65, 58, 35]",
+            ],
+        ),
+        "import heapq as hq\ndef heap_queue_largest(nums,n):\n  largest_nums = hq.nlargest(n, nums)\n  return largest_nums",
+    ),
 )

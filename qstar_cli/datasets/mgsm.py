@@ -52,8 +52,10 @@ class MGSM(Dataset):
         filename = f"mgsm_{subset}.tsv"
         if data_dir is None:
             if subset not in LANGUAGES:
-                raise QstarError(f"mgsm subset {subset!r} is not on the hub, which has {', '.join(LANGUAGES)}; "
-                                 f"pass --data-dir with a mgsm/{filename}")
+                raise QstarError(
+                    f"mgsm subset {subset!r} is not on the hub, which has {', '.join(LANGUAGES)}; "
+                    f"pass --data-dir with a mgsm/{filename}"
+                )
             path = hub_file(self.hub, filename)
         else:
             path = Path(data_dir) / "mgsm" / filename
@@ -81,7 +83,9 @@ class MGSM(Dataset):
 def all_exemplars() -> dict[str, tuple[tuple[str, str], ...]]:
     """language -> MGSM's eight (question, worked solution) pairs, in MGSM's order (package data)."""
     text = resources.files("qstar_cli.datasets").joinpath("data/mgsm_exemplars.json").read_text("utf-8")
-    return {lang: tuple((shot["question"], shot["solution"]) for shot in shots) for lang, shots in json.loads(text).items()}
+    return {
+        lang: tuple((shot["question"], shot["solution"]) for shot in shots) for lang, shots in json.loads(text).items()
+    }
 
 
 def mgsm_exemplars(language: str) -> tuple[tuple[str, str], ...]:
@@ -89,15 +93,19 @@ def mgsm_exemplars(language: str) -> tuple[tuple[str, str], ...]:
     English exemplars in their place."""
     shipped = all_exemplars()
     if language not in shipped:
-        raise QstarError(f"no MGSM worked exemplars in language {language!r} (qstar ships them for "
-                         f"{', '.join(sorted(shipped))}); run it with --num-shots 0")
+        raise QstarError(
+            f"no MGSM worked exemplars in language {language!r} (qstar ships them for "
+            f"{', '.join(sorted(shipped))}); run it with --num-shots 0"
+        )
     return shipped[language]
 
 
 def _check_subset(subset: str) -> None:
     if subset not in READABLE:
-        raise QstarError(f"unknown mgsm subset {subset!r}; choose one of {', '.join(LANGUAGES)} (a local "
-                         f"mgsm_<lang>.tsv may also be in {', '.join(sorted(set(READABLE) - set(LANGUAGES)))})")
+        raise QstarError(
+            f"unknown mgsm subset {subset!r}; choose one of {', '.join(LANGUAGES)} (a local "
+            f"mgsm_<lang>.tsv may also be in {', '.join(sorted(set(READABLE) - set(LANGUAGES)))})"
+        )
 
 
 def read_tsv(path: Path) -> list[tuple[str, str, str]]:

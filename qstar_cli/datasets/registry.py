@@ -28,8 +28,17 @@ DATA_DIR_ENV = "QSTAR_DATA_DIR"
 
 DATASETS: dict[str, Dataset] = {
     dataset.name: dataset
-    for dataset in (GSM8K(), CompetitionMath(), Math500(), MGSM(), SVAMP(), MAWPS(), SyntheticArithmetic(), MBPP(),
-                    JsonlFile())
+    for dataset in (
+        GSM8K(),
+        CompetitionMath(),
+        Math500(),
+        MGSM(),
+        SVAMP(),
+        MAWPS(),
+        SyntheticArithmetic(),
+        MBPP(),
+        JsonlFile(),
+    )
 }
 
 
@@ -43,8 +52,9 @@ def get_dataset(name: str, **options: Any) -> Dataset:
     return dataset.configured(**options)
 
 
-def load_problems(name: str, split: str, data_dir: Path | None = None, *, keep_ungradable: bool = False,
-                  **options: Any) -> list[Problem]:
+def load_problems(
+    name: str, split: str, data_dir: Path | None = None, *, keep_ungradable: bool = False, **options: Any
+) -> list[Problem]:
     """Problems of `name`/`split`, from `data_dir` (None: the hub), checked for unique ids.
 
     Rows whose reference no grader can read (base.UNGRADABLE) are an error, or left out with the

@@ -101,6 +101,8 @@ class SyntheticArithmetic(Dataset):
 
     def load(self, split: str, data_dir: Path | None = None, subset: str = "2", **options: Any) -> list[Problem]:
         if subset not in SUBSETS:
-            raise QstarError(f"unknown synthetic-arith subset {subset!r}: it is the difficulty (the number of "
-                             f"operations, or easy), one of {', '.join(SUBSETS)}")
+            raise QstarError(
+                f"unknown synthetic-arith subset {subset!r}: it is the difficulty (the number of "
+                f"operations, or easy), one of {', '.join(SUBSETS)}"
+            )
         return [generate(split, subset, index) for index in range(SIZES[split])]

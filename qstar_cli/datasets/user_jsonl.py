@@ -38,8 +38,18 @@ from typing import Any
 
 from qstar_cli.artifacts.jsonl import iter_jsonl
 from qstar_cli.datasets import prompts
-from qstar_cli.datasets.base import (ANSWER_TYPES, MATH, NUMERIC, Dataset, Problem, answer_equal, extract_answer,
-                                     graded_reference, numeric_reference, require)
+from qstar_cli.datasets.base import (
+    ANSWER_TYPES,
+    MATH,
+    NUMERIC,
+    Dataset,
+    Problem,
+    answer_equal,
+    extract_answer,
+    graded_reference,
+    numeric_reference,
+    require,
+)
 from qstar_cli.errors import QstarError
 from qstar_cli.grading.numeric import answer_line, language_code
 
@@ -48,8 +58,19 @@ class JsonlFile(Dataset):
     name = "jsonl"
     splits = ()  # any split name
     hub = ""  # local files only
-    options = ("path", "question_field", "answer_field", "answer_type", "id_field", "question_template",
-               "answer_template", "solution_field", "exemplar_rows", "skip_ungradable", "language")
+    options = (
+        "path",
+        "question_field",
+        "answer_field",
+        "answer_type",
+        "id_field",
+        "question_template",
+        "answer_template",
+        "solution_field",
+        "exemplar_rows",
+        "skip_ungradable",
+        "language",
+    )
     exemplars: tuple[tuple[str, str], ...] | None = None  # (question, solution) pairs from the file
 
     def configured(self, answer_type: str = NUMERIC, language: str | None = None, **options: Any) -> Dataset:
@@ -66,19 +87,35 @@ class JsonlFile(Dataset):
 
     def messages(self, problem: Problem, num_shots: int = 0) -> list[dict]:
         if num_shots and not self.exemplars:
-            raise QstarError("num_shots > 0 with your own file needs exemplars from it: set data.exemplar_rows "
-                             "(ids or row positions) and data.solution_field (their worked solutions)")
+            raise QstarError(
+                "num_shots > 0 with your own file needs exemplars from it: set data.exemplar_rows "
+                "(ids or row positions) and data.solution_field (their worked solutions)"
+            )
         if self.exemplars and num_shots > len(self.exemplars):
             raise QstarError(f"num_shots is {num_shots} but data.exemplar_rows names {len(self.exemplars)} rows")
-        return prompts.build_messages(problem.question, self._answer_type(problem), num_shots,
-                                      exemplars=self.exemplars, language=self._language(problem))
+        return prompts.build_messages(
+            problem.question,
+            self._answer_type(problem),
+            num_shots,
+            exemplars=self.exemplars,
+            language=self._language(problem),
+        )
 
 
-def _read(path: str | Path | None = None, split: str = "train", question_field: str = "question",
-          answer_field: str = "answer", answer_type: str = NUMERIC, id_field: str | None = None,
-          question_template: str | None = None, answer_template: str | None = None,
-          solution_field: str | None = None, exemplar_rows: list | None = None, language: str | None = None,
-          **_: Any) -> tuple[list[Problem], tuple[tuple[str, str], ...]]:
+def _read(
+    path: str | Path | None = None,
+    split: str = "train",
+    question_field: str = "question",
+    answer_field: str = "answer",
+    answer_type: str = NUMERIC,
+    id_field: str | None = None,
+    question_template: str | None = None,
+    answer_template: str | None = None,
+    solution_field: str | None = None,
+    exemplar_rows: list | None = None,
+    language: str | None = None,
+    **_: Any,
+) -> tuple[list[Problem], tuple[tuple[str, str], ...]]:
     """(the problems, the exemplars) of a user's file."""
     if not path:
         raise QstarError("the jsonl dataset needs the path of your file: pass the option path=FILE.jsonl")
@@ -91,21 +128,32 @@ def _read(path: str | Path | None = None, split: str = "train", question_field: 
     for index, (lineno, row) in enumerate(iter_jsonl(path)):
         where = f"{path}:{lineno}"
         key = str(require(row, id_field, where) if id_field else index)
-        question = _render(question_template, row, where) if question_template else str(
-            require(row, question_field, where))
+        question = (
+            _render(question_template, row, where) if question_template else str(require(row, question_field, where))
+        )
         answer = _render(answer_template, row, where) if answer_template else require(row, answer_field, where)
         if key in wanted:
             reference = numeric_reference(answer, where, language) if answer_type == NUMERIC else str(answer).strip()
-            exemplars[key] = (question, _stated(str(require(row, solution_field, where)), reference, answer_type,
-                                                language))
+            exemplars[key] = (
+                question,
+                _stated(str(require(row, solution_field, where)), reference, answer_type, language),
+            )
             continue
         reference, mark = graded_reference(answer, where, answer_type, language)
-        problems.append(Problem(id=f"{path.stem}/{split}/{key}", question=question, reference=reference,
-                                meta={"answer_type": answer_type, **({"language": language} if language else {}), **mark}))
+        problems.append(
+            Problem(
+                id=f"{path.stem}/{split}/{key}",
+                question=question,
+                reference=reference,
+                meta={"answer_type": answer_type, **({"language": language} if language else {}), **mark},
+            )
+        )
     missing = [key for key in wanted if key not in exemplars]
     if missing:
-        raise QstarError(f"data.exemplar_rows names rows {path} does not have: {', '.join(missing[:5])} "
-                         f"({'ids of ' + id_field if id_field else 'row positions from 0'})")
+        raise QstarError(
+            f"data.exemplar_rows names rows {path} does not have: {', '.join(missing[:5])} "
+            f"({'ids of ' + id_field if id_field else 'row positions from 0'})"
+        )
     if not problems:
         raise QstarError(f"{path} holds no problems; expected one JSON object a line")
     return problems, tuple(exemplars[key] for key in wanted)

@@ -8,5 +8,13 @@ parallel (`pool.Executor`). Nothing here runs unless a stage was given `--allow-
 from qstar_cli.execution.pool import Executor, default_workers
 from qstar_cli.execution.sandbox import ISOLATIONS, STATUSES, Limits, Result, choose_isolation, run_program
 
-__all__ = ["ISOLATIONS", "STATUSES", "Executor", "Limits", "Result", "choose_isolation", "default_workers",
-           "run_program"]
+__all__ = [
+    "ISOLATIONS",
+    "STATUSES",
+    "Executor",
+    "Limits",
+    "Result",
+    "choose_isolation",
+    "default_workers",
+    "run_program",
+]

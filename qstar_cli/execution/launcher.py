@@ -71,8 +71,13 @@ def _hide_home(prefix):
 def isolate_filesystem(cfg):
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     work = cfg["workdir"]
-    _mount("tmpfs", work, "tmpfs", MS_NOSUID | MS_NODEV,
-           f"size={cfg['work_mb']}m,nr_inodes=4096,mode=0700,uid={cfg['uid'] or 0},gid={cfg['uid'] or 0}")
+    _mount(
+        "tmpfs",
+        work,
+        "tmpfs",
+        MS_NOSUID | MS_NODEV,
+        f"size={cfg['work_mb']}m,nr_inodes=4096,mode=0700,uid={cfg['uid'] or 0},gid={cfg['uid'] or 0}",
+    )
     _hide_home(cfg["prefix"])
     for point, flags in _mountinfo():
         if point == work or not os.path.isdir(point):
@@ -90,10 +95,14 @@ def _run_child(cfg):
     os.dup2(cfg["stderr_fd"], 2)
     os.closerange(3, 65536)
     limits = cfg["limits"]
-    for name, soft, hard in (("RLIMIT_CORE", 0, 0), ("RLIMIT_CPU", limits["cpu"], limits["cpu"] + 1),
-                             ("RLIMIT_AS", limits["as"], limits["as"]), ("RLIMIT_NPROC", limits["nproc"], limits["nproc"]),
-                             ("RLIMIT_FSIZE", limits["fsize"], limits["fsize"]),
-                             ("RLIMIT_NOFILE", limits["nofile"], limits["nofile"])):
+    for name, soft, hard in (
+        ("RLIMIT_CORE", 0, 0),
+        ("RLIMIT_CPU", limits["cpu"], limits["cpu"] + 1),
+        ("RLIMIT_AS", limits["as"], limits["as"]),
+        ("RLIMIT_NPROC", limits["nproc"], limits["nproc"]),
+        ("RLIMIT_FSIZE", limits["fsize"], limits["fsize"]),
+        ("RLIMIT_NOFILE", limits["nofile"], limits["nofile"]),
+    ):
         resource.setrlimit(getattr(resource, name), (soft, hard))
     if cfg["uid"] is not None:
         os.setgroups([])
@@ -157,7 +166,9 @@ def main():
         try:
             _run_child(cfg)
         except BaseException as exc:  # noqa: BLE001 - report any exec/setup failure, then die
-            os.write(2, f"qstar sandbox: could not start the program: {exc!r} {getattr(exc, 'filename', '')}\n".encode())
+            os.write(
+                2, f"qstar sandbox: could not start the program: {exc!r} {getattr(exc, 'filename', '')}\n".encode()
+            )
         os._exit(127)
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):

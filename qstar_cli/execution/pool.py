@@ -26,8 +26,7 @@ def default_workers() -> int:
 class Executor:
     """run_many(sources) -> one Result per source, in order, `workers` at a time."""
 
-    def __init__(self, limits: Limits = Limits(), workers: int = 0, isolation: str = "auto",
-                 python: str | None = None):
+    def __init__(self, limits: Limits = Limits(), workers: int = 0, isolation: str = "auto", python: str | None = None):
         self.limits = limits
         self.workers = workers or default_workers()
         self.isolation = choose_isolation(isolation)  # probe once, fail before any work
@@ -39,8 +38,10 @@ class Executor:
         """Run a trivial program once, so a cage that cannot be built fails before any real work."""
         result = run_program("pass\n", self.limits, isolation=self.isolation, slot=0, python=self.python)
         if result.status != "passed":
-            raise QstarError(f"the code sandbox does not work here ({result.status}: {result.detail.strip()[:300]}); "
-                             "as root, execution.python must name an interpreter every user may run")
+            raise QstarError(
+                f"the code sandbox does not work here ({result.status}: {result.detail.strip()[:300]}); "
+                "as root, execution.python must name an interpreter every user may run"
+            )
 
     def run(self, source: str) -> Result:
         return self.run_many([source])[0]

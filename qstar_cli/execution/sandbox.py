@@ -40,8 +40,18 @@ from pathlib import Path
 
 from qstar_cli.errors import QstarError
 
-STATUSES = ("passed", "assertion", "exception", "syntax", "timeout", "memory", "output_limit", "killed",
-            "early_exit", "sandbox_error")
+STATUSES = (
+    "passed",
+    "assertion",
+    "exception",
+    "syntax",
+    "timeout",
+    "memory",
+    "output_limit",
+    "killed",
+    "early_exit",
+    "sandbox_error",
+)
 ISOLATIONS = ("auto", "namespaces", "process")
 LAUNCHER = Path(__file__).with_name("launcher.py")
 # Sandbox uids: far above any real account's, one per concurrent slot, so that RLIMIT_NPROC and
@@ -105,8 +115,10 @@ def choose_isolation(requested: str = "auto") -> str:
     if namespaces_available():
         return "namespaces"
     if requested == "namespaces":
-        raise QstarError("execution.isolation=namespaces needs root and a working `unshare` (util-linux); "
-                         "run as root, or set execution.isolation=process and accept weaker isolation")
+        raise QstarError(
+            "execution.isolation=namespaces needs root and a working `unshare` (util-linux); "
+            "run as root, or set execution.isolation=process and accept weaker isolation"
+        )
     return "process"
 
 
@@ -115,8 +127,9 @@ def default_python() -> str:
     return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
 
 
-def run_program(source: str, limits: Limits = Limits(), *, isolation: str = "auto", slot: int = 0,
-                python: str | None = None) -> Result:
+def run_program(
+    source: str, limits: Limits = Limits(), *, isolation: str = "auto", slot: int = 0, python: str | None = None
+) -> Result:
     """Run `source` as a Python program in the sandbox; never raises for anything the program does."""
     import time
 
@@ -135,21 +148,44 @@ def run_program(source: str, limits: Limits = Limits(), *, isolation: str = "aut
         if uid is not None:
             os.chown(work, uid, uid)
         with tempfile.TemporaryFile(dir=root) as out, tempfile.TemporaryFile(dir=root) as err:
-            cfg = {"workdir": str(work), "program": str(root / "program.py"), "python": python,
-                   "prefix": _python_prefix(python), "uid": uid, "work_mb": limits.work_mb,
-                   "stdout_fd": out.fileno(), "stderr_fd": err.fileno(),
-                   "env": {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(work),
-                           "TMPDIR": str(work), "PYTHONHASHSEED": "0"},
-                   "limits": {"cpu": limits.cpu_seconds, "as": limits.memory_mb << 20,
-                              "nproc": limits.max_processes, "fsize": limits.max_output_kb << 10,
-                              "nofile": limits.max_open_files}}
+            cfg = {
+                "workdir": str(work),
+                "program": str(root / "program.py"),
+                "python": python,
+                "prefix": _python_prefix(python),
+                "uid": uid,
+                "work_mb": limits.work_mb,
+                "stdout_fd": out.fileno(),
+                "stderr_fd": err.fileno(),
+                "env": {
+                    "PATH": "/usr/local/bin:/usr/bin:/bin",
+                    "LANG": "C.UTF-8",
+                    "HOME": str(work),
+                    "TMPDIR": str(work),
+                    "PYTHONHASHSEED": "0",
+                },
+                "limits": {
+                    "cpu": limits.cpu_seconds,
+                    "as": limits.memory_mb << 20,
+                    "nproc": limits.max_processes,
+                    "fsize": limits.max_output_kb << 10,
+                    "nofile": limits.max_open_files,
+                },
+            }
             cmd = [python, "-I", "-S", "-B", str(LAUNCHER), json.dumps(cfg)]
             if mode == "namespaces":
                 cmd = ["unshare", *UNSHARE, *cmd]
             started = time.perf_counter()
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, cwd=root,
-                                    pass_fds=(out.fileno(), err.fileno()), start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                cwd=root,
+                pass_fds=(out.fileno(), err.fileno()),
+                start_new_session=True,
+            )
             timed_out = False
             try:
                 report_text, launcher_err = proc.communicate(timeout=limits.wall_seconds)
@@ -167,8 +203,9 @@ def run_program(source: str, limits: Limits = Limits(), *, isolation: str = "aut
         if report.get("error") or (not timed_out and not report):
             detail = report.get("error") or f"the launcher died: {launcher_err.decode(errors='replace')[-500:]}"
             return _result("sandbox_error", detail, None, None, seconds, stdout, stderr, mode)
-        return classify(report.get("exit"), report.get("signal"), stdout, stderr, marker, limits, seconds, mode,
-                        timed_out)
+        return classify(
+            report.get("exit"), report.get("signal"), stdout, stderr, marker, limits, seconds, mode, timed_out
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -235,8 +272,17 @@ def _result(status, detail, code, sig, seconds, stdout, stderr, mode) -> Result:
     return Result(status, status == "passed", detail, code, sig, round(seconds, 4), _tail(stdout), _tail(stderr), mode)
 
 
-def classify(code: int | None, sig: int | None, stdout: bytes, stderr: bytes, marker: str, limits: Limits,
-             seconds: float, mode: str, timed_out: bool = False) -> Result:
+def classify(
+    code: int | None,
+    sig: int | None,
+    stdout: bytes,
+    stderr: bytes,
+    marker: str,
+    limits: Limits,
+    seconds: float,
+    mode: str,
+    timed_out: bool = False,
+) -> Result:
     """The status of a finished run, from how it ended and what it printed."""
     r = lambda status, detail: _result(status, detail, code, sig, seconds, stdout, stderr, mode)  # noqa: E731
     if timed_out:
@@ -247,7 +293,9 @@ def classify(code: int | None, sig: int | None, stdout: bytes, stderr: bytes, ma
     if len(stdout) >= cap or len(stderr) >= cap or sig == signal.SIGXFSZ:
         return r("output_limit", f"output over {limits.max_output_kb} KiB")
     if sig is not None:
-        return r("killed", f"killed by {signal.Signals(sig).name}" if sig in signal.valid_signals() else f"signal {sig}")
+        return r(
+            "killed", f"killed by {signal.Signals(sig).name}" if sig in signal.valid_signals() else f"signal {sig}"
+        )
     exception = _last_exception(stderr)
     if code == 0:
         if b"\n" + marker.encode() + b"\n" in stdout:

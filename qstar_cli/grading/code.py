@@ -25,14 +25,14 @@ def _fenced(text: str) -> tuple[str, bool] | None:
     for m in _FENCE.finditer(text):
         if m.group(1).lower() in _PYTHON_TAGS:
             end = text.find("```", m.end())
-            return (text[m.end():], False) if end < 0 else (text[m.end():end], True)
+            return (text[m.end() :], False) if end < 0 else (text[m.end() : end], True)
     return None
 
 
 def _bare_start(text: str) -> str | None:
     text = text.split("[DONE]", 1)[0].replace("[BEGIN]", "")
     m = _CODE_START.search(text)
-    return text[m.start():] if m else None
+    return text[m.start() :] if m else None
 
 
 def _compiles(code: str) -> bool:

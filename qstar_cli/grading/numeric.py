@@ -65,14 +65,26 @@ class Language:
 # The one table of languages. MGSM's eleven come first; their answer lines are the ones MGSM's own
 # exemplars end with (Shi et al. 2022; lm-evaluation-harness's mgsm native_cot tasks read the same).
 LANGUAGES: dict[str, Language] = {
-    "en": Language("English", ".", "The answer is {}.", "answer",
-                   (r"\b(?:final\s+)?answer\s+is", r"\b(?:final\s+)?answer\**\s*:")),
-    "es": Language("Spanish", ",", "La respuesta es {}.", "respuesta",
-                   (r"\brespuesta(?:\s+final)?\s+es", r"\brespuesta(?:\s+final)?\**\s*:")),
-    "fr": Language("French", ",", "La réponse est {}.", "réponse",
-                   (r"\bréponse(?:\s+finale)?\s+est", r"\bréponse(?:\s+finale)?\**\s*:")),
-    "de": Language("German", ",", "Die Antwort lautet {}.", "antwort",
-                   (r"\bantwort\s+(?:lautet|ist)", r"\bantwort\**\s*:")),
+    "en": Language(
+        "English", ".", "The answer is {}.", "answer", (r"\b(?:final\s+)?answer\s+is", r"\b(?:final\s+)?answer\**\s*:")
+    ),
+    "es": Language(
+        "Spanish",
+        ",",
+        "La respuesta es {}.",
+        "respuesta",
+        (r"\brespuesta(?:\s+final)?\s+es", r"\brespuesta(?:\s+final)?\**\s*:"),
+    ),
+    "fr": Language(
+        "French",
+        ",",
+        "La réponse est {}.",
+        "réponse",
+        (r"\bréponse(?:\s+finale)?\s+est", r"\bréponse(?:\s+finale)?\**\s*:"),
+    ),
+    "de": Language(
+        "German", ",", "Die Antwort lautet {}.", "antwort", (r"\bantwort\s+(?:lautet|ist)", r"\bantwort\**\s*:")
+    ),
     "ru": Language("Russian", ",", "Ответ — {}.", "ответ", (r"\bответ\**\s*(?:[:—–]|-(?=\s))",)),
     "zh": Language("Chinese", ".", "答案是 {}。", "答案", (r"答案\s*(?:是|为|為|:)",)),
     "ja": Language("Japanese", ".", "答えは{}です。", "答え", (r"答え\s*(?:は|:)",)),
@@ -81,16 +93,32 @@ LANGUAGES: dict[str, Language] = {
     "bn": Language("Bengali", ".", "উত্তর হল {}।", "উত্তর", (r"উত্তর\s*(?:হল|হলো|:)",), indian_grouping=True),
     "te": Language("Telugu", ".", "సమాధానం {}.", "సమాధానం", (r"సమాధానం",), indian_grouping=True),
     # beyond MGSM
-    "it": Language("Italian", ",", "La risposta è {}.", "risposta",
-                   (r"\brisposta(?:\s+finale)?\s+è", r"\brisposta(?:\s+finale)?\**\s*:")),
-    "pt": Language("Portuguese", ",", "A resposta é {}.", "resposta",
-                   (r"\bresposta(?:\s+final)?\s+é", r"\bresposta(?:\s+final)?\**\s*:")),
+    "it": Language(
+        "Italian",
+        ",",
+        "La risposta è {}.",
+        "risposta",
+        (r"\brisposta(?:\s+finale)?\s+è", r"\brisposta(?:\s+finale)?\**\s*:"),
+    ),
+    "pt": Language(
+        "Portuguese",
+        ",",
+        "A resposta é {}.",
+        "resposta",
+        (r"\bresposta(?:\s+final)?\s+é", r"\bresposta(?:\s+final)?\**\s*:"),
+    ),
     "nl": Language("Dutch", ",", "Het antwoord is {}.", "antwoord", (r"\bantwoord\s+is", r"\bantwoord\**\s*:")),
-    "pl": Language("Polish", ",", "Odpowiedź: {}.", "odpowiedź",
-                   (r"\bodpowiedź\s+(?:to|wynosi)", r"\bodpowiedź\**\s*:")),
+    "pl": Language(
+        "Polish", ",", "Odpowiedź: {}.", "odpowiedź", (r"\bodpowiedź\s+(?:to|wynosi)", r"\bodpowiedź\**\s*:")
+    ),
     "uk": Language("Ukrainian", ",", "Відповідь: {}.", "відповідь", (r"\bвідповідь\**\s*(?:[:—–]|-(?=\s))",)),
-    "id": Language("Indonesian", ",", "Jawabannya adalah {}.", "jawaban",
-                   (r"\bjawaban(?:nya)?\s+(?:adalah|ialah)", r"\bjawaban(?:nya)?\**\s*:")),
+    "id": Language(
+        "Indonesian",
+        ",",
+        "Jawabannya adalah {}.",
+        "jawaban",
+        (r"\bjawaban(?:nya)?\s+(?:adalah|ialah)", r"\bjawaban(?:nya)?\**\s*:"),
+    ),
     "vi": Language("Vietnamese", ",", "Đáp án là {}.", "đáp", (r"\bđáp\s+án\s+(?:là|:)",)),
     "ko": Language("Korean", ".", "답은 {}입니다.", "답", (r"답\s*(?:은|:)",)),
     "hi": Language("Hindi", ".", "उत्तर है {}।", "उत्तर", (r"उत्तर\s*(?:है|:)",), indian_grouping=True),
@@ -185,7 +213,8 @@ _STRICT: list[tuple[re.Pattern, str | None, str]] = [
     (re.compile(r"\\boxed\s*\{(?P<num>[^\n]*)"), None, "\\boxed"),
 ] + [
     (re.compile(rf"(?:{phrase}){_LEAD}(?P<num>[^\n]*)", re.IGNORECASE), code, entry.keyword)
-    for code, entry in LANGUAGES.items() for phrase in entry.phrases
+    for code, entry in LANGUAGES.items()
+    for phrase in entry.phrases
 ]
 
 _TIME_OR_RATIO = object()  # the value of a time or a ratio: not a number
@@ -320,13 +349,18 @@ def _reads(match: re.Match, language: Language) -> list[_Read]:
             values = [(match.start(), _fraction(match.group("snum"), match.group("sden")))]
         else:
             at = match.start("numeral")
-            values = [(match.start() if offset == 0 else at + offset, value)
-                      for offset, value in _read_numeral(match.group("numeral"), language)]
+            values = [
+                (match.start() if offset == 0 else at + offset, value)
+                for offset, value in _read_numeral(match.group("numeral"), language)
+            ]
     except (InvalidOperation, ZeroDivisionError, ValueError):
         return []
     negative = bool(match.group("sign").strip())
-    return [_Read(start, -value if negative and index == 0 else value)
-            for index, (start, value) in enumerate(values) if value is not None]
+    return [
+        _Read(start, -value if negative and index == 0 else value)
+        for index, (start, value) in enumerate(values)
+        if value is not None
+    ]
 
 
 def _read_numeral(numeral: str, language: Language) -> list[tuple[int, Decimal]]:
@@ -343,8 +377,9 @@ def _read_numeral(numeral: str, language: Language) -> list[tuple[int, Decimal]]
         if value is not None:
             pieces.append((chunk.start(), value))
         else:
-            pieces.extend((chunk.start() + run.start(), Decimal(run.group()))
-                          for run in re.finditer(r"[0-9]+", chunk.group()))
+            pieces.extend(
+                (chunk.start() + run.start(), Decimal(run.group())) for run in re.finditer(r"[0-9]+", chunk.group())
+            )
     return pieces
 
 
@@ -380,8 +415,12 @@ def _grouped(groups: list[str], language: Language) -> bool:
         return False
     if all(len(group) == 3 for group in rest):
         return True
-    return (language.indian_grouping and len(first) <= 2 and len(rest[-1]) == 3
-            and all(len(group) == 2 for group in rest[:-1]))
+    return (
+        language.indian_grouping
+        and len(first) <= 2
+        and len(rest[-1]) == 3
+        and all(len(group) == 2 for group in rest[:-1])
+    )
 
 
 def _fraction(numerator: str, denominator: str) -> Fraction | None:

@@ -40,15 +40,26 @@ class LabelMethod:
 
 
 LABELERS: dict[str, LabelMethod] = {
-    "rollout": LabelMethod(rollout.run, rollout.RolloutConfig,
-                           "y = the best outcome of M policy continuations from s_{t+1}",
-                           shown=("label.num_rollouts",), reuses=True),
-    "fqi": LabelMethod(fqi_run.run, fqi_run.FQIConfig,
-                       "fitted Q-iteration: y = R + gamma * max Q_{l-1} over K candidate actions",
-                       shown=("label.iterations", "label.candidates", "label.init_qvm", "train.backbone"), shardable=False,
-                       trains=True),
-    "completion": LabelMethod(completion.run, completion.CompletionConfig,
-                              "y = the outcome of a stronger policy's completion(s) of s_{t+1}",
-                              shown=("label.strong_model", "label.strong_samples"), reuses=True),
+    "rollout": LabelMethod(
+        rollout.run,
+        rollout.RolloutConfig,
+        "y = the best outcome of M policy continuations from s_{t+1}",
+        shown=("label.num_rollouts",),
+        reuses=True,
+    ),
+    "fqi": LabelMethod(
+        fqi_run.run,
+        fqi_run.FQIConfig,
+        "fitted Q-iteration: y = R + gamma * max Q_{l-1} over K candidate actions",
+        shown=("label.iterations", "label.candidates", "label.init_qvm", "train.backbone"),
+        shardable=False,
+        trains=True,
+    ),
+    "completion": LabelMethod(
+        completion.run,
+        completion.CompletionConfig,
+        "y = the outcome of a stronger policy's completion(s) of s_{t+1}",
+        shown=("label.strong_model", "label.strong_samples"),
+        reuses=True,
+    ),
 }
-

@@ -33,8 +33,14 @@ class CompletionConfig:
 def strong_policy(policy, cfg: CompletionConfig):
     """The policy's settings with the stronger model, backend and options."""
     options = {name: {**policy.options.get(name, {}), **opts} for name, opts in cfg.strong_options.items()}
-    return type(policy)(**{**vars(policy), "model": cfg.strong_model, "backend": cfg.strong_backend,
-                           "options": {**policy.options, **options}})
+    return type(policy)(
+        **{
+            **vars(policy),
+            "model": cfg.strong_model,
+            "backend": cfg.strong_backend,
+            "options": {**policy.options, **options},
+        }
+    )
 
 
 def run(job):
@@ -49,8 +55,15 @@ def run(job):
         def prompt(rec):  # the stronger model reads the question in its own chat format
             problem = Problem(id=rec["id"], question=rec["question"], reference=rec["reference"])
             return backend.render(job.dataset.messages(problem, num_shots=job.config.data.num_shots))
+
         return prompt
 
-    return continuations_run(job, n=n, temperature=0.0 if n == 1 else cfg.strong_temperature, include_own=False,
-                             max_tokens=cfg.max_tokens, backend=lambda: job.backend(strong_policy(job.config.policy, cfg)),
-                             prompt_for=prompt_for)
+    return continuations_run(
+        job,
+        n=n,
+        temperature=0.0 if n == 1 else cfg.strong_temperature,
+        include_own=False,
+        max_tokens=cfg.max_tokens,
+        backend=lambda: job.backend(strong_policy(job.config.policy, cfg)),
+        prompt_for=prompt_for,
+    )

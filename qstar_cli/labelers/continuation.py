@@ -34,28 +34,63 @@ def grade_all(grade, pairs: list[tuple[dict, str]]) -> list[float]:
     return many(pairs) if many is not None else [grade(rec, text) for rec, text in pairs]
 
 
-def label_batch(records: list[dict], env, grade: Callable[[dict, str], float], fmt: StepFormat, *,
-                n: int, temperature: float, gamma: float, include_own: bool, method: str,
-                prompt_for: Callable[[dict], str] | None = None) -> list[dict]:
+def label_batch(
+    records: list[dict],
+    env,
+    grade: Callable[[dict, str], float],
+    fmt: StepFormat,
+    *,
+    n: int,
+    temperature: float,
+    gamma: float,
+    include_own: bool,
+    method: str,
+    prompt_for: Callable[[dict], str] | None = None,
+) -> list[dict]:
     """qlabels records for `records` (collect-rollouts records), one `complete` per state.
 
     `grade(record, solution_text)` is the 0/1 reward; `prompt_for(record)` the prompt a stronger
     policy continues from (default: the policy's own prompt as recorded).
     """
-    return next(label_batches([records], env, grade, fmt, n=n, temperature=temperature, gamma=gamma,
-                              include_own=include_own, method=method, prompt_for=prompt_for))
+    return next(
+        label_batches(
+            [records],
+            env,
+            grade,
+            fmt,
+            n=n,
+            temperature=temperature,
+            gamma=gamma,
+            include_own=include_own,
+            method=method,
+            prompt_for=prompt_for,
+        )
+    )
 
 
-def label_batches(batches: Iterable[list[dict]], env, grade: Callable[[dict, str], float], fmt: StepFormat, *,
-                  n: int, temperature: float, gamma: float, include_own: bool, method: str,
-                  prompt_for: Callable[[dict], str] | None = None) -> Iterator[list[dict]]:
+def label_batches(
+    batches: Iterable[list[dict]],
+    env,
+    grade: Callable[[dict, str], float],
+    fmt: StepFormat,
+    *,
+    n: int,
+    temperature: float,
+    gamma: float,
+    include_own: bool,
+    method: str,
+    prompt_for: Callable[[dict], str] | None = None,
+) -> Iterator[list[dict]]:
     """`label_batch` for each batch in turn, the next batch's states submitted before this batch is
     waited for (on vLLM the engine never drains between batches); yields each batch's records."""
     work = [(records, open_states(records, prompt_for)) for records in batches]
     results = completions(env, (requests for _, (_, requests, _) in work), n, temperature)
     for (records, (trees, _, owners)), outputs in zip(work, results):
-        pairs = [(records[qi], "".join(path(trees[qi], ni)) + c.text) for (qi, ni), cands in zip(owners, outputs)
-                 for c in cands]
+        pairs = [
+            (records[qi], "".join(path(trees[qi], ni)) + c.text)
+            for (qi, ni), cands in zip(owners, outputs)
+            for c in cands
+        ]
         rewards = iter(grade_all(grade, pairs))
         outcomes: dict[tuple[int, int], list[tuple[int, float]]] = {}
         for (qi, ni), cands in zip(owners, outputs):
@@ -66,14 +101,16 @@ def label_batches(batches: Iterable[list[dict]], env, grade: Callable[[dict, str
 def completions(env, batches: Iterable[list], n: int, temperature: float) -> Iterator[list[list]]:
     """n continuations of each request of each batch, batch by batch, the next batch submitted
     (`env.submit`) before this one is waited for (`env.collect`)."""
+
     def submit(requests: list) -> list[int]:
         return [env.submit("complete", question, steps, n, temperature) for question, steps in requests]
 
     return pipelined(batches, submit, env.collect)
 
 
-def relabel(records: list[dict], reused: dict[str, dict], *, n: int, gamma: float, include_own: bool,
-            method: str) -> list[dict]:
+def relabel(
+    records: list[dict], reused: dict[str, dict], *, n: int, gamma: float, include_own: bool, method: str
+) -> list[dict]:
     """qlabels records for `records` from the continuations another label run sampled from the same
     states (`reused`: its records by question id): the first n of each state's, nothing generated.
     The first n of M independent samples are n independent samples, so this is the label an M = n
@@ -101,15 +138,19 @@ def check_reuse(records: list[dict], reused: dict[str, dict], n: int, where: str
             raise QstarError(f"{where} has no labels for question {rec['id']!r}: reuse a run of the same rollouts")
         nodes = build_tree(rec["trajectories"])
         if [n_.step for n_ in nodes] != [o["step"] for o in old["nodes"]]:
-            raise QstarError(f"{where} labelled other steps for question {rec['id']!r}: reuse a run of the same rollouts")
+            raise QstarError(
+                f"{where} labelled other steps for question {rec['id']!r}: reuse a run of the same rollouts"
+            )
         for node, o in zip(nodes, old["nodes"]):
             if node.terminal:
                 continue
             if "continuations" not in o:
                 raise QstarError(f"{where} did not record its continuations (labelled by an older qstar); relabel it")
             if len(o["continuations"]) < n:
-                raise QstarError(f"{where} sampled {len(o['continuations'])} continuations per state; "
-                                 f"{n} asked for: reuse needs at most as many as were sampled")
+                raise QstarError(
+                    f"{where} sampled {len(o['continuations'])} continuations per state; "
+                    f"{n} asked for: reuse needs at most as many as were sampled"
+                )
 
 
 def _assemble(records, trees, outcomes, gamma, include_own, method) -> list[dict]:

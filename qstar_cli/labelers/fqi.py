@@ -25,21 +25,35 @@ from qstar_cli.labelers.tree import Node, build_tree, path, tree_to_records
 CANDIDATES = "candidates.jsonl"
 
 
-def candidate_records(records: list[dict], trees: list[list[Node]], owners: list[tuple[int, int]],
-                      proposals: list[list], grade) -> list[dict]:
+def candidate_records(
+    records: list[dict], trees: list[list[Node]], owners: list[tuple[int, int]], proposals: list[list], grade
+) -> list[dict]:
     """One candidates record per question: for each node, the K next actions proposed at its next
     state (`proposals[i]`, the search env's candidates for `owners[i]` = (question, node), as
     `tree.open_states` lists them). Only EOS ends a solution ("length" is a step cut at its token
     limit): those are graded, in one call."""
-    ends = [(records[qi], "".join(path(trees[qi], ni)) + c.text) for (qi, ni), cands in zip(owners, proposals)
-            for c in cands if c.finish == "eos"]
+    ends = [
+        (records[qi], "".join(path(trees[qi], ni)) + c.text)
+        for (qi, ni), cands in zip(owners, proposals)
+        for c in cands
+        if c.finish == "eos"
+    ]
     rewards = iter(grade_all(grade, ends))
-    per_node = {(qi, ni): [{"step": c.text, "terminal": c.finish == "eos",
-                            "reward": next(rewards) if c.finish == "eos" else 0.0} for c in cands]
-                for (qi, ni), cands in zip(owners, proposals, strict=True)}
-    return [{"schema": R.schema_tag("candidates"), "id": rec["id"],
-             "nodes": [per_node.get((qi, n.index), []) for n in nodes]}
-            for qi, (rec, nodes) in enumerate(zip(records, trees))]
+    per_node = {
+        (qi, ni): [
+            {"step": c.text, "terminal": c.finish == "eos", "reward": next(rewards) if c.finish == "eos" else 0.0}
+            for c in cands
+        ]
+        for (qi, ni), cands in zip(owners, proposals, strict=True)
+    }
+    return [
+        {
+            "schema": R.schema_tag("candidates"),
+            "id": rec["id"],
+            "nodes": [per_node.get((qi, n.index), []) for n in nodes],
+        }
+        for qi, (rec, nodes) in enumerate(zip(records, trees))
+    ]
 
 
 def next_actions(nodes: list[Node], node_candidates: list[list[dict]]) -> list[list[dict]]:
@@ -52,8 +66,12 @@ def next_actions(nodes: list[Node], node_candidates: list[list[dict]]) -> list[l
     return actions
 
 
-def targets(records: list[dict], candidates: dict[str, list[list[dict]]],
-            scores: dict[str, list[list[float | None]]] | None, gamma: float) -> list[list[float]]:
+def targets(
+    records: list[dict],
+    candidates: dict[str, list[list[dict]]],
+    scores: dict[str, list[list[float | None]]] | None,
+    gamma: float,
+) -> list[list[float]]:
     """y_l per node of every record, from `score_candidates`'s Q_{l-1} (None: Q_0 = 0).
 
     An a' that ends the solution is worth its reward, every other one its Q_{l-1}(s_{t+1}, a').
@@ -70,8 +88,9 @@ def targets(records: list[dict], candidates: dict[str, list[list[dict]]],
     return out
 
 
-def score_candidates(qvm, records: list[dict],
-                     candidates: dict[str, list[list[dict]]]) -> dict[str, list[list[float | None]]]:
+def score_candidates(
+    qvm, records: list[dict], candidates: dict[str, list[list[dict]]]
+) -> dict[str, list[list[float | None]]]:
     """Q_l(s_{t+1}, a') per node for each of its `next_actions`, in one batched scoring pass.
 
     An a' that ends the solution is not scored (None): its reward is its value.
@@ -108,5 +127,11 @@ def label_records(records: list[dict], ys: list[list[float]], gamma: float) -> l
 
 def target_stats(iteration: int, ys: list[list[float]]) -> dict:
     flat = [y for row in ys for y in row]
-    return {"iteration": iteration, "labels": len(flat), "mean_y": sum(flat) / len(flat),
-            "positive_rate": sum(y >= 0.5 for y in flat) / len(flat), "max_y": max(flat), "min_y": min(flat)}
+    return {
+        "iteration": iteration,
+        "labels": len(flat),
+        "mean_y": sum(flat) / len(flat),
+        "positive_rate": sum(y >= 0.5 for y in flat) / len(flat),
+        "max_y": max(flat),
+        "min_y": min(flat),
+    }

@@ -132,8 +132,12 @@ def _fit(job, it_dir: Path, stats: dict, labelled: list[dict]):
         return QVM.load(it_dir / "qvm", batch_size=config.train.score_batch_size), json.loads(done_file.read_text())
     if first:
         job.info(f"fqi iteration {stats['iteration']}/{job.cfg.iterations}: mean target {stats['mean_y']:.3f}")
-    meta = QVMMeta(step_format=str(job.fmt), datasets=[config.data.name], policy=config.policy.model or "embedded",
-                   label_method="fqi")
+    meta = QVMMeta(
+        step_format=str(job.fmt),
+        datasets=[config.data.name],
+        policy=config.policy.model or "embedded",
+        label_method="fqi",
+    )
     # every process holds the same weights after the fit, so each scores the next targets itself
     qvm, stats["train"] = fit_qvm(examples_from_records(labelled), config.train, it_dir, meta)
     if first:

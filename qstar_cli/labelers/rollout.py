@@ -26,20 +26,36 @@ class RolloutConfig:
 
     def problems(self) -> list[str]:
         if self.num_rollouts == 0 and not self.include_own_ending:
-            return ["label.num_rollouts=0 labels from the trajectories' own endings only; "
-                    "it needs label.include_own_ending=true"]
+            return [
+                "label.num_rollouts=0 labels from the trajectories' own endings only; "
+                "it needs label.include_own_ending=true"
+            ]
         return []
 
 
 def run(job):
     cfg = job.cfg
     temperature = cfg.temperature if cfg.temperature is not None else job.config.sampling.temperature
-    return continuations_run(job, n=cfg.num_rollouts, temperature=temperature, include_own=cfg.include_own_ending,
-                             max_tokens=cfg.max_tokens, backend=job.policy)
+    return continuations_run(
+        job,
+        n=cfg.num_rollouts,
+        temperature=temperature,
+        include_own=cfg.include_own_ending,
+        max_tokens=cfg.max_tokens,
+        backend=job.policy,
+    )
 
 
-def continuations_run(job, *, n: int, temperature: float, include_own: bool, max_tokens: int | None,
-                      backend: Callable, prompt_for: Callable | None = None):
+def continuations_run(
+    job,
+    *,
+    n: int,
+    temperature: float,
+    include_own: bool,
+    max_tokens: int | None,
+    backend: Callable,
+    prompt_for: Callable | None = None,
+):
     """Labels from n continuations of every s_{t+1}: reused from `--reuse`'s records, or none at all
     (n = 0: the own endings), else sampled from `backend()` in batches, each question's record
     appended as soon as its batch is done (an interrupted run resumes). `prompt_for(backend)` gives
@@ -49,15 +65,27 @@ def continuations_run(job, *, n: int, temperature: float, include_own: bool, max
     todo = rundir.todo(job.records, lambda r: r["id"])
     with rundir.session() as session:
         if todo and (job.reused is not None or n == 0):  # nothing to generate
-            job.save(rundir, session, [relabel(todo, job.reused or {}, n=n, gamma=gamma, include_own=include_own,
-                                               method=method)])
+            job.save(
+                rundir,
+                session,
+                [relabel(todo, job.reused or {}, n=n, gamma=gamma, include_own=include_own, method=method)],
+            )
         elif todo:
             job.info("loading the policy ...")
             policy = backend()
             # the labels see the policy as search does: one environment, continuations to the end
             env = job.env(policy, max_tokens=max_tokens or job.config.sampling.max_tokens)
-            batches = label_batches(job.batches(todo), env, job.grade, job.fmt, n=n, temperature=temperature,
-                                    gamma=gamma, include_own=include_own, method=method,
-                                    prompt_for=prompt_for(policy) if prompt_for else None)
+            batches = label_batches(
+                job.batches(todo),
+                env,
+                job.grade,
+                job.fmt,
+                n=n,
+                temperature=temperature,
+                gamma=gamma,
+                include_own=include_own,
+                method=method,
+                prompt_for=prompt_for(policy) if prompt_for else None,
+            )
             job.save(rundir, session, batches, backend=policy, done=len(job.records) - len(todo))
     return job.finish(rundir)

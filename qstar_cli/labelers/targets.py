@@ -15,11 +15,10 @@ from qstar_cli.labelers.tree import Node
 
 def discounted(outcomes: list[tuple[int, float]], gamma: float) -> list[float]:
     """(steps after the action, final reward) -> gamma^steps * R."""
-    return [gamma ** k * r for k, r in outcomes]
+    return [gamma**k * r for k, r in outcomes]
 
 
-def rollout_label(node: Node, continuations: list[tuple[int, float]], gamma: float,
-                  include_own: bool = True) -> dict:
+def rollout_label(node: Node, continuations: list[tuple[int, float]], gamma: float, include_own: bool = True) -> dict:
     """Best-of-rollout label (and soft mean) of one node."""
     if node.terminal and not continuations:
         # the solution ended with this step: nothing to roll out, the label is its reward
@@ -30,8 +29,13 @@ def rollout_label(node: Node, continuations: list[tuple[int, float]], gamma: flo
         return {"y": 0.0, "soft": 0.0, "n": 0, "n_correct": 0}
     # the sampled continuations are kept, in order, so a later run can relabel the same states
     # with fewer of them (label.reuse) instead of sampling again
-    return {"y": max(values), "soft": sum(values) / len(values), "n": len(values),
-            "n_correct": sum(v > 0 for v in values), "continuations": [list(c) for c in continuations]}
+    return {
+        "y": max(values),
+        "soft": sum(values) / len(values),
+        "n": len(values),
+        "n_correct": sum(v > 0 for v in values),
+        "continuations": [list(c) for c in continuations],
+    }
 
 
 def fqi_label(node: Node, next_values: list[float], gamma: float) -> float:

@@ -38,8 +38,15 @@ def build_tree(trajectories: list[dict]) -> list[Node]:
             key = (parent, text)
             if key not in children:
                 children[key] = len(nodes)
-                nodes.append(Node(index=len(nodes), parent=parent, step=text, depth=t,
-                                  mean_logprob=_mean_logprob(traj["steps"][t])))
+                nodes.append(
+                    Node(
+                        index=len(nodes),
+                        parent=parent,
+                        step=text,
+                        depth=t,
+                        mean_logprob=_mean_logprob(traj["steps"][t]),
+                    )
+                )
             node = nodes[children[key]]
             node.endings.append((len(steps) - t - 1, float(traj["reward"])))
             parent = node.index
@@ -74,8 +81,17 @@ def prefix(nodes: list[Node], index: int) -> list[str]:
 
 def tree_to_records(nodes: list[Node], labels: list[dict]) -> list[dict]:
     """Serialise nodes with their labels (one dict per node) for a qlabels record."""
-    return [{"parent": n.parent, "step": n.step, "depth": n.depth, "terminal": n.terminal,
-             "mean_logprob": n.mean_logprob, **lab} for n, lab in zip(nodes, labels)]
+    return [
+        {
+            "parent": n.parent,
+            "step": n.step,
+            "depth": n.depth,
+            "terminal": n.terminal,
+            "mean_logprob": n.mean_logprob,
+            **lab,
+        }
+        for n, lab in zip(nodes, labels)
+    ]
 
 
 def open_states(records: list[dict], prompt_for: Callable[[dict], str] | None = None):

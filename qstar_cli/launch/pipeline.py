@@ -56,11 +56,16 @@ def dry_run_print(section: str, config) -> None:
     from qstar_cli.stages.common import check_names, select_problems
 
     data = getattr(config, "data", None)
-    if section in ("collect", "eval") and resolve_data_dir(data.data_dir) is None \
-            and getattr(DATASETS.get(data.name), "hub", ""):
+    if (
+        section in ("collect", "eval")
+        and resolve_data_dir(data.data_dir) is None
+        and getattr(DATASETS.get(data.name), "hub", "")
+    ):
         check_names(data)
-        ui.info(f"{data.name}/{data.split} comes from the Hugging Face hub: the run downloads and checks it "
-                f"(a dry run downloads nothing; --data-dir reads a local copy)")
+        ui.info(
+            f"{data.name}/{data.split} comes from the Hugging Face hub: the run downloads and checks it "
+            f"(a dry run downloads nothing; --data-dir reads a local copy)"
+        )
     elif section in ("collect", "eval"):
         _, problems, total = select_problems(data)
         shard = f", shard {data.shard} of {total}" if data.shard else ""
@@ -74,8 +79,11 @@ def dry_run_print(section: str, config) -> None:
 
 def plan(recipes: list[str], sets: list[str]) -> list[tuple[str, str, object]]:
     """(recipe, stage, resolved config) for every stage to run, all checked before any runs."""
-    planned = [(recipe, stage, resolve(STAGE_CONFIGS[stage], recipe, sets, {}))
-               for recipe in recipes for stage in stages_of(recipe)]
+    planned = [
+        (recipe, stage, resolve(STAGE_CONFIGS[stage], recipe, sets, {}))
+        for recipe in recipes
+        for stage in stages_of(recipe)
+    ]
     writers: dict[Path, str] = {}
     for recipe, stage, config in planned:
         preflight(stage, config)
@@ -108,7 +116,9 @@ def run(recipes: list[str], sets: list[str] | None = None, dry_run: bool = False
         for recipe, stage, config in planned:
             ui.out.rule(f"[bold]{recipe}: {STAGES[stage].command}[/bold]")
             ui.out.print(to_yaml(config), end="", highlight=False)
-        ui.out.print(f"{len(planned)} stages: " + " -> ".join(STAGES[s].command for _, s, _ in planned), highlight=False)
+        ui.out.print(
+            f"{len(planned)} stages: " + " -> ".join(STAGES[s].command for _, s, _ in planned), highlight=False
+        )
         return []
     done = []
     with keep_engines():

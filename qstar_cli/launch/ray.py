@@ -46,24 +46,38 @@ def run(section: str, config) -> Path:
     n = _shard_count(config, out, gpus, total, ray)
     recipe = _write_recipe(config, out, stage.command)
     todo = S.unfinished(out, n, config)
-    ui.info(f"{stage.command} on Ray ({config.ray.address}): {total} questions in {n} shards, "
-            f"{config.ray.cpus_per_shard} CPU and {gpus} GPU each, {config.ray.retries} retries; "
-            f"{len(todo)} to run -> {out}")
-    task = ray.remote(_run_shard).options(num_cpus=config.ray.cpus_per_shard, num_gpus=gpus,
-                                          max_retries=config.ray.retries, retry_exceptions=True)
+    ui.info(
+        f"{stage.command} on Ray ({config.ray.address}): {total} questions in {n} shards, "
+        f"{config.ray.cpus_per_shard} CPU and {gpus} GPU each, {config.ray.retries} retries; "
+        f"{len(todo)} to run -> {out}"
+    )
+    task = ray.remote(_run_shard).options(
+        num_cpus=config.ray.cpus_per_shard, num_gpus=gpus, max_retries=config.ray.retries, retry_exceptions=True
+    )
     env = {k: v for k, v in os.environ.items() if k.startswith(FORWARD_ENV)}
     logs = S.folder(out) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     refs = {}
     for i in todo:
-        command = ["-m", "qstar_cli.cli", stage.command, "--recipe", str(recipe), "--set", f"data.shard={i}/{n}",
-                   "--out", str(S.shard_out(out, i, n))]
+        command = [
+            "-m",
+            "qstar_cli.cli",
+            stage.command,
+            "--recipe",
+            str(recipe),
+            "--set",
+            f"data.shard={i}/{n}",
+            "--out",
+            str(S.shard_out(out, i, n)),
+        ]
         refs[task.remote(command, str(Path.cwd()), env, str(logs / f"shard{i}.log"), str(logs / "attempts.log"))] = i
     failed = _wait(ray, refs, stage, out, n, total, logs)
     if failed:
         detail = "; ".join(f"shard {i}: {why} (log {logs / f'shard{i}.log'})" for i, why in sorted(failed.items()))
-        raise QstarError(f"{len(failed)} of {n} shards failed after {config.ray.retries} retries: {detail}. "
-                         "Rerun the same command to resume them (finished questions are kept)")
+        raise QstarError(
+            f"{len(failed)} of {n} shards failed after {config.ray.retries} retries: {detail}. "
+            "Rerun the same command to resume them (finished questions are kept)"
+        )
     from qstar_cli.stages import merge
 
     merge.run([str(S.shard_out(out, i, n)) for i in range(n)], str(out))
@@ -172,8 +186,12 @@ def _wait(ray, refs: dict, stage, out: Path, n: int, total: int, logs: Path) -> 
                 done = sum(c.poll()[0] for c in counters.values())
                 tokens = sum(c.tokens for c in counters.values()) - tokens_before
                 retries = max(0, _lines(logs / "attempts.log") - attempts_before - len(refs))
-                bar.update(task, completed=done, stats=f"{len(refs) - len(pending)}/{len(refs)} shards  "
-                           f"{tokens / max(time.monotonic() - started, 1e-9):,.0f} tok/s  retries {retries}")
+                bar.update(
+                    task,
+                    completed=done,
+                    stats=f"{len(refs) - len(pending)}/{len(refs)} shards  "
+                    f"{tokens / max(time.monotonic() - started, 1e-9):,.0f} tok/s  retries {retries}",
+                )
     except KeyboardInterrupt:
         for ref in refs:
             ray.cancel(ref, force=True)
@@ -197,7 +215,7 @@ class _Counter:
         with self.path.open("rb") as f:
             f.seek(self.offset)
             chunk = f.read(size - self.offset)
-        complete = chunk[:chunk.rfind(b"\n") + 1]
+        complete = chunk[: chunk.rfind(b"\n") + 1]
         self.offset += len(complete)
         for line in complete.splitlines():
             try:
@@ -235,8 +253,14 @@ def _run_shard(command: list[str], cwd: str, env: dict, log: str, attempts: str)
     with open(attempts, "a", encoding="utf-8") as f:
         f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {socket.gethostname()} pid {os.getpid()} {' '.join(command)}\n")
     with open(log, "ab") as f:
-        code = subprocess.run([sys.executable, *command], cwd=cwd, env={**os.environ, **env}, stdout=f,
-                              stderr=subprocess.STDOUT, preexec_fn=_die_with_parent).returncode
+        code = subprocess.run(
+            [sys.executable, *command],
+            cwd=cwd,
+            env={**os.environ, **env},
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        ).returncode
     if code != 0:
         raise RuntimeError(f"the stage exited with status {code}")
 

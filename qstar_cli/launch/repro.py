@@ -52,8 +52,15 @@ def configs(recipe: str, sets: list[str], work: Path) -> list[tuple[str, object]
     return out
 
 
-def run(recipe: str, expect_path: str | None = None, out: str | None = None, sets: list[str] | None = None,
-        record_path: str | None = None, resume: bool = False, dry_run: bool = False) -> list[expect.Check]:
+def run(
+    recipe: str,
+    expect_path: str | None = None,
+    out: str | None = None,
+    sets: list[str] | None = None,
+    record_path: str | None = None,
+    resume: bool = False,
+    dry_run: bool = False,
+) -> list[expect.Check]:
     if expect_path and record_path:
         raise QstarError("give --expect (check a rerun) or --record (write its numbers), not both")
     # parent and name: recipes/cpu/mawps/qvm.yaml and recipes/cpu/svamp/qvm.yaml must not share a folder
@@ -69,8 +76,10 @@ def run(recipe: str, expect_path: str | None = None, out: str | None = None, set
         ui.out.print(f"stages: {' -> '.join(stages)}; work folder: {work}; checks: {len(checks)}", highlight=False)
         return checks
     if work.exists() and any(work.iterdir()) and not resume:
-        raise QstarError(f"{work} is not empty: a reproduction reruns from scratch, so remove it, pass another "
-                         f"--out, or --resume to finish an interrupted reproduction")
+        raise QstarError(
+            f"{work} is not empty: a reproduction reruns from scratch, so remove it, pass another "
+            f"--out, or --resume to finish an interrupted reproduction"
+        )
     from qstar_cli.backends import keep_engines
 
     metrics: dict[str, dict] = {}
@@ -104,6 +113,11 @@ def show(checks: list[expect.Check]) -> None:
     for col in ("metric", "recorded", "allowed range", "reproduced", "ok"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for c in checks:
-        table.add_row(c.metric, num(c.expected), f"[{num(c.lo)}, {num(c.hi)}]",
-                      "missing" if c.got is None else num(c.got), "ok" if c.ok else "[bold red]FAIL[/bold red]")
+        table.add_row(
+            c.metric,
+            num(c.expected),
+            f"[{num(c.lo)}, {num(c.hi)}]",
+            "missing" if c.got is None else num(c.got),
+            "ok" if c.ok else "[bold red]FAIL[/bold red]",
+        )
     ui.out.print(table)

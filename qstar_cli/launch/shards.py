@@ -33,14 +33,17 @@ def check(section: str, config) -> tuple[Path, int]:
     """Every check a user's input can fail that loads no model, as the stage itself makes them:
     (the merged run folder, the number of questions over all shards)."""
     if config.data.shard:
-        raise QstarError(f"the recipe already sets data.shard={config.data.shard}; "
-                         "the launcher gives each shard its own")
+        raise QstarError(
+            f"the recipe already sets data.shard={config.data.shard}; the launcher gives each shard its own"
+        )
     out, problems, inputs, unused = _identity(section, config)
     out = Path(out).resolve()
     found = check_run(out, stage=_command(section), config=to_dict(config), inputs=inputs, unused=unused)
     if found is not None and not found.get("complete"):
-        raise QstarError(f"{out} holds a run that is not complete; finish it without a launcher "
-                         f"(rerun the same command), or choose another --out")
+        raise QstarError(
+            f"{out} holds a run that is not complete; finish it without a launcher "
+            f"(rerun the same command), or choose another --out"
+        )
     if found:
         verify_complete(out, found, out / _records(section))
     return out, len(problems)
@@ -95,8 +98,9 @@ def unfinished(out: Path, n: int, config) -> list[int]:
             continue
         shard = replace(config, data=replace(config.data, shard=f"{i}/{n}"))
         _, _, inputs, unused = _identity(section, shard)
-        found = check_run(shard_out(out, i, n), stage=_command(section), config=to_dict(shard), inputs=inputs,
-                          unused=unused)
+        found = check_run(
+            shard_out(out, i, n), stage=_command(section), config=to_dict(shard), inputs=inputs, unused=unused
+        )
         if found:
             verify_complete(shard_out(out, i, n), found, shard_out(out, i, n) / _records(section))
     return todo

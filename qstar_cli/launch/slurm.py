@@ -55,9 +55,13 @@ class SlurmJob:
     def shards_script(self) -> str:
         shard_out = f"{shlex.quote(str(self.shard_out(0).parent))}/shard${{i}}of{self.shards}"
         command = " ".join(map(shlex.quote, self.stage_command()))
-        lines = ["#!/bin/bash", f"#SBATCH --job-name=qstar-{self.section}",
-                 f"#SBATCH --output={self.folder / 'logs'}/shard-%a.log", "#SBATCH --requeue",
-                 "#SBATCH --open-mode=append"]  # a requeued task adds to its log, never truncates it
+        lines = [
+            "#!/bin/bash",
+            f"#SBATCH --job-name=qstar-{self.section}",
+            f"#SBATCH --output={self.folder / 'logs'}/shard-%a.log",
+            "#SBATCH --requeue",
+            "#SBATCH --open-mode=append",
+        ]  # a requeued task adds to its log, never truncates it
         lines += [f"#SBATCH {opt}" for opt in self._resources()]
         lines += [
             "# one task per shard; a rerun of a task resumes its shard (finished questions are kept)",
@@ -74,11 +78,18 @@ class SlurmJob:
 
     def merge_script(self) -> str:
         shard_dirs = " ".join(shlex.quote(str(self.shard_out(i))) for i in range(self.shards))
-        lines = ["#!/bin/bash", f"#SBATCH --job-name=qstar-{self.section}-merge",
-                 f"#SBATCH --output={self.folder / 'logs'}/merge.log", "#SBATCH --cpus-per-task=1"]
+        lines = [
+            "#!/bin/bash",
+            f"#SBATCH --job-name=qstar-{self.section}-merge",
+            f"#SBATCH --output={self.folder / 'logs'}/merge.log",
+            "#SBATCH --cpus-per-task=1",
+        ]
         lines += [f"#SBATCH {opt}" for opt in self._resources(merge=True)]
-        lines += ["set -eu", f"cd {shlex.quote(str(Path.cwd()))}",
-                  f"{shlex.quote(self.python)} -m qstar_cli.cli merge {shard_dirs} --out {shlex.quote(str(self.out))}"]
+        lines += [
+            "set -eu",
+            f"cd {shlex.quote(str(Path.cwd()))}",
+            f"{shlex.quote(self.python)} -m qstar_cli.cli merge {shard_dirs} --out {shlex.quote(str(self.out))}",
+        ]
         return "\n".join(lines) + "\n"
 
     def _resources(self, merge: bool = False) -> list[str]:
@@ -86,8 +97,12 @@ class SlurmJob:
         opts += list(self.sbatch_args)
         if merge:
             return opts
-        per_task = (("gpus-per-task", self.gpus_per_shard), ("cpus-per-task", self.cpus_per_shard), ("mem", self.mem),
-                    ("time", self.time))
+        per_task = (
+            ("gpus-per-task", self.gpus_per_shard),
+            ("cpus-per-task", self.cpus_per_shard),
+            ("mem", self.mem),
+            ("time", self.time),
+        )
         opts += [f"--{name}={value}" for name, value in per_task if value]
         return opts
 
@@ -148,8 +163,9 @@ def _sbatch(*args: str) -> str:
     try:
         result = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True, timeout=120)
     except FileNotFoundError:
-        raise QstarError("sbatch not found: run qstar launch slurm on a Slurm login node "
-                         "(or --dry-run to write the scripts only)") from None
+        raise QstarError(
+            "sbatch not found: run qstar launch slurm on a Slurm login node (or --dry-run to write the scripts only)"
+        ) from None
     if result.returncode != 0:
         raise QstarError(f"sbatch refused the job: {result.stderr.strip() or result.stdout.strip()}")
     return result.stdout.strip().split(";")[0]

@@ -24,8 +24,14 @@ from qstar_cli.errors import QstarError
 ENTRY_KEYS = {"value", "ci95", "tolerance", "rel_tolerance", "note", "source"}
 EPS = 1e-9  # values written as JSON decimals must still compare equal to themselves
 # What `--record` writes for eval runs: accuracy with its CI, exact counts, costs within 10%.
-RECORDED = {"accuracy": None, "questions": 0.0, "tokens_per_question": 0.1, "policy_calls_per_question": 0.1,
-            "qvm_calls_per_question": 0.1, "expansions_per_question": 0.1}
+RECORDED = {
+    "accuracy": None,
+    "questions": 0.0,
+    "tokens_per_question": 0.1,
+    "policy_calls_per_question": 0.1,
+    "qvm_calls_per_question": 0.1,
+    "expansions_per_question": 0.1,
+}
 
 
 @dataclass
@@ -66,11 +72,12 @@ def load(path: str | Path, stages: list[str]) -> list[Check]:
         if not dot or not key or stage not in stages:
             raise QstarError(f"{where} must be STAGE.KEY with STAGE one of the recipe's stages ({', '.join(stages)})")
         if not isinstance(entry, dict) or "value" not in entry:
-            raise QstarError(f"{where} needs a recorded \"value\"")
+            raise QstarError(f'{where} needs a recorded "value"')
         unknown = set(entry) - ENTRY_KEYS
         if unknown:
-            raise QstarError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}; "
-                             f"known: {', '.join(sorted(ENTRY_KEYS))}")
+            raise QstarError(
+                f"{where} has unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(ENTRY_KEYS))}"
+            )
         value = _number(entry["value"], f"{where} value")
         lo, hi = -math.inf, math.inf
         if "ci95" in entry:

@@ -24,29 +24,54 @@ code { background: #f3f4f6; padding: 0 0.2rem; }
 
 def table(header: tuple[str, ...], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td{"" if h in TEXT_COLUMNS else " class=num"}>{escape(c)}</td>'
-                                    for h, c in zip(header, row)) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td{'' if h in TEXT_COLUMNS else ' class=num'}>{escape(c)}</td>" for h, c in zip(header, row))
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            f'<style>{CSS}</style></head><body>\n{body}\n</body></html>\n')
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )
 
 
-def report_page(comparison: str, paired: str, paired_notes: list[str], plot_svg: str,
-                tree_links: list[tuple[str, str]], notes: list[str], extra: str = "") -> str:
-    parts = ["<h1>qstar report</h1>", "<h2>Runs</h2>", comparison,
-             '<p class="note">Accuracy CIs are the 95% bootstrap intervals recorded by <code>qstar eval</code>; '
-             "tokens, calls and wall time are per question as recorded.</p>",
-             "<h2>Paired tests</h2>", paired or "<p>No two runs on the same questions.</p>"]
+def report_page(
+    comparison: str,
+    paired: str,
+    paired_notes: list[str],
+    plot_svg: str,
+    tree_links: list[tuple[str, str]],
+    notes: list[str],
+    extra: str = "",
+) -> str:
+    parts = [
+        "<h1>qstar report</h1>",
+        "<h2>Runs</h2>",
+        comparison,
+        '<p class="note">Accuracy CIs are the 95% bootstrap intervals recorded by <code>qstar eval</code>; '
+        "tokens, calls and wall time are per question as recorded.</p>",
+        "<h2>Paired tests</h2>",
+        paired or "<p>No two runs on the same questions.</p>",
+    ]
     parts += [f'<p class="note">{escape(n)}</p>' for n in paired_notes]
     if extra:  # more tables, already rendered with their headings
         parts.append(extra)
-    parts += ["<h2>Accuracy vs. generated tokens</h2>", f'<div class="figure">{plot_svg}</div>', "<h2>Search trees</h2>"]
+    parts += [
+        "<h2>Accuracy vs. generated tokens</h2>",
+        f'<div class="figure">{plot_svg}</div>',
+        "<h2>Search trees</h2>",
+    ]
     if tree_links:
-        parts.append("<ul>" + "".join(f'<li><a href="{escape(href)}">{escape(label)}</a></li>'
-                                      for label, href in tree_links) + "</ul>")
+        parts.append(
+            "<ul>"
+            + "".join(f'<li><a href="{escape(href)}">{escape(label)}</a></li>' for label, href in tree_links)
+            + "</ul>"
+        )
     else:
         parts.append("<p>No run saved search trees (<code>qstar eval --trees</code> with A*, beam or MCTS).</p>")
     parts += [f'<p class="note">{escape(n)}</p>' for n in notes]
@@ -55,11 +80,18 @@ def report_page(comparison: str, paired: str, paired_notes: list[str], plot_svg:
 
 def tree_page(run_name: str, method: str, record: dict, svg: str) -> str:
     verdict = "correct" if record.get("correct") else "incorrect"
-    facts = [("run", run_name), ("method", method), ("question id", record["id"]),
-             ("reference", str(record.get("reference"))), ("answer", f"{record.get('answer')} ({verdict})"),
-             ("nodes", str(len(record.get("tree") or [])))]
+    facts = [
+        ("run", run_name),
+        ("method", method),
+        ("question id", record["id"]),
+        ("reference", str(record.get("reference"))),
+        ("answer", f"{record.get('answer')} ({verdict})"),
+        ("nodes", str(len(record.get("tree") or []))),
+    ]
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts)
-    body = (f"<h1>Search tree: {escape(record['id'])} ({escape(run_name)})</h1>"
-            f"<table>{rows}</table><p>{escape(record.get('question', ''))}</p>"
-            f'<div class="tree">{svg}</div>')
+    body = (
+        f"<h1>Search tree: {escape(record['id'])} ({escape(run_name)})</h1>"
+        f"<table>{rows}</table><p>{escape(record.get('question', ''))}</p>"
+        f'<div class="tree">{svg}</div>'
+    )
     return page(f"qstar tree {record['id']} {run_name}", body)

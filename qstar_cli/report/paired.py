@@ -49,12 +49,18 @@ def compare(run: EvalRun, baseline: EvalRun, resamples: int = 1000) -> Paired:
     ours, theirs = run.correct_by_id(), baseline.correct_by_id()
     if set(ours) != set(theirs):
         common = len(set(ours) & set(theirs))
-        raise QstarError(f"{run.name} and {baseline.name} are on different questions ({len(ours)} vs {len(theirs)}, "
-                         f"{common} in common): a paired test needs the same questions (same --limit, "
-                         f"data.offset, --shard); rerun one, or report them without --paired")
+        raise QstarError(
+            f"{run.name} and {baseline.name} are on different questions ({len(ours)} vs {len(theirs)}, "
+            f"{common} in common): a paired test needs the same questions (same --limit, "
+            f"data.offset, --shard); rerun one, or report them without --paired"
+        )
     ids = sorted(ours)
-    return Paired(run, baseline, len(ids), *paired_stats([float(ours[i]) for i in ids],
-                                                         [float(theirs[i]) for i in ids], resamples))
+    return Paired(
+        run,
+        baseline,
+        len(ids),
+        *paired_stats([float(ours[i]) for i in ids], [float(theirs[i]) for i in ids], resamples),
+    )
 
 
 def paired_stats(a: list[float], b: list[float], resamples: int = 1000) -> tuple:
@@ -62,16 +68,23 @@ def paired_stats(a: list[float], b: list[float], resamples: int = 1000) -> tuple
     methods' 0/1 results on the same questions, in the same order."""
     wins = sum(x > y for x, y in zip(a, b))
     losses = sum(y > x for x, y in zip(a, b))
-    return ((sum(a) - sum(b)) / len(a) if a else 0.0, paired_bootstrap_ci(a, b, resamples), wins, losses,
-            mcnemar_exact(wins, losses))
+    return (
+        (sum(a) - sum(b)) / len(a) if a else 0.0,
+        paired_bootstrap_ci(a, b, resamples),
+        wins,
+        losses,
+        mcnemar_exact(wins, losses),
+    )
 
 
 def compare_all(runs: list[EvalRun], baseline: str | list[str] | None = None, resamples: int = 1000) -> list[Paired]:
     wanted = [baseline] if isinstance(baseline, str) or baseline is None else list(baseline)
     for name in wanted:
         if name and not any(matches(r, name) for r in runs):
-            raise QstarError(f"--baseline {name!r} names none of the runs (give a run directory, its name, "
-                             f"or a search method such as greedy)")
+            raise QstarError(
+                f"--baseline {name!r} names none of the runs (give a run directory, its name, "
+                f"or a search method such as greedy)"
+            )
     out, done = [], set()
     for name in wanted:
         for group in groups(runs).values():

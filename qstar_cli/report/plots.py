@@ -40,8 +40,9 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path, curves: dict | None 
     panels: dict[str, list[EvalRun]] = {}
     for r in runs:
         panels.setdefault(f"{r.data_label}/{r.split}", []).append(r)
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.5 + 4.6 * len(panels), 4.6), dpi=150, sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(1.5 + 4.6 * len(panels), 4.6), dpi=150, sharey=True, squeeze=False
+    )
     top = max(100 * r.metrics["accuracy_ci95"][1] for r in runs)
     methods: list[str] = []
     for ax, (title, group) in zip(axes[0], panels.items()):
@@ -53,16 +54,46 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path, curves: dict | None 
             color = COLORS.get(r.search, "#111827")
             if id(r) in curves:
                 cx = [t for t, _, _ in curves[id(r)]]
-                ax.plot(cx, [100 * a for _, a, _ in curves[id(r)]], linestyle="--", marker=".", color=color,
-                        linewidth=1.1, markersize=5, zorder=2)
-                ax.fill_between(cx, [100 * ci[0] for _, _, ci in curves[id(r)]],
-                                [100 * ci[1] for _, _, ci in curves[id(r)]], color=color, alpha=0.12, linewidth=0,
-                                zorder=1)
-            ax.errorbar([x], [y], yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], fmt="o", color=color, ecolor=color,
-                        elinewidth=1.2, capsize=4, markersize=7, zorder=3)
+                ax.plot(
+                    cx,
+                    [100 * a for _, a, _ in curves[id(r)]],
+                    linestyle="--",
+                    marker=".",
+                    color=color,
+                    linewidth=1.1,
+                    markersize=5,
+                    zorder=2,
+                )
+                ax.fill_between(
+                    cx,
+                    [100 * ci[0] for _, _, ci in curves[id(r)]],
+                    [100 * ci[1] for _, _, ci in curves[id(r)]],
+                    color=color,
+                    alpha=0.12,
+                    linewidth=0,
+                    zorder=1,
+                )
+            ax.errorbar(
+                [x],
+                [y],
+                yerr=[[max(y - lo, 0)], [max(hi - y, 0)]],
+                fmt="o",
+                color=color,
+                ecolor=color,
+                elinewidth=1.2,
+                capsize=4,
+                markersize=7,
+                zorder=3,
+            )
             if i in labelled:  # stacked, so labels of coinciding points do not cover each other
-                ax.annotate(r.name, (x, y), textcoords="offset points", xytext=(7, 5 + 10 * labelled[i]),
-                            fontsize=7, color=color)
+                ax.annotate(
+                    r.name,
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(7, 5 + 10 * labelled[i]),
+                    fontsize=7,
+                    color=color,
+                )
             if r.search not in methods:
                 methods.append(r.search)
         xs = [max(r.metrics["tokens_per_question"], 1e-9) for r in group]
@@ -80,8 +111,17 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path, curves: dict | None 
         ax.grid(True, which="major", color="#e5e7eb", zorder=0)
     axes[0][0].set_ylabel("accuracy (%), 95% CI")
     methods.sort(key=lambda s: list(COLORS).index(s) if s in COLORS else len(COLORS))  # cheapest method first
-    handles = [plt.Line2D([], [], color=COLORS.get(s, "#111827"), marker="o", linestyle="",
-                          label=SEARCHERS[s].label if s in SEARCHERS else s) for s in methods]
+    handles = [
+        plt.Line2D(
+            [],
+            [],
+            color=COLORS.get(s, "#111827"),
+            marker="o",
+            linestyle="",
+            label=SEARCHERS[s].label if s in SEARCHERS else s,
+        )
+        for s in methods
+    ]
     fig.legend(handles=handles, fontsize=8, loc="center right", frameon=False)
     fig.suptitle("Accuracy vs. compute", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1 - 1.15 / (1.5 + 4.6 * len(panels)), 1))  # room for the legend
@@ -99,8 +139,11 @@ def _needs_label(group: list[EvalRun]) -> dict[int, int]:
     ys = [100 * r.metrics["accuracy"] for r in group]
     out: dict[int, int] = {}
     for i, r in enumerate(group):
-        near = [j for j in range(len(group)) if j != i and abs(ys[j] - ys[i]) < 1.0
-                and abs(xs[j] - xs[i]) <= 0.03 * max(xs[i], xs[j], 1e-9)]
+        near = [
+            j
+            for j in range(len(group))
+            if j != i and abs(ys[j] - ys[i]) < 1.0 and abs(xs[j] - xs[i]) <= 0.03 * max(xs[i], xs[j], 1e-9)
+        ]
         if near or sum(o.search == r.search for o in group) > 1:
             out[i] = sum(1 for j in near if j < i)
     return out
@@ -110,7 +153,7 @@ def inline_svg(svg_path: Path) -> str:
     """The <svg> element of a saved SVG file for embedding in HTML: no XML prolog, no doctype and
     no RDF metadata block (its namespace URLs look like references to a reader of the page)."""
     text = svg_path.read_text(encoding="utf-8")
-    return re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg") :], flags=re.S)
 
 
 def accuracy_vs_auc(found: list, out_stem: Path) -> tuple[Path, Path]:
@@ -127,8 +170,9 @@ def accuracy_vs_auc(found: list, out_stem: Path) -> tuple[Path, Path]:
     panels: dict[str, list] = {}
     for t in found:
         panels.setdefault(f"{t.reference.data_label}/{t.reference.split}", []).append(t)
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.5 + 5.2 * len(panels), 4.8), dpi=150, sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(1.5 + 5.2 * len(panels), 4.8), dpi=150, sharey=True, squeeze=False
+    )
     for ax, (title, group) in zip(axes[0], panels.items()):
         drawn, refs = set(), set()
         for t in group:
@@ -136,28 +180,67 @@ def accuracy_vs_auc(found: list, out_stem: Path) -> tuple[Path, Path]:
             if t.curve not in drawn:
                 drawn.add(t.curve)
                 on = [p for p in t.points if p.on_curve]
-                ax.plot([p.auc for p in on], [100 * p.accuracy for p in on], color=color, linewidth=1.2,
-                        label=t.curve, zorder=2)
+                ax.plot(
+                    [p.auc for p in on],
+                    [100 * p.accuracy for p in on],
+                    color=color,
+                    linewidth=1.2,
+                    label=t.curve,
+                    zorder=2,
+                )
                 for p in t.points:
                     lo, hi = (100 * v for v in p.run.metrics["accuracy_ci95"])
                     y = 100 * p.accuracy
-                    xerr = ([[max(p.auc - p.auc_ci[0], 0)], [max(p.auc_ci[1] - p.auc, 0)]]
-                            if not math.isnan(p.auc_ci[0]) else None)
-                    ax.errorbar([p.auc], [y], xerr=xerr, yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], fmt="o",
-                                color=color, ecolor=color, elinewidth=0.9, capsize=3, markersize=6, zorder=3,
-                                markerfacecolor="white" if p.run.oracle is not None else color)
+                    xerr = (
+                        [[max(p.auc - p.auc_ci[0], 0)], [max(p.auc_ci[1] - p.auc, 0)]]
+                        if not math.isnan(p.auc_ci[0])
+                        else None
+                    )
+                    ax.errorbar(
+                        [p.auc],
+                        [y],
+                        xerr=xerr,
+                        yerr=[[max(y - lo, 0)], [max(hi - y, 0)]],
+                        fmt="o",
+                        color=color,
+                        ecolor=color,
+                        elinewidth=0.9,
+                        capsize=3,
+                        markersize=6,
+                        zorder=3,
+                        markerfacecolor="white" if p.run.oracle is not None else color,
+                    )
             if t.reference.name not in refs:
                 refs.add(t.reference.name)
                 y = 100 * t.reference.metrics["accuracy"]
                 ref_color = COLORS.get(t.reference.search, "#6b7280")
                 ax.axhline(y, color=ref_color, linestyle=":", linewidth=1.2, zorder=1)
-                ax.annotate(t.reference.method, (0.99, y), xycoords=("axes fraction", "data"), fontsize=7,
-                            color=ref_color, xytext=(0, 3), textcoords="offset points", ha="right")
+                ax.annotate(
+                    t.reference.method,
+                    (0.99, y),
+                    xycoords=("axes fraction", "data"),
+                    fontsize=7,
+                    color=ref_color,
+                    xytext=(0, 3),
+                    textcoords="offset points",
+                    ha="right",
+                )
             if math.isfinite(t.value):  # a diamond on the reference's line, its interval as a bar
                 y = 100 * t.reference.metrics["accuracy"]
                 lo, hi = (t.lowest if v == -math.inf else t.highest if v == math.inf else v for v in t.ci)
-                ax.errorbar([t.value], [y], xerr=[[max(t.value - lo, 0)], [max(hi - t.value, 0)]], fmt="D",
-                            color=color, ecolor=color, elinewidth=2.2, capsize=0, markersize=6, alpha=0.7, zorder=4)
+                ax.errorbar(
+                    [t.value],
+                    [y],
+                    xerr=[[max(t.value - lo, 0)], [max(hi - t.value, 0)]],
+                    fmt="D",
+                    color=color,
+                    ecolor=color,
+                    elinewidth=2.2,
+                    capsize=0,
+                    markersize=6,
+                    alpha=0.7,
+                    zorder=4,
+                )
         ax.set_xlim(0.3, 1.02)
         ax.set_ylim(-2, 102)
         ax.set_title(title, fontsize=10)

@@ -73,8 +73,9 @@ class EvalRun:
         """e.g. "A* K=6 N=6 budget=64", "beam w=4 K=4", "best-of-N n=8 by=qvm"."""
         method = SEARCHERS.get(self.search)
         parts = [method.label if method else self.search]
-        parts += [f"{label}={self.settings[key]}" for key, label in (method.shown if method else ())
-                  if key in self.settings]
+        parts += [
+            f"{label}={self.settings[key]}" for key, label in (method.shown if method else ()) if key in self.settings
+        ]
         if self.search == "astar" and self.settings.get("utility", "none") != "none":
             parts.append(f"g={self.settings.get('agg', 'min')}({self.settings['utility']})")
         if self.settings.get("answer", "best_f") != "best_f":  # a vote (A*, beam, best-of-N)
@@ -97,8 +98,10 @@ class EvalRun:
         if not path:
             return "-"
         if self.oracle is not None:
-            return (f"oracle M={self.oracle.get('rollouts', '?')} noise={self.oracle.get('noise', '?')} "
-                    f"(uses the reference answers)")
+            return (
+                f"oracle M={self.oracle.get('rollouts', '?')} noise={self.oracle.get('noise', '?')} "
+                f"(uses the reference answers)"
+            )
         name = "/".join(Path(path).parts[-2:]) or path
         backbone = self.metrics.get("qvm_backbone")
         if backbone and Path(backbone).is_absolute():

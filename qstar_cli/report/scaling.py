@@ -61,8 +61,15 @@ def best_scored_at(scores: list[float], finished: list[bool], correct: list[bool
     return sum(math.comb(size - 1 - k, n - 1) for k, i in enumerate(order) if correct[i]) / total
 
 
-def vote_at(scores: list[float], finished: list[bool], groups: list[int | None], correct: list[bool], n: int,
-            how: str, seed: str = "") -> float:
+def vote_at(
+    scores: list[float],
+    finished: list[bool],
+    groups: list[int | None],
+    correct: list[bool],
+    n: int,
+    how: str,
+    seed: str = "",
+) -> float:
     """Expected correctness of `choose(..., how)` over size-n subsets of the pool (kept in pool order):
     every subset when there are at most `EXACT_SUBSETS`, else `MC_SUBSETS` seeded random ones."""
     size = len(scores)
@@ -127,8 +134,9 @@ def curve(run: EvalRun, resamples: int = 1000) -> list[Point]:
         return []
     points = []
     for n in pool_sizes(max(len(r["terminals"]) for r in records)):
-        tokens = sum(r["usage"]["generated_tokens"] / len(r["terminals"]) * min(n, len(r["terminals"]))
-                     for r in records) / len(run.records)
+        tokens = sum(
+            r["usage"]["generated_tokens"] / len(r["terminals"]) * min(n, len(r["terminals"])) for r in records
+        ) / len(run.records)
         point = Point(n, tokens)
         for how in RULES[run.search]:
             # a question with no terminal at all scores 0, as the run itself does

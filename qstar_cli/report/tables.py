@@ -11,31 +11,93 @@ from qstar_cli.report.runs import EvalRun
 from qstar_cli.search.base import choose, group_answers
 from qstar_cli.stats import bootstrap_ci
 
-COMPARISON = ("run", "method", "dataset", "split", "model", "QVM", "questions", "accuracy (95% CI)",
-              "strict (95% CI)", "tokens/q", "policy calls/q", "QVM calls/q", "terminal AUC", "wall s")
+COMPARISON = (
+    "run",
+    "method",
+    "dataset",
+    "split",
+    "model",
+    "QVM",
+    "questions",
+    "accuracy (95% CI)",
+    "strict (95% CI)",
+    "tokens/q",
+    "policy calls/q",
+    "QVM calls/q",
+    "terminal AUC",
+    "wall s",
+)
 # the QVMs behind the runs, from their train-q metrics: does f rank steps, and better than what is free?
-QVMS = ("QVM", "train questions (examples)", "held-out questions (examples)", "held-out ROC-AUC (95% CI)",
-        "depth baseline", "log-prob baseline", "within-question AUC (log-prob)", "sibling AUC", "final-step AUC",
-        "ROC-AUC at depth 0 / 1 / 2 / 3", "calibration error", "held-out share positive")
-PAIRED = ("run", "baseline", "questions", "Δ accuracy (95% paired-bootstrap CI)", "only run / only baseline",
-          "McNemar p")
+QVMS = (
+    "QVM",
+    "train questions (examples)",
+    "held-out questions (examples)",
+    "held-out ROC-AUC (95% CI)",
+    "depth baseline",
+    "log-prob baseline",
+    "within-question AUC (log-prob)",
+    "sibling AUC",
+    "final-step AUC",
+    "ROC-AUC at depth 0 / 1 / 2 / 3",
+    "calibration error",
+    "held-out share positive",
+)
+PAIRED = (
+    "run",
+    "baseline",
+    "questions",
+    "Δ accuracy (95% paired-bootstrap CI)",
+    "only run / only baseline",
+    "McNemar p",
+)
 # runs of one method with the same settings on the same questions but other QVMs (e.g. QVM seeds)
 REPEATS = ("method", "dataset", "runs (QVMs)", "mean accuracy", "min - max", "tokens/q (mean)")
 # each way of choosing among a run's recorded terminals (eval.answer), and the ceiling: any terminal right
 CHOICES = (("best_f", "best-scored"), ("vote", "majority vote"), ("weighted", "weighted vote"))
-ANSWER_CHOICE = ("run", "method", "questions", *(f"{label} (95% CI)" for _, label in CHOICES),
-                 "pass@terminals (95% CI)")
+ANSWER_CHOICE = (
+    "run",
+    "method",
+    "questions",
+    *(f"{label} (95% CI)" for _, label in CHOICES),
+    "pass@terminals (95% CI)",
+)
 # self-consistency and best-of-N at n samples, from one run's pool of N per question (report.scaling)
 SCALING = ("run", "method", "n", "tokens/q", *(f"{label}@n (95% CI)" for _, label in CHOICES))
 # a guided search's accuracy against its heuristic's terminal AUC, and where it beats a reference
 # (report.threshold)
-CURVE = ("method", "heuristic", "run", "terminal AUC (95% CI)", "accuracy (95% CI)", "curve's accuracy at its AUC",
-         "pass@terminals", "tokens/q")
-THRESHOLDS = ("method", "reference", "reference accuracy", "questions", "points on the curve",
-              "threshold terminal AUC (95% CI)", "trained heuristics (terminal AUC)")
+CURVE = (
+    "method",
+    "heuristic",
+    "run",
+    "terminal AUC (95% CI)",
+    "accuracy (95% CI)",
+    "curve's accuracy at its AUC",
+    "pass@terminals",
+    "tokens/q",
+)
+THRESHOLDS = (
+    "method",
+    "reference",
+    "reference accuracy",
+    "questions",
+    "points on the curve",
+    "threshold terminal AUC (95% CI)",
+    "trained heuristics (terminal AUC)",
+)
 # columns rendered left-aligned; the rest are numbers
-TEXT_COLUMNS = {"run", "method", "dataset", "split", "model", "QVM", "baseline", "runs (QVMs)", "heuristic",
-                "reference", "trained heuristics (terminal AUC)"}
+TEXT_COLUMNS = {
+    "run",
+    "method",
+    "dataset",
+    "split",
+    "model",
+    "QVM",
+    "baseline",
+    "runs (QVMs)",
+    "heuristic",
+    "reference",
+    "trained heuristics (terminal AUC)",
+}
 
 
 def num(x: float | None, digits: int = 3) -> str:
@@ -51,7 +113,7 @@ def signed_pct(x: float) -> str:
 
 
 def with_ci(value: float | None, ci: list[float] | None, percent: bool = True) -> str:
-    """"41.0% [31.0, 51.0]" (or "0.81 [0.74, 0.88]" for a non-percentage); "-" for a metric the run
+    """ "41.0% [31.0, 51.0]" (or "0.81 [0.74, 0.88]" for a non-percentage); "-" for a metric the run
     did not record (strict accuracy before it existed)."""
     if value is None or ci is None:
         return "-"
@@ -64,12 +126,24 @@ def comparison_rows(runs: list[EvalRun]) -> list[list[str]]:
     rows = []
     for r in runs:
         m = r.metrics
-        rows.append([r.name, r.method, r.data_label, r.split, r.model, r.qvm, str(m["questions"]),
-                     with_ci(m["accuracy"], m["accuracy_ci95"]),
-                     with_ci(m.get("accuracy_strict"), m.get("accuracy_strict_ci95")),
-                     f"{m['tokens_per_question']:.0f}",
-                     f"{m.get('policy_calls_per_question', 0):.1f}", f"{m.get('qvm_calls_per_question', 0):.1f}",
-                     num(m.get("terminal_auc"), 2), f"{m.get('wall_seconds', 0):.0f}"])
+        rows.append(
+            [
+                r.name,
+                r.method,
+                r.data_label,
+                r.split,
+                r.model,
+                r.qvm,
+                str(m["questions"]),
+                with_ci(m["accuracy"], m["accuracy_ci95"]),
+                with_ci(m.get("accuracy_strict"), m.get("accuracy_strict_ci95")),
+                f"{m['tokens_per_question']:.0f}",
+                f"{m.get('policy_calls_per_question', 0):.1f}",
+                f"{m.get('qvm_calls_per_question', 0):.1f}",
+                num(m.get("terminal_auc"), 2),
+                f"{m.get('wall_seconds', 0):.0f}",
+            ]
+        )
     return rows
 
 
@@ -86,8 +160,16 @@ def repeat_rows(runs: list[EvalRun]) -> list[list[str]]:
             continue
         accs = [r.metrics["accuracy"] for r in group]
         tokens = [r.metrics["tokens_per_question"] for r in group]
-        rows.append([method, data, f"{len(group)} ({', '.join(r.name for r in group)})", f"{pct(sum(accs) / len(accs))}%",
-                     f"{pct(min(accs))} - {pct(max(accs))}", f"{sum(tokens) / len(tokens):.0f}"])
+        rows.append(
+            [
+                method,
+                data,
+                f"{len(group)} ({', '.join(r.name for r in group)})",
+                f"{pct(sum(accs) / len(accs))}%",
+                f"{pct(min(accs))} - {pct(max(accs))}",
+                f"{sum(tokens) / len(tokens):.0f}",
+            ]
+        )
     return rows
 
 
@@ -110,8 +192,10 @@ def answer_choice_rows(runs: list[EvalRun], resamples: int = 1000) -> list[list[
                 i = choose(scores, finished, groups, how)
                 right[how].append(float(i is not None and bool(ts[i]["correct"])))
         ceiling = [float(any(t["correct"] for t in rec["terminals"])) for rec in records]
-        rows.append([r.name, r.method, str(len(records))]
-                    + [with_ci(sum(v) / len(v), list(bootstrap_ci(v, resamples))) for v in [*right.values(), ceiling]])
+        rows.append(
+            [r.name, r.method, str(len(records))]
+            + [with_ci(sum(v) / len(v), list(bootstrap_ci(v, resamples))) for v in [*right.values(), ceiling]]
+        )
     return rows
 
 
@@ -121,8 +205,10 @@ def scaling_rows(curves: list[tuple[EvalRun, list]]) -> list[list[str]]:
     rows = []
     for run, points in curves:
         for p in points:
-            rows.append([run.name, run.method, str(p.n), f"{p.tokens:.0f}"]
-                        + [with_ci(p.accuracy.get(how), p.ci.get(how)) for how, _ in CHOICES])
+            rows.append(
+                [run.name, run.method, str(p.n), f"{p.tokens:.0f}"]
+                + [with_ci(p.accuracy.get(how), p.ci.get(how)) for how, _ in CHOICES]
+            )
     return rows
 
 
@@ -135,9 +221,18 @@ def curve_rows(found: list) -> list[list[str]]:
                 seen.add(id(p.run))
                 m = p.run.metrics
                 curve = "on it" if p.on_curve else ("-" if p.expected is None else f"{pct(p.expected)}%")
-                rows.append([t.curve, p.run.qvm, p.run.name, with_ci(p.auc, list(p.auc_ci), percent=False),
-                             with_ci(m["accuracy"], m["accuracy_ci95"]), curve,
-                             f"{pct(m.get('pass_at_terminals', 0))}%", f"{m['tokens_per_question']:.0f}"])
+                rows.append(
+                    [
+                        t.curve,
+                        p.run.qvm,
+                        p.run.name,
+                        with_ci(p.auc, list(p.auc_ci), percent=False),
+                        with_ci(m["accuracy"], m["accuracy_ci95"]),
+                        curve,
+                        f"{pct(m.get('pass_at_terminals', 0))}%",
+                        f"{m['tokens_per_question']:.0f}",
+                    ]
+                )
     return rows
 
 
@@ -147,10 +242,17 @@ def threshold_rows(found: list) -> list[list[str]]:
         ref = t.reference.metrics
         ci = f"[{t.show(t.ci[0])}, {t.show(t.ci[1])}]" if t.resamples else ""
         trained = [f"{p.run.qvm} {p.auc:.2f}" for p in t.points if p.run.oracle is None]
-        rows.append([t.curve, f"{t.reference.method} ({t.reference.name})", pct(ref["accuracy"]),
-                     str(len(t.reference.records)), str(sum(p.on_curve for p in t.points)),
-                     f"{t.show(t.value)} {ci}".strip(),
-                     "; ".join(trained) or "-"])
+        rows.append(
+            [
+                t.curve,
+                f"{t.reference.method} ({t.reference.name})",
+                pct(ref["accuracy"]),
+                str(len(t.reference.records)),
+                str(sum(p.on_curve for p in t.points)),
+                f"{t.show(t.value)} {ci}".strip(),
+                "; ".join(trained) or "-",
+            ]
+        )
     return rows
 
 
@@ -178,15 +280,28 @@ def qvm_rows(runs: list[EvalRun]) -> list[list[str]]:
             continue
         held = m.get("heldout", {})
         auc, ci = held.get("roc_auc"), held.get("roc_auc_ci95")
-        shown = num(auc) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "") + (" (too small)" if held.get("too_small") else "")
+        shown = (
+            num(auc)
+            + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+            + (" (too small)" if held.get("too_small") else "")
+        )
         by_depth = {str(d["depth"]): d["roc_auc"] for d in held.get("auc_by_depth") or []}
-        rows.append([r.qvm, f"{m['train_questions']} ({m['train_examples']:,})",
-                     f"{held.get('questions', 0)} ({held.get('examples', 0):,})", shown,
-                     num(held.get("baseline_position_auc")), num(held.get("baseline_logprob_auc")),
-                     f"{num(held.get('within_question_auc'))} ({num(held.get('baseline_logprob_within_question_auc'))})",
-                     num(held.get("sibling_auc")), num(held.get("final_step_auc")),
-                     " / ".join(num(by_depth.get(k), 2) for k in ("0", "1", "2", "3")),
-                     num(calibration_error(held.get("calibration") or [])), num(held.get("positive_rate"))])
+        rows.append(
+            [
+                r.qvm,
+                f"{m['train_questions']} ({m['train_examples']:,})",
+                f"{held.get('questions', 0)} ({held.get('examples', 0):,})",
+                shown,
+                num(held.get("baseline_position_auc")),
+                num(held.get("baseline_logprob_auc")),
+                f"{num(held.get('within_question_auc'))} ({num(held.get('baseline_logprob_within_question_auc'))})",
+                num(held.get("sibling_auc")),
+                num(held.get("final_step_auc")),
+                " / ".join(num(by_depth.get(k), 2) for k in ("0", "1", "2", "3")),
+                num(calibration_error(held.get("calibration") or [])),
+                num(held.get("positive_rate")),
+            ]
+        )
     return rows
 
 
@@ -194,9 +309,16 @@ def paired_rows(pairs: list[Paired]) -> list[list[str]]:
     rows = []
     for p in pairs:
         lo, hi = p.delta_ci95
-        rows.append([p.run.name, p.baseline.name, str(p.questions),
-                     f"{signed_pct(p.delta)} pts [{signed_pct(lo)}, {signed_pct(hi)}]",
-                     f"{p.wins} / {p.losses}", f"{p.p_mcnemar:.3g}"])
+        rows.append(
+            [
+                p.run.name,
+                p.baseline.name,
+                str(p.questions),
+                f"{signed_pct(p.delta)} pts [{signed_pct(lo)}, {signed_pct(hi)}]",
+                f"{p.wins} / {p.losses}",
+                f"{p.p_mcnemar:.3g}",
+            ]
+        )
     return rows
 
 

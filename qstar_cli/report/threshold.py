@@ -124,8 +124,9 @@ def base_method(run: EvalRun) -> str:
     return run.method.split(" with oracle")[0]
 
 
-def thresholds(runs: list[EvalRun], baseline: str | list[str] | None = None,
-               resamples: int = 1000, seed: int = 0) -> list[Threshold]:
+def thresholds(
+    runs: list[EvalRun], baseline: str | list[str] | None = None, resamples: int = 1000, seed: int = 0
+) -> list[Threshold]:
     """Every curve's threshold against every baseline of its questions that is not on it."""
     wanted = [baseline] if isinstance(baseline, str) or baseline is None else list(baseline)
     groups = paired.groups(runs)
@@ -156,14 +157,20 @@ def threshold(curve: list[EvalRun], reference: EvalRun, resamples: int = 1000, s
     def estimate(sample: list[int]) -> tuple[float, list[float | None]]:
         """(the threshold, every run's terminal AUC) on these questions."""
         aucs = [_auc([col[j] for j in sample]) for col in columns]
-        pts = [(auc, sum(col[j][0] for j in sample) / len(sample))
-               for col, auc, on in zip(columns, aucs, on_curve) if on and auc is not None]
+        pts = [
+            (auc, sum(col[j][0] for j in sample) / len(sample))
+            for col, auc, on in zip(columns, aucs, on_curve)
+            if on and auc is not None
+        ]
         r = sum(ref_column[j] for j in sample) / len(sample)
         return (crossing(pts, r) if pts else math.nan), aucs
 
     value, _ = estimate(list(range(len(ids))))
-    drawn = [(auc, sum(c[0] for c in col) / len(col)) for col, on in zip(columns, on_curve)
-             if on and (auc := _auc(col)) is not None]
+    drawn = [
+        (auc, sum(c[0] for c in col) / len(col))
+        for col, on in zip(columns, on_curve)
+        if on and (auc := _auc(col)) is not None
+    ]
     rng = random.Random(seed)
     draws, bags = [], [[] for _ in curve]
     for _ in range(resamples if ids else 0):
@@ -177,10 +184,19 @@ def threshold(curve: list[EvalRun], reference: EvalRun, resamples: int = 1000, s
     for run, col, bag, on in zip(curve, columns, bags, on_curve):
         auc = _auc(col)
         if auc is not None:
-            points.append(Point(run, auc, sum(c[0] for c in col) / len(col), _percentiles(bag), on,
-                                None if on else interpolate(drawn, auc)))
-    return Threshold(base_method(curve[0]), reference, sorted(points, key=lambda p: p.auc), value,
-                     _percentiles(draws), len(draws))
+            points.append(
+                Point(
+                    run,
+                    auc,
+                    sum(c[0] for c in col) / len(col),
+                    _percentiles(bag),
+                    on,
+                    None if on else interpolate(drawn, auc),
+                )
+            )
+    return Threshold(
+        base_method(curve[0]), reference, sorted(points, key=lambda p: p.auc), value, _percentiles(draws), len(draws)
+    )
 
 
 def _percentiles(values: list[float], level: float = 0.95) -> tuple[float, float]:

@@ -40,8 +40,9 @@ def select(runs: list[EvalRun], wanted: list[str] | None) -> list[tuple[EvalRun,
         trees = [(r, rec) for r, rec in found if rec.get("tree")]
         if not trees:
             names = ", ".join(r.name for r, _ in found)
-            raise QstarError(f"question {qid!r} has no saved search tree in {names}; rerun the eval "
-                             f"(A*, beam or MCTS) with --trees")
+            raise QstarError(
+                f"question {qid!r} has no saved search tree in {names}; rerun the eval (A*, beam or MCTS) with --trees"
+            )
         out += trees
     return out
 
@@ -101,9 +102,12 @@ def tree_svg(record: dict) -> str:
         d, r = pos[i]
         return PAD + d * COL, TOP + r * ROW
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" '
-             f'font-size="11">', f'<rect width="{width}" height="{height}" fill="#ffffff"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" '
+        f'font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+    ]
     parts += legend
     for n in nodes[1:]:  # edges first, so boxes sit on top of them
         if n["id"] not in pos or n["parent"] not in pos:
@@ -111,8 +115,10 @@ def tree_svg(record: dict) -> str:
         (px, py), (cx, cy) = xy(n["parent"]), xy(n["id"])
         x0, y0, x1, y1 = px + BOX_W, py + BOX_H / 2, cx, cy + BOX_H / 2
         chosen = n.get("chosen")
-        parts.append(f'<path d="M{x0},{y0} C{(x0 + x1) / 2},{y0} {(x0 + x1) / 2},{y1} {x1},{y1}" fill="none" '
-                     f'stroke="{ORANGE if chosen else GREY}" stroke-width="{3 if chosen else 1}"/>')
+        parts.append(
+            f'<path d="M{x0},{y0} C{(x0 + x1) / 2},{y0} {(x0 + x1) / 2},{y1} {x1},{y1}" fill="none" '
+            f'stroke="{ORANGE if chosen else GREY}" stroke-width="{3 if chosen else 1}"/>'
+        )
     for n in nodes:
         parts.append(_node(n, *xy(n["id"]), record))
     parts.append("</svg>")
@@ -128,28 +134,47 @@ def _node(n: dict, x: float, y: float, record: dict) -> str:
     dash = ' stroke-dasharray="4 3"' if not root and not n.get("terminal") and not n.get("expanded") else ""
     mark = " ✓" if correct is True else " ✗" if correct is False else " ■" if n.get("terminal") else ""
     text = "Q: " + one_line(record.get("question", "")) if root else one_line(n.get("step", "")) or "(empty step)"
-    status = ("terminal, correct" if correct is True else "terminal, incorrect" if correct is False
-              else "terminal" if n.get("terminal") else "expanded" if n.get("expanded") else "open, never expanded")
-    title = f"node {n['id']} ({status}{', on the chosen path' if n.get('chosen') else ''})\n" \
-            f"{numbers(n)}\n\n{record.get('question', '') if root else n.get('step', '')}"
+    status = (
+        "terminal, correct"
+        if correct is True
+        else "terminal, incorrect"
+        if correct is False
+        else "terminal"
+        if n.get("terminal")
+        else "expanded"
+        if n.get("expanded")
+        else "open, never expanded"
+    )
+    title = (
+        f"node {n['id']} ({status}{', on the chosen path' if n.get('chosen') else ''})\n"
+        f"{numbers(n)}\n\n{record.get('question', '') if root else n.get('step', '')}"
+    )
     first = cut(text, CHARS - len(mark)) + mark
-    return (f'<g><title>{escape(title)}</title>'
-            f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="5" fill="{fill}" stroke="{stroke}" '
-            f'stroke-width="{width}"{dash}/>'
-            f'<text x="{x + 7}" y="{y + 15}" fill="{INK}">{escape(first)}</text>'
-            f'<text x="{x + 7}" y="{y + 30}" fill="#4b5563" font-size="10">{escape(numbers(n))}</text></g>')
+    return (
+        f"<g><title>{escape(title)}</title>"
+        f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="5" fill="{fill}" stroke="{stroke}" '
+        f'stroke-width="{width}"{dash}/>'
+        f'<text x="{x + 7}" y="{y + 15}" fill="{INK}">{escape(first)}</text>'
+        f'<text x="{x + 7}" y="{y + 30}" fill="#4b5563" font-size="10">{escape(numbers(n))}</text></g>'
+    )
 
 
 def _legend() -> tuple[list[str], int]:
     """The legend's markup and the width it needs."""
-    items = [("#ffffff", ORANGE, 3, "", "chosen path"), ("#dcfce7", GREEN, 1.5, "", "terminal, correct ✓"),
-             ("#fee2e2", RED, 1.5, "", "terminal, incorrect ✗"), ("#ffffff", "#6b7280", 1, "", "expanded"),
-             ("#ffffff", "#6b7280", 1, ' stroke-dasharray="4 3"', "never expanded"),
-             ("#ffffff", "#6b7280", 1, "", "■ solution not returned")]
+    items = [
+        ("#ffffff", ORANGE, 3, "", "chosen path"),
+        ("#dcfce7", GREEN, 1.5, "", "terminal, correct ✓"),
+        ("#fee2e2", RED, 1.5, "", "terminal, incorrect ✗"),
+        ("#ffffff", "#6b7280", 1, "", "expanded"),
+        ("#ffffff", "#6b7280", 1, ' stroke-dasharray="4 3"', "never expanded"),
+        ("#ffffff", "#6b7280", 1, "", "■ solution not returned"),
+    ]
     out, x = [], PAD
     for fill, stroke, width, dash, label in items:
-        out.append(f'<rect x="{x}" y="12" width="18" height="14" rx="3" fill="{fill}" stroke="{stroke}" '
-                   f'stroke-width="{width}"{dash}/><text x="{x + 24}" y="23" fill="{INK}">{escape(label)}</text>')
+        out.append(
+            f'<rect x="{x}" y="12" width="18" height="14" rx="3" fill="{fill}" stroke="{stroke}" '
+            f'stroke-width="{width}"{dash}/><text x="{x + 24}" y="23" fill="{INK}">{escape(label)}</text>'
+        )
         x += 30 + 7 * len(label) + 20
     hint = "hover a node for its full text"
     out.append(f'<text x="{x}" y="23" fill="#4b5563">{hint}</text>')

@@ -59,18 +59,51 @@ class Method:
 
 SEARCHERS: dict[str, Method] = {
     "greedy": Method(sampling.greedy_one, sampling.GreedyConfig, "greedy", "#4b5563"),
-    "self_consistency": Method(sampling.self_consistency_one, sampling.SelfConsistencyConfig, "self-consistency",
-                               "#2563eb", shown=(("n", "n"),)),
-    "best_of_n": Method(sampling.best_of_n_one, sampling.BestOfNConfig, "best-of-N", "#7c3aed",
-                        shown=(("n", "n"), ("rank_by", "by")), uses=("qvm", "prm"),
-                        needs_qvm=lambda c: c.rank_by == "qvm", problems=lambda c, e: c.problems(e.prm)),
-    "beam": Method(beam.search_one, beam.BeamConfig, "beam", "#0891b2", shown=(("width", "w"), ("k", "K")),
-                   uses=("qvm",), needs_qvm=lambda c: True),
-    "mcts": Method(mcts.search_one, mcts.MCTSConfig, "MCTS", "#ea580c", shown=(("iterations", "it"), ("k", "K")),
-                   uses=("qvm",), needs_qvm=lambda c: c.reward == "qvm"),
-    "astar": Method(astar.search_one, astar.AStarConfig, "A*", "#dc2626",
-                    shown=(("k", "K"), ("n_terminals", "N"), ("budget", "budget")), uses=("qvm", "prm"),
-                    needs_qvm=lambda c: c.heuristic != "zero", problems=lambda c, e: c.problems(e.prm)),
+    "self_consistency": Method(
+        sampling.self_consistency_one,
+        sampling.SelfConsistencyConfig,
+        "self-consistency",
+        "#2563eb",
+        shown=(("n", "n"),),
+    ),
+    "best_of_n": Method(
+        sampling.best_of_n_one,
+        sampling.BestOfNConfig,
+        "best-of-N",
+        "#7c3aed",
+        shown=(("n", "n"), ("rank_by", "by")),
+        uses=("qvm", "prm"),
+        needs_qvm=lambda c: c.rank_by == "qvm",
+        problems=lambda c, e: c.problems(e.prm),
+    ),
+    "beam": Method(
+        beam.search_one,
+        beam.BeamConfig,
+        "beam",
+        "#0891b2",
+        shown=(("width", "w"), ("k", "K")),
+        uses=("qvm",),
+        needs_qvm=lambda c: True,
+    ),
+    "mcts": Method(
+        mcts.search_one,
+        mcts.MCTSConfig,
+        "MCTS",
+        "#ea580c",
+        shown=(("iterations", "it"), ("k", "K")),
+        uses=("qvm",),
+        needs_qvm=lambda c: c.reward == "qvm",
+    ),
+    "astar": Method(
+        astar.search_one,
+        astar.AStarConfig,
+        "A*",
+        "#dc2626",
+        shown=(("k", "K"), ("n_terminals", "N"), ("budget", "budget")),
+        uses=("qvm", "prm"),
+        needs_qvm=lambda c: c.heuristic != "zero",
+        problems=lambda c, e: c.problems(e.prm),
+    ),
 }
 
 
@@ -94,8 +127,9 @@ def run(method: str, questions: list[Question], env: SearchEnv, cfg: Any, trees:
     return results
 
 
-def stream(method: str, questions: Iterable[Question], env: SearchEnv, cfg: Any, trees: bool = False,
-           window: int | None = None) -> Iterator[tuple[int, SearchResult]]:
+def stream(
+    method: str, questions: Iterable[Question], env: SearchEnv, cfg: Any, trees: bool = False, window: int | None = None
+) -> Iterator[tuple[int, SearchResult]]:
     """Search questions `window` at a time (None: all at once), a new one admitted as one finishes;
     yields (index, result) as each finishes. A result's wall time is the time since the previous
     result, so a run's per-question times add up to its total."""

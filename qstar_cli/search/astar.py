@@ -27,8 +27,18 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Literal
 
-from qstar_cli.search.base import (Candidate, PathStep, Question, SearchEnv, SearchResult, Terminal, Usage,
-                                   AnswerChoice, choose_answer, generated_tokens)
+from qstar_cli.search.base import (
+    Candidate,
+    PathStep,
+    Question,
+    SearchEnv,
+    SearchResult,
+    Terminal,
+    Usage,
+    AnswerChoice,
+    choose_answer,
+    generated_tokens,
+)
 from qstar_cli.search.driver import Complete, Propose, QValues, Search, Utilities, run_each
 
 AGGREGATES = {
@@ -63,8 +73,10 @@ class AStarConfig:
     def problems(self, prm: str | None = None) -> list[str]:
         out = []
         if self.n_terminals > self.budget:
-            out.append(f"--n-terminals {self.n_terminals} is more than the --budget of {self.budget} expansions; "
-                       f"raise the budget or lower N")
+            out.append(
+                f"--n-terminals {self.n_terminals} is more than the --budget of {self.budget} expansions; "
+                f"raise the budget or lower N"
+            )
         if self.utility == "prm" and not prm:
             out.append("--utility prm needs --prm MODEL")
         return out
@@ -88,7 +100,7 @@ class Node:
         chain, i = [], self.index
         while i > 0:
             n = nodes[i]
-            new = n.steps[len(nodes[n.parent].steps):]  # one step, or several from a fallback completion
+            new = n.steps[len(nodes[n.parent].steps) :]  # one step, or several from a fallback completion
             for text in reversed(new):
                 chain.append(PathStep(text, g=n.g, h=n.h, f=n.f, utility=n.utilities[-1] if n.utilities else 0.0))
             i = n.parent
@@ -119,8 +131,9 @@ def search_one(env: SearchEnv, question: Question, cfg: AStarConfig, usage: Usag
     _push(st, Node(0, -1, (), (), 0.0, 0.0, 0.0, 0, False))
     st.seen.add("")
     while parents := _pop_batch(st, cfg):
-        proposals = yield Propose([list(p.steps) for p in parents], cfg.k, cfg.temperature,
-                                  logprobs=cfg.utility == "confidence")
+        proposals = yield Propose(
+            [list(p.steps) for p in parents], cfg.k, cfg.temperature, logprobs=cfg.utility == "confidence"
+        )
         usage.expansions += len(parents)
         children: list[tuple[Node, Candidate]] = []
         for parent, cands in zip(parents, proposals):
@@ -131,8 +144,21 @@ def search_one(env: SearchEnv, question: Question, cfg: AStarConfig, usage: Usag
                 if not cand.text:
                     if cand.finish == "eos" and key + "\0eos" not in st.seen:  # ended with the parent's last step
                         st.seen.add(key + "\0eos")
-                        _push(st, Node(len(st.nodes), parent.index, parent.steps, parent.utilities, parent.g,
-                                       parent.h, parent.f, parent.tokens + cand.tokens, True, "eos"))
+                        _push(
+                            st,
+                            Node(
+                                len(st.nodes),
+                                parent.index,
+                                parent.steps,
+                                parent.utilities,
+                                parent.g,
+                                parent.h,
+                                parent.f,
+                                parent.tokens + cand.tokens,
+                                True,
+                                "eos",
+                            ),
+                        )
                     continue  # an empty step that does not end the solution repeats its parent's state
                 if key in st.seen:
                     continue  # the same state reached again: keep the first, cheaper-or-equal path
@@ -146,8 +172,21 @@ def search_one(env: SearchEnv, question: Question, cfg: AStarConfig, usage: Usag
             tokens = parent.tokens + cand.tokens
             terminal = cand.finish == "eos" or tokens >= cfg.max_tokens or len(parent.steps) + 1 >= cfg.max_depth
             # a node cut at the depth or token limit keeps its proposal's finish (stop/length): not finished
-            _push(st, Node(len(st.nodes), parent.index, parent.steps + (cand.text,), utilities, g, h,
-                           g + cfg.lam * h, tokens, terminal, cand.finish))
+            _push(
+                st,
+                Node(
+                    len(st.nodes),
+                    parent.index,
+                    parent.steps + (cand.text,),
+                    utilities,
+                    g,
+                    h,
+                    g + cfg.lam * h,
+                    tokens,
+                    terminal,
+                    cand.finish,
+                ),
+            )
     _harvest(st, cfg)
     if cfg.fallback == "complete" and not st.terminals and st.open:
         # no terminal: complete the best open node greedily (one more policy call, counted)
@@ -156,8 +195,18 @@ def search_one(env: SearchEnv, question: Question, cfg: AStarConfig, usage: Usag
         cand = cands[0]
         usage.generated_tokens += generated_tokens(cands)
         steps = node.steps + tuple(env.split_steps(cand.text, cand.tokens))
-        done = Node(len(st.nodes), node.index, steps, node.utilities, node.g, node.h, node.f,
-                    node.tokens + cand.tokens, True, cand.finish)
+        done = Node(
+            len(st.nodes),
+            node.index,
+            steps,
+            node.utilities,
+            node.g,
+            node.h,
+            node.f,
+            node.tokens + cand.tokens,
+            True,
+            cand.finish,
+        )
         st.nodes.append(done)
         st.terminals.append(done)
     terminals = [Terminal(list(n.steps), n.f, n.path(st.nodes), n.finish, n.index) for n in st.terminals]
@@ -221,8 +270,7 @@ def _heuristic(children: list[tuple[Node, Candidate]], cfg: AStarConfig, usage: 
     if cfg.heuristic != "lookahead":
         return qs
     # h(child) = max over K sampled actions a' at the child of Q(child, a'): K^2 calls' worth
-    inner = [(i, list(parent.steps) + [cand.text]) for i, (parent, cand) in enumerate(children)
-             if cand.finish != "eos"]
+    inner = [(i, list(parent.steps) + [cand.text]) for i, (parent, cand) in enumerate(children) if cand.finish != "eos"]
     if not inner:
         return qs
     looks = yield Propose([steps for _, steps in inner], cfg.k, cfg.temperature)
@@ -245,6 +293,14 @@ def _utilities(children: list[tuple[Node, Candidate]], cfg: AStarConfig) -> Sear
 
 def _tree_row(n: Node, nodes: list[Node]) -> dict:
     # a fallback completion adds several steps at once: the node's text is all of them
-    new = n.steps[len(nodes[n.parent].steps):] if n.parent >= 0 else ()
-    return {"id": n.index, "parent": n.parent, "step": "".join(new), "g": n.g, "h": n.h,
-            "f": n.f, "terminal": n.terminal, "expanded": n.expanded}
+    new = n.steps[len(nodes[n.parent].steps) :] if n.parent >= 0 else ()
+    return {
+        "id": n.index,
+        "parent": n.parent,
+        "step": "".join(new),
+        "g": n.g,
+        "h": n.h,
+        "f": n.f,
+        "terminal": n.terminal,
+        "expanded": n.expanded,
+    }

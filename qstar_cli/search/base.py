@@ -63,13 +63,15 @@ class Usage:
 class SearchEnv:
     """The batched calls a search makes. Each list argument holds one entry per request."""
 
-    def propose(self, requests: list[tuple[Question, list[str]]], k: int, temperature: float,
-                logprobs: bool = False) -> list[list[Candidate]]:
+    def propose(
+        self, requests: list[tuple[Question, list[str]]], k: int, temperature: float, logprobs: bool = False
+    ) -> list[list[Candidate]]:
         """K sampled next steps for each (question, steps so far), de-duplicated. ONE policy call."""
         raise NotImplementedError
 
-    def complete(self, requests: list[tuple[Question, list[str]]], n: int, temperature: float,
-                 logprobs: bool = False) -> list[list[Candidate]]:
+    def complete(
+        self, requests: list[tuple[Question, list[str]]], n: int, temperature: float, logprobs: bool = False
+    ) -> list[list[Candidate]]:
         """n continuations to the end for each (question, steps so far). ONE policy call."""
         raise NotImplementedError
 
@@ -105,8 +107,9 @@ class SearchEnv:
     # An environment whose engine batches continuously overrides these two; this default queues
     # the requests and runs them as one propose / complete call per distinct setting: lockstep rounds.
     # Its queue is made on first use, so environments need not call a base __init__.
-    def submit(self, kind: str, question: Question, steps: list[str], n: int, temperature: float,
-               logprobs: bool = False) -> int:
+    def submit(
+        self, kind: str, question: Question, steps: list[str], n: int, temperature: float, logprobs: bool = False
+    ) -> int:
         """Queue one `propose` (kind "propose", n = K) or `complete` request; returns its ticket."""
         queue = self.__dict__.setdefault("_queue", [])
         self._tickets = ticket = getattr(self, "_tickets", -1) + 1
@@ -154,8 +157,7 @@ def answer_groups(env: SearchEnv, question: Question, texts: list[str]) -> list[
     Answers are grouped by the grader's equivalence, not by string, so that votes over MATH answers
     do not split \\frac{1}{2}, \\dfrac{1}{2} and 0.5 three ways.
     """
-    return group_answers([env.extract_answer(question, t) for t in texts],
-                         lambda a, b: env.same_answer(question, a, b))
+    return group_answers([env.extract_answer(question, t) for t in texts], lambda a, b: env.same_answer(question, a, b))
 
 
 @dataclass

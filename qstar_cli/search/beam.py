@@ -16,8 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qstar_cli.search.base import (AnswerChoice, PathStep, Question, SearchEnv, SearchResult, Terminal, Usage,
-                                   choose_answer, generated_tokens)
+from qstar_cli.search.base import (
+    AnswerChoice,
+    PathStep,
+    Question,
+    SearchEnv,
+    SearchResult,
+    Terminal,
+    Usage,
+    choose_answer,
+    generated_tokens,
+)
 from qstar_cli.search.driver import Complete, Propose, QValues, Search, run_each
 
 
@@ -90,10 +99,19 @@ def search_one(env: SearchEnv, question: Question, cfg: BeamConfig, usage: Usage
         node = len(tree)
         tree.append(_row(node, b.node, cands[0].text, b.score, True))
         terminals.append(Terminal(steps, b.score, b.path, cands[0].finish, node))
-    return SearchResult(question.id, choose_answer(env, question, terminals, cfg.answer), terminals, usage,
-                        tree=tree if trees else None)
+    return SearchResult(
+        question.id, choose_answer(env, question, terminals, cfg.answer), terminals, usage, tree=tree if trees else None
+    )
 
 
 def _row(node: int, parent: int, step: str, score: float, terminal: bool) -> dict:
-    return {"id": node, "parent": parent, "step": step, "g": 0.0, "h": score, "f": score, "terminal": terminal,
-            "expanded": False}
+    return {
+        "id": node,
+        "parent": parent,
+        "step": step,
+        "g": 0.0,
+        "h": score,
+        "f": score,
+        "terminal": terminal,
+        "expanded": False,
+    }

@@ -92,8 +92,9 @@ def drive(env: SearchEnv, questions: list[Question], searches: list[Search], usa
     return results
 
 
-def stream(env: SearchEnv, jobs: Iterable[tuple[Question, Search, Usage]],
-           window: int | None = None) -> Iterator[tuple[int, Any]]:
+def stream(
+    env: SearchEnv, jobs: Iterable[tuple[Question, Search, Usage]], window: int | None = None
+) -> Iterator[tuple[int, Any]]:
     """Run searches with up to `window` at a time (None: all), admitting the next job as one finishes;
     yields (job index, result) as each finishes, so a caller can save results as they come."""
     jobs = iter(jobs)
@@ -130,8 +131,9 @@ def stream(env: SearchEnv, jobs: Iterable[tuple[Question, Search, Usage]],
             usages[i].policy_calls += 1
             answers[i] = [None] * len(request.states)
             for j, steps in enumerate(request.states):
-                tickets[env.submit(request.kind, questions[i], steps, request.n, request.temperature,
-                                   request.logprobs)] = (i, j)
+                tickets[
+                    env.submit(request.kind, questions[i], steps, request.n, request.temperature, request.logprobs)
+                ] = (i, j)
             if not request.states:
                 advance(i, answers.pop(i))
         else:
@@ -159,8 +161,9 @@ def stream(env: SearchEnv, jobs: Iterable[tuple[Question, Search, Usage]],
                 advance(i, answers.pop(i))
 
 
-def _call_model(env: SearchEnv, questions: list[Question], batch: list[tuple[int, Any]],
-                usages: list[Usage]) -> list[list[float]]:
+def _call_model(
+    env: SearchEnv, questions: list[Question], batch: list[tuple[int, Any]], usages: list[Usage]
+) -> list[list[float]]:
     """One model call for all waiting requests of one type (and kind); each gets its own slice back."""
     if isinstance(batch[0][1], StepScores):
         flat = env.prm_scores([(questions[i], steps) for i, r in batch for steps in r.solutions])
@@ -171,8 +174,9 @@ def _call_model(env: SearchEnv, questions: list[Question], batch: list[tuple[int
             usages[i].scored += sum(len(s) for s in scores)
         return parts
     if isinstance(batch[0][1], QValues):
-        flat, cost = env.q_values_counted([(questions[i], steps, action) for i, r in batch
-                                           for steps, action in r.pairs])
+        flat, cost = env.q_values_counted(
+            [(questions[i], steps, action) for i, r in batch for steps, action in r.pairs]
+        )
         sizes = [len(r.pairs) for _, r in batch]
         for (i, r), spent in zip(batch, _split(cost, sizes)):
             usages[i].qvm_calls += 1
@@ -181,8 +185,9 @@ def _call_model(env: SearchEnv, questions: list[Question], batch: list[tuple[int
         return _split(flat, sizes)
     kinds = {r.kind for _, r in batch}
     if len(kinds) > 1:  # searches of one method ask for one kind; keep the calls exact if not
-        parts = {kind: _call_model(env, questions, [(i, r) for i, r in batch if r.kind == kind], usages)
-                 for kind in kinds}
+        parts = {
+            kind: _call_model(env, questions, [(i, r) for i, r in batch if r.kind == kind], usages) for kind in kinds
+        }
         return [parts[r.kind].pop(0) for _, r in batch]
     kind = kinds.pop()
     flat = env.process_utility([(questions[i], steps, cand) for i, r in batch for steps, cand in r.steps], kind)
@@ -195,6 +200,6 @@ def _call_model(env: SearchEnv, questions: list[Question], batch: list[tuple[int
 def _split(flat: list, sizes: list[int]) -> list[list]:
     out, start = [], 0
     for size in sizes:
-        out.append(flat[start:start + size])
+        out.append(flat[start : start + size])
         start += size
     return out

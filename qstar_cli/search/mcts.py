@@ -21,8 +21,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from qstar_cli.search.base import (Candidate, PathStep, Question, SearchEnv, SearchResult, Terminal,
-                                   Usage, generated_tokens)
+from qstar_cli.search.base import (
+    Candidate,
+    PathStep,
+    Question,
+    SearchEnv,
+    SearchResult,
+    Terminal,
+    Usage,
+    generated_tokens,
+)
 from qstar_cli.search.confidence import mean_confidence
 from qstar_cli.search.driver import Complete, Propose, QValues, Search, run_each
 
@@ -115,8 +123,15 @@ class _Tree:
 
     def add(self, parent: int, cand: Candidate, cfg: MCTSConfig) -> int:
         depth = self.nodes[parent].depth + 1
-        self.nodes.append(_Node(parent=parent, step=cand.text, depth=depth, candidate=cand,
-                                terminal=cand.finish == "eos" or depth >= cfg.max_depth))
+        self.nodes.append(
+            _Node(
+                parent=parent,
+                step=cand.text,
+                depth=depth,
+                candidate=cand,
+                terminal=cand.finish == "eos" or depth >= cfg.max_depth,
+            )
+        )
         self.nodes[parent].children.append(len(self.nodes) - 1)
         return len(self.nodes) - 1
 
@@ -169,18 +184,28 @@ class _Tree:
     def terminal(self, o: _Outcome) -> Terminal:
         # values are read at the end, so each step carries its node's final mean value; rollout
         # steps below the tree have no node and carry the rollout's own reward
-        path = [PathStep(self.nodes[j].step, f=self.nodes[j].mean, utility=self.nodes[j].mean)
-                for j in self.chain(o.node)]
+        path = [
+            PathStep(self.nodes[j].step, f=self.nodes[j].mean, utility=self.nodes[j].mean) for j in self.chain(o.node)
+        ]
         path += [PathStep(s, f=o.reward, utility=o.reward) for s in o.extra]
         return Terminal(steps=[p.text for p in path], score=o.reward, path=path, finish=o.finish, node=o.node)
 
     def dump(self) -> list[dict]:
-        return [{"id": i, "parent": n.parent, "step": n.step, "visits": n.visits, "value": n.mean,
-                 "terminal": n.terminal, "expanded": n.expanded} for i, n in enumerate(self.nodes)]
+        return [
+            {
+                "id": i,
+                "parent": n.parent,
+                "step": n.step,
+                "visits": n.visits,
+                "value": n.mean,
+                "terminal": n.terminal,
+                "expanded": n.expanded,
+            }
+            for i, n in enumerate(self.nodes)
+        ]
 
 
-def search(questions: list[Question], env: SearchEnv, cfg: MCTSConfig,
-           trees: bool = False) -> list[SearchResult]:
+def search(questions: list[Question], env: SearchEnv, cfg: MCTSConfig, trees: bool = False) -> list[SearchResult]:
     """MCTS for every question at once; one SearchResult per question, in order."""
     return run_each(search_one, questions, env, cfg, trees)
 
@@ -192,9 +217,13 @@ def search_one(env: SearchEnv, question: Question, cfg: MCTSConfig, usage: Usage
         yield from _iterate(env, t, cfg)
     built = {idx: t.terminal(o) for idx, o in enumerate(t.outcomes)}
     chosen = t.answer(cfg.answer)
-    return SearchResult(question_id=t.q.id, answer=built[chosen] if chosen is not None else None,
-                        terminals=[built[idx] for idx, o in enumerate(t.outcomes) if o.kept],
-                        usage=t.usage, tree=t.dump() if trees else None)
+    return SearchResult(
+        question_id=t.q.id,
+        answer=built[chosen] if chosen is not None else None,
+        terminals=[built[idx] for idx, o in enumerate(t.outcomes) if o.kept],
+        usage=t.usage,
+        tree=t.dump() if trees else None,
+    )
 
 
 def _iterate(env: SearchEnv, t: _Tree, cfg: MCTSConfig) -> Search:

@@ -74,16 +74,19 @@ class OracleEnv(SearchEnv):
     def q_values_counted(self, requests):
         if not requests:
             return [], []
-        outputs = self.env.complete([(q, list(steps) + [action]) for q, steps, action in requests],
-                                    self.cfg.rollouts, self.temperature)
-        texts = [(q, "".join(steps) + action + c.text)
-                 for (q, steps, action), cands in zip(requests, outputs) for c in cands]
+        outputs = self.env.complete(
+            [(q, list(steps) + [action]) for q, steps, action in requests], self.cfg.rollouts, self.temperature
+        )
+        texts = [
+            (q, "".join(steps) + action + c.text) for (q, steps, action), cands in zip(requests, outputs) for c in cands
+        ]
         rewards = iter(grade_all(self.grade, texts))
         values, tokens = [], []
         for (q, steps, action), cands in zip(requests, outputs):
             # steps to the end do not matter at gamma 1: each outcome is (0, R)
-            label = rollout_label(Node(0, -1, action, len(steps)), [(0, next(rewards)) for _ in cands], 1.0,
-                                  include_own=False)
+            label = rollout_label(
+                Node(0, -1, action, len(steps)), [(0, next(rewards)) for _ in cands], 1.0, include_own=False
+            )
             value = label["y"] if self.cfg.target == "max" else label["soft"]
             values.append(self.noisy(value, q.id, steps, action))
             tokens.append(sum(c.cost for c in cands))
@@ -128,4 +131,4 @@ class OracleEnv(SearchEnv):
 def draws(seed: int, question_id: str, steps: list[str], action: str) -> tuple[float, float]:
     """Two independent uniforms on [0, 1) for one (question, state, action): the noise coin and draw."""
     digest = hashlib.sha256(json.dumps([seed, question_id, list(steps), action]).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2 ** 64, int.from_bytes(digest[8:16], "big") / 2 ** 64
+    return int.from_bytes(digest[:8], "big") / 2**64, int.from_bytes(digest[8:16], "big") / 2**64

@@ -12,8 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from qstar_cli.search.base import (AnswerChoice, PathStep, Question, SearchEnv, SearchResult, Terminal, Usage,
-                                   answer_groups, choose_answer, generated_tokens)
+from qstar_cli.search.base import (
+    AnswerChoice,
+    PathStep,
+    Question,
+    SearchEnv,
+    SearchResult,
+    Terminal,
+    Usage,
+    answer_groups,
+    choose_answer,
+    generated_tokens,
+)
 from qstar_cli.search.driver import Complete, QValues, Search, StepScores, run_each
 
 
@@ -52,8 +62,9 @@ def greedy_one(env: SearchEnv, q: Question, cfg: GreedyConfig, usage: Usage, tre
     return SearchResult(q.id, terms[0], terms, usage)
 
 
-def self_consistency_one(env: SearchEnv, q: Question, cfg: SelfConsistencyConfig, usage: Usage,
-                     trees: bool = False) -> Search:
+def self_consistency_one(
+    env: SearchEnv, q: Question, cfg: SelfConsistencyConfig, usage: Usage, trees: bool = False
+) -> Search:
     """Majority vote over the samples' answers (ties: the answer seen first)."""
     terms = yield from _sample(env, cfg.n, cfg.temperature, usage)
     pool = [t for t in terms if t.finished] or terms
@@ -81,7 +92,7 @@ def best_of_n_one(env: SearchEnv, q: Question, cfg: BestOfNConfig, usage: Usage,
         # Q(s_t, a_t) of the last step only, or of every step, as the combination needs
         pairs, where = [], []
         for ti, t in enumerate(terms):
-            for si in (range(len(t.steps) - 1, len(t.steps)) if cfg.score == "last" else range(len(t.steps))):
+            for si in range(len(t.steps) - 1, len(t.steps)) if cfg.score == "last" else range(len(t.steps)):
                 pairs.append((t.steps[:si], t.steps[si]))
                 where.append(ti)
         flat = (yield QValues(pairs)) if pairs else []
@@ -91,7 +102,7 @@ def best_of_n_one(env: SearchEnv, q: Question, cfg: BestOfNConfig, usage: Usage,
     for t, scores in zip(terms, step_scores):
         vals = scores[-1:] if cfg.score == "last" else scores
         t.score = _combine(vals, cfg.score)
-        t.path = [PathStep(step, h=s, f=s) for step, s in zip(t.steps[-len(vals):] if vals else [], vals)]
+        t.path = [PathStep(step, h=s, f=s) for step, s in zip(t.steps[-len(vals) :] if vals else [], vals)]
     return SearchResult(q.id, choose_answer(env, q, terms, cfg.answer), terms, usage)
 
 
@@ -99,8 +110,9 @@ def greedy(questions: list[Question], env: SearchEnv, cfg: GreedyConfig, trees: 
     return run_each(greedy_one, questions, env, cfg, trees)
 
 
-def self_consistency(questions: list[Question], env: SearchEnv, cfg: SelfConsistencyConfig,
-                     trees: bool = False) -> list[SearchResult]:
+def self_consistency(
+    questions: list[Question], env: SearchEnv, cfg: SelfConsistencyConfig, trees: bool = False
+) -> list[SearchResult]:
     return run_each(self_consistency_one, questions, env, cfg, trees)
 
 

@@ -30,8 +30,15 @@ def plan(config: CollectConfig) -> Plan:
     fmt = StepFormat.parse(config.data.step_format or dataset.default_step_format)
     choose_backend(config.policy.backend)
     out = Path(config.collect.out) if config.collect.out else default_out("rollouts", config.data)
-    return Plan(out, problems, total, run_inputs(config, problems), fmt=fmt, dataset=dataset,
-                model=model_reference(config.policy))
+    return Plan(
+        out,
+        problems,
+        total,
+        run_inputs(config, problems),
+        fmt=fmt,
+        dataset=dataset,
+        model=model_reference(config.policy),
+    )
 
 
 def prepare(config: CollectConfig):
@@ -42,8 +49,14 @@ def prepare(config: CollectConfig):
     """
     p = plan(config)
     config.collect.out = str(p.out)
-    run = ME.open(p.out, config=to_dict(config), inputs=p.inputs, expected_ids=[q.id for q in p.items],
-                  total_questions=p.total, seeds={"policy": config.policy.seed})
+    run = ME.open(
+        p.out,
+        config=to_dict(config),
+        inputs=p.inputs,
+        expected_ids=[q.id for q in p.items],
+        total_questions=p.total,
+        seeds={"policy": config.policy.seed},
+    )
     return p.dataset, p.items, p.fmt, p.model, run
 
 
@@ -54,8 +67,12 @@ def run_inputs(config: CollectConfig, problems) -> dict:
 
 def run(config: CollectConfig) -> Path:
     dataset, problems, fmt, model_path, rundir = prepare(config)  # a user's error stops here, before the config
-    ui.header(STAGE, rundir.path, run_settings(config, "collect.num_rollouts", "sampling.temperature",
-                                               "sampling.max_tokens"), to_yaml(config))
+    ui.header(
+        STAGE,
+        rundir.path,
+        run_settings(config, "collect.num_rollouts", "sampling.temperature", "sampling.max_tokens"),
+        to_yaml(config),
+    )
     todo = rundir.todo(problems)
     with rundir.session() as session:
         if todo:
@@ -70,11 +87,20 @@ def describe(config: CollectConfig) -> dict:
     from qstar_cli.backends import choose_backend
 
     data = config.data
-    return {"dataset": f"{data.name}/{data.split}", "dataset_name": data.name, "split": data.split,
-            "subset": data.subset, "offset": data.offset, "limit": data.limit, "num_shots": data.num_shots,
-            "model": config.policy.model or "embedded", "backend": choose_backend(config.policy.backend),
-            "num_rollouts": config.collect.num_rollouts, "temperature": config.sampling.temperature,
-            "max_tokens": config.sampling.max_tokens}
+    return {
+        "dataset": f"{data.name}/{data.split}",
+        "dataset_name": data.name,
+        "split": data.split,
+        "subset": data.subset,
+        "offset": data.offset,
+        "limit": data.limit,
+        "num_shots": data.num_shots,
+        "model": config.policy.model or "embedded",
+        "backend": choose_backend(config.policy.backend),
+        "num_rollouts": config.collect.num_rollouts,
+        "temperature": config.sampling.temperature,
+        "max_tokens": config.sampling.max_tokens,
+    }
 
 
 def _generate(config, model_path, dataset, todo, fmt, rundir, session, done: int, total: int) -> None:
@@ -88,25 +114,42 @@ def _generate(config, model_path, dataset, todo, fmt, rundir, session, done: int
         backend, usage = policy.backend, policy.usage
         task = bar.add_task("collect", total=total, completed=done, stats="")
         batches = list(chunks(todo, config.collect.batch_questions))
-        prompt_lists = [[policy.render(dataset.messages(p, num_shots=config.data.num_shots)) for p in batch]
-                        for batch in batches]
+        prompt_lists = [
+            [policy.render(dataset.messages(p, num_shots=config.data.num_shots)) for p in batch] for batch in batches
+        ]
         before = (usage.generated_tokens, usage.seconds)
         sampling = config.sampling
         outputs_of = policy.complete_batches(
             ((prompts, [p.id for p in batch]) for prompts, batch in zip(prompt_lists, batches)),
-            config.collect.num_rollouts, sampling.temperature, sampling.max_tokens, sampling.top_p, logprobs=0)
+            config.collect.num_rollouts,
+            sampling.temperature,
+            sampling.max_tokens,
+            sampling.top_p,
+            logprobs=0,
+        )
         for batch, prompts, outputs in zip(batches, prompt_lists, outputs_of):
             session["generated_tokens"] += usage.generated_tokens - before[0]
             session["generation_seconds"] += usage.seconds - before[1]
             session["retries"] = backend.retries  # this session's backend: a server's failed requests sent again
             before = (usage.generated_tokens, usage.seconds)
             # one grading call per batch: code datasets run all its programs in parallel
-            grades = iter(dataset.grade_batch([g.text for gens in outputs for g in gens],
-                                              [p for p, gens in zip(batch, outputs) for _ in gens]))
+            grades = iter(
+                dataset.grade_batch(
+                    [g.text for gens in outputs for g in gens], [p for p, gens in zip(batch, outputs) for _ in gens]
+                )
+            )
             for problem, prompt, gens in zip(batch, prompts, outputs):
                 trajs = [_trajectory(backend, dataset, g, fmt, next(grades)) for g in gens]
-                rundir.append(R.rollout_record(problem=problem, dataset=config.data.name, split=config.data.split,
-                                               prompt=prompt, step_format=str(fmt), trajectories=trajs))
+                rundir.append(
+                    R.rollout_record(
+                        problem=problem,
+                        dataset=config.data.name,
+                        split=config.data.split,
+                        prompt=prompt,
+                        step_format=str(fmt),
+                        trajectories=trajs,
+                    )
+                )
                 session["generated_questions"] += 1
                 correct += sum(t["reward"] for t in trajs)
                 trajectories += len(trajs)
@@ -118,8 +161,15 @@ def _trajectory(backend, dataset, gen, fmt: StepFormat, grade) -> dict:
     steps = [R.step(s.text, s.tokens, s.logprob) for s in backend.split_steps(gen, fmt)]
     answer = dataset.extract_answer(gen.text)
     reward = 1.0 if answer is not None and grade.correct else 0.0
-    traj = R.trajectory(text=gen.text, steps=steps, answer=answer, reward=reward, finish_reason=gen.finish_reason,
-                        tokens=gen.num_tokens, logprob=gen.logprob)
+    traj = R.trajectory(
+        text=gen.text,
+        steps=steps,
+        answer=answer,
+        reward=reward,
+        finish_reason=gen.finish_reason,
+        tokens=gen.num_tokens,
+        logprob=gen.logprob,
+    )
     if grade.status is not None:  # code: why it failed (assertion, timeout, syntax, ...)
         traj["status"] = grade.status
     return traj
@@ -137,7 +187,9 @@ def compute_metrics(records: list[dict], sessions: list[dict]) -> dict:
         "questions": len(records),
         "trajectories": len(trajs),
         "mean_sample_accuracy": sum(t["reward"] for t in trajs) / len(trajs) if trajs else 0.0,
-        "pass_at_m": sum(any(t["reward"] > 0 for t in r["trajectories"]) for r in records) / len(records) if records else 0.0,
+        "pass_at_m": sum(any(t["reward"] > 0 for t in r["trajectories"]) for r in records) / len(records)
+        if records
+        else 0.0,
         "tokens": tokens,
         "tokens_per_trajectory": tokens / len(trajs) if trajs else 0.0,
         "mean_steps": sum(len(t["steps"]) for t in trajs) / len(trajs) if trajs else 0.0,
@@ -151,14 +203,17 @@ def compute_metrics(records: list[dict], sessions: list[dict]) -> dict:
 def show_summary(metrics: dict, path: Path) -> None:
     m = metrics
     tps = m["generation_tokens_per_second"]
-    ui.summary(f"collect-rollouts -> {path}", [
-        ("questions", str(m["questions"])),
-        ("trajectories", str(m["trajectories"])),
-        ("mean sample accuracy", f"{m['mean_sample_accuracy']:.1%}"),
-        ("pass@M", f"{m['pass_at_m']:.1%}"),
-        ("tokens", f"{m['tokens']:,}"),
-        ("tokens / trajectory", f"{m['tokens_per_trajectory']:.1f}"),
-        ("steps / trajectory", f"{m['mean_steps']:.1f}"),
-        ("generation tokens/s", f"{tps:,.1f}" if tps else "-"),
-        ("wall time", f"{m['wall_seconds']:.1f} s"),
-    ])
+    ui.summary(
+        f"collect-rollouts -> {path}",
+        [
+            ("questions", str(m["questions"])),
+            ("trajectories", str(m["trajectories"])),
+            ("mean sample accuracy", f"{m['mean_sample_accuracy']:.1%}"),
+            ("pass@M", f"{m['pass_at_m']:.1%}"),
+            ("tokens", f"{m['tokens']:,}"),
+            ("tokens / trajectory", f"{m['tokens_per_trajectory']:.1f}"),
+            ("steps / trajectory", f"{m['mean_steps']:.1f}"),
+            ("generation tokens/s", f"{tps:,.1f}" if tps else "-"),
+            ("wall time", f"{m['wall_seconds']:.1f} s"),
+        ],
+    )

@@ -40,13 +40,16 @@ def dataset_options(data: DataConfig) -> dict:
     if dataset is None:
         return {}  # get_dataset names the unknown dataset with the list of known ones
     if data.name == "jsonl" and not data.path:
-        raise QstarError("--dataset jsonl needs a file: --set data.path=FILE.jsonl "
-                         "(plus data.question_field / data.answer_field if they differ)")
+        raise QstarError(
+            "--dataset jsonl needs a file: --set data.path=FILE.jsonl "
+            "(plus data.question_field / data.answer_field if they differ)"
+        )
     defaults = DataConfig()
     for key in DATASET_KEYS:
         if key not in dataset.options and getattr(data, key) != getattr(defaults, key):
-            raise QstarError(f"dataset {data.name!r} does not take data.{key}; its options: "
-                             f"{', '.join(dataset.options) or 'none'}")
+            raise QstarError(
+                f"dataset {data.name!r} does not take data.{key}; its options: {', '.join(dataset.options) or 'none'}"
+            )
     return {key: getattr(data, key) for key in dataset.options if getattr(data, key) is not None}
 
 
@@ -58,8 +61,10 @@ def question_inputs(data: DataConfig, problems) -> dict:
     denominator changed. Runs without skipped rows record what they did before the option."""
     from qstar_cli.artifacts.rundir import sha256_json
 
-    inputs = {"dataset": f"{data.name}/{data.split}",
-              "questions_sha256": sha256_json([[p.id, p.question, p.reference] for p in problems])}
+    inputs = {
+        "dataset": f"{data.name}/{data.split}",
+        "questions_sha256": sha256_json([[p.id, p.question, p.reference] for p in problems]),
+    }
     if getattr(problems, "skipped", None):
         inputs["skipped_ungradable"] = problems.skipped
     return inputs
@@ -72,7 +77,9 @@ def check_names(data: DataConfig):
 
     dataset = get_dataset(data.name, **dataset_options(data))
     if dataset.splits and data.split not in dataset.splits:
-        raise QstarError(f"dataset {data.name!r} has no split {data.split!r}; valid splits: {', '.join(dataset.splits)}")
+        raise QstarError(
+            f"dataset {data.name!r} has no split {data.split!r}; valid splits: {', '.join(dataset.splits)}"
+        )
     return dataset
 
 
@@ -104,31 +111,37 @@ def select_problems(data: DataConfig, execution=None):
     dataset = check_names(data)
     if execution is not None:
         dataset = grading_dataset(dataset, execution)
-    problems = load_problems(data.name, data.split, resolve_data_dir(data.data_dir), keep_ungradable=True,
-                             **dataset_options(data))
+    problems = load_problems(
+        data.name, data.split, resolve_data_dir(data.data_dir), keep_ungradable=True, **dataset_options(data)
+    )
     what = f"{data.name}/{data.split}"
     bad, skipped = ungradable(problems), None
     if bad and data.skip_ungradable:
         skipped = {"count": len(bad), "rows": len(problems), "ids": [p.id for p in bad]}
-        ui.warn(f"skipped {len(bad)} of the {len(problems)} rows of {data.path or what} that cannot be graded: "
-                f"{name_rows(bad)} (data.skip_ungradable; recorded in the run's manifest)")
+        ui.warn(
+            f"skipped {len(bad)} of the {len(problems)} rows of {data.path or what} that cannot be graded: "
+            f"{name_rows(bad)} (data.skip_ungradable; recorded in the run's manifest)"
+        )
         problems = [p for p in problems if UNGRADABLE not in p.meta]
-    problems = problems[data.offset:]
+    problems = problems[data.offset :]
     if data.limit is not None:
         problems = problems[: data.limit]
     if bad and not data.skip_ungradable:
         inside = ungradable(problems)
         if inside:
             raise ungradable_error(inside, len(problems), f"selected from {what}")
-        ui.warn(f"{len(bad)} rows of {data.path or what} outside the selected questions cannot be graded "
-                f"({name_rows(bad)}); a run over them needs {SKIP_OPTION}")
+        ui.warn(
+            f"{len(bad)} rows of {data.path or what} outside the selected questions cannot be graded "
+            f"({name_rows(bad)}); a run over them needs {SKIP_OPTION}"
+        )
     total = len(problems)
     if data.shard:
         i, n = (int(x) for x in data.shard.split("/"))
         problems = problems[i::n]
     if not problems:
-        raise QstarError(f"no questions selected from {what} "
-                         f"(offset={data.offset}, limit={data.limit}, shard={data.shard})")
+        raise QstarError(
+            f"no questions selected from {what} (offset={data.offset}, limit={data.limit}, shard={data.shard})"
+        )
     # the first prompt, built now: one that cannot be (no worked exemplars in the question's
     # language) fails here, before any model loads, and so does the dry run
     dataset.messages(problems[0], num_shots=data.num_shots)
@@ -172,13 +185,14 @@ def run_settings(config, *keys: str, questions: int | None = None) -> dict:
 
 def chunks(items: list, size: int):
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def reward(dataset, problem_of):
     """reward(item, solution text): the dataset's 0/1 grade of the text against the reference
     answer of `problem_of(item)`'s problem; `reward.many(pairs)` grades many (item, text) pairs in
     one call (code datasets run them in parallel). The labels' reward, and the oracle heuristic's."""
+
     def many(pairs: list) -> list[float]:
         grades = dataset.grade_batch([text for _, text in pairs], [problem_of(item) for item, _ in pairs])
         return [1.0 if g.correct else 0.0 for g in grades]
@@ -196,20 +210,28 @@ def grading_dataset(dataset, execution):
     if not getattr(dataset, "executes_code", False):
         return dataset
     if not execution.allow_code:
-        raise QstarError(f"grading {dataset.name} runs model-written code; pass --allow-code-execution (or set "
-                         "execution.allow_code=true) to run it in qstar's sandbox (see the README: what it isolates)")
+        raise QstarError(
+            f"grading {dataset.name} runs model-written code; pass --allow-code-execution (or set "
+            "execution.allow_code=true) to run it in qstar's sandbox (see the README: what it isolates)"
+        )
     import math
 
     from qstar_cli import ui
     from qstar_cli.execution import Executor, Limits
 
-    limits = Limits(wall_seconds=execution.timeout, cpu_seconds=math.ceil(execution.timeout),
-                    memory_mb=execution.memory_mb, max_processes=execution.max_processes,
-                    max_output_kb=execution.max_output_kb)
+    limits = Limits(
+        wall_seconds=execution.timeout,
+        cpu_seconds=math.ceil(execution.timeout),
+        memory_mb=execution.memory_mb,
+        max_processes=execution.max_processes,
+        max_output_kb=execution.max_output_kb,
+    )
     executor = Executor(limits, workers=execution.workers, isolation=execution.isolation, python=execution.python)
     executor.check()
     ui.info(f"model-written code runs in the sandbox: {executor.isolation} isolation, {executor.workers} workers")
     if executor.isolation == "process":
-        ui.warn("process isolation only: programs can read and write what your user can, and use the network "
-                "(run as root with util-linux `unshare` for namespace isolation)")
+        ui.warn(
+            "process isolation only: programs can read and write what your user can, and use the network "
+            "(run as root with util-linux `unshare` for namespace isolation)"
+        )
     return dataset.with_executor(executor)

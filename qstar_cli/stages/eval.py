@@ -89,8 +89,16 @@ def plan(config: EvalConfig) -> Plan:
     out = Path(config.eval.out) if config.eval.out else default_out(f"eval-{config.eval.search}", config.data)
     # the searches sample at eval.temperature; sampling.temperature (the rollouts') is read only by the oracle
     unused = () if uses_oracle(config) else ("sampling.temperature",)
-    return Plan(out, problems, total, run_inputs(config, problems), unused, fmt=fmt, dataset=dataset,
-                model=model_reference(config.policy))
+    return Plan(
+        out,
+        problems,
+        total,
+        run_inputs(config, problems),
+        unused,
+        fmt=fmt,
+        dataset=dataset,
+        model=model_reference(config.policy),
+    )
 
 
 def uses_oracle(config: EvalConfig) -> bool:
@@ -103,9 +111,11 @@ def check_references(problems) -> None:
     """The oracle grades continuations against the reference answers: every question needs one."""
     missing = [p.id for p in problems if not str(p.reference or "").strip()]
     if missing:
-        raise QstarError(f"--qvm oracle grades continuations against the reference answers, and {len(missing)} of "
-                         f"the {len(problems)} selected questions have none (e.g. {missing[0]!r}); pick a dataset "
-                         f"or questions with answers")
+        raise QstarError(
+            f"--qvm oracle grades continuations against the reference answers, and {len(missing)} of "
+            f"the {len(problems)} selected questions have none (e.g. {missing[0]!r}); pick a dataset "
+            f"or questions with answers"
+        )
 
 
 def oracle_config(cfg):
@@ -123,8 +133,9 @@ def check_search(config: EvalConfig) -> None:
 
     method = SEARCHERS[config.eval.search]
     if method.needs_qvm(method.configure(config)) and not config.eval.qvm:
-        raise QstarError(f"--search {config.eval.search.replace('_', '-')} needs a Q-value model: "
-                         f"--qvm DIR (from qstar train-q)")
+        raise QstarError(
+            f"--search {config.eval.search.replace('_', '-')} needs a Q-value model: --qvm DIR (from qstar train-q)"
+        )
 
 
 def prepare(config: EvalConfig, p: Plan):
@@ -132,8 +143,15 @@ def prepare(config: EvalConfig, p: Plan):
     cfg = config.eval
     qvm = load_qvm(cfg.qvm, p.fmt, config) if cfg.qvm and not uses_oracle(config) else None
     prm = load_prm(cfg) if cfg.prm else None
-    rundir = ME.open(p.out, config=to_dict(config), inputs=p.inputs, expected_ids=[q.id for q in p.items],
-                     total_questions=p.total, seeds={"policy": config.policy.seed}, unused=p.unused)
+    rundir = ME.open(
+        p.out,
+        config=to_dict(config),
+        inputs=p.inputs,
+        expected_ids=[q.id for q in p.items],
+        total_questions=p.total,
+        seeds={"policy": config.policy.seed},
+        unused=p.unused,
+    )
     return qvm, prm, rundir
 
 
@@ -168,8 +186,9 @@ def run(config: EvalConfig) -> Path:
     with rundir.session() as session:
         if todo:
             _search(config, p, todo, qvm, prm, rundir, session)
-    metrics = rundir.complete(lambda records, sessions: {**eval_metrics(records, sessions, config.eval.bootstrap),
-                                                         **describe(config, qvm)})
+    metrics = rundir.complete(
+        lambda records, sessions: {**eval_metrics(records, sessions, config.eval.bootstrap), **describe(config, qvm)}
+    )
     show_summary(metrics, rundir.path)
     return rundir.path
 
@@ -182,18 +201,28 @@ def describe(config: EvalConfig, qvm) -> dict:
 
     cfg, data = config.eval, config.data
     return {
-        "search": cfg.search, "dataset": f"{data.name}/{data.split}", "dataset_name": data.name,
-        "split": data.split, "subset": data.subset, "offset": data.offset, "limit": data.limit,
-        "num_shots": data.num_shots, "model": config.policy.model or "embedded",
+        "search": cfg.search,
+        "dataset": f"{data.name}/{data.split}",
+        "dataset_name": data.name,
+        "split": data.split,
+        "subset": data.subset,
+        "offset": data.offset,
+        "limit": data.limit,
+        "num_shots": data.num_shots,
+        "model": config.policy.model or "embedded",
         "backend": choose_backend(config.policy.backend),
         # the method's own settings: exactly the eval keys its search reads
         "settings": {k: getattr(cfg, k) for k in sorted(SEARCH_KEYS[cfg.search])},
-        "qvm": cfg.qvm, "qvm_backbone": qvm.meta.backbone if qvm is not None else None,
+        "qvm": cfg.qvm,
+        "qvm_backbone": qvm.meta.backbone if qvm is not None else None,
         "qvm_label_method": qvm.meta.label_method if qvm is not None else None,
         "prm": cfg.prm,
         # the oracle heuristic read the reference answers: an upper bound, never a method
-        **({"heuristic": LABEL, "uses_reference_answers": True, "oracle": asdict(oracle_config(cfg))}
-           if uses_oracle(config) else {"uses_reference_answers": False}),
+        **(
+            {"heuristic": LABEL, "uses_reference_answers": True, "oracle": asdict(oracle_config(cfg))}
+            if uses_oracle(config)
+            else {"uses_reference_answers": False}
+        ),
     }
 
 
@@ -208,28 +237,43 @@ def _search(config: EvalConfig, plan: Plan, todo: list, qvm, prm, rundir, sessio
     ui.info("loading the policy ...")
     dataset = plan.dataset
     with load_backend(config.policy, plan.model) as backend, ui.progress() as bar:
-        env = PolicySearchEnv(backend, dataset, plan.fmt, qvm=qvm, prm=prm, max_step_tokens=cfg.max_step_tokens,
-                              max_tokens=config.sampling.max_tokens, top_p=config.sampling.top_p)
+        env = PolicySearchEnv(
+            backend,
+            dataset,
+            plan.fmt,
+            qvm=qvm,
+            prm=prm,
+            max_step_tokens=cfg.max_step_tokens,
+            max_tokens=config.sampling.max_tokens,
+            top_p=config.sampling.top_p,
+        )
         if uses_oracle(config):
             env = oracle_env(env, dataset, todo, config)
-        questions = [Question(q.id, q.question, backend.render(dataset.messages(q, num_shots=config.data.num_shots)))
-                     for q in todo]
+        questions = [
+            Question(q.id, q.question, backend.render(dataset.messages(q, num_shots=config.data.num_shots)))
+            for q in todo
+        ]
         correct = answered = 0
-        task = bar.add_task(f"eval {cfg.search}", total=len(plan.items), completed=len(plan.items) - len(todo),
-                            stats="")
+        task = bar.add_task(
+            f"eval {cfg.search}", total=len(plan.items), completed=len(plan.items) - len(todo), stats=""
+        )
         try:
             # up to batch_questions searched at once, a new one admitted as one finishes, each result
             # saved as soon as it is ready (a killed run loses only the questions in flight)
-            for i, result in search.stream(cfg.search, questions, env, method_cfg, trees=cfg.trees,
-                                           window=cfg.batch_questions):
+            for i, result in search.stream(
+                cfg.search, questions, env, method_cfg, trees=cfg.trees, window=cfg.batch_questions
+            ):
                 record = prediction_record(todo[i], questions[i], result, dataset, cfg.search)
                 rundir.append(record)
                 session["generated_questions"] += 1
                 correct += record["correct"]
                 answered += 1
                 u = backend.usage
-                bar.update(task, advance=1, stats=f"acc {correct / answered:.1%}  "
-                           f"{u.generated_tokens / max(u.seconds, 1e-9):,.0f} tok/s")
+                bar.update(
+                    task,
+                    advance=1,
+                    stats=f"acc {correct / answered:.1%}  {u.generated_tokens / max(u.seconds, 1e-9):,.0f} tok/s",
+                )
         finally:  # a stopped session spent tokens too: the manifest counts them
             session.update(**backend.session_usage())
 
@@ -241,8 +285,12 @@ def oracle_env(env, dataset, problems, config: EvalConfig):
     from qstar_cli.stages.common import reward
 
     by_id = {p.id: p for p in problems}
-    return OracleEnv(env, reward(dataset, lambda question: by_id[question.id]), oracle_config(config.eval),
-                     config.sampling.temperature)
+    return OracleEnv(
+        env,
+        reward(dataset, lambda question: by_id[question.id]),
+        oracle_config(config.eval),
+        config.sampling.temperature,
+    )
 
 
 def prediction_record(problem, question: Question, result, dataset, search: str) -> dict:
@@ -256,23 +304,40 @@ def prediction_record(problem, question: Question, result, dataset, search: str)
         g = grades[solution]
         return {"status": g.status, "status_detail": g.detail} if g.status is not None else {}
 
-    terminals = [{"text": t.text, "score": t.score, "answer": dataset.extract_answer(t.text),
-                  "correct": grades[t.text].correct, "strict": grades[t.text].strict, "finish": t.finish,
-                  **status(t.text)} for t in result.terminals]
+    terminals = [
+        {
+            "text": t.text,
+            "score": t.score,
+            "answer": dataset.extract_answer(t.text),
+            "correct": grades[t.text].correct,
+            "strict": grades[t.text].strict,
+            "finish": t.finish,
+            **status(t.text),
+        }
+        for t in result.terminals
+    ]
     # the index of the first terminal with the same answer by the grader's equivalence, as the
     # searches' votes group them: `qstar report` recomputes every answer choice from these
     for t, group in zip(terminals, group_answers([t["answer"] for t in terminals], dataset.same_answer)):
         t["group"] = group
     return {
-        "schema": R.schema_tag("predictions"), "id": problem.id, "question": problem.question,
-        "reference": problem.reference, "search": search, "prompt": question.prompt,
+        "schema": R.schema_tag("predictions"),
+        "id": problem.id,
+        "question": problem.question,
+        "reference": problem.reference,
+        "search": search,
+        "prompt": question.prompt,
         "answer": dataset.extract_answer(text) if chosen else None,
         "correct": grades[text].correct if chosen else False,
         # strict: correct with the answer stated in the final-answer format (not a last-number guess)
         "correct_strict": grades[text].strict if chosen else False,
-        "finish": chosen.finish if chosen else None, **(status(text) if chosen else {}),
-        "solution": text, "path": [asdict(s) for s in chosen.path] if chosen else [],
-        "terminals": terminals, "usage": asdict(result.usage), "wall_seconds": round(result.wall_seconds, 4),
+        "finish": chosen.finish if chosen else None,
+        **(status(text) if chosen else {}),
+        "solution": text,
+        "path": [asdict(s) for s in chosen.path] if chosen else [],
+        "terminals": terminals,
+        "usage": asdict(result.usage),
+        "wall_seconds": round(result.wall_seconds, 4),
         **({"tree": mark_tree(result.tree, result.terminals, terminals, chosen)} if result.tree is not None else {}),
     }
 
@@ -305,8 +370,14 @@ def eval_metrics(records: list[dict], sessions: list[dict], resamples: int = 100
     gen_seconds = sum(s.get("generation_seconds", 0.0) for s in sessions)
     # does the search's score (A*'s f, beam's Q, ...) rank a question's correct terminals above its wrong ones?
     terminal_auc, terminal_questions = within_question_auc(
-        [([t["score"] for t in r["terminals"] if t["correct"]], [t["score"] for t in r["terminals"] if not t["correct"]])
-         for r in records])
+        [
+            (
+                [t["score"] for t in r["terminals"] if t["correct"]],
+                [t["score"] for t in r["terminals"] if not t["correct"]],
+            )
+            for r in records
+        ]
+    )
     return {
         "questions": n,
         "accuracy": sum(correct) / n if n else 0.0,
@@ -337,23 +408,64 @@ def eval_metrics(records: list[dict], sessions: list[dict], resamples: int = 100
 def show_summary(m: dict, path: Path) -> None:
     lo, hi = m["accuracy_ci95"]
     oracle = m.get("oracle") if m.get("uses_reference_answers") else None
-    ui.summary(f"eval {m['search']} on {m['dataset']} -> {path}", [
-        *([("heuristic", f"{m['heuristic']}: an upper bound, not a method (M={oracle['rollouts']}, "
-                         f"noise={oracle['noise']})")] if oracle else []),
-        ("questions", str(m["questions"])),
-        ("accuracy (95% CI)", f"{m['accuracy']:.1%} ({lo:.1%} - {hi:.1%})"),
-        *([("strict accuracy (95% CI)", f"{m['accuracy_strict']:.1%} ({m['accuracy_strict_ci95'][0]:.1%} - "
-            f"{m['accuracy_strict_ci95'][1]:.1%})")] if m.get("accuracy_strict") is not None else []),
-        ("pass@terminals", f"{m['pass_at_terminals']:.1%}"),
-        *([("terminal AUC (within question)", f"{m['terminal_auc']:.3f} over {m['terminal_auc_questions']} questions")]
-          if m.get("terminal_auc") is not None else []),
-        ("tokens / question", f"{m['tokens_per_question']:.0f}"),
-        *([("from the sample cache", f"{m['cached_tokens'] / max(m['questions'], 1):.0f} tokens / question "
-            f"(counted in tokens / question, not generated)")] if m.get("cached_tokens") else []),
-        *([("oracle tokens / question", f"{m['oracle_tokens_per_question']:.0f} (not in tokens / question)")]
-          if oracle else []),
-        ("policy calls / question", f"{m['policy_calls_per_question']:.1f}"),
-        ("QVM calls / question", f"{m['qvm_calls_per_question']:.1f}"),
-        ("expansions / question", f"{m['expansions_per_question']:.1f}"),
-        ("wall time", f"{m['wall_seconds']:.1f} s"),
-    ])
+    ui.summary(
+        f"eval {m['search']} on {m['dataset']} -> {path}",
+        [
+            *(
+                [
+                    (
+                        "heuristic",
+                        f"{m['heuristic']}: an upper bound, not a method (M={oracle['rollouts']}, "
+                        f"noise={oracle['noise']})",
+                    )
+                ]
+                if oracle
+                else []
+            ),
+            ("questions", str(m["questions"])),
+            ("accuracy (95% CI)", f"{m['accuracy']:.1%} ({lo:.1%} - {hi:.1%})"),
+            *(
+                [
+                    (
+                        "strict accuracy (95% CI)",
+                        f"{m['accuracy_strict']:.1%} ({m['accuracy_strict_ci95'][0]:.1%} - "
+                        f"{m['accuracy_strict_ci95'][1]:.1%})",
+                    )
+                ]
+                if m.get("accuracy_strict") is not None
+                else []
+            ),
+            ("pass@terminals", f"{m['pass_at_terminals']:.1%}"),
+            *(
+                [
+                    (
+                        "terminal AUC (within question)",
+                        f"{m['terminal_auc']:.3f} over {m['terminal_auc_questions']} questions",
+                    )
+                ]
+                if m.get("terminal_auc") is not None
+                else []
+            ),
+            ("tokens / question", f"{m['tokens_per_question']:.0f}"),
+            *(
+                [
+                    (
+                        "from the sample cache",
+                        f"{m['cached_tokens'] / max(m['questions'], 1):.0f} tokens / question "
+                        f"(counted in tokens / question, not generated)",
+                    )
+                ]
+                if m.get("cached_tokens")
+                else []
+            ),
+            *(
+                [("oracle tokens / question", f"{m['oracle_tokens_per_question']:.0f} (not in tokens / question)")]
+                if oracle
+                else []
+            ),
+            ("policy calls / question", f"{m['policy_calls_per_question']:.1f}"),
+            ("QVM calls / question", f"{m['qvm_calls_per_question']:.1f}"),
+            ("expansions / question", f"{m['expansions_per_question']:.1f}"),
+            ("wall time", f"{m['wall_seconds']:.1f} s"),
+        ],
+    )

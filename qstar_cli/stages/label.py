@@ -67,8 +67,10 @@ def unshardable(cfg) -> str | None:
     """Why a label run of this method cannot be split into shards, when it cannot."""
     if LABELERS[cfg.method].shardable:
         return None
-    return (f"--method {cfg.method} labels every question at once and cannot be sharded; label the whole "
-            f"rollouts run as one job (its fits use accelerate launch for several GPUs)")
+    return (
+        f"--method {cfg.method} labels every question at once and cannot be sharded; label the whole "
+        f"rollouts run as one job (its fits use accelerate launch for several GPUs)"
+    )
 
 
 def plan(config: LabelConfig) -> Plan:
@@ -81,8 +83,10 @@ def plan(config: LabelConfig) -> Plan:
     shard = config.data.shard
     input_shard = _input_config(cfg.input).get("data", {}).get("shard")
     if shard and input_shard and shard != input_shard:
-        raise QstarError(f"{cfg.input} holds shard {input_shard} of its rollouts; label it whole (without "
-                         f"data.shard), or join the rollout shards first (qstar merge)")
+        raise QstarError(
+            f"{cfg.input} holds shard {input_shard} of its rollouts; label it whole (without "
+            f"data.shard), or join the rollout shards first (qstar merge)"
+        )
     if shard and not input_shard:
         if unshardable(cfg):
             raise QstarError(unshardable(cfg))
@@ -90,8 +94,16 @@ def plan(config: LabelConfig) -> Plan:
         records = records[i::n]
         if not records:
             raise QstarError(f"shard {shard} of {cfg.input} holds no questions (it has {total})")
-    return Plan(out_dir(cfg), records, total, run_inputs(config, manifest), unused_sections(config),
-                unshardable=unshardable(cfg), fmt=StepFormat.parse(records[0]["step_format"]), manifest=manifest)
+    return Plan(
+        out_dir(cfg),
+        records,
+        total,
+        run_inputs(config, manifest),
+        unused_sections(config),
+        unshardable=unshardable(cfg),
+        fmt=StepFormat.parse(records[0]["step_format"]),
+        manifest=manifest,
+    )
 
 
 def out_dir(cfg) -> Path:
@@ -107,14 +119,23 @@ def run(config: LabelConfig) -> Path:
     from qstar_cli.value.train import check_processes, processes
 
     if not method.trains and processes()[1] > 1:
-        raise QstarError(f"under accelerate launch only the fits of a method that trains share the work; "
-                         f"{cfg.method} labels would be made once per process: run it as one process, with "
-                         "--shard or --ray")
+        raise QstarError(
+            f"under accelerate launch only the fits of a method that trains share the work; "
+            f"{cfg.method} labels would be made once per process: run it as one process, with "
+            "--shard or --ray"
+        )
     check_processes(config.train)
     if processes()[0] == 0:
-        keys = ("label.input", "label.method", *method.shown, "label.gamma", *(("label.reuse",) if method.reuses else ()))
-        ui.header(STAGE, p.out, run_settings(config, *keys, questions=len(p.items)),
-                  to_yaml(config))  # after every check a user's input can fail
+        keys = (
+            "label.input",
+            "label.method",
+            *method.shown,
+            "label.gamma",
+            *(("label.reuse",) if method.reuses else ()),
+        )
+        ui.header(
+            STAGE, p.out, run_settings(config, *keys, questions=len(p.items)), to_yaml(config)
+        )  # after every check a user's input can fail
     return method.run(job)
 
 
@@ -160,8 +181,9 @@ class LabelJob:
                 self._append(rundir, session, batch)
             return
         with backend, ui.progress() as bar:
-            task = bar.add_task(what or f"label ({self.config.label.method})", total=len(self.records),
-                                completed=done, stats="")
+            task = bar.add_task(
+                what or f"label ({self.config.label.method})", total=len(self.records), completed=done, stats=""
+            )
             try:
                 for batch in batches:
                     self._append(rundir, session, batch)
@@ -193,7 +215,7 @@ def _rollouts(cfg) -> tuple[dict, list[dict]]:
     manifest, records = STAGES["collect"].read(cfg.input)
     if not records:
         raise QstarError(f"{cfg.input} holds no rollouts to label")
-    return manifest, records[:cfg.limit] if cfg.limit else records
+    return manifest, records[: cfg.limit] if cfg.limit else records
 
 
 def _input_config(input_dir: str) -> dict:
@@ -204,9 +226,18 @@ def _open(config: LabelConfig, plan: Plan, kind: str, records_name: str) -> RunD
     config.label.out = str(plan.out)
     trains = LABELERS[config.label.method].trains
     seeds = {"policy": config.policy.seed, **({"train": config.train.seed} if trains else {})}
-    return RunDir.open(plan.out, stage=STAGE, kind=kind, records_name=records_name, config=to_dict(config),
-                       inputs=plan.inputs, expected_ids=[r["id"] for r in plan.items], total_questions=plan.total,
-                       seeds=seeds, unused=plan.unused)
+    return RunDir.open(
+        plan.out,
+        stage=STAGE,
+        kind=kind,
+        records_name=records_name,
+        config=to_dict(config),
+        inputs=plan.inputs,
+        expected_ids=[r["id"] for r in plan.items],
+        total_questions=plan.total,
+        seeds=seeds,
+        unused=plan.unused,
+    )
 
 
 def run_inputs(config: LabelConfig, rollouts_manifest: dict) -> dict:
@@ -262,14 +293,17 @@ def label_metrics(records: list[dict], sessions: list[dict]) -> dict:
 
 def show_summary(metrics: dict, path: Path) -> None:
     m = metrics
-    ui.summary(f"label -> {path}", [
-        ("questions", str(m["questions"])),
-        ("labelled (s, a) pairs", f"{m['labels']:,}"),
-        ("  of which terminal", f"{m['terminal_labels']:,}"),
-        ("mean y", f"{m['mean_y']:.3f}"),
-        ("share with y >= 0.5", f"{m['positive_rate']:.1%}"),
-        ("mean soft label", f"{m['mean_soft']:.3f}"),
-        ("questions with a positive label", str(m["questions_with_a_positive"])),
-        ("generated tokens", f"{m['generated_tokens']:,}"),
-        ("wall time", f"{m['wall_seconds']:.1f} s"),
-    ])
+    ui.summary(
+        f"label -> {path}",
+        [
+            ("questions", str(m["questions"])),
+            ("labelled (s, a) pairs", f"{m['labels']:,}"),
+            ("  of which terminal", f"{m['terminal_labels']:,}"),
+            ("mean y", f"{m['mean_y']:.3f}"),
+            ("share with y >= 0.5", f"{m['positive_rate']:.1%}"),
+            ("mean soft label", f"{m['mean_soft']:.3f}"),
+            ("questions with a positive label", str(m["questions_with_a_positive"])),
+            ("generated tokens", f"{m['generated_tokens']:,}"),
+            ("wall time", f"{m['wall_seconds']:.1f} s"),
+        ],
+    )

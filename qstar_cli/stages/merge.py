@@ -86,7 +86,9 @@ def run(shard_dirs: list[str], out: str) -> Path:
     work = out_path.with_name(out_path.name + ".merging")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    (work / "config.yaml").write_text(yaml.safe_dump(base_config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    (work / "config.yaml").write_text(
+        yaml.safe_dump(base_config, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
     write_jsonl(work / records_name, merged)
     sessions = [s for _, m, _ in shards.values() for s in m["sessions"]]
     # the shards' descriptive fields (model, backend, method settings, ...) carry over; every
@@ -97,10 +99,17 @@ def run(shard_dirs: list[str], out: str) -> Path:
     inputs = dict(first["inputs"])
     if "questions_sha256" in inputs:  # the shards' question lists are parts of this one
         inputs["questions_sha256"] = sha256_json([[r["id"], r["question"], r["reference"]] for r in merged])
-    manifest = {**first, "merged_from": merged_from, "inputs": inputs,
-                "expected_ids": sorted(order, key=order.get), "sessions": sessions,
-                "finished_at": now(), "records_sha256": sha256_file(work / records_name),
-                "metrics_sha256": sha256_file(work / "metrics.json"), "complete": True}
+    manifest = {
+        **first,
+        "merged_from": merged_from,
+        "inputs": inputs,
+        "expected_ids": sorted(order, key=order.get),
+        "sessions": sessions,
+        "finished_at": now(),
+        "records_sha256": sha256_file(work / records_name),
+        "metrics_sha256": sha256_file(work / "metrics.json"),
+        "complete": True,
+    }
     write_json_atomic(work / "manifest.json", manifest)
     shutil.rmtree(out_path, ignore_errors=True)  # empty, or a lock file only
     work.rename(out_path)

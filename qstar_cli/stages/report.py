@@ -26,35 +26,51 @@ from qstar_cli.report.runs import load_runs
 
 PLOT = "accuracy_vs_tokens"
 THRESHOLD_PLOT = "accuracy_vs_heuristic_auc"
-PAIRED_NOTE = ("Paired tests: each run against its dataset's baseline (the first run given, or --baseline) on the "
-               "same questions. Δ is the run's accuracy minus the baseline's with a 95% paired-bootstrap CI over "
-               "questions; McNemar's exact test uses the questions only one of the two solved.")
-QVM_NOTE = ("\nFrom each QVM's train-q run: ROC-AUC of its score for y >= 0.5 on questions it did not train on, with a "
-            "by-question bootstrap CI, beside two free scores it must beat (the step's depth; the policy's mean token "
-            "log-prob of the step). Within-question AUC compares only steps of one question (what A*'s open set does; "
-            "the log-prob baseline's in brackets), sibling AUC only the steps taken from one state, final-step AUC only a question's final steps. The runs' terminal "
-            "AUC asks the same of the search's final score: does it rank a question's correct terminals above its "
-            "wrong ones?\n")
-CHOICE_NOTE = ("\nAnswer choice: each run's accuracy had it answered, from the same recorded terminals, with its "
-               "best-scored terminal, the answer most terminals reach, or the answer whose terminals' scores sum "
-               "highest (a score below zero adds nothing), with 95% bootstrap CIs; finished terminals count before "
-               "cut-off ones. pass@terminals, a question with any right terminal, is the ceiling of every choice.\n")
-THRESHOLD_NOTE = ("\nWhen does the search pay: each guided search (A*, beam, best-of-N reranking) run with several "
-                  "heuristics is a curve of accuracy against its terminal AUC, the within-question ROC-AUC of the score "
-                  "it answers by over the terminals it reached (the search's own final states). The threshold is the "
-                  "terminal AUC below which the curve, followed from its best-ranking point down, falls under the "
-                  "reference's accuracy (linear between points; > or < the curve's range where it never crosses), with "
-                  "a 95% bootstrap CI over questions, every run resampled together. Oracle rows read the reference "
-                  "answers: upper bounds, not methods.\n")
-SCALING_NOTE = ("\nScaling from one sample pool: a self-consistency or best-of-N run drew N samples per question; its "
-                "accuracy at n samples is the expectation over every n of them (the best-scored sample by order "
-                "statistics; a vote over every subset, or 1,000 seeded random subsets where there are more), chosen "
-                "by the run's own rule, per question, then averaged, with 95% bootstrap CIs over questions. tokens/q "
-                "is n times each question's mean tokens per sample. At n = N it is the run's own accuracy.\n")
+PAIRED_NOTE = (
+    "Paired tests: each run against its dataset's baseline (the first run given, or --baseline) on the "
+    "same questions. Δ is the run's accuracy minus the baseline's with a 95% paired-bootstrap CI over "
+    "questions; McNemar's exact test uses the questions only one of the two solved."
+)
+QVM_NOTE = (
+    "\nFrom each QVM's train-q run: ROC-AUC of its score for y >= 0.5 on questions it did not train on, with a "
+    "by-question bootstrap CI, beside two free scores it must beat (the step's depth; the policy's mean token "
+    "log-prob of the step). Within-question AUC compares only steps of one question (what A*'s open set does; "
+    "the log-prob baseline's in brackets), sibling AUC only the steps taken from one state, final-step AUC only a question's final steps. The runs' terminal "
+    "AUC asks the same of the search's final score: does it rank a question's correct terminals above its "
+    "wrong ones?\n"
+)
+CHOICE_NOTE = (
+    "\nAnswer choice: each run's accuracy had it answered, from the same recorded terminals, with its "
+    "best-scored terminal, the answer most terminals reach, or the answer whose terminals' scores sum "
+    "highest (a score below zero adds nothing), with 95% bootstrap CIs; finished terminals count before "
+    "cut-off ones. pass@terminals, a question with any right terminal, is the ceiling of every choice.\n"
+)
+THRESHOLD_NOTE = (
+    "\nWhen does the search pay: each guided search (A*, beam, best-of-N reranking) run with several "
+    "heuristics is a curve of accuracy against its terminal AUC, the within-question ROC-AUC of the score "
+    "it answers by over the terminals it reached (the search's own final states). The threshold is the "
+    "terminal AUC below which the curve, followed from its best-ranking point down, falls under the "
+    "reference's accuracy (linear between points; > or < the curve's range where it never crosses), with "
+    "a 95% bootstrap CI over questions, every run resampled together. Oracle rows read the reference "
+    "answers: upper bounds, not methods.\n"
+)
+SCALING_NOTE = (
+    "\nScaling from one sample pool: a self-consistency or best-of-N run drew N samples per question; its "
+    "accuracy at n samples is the expectation over every n of them (the best-scored sample by order "
+    "statistics; a vote over every subset, or 1,000 seeded random subsets where there are more), chosen "
+    "by the run's own rule, per question, then averaged, with 95% bootstrap CIs over questions. tokens/q "
+    "is n times each question's mean tokens per sample. At n = N it is the run's own accuracy.\n"
+)
 
 
-def run(run_dirs: list[str], out: str | None = None, baseline: str | list[str] | None = None, pair: bool = True,
-        tree_ids: list[str] | None = None, resamples: int = 1000) -> str:
+def run(
+    run_dirs: list[str],
+    out: str | None = None,
+    baseline: str | list[str] | None = None,
+    pair: bool = True,
+    tree_ids: list[str] | None = None,
+    resamples: int = 1000,
+) -> str:
     """Print the tables, write the files when `out` is given; returns the markdown."""
     if tree_ids and not out:
         raise QstarError("--tree writes tree views into the report folder: add --out DIR")
@@ -77,33 +93,61 @@ def run(run_dirs: list[str], out: str | None = None, baseline: str | list[str] |
     if choice_rows:
         text += "\n## Answer choice\n\n" + tables.markdown_table(tables.ANSWER_CHOICE, choice_rows) + CHOICE_NOTE
     if scaling_rows:
-        text += ("\n## Scaling from one sample pool\n\n" + tables.markdown_table(tables.SCALING, scaling_rows)
-                 + SCALING_NOTE)
+        text += (
+            "\n## Scaling from one sample pool\n\n" + tables.markdown_table(tables.SCALING, scaling_rows) + SCALING_NOTE
+        )
     if threshold_rows:
-        text += ("\n## When does the search pay?\n\n" + tables.markdown_table(tables.CURVE, curve_rows) + "\n"
-                 + tables.markdown_table(tables.THRESHOLDS, threshold_rows) + THRESHOLD_NOTE)
+        text += (
+            "\n## When does the search pay?\n\n"
+            + tables.markdown_table(tables.CURVE, curve_rows)
+            + "\n"
+            + tables.markdown_table(tables.THRESHOLDS, threshold_rows)
+            + THRESHOLD_NOTE
+        )
     if qvm_rows:
         text += "\n## Q-value models\n\n" + tables.markdown_table(tables.QVMS, qvm_rows) + QVM_NOTE
     words = plain.sentences(runs, pairs, found)
     if words:
         text += "\n## In plain words\n\n" + "".join(f"- {s}\n" for s in words)
     notes = _unpaired_notes(runs, pairs) if pair else []
-    tables_shown = {"repeats over QVMs": (tables.REPEATS, repeat_rows),
-                    "answer choice": (tables.ANSWER_CHOICE, choice_rows),
-                    "scaling from one sample pool": (tables.SCALING, scaling_rows),
-                    "threshold curves": (tables.CURVE, curve_rows), "thresholds": (tables.THRESHOLDS, threshold_rows),
-                    "Q-value models": (tables.QVMS, qvm_rows)}
+    tables_shown = {
+        "repeats over QVMs": (tables.REPEATS, repeat_rows),
+        "answer choice": (tables.ANSWER_CHOICE, choice_rows),
+        "scaling from one sample pool": (tables.SCALING, scaling_rows),
+        "threshold curves": (tables.CURVE, curve_rows),
+        "thresholds": (tables.THRESHOLDS, threshold_rows),
+        "Q-value models": (tables.QVMS, qvm_rows),
+    }
     _print(comparison, paired_rows, tables_shown, words, text)
     if out:
-        _write(Path(out), runs, comparison, paired_rows, repeat_rows, choice_rows, scaling_rows, qvm_rows, words,
-               notes, text, tree_ids, curves, found, curve_rows, threshold_rows)
+        _write(
+            Path(out),
+            runs,
+            comparison,
+            paired_rows,
+            repeat_rows,
+            choice_rows,
+            scaling_rows,
+            qvm_rows,
+            words,
+            notes,
+            text,
+            tree_ids,
+            curves,
+            found,
+            curve_rows,
+            threshold_rows,
+        )
     return text
 
 
 def _unpaired_notes(runs, pairs) -> list[str]:
     compared = {id(p.run) for p in pairs} | {id(p.baseline) for p in pairs}
-    return [f"{r.name} has no other run on {r.data_label}/{r.split} to be paired with."
-            for r in runs if id(r) not in compared and len(runs) > 1]
+    return [
+        f"{r.name} has no other run on {r.data_label}/{r.split} to be paired with."
+        for r in runs
+        if id(r) not in compared and len(runs) > 1
+    ]
 
 
 def _print(comparison, paired_rows, shown: dict, words, text: str) -> None:
@@ -112,8 +156,11 @@ def _print(comparison, paired_rows, shown: dict, words, text: str) -> None:
         return
     from rich.table import Table
 
-    for title, (header, rows) in {"qstar report": (tables.COMPARISON, comparison),
-                                  "paired tests": (tables.PAIRED, paired_rows), **shown}.items():
+    for title, (header, rows) in {
+        "qstar report": (tables.COMPARISON, comparison),
+        "paired tests": (tables.PAIRED, paired_rows),
+        **shown,
+    }.items():
         if not rows:
             continue
         t = Table(title=title, header_style="bold")
@@ -128,16 +175,38 @@ def _print(comparison, paired_rows, shown: dict, words, text: str) -> None:
             ui.out.print(f"- {sentence}", highlight=False)
 
 
-def _write(out: Path, runs, comparison, paired_rows, repeat_rows, choice_rows, scaling_rows, qvm_rows, words, notes,
-           text: str, tree_ids, curves=(), found=(), curve_rows=(), threshold_rows=()) -> None:
+def _write(
+    out: Path,
+    runs,
+    comparison,
+    paired_rows,
+    repeat_rows,
+    choice_rows,
+    scaling_rows,
+    qvm_rows,
+    words,
+    notes,
+    text: str,
+    tree_ids,
+    curves=(),
+    found=(),
+    curve_rows=(),
+    threshold_rows=(),
+) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise QstarError(f"cannot create the report folder {out}: {exc.strerror}") from None
     chosen = trees.select(runs, tree_ids)  # before writing anything: a bad --tree fails cleanly
-    png, svg = plots.accuracy_vs_tokens(runs, out / PLOT, {
-        id(r): [(p.tokens, p.accuracy[scaling.own_rule(r)], p.ci[scaling.own_rule(r)]) for p in points]
-        for r, points in curves if all(scaling.own_rule(r) in p.accuracy for p in points)})
+    png, svg = plots.accuracy_vs_tokens(
+        runs,
+        out / PLOT,
+        {
+            id(r): [(p.tokens, p.accuracy[scaling.own_rule(r)], p.ci[scaling.own_rule(r)]) for p in points]
+            for r, points in curves
+            if all(scaling.own_rule(r) in p.accuracy for p in points)
+        },
+    )
     links = []
     for run, record in chosen:
         folder = out / "trees" / _safe(run.name)
@@ -146,8 +215,13 @@ def _write(out: Path, runs, comparison, paired_rows, repeat_rows, choice_rows, s
         stem = folder / _safe(record["id"])
         stem.with_suffix(".svg").write_text(tree, encoding="utf-8")
         stem.with_suffix(".html").write_text(html.tree_page(run.name, run.method, record, tree), encoding="utf-8")
-        links.append((f"{run.name}: {record['id']} ({'correct' if record['correct'] else 'incorrect'}, "
-                      f"{len(record['tree'])} nodes)", stem.with_suffix(".html").relative_to(out).as_posix()))
+        links.append(
+            (
+                f"{run.name}: {record['id']} ({'correct' if record['correct'] else 'incorrect'}, "
+                f"{len(record['tree'])} nodes)",
+                stem.with_suffix(".html").relative_to(out).as_posix(),
+            )
+        )
     markdown = "# qstar report\n\n" + text
     markdown += "".join(f"\n{n}\n" for n in ([PAIRED_NOTE] if paired_rows else []) + notes)
     markdown += f"\n## Accuracy vs. generated tokens\n\n![accuracy vs tokens]({png.name})\n"
@@ -158,24 +232,65 @@ def _write(out: Path, runs, comparison, paired_rows, repeat_rows, choice_rows, s
     if links:
         markdown += "\n## Search trees\n\n" + "".join(f"- [{label}]({href})\n" for label, href in links)
     (out / "report.md").write_text(markdown, encoding="utf-8")
-    (out / "report.html").write_text(html.report_page(
-        html.table(tables.COMPARISON, comparison),
-        html.table(tables.PAIRED, paired_rows) if paired_rows else "", ([PAIRED_NOTE] if paired_rows else []) + notes,
-        plots.inline_svg(svg), links, [],
-        extra=(("<h2>In plain words</h2><ul>" + "".join(f"<li>{escape(w)}</li>" for w in words) + "</ul>") if words else "")
-        + (("<h2>Repeats over QVMs</h2>" + html.table(tables.REPEATS, repeat_rows)) if repeat_rows else "")
-        + (("<h2>Answer choice</h2>" + html.table(tables.ANSWER_CHOICE, choice_rows)
-            + f'<p class="note">{CHOICE_NOTE.strip()}</p>') if choice_rows else "")
-        + (("<h2>Scaling from one sample pool</h2>" + html.table(tables.SCALING, scaling_rows)
-            + f'<p class="note">{SCALING_NOTE.strip()}</p>') if scaling_rows else "")
-        + (("<h2>When does the search pay?</h2>" + html.table(tables.CURVE, curve_rows)
-            + html.table(tables.THRESHOLDS, threshold_rows) + plots.inline_svg(threshold_svg)
-            + f'<p class="note">{THRESHOLD_NOTE.strip()}</p>') if threshold_svg else "")
-        + (("<h2>Q-value models</h2>" + html.table(tables.QVMS, qvm_rows) + f'<p class="note">{QVM_NOTE.strip()}</p>')
-           if qvm_rows else "")),
-        encoding="utf-8")
-    ui.info(f"wrote {out / 'report.md'}, {out / 'report.html'}, {png.name}, {svg.name}"
-            + (f" and {len(links)} tree views" if links else ""))
+    (out / "report.html").write_text(
+        html.report_page(
+            html.table(tables.COMPARISON, comparison),
+            html.table(tables.PAIRED, paired_rows) if paired_rows else "",
+            ([PAIRED_NOTE] if paired_rows else []) + notes,
+            plots.inline_svg(svg),
+            links,
+            [],
+            extra=(
+                ("<h2>In plain words</h2><ul>" + "".join(f"<li>{escape(w)}</li>" for w in words) + "</ul>")
+                if words
+                else ""
+            )
+            + (("<h2>Repeats over QVMs</h2>" + html.table(tables.REPEATS, repeat_rows)) if repeat_rows else "")
+            + (
+                (
+                    "<h2>Answer choice</h2>"
+                    + html.table(tables.ANSWER_CHOICE, choice_rows)
+                    + f'<p class="note">{CHOICE_NOTE.strip()}</p>'
+                )
+                if choice_rows
+                else ""
+            )
+            + (
+                (
+                    "<h2>Scaling from one sample pool</h2>"
+                    + html.table(tables.SCALING, scaling_rows)
+                    + f'<p class="note">{SCALING_NOTE.strip()}</p>'
+                )
+                if scaling_rows
+                else ""
+            )
+            + (
+                (
+                    "<h2>When does the search pay?</h2>"
+                    + html.table(tables.CURVE, curve_rows)
+                    + html.table(tables.THRESHOLDS, threshold_rows)
+                    + plots.inline_svg(threshold_svg)
+                    + f'<p class="note">{THRESHOLD_NOTE.strip()}</p>'
+                )
+                if threshold_svg
+                else ""
+            )
+            + (
+                (
+                    "<h2>Q-value models</h2>"
+                    + html.table(tables.QVMS, qvm_rows)
+                    + f'<p class="note">{QVM_NOTE.strip()}</p>'
+                )
+                if qvm_rows
+                else ""
+            ),
+        ),
+        encoding="utf-8",
+    )
+    ui.info(
+        f"wrote {out / 'report.md'}, {out / 'report.html'}, {png.name}, {svg.name}"
+        + (f" and {len(links)} tree views" if links else "")
+    )
 
 
 def _safe(name: str) -> str:

@@ -33,24 +33,30 @@ def label_sources(label_dirs: list[str], mixed_datasets: bool = False):
     for d in label_dirs:
         manifest, recs = STAGES["label"].read(d)
         config = yaml.safe_load((Path(d) / "config.yaml").read_text(encoding="utf-8")) or {}
-        sources.append({
-            "dir": str(Path(d).resolve()),
-            "dataset": config.get("data", {}).get("name"),
-            "policy": config.get("policy", {}).get("model") or "embedded",
-            "step_format": recs[0]["step_format"] if recs else None,
-            "method": config.get("label", {}).get("method"),
-            "sha256": manifest.get("records_sha256"),
-        })
+        sources.append(
+            {
+                "dir": str(Path(d).resolve()),
+                "dataset": config.get("data", {}).get("name"),
+                "policy": config.get("policy", {}).get("model") or "embedded",
+                "step_format": recs[0]["step_format"] if recs else None,
+                "method": config.get("label", {}).get("method"),
+                "sha256": manifest.get("records_sha256"),
+            }
+        )
         runs.append((d, recs))
     for key, what in (("policy", "policies"), ("step_format", "step formats")):
         values = {s[key] for s in sources if s[key] is not None}
         if len(values) > 1:
-            raise QstarError(f"the label runs come from different {what} ({', '.join(sorted(values))}); "
-                             f"a QVM estimates one policy's future with one step format: train one per {key}")
+            raise QstarError(
+                f"the label runs come from different {what} ({', '.join(sorted(values))}); "
+                f"a QVM estimates one policy's future with one step format: train one per {key}"
+            )
     datasets = sorted({s["dataset"] for s in sources})
     if len(datasets) > 1 and not mixed_datasets:
-        raise QstarError(f"the label runs come from different datasets ({', '.join(datasets)}); "
-                         f"set train.mixed_datasets=true if that is intended")
+        raise QstarError(
+            f"the label runs come from different datasets ({', '.join(datasets)}); "
+            f"set train.mixed_datasets=true if that is intended"
+        )
     records, seen = [], {}
     for d, recs in runs:
         for rec in recs:
@@ -86,9 +92,19 @@ def run(config: TrainConfig) -> Path:
     out = Path(cfg.out) if cfg.out else Path(cfg.labels[0]).parent / f"qvm-{Path(cfg.labels[0]).name}"
     cfg.out = str(out)
     if rank == 0:
-        ui.header(STAGE, out, run_settings(config, "train.labels", "train.backbone", "train.max_steps" if cfg.max_steps
-                                           else "train.epochs", "train.batch_size", "train.learning_rate"),
-                  to_yaml(config))
+        ui.header(
+            STAGE,
+            out,
+            run_settings(
+                config,
+                "train.labels",
+                "train.backbone",
+                "train.max_steps" if cfg.max_steps else "train.epochs",
+                "train.batch_size",
+                "train.learning_rate",
+            ),
+            to_yaml(config),
+        )
     inputs = {"labels": [s["dir"] for s in sources], "labels_sha256": [s["sha256"] for s in sources]}
     found = check_run(out, stage=STAGE, config=to_dict(config), inputs=inputs)
     if found and found.get("complete"):
@@ -97,12 +113,22 @@ def run(config: TrainConfig) -> Path:
             ui.info(f"{out} is already trained (manifest complete); nothing to do")
         return out
     if rank == 0:
-        rundir = ME.open(out, config=to_dict(config), inputs=inputs, expected_ids=[], total_questions=len(records),
-                         seeds={"train": cfg.seed})  # a model, not records: the stage's row has no records file
+        rundir = ME.open(
+            out,
+            config=to_dict(config),
+            inputs=inputs,
+            expected_ids=[],
+            total_questions=len(records),
+            seeds={"train": cfg.seed},
+        )  # a model, not records: the stage's row has no records file
     from qstar_cli.value.fit import examples_from_records, fit_qvm
 
-    meta = QVMMeta(step_format=sources[0]["step_format"], datasets=sorted({s["dataset"] for s in sources}),
-                   policy=sources[0]["policy"], label_method=",".join(sorted({s["method"] for s in sources})))
+    meta = QVMMeta(
+        step_format=sources[0]["step_format"],
+        datasets=sorted({s["dataset"] for s in sources}),
+        policy=sources[0]["policy"],
+        label_method=",".join(sorted({s["method"] for s in sources})),
+    )
     start = time.perf_counter()
     _, metrics = fit_qvm(examples_from_records(records), cfg, out, meta, resume=True)
     if rank != 0:
@@ -117,25 +143,35 @@ def run(config: TrainConfig) -> Path:
 def show_summary(metrics: dict, out: Path) -> None:
     held = metrics["heldout"]
     fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-    ui.summary(f"train-q -> {out / 'qvm'}", [
-        ("train examples (questions)", f"{metrics['train_examples']:,} ({metrics['train_questions']})"),
-        ("held-out examples (questions)", f"{held.get('examples', 0):,} ({held.get('questions', 0)})"),
-        ("train loss first -> last", f"{fmt(metrics['train_loss_first'])} -> {fmt(metrics['train_loss_last'])}"),
-        ("held-out MSE", fmt(held.get("mse"))),
-        ("held-out MSE of the mean (baseline)", fmt(held.get("baseline_mse"))),
-        ("held-out ROC-AUC (95% CI by question)", _auc_with_ci(held)),
-        ("held-out ROC-AUC of step depth (baseline)", fmt(held.get("baseline_position_auc"))),
-        ("held-out ROC-AUC of the policy's step log-prob (baseline)", fmt(held.get("baseline_logprob_auc"))),
-        ("within-question ROC-AUC (questions with both classes)",
-         f"{fmt(held.get('within_question_auc'))} ({held.get('within_question_questions', 0)})"),
-        ("  the same for the step log-prob (baseline)", fmt(held.get("baseline_logprob_within_question_auc"))),
-        ("sibling ROC-AUC (states with both classes)", f"{fmt(held.get('sibling_auc'))} ({held.get('sibling_states', 0)})"),
-        ("final-step ROC-AUC within a question (questions)",
-         f"{fmt(held.get('final_step_auc'))} ({held.get('final_step_questions', 0)})"),
-        ("held-out positive rate", fmt(held.get("positive_rate"))),
-        ("train ROC-AUC", fmt(metrics["train_eval"].get("roc_auc"))),
-        ("train time", f"{metrics['train_seconds']:.1f} s"),
-    ])
+    ui.summary(
+        f"train-q -> {out / 'qvm'}",
+        [
+            ("train examples (questions)", f"{metrics['train_examples']:,} ({metrics['train_questions']})"),
+            ("held-out examples (questions)", f"{held.get('examples', 0):,} ({held.get('questions', 0)})"),
+            ("train loss first -> last", f"{fmt(metrics['train_loss_first'])} -> {fmt(metrics['train_loss_last'])}"),
+            ("held-out MSE", fmt(held.get("mse"))),
+            ("held-out MSE of the mean (baseline)", fmt(held.get("baseline_mse"))),
+            ("held-out ROC-AUC (95% CI by question)", _auc_with_ci(held)),
+            ("held-out ROC-AUC of step depth (baseline)", fmt(held.get("baseline_position_auc"))),
+            ("held-out ROC-AUC of the policy's step log-prob (baseline)", fmt(held.get("baseline_logprob_auc"))),
+            (
+                "within-question ROC-AUC (questions with both classes)",
+                f"{fmt(held.get('within_question_auc'))} ({held.get('within_question_questions', 0)})",
+            ),
+            ("  the same for the step log-prob (baseline)", fmt(held.get("baseline_logprob_within_question_auc"))),
+            (
+                "sibling ROC-AUC (states with both classes)",
+                f"{fmt(held.get('sibling_auc'))} ({held.get('sibling_states', 0)})",
+            ),
+            (
+                "final-step ROC-AUC within a question (questions)",
+                f"{fmt(held.get('final_step_auc'))} ({held.get('final_step_questions', 0)})",
+            ),
+            ("held-out positive rate", fmt(held.get("positive_rate"))),
+            ("train ROC-AUC", fmt(metrics["train_eval"].get("roc_auc"))),
+            ("train time", f"{metrics['train_seconds']:.1f} s"),
+        ],
+    )
     from rich.table import Table
 
     if held.get("auc_by_depth"):
@@ -154,9 +190,11 @@ def show_summary(metrics: dict, out: Path) -> None:
         ui.out.print(table)
     if held.get("too_small"):
         n_pos = round(held["positive_rate"] * held["examples"])
-        ui.warn(f"the held-out ROC-AUC means little with {held['questions']} question(s), {n_pos:,} positive and "
-                f"{held['examples'] - n_pos:,} negative example(s) (it needs {MIN_QUESTIONS} questions and "
-                f"{MIN_PER_CLASS} of each class): label more questions or raise train.heldout_fraction")
+        ui.warn(
+            f"the held-out ROC-AUC means little with {held['questions']} question(s), {n_pos:,} positive and "
+            f"{held['examples'] - n_pos:,} negative example(s) (it needs {MIN_QUESTIONS} questions and "
+            f"{MIN_PER_CLASS} of each class): label more questions or raise train.heldout_fraction"
+        )
 
 
 def _auc_with_ci(held: dict) -> str:

@@ -29,13 +29,25 @@ def examples_from_records(records: list[dict]) -> list[Example]:
             while j >= 0:
                 steps.append(nodes[j]["step"])
                 j = nodes[j]["parent"]
-            out.append(Example(rec["id"], rec["question"], steps[::-1], node["step"], float(node["y"]),
-                               node.get("mean_logprob"), soft=node.get("soft"), state=str(node["parent"]),
-                               terminal=bool(node.get("terminal"))))
+            out.append(
+                Example(
+                    rec["id"],
+                    rec["question"],
+                    steps[::-1],
+                    node["step"],
+                    float(node["y"]),
+                    node.get("mean_logprob"),
+                    soft=node.get("soft"),
+                    state=str(node["parent"]),
+                    terminal=bool(node.get("terminal")),
+                )
+            )
     return out
 
 
-def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: bool = False) -> tuple[QVM, dict | None]:
+def fit_qvm(
+    examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: bool = False
+) -> tuple[QVM, dict | None]:
     """Train a fresh QVM from `cfg.backbone` on `examples`; save it to out_dir/qvm. Under several
     processes (`accelerate launch`) each trains its share; the first one alone scores and saves,
     and the others get None for metrics. `policy` trains a head on the frozen policy (policy.py)."""
@@ -64,10 +76,13 @@ def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: 
         from qstar_cli.value.policy import fit_policy_qvm
 
         if processes()[1] > 1:
-            raise QstarError("the policy backbone trains its head in one process: run qstar train-q without accelerate launch")
+            raise QstarError(
+                "the policy backbone trains its head in one process: run qstar train-q without accelerate launch"
+            )
         qvm, losses, seconds, record = fit_policy_qvm(train, validation, cfg, meta)
-        metrics = run_metrics(qvm, train, validation, held, losses=losses, seconds=seconds,
-                              steps=cfg.policy_head_epochs)
+        metrics = run_metrics(
+            qvm, train, validation, held, losses=losses, seconds=seconds, steps=cfg.policy_head_epochs
+        )
         metrics["policy_backbone"] = record
         qvm.save(out_dir / "qvm")
         return qvm, metrics
@@ -82,8 +97,10 @@ def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: 
     qvm = QVM(tokenizer, model, meta, batch_size=cfg.score_batch_size)
     trainer = make_trainer(qvm, train, str(out_dir / "checkpoints"), cfg, validation=validation)
     if processes()[0] == 0:
-        ui.info(f"training the QVM on {len(train):,} examples ({len({e.qid for e in train})} questions), "
-                f"holding out {len(held):,} ({len({e.qid for e in held})} questions)")
+        ui.info(
+            f"training the QVM on {len(train):,} examples ({len({e.qid for e in train})} questions), "
+            f"holding out {len(held):,} ({len({e.qid for e in held})} questions)"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         last_ckpt = _last_checkpoint(out_dir / "checkpoints") if resume else None
@@ -92,19 +109,38 @@ def fit_qvm(examples: list[Example], cfg, out_dir: Path, meta: QVMMeta, resume: 
     if processes()[0] != 0:
         return qvm, None
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    metrics = run_metrics(qvm, train, validation, held, losses=losses, seconds=result.metrics.get("train_runtime", 0.0),
-                          steps=trainer.state.global_step, validation_auc=_keep_best_history(trainer))
+    metrics = run_metrics(
+        qvm,
+        train,
+        validation,
+        held,
+        losses=losses,
+        seconds=result.metrics.get("train_runtime", 0.0),
+        steps=trainer.state.global_step,
+        validation_auc=_keep_best_history(trainer),
+    )
     qvm.save(out_dir / "qvm")
     return qvm, metrics
 
 
-def run_metrics(qvm, train: list[Example], validation: list[Example], held: list[Example], *, losses: list[float],
-                seconds: float, steps: int, validation_auc: dict | None = None) -> dict:
+def run_metrics(
+    qvm,
+    train: list[Example],
+    validation: list[Example],
+    held: list[Example],
+    *,
+    losses: list[float],
+    seconds: float,
+    steps: int,
+    validation_auc: dict | None = None,
+) -> dict:
     """metrics.json of a train-q run, whatever the backbone: the training record and the held-out
     block (`evaluate`) that `qstar report` puts in its QVM table."""
     return {
-        "train_examples": len(train), "train_questions": len({e.qid for e in train}),
-        "train_loss_first": losses[0] if losses else None, "train_loss_last": losses[-1] if losses else None,
+        "train_examples": len(train),
+        "train_questions": len({e.qid for e in train}),
+        "train_loss_first": losses[0] if losses else None,
+        "train_loss_last": losses[-1] if losses else None,
         "train_seconds": round(seconds, 2),
         "train_steps": steps,
         "processes": processes()[1],

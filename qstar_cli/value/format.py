@@ -26,8 +26,8 @@ def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
     bare = tokenizer.encode("probe", add_special_tokens=False)
     full = tokenizer.encode("probe", add_special_tokens=True)
     for i in range(len(full) - len(bare) + 1):
-        if full[i:i + len(bare)] == bare:
-            cached = (full[:i], full[i + len(bare):])
+        if full[i : i + len(bare)] == bare:
+            cached = (full[:i], full[i + len(bare) :])
             break
     else:
         cached = ([], [])
@@ -50,5 +50,5 @@ def encode(tokenizer, question: str, steps: list[str], action: str, max_length: 
     room = budget - len(head) - len(tail)
     # the whole body when it fits, else its most recent `room` tokens (a bare negative start
     # would count from the end and drop the front of a body that fits)
-    body = body[max(0, len(body) - room):]
+    body = body[max(0, len(body) - room) :]
     return before + head + body + tail + after

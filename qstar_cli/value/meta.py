@@ -49,8 +49,10 @@ def read_meta(path: str | Path) -> QVMMeta:
     if meta.format != FORMAT:
         raise QstarError(f"QVM {path} reads inputs of format {meta.format!r}; this qstar writes {FORMAT!r}")
     if not any((path / name).exists() for name in WEIGHT_FILES):
-        raise QstarError(f"{path} has no weights ({WEIGHT_FILES[0]} is missing): the QVM was not saved whole; "
-                         f"train it again (qstar train-q) or give a complete one")
+        raise QstarError(
+            f"{path} has no weights ({WEIGHT_FILES[0]} is missing): the QVM was not saved whole; "
+            f"train it again (qstar train-q) or give a complete one"
+        )
     return meta
 
 
@@ -59,8 +61,10 @@ def check_compatible(meta: QVMMeta, step_format: str, fmt: str = FORMAT) -> None
     if fmt != meta.format:
         raise QstarError(f"this QVM was trained on input format {meta.format!r}, not {fmt!r}")
     if step_format != meta.step_format:
-        raise QstarError(f"this QVM was trained on {meta.step_format!r} steps; the data uses "
-                         f"{step_format!r} steps (set data.step_format to match, or train another QVM)")
+        raise QstarError(
+            f"this QVM was trained on {meta.step_format!r} steps; the data uses "
+            f"{step_format!r} steps (set data.step_format to match, or train another QVM)"
+        )
 
 
 class SavedQVM:

@@ -52,9 +52,14 @@ def calibration(preds: list[float], labels: list[float], bins: int = 10) -> list
         lo, hi = b / bins, (b + 1) / bins
         idx = [i for i, p in enumerate(preds) if lo <= p < hi or (b == bins - 1 and p == 1.0)]
         if idx:
-            table.append({"bin": f"[{lo:.1f}, {hi:.1f})", "count": len(idx),
-                          "mean_pred": sum(preds[i] for i in idx) / len(idx),
-                          "mean_label": sum(labels[i] for i in idx) / len(idx)})
+            table.append(
+                {
+                    "bin": f"[{lo:.1f}, {hi:.1f})",
+                    "count": len(idx),
+                    "mean_pred": sum(preds[i] for i in idx) / len(idx),
+                    "mean_label": sum(labels[i] for i in idx) / len(idx),
+                }
+            )
     return table
 
 
@@ -71,8 +76,9 @@ def too_small(questions: int, positives: list[bool]) -> bool:
     return questions < MIN_QUESTIONS or n_pos < MIN_PER_CLASS or len(positives) - n_pos < MIN_PER_CLASS
 
 
-def auc_ci(scores: list[float], positives: list[bool], groups: list, resamples: int = 1000,
-           seed: int = 0) -> tuple[float, float] | None:
+def auc_ci(
+    scores: list[float], positives: list[bool], groups: list, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float] | None:
     """95% percentile interval of ROC-AUC from a bootstrap that resamples questions, not examples.
 
     The steps of one question share its difficulty and its rollouts, so they are not independent
@@ -85,8 +91,9 @@ def auc_ci(scores: list[float], positives: list[bool], groups: list, resamples: 
     return _quantile(aucs, 0.025), _quantile(aucs, 0.975)
 
 
-def bootstrap_aucs(scores: list[float], positives: list[bool], groups: list, resamples: int = 1000,
-                   seed: int = 0) -> list[float]:
+def bootstrap_aucs(
+    scores: list[float], positives: list[bool], groups: list, resamples: int = 1000, seed: int = 0
+) -> list[float]:
     """ROC-AUC of each resample that draws as many questions as there are, with replacement, each
     with all its examples. Resamples where one class is absent are skipped (they have no AUC)."""
     keys = sorted(set(groups), key=str)  # sorted, so the draws do not depend on the examples' order
@@ -106,8 +113,14 @@ def bootstrap_aucs(scores: list[float], positives: list[bool], groups: list, res
     return aucs
 
 
-def paired_auc_delta(scores_a: list[float], scores_b: list[float], positives: list[bool], groups: list,
-                     resamples: int = 1000, seed: int = 0) -> tuple[float, tuple[float, float] | None] | None:
+def paired_auc_delta(
+    scores_a: list[float],
+    scores_b: list[float],
+    positives: list[bool],
+    groups: list,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, tuple[float, float] | None] | None:
     """ROC-AUC(a) - ROC-AUC(b), two scorers of the same examples, and its 95% interval from the
     by-question bootstrap drawing the same questions for both: one seed, one set of labels and groups
     give the same resamples (and skip the same ones), so what the two share (a question's
@@ -115,8 +128,14 @@ def paired_auc_delta(scores_a: list[float], scores_b: list[float], positives: li
     a, b = roc_auc(scores_a, positives), roc_auc(scores_b, positives)
     if a is None or b is None:
         return None
-    diffs = sorted(x - y for x, y in zip(bootstrap_aucs(scores_a, positives, groups, resamples, seed),
-                                         bootstrap_aucs(scores_b, positives, groups, resamples, seed), strict=True))
+    diffs = sorted(
+        x - y
+        for x, y in zip(
+            bootstrap_aucs(scores_a, positives, groups, resamples, seed),
+            bootstrap_aucs(scores_b, positives, groups, resamples, seed),
+            strict=True,
+        )
+    )
     return a - b, ((_quantile(diffs, 0.025), _quantile(diffs, 0.975)) if diffs else None)
 
 
@@ -127,8 +146,9 @@ def _tie_blocks(scores: list[float], positives: list[bool], groups: list[int]) -
     than a list of blocks, as one plain loop over it is several times faster per resample.
     """
     order = sorted(range(len(scores)), key=lambda i: scores[i])
-    return [(groups[i], positives[i], n + 1 == len(order) or scores[order[n + 1]] != scores[i])
-            for n, i in enumerate(order)]
+    return [
+        (groups[i], positives[i], n + 1 == len(order) or scores[order[n + 1]] != scores[i]) for n, i in enumerate(order)
+    ]
 
 
 def _weighted_auc(blocks: list[tuple[int, bool, bool]], weights: list[int]) -> float | None:
@@ -172,8 +192,14 @@ def auc_by_depth(scores: list[float], positives: list[bool], depths: list[int]) 
     for d in sorted(by_depth):
         idx = by_depth[d]
         pos = [positives[i] for i in idx]
-        rows.append({"depth": f"{DEPTH_POOL}+" if d == DEPTH_POOL else d, "examples": len(idx),
-                     "positive_rate": sum(pos) / len(pos), "roc_auc": roc_auc([scores[i] for i in idx], pos)})
+        rows.append(
+            {
+                "depth": f"{DEPTH_POOL}+" if d == DEPTH_POOL else d,
+                "examples": len(idx),
+                "positive_rate": sum(pos) / len(pos),
+                "roc_auc": roc_auc([scores[i] for i in idx], pos),
+            }
+        )
     return rows
 
 

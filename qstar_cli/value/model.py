@@ -14,8 +14,10 @@ from pathlib import Path
 
 from qstar_cli.batching import by_length, padded
 from qstar_cli.errors import QstarError
+
 # a QVM's record lives in meta.py; importers of this module get it here too
 from qstar_cli.value.meta import META_FILE, WEIGHT_FILES, QVMMeta, SavedQVM, check_compatible, qvm_folder, read_meta  # noqa: F401
+
 
 def load_backbone(name_or_path: str, *, dtype: str = "float32", trust_remote_code: bool = False):
     """(tokenizer, model) for scalar regression on any HF backbone, pad token fixed."""
@@ -30,8 +32,12 @@ def load_backbone(name_or_path: str, *, dtype: str = "float32", trust_remote_cod
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=1, problem_type="regression", dtype=getattr(torch, dtype),
-            trust_remote_code=trust_remote_code)
+            path,
+            num_labels=1,
+            problem_type="regression",
+            dtype=getattr(torch, dtype),
+            trust_remote_code=trust_remote_code,
+        )
     except (OSError, ValueError, KeyError) as exc:
         raise QstarError(f"cannot load QVM backbone {name_or_path!r}: {str(exc).splitlines()[0][:300]}") from None
     model.config.pad_token_id = tokenizer.pad_token_id

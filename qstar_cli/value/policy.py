@@ -39,10 +39,15 @@ def check_layers_spec(spec) -> None:
     output; negative counts from the last, -1 = the last)."""
     if spec == "auto":
         return
-    if (not isinstance(spec, list) or not spec
-            or not all(isinstance(k, int) and not isinstance(k, bool) and k != 0 for k in spec)):
-        raise QstarError(f"train.policy_layers must be 'auto' or a list of non-zero layer numbers "
-                         f"(1 = the first layer's output, -1 = the last), got {spec!r}")
+    if (
+        not isinstance(spec, list)
+        or not spec
+        or not all(isinstance(k, int) and not isinstance(k, bool) and k != 0 for k in spec)
+    ):
+        raise QstarError(
+            f"train.policy_layers must be 'auto' or a list of non-zero layer numbers "
+            f"(1 = the first layer's output, -1 = the last), got {spec!r}"
+        )
 
 
 def layers_for(spec, n_layers: int) -> list[int]:
@@ -54,8 +59,10 @@ def layers_for(spec, n_layers: int) -> list[int]:
     for k in spec:
         layer = k if k > 0 else n_layers + 1 + k
         if not 1 <= layer <= n_layers:
-            raise QstarError(f"train.policy_layers names layer {k}, but the policy has {n_layers} layers "
-                             f"(1..{n_layers}, or -1..-{n_layers})")
+            raise QstarError(
+                f"train.policy_layers names layer {k}, but the policy has {n_layers} layers "
+                f"(1..{n_layers}, or -1..-{n_layers})"
+            )
         out.append(layer)
     return sorted(set(out))
 
@@ -75,7 +82,9 @@ def check_policy(cfg, label_policy: str | None) -> tuple[str, list[int]]:
     try:
         n_layers = AutoConfig.from_pretrained(path).num_hidden_layers
     except (OSError, ValueError, AttributeError) as exc:
-        raise QstarError(f"cannot read the policy backbone's config at {path}: {str(exc).splitlines()[0][:200]}") from None
+        raise QstarError(
+            f"cannot read the policy backbone's config at {path}: {str(exc).splitlines()[0][:200]}"
+        ) from None
     return path, layers_for(cfg.policy_layers, n_layers)
 
 
@@ -110,8 +119,9 @@ class Policy:
             for batch in by_length(ids, self.batch_size):
                 rows, masks = padded([ids[i] for i in batch], self.tokenizer.pad_token_id)
                 mask = torch.tensor(masks, device=self.device)
-                hidden = self.model(input_ids=torch.tensor(rows, device=self.device), attention_mask=mask,
-                                    output_hidden_states=True).hidden_states
+                hidden = self.model(
+                    input_ids=torch.tensor(rows, device=self.device), attention_mask=mask, output_hidden_states=True
+                ).hidden_states
                 last = mask.sum(dim=1) - 1
                 at = torch.arange(len(batch), device=self.device)
                 for k in layers:
@@ -192,8 +202,10 @@ def choose_layer(train_x: dict, train: list[Example], val_x: dict, validation: l
         aucs[k] = layer_auc(head_scores(heads[k][0], val_x[k]), validation)
     scored = [k for k in aucs if aucs[k] is not None]
     if not scored:
-        ui.warn(f"no validation question has both a right and a wrong step: the layer cannot be chosen, the last "
-                f"candidate ({max(aucs)}) is kept; raise train.validation_fraction or label more questions")
+        ui.warn(
+            f"no validation question has both a right and a wrong step: the layer cannot be chosen, the last "
+            f"candidate ({max(aucs)}) is kept; raise train.validation_fraction or label more questions"
+        )
     best = max(scored, key=lambda k: (aucs[k], -k)) if scored else max(aucs)
     return best, aucs, heads
 
@@ -240,17 +252,20 @@ class PolicyQVM(SavedQVM):
         return scores
 
 
-def fit_policy_qvm(train: list[Example], validation: list[Example], cfg,
-                   meta: QVMMeta) -> tuple[PolicyQVM, list[float], float, dict]:
+def fit_policy_qvm(
+    train: list[Example], validation: list[Example], cfg, meta: QVMMeta
+) -> tuple[PolicyQVM, list[float], float, dict]:
     """Features of the training and validation examples for every candidate layer (one pass), a
     head per layer, the layer chosen on `validation`: (the QVM, the chosen head's losses, the
     seconds it took, the backbone's record for metrics.json). The held-out examples never come
     here: fit.py scores them with the finished QVM, as it does every backbone's."""
     path, layers = check_policy(cfg, meta.policy)
     policy = Policy(path, cfg.max_length, cfg.score_batch_size)
-    ui.info(f"policy backbone {path}: features at layers {', '.join(map(str, layers))} of {policy.n_layers} for "
-            f"{len(train):,} training and {len(validation):,} validation examples "
-            f"({len({e.qid for e in validation})} validation questions choose the layer)")
+    ui.info(
+        f"policy backbone {path}: features at layers {', '.join(map(str, layers))} of {policy.n_layers} for "
+        f"{len(train):,} training and {len(validation):,} validation examples "
+        f"({len({e.qid for e in validation})} validation questions choose the layer)"
+    )
     start = time.perf_counter()
     items = lambda exs: [(e.question, e.steps, e.action) for e in exs]  # noqa: E731
     train_x = policy.features(items(train), layers)
@@ -260,12 +275,19 @@ def fit_policy_qvm(train: list[Example], validation: list[Example], cfg,
     head, losses = heads[layer]
     meta.backbone = BACKBONE
     meta.max_length = cfg.max_length
-    meta.head = {"policy": policy_reference(cfg, meta.policy), "layer": layer, "kind": cfg.policy_head,
-                 "dim": train_x[layer].shape[1]}
+    meta.head = {
+        "policy": policy_reference(cfg, meta.policy),
+        "layer": layer,
+        "kind": cfg.policy_head,
+        "dim": train_x[layer].shape[1],
+    }
     qvm = PolicyQVM(policy, head, meta)
     record = {
-        "policy": meta.head["policy"], "layers": policy.n_layers, "head": cfg.policy_head,
-        "chosen_layer": layer, "validation_within_question_auc": {str(k): aucs[k] for k in sorted(aucs)},
+        "policy": meta.head["policy"],
+        "layers": policy.n_layers,
+        "head": cfg.policy_head,
+        "chosen_layer": layer,
+        "validation_within_question_auc": {str(k): aucs[k] for k in sorted(aucs)},
         "feature_seconds": round(feature_seconds, 2),
     }
     return qvm, losses, time.perf_counter() - start, record

@@ -35,13 +35,13 @@ MODES = ("token_logits", "classification", "value_head")
 
 @dataclass
 class PRMConfig:
-    model: str                      # HF id or local folder
+    model: str  # HF id or local folder
     mode: Literal["token_logits", "classification", "value_head"] = "token_logits"
-    template: str = "{question}\n{steps}"   # how (question, steps) become text; {steps} = steps joined by step_tag
-    step_tag: str = "\n"            # appended after every step; scores are read at the LAST token of each tag
-    good_token: str = "+"           # token_logits: score = softmax([logit(good), logit(bad)])[0] at the tag
+    template: str = "{question}\n{steps}"  # how (question, steps) become text; {steps} = steps joined by step_tag
+    step_tag: str = "\n"  # appended after every step; scores are read at the LAST token of each tag
+    good_token: str = "+"  # token_logits: score = softmax([logit(good), logit(bad)])[0] at the tag
     bad_token: str = "-"
-    positive_label: int = 1         # classification: score = softmax(logits)[positive_label] at the tag
+    positive_label: int = 1  # classification: score = softmax(logits)[positive_label] at the tag
     max_length: int = 2048
     batch_size: int = 8
     trust_remote_code: bool = False
@@ -69,8 +69,10 @@ def single_token(tokenizer, token: str, name: str) -> int:
     vocab_id = tokenizer.convert_tokens_to_ids(token)  # a raw vocabulary entry such as "Ġ+"
     if isinstance(vocab_id, int) and vocab_id != tokenizer.unk_token_id and vocab_id < len(tokenizer):
         return vocab_id
-    raise QstarError(f"prm {name} {token!r} is {len(ids)} tokens for this tokenizer, not one; "
-                     f"pick a {name} that is a single token of the PRM's vocabulary")
+    raise QstarError(
+        f"prm {name} {token!r} is {len(ids)} tokens for this tokenizer, not one; "
+        f"pick a {name} that is a single token of the PRM's vocabulary"
+    )
 
 
 class PRM:
@@ -85,8 +87,10 @@ class PRM:
         self.model.to(self.device).eval()
         self.candidates: list[int] = []
         if cfg.mode == "token_logits":
-            self.candidates = [single_token(tokenizer, cfg.good_token, "good_token"),
-                               single_token(tokenizer, cfg.bad_token, "bad_token")]
+            self.candidates = [
+                single_token(tokenizer, cfg.good_token, "good_token"),
+                single_token(tokenizer, cfg.bad_token, "bad_token"),
+            ]
         # reading only the tag positions through the LM head avoids a (batch, length, vocab) tensor,
         # gigabytes for 150k-token vocabularies
         self.keep_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
@@ -96,8 +100,13 @@ class PRM:
     @classmethod
     def load(cls, cfg: PRMConfig, device: str | None = None) -> PRM:
         import torch
-        from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForTokenClassification,
-                                  AutoTokenizer)
+        from transformers import (
+            AutoConfig,
+            AutoModel,
+            AutoModelForCausalLM,
+            AutoModelForTokenClassification,
+            AutoTokenizer,
+        )
 
         from qstar_cli.backends.models import resolve_model
 
@@ -135,12 +144,16 @@ class PRM:
         prefix = getattr(model, "base_model_prefix", "") + "."
         head = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(prefix))
         if head:
-            raise QstarError(f"PRM {cfg.model!r} has no trained weights for {', '.join(head[:3])} in {cfg.mode} "
-                             f"mode, so its scores would be random; check the mode or convert the checkpoint")
+            raise QstarError(
+                f"PRM {cfg.model!r} has no trained weights for {', '.join(head[:3])} in {cfg.mode} "
+                f"mode, so its scores would be random; check the mode or convert the checkpoint"
+            )
         labels = getattr(model.config, "num_labels", 0)
         if cfg.mode == "classification" and labels < 2:
-            raise QstarError(f"PRM {cfg.model!r} has {labels} label(s); classification mode needs at least 2 "
-                             f"(use value_head for a single-output model)")
+            raise QstarError(
+                f"PRM {cfg.model!r} has {labels} label(s); classification mode needs at least 2 "
+                f"(use value_head for a single-output model)"
+            )
         if cfg.mode == "classification" and not 0 <= cfg.positive_label < labels:
             raise QstarError(f"prm positive_label {cfg.positive_label} is not one of the model's {labels} labels")
         if tokenizer.pad_token_id is None:
@@ -171,17 +184,20 @@ class PRM:
                 positions.append(j)
         except NotImplementedError:  # tokenizers without offsets: tokenize each prefix instead
             ids = self.tokenizer.encode(text, add_special_tokens=True)
-            positions = [len(before) + len(self.tokenizer.encode(text[:end], add_special_tokens=False)) - 1
-                         for end in ends]
+            positions = [
+                len(before) + len(self.tokenizer.encode(text[:end], add_special_tokens=False)) - 1 for end in ends
+            ]
         limit = self.cfg.max_length
         if len(ids) <= limit:
             return ids, positions
         cut = len(ids) - (limit - len(before))
-        ids = ids[:len(before)] + ids[len(before) + cut:]
+        ids = ids[: len(before)] + ids[len(before) + cut :]
         visible = [p - cut for p in positions if p - cut >= len(before)]
         if not visible:
-            raise QstarError(f"prm max_length {limit} is too short to reach the last step's tag; raise it "
-                             f"or shorten the template text after {{steps}}")
+            raise QstarError(
+                f"prm max_length {limit} is too short to reach the last step's tag; raise it "
+                f"or shorten the template text after {{steps}}"
+            )
         return ids, [max(p - cut, visible[0]) for p in positions]
 
     def step_scores(self, items: list[tuple[str, list[str]]]) -> list[list[float]]:

@@ -30,8 +30,16 @@ from dataclasses import dataclass
 
 from qstar_cli.batching import padded
 from qstar_cli.errors import QstarError
-from qstar_cli.value.metrics import (auc_by_depth, auc_ci, calibration, grouped_auc, mse, position_auc, roc_auc,
-                                     too_small)
+from qstar_cli.value.metrics import (
+    auc_by_depth,
+    auc_ci,
+    calibration,
+    grouped_auc,
+    mse,
+    position_auc,
+    roc_auc,
+    too_small,
+)
 
 
 @dataclass
@@ -52,7 +60,9 @@ def _bucket(salt: str, qid: str) -> float:
     return int(digest[:8], 16) / 0xFFFFFFFF
 
 
-def split_by_question(examples: list[Example], heldout_fraction: float, seed: int | str) -> tuple[list[Example], list[Example]]:
+def split_by_question(
+    examples: list[Example], heldout_fraction: float, seed: int | str
+) -> tuple[list[Example], list[Example]]:
     """Deterministic split on a hash of (seed, question id)."""
     train = [e for e in examples if _bucket(str(seed), e.qid) >= heldout_fraction]
     held = [e for e in examples if _bucket(str(seed), e.qid) < heldout_fraction]
@@ -163,8 +173,8 @@ class LengthBatches:
         size = self.batch * self.megabatch
         batches = []
         for start in range(0, len(order), size):
-            mega = sorted(order[start:start + size], key=lambda i: self.lengths[i])
-            batches += [mega[i:i + self.batch] for i in range(0, len(mega), self.batch)]
+            mega = sorted(order[start : start + size], key=lambda i: self.lengths[i])
+            batches += [mega[i : i + self.batch] for i in range(0, len(mega), self.batch)]
         self.epoch += 1  # without set_epoch (a bare loop), the next pass is the next epoch
         return iter([i for b in torch.randperm(len(batches), generator=g).tolist() for i in batches[b]])
 
@@ -213,8 +223,10 @@ def check_processes(cfg) -> None:
     """train.batch_size is the batch of all processes together: refused unless they can share it."""
     world = processes()[1]
     if cfg.batch_size % world:
-        raise QstarError(f"train.batch_size ({cfg.batch_size}) is the batch of all {world} processes together: "
-                         f"make it a multiple of {world}")
+        raise QstarError(
+            f"train.batch_size ({cfg.batch_size}) is the batch of all {world} processes together: "
+            f"make it a multiple of {world}"
+        )
 
 
 def make_trainer(qvm, train: list[Example], out_dir: str, cfg, validation=None):
@@ -289,7 +301,9 @@ def make_trainer(qvm, train: list[Example], out_dir: str, cfg, validation=None):
         dataloader_num_workers=0,
     )
     rows = _Rows(ids, targets(train, cfg), class_weights(train, cfg.class_balance), groups)
-    trainer = QTrainer(model=qvm.model, args=args, train_dataset=rows, data_collator=_collator(qvm.tokenizer.pad_token_id))
+    trainer = QTrainer(
+        model=qvm.model, args=args, train_dataset=rows, data_collator=_collator(qvm.tokenizer.pad_token_id)
+    )
     trainer.remove_callback(PrinterCallback)
     if rank == 0:
         trainer.add_callback(_progress_callback())
@@ -358,7 +372,9 @@ def evaluate(qvm, examples: list[Example]) -> dict:
     # final steps only: can f tell a question's right answers from its wrong ones (what A* and
     # best-of-N choose between at the end)?
     ends = [i for i, e in enumerate(examples) if e.terminal]
-    final, final_questions = grouped_auc([preds[i] for i in ends], [positives[i] for i in ends], [qids[i] for i in ends])
+    final, final_questions = grouped_auc(
+        [preds[i] for i in ends], [positives[i] for i in ends], [qids[i] for i in ends]
+    )
     logprobs = [e.mean_logprob for e in examples]
     has_logprob = all(lp is not None for lp in logprobs)
     return {
@@ -375,9 +391,12 @@ def evaluate(qvm, examples: list[Example]) -> dict:
         "baseline_position_auc": position_auc(depths, positives),
         # the policy's own confidence in the step: free at search time, so the QVM must beat it
         "baseline_logprob_auc": roc_auc(logprobs, positives) if has_logprob else None,
-        "within_question_auc": within, "within_question_questions": within_questions,
-        "sibling_auc": siblings, "sibling_states": sibling_states,
-        "final_step_auc": final, "final_step_questions": final_questions,
+        "within_question_auc": within,
+        "within_question_questions": within_questions,
+        "sibling_auc": siblings,
+        "sibling_states": sibling_states,
+        "final_step_auc": final,
+        "final_step_questions": final_questions,
         "baseline_logprob_within_question_auc": grouped_auc(logprobs, positives, qids)[0] if has_logprob else None,
         "baseline_position_within_question_auc": grouped_auc([float(d) for d in depths], positives, qids)[0],
         "too_small": too_small(questions, positives),

@@ -23,16 +23,50 @@ def ok(result):
 @pytest.fixture(scope="session")
 def rollouts(tmp_path_factory, data_dir, embedded_model):
     out = tmp_path_factory.mktemp("pipeline") / "rollouts"
-    ok(run_qstar("collect-rollouts", "--dataset", "mawps", "--split", "test", "--limit", "3", "--num-rollouts", "2",
-                 "--max-tokens", "40", "--temperature", "0.8", "--backend", "hf", "--out", str(out)))
+    ok(
+        run_qstar(
+            "collect-rollouts",
+            "--dataset",
+            "mawps",
+            "--split",
+            "test",
+            "--limit",
+            "3",
+            "--num-rollouts",
+            "2",
+            "--max-tokens",
+            "40",
+            "--temperature",
+            "0.8",
+            "--backend",
+            "hf",
+            "--out",
+            str(out),
+        )
+    )
     return out
 
 
 @pytest.fixture(scope="session")
 def rollout_labels(rollouts):
     out = rollouts.parent / "labels"
-    result = ok(run_qstar("label", "--input", str(rollouts), "--method", "rollout", "--num-rollouts", "2",
-                          "--backend", "hf", "--set", "label.max_tokens=40", "--out", str(out)))
+    result = ok(
+        run_qstar(
+            "label",
+            "--input",
+            str(rollouts),
+            "--method",
+            "rollout",
+            "--num-rollouts",
+            "2",
+            "--backend",
+            "hf",
+            "--set",
+            "label.max_tokens=40",
+            "--out",
+            str(out),
+        )
+    )
     return out, result
 
 
@@ -40,6 +74,21 @@ def rollout_labels(rollouts):
 def trained_qvm(rollout_labels):
     labels, _ = rollout_labels
     out = labels.parent / "qvm"
-    args = ("train-q", "--labels", str(labels), "--backbone", "minilm", "--max-steps", "3", "--batch-size", "4",
-            "--max-length", "128", "--set", "train.heldout_fraction=0.34", "--out", str(out))
+    args = (
+        "train-q",
+        "--labels",
+        str(labels),
+        "--backbone",
+        "minilm",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--max-length",
+        "128",
+        "--set",
+        "train.heldout_fraction=0.34",
+        "--out",
+        str(out),
+    )
     return out, ok(run_qstar(*args)), args

@@ -45,8 +45,25 @@ def check_run(out, n_questions, n_rollouts, backend):
 @pytest.mark.parametrize("backend", ["vllm", "hf"])
 def test_collect_rollouts_real_model(tmp_path, data_dir, embedded_model, shell_env, backend):
     out = tmp_path / f"rollouts-{backend}"
-    args = ("collect-rollouts", "--dataset", "mawps", "--split", "test", "--limit", "3", "--num-rollouts", "2",
-            "--max-tokens", "96", "--temperature", "0.7", "--backend", backend, "--out", str(out))
+    args = (
+        "collect-rollouts",
+        "--dataset",
+        "mawps",
+        "--split",
+        "test",
+        "--limit",
+        "3",
+        "--num-rollouts",
+        "2",
+        "--max-tokens",
+        "96",
+        "--temperature",
+        "0.7",
+        "--backend",
+        backend,
+        "--out",
+        str(out),
+    )
     result = run_qstar(*args, env={"FORCE_COLOR": "1"})  # rich draws as on a terminal
     assert result.returncode == 0, result.stderr[-3000:]
     assert "pass@M" in result.stdout and "trajectories" in result.stdout

@@ -29,8 +29,22 @@ def test_every_search_method(method, trained_qvm, tmp_path):
     qvm, _, _ = trained_qvm
     out = tmp_path / method
     needs_qvm = method in ("best-of-n", "beam", "astar")
-    args = ("eval", "--dataset", "mawps", "--split", "test", "--limit", "2", "--search", method, *SMALL,
-            *METHODS[method], *(("--qvm", str(qvm)) if needs_qvm else ()), "--out", str(out))  # the method's settings win
+    args = (
+        "eval",
+        "--dataset",
+        "mawps",
+        "--split",
+        "test",
+        "--limit",
+        "2",
+        "--search",
+        method,
+        *SMALL,
+        *METHODS[method],
+        *(("--qvm", str(qvm)) if needs_qvm else ()),
+        "--out",
+        str(out),
+    )  # the method's settings win
     result = run_qstar(*args)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "accuracy (95% CI)" in result.stdout
@@ -55,8 +69,28 @@ def test_every_search_method(method, trained_qvm, tmp_path):
 
 def test_astar_on_gsm8k(trained_qvm, tmp_path):
     qvm, _, _ = trained_qvm
-    result = run_qstar("eval", "--dataset", "gsm8k", "--split", "test", "--search", "astar", "--qvm", str(qvm),
-                       "--limit", "2", "-K", "2", "-N", "1", "--budget", "2", *SMALL, "--out", str(tmp_path / "g"))
+    result = run_qstar(
+        "eval",
+        "--dataset",
+        "gsm8k",
+        "--split",
+        "test",
+        "--search",
+        "astar",
+        "--qvm",
+        str(qvm),
+        "--limit",
+        "2",
+        "-K",
+        "2",
+        "-N",
+        "1",
+        "--budget",
+        "2",
+        *SMALL,
+        "--out",
+        str(tmp_path / "g"),
+    )
     assert result.returncode == 0, result.stderr[-4000:]
 
 
@@ -64,7 +98,9 @@ def test_eval_bad_input(trained_qvm, tmp_path):
     qvm, _, _ = trained_qvm
     base = ("eval", "--dataset", "mawps", "--split", "test", "--limit", "1")
     assert_clean_error(run_qstar(*base, "--search", "astar", "--dry-run", "-K", "0"), "eval.k must be at least 1")
-    assert_clean_error(run_qstar(*base, "--search", "astar", "-N", "9", "--budget", "4", "--dry-run"), "more than the --budget")
+    assert_clean_error(
+        run_qstar(*base, "--search", "astar", "-N", "9", "--budget", "4", "--dry-run"), "more than the --budget"
+    )
     assert_clean_error(run_qstar(*base, "--search", "dfs", "--dry-run"), "unknown search 'dfs'")
     assert_clean_error(run_qstar(*base, "--utility", "vibes", "--dry-run"), "unknown eval.utility 'vibes'")
     assert_clean_error(run_qstar(*base, "--search", "greedy", "-K", "3", "--dry-run"), "does not use eval.k")
@@ -76,9 +112,25 @@ def test_eval_bad_input(trained_qvm, tmp_path):
     meta = json.loads(meta_path.read_text())
     meta["step_format"] = "tokens:24"
     meta_path.write_text(json.dumps(meta))
-    assert_clean_error(run_qstar(*base, "--search", "astar", "--qvm", str(other), "--out", str(tmp_path / "b")),
-                       "trained on 'tokens:24' steps")
+    assert_clean_error(
+        run_qstar(*base, "--search", "astar", "--qvm", str(other), "--out", str(tmp_path / "b")),
+        "trained on 'tokens:24' steps",
+    )
     # a PRM that cannot be loaded
-    assert_clean_error(run_qstar(*base, "--search", "astar", "--qvm", str(qvm), "--utility", "prm",
-                                 "--prm", str(tmp_path / "no-prm"), "--out", str(tmp_path / "c")), "PRM")
+    assert_clean_error(
+        run_qstar(
+            *base,
+            "--search",
+            "astar",
+            "--qvm",
+            str(qvm),
+            "--utility",
+            "prm",
+            "--prm",
+            str(tmp_path / "no-prm"),
+            "--out",
+            str(tmp_path / "c"),
+        ),
+        "PRM",
+    )
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()

@@ -23,9 +23,29 @@ def data_env() -> dict:
 
 
 def collect(out, *extra):
-    return [sys.executable, "-m", "qstar_cli.cli", "collect-rollouts", "--dataset", "mawps", "--split", "test",
-            "--limit", str(N), "--num-rollouts", "2", "--max-tokens", "32", "--backend", "hf",
-            "--set", "collect.batch_questions=1", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "qstar_cli.cli",
+        "collect-rollouts",
+        "--dataset",
+        "mawps",
+        "--split",
+        "test",
+        "--limit",
+        str(N),
+        "--num-rollouts",
+        "2",
+        "--max-tokens",
+        "32",
+        "--backend",
+        "hf",
+        "--set",
+        "collect.batch_questions=1",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def lines(path) -> list[bytes]:
@@ -56,8 +76,14 @@ def test_a_signal_stops_cleanly_and_the_rerun_resumes(tmp_path, data_dir, embedd
     out = tmp_path / "run"
     # a terminal's Ctrl-C reaches a child whose SIGINT is the default; a suite started in the
     # background (`cmd &`, nohup) inherits SIGINT ignored, and Python then keeps it ignored
-    proc = subprocess.Popen(collect(out), env=data_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        collect(out),
+        env=data_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     wait_for_records(proc, out / "rollouts.jsonl", 1)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=120)
@@ -79,8 +105,9 @@ def test_a_full_disk_is_one_clear_error_and_leaves_no_torn_record(tmp_path, data
     def small_files():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    result = subprocess.run(collect(out), env=data_env(), capture_output=True, text=True, timeout=600,
-                            preexec_fn=small_files)
+    result = subprocess.run(
+        collect(out), env=data_env(), capture_output=True, text=True, timeout=600, preexec_fn=small_files
+    )
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert f"file size limit reached while writing {out / 'rollouts.jsonl'}" in " ".join(result.stderr.split())
@@ -112,9 +139,30 @@ def test_a_stopped_eval_records_the_tokens_it_spent(tmp_path, data_dir, embedded
     """The session record of a stopped eval counts its tokens (the finished questions' and those in
     flight): wall time and tokens/s over sessions stay honest for a run resumed after a stop."""
     out = tmp_path / "eval"
-    args = [sys.executable, "-m", "qstar_cli.cli", "eval", "--dataset", "mawps", "--split", "test", "--limit", str(N),
-            "--search", "self-consistency", "-n", "2", "--set", "sampling.max_tokens=32", "--backend", "hf",
-            "--set", "eval.batch_questions=1", "--out", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "qstar_cli.cli",
+        "eval",
+        "--dataset",
+        "mawps",
+        "--split",
+        "test",
+        "--limit",
+        str(N),
+        "--search",
+        "self-consistency",
+        "-n",
+        "2",
+        "--set",
+        "sampling.max_tokens=32",
+        "--backend",
+        "hf",
+        "--set",
+        "eval.batch_questions=1",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(args, env=data_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for_records(proc, out / "predictions.jsonl", 1)
     proc.send_signal(signal.SIGTERM)

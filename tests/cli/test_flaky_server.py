@@ -38,9 +38,18 @@ def toy_choice(body: dict, i: int) -> dict:
         pieces = re.findall(r"\s*\S+|\n", text) + ["<|im_end|>"]
         reason = {"finish_reason": "stop", "stop_reason": None}
     logprobs = [-0.1 * (k % 5 + 1) for k in range(len(pieces))]
-    return {"index": i, "text": text, **reason,
-            "logprobs": {"tokens": pieces, "token_logprobs": logprobs,
-                         "top_logprobs": [{p: lp} for p, lp in zip(pieces, logprobs)]} if "logprobs" in body else None}
+    return {
+        "index": i,
+        "text": text,
+        **reason,
+        "logprobs": {
+            "tokens": pieces,
+            "token_logprobs": logprobs,
+            "top_logprobs": [{p: lp} for p, lp in zip(pieces, logprobs)],
+        }
+        if "logprobs" in body
+        else None,
+    }
 
 
 class FlakyServer(LocalHTTP):
@@ -63,8 +72,9 @@ class FlakyServer(LocalHTTP):
                     time.sleep(TIMEOUT + 0.5)
                 if fault in ("500", "503"):
                     return self._send(int(fault), b'{"error": "overloaded"}')
-                reply = json.dumps({"choices": [toy_choice(body, i) for i in range(body["n"])],
-                                    "usage": {"completion_tokens": 0}}).encode()
+                reply = json.dumps(
+                    {"choices": [toy_choice(body, i) for i in range(body["n"])], "usage": {"completion_tokens": 0}}
+                ).encode()
                 if fault == "cut":  # the headers promise more than the body holds
                     return self._send(200, reply[: len(reply) // 2], length=len(reply))
                 if fault == "garbage":
@@ -100,16 +110,36 @@ def servers():
 
 
 def served(server, *args):
-    return (*args, "--backend", "openai", "--model", "toy", "--set", f"policy.options.openai.base_url={server.url}",
-            "--set", f"policy.options.openai.request_timeout={TIMEOUT}", "--set", "policy.options.openai.max_retries=30",
-            "--set", "policy.options.openai.backoff_seconds=0.01", "--set", "policy.options.openai.concurrency=4")
+    return (
+        *args,
+        "--backend",
+        "openai",
+        "--model",
+        "toy",
+        "--set",
+        f"policy.options.openai.base_url={server.url}",
+        "--set",
+        f"policy.options.openai.request_timeout={TIMEOUT}",
+        "--set",
+        "policy.options.openai.max_retries=30",
+        "--set",
+        "policy.options.openai.backoff_seconds=0.01",
+        "--set",
+        "policy.options.openai.concurrency=4",
+    )
 
 
-@pytest.mark.parametrize("stage, records", [
-    (("collect-rollouts", "--num-rollouts", "2"), "rollouts.jsonl"),
-    (("eval", "--search", "self-consistency", "-n", "3"), "predictions.jsonl"),
-    (("eval", "--search", "mcts", "--iterations", "3", "-K", "2", "--set", "eval.max_depth=3"), "predictions.jsonl"),
-])
+@pytest.mark.parametrize(
+    "stage, records",
+    [
+        (("collect-rollouts", "--num-rollouts", "2"), "rollouts.jsonl"),
+        (("eval", "--search", "self-consistency", "-n", "3"), "predictions.jsonl"),
+        (
+            ("eval", "--search", "mcts", "--iterations", "3", "-K", "2", "--set", "eval.max_depth=3"),
+            "predictions.jsonl",
+        ),
+    ],
+)
 def test_a_flaky_server_changes_nothing_but_the_retries(servers, tmp_path, data_dir, stage, records):
     common = ("--dataset", "mawps", "--split", "test", "--limit", "8", "--set", "sampling.max_tokens=48")
     flaky, steady = servers(0.5), servers(0.0)

@@ -17,9 +17,28 @@ N = 8
 
 def test_sigkill_then_resume(tmp_path, data_dir, embedded_model):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "qstar_cli.cli", "collect-rollouts", "--dataset", "mawps", "--split", "test",
-           "--limit", str(N), "--num-rollouts", "2", "--max-tokens", "48", "--backend", "hf",
-           "--set", "collect.batch_questions=1", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "qstar_cli.cli",
+        "collect-rollouts",
+        "--dataset",
+        "mawps",
+        "--split",
+        "test",
+        "--limit",
+        str(N),
+        "--num-rollouts",
+        "2",
+        "--max-tokens",
+        "48",
+        "--backend",
+        "hf",
+        "--set",
+        "collect.batch_questions=1",
+        "--out",
+        str(out),
+    ]
     env = data_env()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     records = out / "rollouts.jsonl"

@@ -20,15 +20,42 @@ def test_stages_refuse_to_run_code_without_the_flag(data_dir, tmp_path):
 @pytest.mark.slow
 def test_eval_greedy_on_mbpp_runs_the_code(data_dir, embedded_model, tmp_path):
     out = tmp_path / "eval"
-    result = run_qstar("eval", "--dataset", "mbpp", "--split", "test", "--limit", "2", "--search", "greedy",
-                       "--num-shots", "1", "--backend", "hf", "--set", "sampling.max_tokens=64",
-                       "--allow-code-execution", "--out", str(out))
+    result = run_qstar(
+        "eval",
+        "--dataset",
+        "mbpp",
+        "--split",
+        "test",
+        "--limit",
+        "2",
+        "--search",
+        "greedy",
+        "--num-shots",
+        "1",
+        "--backend",
+        "hf",
+        "--set",
+        "sampling.max_tokens=64",
+        "--allow-code-execution",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     assert "sandbox" in result.stdout + result.stderr
     records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert [r["id"] for r in records] == ["mbpp/test/11", "mbpp/test/12"]
-    statuses = {"passed", "assertion", "exception", "syntax", "timeout", "memory", "output_limit", "killed",
-                "early_exit", "no_code"}
+    statuses = {
+        "passed",
+        "assertion",
+        "exception",
+        "syntax",
+        "timeout",
+        "memory",
+        "output_limit",
+        "killed",
+        "early_exit",
+        "no_code",
+    }
     for rec in records:
         assert rec["status"] in statuses and rec["correct"] == (rec["status"] == "passed")
         assert rec["reference"].startswith("assert ")

@@ -59,8 +59,13 @@ def env_for(cache: Path, **extra) -> dict:
 
 
 def start(gguf: Path, cache: Path, barrier: Path, index: int, count: int, **extra) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", RESOLVE, str(gguf), str(barrier), str(index), str(count)],
-                            env=env_for(cache, **extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", RESOLVE, str(gguf), str(barrier), str(index), str(count)],
+        env=env_for(cache, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def assert_complete(folder: Path) -> None:
@@ -118,8 +123,13 @@ def test_a_converter_killed_half_way_leaves_nothing_mistaken_for_a_model(tiny_gg
     victim.wait(timeout=60)
     assert not (models / NAME).exists()  # nothing half-made under the model's name
     assert any("partial" in p.name for p in models.iterdir())  # its leftover, until the next run
-    result = subprocess.run([sys.executable, "-c", RESOLVE, str(tiny_gguf), str(barrier), "1", "1"],
-                            env=env_for(cache), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", RESOLVE, str(tiny_gguf), str(barrier), "1", "1"],
+        env=env_for(cache),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr  # and it did not wait for the dead one's lock
     assert result.stdout.strip().splitlines()[-1] == str(models / NAME)
     assert_complete(models / NAME)
@@ -136,7 +146,7 @@ def test_leftovers_and_a_half_made_model_folder_are_replaced(tiny_gguf, tmp_path
     for leftover in (f"{NAME}.partial", f".{NAME}.partial-k1ll3d", NAME):
         (models / leftover).mkdir(parents=True)
         (models / leftover / "config.json").write_text('{"model_type": "llama"}')
-        (models / leftover / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\"")
+        (models / leftover / "model.safetensors").write_bytes(b'\x10\x00\x00\x00\x00\x00\x00\x00{"a"')
     monkeypatch.setenv("QSTAR_CACHE", str(cache))
     monkeypatch.setattr(models_module, "embedded_gguf", lambda: tiny_gguf)
     assert models_module.resolve_model(None) == str(models / NAME)

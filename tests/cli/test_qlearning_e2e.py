@@ -26,8 +26,11 @@ def check_labels(out, rollouts_dir, method):
     assert [r["id"] for r in records] == list(sources)
     for rec in records:
         assert rec["method"] == method and rec["nodes"]
-        distinct = {tuple(s["text"] for s in t["steps"][: i + 1]) for t in sources[rec["id"]]["trajectories"]
-                    for i in range(len(t["steps"]))}
+        distinct = {
+            tuple(s["text"] for s in t["steps"][: i + 1])
+            for t in sources[rec["id"]]["trajectories"]
+            for i in range(len(t["steps"]))
+        }
         assert len(rec["nodes"]) == len(distinct)  # one node per distinct (s_t, a_t)
         for node in rec["nodes"]:
             assert 0.0 <= node["y"] <= 1.0
@@ -57,28 +60,52 @@ def test_rollout_labels_then_train_q(rollouts, rollout_labels, trained_qvm, tmp_
     shutil.copytree(labels, other)
     config["policy"]["model"] = "some/other-model"
     (other / "config.yaml").write_text(yaml.safe_dump(config))
-    assert_clean_error(run_qstar("train-q", "--labels", str(labels), "--labels", str(other), "--out", str(tmp_path / "x")),
-                       "different policies")
+    assert_clean_error(
+        run_qstar("train-q", "--labels", str(labels), "--labels", str(other), "--out", str(tmp_path / "x")),
+        "different policies",
+    )
     empty = tmp_path / "empty"
     shutil.copytree(labels, empty)
     (empty / "qlabels.jsonl").write_text("")
     # emptied by hand: the manifest's hash of the records no longer holds
-    assert_clean_error(run_qstar("train-q", "--labels", str(empty), "--out", str(tmp_path / "y")),
-                       "qlabels.jsonl changed after its run completed (0 records, 3 expected")
+    assert_clean_error(
+        run_qstar("train-q", "--labels", str(empty), "--out", str(tmp_path / "y")),
+        "qlabels.jsonl changed after its run completed (0 records, 3 expected",
+    )
     manifest = json.loads((empty / "manifest.json").read_text())
     manifest["records_sha256"] = hashlib.sha256(b"").hexdigest()  # a label run that truly labelled nothing
     (empty / "manifest.json").write_text(json.dumps(manifest))
-    assert_clean_error(run_qstar("train-q", "--labels", str(empty), "--out", str(tmp_path / "y")), "no labelled questions")
-    assert_clean_error(run_qstar("train-q", "--labels", str(labels), "--backbone", str(tmp_path / "nope"),
-                                 "--out", str(tmp_path / "z")), "not found")
-    assert_clean_error(run_qstar("train-q", "--labels", str(rollouts), "--out", str(tmp_path / "w")),
-                       "expected the output of 'label'")
+    assert_clean_error(
+        run_qstar("train-q", "--labels", str(empty), "--out", str(tmp_path / "y")), "no labelled questions"
+    )
+    assert_clean_error(
+        run_qstar(
+            "train-q", "--labels", str(labels), "--backbone", str(tmp_path / "nope"), "--out", str(tmp_path / "z")
+        ),
+        "not found",
+    )
+    assert_clean_error(
+        run_qstar("train-q", "--labels", str(rollouts), "--out", str(tmp_path / "w")), "expected the output of 'label'"
+    )
 
 
 def test_completion_labels_with_the_small_model_standing_in(rollouts, tmp_path, embedded_model):
     out = tmp_path / "completion"
-    result = run_qstar("label", "--input", str(rollouts), "--method", "completion", "--strong-model", embedded_model,
-                       "--strong-backend", "hf", "--set", "label.max_tokens=40", "--out", str(out))
+    result = run_qstar(
+        "label",
+        "--input",
+        str(rollouts),
+        "--method",
+        "completion",
+        "--strong-model",
+        embedded_model,
+        "--strong-backend",
+        "hf",
+        "--set",
+        "label.max_tokens=40",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     records = check_labels(out, rollouts, "completion")
     inner = [n for r in records for n in r["nodes"] if not n["terminal"]]
@@ -87,9 +114,31 @@ def test_completion_labels_with_the_small_model_standing_in(rollouts, tmp_path, 
 
 def test_fqi_two_iterations(rollouts, tmp_path):
     out = tmp_path / "fqi"
-    args = ("label", "--input", str(rollouts), "--method", "fqi", "--iterations", "2", "--candidates", "2",
-            "--backend", "hf", "--backbone", "minilm", "--set", "train.max_steps=2", "--set", "train.batch_size=4",
-            "--set", "train.max_length=128", "--set", "train.heldout_fraction=0", "--out", str(out))
+    args = (
+        "label",
+        "--input",
+        str(rollouts),
+        "--method",
+        "fqi",
+        "--iterations",
+        "2",
+        "--candidates",
+        "2",
+        "--backend",
+        "hf",
+        "--backbone",
+        "minilm",
+        "--set",
+        "train.max_steps=2",
+        "--set",
+        "train.batch_size=4",
+        "--set",
+        "train.max_length=128",
+        "--set",
+        "train.heldout_fraction=0",
+        "--out",
+        str(out),
+    )
     result = run_qstar(*args)
     assert result.returncode == 0, result.stderr[-3000:]
     records = check_labels(out, rollouts, "fqi")
@@ -116,7 +165,9 @@ def test_fqi_two_iterations(rollouts, tmp_path):
 def same_records(a, b, rel=1e-5) -> bool:
     """Equal, floats up to `rel`: another batch's padding may move a logprob in its last bits."""
     if isinstance(a, float) or isinstance(b, float):
-        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+        return (
+            isinstance(a, (int, float)) and isinstance(b, (int, float)) and abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+        )
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same_records(a[k], b[k], rel) for k in a)
     if isinstance(a, list) and isinstance(b, list):
@@ -139,5 +190,9 @@ def test_label_shards_merge_into_the_unsharded_labels(rollouts, tmp_path):
     assert read(tmp_path / "merged" / "qlabels.jsonl") == read(tmp_path / "whole" / "qlabels.jsonl")
     metrics = json.loads((tmp_path / "merged" / "metrics.json").read_text())
     assert metrics["questions"] == 3
-    assert_clean_error(run_qstar("label", "--input", str(rollouts), "--method", "fqi", "--shard", "0/2",
-                                 "--out", str(tmp_path / "fqi")), "cannot be sharded")
+    assert_clean_error(
+        run_qstar(
+            "label", "--input", str(rollouts), "--method", "fqi", "--shard", "0/2", "--out", str(tmp_path / "fqi")
+        ),
+        "cannot be sharded",
+    )

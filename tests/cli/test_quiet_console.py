@@ -14,8 +14,19 @@ pytestmark = pytest.mark.slow
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 CONFIG_DUMP = ("sampling:", "policy:", "top_p:", "batch_questions:")
-THIRD_PARTY = ("warnings.warn", "Warning:", "UserWarning", "FutureWarning", "DeprecationWarning", "Loading", "it/s]",
-               "Triton", "NUMA", "INFO ", "WARNING ")
+THIRD_PARTY = (
+    "warnings.warn",
+    "Warning:",
+    "UserWarning",
+    "FutureWarning",
+    "DeprecationWarning",
+    "Loading",
+    "it/s]",
+    "Triton",
+    "NUMA",
+    "INFO ",
+    "WARNING ",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -24,9 +35,26 @@ def _shell(shell_env):
 
 
 def collect(out, backend: str, *extra: str, before: tuple = ()):
-    result = run_qstar(*before, "collect-rollouts", "--dataset", "mawps", "--split", "test", "--limit", "2",
-                       "--num-rollouts", "1", "--max-tokens", "16", "--backend", backend, "--out", str(out), *extra,
-                       env={"FORCE_COLOR": "1", "COLUMNS": "200"})
+    result = run_qstar(
+        *before,
+        "collect-rollouts",
+        "--dataset",
+        "mawps",
+        "--split",
+        "test",
+        "--limit",
+        "2",
+        "--num-rollouts",
+        "1",
+        "--max-tokens",
+        "16",
+        "--backend",
+        backend,
+        "--out",
+        str(out),
+        *extra,
+        env={"FORCE_COLOR": "1", "COLUMNS": "200"},
+    )
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-4000:])
     return ANSI.sub("", result.stdout), ANSI.sub("", result.stderr)
 
@@ -54,9 +82,11 @@ def quiet_console_problem(stdout: str, stderr: str, out, backend: str, questions
 
 
 def test_the_check_sees_a_warning_and_a_config_dump(tmp_path):
-    header = (f"qstar collect-rollouts --dataset mawps\n  run {tmp_path}  (resolved config in its config.yaml)\n"
-              "  data=mawps/test  backend=hf  num_rollouts=1\nqstar loading the policy ...\n"
-              "collect ━━ 2/2 questions\n")
+    header = (
+        f"qstar collect-rollouts --dataset mawps\n  run {tmp_path}  (resolved config in its config.yaml)\n"
+        "  data=mawps/test  backend=hf  num_rollouts=1\nqstar loading the policy ...\n"
+        "collect ━━ 2/2 questions\n"
+    )
     assert quiet_console_problem("pass@M", header, tmp_path, "hf", 2) is None
     after = header + "some library's line\n"  # after the loading line: not qstar's
     assert "other lines" in quiet_console_problem("pass@M", after, tmp_path, "hf", 2)

@@ -24,8 +24,25 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("ray")
 
 RAY = str(Path(sys.executable).parent / "ray")
-EVAL = ("eval", "--dataset", "mawps", "--split", "test", "--limit", "6", "--search", "self-consistency", "-n", "2",
-        "--set", "sampling.max_tokens=48", "--backend", "hf", "--set", "eval.batch_questions=1")
+EVAL = (
+    "eval",
+    "--dataset",
+    "mawps",
+    "--split",
+    "test",
+    "--limit",
+    "6",
+    "--search",
+    "self-consistency",
+    "-n",
+    "2",
+    "--set",
+    "sampling.max_tokens=48",
+    "--backend",
+    "hf",
+    "--set",
+    "eval.batch_questions=1",
+)
 
 
 def _free_port() -> int:
@@ -35,9 +52,17 @@ def _free_port() -> int:
 
 
 def _alive_nodes(address: str) -> int:
-    probe = subprocess.run([sys.executable, "-c", "import ray; ray.init(address=%r, logging_level='ERROR'); "
-                            "print(sum(n['Alive'] for n in ray.nodes()))" % address],
-                           capture_output=True, text=True, timeout=120)
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import ray; ray.init(address=%r, logging_level='ERROR'); "
+            "print(sum(n['Alive'] for n in ray.nodes()))" % address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return int(probe.stdout.strip() or 0) if probe.returncode == 0 else 0
 
 
@@ -53,21 +78,46 @@ def cluster():
     temp = Path(tempfile.mkdtemp(prefix="qray", dir="/tmp"))  # short: Ray's socket paths have a length limit
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    node = ["--num-cpus=1", "--num-gpus=0", "--node-ip-address=127.0.0.1", "--object-store-memory=100000000",
-            "--disable-usage-stats", "--block"]
+    node = [
+        "--num-cpus=1",
+        "--num-gpus=0",
+        "--node-ip-address=127.0.0.1",
+        "--object-store-memory=100000000",
+        "--disable-usage-stats",
+        "--block",
+    ]
     procs = []
     try:
         with open(temp / "head.log", "w") as log:
-            procs.append(subprocess.Popen([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false",
-                                           f"--temp-dir={temp}", *node], stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        RAY,
+                        "start",
+                        "--head",
+                        f"--port={port}",
+                        "--include-dashboard=false",
+                        f"--temp-dir={temp}",
+                        *node,
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         deadline = time.time() + 180
         while _alive_nodes(address) < 1:
             assert time.time() < deadline, (temp / "head.log").read_text()[-3000:]
             time.sleep(2)
         with open(temp / "worker.log", "w") as log:
-            procs.append(subprocess.Popen([RAY, "start", f"--address={address}", *node], stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [RAY, "start", f"--address={address}", *node],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         while _alive_nodes(address) < 2:
             assert time.time() < deadline, (temp / "worker.log").read_text()[-3000:]
             time.sleep(2)
@@ -113,20 +163,27 @@ def kill_worker_of(shard: Path, timeout: float = 600) -> None:
         records = shard / "predictions.jsonl"
         if records.exists() and records.read_text().count("\n") >= 1:
             for proc in psutil.process_iter(["cmdline"]):
-                if str(shard) in " ".join(proc.info["cmdline"] or ()) and "qstar_cli.cli" in " ".join(proc.info["cmdline"]):
+                if str(shard) in " ".join(proc.info["cmdline"] or ()) and "qstar_cli.cli" in " ".join(
+                    proc.info["cmdline"]
+                ):
                     proc.parent().send_signal(signal.SIGKILL)  # the worker; its child dies with it
                     return
         time.sleep(0.2)
     raise AssertionError(f"{shard} wrote no record in {timeout} s")
 
 
-def test_eval_across_shards_survives_a_killed_worker_and_equals_one_process(cluster, tmp_path, data_dir,
-                                                                            embedded_model):
+def test_eval_across_shards_survives_a_killed_worker_and_equals_one_process(
+    cluster, tmp_path, data_dir, embedded_model
+):
     ok(run_qstar(*EVAL, "--out", str(tmp_path / "one")))
     out = tmp_path / "ray"
-    launch = subprocess.Popen([sys.executable, "-m", "qstar_cli.cli", *EVAL, "--ray", cluster, "--shards", "2",
-                               "--out", str(out)], env={**data_env(), "COLUMNS": "200"},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    launch = subprocess.Popen(
+        [sys.executable, "-m", "qstar_cli.cli", *EVAL, "--ray", cluster, "--shards", "2", "--out", str(out)],
+        env={**data_env(), "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     kill_worker_of(out.with_name("ray.shards") / "shard1of2")
     stdout, stderr = launch.communicate(timeout=900)
     assert launch.returncode == 0, stderr[-4000:]
@@ -152,9 +209,13 @@ def test_sigterm_stops_a_ray_launch_like_any_stage(cluster, tmp_path, data_dir, 
     import psutil
 
     out = tmp_path / "ray"
-    launch = subprocess.Popen([sys.executable, "-m", "qstar_cli.cli", *EVAL, "--ray", cluster, "--shards", "2",
-                               "--out", str(out)], env={**data_env(), "COLUMNS": "200"},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    launch = subprocess.Popen(
+        [sys.executable, "-m", "qstar_cli.cli", *EVAL, "--ray", cluster, "--shards", "2", "--out", str(out)],
+        env={**data_env(), "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     attempts = out.with_name("ray.shards") / "logs" / "attempts.log"
     deadline = time.time() + 300
     while not (attempts.exists() and attempts.read_text().count("\n") >= 2):
@@ -174,8 +235,29 @@ def test_collect_and_label_across_shards_equal_one_process(cluster, rollouts, tm
     """The session's rollouts (collect on one process) again on Ray, then labels from their own
     endings (no model) on Ray and on one process."""
     out = tmp_path / "rollouts"
-    ok(run_qstar("collect-rollouts", "--dataset", "mawps", "--split", "test", "--limit", "3", "--num-rollouts", "2",
-                 "--max-tokens", "40", "--temperature", "0.8", "--backend", "hf", "--ray", cluster, "--out", str(out)))
+    ok(
+        run_qstar(
+            "collect-rollouts",
+            "--dataset",
+            "mawps",
+            "--split",
+            "test",
+            "--limit",
+            "3",
+            "--num-rollouts",
+            "2",
+            "--max-tokens",
+            "40",
+            "--temperature",
+            "0.8",
+            "--backend",
+            "hf",
+            "--ray",
+            cluster,
+            "--out",
+            str(out),
+        )
+    )
     assert same_records(read(out / "rollouts.jsonl"), read(rollouts / "rollouts.jsonl"))
     assert len(list(out.with_name("rollouts.shards").glob("shard*of2"))) == 2  # one shard per node CPU
     label = ("label", "--input", str(rollouts), "--num-rollouts", "0")
@@ -184,13 +266,18 @@ def test_collect_and_label_across_shards_equal_one_process(cluster, rollouts, tm
     assert read(tmp_path / "labels-ray" / "qlabels.jsonl") == read(tmp_path / "labels-one" / "qlabels.jsonl")
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--search", "greedy", "--ray", "127.0.0.1:1"), "cannot reach the Ray cluster"),
-    (("--search", "greedy", "--ray", "nonsense"), "--ray takes auto, local or HOST:PORT"),
-    (("--search", "greedy", "--ray", "auto", "--shard", "0/2"), "already sets data.shard=0/2"),
-    (("--search", "astar", "--ray", "auto"), "needs a Q-value model"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--search", "greedy", "--ray", "127.0.0.1:1"), "cannot reach the Ray cluster"),
+        (("--search", "greedy", "--ray", "nonsense"), "--ray takes auto, local or HOST:PORT"),
+        (("--search", "greedy", "--ray", "auto", "--shard", "0/2"), "already sets data.shard=0/2"),
+        (("--search", "astar", "--ray", "auto"), "needs a Q-value model"),
+    ],
+)
 def test_bad_ray_launches_fail_cleanly(tmp_path, data_dir, args, message):
-    result = run_qstar("eval", "--dataset", "mawps", "--limit", "2", "--backend", "hf", *args, "--out", str(tmp_path / "e"))
+    result = run_qstar(
+        "eval", "--dataset", "mawps", "--limit", "2", "--backend", "hf", *args, "--out", str(tmp_path / "e")
+    )
     assert result.returncode != 0 and message in " ".join(result.stderr.split()), result.stderr[-2000:]
     assert "Traceback" not in result.stderr and not (tmp_path / "e").exists()

@@ -59,20 +59,37 @@ def dry_runs():
     if not mbpp_ready():
         pairs = [p for p in pairs if "mbpp" not in p[0]]
     commands = [[stage, cmd] for stage, cmd in COMMANDS.items()]
-    result = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(pairs), json.dumps(commands)], cwd=REPO,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, json.dumps(pairs), json.dumps(commands)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_there_are_recipes_for_every_paper_row():
     names = {r.rsplit("/", 1)[-1] for r in RECIPES}
-    assert {"gsm8k-llama2-7b-metamath.yaml", "math-deepseek-math-7b.yaml", "math-llama2-7b-synthetic.yaml",
-            "mbpp-codeqwen1.5-7b-chat.yaml"} <= names
+    assert {
+        "gsm8k-llama2-7b-metamath.yaml",
+        "math-deepseek-math-7b.yaml",
+        "math-llama2-7b-synthetic.yaml",
+        "mbpp-codeqwen1.5-7b-chat.yaml",
+    } <= names
     for lang in ("en", "zh"):
         assert {f"mgsm-{lang}-marco-o1-{a}.yaml" for a in ("step", "ministep64", "ministep32")} <= names
-    for method in ("greedy", "self-consistency", "best-of-n", "beam", "mcts", "astar", "self-consistency-10",
-                   "best-of-n-10"):
+    for method in (
+        "greedy",
+        "self-consistency",
+        "best-of-n",
+        "beam",
+        "mcts",
+        "astar",
+        "self-consistency-10",
+        "best-of-n-10",
+    ):
         for dataset in ("mawps", "svamp", "synthetic"):
             assert f"recipes/cpu/{dataset}/{method}.yaml" in RECIPES
 

@@ -19,10 +19,13 @@ def test_report_and_repro_errors(tmp_path):
     other = eval_run(tmp_path / "other", "astar", [True, False], ids=["q0", "q5"])
     assert_clean_error(run_qstar("report", str(tmp_path / "nope")), "run directory not found")
     assert_clean_error(run_qstar("report", g, other), "different questions")
-    assert_clean_error(run_qstar("report", g, "--out", str(tmp_path / "r"), "--tree", "q1"), "no run has saved search trees")
+    assert_clean_error(
+        run_qstar("report", g, "--out", str(tmp_path / "r"), "--tree", "q1"), "no run has saved search trees"
+    )
     bad = tmp_path / "expect.json"
     bad.write_text('{"metrics": {"eval.accuracy": {"value": 0.5}}}')
-    assert_clean_error(run_qstar("repro", str(REPO / "recipes/cpu/repro.yaml"), "--expect", str(bad), "--dry-run"),
-                       "states no range")
+    assert_clean_error(
+        run_qstar("repro", str(REPO / "recipes/cpu/repro.yaml"), "--expect", str(bad), "--dry-run"), "states no range"
+    )
     for result in (run_qstar("report", str(tmp_path / "nope")),):
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1

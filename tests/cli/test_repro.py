@@ -33,11 +33,14 @@ def test_cpu_reproduction_matches_the_recorded_results(reproduced):
     assert json.loads((work / "eval" / "manifest.json").read_text())["complete"] is True
 
 
-@pytest.mark.parametrize("metric, field, change", [
-    ("eval.accuracy", "value", 0.125),  # one more question right than recorded
-    ("eval.tokens_per_question", "value", 10.0),  # beyond its 10% tolerance
-    ("eval.accuracy", "ci95", None),  # the recorded interval moved away from the result
-])
+@pytest.mark.parametrize(
+    "metric, field, change",
+    [
+        ("eval.accuracy", "value", 0.125),  # one more question right than recorded
+        ("eval.tokens_per_question", "value", 10.0),  # beyond its 10% tolerance
+        ("eval.accuracy", "ci95", None),  # the recorded interval moved away from the result
+    ],
+)
 def test_a_hand_edited_number_fails_the_job(reproduced, tmp_path, metric, field, change):
     work, first = reproduced
     assert first.returncode == 0
@@ -58,5 +61,8 @@ def test_a_hand_edited_number_fails_the_job(reproduced, tmp_path, metric, field,
 
 def test_rerunning_into_a_used_folder_is_refused(reproduced):
     work, _ = reproduced
-    assert_clean_error(run_qstar("repro", str(RECIPE), "--expect", str(EXPECT), "--out", str(work), cwd=REPO),
-                       "is not empty", "--resume")
+    assert_clean_error(
+        run_qstar("repro", str(RECIPE), "--expect", str(EXPECT), "--out", str(work), cwd=REPO),
+        "is not empty",
+        "--resume",
+    )

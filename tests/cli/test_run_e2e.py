@@ -20,10 +20,12 @@ TIMES = ("wall_seconds", "seconds")  # what may differ between two identical run
 def recipe(path, out, cache=None, **eval_keys):
     keys = {"search": "self-consistency", "n": 3, "out": str(out), **eval_keys}
     policy = {"options": {"vllm": {"cpu_kv_cache_gib": 1}}, **({"sample_cache": str(cache)} if cache else {})}
-    path.write_text("data: {name: synthetic-arith, subset: easy, split: test, limit: 4, num_shots: 2}\n"
-                    f"policy: {json.dumps(policy)}\n"
-                    "sampling: {temperature: 1.0, max_tokens: 48}\n"
-                    f"eval: {json.dumps(keys)}\n")
+    path.write_text(
+        "data: {name: synthetic-arith, subset: easy, split: test, limit: 4, num_shots: 2}\n"
+        f"policy: {json.dumps(policy)}\n"
+        "sampling: {temperature: 1.0, max_tokens: 48}\n"
+        f"eval: {json.dumps(keys)}\n"
+    )
     return str(path)
 
 

@@ -85,16 +85,22 @@ def having(check: str) -> list[str]:
 
 def script_files() -> list[str]:
     """The files of the four script folders, by their path from the repository root."""
-    return sorted(p.relative_to(REPO).as_posix() for folder in FOLDERS for p in (REPO / folder).iterdir()
-                  if p.is_file() and p.suffix in (".py", ".sh"))
+    return sorted(
+        p.relative_to(REPO).as_posix()
+        for folder in FOLDERS
+        for p in (REPO / folder).iterdir()
+        if p.is_file() and p.suffix in (".py", ".sh")
+    )
 
 
 def test_every_script_has_a_smoke_test():
     files = script_files()
     new, gone = sorted(set(files) - set(SCRIPTS)), sorted(set(SCRIPTS) - set(files))
-    assert files == sorted(SCRIPTS), (f"the files of {', '.join(FOLDERS)} and this file's SCRIPTS differ: give a new "
-                                      "script its smoke checks, drop a removed one "
-                                      f"(only in the folders: {new}; only here: {gone})")
+    assert files == sorted(SCRIPTS), (
+        f"the files of {', '.join(FOLDERS)} and this file's SCRIPTS differ: give a new "
+        "script its smoke checks, drop a removed one "
+        f"(only in the folders: {new}; only here: {gone})"
+    )
     for name, checks in SCRIPTS.items():
         allowed = PY_CHECKS if name.endswith(".py") else SH_CHECKS
         assert checks and set(checks) <= allowed, (name, checks)
@@ -117,12 +123,23 @@ def test_every_script_named_is_there():
     and the scripts themselves name exists (CHANGELOG.md's history keeps the paths of its day)."""
     import re
 
-    texts = [REPO / "README.md", REPO / "Makefile", REPO / "mkdocs.yml", *sorted((REPO / "docs").rglob("*.md")),
-             *sorted((REPO / "recipes").rglob("*.yaml")), *sorted((REPO / "recipes").rglob("*.md")),
-             *sorted((REPO / "qstar_cli").rglob("*.py")), *sorted((REPO / "tests").rglob("*.py")),
-             *(REPO / name for name in script_files())]
-    named = {(path.relative_to(REPO).as_posix(), found) for path in texts if path != Path(__file__).resolve()
-             for found in re.findall(SCRIPT_PATH, path.read_text(encoding="utf-8"))}
+    texts = [
+        REPO / "README.md",
+        REPO / "Makefile",
+        REPO / "mkdocs.yml",
+        *sorted((REPO / "docs").rglob("*.md")),
+        *sorted((REPO / "recipes").rglob("*.yaml")),
+        *sorted((REPO / "recipes").rglob("*.md")),
+        *sorted((REPO / "qstar_cli").rglob("*.py")),
+        *sorted((REPO / "tests").rglob("*.py")),
+        *(REPO / name for name in script_files()),
+    ]
+    named = {
+        (path.relative_to(REPO).as_posix(), found)
+        for path in texts
+        if path != Path(__file__).resolve()
+        for found in re.findall(SCRIPT_PATH, path.read_text(encoding="utf-8"))
+    }
     assert len({found for _, found in named}) >= 10, "the pattern finds almost nothing: is it broken?"
     missing = {(where, found) for where, found in named if not (REPO / found).is_file()}
     assert sorted(f"{where}: {found}" for where, found in missing) == []
@@ -131,11 +148,18 @@ def test_every_script_named_is_there():
 # --- python scripts: --help, imports, modules -------------------------------------------------------
 
 
-def run_script(name: str | Path, *args: str, timeout: float = 120, env: dict | None = None,
-               cwd: Path = REPO) -> subprocess.CompletedProcess:
+def run_script(
+    name: str | Path, *args: str, timeout: float = 120, env: dict | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess:
     path = name if isinstance(name, Path) else REPO / name
-    return subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd, env={**(env or os.environ), "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        [sys.executable, str(path), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**(env or os.environ), "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def help_problem(path: Path) -> str | None:
@@ -197,9 +221,13 @@ def test_module_imports_with_what_the_other_scripts_use(name):
     spec = importlib.util.spec_from_file_location(f"_scripts_{stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    used = {(other.name, node.attr) for other in path.parent.glob("*.py") if other != path
-            for node in ast.walk(ast.parse(other.read_text(encoding="utf-8")))
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == stem}
+    used = {
+        (other.name, node.attr)
+        for other in path.parent.glob("*.py")
+        if other != path
+        for node in ast.walk(ast.parse(other.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == stem
+    }
     assert used, f"no script uses {name}: is it still needed?"
     assert [f"{who} uses {stem}.{attr}" for who, attr in sorted(used) if not hasattr(module, attr)] == []
 
@@ -208,18 +236,22 @@ def test_the_checks_fail_on_a_broken_import(tmp_path):
     """What bench_stages.py did (an import of a name removed from qstar_cli): at the top, --help
     fails; inside a function, the import check does."""
     top = tmp_path / "top.py"
-    top.write_text("import argparse\nfrom qstar_cli.labelers.continuation import _states\n"
-                   "argparse.ArgumentParser().parse_args()\n")
+    top.write_text(
+        "import argparse\nfrom qstar_cli.labelers.continuation import _states\nargparse.ArgumentParser().parse_args()\n"
+    )
     lazy = tmp_path / "lazy.py"
-    lazy.write_text("import argparse\n\ndef main():\n    from qstar_cli.labelers.continuation import _states\n"
-                    "    import qstar_cli.no_such_module\n    import no_such_sibling\n\n"
-                    "argparse.ArgumentParser().parse_args()\n")
+    lazy.write_text(
+        "import argparse\n\ndef main():\n    from qstar_cli.labelers.continuation import _states\n"
+        "    import qstar_cli.no_such_module\n    import no_such_sibling\n\n"
+        "argparse.ArgumentParser().parse_args()\n"
+    )
     assert "ImportError" in help_problem(top)
     assert help_problem(lazy) is None
     assert [p.split(": ", 1)[1] for p in unresolved_imports(lazy)] == [
         "qstar_cli.labelers.continuation has no _states",
         "qstar_cli.no_such_module: No module named 'qstar_cli.no_such_module'",
-        "no module no_such_sibling (a package or a script beside it)"]
+        "no module no_such_sibling (a package or a script beside it)",
+    ]
 
 
 # --- shell scripts: syntax, usage, dry runs ------------------------------------------------------------
@@ -258,10 +290,17 @@ def dry_run(tmp_path: Path, name: str, *args: str, **env: str) -> list[list[str]
     recorder.write_text(RECORDER.format(python=sys.executable))
     recorder.chmod(recorder.stat().st_mode | stat.S_IXUSR)
     log = tmp_path / "commands.jsonl"
-    full_env = {**os.environ, "QSTAR": str(recorder), "PYTHON": str(recorder), "RECORDER_LOG": str(log),
-                "RECORDER_ROOT": str(tmp_path), **env}
-    result = subprocess.run(["bash", str(REPO / name), *args], capture_output=True, text=True, timeout=300,
-                            cwd=REPO, env=full_env)
+    full_env = {
+        **os.environ,
+        "QSTAR": str(recorder),
+        "PYTHON": str(recorder),
+        "RECORDER_LOG": str(log),
+        "RECORDER_ROOT": str(tmp_path),
+        **env,
+    }
+    result = subprocess.run(
+        ["bash", str(REPO / name), *args], capture_output=True, text=True, timeout=300, cwd=REPO, env=full_env
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
@@ -298,7 +337,8 @@ def test_dry_cpu_results(tmp_path, monkeypatch):
     evals = [c for c in commands if c[0] == "eval"]
     # five methods; self-consistency and best-of-N at n = 1..10 come from best-of-n-10's one pool
     assert [c[c.index("--recipe") + 1] for c in evals] == [
-        f"recipes/cpu/synthetic/{m}.yaml" for m in ("greedy", "best-of-n-10", "beam", "mcts", "astar")]
+        f"recipes/cpu/synthetic/{m}.yaml" for m in ("greedy", "best-of-n-10", "beam", "mcts", "astar")
+    ]
     assert all(c[c.index("--sample-cache") + 1] == "runs/cpu/synthetic/samples" for c in evals)
     (tmp_path / "real").mkdir()
     seeds = dry_run(tmp_path / "real", "scripts/cpu_results.sh", DATASETS="mawps svamp", METHODS="greedy astar")
@@ -318,8 +358,9 @@ def test_dry_threshold_curve(tmp_path, monkeypatch):
     report = commands[-1]
     assert report[0] == "report" and report[report.index("--baseline") + 1] == "greedy"
     (tmp_path / "m").mkdir()
-    mawps = dry_run(tmp_path / "m", "scripts/threshold_curve.sh", DATASET="mawps", QVM_RECIPE="",
-                    OUT=str(tmp_path / "m/t"))
+    mawps = dry_run(
+        tmp_path / "m", "scripts/threshold_curve.sh", DATASET="mawps", QVM_RECIPE="", OUT=str(tmp_path / "m/t")
+    )
     guided = [c[c.index("--qvm") + 1] for c in mawps if "--qvm" in c]
     assert guided[0] == "runs/cpu/mawps/qvm" and "--recipe" in mawps[0] and "recipes/cpu/mawps/greedy.yaml" in mawps[0]
     assert not any(c[0] == "train-q" for c in mawps)
@@ -330,7 +371,7 @@ def test_dry_label_methods(tmp_path, monkeypatch):
     assert check_commands(commands, monkeypatch) == {"collect-rollouts", "label", "train-q", "eval"}
     assert sum(c[0] == "label" for c in commands) == 6  # m4 m2 m1 best3 own fqi
     assert sum(c[0] == "train-q" for c in commands) == 6
-    table, = [c for c in commands if c[0] == "experiments/label_methods.py"]
+    (table,) = [c for c in commands if c[0] == "experiments/label_methods.py"]
     # the table's command line parses with label_methods.py's own (its runs here are the recorder's
     # empty folders: it stops at the first, with its one-line error and not a usage error)
     result = run_script("experiments/label_methods.py", *table[1:])
@@ -340,25 +381,48 @@ def test_dry_label_methods(tmp_path, monkeypatch):
 def test_dry_gpu_evidence(tmp_path, monkeypatch):
     w, out = tmp_path / "w", tmp_path / "out"
     out.mkdir()
-    settings = dict(W=str(w), OUT=str(out), MINILM=str(tmp_path / "minilm"), LABEL_QUESTIONS="4", SHARDS="2",
-                    SEEDS="1", T_LABEL="600", T_FQI="600", DEADLINE_S="3600")  # deadlines never reached
+    settings = dict(
+        W=str(w),
+        OUT=str(out),
+        MINILM=str(tmp_path / "minilm"),
+        LABEL_QUESTIONS="4",
+        SHARDS="2",
+        SEEDS="1",
+        T_LABEL="600",
+        T_FQI="600",
+        DEADLINE_S="3600",
+    )  # deadlines never reached
     commands = dry_run(tmp_path, "experiments/gpu_evidence.sh", **settings)
     assert check_commands(commands, monkeypatch) == {"label", "train-q"}
     assert sum("--shard" in c for c in commands) == 2 * 5  # m4, m1, m2, best3, own on each shard
     assert sum(c[0] == "train-q" for c in commands) == 6 + 2  # a QVM per method, QVM seed 1 of both sets
     assert (out / "results.tar.xz").is_file()
-    grouped = dry_run(tmp_path, "experiments/gpu_evidence.sh", "grouped", **settings, GROUPED_SEEDS="0")[len(commands):]
+    grouped = dry_run(tmp_path, "experiments/gpu_evidence.sh", "grouped", **settings, GROUPED_SEEDS="0")[
+        len(commands) :
+    ]
     assert check_commands(grouped, monkeypatch) == {"train-q"} and len(grouped) == 1
 
 
 def test_usage_gpu_evidence(tmp_path):
     """Its modes that do no work: without OUT it names it; `more` with no packs left says so."""
     env = {k: v for k, v in os.environ.items() if k != "OUT"}
-    missing = subprocess.run(["bash", str(REPO / "experiments" / "gpu_evidence.sh")], capture_output=True, text=True,
-                             timeout=60, cwd=REPO, env={**env, "W": str(tmp_path)})
+    missing = subprocess.run(
+        ["bash", str(REPO / "experiments" / "gpu_evidence.sh")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**env, "W": str(tmp_path)},
+    )
     assert missing.returncode != 0 and "where results go" in missing.stderr
-    more = subprocess.run(["bash", str(REPO / "experiments" / "gpu_evidence.sh"), "more"], capture_output=True,
-                          text=True, timeout=60, cwd=REPO, env={**env, "W": str(tmp_path), "OUT": str(tmp_path)})
+    more = subprocess.run(
+        ["bash", str(REPO / "experiments" / "gpu_evidence.sh"), "more"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**env, "W": str(tmp_path), "OUT": str(tmp_path)},
+    )
     assert more.returncode == 0 and "no packs left" in more.stdout
 
 
@@ -378,8 +442,19 @@ def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_run_bench_prefix(tmp_path, data_dir, embedded_model):
     pytest.importorskip("vllm")
-    ok(run_script("benchmarks/bench_prefix.py", "--k", "2", "--states", "2", "--out", str(tmp_path), env=data_env(),
-                  timeout=900))
+    ok(
+        run_script(
+            "benchmarks/bench_prefix.py",
+            "--k",
+            "2",
+            "--states",
+            "2",
+            "--out",
+            str(tmp_path),
+            env=data_env(),
+            timeout=900,
+        )
+    )
     report = json.loads((tmp_path / "bench_prefix.json").read_text())
     assert report["fan_out"]["k"] == 2 and len(report["fan_out"]["cached_per_child"]) == 2
     assert len(report["states"]) == 2 and all(s["tokens"] > 0 for s in report["states"])
@@ -387,8 +462,25 @@ def test_run_bench_prefix(tmp_path, data_dir, embedded_model):
 
 @pytest.mark.slow
 def test_run_bench_stages(tmp_path, data_dir, embedded_model):
-    ok(run_script("benchmarks/bench_stages.py", "--backend", "hf", "--questions", "1", "--rollouts", "2",
-                  "--label-rollouts", "1", "--max-tokens", "16", "--out", str(tmp_path), env=data_env(), timeout=900))
+    ok(
+        run_script(
+            "benchmarks/bench_stages.py",
+            "--backend",
+            "hf",
+            "--questions",
+            "1",
+            "--rollouts",
+            "2",
+            "--label-rollouts",
+            "1",
+            "--max-tokens",
+            "16",
+            "--out",
+            str(tmp_path),
+            env=data_env(),
+            timeout=900,
+        )
+    )
     report = json.loads((tmp_path / "bench_stages.json").read_text())
     collect, label = report["stages"]
     assert (collect["stage"], collect["prompts"], collect["samples_per_prompt"]) == ("collect-rollouts", 1, 2)
@@ -400,10 +492,27 @@ def test_run_bench_stages(tmp_path, data_dir, embedded_model):
 @pytest.mark.slow
 def test_run_bench_qvm(tmp_path, rollout_labels):
     labels, _ = rollout_labels
-    ok(run_script("benchmarks/bench_qvm.py", "--labels", str(labels), "--backbones", "minilm", "--max-steps", "1",
-                  "--batch-size", "4", "--max-length", "128", "--heldout", HELDOUT, "--out", str(tmp_path),
-                  timeout=900))
-    row, = json.loads((tmp_path / "bench_qvm.json").read_text())
+    ok(
+        run_script(
+            "benchmarks/bench_qvm.py",
+            "--labels",
+            str(labels),
+            "--backbones",
+            "minilm",
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "4",
+            "--max-length",
+            "128",
+            "--heldout",
+            HELDOUT,
+            "--out",
+            str(tmp_path),
+            timeout=900,
+        )
+    )
+    (row,) = json.loads((tmp_path / "bench_qvm.json").read_text())
     assert row["backbone"] == "minilm" and row["steps"] == 1 and row["heldout_examples"] > 0
     assert "| minilm | no |" in (tmp_path / "bench_qvm.md").read_text()
 
@@ -412,13 +521,39 @@ def test_run_bench_qvm(tmp_path, rollout_labels):
 def test_run_qvm_sweep(tmp_path, rollout_labels):
     labels, _ = rollout_labels
     recipe = tmp_path / "qvm.yaml"
-    recipe.write_text(json.dumps({"train": {"labels": [str(labels)], "backbone": "minilm", "max_steps": 1,
-                                            "batch_size": 4, "max_length": 128, "heldout_fraction": float(HELDOUT)}}))
-    ok(run_script("experiments/qvm_sweep.py", "--recipe", str(recipe), "--run", "as is:",
-                  "--run", "soft: train.target=soft", "--out", str(tmp_path / "sweep"), timeout=900))
+    recipe.write_text(
+        json.dumps(
+            {
+                "train": {
+                    "labels": [str(labels)],
+                    "backbone": "minilm",
+                    "max_steps": 1,
+                    "batch_size": 4,
+                    "max_length": 128,
+                    "heldout_fraction": float(HELDOUT),
+                }
+            }
+        )
+    )
+    ok(
+        run_script(
+            "experiments/qvm_sweep.py",
+            "--recipe",
+            str(recipe),
+            "--run",
+            "as is:",
+            "--run",
+            "soft: train.target=soft",
+            "--out",
+            str(tmp_path / "sweep"),
+            timeout=900,
+        )
+    )
     rows = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
-    assert [(r["name"], r["sets"], r["train_steps"]) for r in rows] == [("as is", [], 1),
-                                                                        ("soft", ["train.target=soft"], 1)]
+    assert [(r["name"], r["sets"], r["train_steps"]) for r in rows] == [
+        ("as is", [], 1),
+        ("soft", ["train.target=soft"], 1),
+    ]
     assert (tmp_path / "sweep" / "soft" / "qvm").is_dir()
 
 
@@ -430,13 +565,37 @@ def test_run_qvm_pack_then_heldout(tmp_path, rollout_labels):
 
     labels, _ = rollout_labels
     qvm = tmp_path / "qvm"
-    args = ("train-q", "--labels", str(labels), "--backbone", "minilm", "--max-steps", "1", "--batch-size", "4",
-            "--max-length", "128", "--set", f"train.heldout_fraction={HELDOUT}", "--out")
+    args = (
+        "train-q",
+        "--labels",
+        str(labels),
+        "--backbone",
+        "minilm",
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "4",
+        "--max-length",
+        "128",
+        "--set",
+        f"train.heldout_fraction={HELDOUT}",
+        "--out",
+    )
     ok(run_qstar(*args, str(qvm)))
     minilm = str(packaged_model("minilm"))
     ok(run_script("experiments/qvm_pack.py", "pack", str(qvm), minilm, str(tmp_path / "qvm.tar"), timeout=900))
-    info = json.loads(ok(run_script("experiments/qvm_pack.py", "unpack", str(tmp_path / "qvm.tar"), minilm,
-                                    str(tmp_path / "back"), timeout=900)).stdout)
+    info = json.loads(
+        ok(
+            run_script(
+                "experiments/qvm_pack.py",
+                "unpack",
+                str(tmp_path / "qvm.tar"),
+                minilm,
+                str(tmp_path / "back"),
+                timeout=900,
+            )
+        ).stdout
+    )
     assert info["max_abs_error"] < 1e-3
     ok(run_script("experiments/qvm_heldout.py", str(tmp_path / "back"), timeout=900))
     metrics = json.loads((tmp_path / "back" / "metrics.json").read_text())
@@ -449,8 +608,19 @@ def test_run_qvm_pack_then_heldout(tmp_path, rollout_labels):
 
 @pytest.mark.slow
 def test_run_mbpp_reference_check(tmp_path, data_dir):
-    ok(run_script("experiments/mbpp_reference_check.py", "--limit", "3", "--workers", "1", "--out", str(tmp_path),
-                  env=data_env(), timeout=900))
+    ok(
+        run_script(
+            "experiments/mbpp_reference_check.py",
+            "--limit",
+            "3",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path),
+            env=data_env(),
+            timeout=900,
+        )
+    )
     report = json.loads((tmp_path / "reference_check.json").read_text())
     assert report["programs"] == 3 and report["throughput"][0]["workers"] == 1
     assert (tmp_path / "reference_check.md").is_file()

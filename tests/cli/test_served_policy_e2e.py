@@ -29,8 +29,24 @@ def server(embedded_model, tmp_path_factory):
         port = s.getsockname()[1]
     log = tmp_path_factory.mktemp("served") / "server.log"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_HOST_IP": "127.0.0.1"}
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", embedded_model, "--port", str(port),
-           "--dtype", "float32", "--enforce-eager", "--block-size", "32", "--max-model-len", "2048", "--seed", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        embedded_model,
+        "--port",
+        str(port),
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+        "--block-size",
+        "32",
+        "--max-model-len",
+        "2048",
+        "--seed",
+        "0",
+    ]
     with open(log, "w") as sink:
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/v1"
@@ -54,8 +70,16 @@ def server(embedded_model, tmp_path_factory):
 
 def served(url, model):
     # the one server twice: a list of replicas, each question's requests on one of them
-    return ("--backend", "openai", "--model", model, "--set", f"policy.options.openai.base_url=[{url}, {url}]",
-            "--set", f"policy.options.openai.tokenizer={model}")
+    return (
+        "--backend",
+        "openai",
+        "--model",
+        model,
+        "--set",
+        f"policy.options.openai.base_url=[{url}, {url}]",
+        "--set",
+        f"policy.options.openai.tokenizer={model}",
+    )
 
 
 def records(path):
@@ -66,19 +90,44 @@ def test_served_greedy_is_the_in_process_engines(server, embedded_model, data_di
     runs = {}
     for name, backend in (("served", served(server, embedded_model)), ("vllm", ("--backend", "vllm"))):
         runs[name] = tmp_path / name
-        result = run_qstar("eval", *QUESTIONS, "--limit", "4", "--search", "greedy", *backend,
-                           "--set", "sampling.max_tokens=128", "--out", str(runs[name]))
+        result = run_qstar(
+            "eval",
+            *QUESTIONS,
+            "--limit",
+            "4",
+            "--search",
+            "greedy",
+            *backend,
+            "--set",
+            "sampling.max_tokens=128",
+            "--out",
+            str(runs[name]),
+        )
         assert result.returncode == 0, result.stderr[-3000:]
-    for a, b in zip(records(runs["served"] / "predictions.jsonl"), records(runs["vllm"] / "predictions.jsonl"),
-                    strict=True):
+    for a, b in zip(
+        records(runs["served"] / "predictions.jsonl"), records(runs["vllm"] / "predictions.jsonl"), strict=True
+    ):
         assert (a["id"], a["prompt"], a["solution"], a["answer"]) == (b["id"], b["prompt"], b["solution"], b["answer"])
         assert a["usage"]["generated_tokens"] == b["usage"]["generated_tokens"]  # the EOS token counted by both
 
 
 def test_served_rollouts_are_cut_by_the_servers_tokens(server, embedded_model, data_dir, tmp_path):
     out = tmp_path / "rollouts"
-    result = run_qstar("collect-rollouts", *QUESTIONS, "--limit", "3", "--num-rollouts", "2", "--max-tokens", "96",
-                       "--temperature", "0.7", *served(server, embedded_model), "--out", str(out))
+    result = run_qstar(
+        "collect-rollouts",
+        *QUESTIONS,
+        "--limit",
+        "3",
+        "--num-rollouts",
+        "2",
+        "--max-tokens",
+        "96",
+        "--temperature",
+        "0.7",
+        *served(server, embedded_model),
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     trajectories = [t for rec in records(out / "rollouts.jsonl") for t in rec["trajectories"]]
     assert len(trajectories) == 6

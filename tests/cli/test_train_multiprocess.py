@@ -31,17 +31,51 @@ def backbone(tmp_path_factory):
 def train_args(labels, backbone, out, batch=2):
     # 4 steps of 2 examples stay inside the first epoch (>= 8 examples): an epoch's last, short batch
     # is the one place N processes differ, as accelerate evens it out by repeating first examples
-    return ["train-q", "--labels", str(labels), "--backbone", backbone, "--max-steps", "4", "--batch-size", str(batch),
-            "--max-length", "96", "--set", "train.heldout_fraction=0.34", "--out", str(out)]
+    return [
+        "train-q",
+        "--labels",
+        str(labels),
+        "--backbone",
+        backbone,
+        "--max-steps",
+        "4",
+        "--batch-size",
+        str(batch),
+        "--max-length",
+        "96",
+        "--set",
+        "train.heldout_fraction=0.34",
+        "--out",
+        str(out),
+    ]
 
 
 def launch(*args):
     """`accelerate launch --multi_gpu --num_processes 2 -m qstar_cli.cli ...`: without GPUs accelerate
     runs the processes on the CPU with gloo (its --cpu flag would want mpirun instead)."""
     accelerate = Path(sys.executable).parent / "accelerate"
-    return subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "qstar_cli.cli", *args],
-                          env={**data_env(), "COLUMNS": "200"}, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [
+            str(accelerate),
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "-m",
+            "qstar_cli.cli",
+            *args,
+        ],
+        env={**data_env(), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def test_two_processes_train_the_one_process_model(rollout_labels, backbone, tmp_path):
@@ -63,7 +97,9 @@ def test_two_processes_train_the_one_process_model(rollout_labels, backbone, tmp
 
     x, y = (load_file(tmp_path / run / "qvm" / "model.safetensors") for run in ("one", "two"))
     assert x.keys() == y.keys()
-    assert max((x[k] - y[k]).abs().max().item() for k in x) < 1e-5  # 3 steps after warm-up at lr 5e-5 move weights by ~1e-4
+    assert (
+        max((x[k] - y[k]).abs().max().item() for k in x) < 1e-5
+    )  # 3 steps after warm-up at lr 5e-5 move weights by ~1e-4
 
 
 def test_a_batch_the_processes_cannot_share_is_refused(rollout_labels, backbone, tmp_path):
@@ -71,7 +107,8 @@ def test_a_batch_the_processes_cannot_share_is_refused(rollout_labels, backbone,
     result = launch(*train_args(labels, backbone, tmp_path / "odd", batch=7))
     assert result.returncode != 0
     assert "train.batch_size (7) is the batch of all 2 processes together: make it a multiple of 2" in " ".join(
-        result.stderr.split())
+        result.stderr.split()
+    )
     assert not (tmp_path / "odd" / "qvm").exists()
 
 
@@ -79,10 +116,33 @@ def test_fqi_fits_under_two_processes_equal_one(rollouts, backbone, tmp_path):
     """label --method fqi under accelerate launch: the first process samples the candidates (the
     hf backend seeds them per question, so both runs draw the same), both fit each iteration, and
     the labels equal one process's up to numerical noise; every model is saved once."""
+
     def args(out):
-        return ["label", "--input", str(rollouts), "--method", "fqi", "--iterations", "2", "--candidates", "2",
-                "--backend", "hf", "--backbone", backbone, "--set", "train.max_steps=2", "--set", "train.batch_size=2",
-                "--set", "train.max_length=96", "--set", "train.heldout_fraction=0", "--out", str(out)]
+        return [
+            "label",
+            "--input",
+            str(rollouts),
+            "--method",
+            "fqi",
+            "--iterations",
+            "2",
+            "--candidates",
+            "2",
+            "--backend",
+            "hf",
+            "--backbone",
+            backbone,
+            "--set",
+            "train.max_steps=2",
+            "--set",
+            "train.batch_size=2",
+            "--set",
+            "train.max_length=96",
+            "--set",
+            "train.heldout_fraction=0",
+            "--out",
+            str(out),
+        ]
 
     one = run_qstar(*args(tmp_path / "one"))
     assert one.returncode == 0, one.stderr[-3000:]

@@ -63,9 +63,22 @@ class Stage:
 
 def _eval(search: str, *extra: str, qvm: bool = False) -> Stage:
     def args(ctx, out):
-        return ["eval", *SMALL, "--search", search, *extra, "--set", "sampling.max_tokens=32",
-                "--set", "eval.max_step_tokens=16", "--set", "eval.batch_questions=1",
-                *(("--qvm", str(ctx["train-q"])) if qvm else ()), "--out", str(out)]
+        return [
+            "eval",
+            *SMALL,
+            "--search",
+            search,
+            *extra,
+            "--set",
+            "sampling.max_tokens=32",
+            "--set",
+            "eval.max_step_tokens=16",
+            "--set",
+            "eval.batch_questions=1",
+            *(("--qvm", str(ctx["train-q"])) if qvm else ()),
+            "--out",
+            str(out),
+        ]
 
     return Stage(f"eval {search}", args, "predictions.jsonl", "predictions", "eval", ("train-q",) if qvm else ())
 
@@ -84,48 +97,163 @@ def _same_report(a: Path, b: Path) -> bool:
 
 def stages(model: str) -> list[Stage]:
     label = ("label", "--backend", "hf", "--set", "label.max_tokens=32", "--set", "label.batch_questions=1")
-    fit = ("--backbone", "minilm", "--set", "train.max_steps=2", "--set", "train.batch_size=4",
-           "--set", "train.max_length=96", "--set", "train.heldout_fraction=0")
+    fit = (
+        "--backbone",
+        "minilm",
+        "--set",
+        "train.max_steps=2",
+        "--set",
+        "train.batch_size=4",
+        "--set",
+        "train.max_length=96",
+        "--set",
+        "train.heldout_fraction=0",
+    )
     return [
-        Stage("collect-rollouts", lambda ctx, out: ["collect-rollouts", *SMALL, "--num-rollouts", "2", "--max-tokens",
-                                                    "32", "--set", "collect.batch_questions=1", "--out", str(out)],
-              "rollouts.jsonl", "rollouts", "collect"),
-        Stage("label rollout", lambda ctx, out: [*label, "--input", str(ctx["collect-rollouts"]), "--num-rollouts", "2",
-                                                 "--out", str(out)],
-              "qlabels.jsonl", "qlabels", "label", ("collect-rollouts",)),
-        Stage("label completion", lambda ctx, out: [*label, "--input", str(ctx["collect-rollouts"]), "--method",
-                                                    "completion", "--strong-model", model, "--strong-backend", "hf",
-                                                    "--strong-samples", "2", "--out", str(out)],
-              "qlabels.jsonl", "qlabels", "label", ("collect-rollouts",)),
-        Stage("label fqi", lambda ctx, out: [*label, "--input", str(ctx["collect-rollouts"]), "--method", "fqi",
-                                             "--iterations", "2", "--candidates", "2", *fit, "--out", str(out)],
-              "qlabels.jsonl", "qlabels", "label", ("collect-rollouts",)),
-        Stage("train-q", lambda ctx, out: ["train-q", "--labels", str(ctx["label rollout"]), "--backbone", "minilm",
-                                           "--max-steps", "6", "--batch-size", "4", "--max-length", "96",
-                                           "--set", "train.save_steps=2", "--out", str(out)],
-              None, needs=("label rollout",), compare=_same_model),
+        Stage(
+            "collect-rollouts",
+            lambda ctx, out: [
+                "collect-rollouts",
+                *SMALL,
+                "--num-rollouts",
+                "2",
+                "--max-tokens",
+                "32",
+                "--set",
+                "collect.batch_questions=1",
+                "--out",
+                str(out),
+            ],
+            "rollouts.jsonl",
+            "rollouts",
+            "collect",
+        ),
+        Stage(
+            "label rollout",
+            lambda ctx, out: [
+                *label,
+                "--input",
+                str(ctx["collect-rollouts"]),
+                "--num-rollouts",
+                "2",
+                "--out",
+                str(out),
+            ],
+            "qlabels.jsonl",
+            "qlabels",
+            "label",
+            ("collect-rollouts",),
+        ),
+        Stage(
+            "label completion",
+            lambda ctx, out: [
+                *label,
+                "--input",
+                str(ctx["collect-rollouts"]),
+                "--method",
+                "completion",
+                "--strong-model",
+                model,
+                "--strong-backend",
+                "hf",
+                "--strong-samples",
+                "2",
+                "--out",
+                str(out),
+            ],
+            "qlabels.jsonl",
+            "qlabels",
+            "label",
+            ("collect-rollouts",),
+        ),
+        Stage(
+            "label fqi",
+            lambda ctx, out: [
+                *label,
+                "--input",
+                str(ctx["collect-rollouts"]),
+                "--method",
+                "fqi",
+                "--iterations",
+                "2",
+                "--candidates",
+                "2",
+                *fit,
+                "--out",
+                str(out),
+            ],
+            "qlabels.jsonl",
+            "qlabels",
+            "label",
+            ("collect-rollouts",),
+        ),
+        Stage(
+            "train-q",
+            lambda ctx, out: [
+                "train-q",
+                "--labels",
+                str(ctx["label rollout"]),
+                "--backbone",
+                "minilm",
+                "--max-steps",
+                "6",
+                "--batch-size",
+                "4",
+                "--max-length",
+                "96",
+                "--set",
+                "train.save_steps=2",
+                "--out",
+                str(out),
+            ],
+            None,
+            needs=("label rollout",),
+            compare=_same_model,
+        ),
         _eval("greedy"),
         _eval("self-consistency", "-n", "2"),
         _eval("best-of-n", "-n", "2", qvm=True),
         _eval("beam", "--width", "2", "-K", "2", "--set", "eval.max_depth=3", qvm=True),
         _eval("mcts", "--iterations", "3", "-K", "2", "--set", "eval.max_depth=3"),
         _eval("astar", "-K", "2", "-N", "2", "--budget", "3", qvm=True),
-        Stage("merge", lambda ctx, out: ["merge", str(ctx["shards"][0]), str(ctx["shards"][1]), "--out", str(out)],
-              "rollouts.jsonl", "rollouts", "collect", ("shards",)),
-        Stage("report", lambda ctx, out: ["report", str(ctx["eval greedy"]), str(ctx["eval self-consistency"]),
-                                          "--out", str(out)], None, needs=("eval greedy", "eval self-consistency"),
-              compare=_same_report),
-        Stage("repro", lambda ctx, out: ["repro", str(ctx["repro recipe"]), "--resume", "--out", str(out)],
-              "eval/predictions.jsonl", "predictions", "eval", ("repro recipe",)),
+        Stage(
+            "merge",
+            lambda ctx, out: ["merge", str(ctx["shards"][0]), str(ctx["shards"][1]), "--out", str(out)],
+            "rollouts.jsonl",
+            "rollouts",
+            "collect",
+            ("shards",),
+        ),
+        Stage(
+            "report",
+            lambda ctx, out: ["report", str(ctx["eval greedy"]), str(ctx["eval self-consistency"]), "--out", str(out)],
+            None,
+            needs=("eval greedy", "eval self-consistency"),
+            compare=_same_report,
+        ),
+        Stage(
+            "repro",
+            lambda ctx, out: ["repro", str(ctx["repro recipe"]), "--resume", "--out", str(out)],
+            "eval/predictions.jsonl",
+            "predictions",
+            "eval",
+            ("repro recipe",),
+        ),
     ]
 
 
 # ---- running ----------------------------------------------------------------------------
 
+
 def start(args: list[str], log: Path) -> subprocess.Popen:
     with log.open("ab") as f:
-        return subprocess.Popen([sys.executable, "-m", "qstar_cli.cli", *args], stdout=f, stderr=subprocess.STDOUT,
-                                env={**os.environ, "COLUMNS": "200"}, cwd=REPO)
+        return subprocess.Popen(
+            [sys.executable, "-m", "qstar_cli.cli", *args],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "COLUMNS": "200"},
+            cwd=REPO,
+        )
 
 
 def run_through(args: list[str], log: Path) -> tuple[int, float]:
@@ -165,7 +293,9 @@ def untimed(value):
 
 def close(a, b, rel: float = 1e-4) -> bool:
     if isinstance(a, float) or isinstance(b, float):
-        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+        return (
+            isinstance(a, (int, float)) and isinstance(b, (int, float)) and abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+        )
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(close(a[k], b[k], rel) for k in a)
     if isinstance(a, list) and isinstance(b, list):
@@ -208,9 +338,20 @@ def inject(stage: Stage, ctx: dict, root: Path, kills: int, rng: random.Random) 
     if code != 0:
         raise SystemExit(f"{stage.name}: the uninterrupted run failed (exit {code}); see {log}")
     ctx[stage.name] = reference
-    row = {"stage": stage.name, "reference_seconds": round(seconds, 1), "kills": 0, "chains": 0, "resumed_ok": 0,
-           "lost": 0, "duplicated": 0, "invalid": 0, "complete_too_early": 0, "metrics_ok": True, "identical": True,
-           "failures": []}
+    row = {
+        "stage": stage.name,
+        "reference_seconds": round(seconds, 1),
+        "kills": 0,
+        "chains": 0,
+        "resumed_ok": 0,
+        "lost": 0,
+        "duplicated": 0,
+        "invalid": 0,
+        "complete_too_early": 0,
+        "metrics_ok": True,
+        "identical": True,
+        "failures": [],
+    }
     chain = 0
     while row["kills"] < kills and chain < 3 * kills:
         chain += 1
@@ -250,7 +391,11 @@ def inject(stage: Stage, ctx: dict, root: Path, kills: int, rng: random.Random) 
             row[key] += checked[key]
         row["metrics_ok"] &= checked["metrics_ok"]
         row["identical"] &= checked["identical"]
-        ok = checked["identical"] and checked["metrics_ok"] and not any(checked[k] for k in ("lost", "duplicated", "invalid"))
+        ok = (
+            checked["identical"]
+            and checked["metrics_ok"]
+            and not any(checked[k] for k in ("lost", "duplicated", "invalid"))
+        )
         row["resumed_ok"] += ok
         if not ok:
             row["failures"].append(f"chain {chain}: {checked}")
@@ -263,25 +408,45 @@ def prerequisite(name: str, root: Path):
     if name == "shards":
         shards = [root / "prereq" / f"shard{i}" for i in range(2)]
         for i, folder in enumerate(shards):
-            code, _ = run_through(["collect-rollouts", *SMALL, "--num-rollouts", "2", "--max-tokens", "32",
-                                   "--shard", f"{i}/2", "--out", str(folder)], root / "prereq.log")
+            code, _ = run_through(
+                [
+                    "collect-rollouts",
+                    *SMALL,
+                    "--num-rollouts",
+                    "2",
+                    "--max-tokens",
+                    "32",
+                    "--shard",
+                    f"{i}/2",
+                    "--out",
+                    str(folder),
+                ],
+                root / "prereq.log",
+            )
             if code != 0:
                 raise SystemExit(f"the shard runs for merge failed; see {root / 'prereq.log'}")
         return shards
     recipe = root / "prereq" / "repro.yaml"
     recipe.parent.mkdir(parents=True, exist_ok=True)
-    recipe.write_text("data: {name: mawps, split: test, limit: 3}\npolicy: {backend: hf}\n"
-                      "sampling: {max_tokens: 32}\neval: {search: greedy, batch_questions: 1}\n")
+    recipe.write_text(
+        "data: {name: mawps, split: test, limit: 3}\npolicy: {backend: hf}\n"
+        "sampling: {max_tokens: 32}\neval: {search: greedy, batch_questions: 1}\n"
+    )
     return recipe
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| stage | kills | chains resumed OK | lost | duplicated | invalid lines | complete too early | "
-             "metrics = records | identical to uninterrupted |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| stage | kills | chains resumed OK | lost | duplicated | invalid lines | complete too early | "
+        "metrics = records | identical to uninterrupted |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['stage']} | {r['kills']} | {r['resumed_ok']}/{r['chains']} | {r['lost']} | {r['duplicated']} | "
-                     f"{r['invalid']} | {r['complete_too_early']} | {'yes' if r['metrics_ok'] else 'NO'} | "
-                     f"{'yes' if r['identical'] else 'NO'} |")
+        lines.append(
+            f"| {r['stage']} | {r['kills']} | {r['resumed_ok']}/{r['chains']} | {r['lost']} | {r['duplicated']} | "
+            f"{r['invalid']} | {r['complete_too_early']} | {'yes' if r['metrics_ok'] else 'NO'} | "
+            f"{'yes' if r['identical'] else 'NO'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -291,8 +456,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stages", help="comma-separated stage names, or all (the default without --scenarios)")
     parser.add_argument("--out", default="runs/faults")
-    parser.add_argument("--scenarios", nargs="?", const="all", help="the scenarios table (all, or "
-                        "comma-separated names); alone unless --stages is given too")
+    parser.add_argument(
+        "--scenarios",
+        nargs="?",
+        const="all",
+        help="the scenarios table (all, or comma-separated names); alone unless --stages is given too",
+    )
     args = parser.parse_args()
 
     from qstar_cli.backends.models import resolve_model
@@ -305,8 +474,13 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     every = stages(resolve_model(None))
     everything = {s.name for s in every}
-    chosen = everything if args.stages == "all" or not (args.stages or args.scenarios) else \
-        set(args.stages.split(",")) if args.stages else set()
+    chosen = (
+        everything
+        if args.stages == "all" or not (args.stages or args.scenarios)
+        else set(args.stages.split(","))
+        if args.stages
+        else set()
+    )
     unknown = chosen - {s.name for s in every}
     if unknown:
         raise SystemExit(f"unknown stages {sorted(unknown)}; known: {', '.join(s.name for s in every)}")
@@ -333,19 +507,27 @@ def main() -> None:
         row = inject(stage, ctx, root, args.kills, rng)
         row["seconds"] = round(time.perf_counter() - began, 1)
         rows.append(row)
-        print(f"{row['stage']}: {row['kills']} kills, {row['resumed_ok']}/{row['chains']} chains resumed OK, lost "
-              f"{row['lost']}, duplicated {row['duplicated']}, invalid {row['invalid']}, identical {row['identical']} "
-              f"({row['seconds']} s){'; ' + '; '.join(row['failures']) if row['failures'] else ''}", flush=True)
+        print(
+            f"{row['stage']}: {row['kills']} kills, {row['resumed_ok']}/{row['chains']} chains resumed OK, lost "
+            f"{row['lost']}, duplicated {row['duplicated']}, invalid {row['invalid']}, identical {row['identical']} "
+            f"({row['seconds']} s){'; ' + '; '.join(row['failures']) if row['failures'] else ''}",
+            flush=True,
+        )
     scenarios = []
     if args.scenarios:
         import fault_scenarios
 
         only = None if args.scenarios == "all" else set(args.scenarios.split(","))
         scenarios = fault_scenarios.run(root / "scenarios", only)
-    (root / "fault_injection.json").write_text(json.dumps({"seed": args.seed, "kills_per_stage": args.kills,
-                                                            "rows": rows, "scenarios": scenarios}, indent=2) + "\n")
-    text = (table(rows) if rows else "") + ("\n" if rows and scenarios else "") + \
-        (fault_scenarios.table(scenarios) if scenarios else "")
+    (root / "fault_injection.json").write_text(
+        json.dumps({"seed": args.seed, "kills_per_stage": args.kills, "rows": rows, "scenarios": scenarios}, indent=2)
+        + "\n"
+    )
+    text = (
+        (table(rows) if rows else "")
+        + ("\n" if rows and scenarios else "")
+        + (fault_scenarios.table(scenarios) if scenarios else "")
+    )
     (root / "fault_injection.md").write_text(text)
     print(text)
     bad = [r["stage"] for r in rows if r["failures"] or r["resumed_ok"] != r["chains"] or r["kills"] < args.kills]

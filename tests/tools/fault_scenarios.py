@@ -21,13 +21,23 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SMALL = {"data": {"name": "mawps", "split": "test", "limit": 3}, "policy": {"backend": "hf"},
-         "sampling": {"max_tokens": 32}, "eval": {"search": "greedy", "batch_questions": 1}}
+SMALL = {
+    "data": {"name": "mawps", "split": "test", "limit": 3},
+    "policy": {"backend": "hf"},
+    "sampling": {"max_tokens": 32},
+    "eval": {"search": "greedy", "batch_questions": 1},
+}
 
 
 def qstar(*args: str, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qstar_cli.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "COLUMNS": "300", **(env or {})}, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "qstar_cli.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "300", **(env or {})},
+        cwd=REPO,
+    )
 
 
 def refused(result: subprocess.CompletedProcess, words: str) -> tuple[bool, str]:
@@ -71,6 +81,7 @@ def rerun(ctx: dict, folder: Path, *extra: str) -> subprocess.CompletedProcess:
 
 # ---- the scenarios ---------------------------------------------------------------------------
 
+
 def ray_relaunch_other_config(root, ctx):
     """--ray into a finished run's folder with another config (was: 'already complete', old results)."""
     return refused(rerun(ctx, ctx["run"], "--set", "sampling.max_tokens=40", "--ray", "local"), "different config")
@@ -78,8 +89,19 @@ def ray_relaunch_other_config(root, ctx):
 
 def slurm_relaunch_other_config(root, ctx):
     """A Slurm relaunch of a finished run's recipe with another config."""
-    result = qstar("launch", "slurm", "--stage", "eval", "--recipe", str(ctx["recipe"]), "--shards", "2",
-                   "--set", "sampling.max_tokens=40", "--dry-run")
+    result = qstar(
+        "launch",
+        "slurm",
+        "--stage",
+        "eval",
+        "--recipe",
+        str(ctx["recipe"]),
+        "--shards",
+        "2",
+        "--set",
+        "sampling.max_tokens=40",
+        "--dry-run",
+    )
     return refused(result, "different config")
 
 
@@ -114,9 +136,17 @@ def two_processes_on_an_empty_model_cache(root, ctx):
     """Two processes use the embedded model first, at once (was: a traceback, a 538 MB .partial folder)."""
     cache = Path(tempfile.mkdtemp(prefix="cache", dir=root))
     command = [sys.executable, "-m", "qstar_cli.cli", "eval", "--recipe", str(ctx["recipe"]), "--set", "data.limit=1"]
-    procs = [subprocess.Popen([*command, "--out", str(root / f"race{i}")], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=REPO,
-                              env={**os.environ, "QSTAR_CACHE": str(cache), "COLUMNS": "300"}) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [*command, "--out", str(root / f"race{i}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "QSTAR_CACHE": str(cache), "COLUMNS": "300"},
+        )
+        for i in range(2)
+    ]
     codes = [p.wait(timeout=900) for p in procs]
     leftovers = [p.name for p in cache.rglob("*") if "partial" in p.name or p.name.startswith(".tmp")]
     ok = codes == [0, 0] and not leftovers
@@ -129,21 +159,44 @@ def sigterm_under_ray(root, ctx):
     out = root / "ray-stopped"
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(root / "ray-stopped.shards", ignore_errors=True)
-    launch = subprocess.Popen([sys.executable, "-m", "qstar_cli.cli", "eval", "--recipe", str(ctx["recipe"]),
-                               "--ray", "local", "--shards", "2", "--out", str(out)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "COLUMNS": "300"})
+    launch = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "qstar_cli.cli",
+            "eval",
+            "--recipe",
+            str(ctx["recipe"]),
+            "--ray",
+            "local",
+            "--shards",
+            "2",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "300"},
+    )
     attempts = root / "ray-stopped.shards" / "logs" / "attempts.log"
     deadline = time.time() + 300
-    while not (attempts.exists() and attempts.read_text().count("\n") >= 2) and launch.poll() is None \
-            and time.time() < deadline:
+    while (
+        not (attempts.exists() and attempts.read_text().count("\n") >= 2)
+        and launch.poll() is None
+        and time.time() < deadline
+    ):
         time.sleep(0.2)
     launch.send_signal(signal.SIGTERM)
     _, stderr = launch.communicate(timeout=300)
     one_line = "stopped (SIGTERM)" in stderr and "SIGTERM received" not in stderr and "Traceback" not in stderr
     again = rerun(ctx, out, "--ray", "local", "--shards", "2")
     same = again.returncode == 0 and untimed(records(out)) == untimed(records(ctx["run"]))
-    return launch.returncode == 143 and one_line and same, \
-        f"exit {launch.returncode}, one line: {one_line}; rerun: exit {again.returncode}, records equal one process's: {same}"
+    return (
+        launch.returncode == 143 and one_line and same,
+        f"exit {launch.returncode}, one line: {one_line}; rerun: exit {again.returncode}, records equal one process's: {same}",
+    )
 
 
 def out_is_a_file(root, ctx):
@@ -164,9 +217,14 @@ def missing_relative_model(root, ctx):
 
 
 NUMBERS = [  # (completion, the language the dataset says its questions are in, reference)
-    ("La respuesta es 18,00 €.", None, "18"), ("Ответ: 18,5", None, "18.5"), ("Ответ: 1 234", None, "1234"),
-    ("70.000 dólares", "es", "70000"), ("70.000 dollars", None, "70"), ("-(1/3)", None, "-0.333333"),
-    ("答えは 18", None, "18"), ("Ответ: 18 долларов. Итого 2 дня.", None, "18"),
+    ("La respuesta es 18,00 €.", None, "18"),
+    ("Ответ: 18,5", None, "18.5"),
+    ("Ответ: 1 234", None, "1234"),
+    ("70.000 dólares", "es", "70000"),
+    ("70.000 dollars", None, "70"),
+    ("-(1/3)", None, "-0.333333"),
+    ("答えは 18", None, "18"),
+    ("Ответ: 18 долларов. Итого 2 дня.", None, "18"),
 ]
 NOT_A_NUMBER = ["The answer is 3:30 p.m.", "The answer is 5:6"]  # never graded as their first number
 
@@ -177,7 +235,10 @@ def numbers_read_as_written(root, ctx):
 
     right = [numbers_equal(extract_numeric(text, language=language), ref) for text, language, ref in NUMBERS]
     first = [extract_numeric(text) not in ("3", "5") for text in NOT_A_NUMBER]
-    return all(right) and all(first), f"{sum(right)}/{len(right)} numbers right, {sum(first)}/{len(first)} times and ratios not read as their first number"
+    return (
+        all(right) and all(first),
+        f"{sum(right)}/{len(right)} numbers right, {sum(first)}/{len(first)} times and ratios not read as their first number",
+    )
 
 
 def a_file_with_odd_rows(root, ctx):
@@ -191,7 +252,12 @@ def a_file_with_odd_rows(root, ctx):
     whole = qstar("eval", *data)
     ok_whole, said = refused(whole, "skip_ungradable")
     skipped = qstar("eval", *data, "--set", "data.skip_ungradable=true")
-    ok = sliced.returncode == 0 and ok_whole and skipped.returncode == 0 and "8 questions" in " ".join(skipped.stderr.split())
+    ok = (
+        sliced.returncode == 0
+        and ok_whole
+        and skipped.returncode == 0
+        and "8 questions" in " ".join(skipped.stderr.split())
+    )
     return ok, f"--limit 5: exit {sliced.returncode}; whole file: {said}; skipping: exit {skipped.returncode}"
 
 
@@ -201,9 +267,18 @@ def dry_run_checks_the_data(root, ctx):
 
 
 SCENARIOS = [
-    ray_relaunch_other_config, slurm_relaunch_other_config, rerun_after_a_record_edit, report_without_records,
-    manifest_deleted, two_processes_on_an_empty_model_cache, sigterm_under_ray, numbers_read_as_written,
-    a_file_with_odd_rows, dry_run_checks_the_data, out_is_a_file, missing_relative_model,
+    ray_relaunch_other_config,
+    slurm_relaunch_other_config,
+    rerun_after_a_record_edit,
+    report_without_records,
+    manifest_deleted,
+    two_processes_on_an_empty_model_cache,
+    sigterm_under_ray,
+    numbers_read_as_written,
+    a_file_with_odd_rows,
+    dry_run_checks_the_data,
+    out_is_a_file,
+    missing_relative_model,
 ]
 
 
@@ -219,12 +294,21 @@ def run(root: Path, only: set[str] | None = None) -> list[dict]:
             ok, said = scenario(root, ctx)
         except Exception as exc:  # noqa: BLE001 - a scenario that crashes is a failed row, not a lost table
             ok, said = False, f"{type(exc).__name__}: {exc}"
-        for path, name in ((str(root), "<dir>"), (os.environ.get("QSTAR_DATA_DIR") or "<no data dir>", "$QSTAR_DATA_DIR")):
+        for path, name in (
+            (str(root), "<dir>"),
+            (os.environ.get("QSTAR_DATA_DIR") or "<no data dir>", "$QSTAR_DATA_DIR"),
+        ):
             said = said.replace(path, name)  # the table shows no paths of the machine it ran on
         said = said if len(said) <= 320 else said[:319] + "…"
-        rows.append({"scenario": scenario.__name__, "what": " ".join(scenario.__doc__.split("(was")[0].split()),
-                     "ok": ok, "outcome": said,
-                     "seconds": round(time.perf_counter() - began, 1)})
+        rows.append(
+            {
+                "scenario": scenario.__name__,
+                "what": " ".join(scenario.__doc__.split("(was")[0].split()),
+                "ok": ok,
+                "outcome": said,
+                "seconds": round(time.perf_counter() - began, 1),
+            }
+        )
         print(f"{scenario.__name__}: {'ok' if ok else 'FAILED'} - {said}", flush=True)
     return rows
 

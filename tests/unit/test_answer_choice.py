@@ -35,7 +35,10 @@ def test_the_three_choices_worked_by_hand():
     assert picks([0.9, 0.5, 0.5], ["A", "B", "B"]) == {"best_f": 0, "vote": 1, "weighted": 1}
     # C .95 once, A .6 twice (1.2), B .2 three times (.6): best C, vote B, weighted A
     assert picks([0.95, 0.6, 0.6, 0.2, 0.2, 0.2], ["C", "A", "A", "B", "B", "B"]) == {
-        "best_f": 0, "vote": 3, "weighted": 1}
+        "best_f": 0,
+        "vote": 3,
+        "weighted": 1,
+    }
     # the winning group answers with its best-scored terminal, not its first
     assert picks([0.8, 0.3, 0.6], ["A", "B", "B"]) == {"best_f": 0, "vote": 2, "weighted": 2}  # .9 > .8
 
@@ -69,12 +72,24 @@ def test_eval_records_each_terminals_answer_group_by_the_graders_equivalence():
 # (answer, score, correct[, finish]) per terminal; what each choice gives, worked by hand:
 QUESTIONS = [
     [("7", 0.9, True), ("8", 0.5, False), ("8", 0.5, False)],  # best right; vote, weighted wrong
-    [("9", 0.95, False), ("7", 0.6, True), ("7", 0.6, True), ("8", 0.2, False), ("8", 0.2, False),
-     ("8", 0.2, False)],  # weighted right (1.2); best (9) and vote (8) wrong
+    [
+        ("9", 0.95, False),
+        ("7", 0.6, True),
+        ("7", 0.6, True),
+        ("8", 0.2, False),
+        ("8", 0.2, False),
+        ("8", 0.2, False),
+    ],  # weighted right (1.2); best (9) and vote (8) wrong
     [("7", 0.2, True), ("7", 0.2, True), ("8", 0.9, False)],  # vote right; best, weighted (.4 < .9) wrong
     [("7", 0.9, True, "length"), ("8", 0.1, False)],  # right only when cut off: every choice wrong
-    [("9", 0.95, False), ("7", 0.6, True), ("7", 0.6, True), ("8", 0.2, False), ("8", 0.2, False),
-     ("8", 0.2, False)],  # as the second
+    [
+        ("9", 0.95, False),
+        ("7", 0.6, True),
+        ("7", 0.6, True),
+        ("8", 0.2, False),
+        ("8", 0.2, False),
+        ("8", 0.2, False),
+    ],  # as the second
     # 1/2 and 0.5 are one answer (the recorded group): vote (2 > 1) and weighted (.6 > .5) right
     [("1/2", 0.3, True), ("0.5", 0.3, True), ("3", 0.5, False)],
 ]
@@ -84,24 +99,58 @@ GROUPS = {5: [0, 0, 2]}
 def eval_run(path, questions, groups=True, search="astar"):
     config = to_dict(resolve(EvalConfig, None, [f"eval.search={search}", "data.name=mawps"], {}))
     ids = [f"q{i}" for i in range(len(questions))]
-    run = RunDir.open(path, stage=STAGE, kind="predictions", records_name=RECORDS, config=config, inputs={},
-                      expected_ids=ids, total_questions=len(ids), seeds={})
+    run = RunDir.open(
+        path,
+        stage=STAGE,
+        kind="predictions",
+        records_name=RECORDS,
+        config=config,
+        inputs={},
+        expected_ids=ids,
+        total_questions=len(ids),
+        seeds={},
+    )
     records = []
     for i, (qid, terms) in enumerate(zip(ids, questions)):
-        terminals = [{"text": f"The answer is {a}", "score": s, "answer": a, "correct": c,
-                      "finish": rest[0] if rest else "eos"} for a, s, c, *rest in terms]
+        terminals = [
+            {"text": f"The answer is {a}", "score": s, "answer": a, "correct": c, "finish": rest[0] if rest else "eos"}
+            for a, s, c, *rest in terms
+        ]
         if groups:
             for t, g in zip(terminals, GROUPS.get(i) or group_answers([t["answer"] for t in terminals], str.__eq__)):
                 t["group"] = g
-        rec = {"schema": R.schema_tag("predictions"), "id": qid, "question": qid, "reference": "7", "search": search,
-               "answer": terminals[0]["answer"], "correct": terminals[0]["correct"], "solution": "", "path": [],
-               "terminals": terminals, "usage": {"generated_tokens": 10, "policy_calls": 1, "qvm_calls": 1,
-                                                 "prm_calls": 0, "expansions": 1, "scored": 0}, "wall_seconds": 0.1}
+        rec = {
+            "schema": R.schema_tag("predictions"),
+            "id": qid,
+            "question": qid,
+            "reference": "7",
+            "search": search,
+            "answer": terminals[0]["answer"],
+            "correct": terminals[0]["correct"],
+            "solution": "",
+            "path": [],
+            "terminals": terminals,
+            "usage": {
+                "generated_tokens": 10,
+                "policy_calls": 1,
+                "qvm_calls": 1,
+                "prm_calls": 0,
+                "expansions": 1,
+                "scored": 0,
+            },
+            "wall_seconds": 0.1,
+        }
         run.append(rec)
         records.append(rec)
     metrics = eval_metrics(records, [{"seconds": 1.0}], 100)
-    metrics.update(search=search, dataset="mawps/test", dataset_name="mawps", split="test", model="embedded",
-                   settings={"k": 6, "n_terminals": 6, "budget": 64} if search == "astar" else {})
+    metrics.update(
+        search=search,
+        dataset="mawps/test",
+        dataset_name="mawps",
+        split="test",
+        model="embedded",
+        settings={"k": 6, "n_terminals": 6, "budget": 64} if search == "astar" else {},
+    )
     run.finish(metrics)
     return str(path)
 
@@ -134,8 +183,9 @@ def test_runs_with_one_terminal_per_question_have_no_answer_choice_row(tmp_path)
     assert "Answer choice" not in report.run([run], pair=False, resamples=100)
 
 
-@pytest.mark.parametrize("settings,label", [({"answer": "weighted"}, "beam answer=weighted"),
-                                            ({"answer": "best_f"}, "beam")])
+@pytest.mark.parametrize(
+    "settings,label", [({"answer": "weighted"}, "beam answer=weighted"), ({"answer": "best_f"}, "beam")]
+)
 def test_a_runs_method_label_names_a_vote(tmp_path, settings, label):
     from qstar_cli.report.runs import EvalRun
 

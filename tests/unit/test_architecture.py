@@ -95,8 +95,11 @@ def test_labelers_are_pure():
     graph = import_graph()
     for name, deps in graph.items():
         if name.startswith("qstar_cli.labelers"):
-            bad = {d for d in deps if d.startswith(("qstar_cli.stages", "qstar_cli.backends"))
-                   or d == "qstar_cli.artifacts.rundir"}
+            bad = {
+                d
+                for d in deps
+                if d.startswith(("qstar_cli.stages", "qstar_cli.backends")) or d == "qstar_cli.artifacts.rundir"
+            }
             assert not bad, f"{name} imports {sorted(bad)}"
 
 
@@ -105,11 +108,26 @@ def test_labelers_are_pure():
 # places it (artifacts.rundir sits above the rest of artifacts: it reads the config).
 LAYERS = [
     # foundations: errors, terminal output, statistics, step formats, records and JSONL, grading, sandbox
-    ("qstar_cli", "qstar_cli.errors", "qstar_cli.ui", "qstar_cli.stats", "qstar_cli.steps", "qstar_cli.batching",
-     "qstar_cli.artifacts", "qstar_cli.grading", "qstar_cli.execution"),
+    (
+        "qstar_cli",
+        "qstar_cli.errors",
+        "qstar_cli.ui",
+        "qstar_cli.stats",
+        "qstar_cli.steps",
+        "qstar_cli.batching",
+        "qstar_cli.artifacts",
+        "qstar_cli.grading",
+        "qstar_cli.execution",
+    ),
     # models and methods: backends, datasets, search, labelers, value models, the search environment
-    ("qstar_cli.backends", "qstar_cli.datasets", "qstar_cli.search", "qstar_cli.labelers", "qstar_cli.value",
-     "qstar_cli.environment"),
+    (
+        "qstar_cli.backends",
+        "qstar_cli.datasets",
+        "qstar_cli.search",
+        "qstar_cli.labelers",
+        "qstar_cli.value",
+        "qstar_cli.environment",
+    ),
     # configuration (built from the registries above), run folders and the stages' table
     ("qstar_cli.config", "qstar_cli.artifacts.rundir", "qstar_cli.artifacts.stage_table"),
     ("qstar_cli.report",),  # reading eval runs: tables, tests, plots
@@ -120,8 +138,12 @@ LAYERS = [
 
 
 def layer_of(module: str) -> int:
-    covering = [(len(name), i) for i, names in enumerate(LAYERS) for name in names
-                if module == name or module.startswith(name + ".")]
+    covering = [
+        (len(name), i)
+        for i, names in enumerate(LAYERS)
+        for name in names
+        if module == name or module.startswith(name + ".")
+    ]
     assert covering, f"{module} is in no layer: add it to LAYERS"
     return max(covering)[1]
 
@@ -131,7 +153,9 @@ def upward(graph: dict[str, set[str]]) -> list[str]:
 
 
 def test_the_layer_check_sees_a_hand_made_upward_arrow():
-    assert upward({"qstar_cli.report.runs": {"qstar_cli.stages.eval"}}) == ["qstar_cli.report.runs -> qstar_cli.stages.eval"]
+    assert upward({"qstar_cli.report.runs": {"qstar_cli.stages.eval"}}) == [
+        "qstar_cli.report.runs -> qstar_cli.stages.eval"
+    ]
     assert upward({"qstar_cli.artifacts.records": {"qstar_cli.artifacts.rundir"}}) != []
     assert upward({"qstar_cli.artifacts.rundir": {"qstar_cli.config.resolve", "qstar_cli.artifacts.jsonl"}}) == []
 

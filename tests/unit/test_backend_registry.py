@@ -47,8 +47,9 @@ def echo(monkeypatch):
 def test_a_registered_backend_is_a_choice_with_its_own_options(echo):
     assert "echo" in backends.policy_choices() and "echo" in backends.choices()
     assert backends.option_specs("echo") == {"reply": (str, "4"), "repeat": (int, 1)}
-    config = resolve(CollectConfig, None, ["policy.backend=echo", "policy.options.echo.repeat=2",
-                                           "policy.options.echo.reply=7"], {})
+    config = resolve(
+        CollectConfig, None, ["policy.backend=echo", "policy.options.echo.repeat=2", "policy.options.echo.reply=7"], {}
+    )
     backend = backends.load_backend(config.policy, model_path="/models/x")
     # the shared key it accepts (seed) comes from the policy section; its own from options.echo
     assert (backend.model_path, backend.seed, backend.reply, backend.repeat) == ("/models/x", 0, "7", 2)
@@ -76,6 +77,14 @@ def test_a_ray_shard_asks_for_the_gpus_a_registered_backend_declares(echo):
     config = resolve(CollectConfig, None, ["policy.backend=echo", "policy.options.echo.repeat=3"], {})
     assert _policy_gpus(config, cluster(8)) == 3
     assert _policy_gpus(config, cluster(0)) == 0  # a cluster without GPUs: none
-    vllm = resolve(CollectConfig, None, ["policy.backend=vllm", "policy.options.vllm.tensor_parallel_size=2",
-                                         "policy.options.vllm.pipeline_parallel_size=2"], {})
+    vllm = resolve(
+        CollectConfig,
+        None,
+        [
+            "policy.backend=vllm",
+            "policy.options.vllm.tensor_parallel_size=2",
+            "policy.options.vllm.pipeline_parallel_size=2",
+        ],
+        {},
+    )
     assert _policy_gpus(vllm, cluster(8)) == 4

@@ -31,9 +31,9 @@ def test_only_the_first_five_alternatives_count_and_fewer_are_used_as_given():
 
 def test_very_negative_logprobs_do_not_underflow():
     # exp(-1000) is 0.0 in floating point; the ratio exp(-1000)/(exp(-1000)+exp(-1001)) is not
-    c, = token_confidences([-1000.0], [[-1000.0, -1001.0]])
+    (c,) = token_confidences([-1000.0], [[-1000.0, -1001.0]])
     assert c == pytest.approx(1 / (1 + math.exp(-1)), abs=1e-12)
-    c, = token_confidences([-2000.0], [[-1990.0] * 5])
+    (c,) = token_confidences([-2000.0], [[-1990.0] * 5])
     assert c == pytest.approx(math.exp(-10) / 5, rel=1e-12)
     assert token_confidences([-math.inf], [TOP5]) == [0.0]
 
@@ -41,7 +41,9 @@ def test_very_negative_logprobs_do_not_underflow():
 def test_several_positions_and_the_mean():
     cand = Candidate("two tokens", 2, "stop", [LN(0.5), LN(0.2)], [TOP5, [LN(0.4), LN(0.4), LN(0.2)]])
     assert token_confidences(cand.token_logprobs, cand.top_logprobs) == [
-        pytest.approx(0.5 / 0.95, abs=1e-12), pytest.approx(0.2, abs=1e-12)]
+        pytest.approx(0.5 / 0.95, abs=1e-12),
+        pytest.approx(0.2, abs=1e-12),
+    ]
     assert mean_confidence(cand) == pytest.approx((0.5 / 0.95 + 0.2) / 2, abs=1e-12)
 
 

@@ -8,9 +8,15 @@ from qstar_cli.errors import QstarError
 
 def test_precedence_defaults_recipe_set_flags(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("sampling:\n  temperature: 0.5\n  top_p: 0.8\ncollect:\n  num_rollouts: 3\ndata:\n  name: mawps\n")
-    cfg = resolve(CollectConfig, recipe, ["sampling.temperature=0.6", "collect.num_rollouts=5"],
-                  {"collect.num_rollouts": 7, "data.limit": None})
+    recipe.write_text(
+        "sampling:\n  temperature: 0.5\n  top_p: 0.8\ncollect:\n  num_rollouts: 3\ndata:\n  name: mawps\n"
+    )
+    cfg = resolve(
+        CollectConfig,
+        recipe,
+        ["sampling.temperature=0.6", "collect.num_rollouts=5"],
+        {"collect.num_rollouts": 7, "data.limit": None},
+    )
     assert cfg.sampling.top_p == 0.8  # recipe over default
     assert cfg.sampling.temperature == 0.6  # --set over recipe
     assert cfg.collect.num_rollouts == 7  # flag over --set
@@ -40,15 +46,18 @@ def test_types_are_checked():
     assert cfg.data.limit is None
 
 
-@pytest.mark.parametrize("item, message", [
-    ("collect.num_rollouts=0", "num-rollouts must be positive"),
-    ("collect.num_rollouts=-2", "num-rollouts must be positive"),
-    ("sampling.temperature=-0.1", "temperature must be >= 0"),
-    ("data.shard=4/4", "i/n"),
-    ("data.shard=x", "i/n"),
-    ("data.step_format=sentences", "step format"),
-    ("policy.backend=tpu", "unknown backend"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("collect.num_rollouts=0", "num-rollouts must be positive"),
+        ("collect.num_rollouts=-2", "num-rollouts must be positive"),
+        ("sampling.temperature=-0.1", "temperature must be >= 0"),
+        ("data.shard=4/4", "i/n"),
+        ("data.shard=x", "i/n"),
+        ("data.step_format=sentences", "step format"),
+        ("policy.backend=tpu", "unknown backend"),
+    ],
+)
 def test_invalid_values(item, message):
     with pytest.raises(QstarError, match=message):
         resolve(CollectConfig, None, [item], {})
@@ -95,10 +104,13 @@ def test_block_size_is_a_vllm_option_checked_and_does_not_change_the_run():
 
 
 def test_backend_options_are_checked_against_the_backends_own_constructor():
-    with pytest.raises(QstarError, match=r"unknown option policy.options.vllm.blok_size; the vllm backend takes: "
-                                         r"block_size, cpu_kv_cache_gib, distributed_executor_backend, "
-                                         r"engine_args, gpu_memory_utilization, max_num_seqs, "
-                                         r"pipeline_parallel_size, refill, tensor_parallel_size"):
+    with pytest.raises(
+        QstarError,
+        match=r"unknown option policy.options.vllm.blok_size; the vllm backend takes: "
+        r"block_size, cpu_kv_cache_gib, distributed_executor_backend, "
+        r"engine_args, gpu_memory_utilization, max_num_seqs, "
+        r"pipeline_parallel_size, refill, tensor_parallel_size",
+    ):
         resolve(CollectConfig, None, ["policy.options.vllm.blok_size=32"], {})
     with pytest.raises(QstarError, match="unknown backend 'tpu' in policy.options"):
         resolve(CollectConfig, None, ["policy.options.tpu.cores=8"], {})
@@ -119,12 +131,27 @@ def test_a_backend_that_cannot_act_is_refused_as_the_policy(monkeypatch):
 
 def test_flat_option_keys_of_older_runs_still_resolve_and_resume():
     # a config.yaml written before backends owned their settings
-    old = {"policy": {"model": None, "backend": "auto", "dtype": "auto", "max_model_len": 2048, "seed": 0,
-                      "tensor_parallel_size": 1, "gpu_memory_utilization": 0.85, "cpu_kv_cache_gib": 2.0,
-                      "block_size": None, "hf_batch_size": 32, "refill": 0.25, "trust_remote_code": False}}
+    old = {
+        "policy": {
+            "model": None,
+            "backend": "auto",
+            "dtype": "auto",
+            "max_model_len": 2048,
+            "seed": 0,
+            "tensor_parallel_size": 1,
+            "gpu_memory_utilization": 0.85,
+            "cpu_kv_cache_gib": 2.0,
+            "block_size": None,
+            "hf_batch_size": 32,
+            "refill": 0.25,
+            "trust_remote_code": False,
+        }
+    }
     config = resolve(CollectConfig, None, [], {}, base=old)
-    assert config.policy.options == {"vllm": {"tensor_parallel_size": 1, "gpu_memory_utilization": 0.85,
-                                              "cpu_kv_cache_gib": 2.0, "refill": 0.25}, "hf": {"batch_size": 32}}
+    assert config.policy.options == {
+        "vllm": {"tensor_parallel_size": 1, "gpu_memory_utilization": 0.85, "cpu_kv_cache_gib": 2.0, "refill": 0.25},
+        "hf": {"batch_size": 32},
+    }
     new = to_dict(resolve(CollectConfig, None, [], {}))
     assert config_diff(semantic_view({**new, **old}), semantic_view(new)) == []
 
@@ -141,17 +168,20 @@ def test_config_diff_tolerates_settings_added_since_the_run_was_written():
     assert config_diff(old, {"eval": {"search": "astar", "k": 4}}) == ["eval.k: 6 -> 4"]
 
 
-@pytest.mark.parametrize("items, message", [
-    (["label.num_rollouts=-1"], "num_rollouts must be positive"),
-    (["label.num_rollouts=0", "label.include_own_ending=false"], "own endings only"),
-    (["label.method=completion", "label.strong_samples=0"], "strong_samples must be positive"),
-    (["label.limit=-1"], "label.limit must be >= 0"),
-    (["train.target=best"], "unknown train.target 'best'; choose one of: max, soft"),
-    (["label.method=mc"], "unknown label.method 'mc'; choose one of: rollout, fqi, completion"),
-    (["data.answer_type=text"], "unknown data.answer_type 'text'; choose one of: numeric, math"),
-    (["train.validation_fraction=1"], "validation_fraction must be in"),
-    (["train.pairwise=-1"], "must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "items, message",
+    [
+        (["label.num_rollouts=-1"], "num_rollouts must be positive"),
+        (["label.num_rollouts=0", "label.include_own_ending=false"], "own endings only"),
+        (["label.method=completion", "label.strong_samples=0"], "strong_samples must be positive"),
+        (["label.limit=-1"], "label.limit must be >= 0"),
+        (["train.target=best"], "unknown train.target 'best'; choose one of: max, soft"),
+        (["label.method=mc"], "unknown label.method 'mc'; choose one of: rollout, fqi, completion"),
+        (["data.answer_type=text"], "unknown data.answer_type 'text'; choose one of: numeric, math"),
+        (["train.validation_fraction=1"], "validation_fraction must be in"),
+        (["train.pairwise=-1"], "must be >= 0"),
+    ],
+)
 def test_invalid_label_and_train_values(items, message):
     from qstar_cli.config import LabelConfig, TrainConfig
 

@@ -36,14 +36,23 @@ def edit_line(path: Path, index: int, edit) -> None:
     path.write_text("".join(lines))
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda line: line[:40] + "\n", r"rollouts.jsonl:2: malformed JSON"),  # cut in the middle of a line
-    (lambda line: line.replace('"rollouts/1"', '"rollouts/0"'), r"rollouts.jsonl:2: record schema 'rollouts/0' is "
-                                                                 r"not the supported 'rollouts/1'"),
-    (lambda line: line.replace('"tokens":9', '"tokens":"nine"'), r"rollouts.jsonl:2: trajectory field 'tokens' has "
-                                                                 r"the wrong type"),
-    (lambda line: line.replace('"reward":1.0', '"reward":0.0'), r"rollouts.jsonl changed after its run completed"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda line: line[:40] + "\n", r"rollouts.jsonl:2: malformed JSON"),  # cut in the middle of a line
+        (
+            lambda line: line.replace('"rollouts/1"', '"rollouts/0"'),
+            r"rollouts.jsonl:2: record schema 'rollouts/0' is "
+            r"not the supported 'rollouts/1'",
+        ),
+        (
+            lambda line: line.replace('"tokens":9', '"tokens":"nine"'),
+            r"rollouts.jsonl:2: trajectory field 'tokens' has "
+            r"the wrong type",
+        ),
+        (lambda line: line.replace('"reward":1.0', '"reward":0.0'), r"rollouts.jsonl changed after its run completed"),
+    ],
+)
 def test_a_record_edited_in_the_middle_is_named_by_file_and_line(run, edit, message):
     edit_line(run / "rollouts.jsonl", 1, edit)
     before = snapshot(run)
@@ -62,7 +71,9 @@ def test_a_resume_refuses_a_corrupt_middle_record_and_writes_nothing(tmp_path):
     with pytest.raises(QstarError, match=r"rollouts.jsonl:1: malformed JSON"):
         open_run(tmp_path / "run", ["q0", "q1", "q2"])
     after = snapshot(tmp_path / "run")
-    assert {k: v for k, v in after.items() if k != "config.yaml"} == {k: v for k, v in before.items() if k != "config.yaml"}
+    assert {k: v for k, v in after.items() if k != "config.yaml"} == {
+        k: v for k, v in before.items() if k != "config.yaml"
+    }
 
 
 def test_a_complete_manifest_with_short_records_is_refused(run):

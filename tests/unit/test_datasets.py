@@ -184,10 +184,34 @@ GOOD_GSM8K_ROW = json.dumps({"question": "1+1?", "answer": "1+1=2\n#### 2"})
         ("math", "train", {}, {"math/test.jsonl": ""}, r"math500/test\.jsonl not found"),
         ("mgsm", "test", {"subset": "fr"}, {"mgsm/mgsm_en.tsv": "q\t1\n"}, r"'fr' not found.*languages present: en"),
         # a malformed file names the file and the line
-        ("gsm8k", "test", {}, {"gsm8k/test.jsonl": f"{GOOD_GSM8K_ROW}\n\n{{not json\n"}, r"test\.jsonl:3: malformed JSON"),
-        ("gsm8k", "test", {}, {"gsm8k/test.jsonl": '{"question": "q", "answer": "42"}\n'}, r"test\.jsonl:1: .*no '#### "),
-        ("svamp", "test", {}, {"svamp/test.jsonl": '{"Body": "b", "Answer": 1}\n'}, r"test\.jsonl:1: missing field 'Question'"),
-        ("mgsm", "test", {}, {"mgsm/mgsm_en.tsv": 'He said "hi".\t3\nno tab\n'}, r"mgsm_en\.tsv:2: expected 'question<TAB>"),
+        (
+            "gsm8k",
+            "test",
+            {},
+            {"gsm8k/test.jsonl": f"{GOOD_GSM8K_ROW}\n\n{{not json\n"},
+            r"test\.jsonl:3: malformed JSON",
+        ),
+        (
+            "gsm8k",
+            "test",
+            {},
+            {"gsm8k/test.jsonl": '{"question": "q", "answer": "42"}\n'},
+            r"test\.jsonl:1: .*no '#### ",
+        ),
+        (
+            "svamp",
+            "test",
+            {},
+            {"svamp/test.jsonl": '{"Body": "b", "Answer": 1}\n'},
+            r"test\.jsonl:1: missing field 'Question'",
+        ),
+        (
+            "mgsm",
+            "test",
+            {},
+            {"mgsm/mgsm_en.tsv": 'He said "hi".\t3\nno tab\n'},
+            r"mgsm_en\.tsv:2: expected 'question<TAB>",
+        ),
     ],
 )
 def test_user_errors(tmp_path, name, split, options, files, message):
@@ -222,9 +246,14 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 
 def test_jsonl_custom_fields(tmp_path):
-    path = _write(tmp_path / "mine.jsonl", [{"q": "2+2?", "a": "4", "key": "x1"}, {"q": "1,000+1?", "a": 1001.0, "key": "x2"}])
+    path = _write(
+        tmp_path / "mine.jsonl", [{"q": "2+2?", "a": "4", "key": "x1"}, {"q": "1,000+1?", "a": 1001.0, "key": "x2"}]
+    )
     loaded = load_problems("jsonl", "dev", None, path=str(path), question_field="q", answer_field="a", id_field="key")
-    assert [(p.id, p.question, p.reference) for p in loaded] == [("mine/dev/x1", "2+2?", "4"), ("mine/dev/x2", "1,000+1?", "1001")]
+    assert [(p.id, p.question, p.reference) for p in loaded] == [
+        ("mine/dev/x1", "2+2?", "4"),
+        ("mine/dev/x2", "1,000+1?", "1001"),
+    ]
     dataset = get_dataset("jsonl")
     assert dataset.is_correct("2 + 2 = 4.\nThe answer is 4.", loaded[0])
     assert not dataset.is_correct("The answer is 5.", loaded[0])
@@ -254,33 +283,56 @@ def test_jsonl_errors(tmp_path):
     with pytest.raises(QstarError, match="file not found"):
         load_problems("jsonl", "test", None, path=str(tmp_path / "nope.jsonl"))
     path = _write(tmp_path / "mine.jsonl", [{"question": "q", "answer": "seven"}])
-    with pytest.raises(QstarError, match=r"1 of the 1 questions .* not a number: \S*mine\.jsonl:1 'seven'; "
-                                         r"skip such rows with --set data\.skip_ungradable=true"):
+    with pytest.raises(
+        QstarError,
+        match=r"1 of the 1 questions .* not a number: \S*mine\.jsonl:1 'seven'; "
+        r"skip such rows with --set data\.skip_ungradable=true",
+    ):
         load_problems("jsonl", "test", None, path=str(path))
     with pytest.raises(QstarError, match="unknown answer_type 'text'"):
         load_problems("jsonl", "test", None, path=str(path), answer_type="text")
-    dupes = _write(tmp_path / "dupes.jsonl", [{"id": 1, "question": "q", "answer": 1}, {"id": 1, "question": "r", "answer": 2}])
+    dupes = _write(
+        tmp_path / "dupes.jsonl", [{"id": 1, "question": "q", "answer": 1}, {"id": 1, "question": "r", "answer": 2}]
+    )
     with pytest.raises(QstarError, match="duplicate problem ids"):
         load_problems("jsonl", "test", None, path=str(dupes), id_field="id")
 
 
 SVAMP_SHAPED = [  # the question in two fields, as SVAMP and many word-problem sets store it
-    {"ID": "a", "Body": "Tom has 3 apples.", "Question": "How many after he buys 4?", "Answer": 7.0,
-     "Rationale": "He buys 4 more.\n3 + 4 = 7."},
-    {"ID": "b", "Body": "A box holds 6 eggs.", "Question": "How many in 2 boxes?", "Answer": 12.0,
-     "Rationale": "2 * 6 = 12.\nThe answer is 12."},
+    {
+        "ID": "a",
+        "Body": "Tom has 3 apples.",
+        "Question": "How many after he buys 4?",
+        "Answer": 7.0,
+        "Rationale": "He buys 4 more.\n3 + 4 = 7.",
+    },
+    {
+        "ID": "b",
+        "Body": "A box holds 6 eggs.",
+        "Question": "How many in 2 boxes?",
+        "Answer": 12.0,
+        "Rationale": "2 * 6 = 12.\nThe answer is 12.",
+    },
     {"ID": "c", "Body": "Sam had 10 pens.", "Question": "He lost 4. How many are left?", "Answer": 6.0},
 ]
 
 
 def test_jsonl_question_and_answer_templates_over_several_fields(tmp_path):
     path = _write(tmp_path / "wp.jsonl", SVAMP_SHAPED)
-    problems = load_problems("jsonl", "test", None, path=str(path), id_field="ID",
-                             question_template="{Body} {Question}", answer_template="{Answer}")
+    problems = load_problems(
+        "jsonl",
+        "test",
+        None,
+        path=str(path),
+        id_field="ID",
+        question_template="{Body} {Question}",
+        answer_template="{Answer}",
+    )
     assert [(p.id, p.question, p.reference) for p in problems] == [
         ("wp/test/a", "Tom has 3 apples. How many after he buys 4?", "7"),
         ("wp/test/b", "A box holds 6 eggs. How many in 2 boxes?", "12"),
-        ("wp/test/c", "Sam had 10 pens. He lost 4. How many are left?", "6")]
+        ("wp/test/c", "Sam had 10 pens. He lost 4. How many are left?", "6"),
+    ]
     with pytest.raises(QstarError, match=r"wp\.jsonl:1: missing field 'Context'"):
         load_problems("jsonl", "test", None, path=str(path), question_template="{Context} {Question}")
     with pytest.raises(QstarError, match="use named fields"):
@@ -289,8 +341,14 @@ def test_jsonl_question_and_answer_templates_over_several_fields(tmp_path):
 
 def test_jsonl_exemplars_from_the_same_file(tmp_path):
     path = _write(tmp_path / "wp.jsonl", SVAMP_SHAPED)
-    options = dict(path=str(path), id_field="ID", question_template="{Body} {Question}", answer_field="Answer",
-                   solution_field="Rationale", exemplar_rows=["b", "a"])
+    options = dict(
+        path=str(path),
+        id_field="ID",
+        question_template="{Body} {Question}",
+        answer_field="Answer",
+        solution_field="Rationale",
+        exemplar_rows=["b", "a"],
+    )
     problems = load_problems("jsonl", "test", None, **options)
     assert [p.id for p in problems] == ["wp/test/c"]  # exemplar rows leave the problems
     messages = get_dataset("jsonl", **options).messages(problems[0], num_shots=2)
@@ -315,10 +373,21 @@ def test_jsonl_options_reach_the_dataset_from_the_config_and_others_refuse_them(
     from qstar_cli.stages.common import select_problems
 
     path = _write(tmp_path / "wp.jsonl", SVAMP_SHAPED)
-    config = resolve(EvalConfig, None, ["data.name=jsonl", f"data.path={path}", "data.id_field=ID",
-                                        "data.question_template={Body} {Question}", "data.answer_field=Answer",
-                                        "data.solution_field=Rationale", "data.exemplar_rows=[a]",
-                                        "eval.search=greedy"], {})
+    config = resolve(
+        EvalConfig,
+        None,
+        [
+            "data.name=jsonl",
+            f"data.path={path}",
+            "data.id_field=ID",
+            "data.question_template={Body} {Question}",
+            "data.answer_field=Answer",
+            "data.solution_field=Rationale",
+            "data.exemplar_rows=[a]",
+            "eval.search=greedy",
+        ],
+        {},
+    )
     dataset, problems, total = select_problems(config.data)
     assert total == 2 and problems[0].question == "A box holds 6 eggs. How many in 2 boxes?"
     assert len(dataset.messages(problems[0], num_shots=1)) == 3
@@ -329,8 +398,10 @@ def test_jsonl_options_reach_the_dataset_from_the_config_and_others_refuse_them(
 
 # Ten rows, two of them (lines 4 and 8) with word answers no grader can read; "9 (apples)" keeps its
 # unit and is graded as the number 9.
-WORDY = [{"question": f"q{i}", "answer": answer}
-         for i, answer in enumerate(["1", "2", "3", "Yes", "5", "6", "7", "Alice", "9 (apples)", "10"])]
+WORDY = [
+    {"question": f"q{i}", "answer": answer}
+    for i, answer in enumerate(["1", "2", "3", "Yes", "5", "6", "7", "Alice", "9 (apples)", "10"])
+]
 
 
 def _select(tmp_path, *sets):
@@ -368,7 +439,10 @@ def test_jsonl_skip_ungradable_rows_counts_and_names_them(tmp_path, stderr_text)
     assert "wordy.jsonl:4 'Yes', " in printed and "wordy.jsonl:8 'Alice'" in printed, printed
     # the run records what left the denominator
     assert question_inputs(config.data, problems)["skipped_ungradable"] == {
-        "count": 2, "rows": 10, "ids": ["wordy/test/3", "wordy/test/7"]}
+        "count": 2,
+        "rows": 10,
+        "ids": ["wordy/test/3", "wordy/test/7"],
+    }
     # offset and limit count the gradable questions: --limit 4 is four questions
     _, (_, problems, total) = _select(tmp_path, "data.skip_ungradable=true", "data.limit=4")
     assert total == 4 and [p.id for p in problems] == [f"wordy/test/{i}" for i in (0, 1, 2, 4)]
@@ -377,8 +451,12 @@ def test_jsonl_skip_ungradable_rows_counts_and_names_them(tmp_path, stderr_text)
     from qstar_cli.config import EvalConfig, resolve
     from qstar_cli.stages.common import select_problems
 
-    config = resolve(EvalConfig, None, ["data.name=jsonl", f"data.path={clean}", "eval.search=greedy",
-                                        "data.skip_ungradable=true"], {})
+    config = resolve(
+        EvalConfig,
+        None,
+        ["data.name=jsonl", f"data.path={clean}", "eval.search=greedy", "data.skip_ungradable=true"],
+        {},
+    )
     assert "skipped_ungradable" not in question_inputs(config.data, select_problems(config.data)[1])
 
 
@@ -412,8 +490,10 @@ def test_jsonl_skip_ungradable_is_a_jsonl_option(tmp_path):
 
 
 def test_jsonl_empty_math_answers_are_ungradable(tmp_path):
-    path = _write(tmp_path / "alg.jsonl", [{"question": "Half of 1?", "answer": "\\frac{1}{2}"},
-                                            {"question": "Nothing?", "answer": "  "}])
+    path = _write(
+        tmp_path / "alg.jsonl",
+        [{"question": "Half of 1?", "answer": "\\frac{1}{2}"}, {"question": "Nothing?", "answer": "  "}],
+    )
     with pytest.raises(QstarError, match=r"1 of the 2 questions .*alg\.jsonl:2 '  '"):
         load_problems("jsonl", "test", None, path=str(path), answer_type="math")
     [problem] = load_problems("jsonl", "test", None, path=str(path), answer_type="math", skip_ungradable=True)
@@ -448,14 +528,21 @@ def test_math_and_code_grades_are_strict_when_correct():
 
     class Passes:  # an executor stand-in: only the program that returns 1 passes
         def run_many(self, programs):
-            return [types.SimpleNamespace(passed="return 1" in p, status="passed" if "return 1" in p else "assertion",
-                                          detail=None) for p in programs]
+            return [
+                types.SimpleNamespace(
+                    passed="return 1" in p, status="passed" if "return 1" in p else "assertion", detail=None
+                )
+                for p in programs
+            ]
 
     code = Problem(id="t/test/1", question="f() is 1", reference="assert f() == 1")
     completions = ["```python\ndef f():\n    return 1\n```", "```python\ndef f():\n    return 2\n```", "no code"]
     grades = get_dataset("mbpp").with_executor(Passes()).grade_batch(completions, [code] * 3)
     assert [(g.correct, g.strict, g.status) for g in grades] == [
-        (True, True, "passed"), (False, False, "assertion"), (False, False, "no_code")]
+        (True, True, "passed"),
+        (False, False, "assertion"),
+        (False, False, "no_code"),
+    ]
 
 
 # --- prompts ---------------------------------------------------------------------------------
@@ -514,7 +601,9 @@ def test_hub_rows_are_mapped(monkeypatch):
         calls.append((path, name, split, data_files))
         if path == "openai/gsm8k":
             return [{"question": "2+2?", "answer": "2+2=<<2+2=4>>4\n#### 4"}]
-        return [{"problem": "p", "solution": "s", "answer": "\\frac12", "subject": "Algebra", "level": 2, "unique_id": "u"}]
+        return [
+            {"problem": "p", "solution": "s", "answer": "\\frac12", "subject": "Algebra", "level": 2, "unique_id": "u"}
+        ]
 
     _fake_datasets(monkeypatch, load_dataset)
     [problem] = load_problems("gsm8k", "train", None)
@@ -529,7 +618,9 @@ def test_hub_failure_says_to_use_a_data_dir(monkeypatch):
         raise ConnectionError("Couldn't reach 'openai/gsm8k' on the Hub (LocalEntryNotFoundError)")
 
     _fake_datasets(monkeypatch, load_dataset)
-    with pytest.raises(QstarError, match=r"could not load openai/gsm8k from the Hugging Face hub.*--data-dir.*QSTAR_DATA_DIR"):
+    with pytest.raises(
+        QstarError, match=r"could not load openai/gsm8k from the Hugging Face hub.*--data-dir.*QSTAR_DATA_DIR"
+    ):
         load_problems("gsm8k", "test", None)
 
 
@@ -554,19 +645,24 @@ def test_jsonl_language_sets_the_prompt_the_exemplars_and_how_numbers_are_read(t
     """A Spanish file: "70.000" is seventy thousand in its references and in the answers, the prompt
     asks for "La respuesta es N.", and an exemplar solution without it gets that line."""
     path = tmp_path / "es.jsonl"
-    rows = [{"id": "a", "q": "¿Cuánto cuesta la casa?", "ans": "70.000", "sol": "70 mil son 70.000"},
-            {"id": "b", "q": "¿Cuánto es 2,5 + 1?", "ans": "3,5"}]
+    rows = [
+        {"id": "a", "q": "¿Cuánto cuesta la casa?", "ans": "70.000", "sol": "70 mil son 70.000"},
+        {"id": "b", "q": "¿Cuánto es 2,5 + 1?", "ans": "3,5"},
+    ]
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     options = {"path": str(path), "question_field": "q", "answer_field": "ans", "id_field": "id"}
     spanish = get_dataset("jsonl", **options, language="es", exemplar_rows=["a"], solution_field="sol")
-    problem, = load_problems("jsonl", "test", None, **options, language="es", exemplar_rows=["a"], solution_field="sol")
+    (problem,) = load_problems(
+        "jsonl", "test", None, **options, language="es", exemplar_rows=["a"], solution_field="sol"
+    )
     assert problem.reference == "3.5"
-    english, = [p for p in load_problems("jsonl", "test", None, **options) if p.id.endswith("/a")]
+    (english,) = [p for p in load_problems("jsonl", "test", None, **options) if p.id.endswith("/a")]
     assert english.reference == "70"  # the same file read as English: 70.000 is seventy
     house = Problem(id="x", question="?", reference="70000", meta={"answer_type": "numeric", "language": "es"})
     assert spanish.is_correct("La casa cuesta 70.000 dólares.", house)
-    assert not get_dataset("jsonl", **options).is_correct("La casa cuesta 70.000 dólares.",
-                                                          Problem(id="x", question="?", reference="70000"))
+    assert not get_dataset("jsonl", **options).is_correct(
+        "La casa cuesta 70.000 dólares.", Problem(id="x", question="?", reference="70000")
+    )
     messages = spanish.messages(problem, num_shots=1)
     assert "La respuesta es N." in messages[0]["content"] and "Problema:" in messages[0]["content"]
     assert messages[1]["content"].endswith("La respuesta es 70000.")

@@ -41,8 +41,10 @@ class Graphs(SearchEnv):
 
     def propose(self, requests, k, temperature, logprobs=False):
         self.calls["propose"] += 1
-        return [[Candidate(s, 1, "eos" if ends else "stop") for s, _, ends in EDGES.get((q.id, *steps), [])][:k]
-                for q, steps in requests]
+        return [
+            [Candidate(s, 1, "eos" if ends else "stop") for s, _, ends in EDGES.get((q.id, *steps), [])][:k]
+            for q, steps in requests
+        ]
 
     def complete(self, requests, n, temperature, logprobs=False):
         self.calls["complete"] += 1
@@ -99,21 +101,28 @@ def test_a_fast_question_goes_on_while_a_slow_ones_step_is_still_decoding():
     assert [(tick, steps) for tick, q, steps in env.log if q == "slow"] == [(0, ()), (10, ("x",))]
 
 
-@pytest.mark.parametrize("method, cfg", [
-    ("astar", AStarConfig(k=2, n_terminals=2, budget=3)),
-    ("astar", AStarConfig(k=2, n_terminals=1, budget=1)),  # no terminal: the fallback completion
-    ("astar", AStarConfig(k=2, n_terminals=1, budget=8, parallel=2)),
-    ("beam", BeamConfig(width=2, k=2)),
-    ("mcts", MCTSConfig(iterations=5, k=2, reward="qvm")),
-    ("best_of_n", BestOfNConfig(n=2)),
-])
+@pytest.mark.parametrize(
+    "method, cfg",
+    [
+        ("astar", AStarConfig(k=2, n_terminals=2, budget=3)),
+        ("astar", AStarConfig(k=2, n_terminals=1, budget=1)),  # no terminal: the fallback completion
+        ("astar", AStarConfig(k=2, n_terminals=1, budget=8, parallel=2)),
+        ("beam", BeamConfig(width=2, k=2)),
+        ("mcts", MCTSConfig(iterations=5, k=2, reward="qvm")),
+        ("best_of_n", BestOfNConfig(n=2)),
+    ],
+)
 def test_streaming_changes_no_question_s_search_and_no_count(method, cfg):
     questions = [FAST, SLOW, THIRD]
     lockstep = search.run(method, questions, Graphs(), cfg, trees=True)
     streamed = search.run(method, questions, Clocked(slow_ticks), cfg, trees=True)
     windowed = search.run(method, questions, Clocked(slow_ticks), cfg, trees=True)  # run() admits all at once
-    one_at_a_time = [r for _, r in sorted(search.stream(method, questions, Clocked(slow_ticks), cfg, True, window=1),
-                                          key=lambda x: x[0])]
+    one_at_a_time = [
+        r
+        for _, r in sorted(
+            search.stream(method, questions, Clocked(slow_ticks), cfg, True, window=1), key=lambda x: x[0]
+        )
+    ]
     for other in (streamed, windowed, one_at_a_time):
         for a, b in zip(lockstep, other):
             assert a.question_id == b.question_id
@@ -131,8 +140,12 @@ def test_lockstep_rounds_are_one_policy_and_one_qvm_call_for_all_questions():
 
 def test_a_window_admits_the_next_question_only_as_one_finishes():
     env = Clocked(slow_ticks)
-    order = [i for i, _ in search.stream("astar", [SLOW, FAST, THIRD], env, AStarConfig(k=2, n_terminals=1, budget=8),
-                                         window=2)]
+    order = [
+        i
+        for i, _ in search.stream(
+            "astar", [SLOW, FAST, THIRD], env, AStarConfig(k=2, n_terminals=1, budget=8), window=2
+        )
+    ]
     first_third = min(tick for tick, q, _ in env.log if q == "third")
     # FAST finishes (tick 3) long before SLOW (tick 20): THIRD takes its place then, not at the start
     assert first_third == 3 and order == [1, 2, 0]

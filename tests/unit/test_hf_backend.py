@@ -29,7 +29,7 @@ def test_greedy_is_deterministic_and_batched_in_prompt_order(backend):
 def test_stop_string_cuts_right_after_its_first_occurrence(backend):
     free = backend.generate(["Once upon a time"], GenParams(n=1, temperature=0.0, max_tokens=24))[0][0]
     assert free.finish_reason == "length" and free.num_tokens == 24
-    stop = free.text[len(free.text) // 2: len(free.text) // 2 + 3]
+    stop = free.text[len(free.text) // 2 : len(free.text) // 2 + 3]
     cut = backend.generate(["Once upon a time"], GenParams(n=1, temperature=0.0, max_tokens=24, stop=(stop,)))[0][0]
     assert cut.finish_reason == "stop"
     assert cut.text == free.text[: free.text.find(stop) + len(stop)]
@@ -130,4 +130,4 @@ def test_seeded_draws_do_not_depend_on_the_batch():
     batch = [together(None, logits).argmax(-1) for _ in range(20)]
     for b, seed in enumerate(seeds):
         alone = _SeededSampler([seed], 0.8, 0.9, "cpu")
-        assert [alone(None, logits[b:b + 1]).argmax(-1).item() for _ in range(20)] == [x[b].item() for x in batch]
+        assert [alone(None, logits[b : b + 1]).argmax(-1).item() for _ in range(20)] == [x[b].item() for x in batch]

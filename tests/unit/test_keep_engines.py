@@ -52,8 +52,15 @@ def toy(monkeypatch):
     BUILT.clear()
 
     def policy(seed: int = 0, **options):
-        return SimpleNamespace(backend="toy", model=None, seed=seed, dtype="auto", max_model_len=2048,
-                               trust_remote_code=False, options={"toy": options})
+        return SimpleNamespace(
+            backend="toy",
+            model=None,
+            seed=seed,
+            dtype="auto",
+            max_model_len=2048,
+            trust_remote_code=False,
+            options={"toy": options},
+        )
 
     return policy
 

@@ -38,17 +38,25 @@ def constant_run(job):
         for rec in todo:
             nodes = build_tree(rec["trajectories"])
             labels = [{"y": job.cfg.value, "soft": job.cfg.value, "n": 0} for _ in nodes]
-            labelled.append(R.qlabel_record(source=rec, method=job.config.label.method, gamma=job.config.label.gamma,
-                                            nodes=tree_to_records(nodes, labels)))
+            labelled.append(
+                R.qlabel_record(
+                    source=rec,
+                    method=job.config.label.method,
+                    gamma=job.config.label.gamma,
+                    nodes=tree_to_records(nodes, labels),
+                )
+            )
         job.save(rundir, session, [labelled])
     return job.finish(rundir)
 
 
 @pytest.fixture
 def constant(monkeypatch):
-    monkeypatch.setitem(labelers.LABELERS, "constant",
-                        labelers.LabelMethod(constant_run, ConstantConfig, "y = label.value everywhere",
-                                             shown=("label.value",)))
+    monkeypatch.setitem(
+        labelers.LABELERS,
+        "constant",
+        labelers.LabelMethod(constant_run, ConstantConfig, "y = label.value everywhere", shown=("label.value",)),
+    )
     monkeypatch.setitem(sections.SECTIONS, "label", build_label_section())
 
 
@@ -68,8 +76,11 @@ def test_a_registered_label_method_has_its_keys_and_checks(constant):
         resolve(LabelConfig, None, ["label.method=constant", "label.value=2"], {})
     with pytest.raises(QstarError, match=r"label.unit must be 'points'"):
         resolve(LabelConfig, None, ["label.method=constant", "label.unit=miles"], {})
-    with pytest.raises(QstarError, match=r"unknown label.method 'constan'; choose one of: rollout, fqi, completion, "
-                                         r"constant"):
+    with pytest.raises(
+        QstarError,
+        match=r"unknown label.method 'constan'; choose one of: rollout, fqi, completion, "
+        r"constant",
+    ):
         resolve(LabelConfig, None, ["label.method=constan"], {})
 
 
@@ -77,8 +88,12 @@ def test_a_registered_label_method_runs_through_the_label_stage(constant, rollou
     from qstar_cli.stages import label
 
     out = tmp_path / "labels"
-    config = resolve(LabelConfig, None, ["label.method=constant", "label.value=0.25", f"label.input={rollouts}",
-                                         f"label.out={out}"], {})
+    config = resolve(
+        LabelConfig,
+        None,
+        ["label.method=constant", "label.value=0.25", f"label.input={rollouts}", f"label.out={out}"],
+        {},
+    )
     assert label.run(config) == out
     records = [json.loads(line) for line in (out / "qlabels.jsonl").read_text().splitlines()]
     assert [r["id"] for r in records] == ["q0", "q1"]

@@ -21,8 +21,16 @@ def traj(steps, reward):
 #   │    └─ D (R=0)
 #   └─ E (R=0)
 TRAJS = [traj(["A\n", "B\n", "C right"], 1.0), traj(["A\n", "B\n", "D wrong"], 0.0), traj(["A\n", "E wrong"], 0.0)]
-RECORD = {"id": "q1", "dataset": "toy", "split": "test", "question": "toy?", "reference": "1", "prompt": "P:",
-          "step_format": "line", "trajectories": TRAJS}
+RECORD = {
+    "id": "q1",
+    "dataset": "toy",
+    "split": "test",
+    "question": "toy?",
+    "reference": "1",
+    "prompt": "P:",
+    "step_format": "line",
+    "trajectories": TRAJS,
+}
 
 
 def grade(record, text):
@@ -51,8 +59,9 @@ SCRIPT = {
 
 def labels(gamma, include_own=True, n=2, script=SCRIPT, method="rollout"):
     env = ScriptedEnv(script)
-    rec, = label_batch([RECORD], env, grade, LINE, n=n, temperature=0.9, gamma=gamma, include_own=include_own,
-                       method=method)
+    (rec,) = label_batch(
+        [RECORD], env, grade, LINE, n=n, temperature=0.9, gamma=gamma, include_own=include_own, method=method
+    )
     return rec, env
 
 
@@ -100,7 +109,7 @@ def test_labels_record_their_continuations_in_order():
 def test_relabel_with_fewer_continuations_uses_the_first_ones():
     rec, _ = labels(1.0)
     reused = {"q1": rec}
-    one, = relabel([RECORD], reused, n=1, gamma=1.0, include_own=True, method="rollout")
+    (one,) = relabel([RECORD], reused, n=1, gamma=1.0, include_own=True, method="rollout")
     nodes = one["nodes"]
     # A: first continuation {0} + own endings {1, 0, 0} -> max 1, mean 1/4
     assert nodes[0]["y"] == 1.0 and nodes[0]["soft"] == pytest.approx(0.25) and nodes[0]["n"] == 4
@@ -108,25 +117,25 @@ def test_relabel_with_fewer_continuations_uses_the_first_ones():
     assert nodes[1]["soft"] == pytest.approx(1 / 3)
     assert [n["y"] for n in nodes[2:]] == [1.0, 0.0, 0.0]
     # completion over the first continuation only (no own endings): A's first continuation is wrong
-    comp, = relabel([RECORD], reused, n=1, gamma=1.0, include_own=False, method="completion")
+    (comp,) = relabel([RECORD], reused, n=1, gamma=1.0, include_own=False, method="completion")
     assert [n["y"] for n in comp["nodes"][:2]] == [0.0, 0.0] and comp["method"] == "completion"
     # all M recorded continuations reproduce the original labels exactly, gamma included
-    again, = relabel([RECORD], reused, n=2, gamma=1.0, include_own=True, method="rollout")
+    (again,) = relabel([RECORD], reused, n=2, gamma=1.0, include_own=True, method="rollout")
     assert again["nodes"] == rec["nodes"]
     rec9, _ = labels(0.9)
-    again9, = relabel([RECORD], {"q1": rec9}, n=2, gamma=0.9, include_own=True, method="rollout")
+    (again9,) = relabel([RECORD], {"q1": rec9}, n=2, gamma=0.9, include_own=True, method="rollout")
     assert again9["nodes"] == rec9["nodes"]
 
 
 def test_own_endings_only_label_each_node_by_the_trajectories_through_it():
-    rec, = relabel([RECORD], {}, n=0, gamma=1.0, include_own=True, method="rollout")
+    (rec,) = relabel([RECORD], {}, n=0, gamma=1.0, include_own=True, method="rollout")
     nodes = rec["nodes"]
     # A: own endings {1, 0, 0} -> max 1, mean 1/3; B: {1, 0} -> max 1, mean 1/2; terminals their reward
     assert nodes[0]["y"] == 1.0 and nodes[0]["soft"] == pytest.approx(1 / 3) and nodes[0]["n"] == 3
     assert nodes[1]["y"] == 1.0 and nodes[1]["soft"] == pytest.approx(0.5)
     assert [n["y"] for n in nodes[2:]] == [1.0, 0.0, 0.0]
     # gamma: A's right ending is 2 steps after A -> 0.81
-    rec9, = relabel([RECORD], {}, n=0, gamma=0.9, include_own=True, method="rollout")
+    (rec9,) = relabel([RECORD], {}, n=0, gamma=0.9, include_own=True, method="rollout")
     assert rec9["nodes"][0]["y"] == pytest.approx(0.81)
 
 
@@ -178,22 +187,41 @@ def test_fqi_a_terminal_correct_own_next_step_counts_without_candidates():
 
 
 def test_fqi_targets_over_two_iterations_with_a_fixed_qvm():
-    candidates = {"q1": [[cand("a1"), cand("a2"), cand("a3 done", True, 0.0)],
-                         [cand("b1"), cand("b2 done", True, 1.0)], [], [], []]}
+    candidates = {
+        "q1": [
+            [cand("a1"), cand("a2"), cand("a3 done", True, 0.0)],
+            [cand("b1"), cand("b2 done", True, 1.0)],
+            [],
+            [],
+            [],
+        ]
+    }
     y1 = targets([RECORD], candidates, None, gamma=0.9)  # Q_0 = 0
     # A: 0.9 * max(0, 0, R a3 = 0, Q_0 B = 0, R E = 0) = 0; B: 0.9 * max(0, R b2 = 1, R C = 1, R D = 0)
     assert y1 == [[0.0, pytest.approx(0.9), 1.0, 0.0, 0.0]]
     # the finishing actions have high scores that must not be used: their rewards count instead
-    qvm = FixedQVM({"a1": 0.2, "a2": 0.7, "a3 done": 0.95, "B\n": 0.8, "E wrong": 0.99,
-                    "b1": 0.4, "b2 done": 0.05, "C right": 0.01, "D wrong": 0.97})
+    qvm = FixedQVM(
+        {
+            "a1": 0.2,
+            "a2": 0.7,
+            "a3 done": 0.95,
+            "B\n": 0.8,
+            "E wrong": 0.99,
+            "b1": 0.4,
+            "b2 done": 0.05,
+            "C right": 0.01,
+            "D wrong": 0.97,
+        }
+    )
     q1 = score_candidates(qvm, [RECORD], candidates)
     y2 = targets([RECORD], candidates, q1, gamma=0.9)
     # A: 0.9 * max(Q a1 0.2, Q a2 0.7, R a3 0, Q own B 0.8, R own E 0) = 0.72
     # B: 0.9 * max(Q b1 0.4, R b2 1, R own C 1, R own D 0) = 0.9
     assert y2[0] == pytest.approx([0.72, 0.9, 1.0, 0.0, 0.0])
     # one batch with the open actions only, each scored at s_{t+1} (the path through its node)
-    assert qvm.calls == [[("toy?", ["A\n"], "a1"), ("toy?", ["A\n"], "a2"), ("toy?", ["A\n"], "B\n"),
-                          ("toy?", ["A\n", "B\n"], "b1")]]
+    assert qvm.calls == [
+        [("toy?", ["A\n"], "a1"), ("toy?", ["A\n"], "a2"), ("toy?", ["A\n"], "B\n"), ("toy?", ["A\n", "B\n"], "b1")]
+    ]
 
 
 def test_fqi_never_scores_a_finishing_action():
@@ -221,10 +249,9 @@ def test_fqi_candidates_at_every_open_state_with_only_eos_graded():
         graded.append(text)
         return grade(record, text)
 
-    rec, = candidate_records([RECORD], trees, owners, env.propose(requests, 2, 0.9), counting_grade)
+    (rec,) = candidate_records([RECORD], trees, owners, env.propose(requests, 2, 0.9), counting_grade)
     assert rec["id"] == "q1" and rec["schema"].startswith("candidates")
-    assert rec["nodes"] == [[cand("x\n"), cand("right", True, 1.0)],
-                            [cand("y"), cand("wrong", True, 0.0)], [], [], []]
+    assert rec["nodes"] == [[cand("x\n"), cand("right", True, 1.0)], [cand("y"), cand("wrong", True, 0.0)], [], [], []]
     # a step cut at its token limit ("length") is not an ending: only the two EOS texts are graded
     assert graded == ["A\nright", "A\nB\nwrong"]
 
@@ -235,8 +262,11 @@ def test_the_next_batch_is_submitted_before_this_one_is_waited_for():
     other = {**RECORD, "id": "q2", "prompt": "Q:"}
     script = {**SCRIPT, "Q:A\n": ["right\n"], "Q:A\nB\n": ["wrong\n"]}
     env = ScriptedEnv(script)
-    out = list(label_batches([[RECORD], [other]], env, grade, LINE, n=1, temperature=0.9, gamma=1.0,
-                             include_own=False, method="rollout"))
+    out = list(
+        label_batches(
+            [[RECORD], [other]], env, grade, LINE, n=1, temperature=0.9, gamma=1.0, include_own=False, method="rollout"
+        )
+    )
     assert [[r["id"] for r in batch] for batch in out] == [["q1"], ["q2"]]
     # the toy env runs what is queued when first waited on: both batches' states went in one call
     assert env.calls == [("complete", ["P:A\n", "P:A\nB\n", "Q:A\n", "Q:A\nB\n"], 1)]

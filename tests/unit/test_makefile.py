@@ -20,8 +20,14 @@ def data_dir_seen(clone: Path, env_value: str | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if k != "QSTAR_DATA_DIR"}
     if env_value is not None:
         env["QSTAR_DATA_DIR"] = env_value
-    done = subprocess.run(["make", "-s", "--eval", "show-data:\n\t@echo \"[$$QSTAR_DATA_DIR]\"", "show-data"],
-                          cwd=clone, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["make", "-s", "--eval", 'show-data:\n\t@echo "[$$QSTAR_DATA_DIR]"', "show-data"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.strip()
 
 

@@ -18,6 +18,7 @@ from qstar_cli.execution import Executor, Limits
 from qstar_cli.grading.code import extract_code, prefix_syntax_error
 
 from tests.conftest import DATA_DIR, needs_data, needs_local_data
+
 FAST = Limits(wall_seconds=5.0, cpu_seconds=5, memory_mb=512)
 
 
@@ -34,7 +35,12 @@ def rows():
 @needs_data
 def test_standard_splits_by_task_id():
     sizes = {}
-    for split, (lo, hi) in {"test": (11, 510), "train": (601, 974), "validation": (511, 600), "prompt": (1, 10)}.items():
+    for split, (lo, hi) in {
+        "test": (11, 510),
+        "train": (601, 974),
+        "validation": (511, 600),
+        "prompt": (1, 10),
+    }.items():
         problems = load_problems("mbpp", split, DATA_DIR)
         ids = [p.meta["task_id"] for p in problems]
         assert ids == list(range(lo, hi + 1))
@@ -51,7 +57,8 @@ def test_prompt_is_the_mbpp_paper_prompt_with_its_few_shot_tasks(rows):
     assert messages[-1]["content"] == (
         "You are an expert Python programmer, and here is your task: Write a python function to remove first and "
         "last occurrence of a given character from the string. Your code should pass these tests:\n\n"
-        + "\n".join(rows[11]["test_list"]))
+        + "\n".join(rows[11]["test_list"])
+    )
     for shot, task_id in zip(EXEMPLARS, FEW_SHOT_IDS):  # the shipped exemplars are the file's tasks 2, 3, 4
         assert shot.code == rows[task_id]["code"].replace("\r\n", "\n")
         assert shot.question.startswith(rows[task_id]["text"])
@@ -70,16 +77,22 @@ def test_defaults_for_code_are_the_papers():
     assert greedy.eval.temperature == 0.9
 
 
-@pytest.mark.parametrize("completion, code", [
-    ("Sure:\n```python\ndef f(x):\n    return x\n```\nIt returns x.", "def f(x):\n    return x"),
-    ("```py\nimport re\n```\n```python\nprint(2)\n```", "import re"),  # the first python block
-    ("```\ndef g():\n    pass\n```", "def g():\n    pass"),  # an untagged block
-    ("```python\ndef f(x):\n    return x + 1\n", "def f(x):\n    return x + 1"),  # unclosed: runs to the end
-    ("def f(x):\n    return x\nThis returns its argument.", "def f(x):\n    return x"),  # bare, prose dropped
-    ("Here it is.\n[BEGIN]\nimport math\ndef f():\n    return math.pi\n[DONE]", "import math\ndef f():\n    return math.pi"),
-    ("I cannot help with that.", None),
-    ("```python\n\n```", None),
-])
+@pytest.mark.parametrize(
+    "completion, code",
+    [
+        ("Sure:\n```python\ndef f(x):\n    return x\n```\nIt returns x.", "def f(x):\n    return x"),
+        ("```py\nimport re\n```\n```python\nprint(2)\n```", "import re"),  # the first python block
+        ("```\ndef g():\n    pass\n```", "def g():\n    pass"),  # an untagged block
+        ("```python\ndef f(x):\n    return x + 1\n", "def f(x):\n    return x + 1"),  # unclosed: runs to the end
+        ("def f(x):\n    return x\nThis returns its argument.", "def f(x):\n    return x"),  # bare, prose dropped
+        (
+            "Here it is.\n[BEGIN]\nimport math\ndef f():\n    return math.pi\n[DONE]",
+            "import math\ndef f():\n    return math.pi",
+        ),
+        ("I cannot help with that.", None),
+        ("```python\n\n```", None),
+    ],
+)
 def test_code_extraction(completion, code):
     assert extract_code(completion) == code
 
@@ -90,14 +103,21 @@ def test_reward_runs_the_tests_with_the_setup_code(graded):
     tree = problems[927]  # setup code builds trees of the solution's own Node class
     assert tree.meta["test_setup_code"] and tree.reference.startswith("root = Node(1)")
     grades = graded.grade_batch(
-        [f"```python\n{tree.solution}\n```",
-         "```python\nclass Node:\n    def __init__(self, data):\n        self.data = data\n"
-         "        self.left = self.right = None\ndef max_height(node):\n    return 3\n```",
-         "```python\ndef max_height(node):\n    return 0\n```",  # no Node class: the setup code fails
-         "no code at all"],
-        [tree] * 4)
+        [
+            f"```python\n{tree.solution}\n```",
+            "```python\nclass Node:\n    def __init__(self, data):\n        self.data = data\n"
+            "        self.left = self.right = None\ndef max_height(node):\n    return 3\n```",
+            "```python\ndef max_height(node):\n    return 0\n```",  # no Node class: the setup code fails
+            "no code at all",
+        ],
+        [tree] * 4,
+    )
     assert [(g.correct, g.status) for g in grades] == [
-        (True, "passed"), (False, "assertion"), (False, "exception"), (False, "no_code")]
+        (True, "passed"),
+        (False, "assertion"),
+        (False, "exception"),
+        (False, "no_code"),
+    ]
     assert grades[2].detail == "NameError"
 
 
@@ -110,17 +130,20 @@ def test_program_puts_the_tests_after_the_code():
     assert program("def f():\n    return 1", "assert f() == 1") == "def f():\n    return 1\n\nassert f() == 1\n"
 
 
-@pytest.mark.parametrize("text, broken", [
-    ("```python\ndef f(a, b):\n    return a +", False),  # the last line is unfinished: could continue
-    ("```python\ndef f(a, b):\n", False),  # an open block
-    ("```python\nx = [1,\n", False),  # an open bracket
-    ("```python\ndef f(a b):\n", True),  # no continuation fixes this line
-    ("```python\ndef f(a):\n    return a\n  y = 1\n", True),  # inconsistent dedent
-    ("```python\ndef f(a):\n```", True),  # a closed block must compile as it is
-    ("```python\ndef f(a):\n    return a\n```\nDone.", False),
-    ("```pyth", False),  # the fence itself is unfinished
-    ("Let me think about it.\n", False),  # prose, no code yet
-])
+@pytest.mark.parametrize(
+    "text, broken",
+    [
+        ("```python\ndef f(a, b):\n    return a +", False),  # the last line is unfinished: could continue
+        ("```python\ndef f(a, b):\n", False),  # an open block
+        ("```python\nx = [1,\n", False),  # an open bracket
+        ("```python\ndef f(a b):\n", True),  # no continuation fixes this line
+        ("```python\ndef f(a):\n    return a\n  y = 1\n", True),  # inconsistent dedent
+        ("```python\ndef f(a):\n```", True),  # a closed block must compile as it is
+        ("```python\ndef f(a):\n    return a\n```\nDone.", False),
+        ("```pyth", False),  # the fence itself is unfinished
+        ("Let me think about it.\n", False),  # prose, no code yet
+    ],
+)
 def test_prefix_syntax_error(text, broken):
     assert prefix_syntax_error(text) is broken
 

@@ -36,15 +36,21 @@ class ToyEnv(SearchEnv):
         out = []
         for _, steps in requests:
             names = [label(steps) + c for c in "ABCDEFGH"[:k]]
-            out.append([self.cand(n + "\n", self.step_conf.get(n, 0.5), "eos" if n in self.eos_steps else "stop",
-                                  logprobs) for n in names])
+            out.append(
+                [
+                    self.cand(n + "\n", self.step_conf.get(n, 0.5), "eos" if n in self.eos_steps else "stop", logprobs)
+                    for n in names
+                ]
+            )
         return out
 
     def complete(self, requests, n, temperature, logprobs=False):
         assert n == 1
         self.calls.append(("complete", [list(s) for _, s in requests], logprobs))
-        return [[self.cand(f"r{label(s)}\nanswer\n", self.rollout_conf.get(label(s), 0.5), "eos", logprobs)]
-                for _, s in requests]
+        return [
+            [self.cand(f"r{label(s)}\nanswer\n", self.rollout_conf.get(label(s), 0.5), "eos", logprobs)]
+            for _, s in requests
+        ]
 
     def q_values(self, requests):
         self.calls.append(("q_values", [(list(s), a) for _, s, a in requests], None))
@@ -82,8 +88,17 @@ def test_hand_computed_values_with_exploration():
     (res,), env = run(MCTSConfig(iterations=4, k=2, c_uct=1.0))
     assert env.requests("propose") == [[[]], [["B\n"]], [["B\n", "BB\n"]], [["A\n"]]]
     assert env.requests("complete") == [[["A\n"]], [["B\n", "BA\n"]], [["B\n", "BB\n", "BBA\n"]], [["A\n", "AA\n"]]]
-    expected = {"root": (4, 1.8 / 4), "A": (2, 1.1 / 2), "B": (2, 0.7 / 2), "BA": (1, 0.6), "BB": (1, 0.1),
-                "BBA": (1, 0.1), "BBB": (0, 0.0), "AA": (1, 0.9), "AB": (0, 0.0)}
+    expected = {
+        "root": (4, 1.8 / 4),
+        "A": (2, 1.1 / 2),
+        "B": (2, 0.7 / 2),
+        "BA": (1, 0.6),
+        "BB": (1, 0.1),
+        "BBA": (1, 0.1),
+        "BBB": (0, 0.0),
+        "AA": (1, 0.9),
+        "AB": (0, 0.0),
+    }
     got = nodes(res)
     assert set(got) == set(expected)
     for name, (n, v) in expected.items():
@@ -100,8 +115,17 @@ def test_hand_computed_values_without_exploration():
     # (0.6 > 0.1), expands it and rolls out BAA: 0.5.
     (res,), env = run(MCTSConfig(iterations=4, k=2, c_uct=0.0))
     assert env.requests("propose")[3] == [["B\n", "BA\n"]]
-    expected = {"root": (4, 1.4 / 4), "A": (1, 0.2), "B": (3, 1.2 / 3), "BA": (2, 1.1 / 2), "BB": (1, 0.1),
-                "BAA": (1, 0.5), "BAB": (0, 0.0), "BBA": (1, 0.1), "BBB": (0, 0.0)}
+    expected = {
+        "root": (4, 1.4 / 4),
+        "A": (1, 0.2),
+        "B": (3, 1.2 / 3),
+        "BA": (2, 1.1 / 2),
+        "BB": (1, 0.1),
+        "BAA": (1, 0.5),
+        "BAB": (0, 0.0),
+        "BBA": (1, 0.1),
+        "BBB": (0, 0.0),
+    }
     got = nodes(res)
     assert set(got) == set(expected)
     for name, (n, v) in expected.items():
@@ -226,13 +250,14 @@ def test_qvm_reward_uses_one_q_values_call_per_iteration():
 
 def test_qvm_reward_for_20_questions_is_still_one_call():
     env = ToyEnv()
-    res, env = run(MCTSConfig(iterations=3, k=2, reward="qvm"), env,
-                   [Question(f"q{i}", "toy?", "P:") for i in range(20)])
+    res, env = run(
+        MCTSConfig(iterations=3, k=2, reward="qvm"), env, [Question(f"q{i}", "toy?", "P:") for i in range(20)]
+    )
     assert env.count("q_values") == 3 and all(len(r) == 20 for r in env.requests("q_values"))
 
 
 def test_tree_is_optional():
-    res, = search([Q], ToyEnv(), MCTSConfig(iterations=2, k=2))
+    (res,) = search([Q], ToyEnv(), MCTSConfig(iterations=2, k=2))
     assert res.tree is None
     assert search([], ToyEnv(), MCTSConfig()) == []
     (empty,), _ = run(MCTSConfig(iterations=0))

@@ -30,9 +30,14 @@ def test_every_language_has_a_prompt():
     for code in LANGUAGES:
         assert answer_line(code, "N") in numeric_instruction(code), code
     # English is the prompt every numeric dataset had before
-    assert NUMERIC_INSTRUCTION == numeric_instruction("en") == (
-        "Solve the following math problem step by step. Write one step per line. "
-        'Finish with a line of the form "The answer is N." where N is a number.')
+    assert (
+        NUMERIC_INSTRUCTION
+        == numeric_instruction("en")
+        == (
+            "Solve the following math problem step by step. Write one step per line. "
+            'Finish with a line of the form "The answer is N." where N is a number.'
+        )
+    )
 
 
 def test_mgsm_exemplars_in_every_mgsm_language():
@@ -65,10 +70,13 @@ def test_mgsm_prompt_and_shots_are_in_the_question_language(code):
 
 
 def test_mgsm_zh_four_shots():
-    messages = get_dataset("mgsm", subset="zh").messages(mgsm_problem("zh", "小明有 3 个苹果，又买了 2 个。他有几个？"),
-                                                         num_shots=4)
+    messages = get_dataset("mgsm", subset="zh").messages(
+        mgsm_problem("zh", "小明有 3 个苹果，又买了 2 个。他有几个？"), num_shots=4
+    )
     assert len(messages) == 9
-    assert '“答案是 N。”' in messages[-1]["content"] and messages[-1]["content"].endswith("问题：小明有 3 个苹果，又买了 2 个。他有几个？")
+    assert "“答案是 N。”" in messages[-1]["content"] and messages[-1]["content"].endswith(
+        "问题：小明有 3 个苹果，又买了 2 个。他有几个？"
+    )
     assert messages[1]["content"].endswith("答案是 11。")
 
 
@@ -82,7 +90,9 @@ def test_mgsm_english_prompt_is_the_shared_one():
 
 def test_a_language_without_exemplars_is_one_clear_error(tmp_path):
     (tmp_path / "mgsm").mkdir()
-    (tmp_path / "mgsm" / "mgsm_it.tsv").write_text("Luca ha 3 mele e ne compra 2. Quante mele ha?\t5\n", encoding="utf-8")
+    (tmp_path / "mgsm" / "mgsm_it.tsv").write_text(
+        "Luca ha 3 mele e ne compra 2. Quante mele ha?\t5\n", encoding="utf-8"
+    )
     [problem] = load_problems("mgsm", "test", tmp_path, subset="it")
     dataset = get_dataset("mgsm", subset="it")
     with pytest.raises(QstarError, match=r"no MGSM worked exemplars in language 'it'.*--num-shots 0") as error:
@@ -102,7 +112,9 @@ def test_unknown_subset_is_an_error():
 
 def test_local_zh_file_with_shots_offline(tmp_path):
     (tmp_path / "mgsm").mkdir()
-    (tmp_path / "mgsm" / "mgsm_zh.tsv").write_text("小明有 3 个苹果，又买了 2 个。他有几个苹果？\t5\n", encoding="utf-8")
+    (tmp_path / "mgsm" / "mgsm_zh.tsv").write_text(
+        "小明有 3 个苹果，又买了 2 个。他有几个苹果？\t5\n", encoding="utf-8"
+    )
     [problem] = load_problems("mgsm", "test", tmp_path, subset="zh")
     messages = get_dataset("mgsm", subset="zh").messages(problem, num_shots=4)
     assert len(messages) == 9 and messages[-1]["content"].endswith("他有几个苹果？")

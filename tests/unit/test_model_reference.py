@@ -37,8 +37,21 @@ def no_hub(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("value", ["./x", "../nope/model", "/no/such/model", "~/no-such-model-qstar",
-                                   "models/foo", "runs/qvm/backbone", "foo/", "org/name/", "my model", "a//b"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "./x",
+        "../nope/model",
+        "/no/such/model",
+        "~/no-such-model-qstar",
+        "models/foo",
+        "runs/qvm/backbone",
+        "foo/",
+        "org/name/",
+        "my model",
+        "a//b",
+    ],
+)
 def test_a_missing_path_is_refused_at_once(value, tmp_path, monkeypatch, no_hub):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").mkdir()  # `models/foo` is a path because models/ is a folder here
@@ -88,8 +101,9 @@ def fake_hub_cache(root: Path, repo: str) -> None:
     (folder / "refs" / "main").write_text(commit)
     snapshot = folder / "snapshots" / commit
     snapshot.mkdir(parents=True)
-    (snapshot / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 16,
-                                                      "num_hidden_layers": 1, "num_attention_heads": 2}))
+    (snapshot / "config.json").write_text(
+        json.dumps({"model_type": "llama", "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2})
+    )
 
 
 def test_an_unreachable_hub_fails_at_once(tmp_path):

@@ -130,14 +130,22 @@ def test_the_stronger_labeller_is_configured_like_the_policy():
     def _strong_backend(config):
         return load_backend(strong_policy(config.policy, LABELERS["completion"].configure(config.label)))
 
-    flags = {"label.method": "completion", "label.strong_backend": "openai", "label.strong_model": "big",
-             "label.strong_options": {"openai": {"base_url": "http://127.0.0.1:9/v1"}}}
+    flags = {
+        "label.method": "completion",
+        "label.strong_backend": "openai",
+        "label.strong_model": "big",
+        "label.strong_options": {"openai": {"base_url": "http://127.0.0.1:9/v1"}},
+    }
     config = resolve(LabelConfig, None, ["label.strong_options.openai.concurrency=3"], flags)
     b = _strong_backend(config)
     assert (b.url, b.model_name, b.concurrency) == ("http://127.0.0.1:9/v1/completions", "big", 3)
     # the keys older qstar versions wrote (label.openai_base_url, ...) still configure it
-    old = resolve(LabelConfig, None, ["label.openai_base_url=http://127.0.0.1:8/v1", "label.max_retries=1"],
-                  {k: v for k, v in flags.items() if k != "label.strong_options"})
+    old = resolve(
+        LabelConfig,
+        None,
+        ["label.openai_base_url=http://127.0.0.1:8/v1", "label.max_retries=1"],
+        {k: v for k, v in flags.items() if k != "label.strong_options"},
+    )
     b = _strong_backend(old)
     assert (b.url, b.max_retries) == ("http://127.0.0.1:8/v1/completions", 1)
     with pytest.raises(QstarError, match="the openai backend takes: api_key_env, backoff_seconds, base_url"):
@@ -166,7 +174,7 @@ def test_a_questions_requests_stay_on_one_replica():
             env.submit("complete", q, ["s1\n", "s2\n"], 1, 0.7)
         env.collect()
         Policy(b, StepFormat.parse("line")).complete([f"<{first}>x"], 1, 0.7, 8, keys=[first])
-        seen = [{body["prompt"][:len(q.prompt)] for _, _, body in r.requests} for r in replicas]
+        seen = [{body["prompt"][: len(q.prompt)] for _, _, body in r.requests} for r in replicas]
         assert seen == [{f"<{first}>", f"<{third}>"}, {f"<{second}>"}]
         assert sum(len(r.requests) for r in replicas) == 3 + 3 + 1
     finally:
@@ -186,46 +194,73 @@ def _vllm_token_texts(body, i):
     the end-of-sequence token, the token texts hold both."""
     asked = "logprobs" in body  # a server sends token detail only when asked
     if body.get("stop"):
-        return {"text": "a = 1", "finish_reason": "stop", "stop_reason": "\n",
-                "logprobs": {"tokens": STEPS[:4], "token_logprobs": LPS[:4], "top_logprobs": None} if asked else None}
-    return {"text": "".join(STEPS), "finish_reason": "stop", "stop_reason": None,
-            "logprobs": {"tokens": STEPS + [EOS], "token_logprobs": LPS + [EOS_LP],
-                         "top_logprobs": [{t: lp, "x": lp - 1.0} for t, lp in zip(STEPS + [EOS], LPS + [EOS_LP])]}
-            if asked else None}
+        return {
+            "text": "a = 1",
+            "finish_reason": "stop",
+            "stop_reason": "\n",
+            "logprobs": {"tokens": STEPS[:4], "token_logprobs": LPS[:4], "top_logprobs": None} if asked else None,
+        }
+    return {
+        "text": "".join(STEPS),
+        "finish_reason": "stop",
+        "stop_reason": None,
+        "logprobs": {
+            "tokens": STEPS + [EOS],
+            "token_logprobs": LPS + [EOS_LP],
+            "top_logprobs": [{t: lp, "x": lp - 1.0} for t, lp in zip(STEPS + [EOS], LPS + [EOS_LP])],
+        }
+        if asked
+        else None,
+    }
 
 
 def _stripped_token_texts(body, i):
     """A server whose token texts are exactly its text: the stop string cut from both, no EOS token."""
     asked = "logprobs" in body
     if body.get("stop"):
-        return {"text": "a = 1", "finish_reason": "stop", "stop_reason": "\n",
-                "logprobs": {"tokens": STEPS[:3], "token_logprobs": LPS[:3], "top_logprobs": None} if asked else None}
-    return {"text": "".join(STEPS), "finish_reason": "stop", "stop_reason": None,
-            "logprobs": {"tokens": STEPS, "token_logprobs": LPS,
-                         "top_logprobs": [{t: lp, "x": lp - 1.0} for t, lp in zip(STEPS, LPS)]} if asked else None}
+        return {
+            "text": "a = 1",
+            "finish_reason": "stop",
+            "stop_reason": "\n",
+            "logprobs": {"tokens": STEPS[:3], "token_logprobs": LPS[:3], "top_logprobs": None} if asked else None,
+        }
+    return {
+        "text": "".join(STEPS),
+        "finish_reason": "stop",
+        "stop_reason": None,
+        "logprobs": {
+            "tokens": STEPS,
+            "token_logprobs": LPS,
+            "top_logprobs": [{t: lp, "x": lp - 1.0} for t, lp in zip(STEPS, LPS)],
+        }
+        if asked
+        else None,
+    }
 
 
 # by hand: "a = 1\n" is tokens 0-3 (logprobs -0.5 - 0.25 - 1 - 0.125), "The answer is 1." tokens 4-8
 # (-0.5 - 0.25 - 0.25 - 0.75 - 0.5), plus vLLM's end-of-sequence token (-0.0625), which has no text;
 # a server that cuts the stop string from its token texts gets it back as a token of logprob 0.
-@pytest.mark.parametrize("server, eos, stop_lp", [({"reply": _vllm_token_texts}, True, -0.125),
-                                                  ({"reply": _stripped_token_texts}, False, 0.0)],
-                         indirect=["server"])
+@pytest.mark.parametrize(
+    "server, eos, stop_lp",
+    [({"reply": _vllm_token_texts}, True, -0.125), ({"reply": _stripped_token_texts}, False, 0.0)],
+    indirect=["server"],
+)
 def test_a_servers_token_texts_cut_steps_and_carry_logprobs(server, eos, stop_lp):
     from qstar_cli.steps import StepFormat
 
     b = backend(server.url)
-    gen, = b.generate(["p"], GenParams(n=1, logprobs=2))[0]
+    (gen,) = b.generate(["p"], GenParams(n=1, logprobs=2))[0]
     assert server.requests[-1][2]["logprobs"] == 2 and gen.text == "".join(STEPS)
     assert gen.pieces == STEPS + [""] * eos and gen.num_tokens == 9 + eos
     assert gen.top_logprobs[0] == [-0.5, -1.5]
     first, second = b.split_steps(gen, StepFormat.parse("line"))
     assert (first.text, first.tokens, first.logprob) == ("a = 1\n", 4, -1.875)
     assert (second.text, second.tokens, second.logprob) == ("The answer is 1.", 5 + eos, -2.25 + EOS_LP * eos)
-    step, = b.generate(["p"], GenParams(n=1, stop=("\n",), logprobs=0))[0]
+    (step,) = b.generate(["p"], GenParams(n=1, stop=("\n",), logprobs=0))[0]
     assert (step.text, step.pieces, step.finish_reason) == ("a = 1\n", STEPS[:4], "stop")
     assert step.token_logprobs == LPS[:3] + [stop_lp]
-    plain, = b.generate(["p"], GenParams(n=1))[0]  # no logprobs asked: none sent back, steps can't be cut
+    (plain,) = b.generate(["p"], GenParams(n=1))[0]  # no logprobs asked: none sent back, steps can't be cut
     assert plain.pieces is None and "logprobs" not in server.requests[-1][2]
     with pytest.raises(QstarError, match="no token texts"):
         b.split_steps(plain, StepFormat.parse("line"))
@@ -234,9 +269,15 @@ def test_a_servers_token_texts_cut_steps_and_carry_logprobs(server, eos, stop_lp
 def test_a_served_model_is_a_policy_for_every_stage():
     from qstar_cli.config import CollectConfig, EvalConfig, resolve
 
-    sets = ["policy.backend=openai", "policy.model=served", "policy.options.openai.base_url=[http://a:8000/v1, http://b:8000/v1]"]
-    assert resolve(CollectConfig, None, sets, {}).policy.options["openai"]["base_url"] == ["http://a:8000/v1",
-                                                                                           "http://b:8000/v1"]
+    sets = [
+        "policy.backend=openai",
+        "policy.model=served",
+        "policy.options.openai.base_url=[http://a:8000/v1, http://b:8000/v1]",
+    ]
+    assert resolve(CollectConfig, None, sets, {}).policy.options["openai"]["base_url"] == [
+        "http://a:8000/v1",
+        "http://b:8000/v1",
+    ]
     config = resolve(EvalConfig, None, sets + ["eval.search=greedy"], {})
     from qstar_cli.backends import load_backend, model_reference
 

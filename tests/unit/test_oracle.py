@@ -28,8 +28,10 @@ class Toy(SearchEnv):
         self.completions = []  # (states, n) of each complete call
 
     def propose(self, requests, k, temperature, logprobs=False):
-        return [[Candidate(s, 1, "eos" if ends else "stop") for s, ends in self.edges.get(tuple(steps), [])][:k]
-                for _, steps in requests]
+        return [
+            [Candidate(s, 1, "eos" if ends else "stop") for s, ends in self.edges.get(tuple(steps), [])][:k]
+            for _, steps in requests
+        ]
 
     def complete(self, requests, n, temperature, logprobs=False):
         self.completions.append(([tuple(steps) for _, steps in requests], n))
@@ -61,10 +63,13 @@ def oracle(env, **settings):
 # Root actions a, b, c; from each, M = 4 continuations whose correctness the test controls:
 #   a: =7 =5 =5 =5  (one of four right)      b: =5 ×4 (none)      c: =7 =7 =5 =7 (three of four)
 # and c's own next steps end the solution, right (=7) or wrong (=5).
-EDGES = {(): [("a", False), ("b", False), ("c", False)], ("c",): [("=7", True), ("=5", True)],
-         ("a",): [("=7", True)], ("b",): [("=5", True)]}
-ENDINGS = {("a",): ["=7", "=5", "=5", "=5"], ("b",): ["=5"], ("c",): ["=7", "=7", "=5", "=7"],
-           (): ["x=5", "y=7"]}
+EDGES = {
+    (): [("a", False), ("b", False), ("c", False)],
+    ("c",): [("=7", True), ("=5", True)],
+    ("a",): [("=7", True)],
+    ("b",): [("=5", True)],
+}
+ENDINGS = {("a",): ["=7", "=5", "=5", "=5"], ("b",): ["=5"], ("c",): ["=7", "=7", "=5", "=7"], (): ["x=5", "y=7"]}
 ROOT = [(Q, [], "a"), (Q, [], "b"), (Q, [], "c")]
 
 
@@ -83,8 +88,9 @@ def test_noiseless_values_are_the_rollout_label_worked_by_hand():
 
 
 def test_a_star_with_the_noiseless_oracle_follows_its_values():
-    result, = search.run("astar", [Q], oracle(Toy(EDGES, ENDINGS), target="soft"),
-                         search.SEARCHERS["astar"].config(n_terminals=1))
+    (result,) = search.run(
+        "astar", [Q], oracle(Toy(EDGES, ENDINGS), target="soft"), search.SEARCHERS["astar"].config(n_terminals=1)
+    )
     assert result.answer.steps == ["c", "=7"]  # c (0.75) before a (0.25) and b (0), then c's right ending
     assert [p.h for p in result.answer.path] == [0.75, 1.0]
 
@@ -94,14 +100,19 @@ def _values_like_the_oracle(**settings):
     return lambda requests: oracle(Toy(EDGES, ENDINGS), **settings).q_values(requests)
 
 
-@pytest.mark.parametrize("method,sets", [
-    ("astar", {"n_terminals": 2}), ("beam", {"width": 1}), ("best_of_n", {"n": 2}),
-    ("mcts", {"reward": "qvm", "iterations": 4}),
-])
+@pytest.mark.parametrize(
+    "method,sets",
+    [
+        ("astar", {"n_terminals": 2}),
+        ("beam", {"width": 1}),
+        ("best_of_n", {"n": 2}),
+        ("mcts", {"reward": "qvm", "iterations": 4}),
+    ],
+)
 def test_every_search_that_takes_a_qvm_takes_the_oracle_and_counts_its_tokens_apart(method, sets):
     cfg = search.SEARCHERS[method].config(**sets)
-    with_oracle, = search.run(method, [Q], oracle(Toy(EDGES, ENDINGS), rollouts=3, target="soft"), cfg)
-    with_qvm, = search.run(method, [Q], Toy(EDGES, ENDINGS, _values_like_the_oracle(rollouts=3, target="soft")), cfg)
+    (with_oracle,) = search.run(method, [Q], oracle(Toy(EDGES, ENDINGS), rollouts=3, target="soft"), cfg)
+    (with_qvm,) = search.run(method, [Q], Toy(EDGES, ENDINGS, _values_like_the_oracle(rollouts=3, target="soft")), cfg)
     assert with_oracle.answer.text == with_qvm.answer.text and with_oracle.answer.text.endswith("=7")
     # the search's own tokens are the same as with a QVM of the same values; the oracle's are apart
     assert with_oracle.usage.generated_tokens == with_qvm.usage.generated_tokens > 0
@@ -133,7 +144,7 @@ def mean_auc(noise: float) -> float:
 
 
 def predicted(auc0: float, noise: float) -> float:
-    return 0.5 + (1 - noise ** 2) * (auc0 - 0.5)  # the module's formula for 0/1 values
+    return 0.5 + (1 - noise**2) * (auc0 - 0.5)  # the module's formula for 0/1 values
 
 
 # Tolerance: a seed's AUC is a function of the 40 actions' independent (coin, draw) pairs, and
@@ -173,26 +184,33 @@ def test_noise_is_deterministic_under_its_seed_and_drawn_per_pair():
 
 
 # ---- configuration ---------------------------------------------------------------------------
-@pytest.mark.parametrize("sets,message", [
-    (["eval.qvm=oracle", "eval.oracle_rollouts=-1"], "eval.oracle_rollouts must be at least 1, got -1"),
-    (["eval.qvm=oracle", "eval.oracle_rollouts=0"], "eval.oracle_rollouts must be at least 1, got 0"),
-    (["eval.qvm=oracle", "eval.oracle_noise=1.5"], "eval.oracle_noise must be at most 1, got 1.5"),
-    (["eval.qvm=oracle", "eval.oracle_noise=-0.1"], "eval.oracle_noise must be at least 0, got -0.1"),
-    (["eval.qvm=oracle", "eval.oracle_target=median"], "unknown eval.oracle_target 'median'"),
-    (["eval.qvm=runs/qvm", "eval.oracle_noise=0.5"], "eval.oracle_noise .* is a setting of the oracle heuristic"),
-    (["eval.qvm=oracle", "eval.heuristic=zero"], "--qvm oracle stands in for a Q-value model, and --search astar"),
-    (["eval.search=mcts", "eval.qvm=oracle"], "--qvm oracle stands in for a Q-value model, and --search mcts"),
-    (["eval.search=best-of-n", "eval.rank_by=prm", "eval.prm=m", "eval.qvm=oracle"], "--qvm oracle stands in"),
-    (["eval.search=greedy", "eval.qvm=oracle"], "--search greedy does not use eval.qvm"),
-])
+@pytest.mark.parametrize(
+    "sets,message",
+    [
+        (["eval.qvm=oracle", "eval.oracle_rollouts=-1"], "eval.oracle_rollouts must be at least 1, got -1"),
+        (["eval.qvm=oracle", "eval.oracle_rollouts=0"], "eval.oracle_rollouts must be at least 1, got 0"),
+        (["eval.qvm=oracle", "eval.oracle_noise=1.5"], "eval.oracle_noise must be at most 1, got 1.5"),
+        (["eval.qvm=oracle", "eval.oracle_noise=-0.1"], "eval.oracle_noise must be at least 0, got -0.1"),
+        (["eval.qvm=oracle", "eval.oracle_target=median"], "unknown eval.oracle_target 'median'"),
+        (["eval.qvm=runs/qvm", "eval.oracle_noise=0.5"], "eval.oracle_noise .* is a setting of the oracle heuristic"),
+        (["eval.qvm=oracle", "eval.heuristic=zero"], "--qvm oracle stands in for a Q-value model, and --search astar"),
+        (["eval.search=mcts", "eval.qvm=oracle"], "--qvm oracle stands in for a Q-value model, and --search mcts"),
+        (["eval.search=best-of-n", "eval.rank_by=prm", "eval.prm=m", "eval.qvm=oracle"], "--qvm oracle stands in"),
+        (["eval.search=greedy", "eval.qvm=oracle"], "--search greedy does not use eval.qvm"),
+    ],
+)
 def test_bad_oracle_settings_are_refused_by_the_config(sets, message):
     with pytest.raises(QstarError, match=message):
         resolve(EvalConfig, None, sets)
 
 
 def test_oracle_settings_resolve_where_a_qvm_is_used():
-    for sets in (["eval.search=astar"], ["eval.search=beam"], ["eval.search=best-of-n"],
-                 ["eval.search=mcts", "eval.mcts_reward=qvm"]):
+    for sets in (
+        ["eval.search=astar"],
+        ["eval.search=beam"],
+        ["eval.search=best-of-n"],
+        ["eval.search=mcts", "eval.mcts_reward=qvm"],
+    ):
         config = resolve(EvalConfig, None, [*sets, "eval.qvm=oracle", "eval.oracle_noise=1", "eval.oracle_rollouts=2"])
         assert (config.eval.oracle_noise, config.eval.oracle_rollouts) == (1.0, 2)
 
@@ -200,12 +218,17 @@ def test_oracle_settings_resolve_where_a_qvm_is_used():
 def test_questions_without_a_reference_stop_the_oracle_before_any_model_loads(monkeypatch):
     from qstar_cli.stages import eval as stage
 
-    problems = [SimpleNamespace(id="q1", question="?", reference="7"), SimpleNamespace(id="q2", question="?", reference="")]
+    problems = [
+        SimpleNamespace(id="q1", question="?", reference="7"),
+        SimpleNamespace(id="q2", question="?", reference=""),
+    ]
     dataset = SimpleNamespace(default_step_format="line")
     monkeypatch.setattr(stage, "select_problems", lambda data, execution: (dataset, problems, 2))
     config = resolve(EvalConfig, None, ["eval.qvm=oracle"])
-    with pytest.raises(QstarError, match="grades continuations against the reference answers, and 1 of the 2 "
-                                         "selected questions have none"):
+    with pytest.raises(
+        QstarError,
+        match="grades continuations against the reference answers, and 1 of the 2 selected questions have none",
+    ):
         stage.plan(config)
     problems[1].reference = "5"
     stage.plan(config)  # no QVM folder is looked for
@@ -216,8 +239,10 @@ def test_metrics_count_the_oracles_tokens_apart():
     from qstar_cli.stages.eval import eval_metrics
 
     usage = {"generated_tokens": 10, "policy_calls": 1, "qvm_calls": 1, "prm_calls": 0, "expansions": 1, "scored": 3}
-    records = [{"correct": c, "answer": "7", "terminals": [], "usage": {**usage, "oracle_tokens": t}}
-               for c, t in ((True, 300), (False, 500))]
+    records = [
+        {"correct": c, "answer": "7", "terminals": [], "usage": {**usage, "oracle_tokens": t}}
+        for c, t in ((True, 300), (False, 500))
+    ]
     m = eval_metrics(records, [], 50)
     assert (m["tokens_per_question"], m["oracle_tokens_per_question"]) == (10, 400)
     records_before = [{**r, "usage": usage} for r in records]  # records of a qstar without the oracle
@@ -229,8 +254,9 @@ def test_manifest_metrics_and_summary_say_the_run_used_the_reference_answers(mon
     from qstar_cli.datasets.base import Problem
     from qstar_cli.stages.eval import describe, run_inputs, show_summary
 
-    config = resolve(EvalConfig, None, ["eval.qvm=oracle", "eval.oracle_noise=0.25", "data.name=mawps",
-                                        "policy.backend=hf"])
+    config = resolve(
+        EvalConfig, None, ["eval.qvm=oracle", "eval.oracle_noise=0.25", "data.name=mawps", "policy.backend=hf"]
+    )
     d = describe(config, None)
     assert (d["heuristic"], d["uses_reference_answers"], d["qvm"]) == (LABEL, True, "oracle")
     assert d["oracle"] == {"rollouts": 4, "noise": 0.25, "target": "max", "seed": 0}
@@ -241,9 +267,22 @@ def test_manifest_metrics_and_summary_say_the_run_used_the_reference_answers(mon
 
     rows = []
     monkeypatch.setattr(ui, "summary", lambda title, shown: rows.extend(shown))
-    show_summary({**d, "questions": 2, "accuracy": 0.5, "accuracy_ci95": [0, 1], "pass_at_terminals": 0.5,
-                  "tokens_per_question": 10, "oracle_tokens_per_question": 400, "policy_calls_per_question": 1,
-                  "qvm_calls_per_question": 1, "expansions_per_question": 1, "wall_seconds": 1}, "out")
+    show_summary(
+        {
+            **d,
+            "questions": 2,
+            "accuracy": 0.5,
+            "accuracy_ci95": [0, 1],
+            "pass_at_terminals": 0.5,
+            "tokens_per_question": 10,
+            "oracle_tokens_per_question": 400,
+            "policy_calls_per_question": 1,
+            "qvm_calls_per_question": 1,
+            "expansions_per_question": 1,
+            "wall_seconds": 1,
+        },
+        "out",
+    )
     shown = dict(rows)
     assert shown["heuristic"].startswith("oracle (uses the reference answers): an upper bound, not a method")
     assert shown["oracle tokens / question"] == "400 (not in tokens / question)"
@@ -261,8 +300,12 @@ def test_report_rows_mark_the_oracle(tmp_path):
     marked = eval_run(tmp_path / "oracle", "astar", [True, True], qvm="oracle")
     metrics = tmp_path / "oracle" / "metrics.json"
     m = json.loads(metrics.read_text())
-    m.update(heuristic=LABEL, uses_reference_answers=True, oracle={"rollouts": 4, "noise": 0.5, "target": "max",
-                                                                     "seed": 0}, qvm_backbone=None)
+    m.update(
+        heuristic=LABEL,
+        uses_reference_answers=True,
+        oracle={"rollouts": 4, "noise": 0.5, "target": "max", "seed": 0},
+        qvm_backbone=None,
+    )
     metrics.write_text(json.dumps(m))
     manifest = json.loads((tmp_path / "oracle" / "manifest.json").read_text())
     manifest.pop("metrics_sha256")

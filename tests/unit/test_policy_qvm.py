@@ -19,13 +19,23 @@ LAYERS = 3
 @pytest.fixture(scope="module")
 def tiny_policy(tmp_path_factory, embedded_model) -> str:
     """A random 3-layer Llama with the embedded model's tokenizer."""
-    return tiny_llama(tmp_path_factory.mktemp("tiny-policy"), embedded_model, layers=LAYERS, hidden=16,
-                      positions=256, seed=1)
+    return tiny_llama(
+        tmp_path_factory.mktemp("tiny-policy"), embedded_model, layers=LAYERS, hidden=16, positions=256, seed=1
+    )
 
 
 def cfg(**kw):
-    base = dict(backbone="policy", max_length=64, policy_layers="auto", policy_head_epochs=20, policy_head_lr=1e-2,
-                weight_decay=0.0, seed=0, heldout_fraction=0.25, score_batch_size=4)
+    base = dict(
+        backbone="policy",
+        max_length=64,
+        policy_layers="auto",
+        policy_head_epochs=20,
+        policy_head_lr=1e-2,
+        weight_decay=0.0,
+        seed=0,
+        heldout_fraction=0.25,
+        score_batch_size=4,
+    )
     base.update(kw)
     return TrainSection(**base)
 
@@ -35,16 +45,27 @@ def examples(questions=24):
     for q in range(questions):
         for j in range(4):
             good = j % 2 == 0
-            out.append(Example(f"q{q}", f"What is {q} + {j}?", [f"{q} + {j}\n"] * (j % 3),
-                               f"= {q + j}" if good else "I give up", 1.0 if good else 0.0, state=str(j // 2)))
+            out.append(
+                Example(
+                    f"q{q}",
+                    f"What is {q} + {j}?",
+                    [f"{q} + {j}\n"] * (j % 3),
+                    f"= {q + j}" if good else "I give up",
+                    1.0 if good else 0.0,
+                    state=str(j // 2),
+                )
+            )
     return out
 
 
 def test_features_are_the_last_token_hidden_state_of_each_layer(tiny_policy):
     from transformers import LlamaForCausalLM
 
-    items = [("What is 2 + 2?", [], "= 4"), ("Ann has 3 apples and eats one.", ["3 - 1\n", "= 2\n"], "The answer is 2."),
-             ("Hi?", ["a\n"], "b")]
+    items = [
+        ("What is 2 + 2?", [], "= 4"),
+        ("Ann has 3 apples and eats one.", ["3 - 1\n", "= 2\n"], "The answer is 2."),
+        ("Hi?", ["a\n"], "b"),
+    ]
     policy = pol.Policy(tiny_policy, max_length=64, batch_size=2)
     feats = policy.features(items, [1, 2, 3])
     model = LlamaForCausalLM.from_pretrained(tiny_policy).eval()
@@ -70,7 +91,10 @@ def test_the_layer_is_chosen_by_within_question_auc_not_pooled(monkeypatch):
     monkeypatch.setattr(pol, "fit_head", lambda x, exs, cfg: ("head", [0.0]))
     monkeypatch.setattr(pol, "head_scores", lambda head, x: x.tolist())
     validation = [Example(f"q{q}", "", [], "", y) for q in range(4) for y in (1.0, 0.0)]
-    val_x = {1: torch.tensor([.2, .1, .4, .3, .6, .5, .8, .7]), 2: torch.tensor([.9, .95, .8, .1, .7, .2, .6, .3])}
+    val_x = {
+        1: torch.tensor([0.2, 0.1, 0.4, 0.3, 0.6, 0.5, 0.8, 0.7]),
+        2: torch.tensor([0.9, 0.95, 0.8, 0.1, 0.7, 0.2, 0.6, 0.3]),
+    }
     layer, aucs, _ = pol.choose_layer({1: None, 2: None}, [], val_x, validation, cfg())
     assert aucs == {1: 1.0, 2: 0.75}
     assert layer == 1
@@ -79,8 +103,9 @@ def test_the_layer_is_chosen_by_within_question_auc_not_pooled(monkeypatch):
     assert pol.choose_layer({1: None, 2: None}, [], val_x, validation, cfg())[0] == 2
 
 
-def test_heldout_questions_never_choose_the_layer_and_metrics_have_the_heldout_block(tiny_policy, tmp_path,
-                                                                                      monkeypatch):
+def test_heldout_questions_never_choose_the_layer_and_metrics_have_the_heldout_block(
+    tiny_policy, tmp_path, monkeypatch
+):
     seen = []
     real = pol.choose_layer
 
@@ -96,8 +121,15 @@ def test_heldout_questions_never_choose_the_layer_and_metrics_have_the_heldout_b
     held_q = {e.qid for e in held}
     assert held_q and seen and not held_q & set(seen)
     assert metrics["heldout"]["questions"] == len(held_q)
-    for key in ("roc_auc", "roc_auc_ci95", "within_question_auc", "sibling_auc", "final_step_auc",
-                "baseline_position_auc", "baseline_position_within_question_auc"):
+    for key in (
+        "roc_auc",
+        "roc_auc_ci95",
+        "within_question_auc",
+        "sibling_auc",
+        "final_step_auc",
+        "baseline_position_auc",
+        "baseline_position_within_question_auc",
+    ):
         assert key in metrics["heldout"]
     info = metrics["policy_backbone"]
     assert info["chosen_layer"] in (1, 2, 3) and set(info["validation_within_question_auc"]) == {"1", "2", "3"}
@@ -106,8 +138,12 @@ def test_heldout_questions_never_choose_the_layer_and_metrics_have_the_heldout_b
 
 def test_save_load_scores_equal(tiny_policy, tmp_path):
     exs = examples(12)
-    qvm, _ = fit_qvm(exs, cfg(policy_model=tiny_policy, policy_head="mlp", policy_layers=[-1, 2]), tmp_path,
-                     QVMMeta(step_format="line"))
+    qvm, _ = fit_qvm(
+        exs,
+        cfg(policy_model=tiny_policy, policy_head="mlp", policy_layers=[-1, 2]),
+        tmp_path,
+        QVMMeta(step_format="line"),
+    )
     items = [(e.question, e.steps, e.action) for e in exs]
     meta = read_meta(tmp_path / "qvm")  # a complete QVM folder, as eval checks it
     assert meta.backbone == "policy" and meta.head["layer"] in (2, 3) and meta.head["kind"] == "mlp"
@@ -119,13 +155,16 @@ def test_save_load_scores_equal(tiny_policy, tmp_path):
         loaded.check_compatible("paragraph")
 
 
-@pytest.mark.parametrize("kw, words", [
-    ({"policy_layers": "middle"}, "policy_layers"),
-    ({"policy_layers": [0]}, "policy_layers"),
-    ({"policy_layers": []}, "policy_layers"),
-    ({"policy_head": "deep"}, "policy_head"),
-    ({"pairwise": 1.0}, "pairwise"),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"policy_layers": "middle"}, "policy_layers"),
+        ({"policy_layers": [0]}, "policy_layers"),
+        ({"policy_layers": []}, "policy_layers"),
+        ({"policy_head": "deep"}, "policy_head"),
+        ({"pairwise": 1.0}, "pairwise"),
+    ],
+)
 def test_config_errors_are_one_clear_message(kw, words):
     with pytest.raises(QstarError, match=words):
         cfg(**kw).validate()

@@ -12,8 +12,10 @@ ITEMS = [
     ("What is 2 + 3?", ["2 + 3 = 5\n", "The answer is 5\n"]),
     ("Tom has 4 apples and eats one. How many are left?", ["4 - 1 = 3\n", "So 3 are left\n", "The answer is 3\n"]),
     ("x", ["only one step\n"]),
-    ("A train goes 60 km in 1.5 hours. What is its speed?", ["60 / 1.5 = 40\n", "40 km/h\n", "Check: 40 * 1.5 = 60\n",
-                                                             "The answer is 40\n"]),
+    (
+        "A train goes 60 km in 1.5 hours. What is its speed?",
+        ["60 / 1.5 = 40\n", "40 km/h\n", "Check: 40 * 1.5 = 60\n", "The answer is 40\n"],
+    ),
     ("Is 7 prime?", ["7 has no divisors but 1 and 7\n", "Yes\n"]),
 ]
 
@@ -22,9 +24,17 @@ def save_tiny(path, tokenizer, head: str, num_labels: int = 2) -> str:
     from transformers import LlamaConfig, LlamaForCausalLM, LlamaForTokenClassification
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
-                         pad_token_id=tokenizer.pad_token_id, num_labels=num_labels)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        pad_token_id=tokenizer.pad_token_id,
+        num_labels=num_labels,
+    )
     model = (LlamaForCausalLM if head == "causal" else LlamaForTokenClassification)(config)
     if head != "causal":  # a random head this small gives scores near 0.5; spread them out
         with torch.no_grad():
@@ -40,9 +50,11 @@ def models(tmp_path_factory, embedded_model):
 
     tokenizer = AutoTokenizer.from_pretrained(embedded_model)
     root = tmp_path_factory.mktemp("prm")
-    return {"causal": save_tiny(root / "causal", tokenizer, "causal"),
-            "cls2": save_tiny(root / "cls2", tokenizer, "token", 2),
-            "cls1": save_tiny(root / "cls1", tokenizer, "token", 1)}
+    return {
+        "causal": save_tiny(root / "causal", tokenizer, "causal"),
+        "cls2": save_tiny(root / "cls2", tokenizer, "token", 2),
+        "cls1": save_tiny(root / "cls1", tokenizer, "token", 1),
+    }
 
 
 def manual_scores(prm: PRM, template_head: str, question: str, steps: list[str], tag: str, read: str, reduce):
@@ -75,8 +87,9 @@ def test_token_logits_match_manual_softmax_with_a_multi_token_tag(models):
     prm = PRM.load(cfg, device="cpu")
     good, bad = prm.tokenizer.encode("+")[0], prm.tokenizer.encode("-")[0]
     assert len(prm.tokenizer.encode(" ки")) == 2
-    check_against_manual(prm, "{question} ", " ки\n", " ки",
-                         lambda lg: torch.softmax(lg[[good, bad]], dim=-1)[0].item())
+    check_against_manual(
+        prm, "{question} ", " ки\n", " ки", lambda lg: torch.softmax(lg[[good, bad]], dim=-1)[0].item()
+    )
 
 
 def test_classification_matches_manual_softmax(models):

@@ -129,8 +129,12 @@ class _Lookup:
 
 def test_evaluate_reports_the_diagnostics():
     # 2 questions: q1 with a step at depth 0 (y 1) and at depth 1 (y 0), q2 the same with y 0.6 and 0.2
-    held = [Example("q1", "Q1", [], "a", 1.0), Example("q1", "Q1", ["a"], "b", 0.0),
-            Example("q2", "Q2", [], "c", 0.6), Example("q2", "Q2", ["c"], "d", 0.2)]
+    held = [
+        Example("q1", "Q1", [], "a", 1.0),
+        Example("q1", "Q1", ["a"], "b", 0.0),
+        Example("q2", "Q2", [], "c", 0.6),
+        Example("q2", "Q2", ["c"], "d", 0.2),
+    ]
     m = evaluate(_Lookup({"a": 0.9, "b": 0.3, "c": 0.4, "d": 0.6}), held)
     # positives (y >= 0.5) a 0.9, c 0.4; negatives b 0.3, d 0.6: a wins twice, c beats b -> 3/4
     assert m["roc_auc"] == 0.75
@@ -155,10 +159,14 @@ def test_evaluate_reports_the_diagnostics():
 
 
 def test_final_step_auc_ranks_a_questions_final_steps_only():
-    held = [Example("q1", "Q", [], "s", 1.0), Example("q1", "Q", [], "s2", 0.0),  # inner steps: ignored
-            Example("q1", "Q", ["s"], "right", 1.0, terminal=True), Example("q1", "Q", ["s"], "wrong", 0.0, terminal=True),
-            Example("q1", "Q", ["s2"], "wrong2", 0.0, terminal=True),
-            Example("q2", "Q2", [], "only", 1.0, terminal=True)]  # one class: no pair
+    held = [
+        Example("q1", "Q", [], "s", 1.0),
+        Example("q1", "Q", [], "s2", 0.0),  # inner steps: ignored
+        Example("q1", "Q", ["s"], "right", 1.0, terminal=True),
+        Example("q1", "Q", ["s"], "wrong", 0.0, terminal=True),
+        Example("q1", "Q", ["s2"], "wrong2", 0.0, terminal=True),
+        Example("q2", "Q2", [], "only", 1.0, terminal=True),
+    ]  # one class: no pair
     scores = {"s": 0.1, "s2": 0.9, "right": 0.5, "wrong": 0.6, "wrong2": 0.2, "only": 0.9}
     m = evaluate(_Lookup(scores), held)
     # q1's right final step (0.5) vs wrong ones 0.6 (loss) and 0.2 (win) -> 1/2 over one question
@@ -166,14 +174,35 @@ def test_final_step_auc_ranks_a_questions_final_steps_only():
 
 
 def test_show_summary_shows_the_interval_the_baseline_and_warns(capsys, tmp_path):
-    held = {"examples": 40, "questions": 2, "mse": 0.2, "baseline_mse": 0.25, "roc_auc": 0.6123,
-            "roc_auc_ci95": [0.551, 0.6749], "baseline_position_auc": 0.5432, "positive_rate": 0.25,
-            "mean_pred": 0.3, "calibration": [],
-            "auc_by_depth": [{"depth": 0, "examples": 30, "positive_rate": 0.2, "roc_auc": 0.7},
-                             {"depth": "8+", "examples": 10, "positive_rate": 0.4, "roc_auc": None}],
-            "too_small": True}
-    show_summary({"heldout": held, "train_eval": {"roc_auc": 0.9}, "train_examples": 100, "train_questions": 8,
-                  "train_loss_first": 0.7, "train_loss_last": 0.3, "train_seconds": 1.0}, tmp_path)
+    held = {
+        "examples": 40,
+        "questions": 2,
+        "mse": 0.2,
+        "baseline_mse": 0.25,
+        "roc_auc": 0.6123,
+        "roc_auc_ci95": [0.551, 0.6749],
+        "baseline_position_auc": 0.5432,
+        "positive_rate": 0.25,
+        "mean_pred": 0.3,
+        "calibration": [],
+        "auc_by_depth": [
+            {"depth": 0, "examples": 30, "positive_rate": 0.2, "roc_auc": 0.7},
+            {"depth": "8+", "examples": 10, "positive_rate": 0.4, "roc_auc": None},
+        ],
+        "too_small": True,
+    }
+    show_summary(
+        {
+            "heldout": held,
+            "train_eval": {"roc_auc": 0.9},
+            "train_examples": 100,
+            "train_questions": 8,
+            "train_loss_first": 0.7,
+            "train_loss_last": 0.3,
+            "train_seconds": 1.0,
+        },
+        tmp_path,
+    )
     captured = capsys.readouterr()
     out, err = captured.out, " ".join(captured.err.split())
     assert "0.6123 [0.55, 0.67]" in out
@@ -188,8 +217,13 @@ def test_terminal_auc_compares_terminals_within_a_question_only():
     from qstar_cli.stages.eval import eval_metrics
 
     def rec(*terminals):  # (score, correct) per terminal
-        return {"correct": False, "answer": None, "finish": "eos", "usage": Usage().__dict__,
-                "terminals": [{"score": s, "correct": c} for s, c in terminals]}
+        return {
+            "correct": False,
+            "answer": None,
+            "finish": "eos",
+            "usage": Usage().__dict__,
+            "terminals": [{"score": s, "correct": c} for s, c in terminals],
+        }
 
     records = [
         rec((0.9, True), (0.5, False), (0.9, False)),  # 0.9 > 0.5 wins, 0.9 = 0.9 ties: 1.5 of 2 pairs
@@ -205,11 +239,17 @@ def test_terminal_auc_compares_terminals_within_a_question_only():
 def test_the_policy_log_prob_baseline_comes_from_the_rollouts_steps():
     from qstar_cli.labelers.tree import build_tree, tree_to_records
 
-    trajs = [{"reward": 1.0, "steps": [{"text": "a\n", "tokens": 4, "logprob": -2.0},
-                                       {"text": "b\n", "tokens": 2, "logprob": -0.2}]},
-             {"reward": 0.0, "steps": [{"text": "a\n", "tokens": 4, "logprob": -2.0},
-                                       {"text": "c\n", "tokens": 5, "logprob": -5.0}]},
-             {"reward": 0.0, "steps": [{"text": "d\n", "tokens": 1, "logprob": None}]}]
+    trajs = [
+        {
+            "reward": 1.0,
+            "steps": [{"text": "a\n", "tokens": 4, "logprob": -2.0}, {"text": "b\n", "tokens": 2, "logprob": -0.2}],
+        },
+        {
+            "reward": 0.0,
+            "steps": [{"text": "a\n", "tokens": 4, "logprob": -2.0}, {"text": "c\n", "tokens": 5, "logprob": -5.0}],
+        },
+        {"reward": 0.0, "steps": [{"text": "d\n", "tokens": 1, "logprob": None}]},
+    ]
     nodes = build_tree(trajs)
     # a: -2.0 / 4 tokens = -0.5 per token (shared by two trajectories); b: -0.1; c: -1.0; d: not recorded
     assert [n.mean_logprob for n in nodes] == [-0.5, -0.1, -1.0, None]
@@ -221,8 +261,12 @@ def test_the_policy_log_prob_baseline_comes_from_the_rollouts_steps():
 
     # positives b (-0.1) and a2 (-0.3) against negatives c (-1.0) and d (-0.2): b beats both, a2
     # beats c only -> 3 of 4 pairs = 0.75
-    held = [Example("q1", "Q", ["a\n"], "b\n", 1.0, -0.1), Example("q1", "Q", [], "a2\n", 0.7, -0.3),
-            Example("q2", "Q", ["a\n"], "c\n", 0.0, -1.0), Example("q2", "Q", [], "d\n", 0.0, -0.2)]
+    held = [
+        Example("q1", "Q", ["a\n"], "b\n", 1.0, -0.1),
+        Example("q1", "Q", [], "a2\n", 0.7, -0.3),
+        Example("q2", "Q", ["a\n"], "c\n", 0.0, -1.0),
+        Example("q2", "Q", [], "d\n", 0.0, -0.2),
+    ]
     assert evaluate(ConstantQVM(), held)["baseline_logprob_auc"] == pytest.approx(0.75)
     held[3].mean_logprob = None  # older label runs recorded no log-prob: no baseline, not a partial one
     assert evaluate(ConstantQVM(), held)["baseline_logprob_auc"] is None

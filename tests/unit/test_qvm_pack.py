@@ -15,9 +15,11 @@ spec.loader.exec_module(qvm_pack)
 
 def test_a_packed_run_rebuilds_every_weight_within_half_an_int8_step(tmp_path):
     rng = np.random.default_rng(0)
-    base = {"embeddings.word_embeddings.weight": rng.normal(0, 0.05, (40, 8)).astype(np.float16),
-            "encoder.layer.0.dense.weight": rng.normal(0, 0.05, (8, 8)).astype(np.float16),
-            "encoder.layer.0.dense.bias": rng.normal(0, 0.05, (8,)).astype(np.float16)}
+    base = {
+        "embeddings.word_embeddings.weight": rng.normal(0, 0.05, (40, 8)).astype(np.float16),
+        "encoder.layer.0.dense.weight": rng.normal(0, 0.05, (8, 8)).astype(np.float16),
+        "encoder.layer.0.dense.bias": rng.normal(0, 0.05, (8,)).astype(np.float16),
+    }
     (tmp_path / "base").mkdir()
     save_file(base, str(tmp_path / "base" / "model.safetensors"))
     trained, largest = {}, 0.0
@@ -50,7 +52,7 @@ def test_a_packed_run_rebuilds_every_weight_within_half_an_int8_step(tmp_path):
             # the float16 result adds its own rounding (a relative 2^-11)
             b = base[name.removeprefix("bert.")].astype(np.float32)
             step = np.abs(rows - (b.reshape(rows.shape))).max(axis=1, keepdims=True) / 127
-            bound = step / 2 + np.abs(rows) * 2.0 ** -11 + 1e-7
+            bound = step / 2 + np.abs(rows) * 2.0**-11 + 1e-7
             assert (np.abs(got.reshape(rows.shape) - rows) <= bound).all(), name
         else:
             np.testing.assert_array_equal(got, w.astype(np.float16).astype(np.float32))

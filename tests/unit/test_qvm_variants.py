@@ -10,8 +10,14 @@ torch = pytest.importorskip("torch")
 from qstar_cli.value.fit import examples_from_records, fit_qvm  # noqa: E402
 from qstar_cli.value.metrics import roc_auc  # noqa: E402
 from qstar_cli.value.model import QVMMeta  # noqa: E402
-from qstar_cli.value.train import (Example, class_weights, first_questions, pairwise_loss,  # noqa: E402
-                                   sibling_groups, targets)
+from qstar_cli.value.train import (
+    Example,
+    class_weights,
+    first_questions,
+    pairwise_loss,  # noqa: E402
+    sibling_groups,
+    targets,
+)
 from tests.unit.test_train_q import cfg, examples  # noqa: E402
 
 
@@ -55,9 +61,15 @@ def test_question_subsets_are_nested_and_exact():
 
 
 def test_siblings_are_the_actions_of_one_state_of_one_question():
-    record = {"id": "q", "question": "?", "nodes": [
-        {"parent": -1, "step": "A", "y": 1.0, "soft": 0.5}, {"parent": -1, "step": "B", "y": 0.0, "soft": 0.0},
-        {"parent": 0, "step": "C", "y": 1.0, "soft": 1.0}]}
+    record = {
+        "id": "q",
+        "question": "?",
+        "nodes": [
+            {"parent": -1, "step": "A", "y": 1.0, "soft": 0.5},
+            {"parent": -1, "step": "B", "y": 0.0, "soft": 0.0},
+            {"parent": 0, "step": "C", "y": 1.0, "soft": 1.0},
+        ],
+    }
     exs = examples_from_records([record, {**record, "id": "r"}])
     assert [e.soft for e in exs[:3]] == [0.5, 0.0, 1.0]
     assert sibling_groups(exs) == [[0, 1], [2], [3, 4], [5]]
@@ -65,8 +77,9 @@ def test_siblings_are_the_actions_of_one_state_of_one_question():
 
 def test_pairwise_training_runs_on_sibling_groups(tiny_model, tmp_path):
     exs = [Example(e.qid, e.question, e.steps, e.action, e.y, state="-1") for e in examples()]
-    _, metrics = fit_qvm(exs, cfg(backbone=tiny_model, max_steps=4, pairwise=1.0, heldout_fraction=0.0),
-                         tmp_path, QVMMeta())
+    _, metrics = fit_qvm(
+        exs, cfg(backbone=tiny_model, max_steps=4, pairwise=1.0, heldout_fraction=0.0), tmp_path, QVMMeta()
+    )
     assert metrics["train_steps"] == 4 and metrics["train_loss_last"] is not None
 
 
@@ -80,8 +93,12 @@ def test_early_stopping_keeps_the_weights_with_the_best_validation_auc(tiny_mode
     flipped = {e.qid for e in validation}
     exs = [Example(e.qid, e.question, e.steps, e.action, 1.0 - e.y if e.qid in flipped else e.y) for e in exs]
     validation = [e for e in exs if e.qid in flipped]
-    qvm, metrics = fit_qvm(exs, cfg(backbone=tiny_model, max_steps=16, learning_rate=3e-3, heldout_fraction=0.0,
-                                    validation_fraction=0.3), tmp_path, QVMMeta())
+    qvm, metrics = fit_qvm(
+        exs,
+        cfg(backbone=tiny_model, max_steps=16, learning_rate=3e-3, heldout_fraction=0.0, validation_fraction=0.3),
+        tmp_path,
+        QVMMeta(),
+    )
     record = metrics["validation_auc"]
     aucs = [auc for _, auc in record["history"]]
     assert len(aucs) >= 3 and metrics["validation_questions"] == len(flipped)
@@ -102,7 +119,7 @@ def test_length_batches_pad_only_to_their_own_rows():
     sampler = LengthBatches(lengths, batch=16, seed=3)
 
     def padded_tokens(order):
-        return sum(16 * max(lengths[i] for i in order[b:b + 16]) for b in range(0, len(order), 16))
+        return sum(16 * max(lengths[i] for i in order[b : b + 16]) for b in range(0, len(order), 16))
 
     order = list(sampler)
     assert sorted(order) == list(range(800))  # every row once an epoch
@@ -125,11 +142,14 @@ def test_group_by_length_trains_on_batches_of_one_length(tiny_model, tmp_path):
     from qstar_cli.value.train import make_trainer
     from tests.unit.test_train_q import qvm_for
 
-    exs = [Example(f"q{i}", "What is 1 + 1?", [], "= 2" if i % 2 else "= 2 " + "and so on " * 6, float(i % 2))
-           for i in range(64)]
+    exs = [
+        Example(f"q{i}", "What is 1 + 1?", [], "= 2" if i % 2 else "= 2 " + "and so on " * 6, float(i % 2))
+        for i in range(64)
+    ]
     for grouped, most_padding in ((True, 0), (False, None)):
-        trainer = make_trainer(qvm_for(tiny_model), exs, str(tmp_path / str(grouped)),
-                               cfg(backbone=tiny_model, group_by_length=grouped))
+        trainer = make_trainer(
+            qvm_for(tiny_model), exs, str(tmp_path / str(grouped)), cfg(backbone=tiny_model, group_by_length=grouped)
+        )
         pads = [int((batch["attention_mask"] == 0).sum()) for batch in trainer.get_train_dataloader()]
         if grouped:
             assert max(pads) == most_padding, pads

@@ -12,8 +12,11 @@ def write(path, text):
 
 
 def test_stage_overrides_apply_to_their_stage_only(tmp_path):
-    recipe = write(tmp_path / "r.yaml", "data: {name: gsm8k, split: train}\nsampling: {temperature: 0.5}\n"
-                                        "stages:\n  eval: {data: {split: test}, eval: {search: greedy}}\n")
+    recipe = write(
+        tmp_path / "r.yaml",
+        "data: {name: gsm8k, split: train}\nsampling: {temperature: 0.5}\n"
+        "stages:\n  eval: {data: {split: test}, eval: {search: greedy}}\n",
+    )
     assert resolve(CollectConfig, recipe).data.split == "train"
     assert resolve(LabelConfig, recipe).data.split == "train"
     ev = resolve(EvalConfig, recipe)
@@ -25,8 +28,10 @@ def test_stage_overrides_apply_to_their_stage_only(tmp_path):
 
 def test_extends_merges_with_the_recipe_winning(tmp_path):
     (tmp_path / "base").mkdir()
-    write(tmp_path / "base" / "b.yaml", "data: {name: mawps, num_shots: 4, offset: 300}\n"
-                                        "stages: {eval: {data: {offset: 100, limit: 10}}}\n")
+    write(
+        tmp_path / "base" / "b.yaml",
+        "data: {name: mawps, num_shots: 4, offset: 300}\nstages: {eval: {data: {offset: 100, limit: 10}}}\n",
+    )
     child = write(tmp_path / "c.yaml", "extends: base/b.yaml\ndata: {name: svamp}\neval: {search: greedy}\n")
     collect = resolve(CollectConfig, child)
     assert (collect.data.name, collect.data.num_shots, collect.data.offset) == ("svamp", 4, 300)
@@ -43,15 +48,18 @@ def test_every_stage_override_is_checked_by_every_stage(tmp_path):
         resolve(TrainConfig, recipe)  # train-q never reads eval, yet the typo fails at once
 
 
-@pytest.mark.parametrize("text, message", [
-    ("stages: {evaluate: {data: {split: test}}}\n", "unknown config key 'stages.evaluate'"),
-    ("stages: [eval]\n", "stages must map a stage"),
-    ("stages: {eval: 3}\n", "stages.eval must be a mapping"),
-    ("stages: {eval: {dta: {split: test}}}\n", "unknown config key 'dta'"),
-    ("extends: [a.yaml]\n", "extends must be the path of another recipe"),
-    ("extends: missing.yaml\n", "recipe not found"),
-    ("extends: r.yaml\n", "extends itself"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("stages: {evaluate: {data: {split: test}}}\n", "unknown config key 'stages.evaluate'"),
+        ("stages: [eval]\n", "stages must map a stage"),
+        ("stages: {eval: 3}\n", "stages.eval must be a mapping"),
+        ("stages: {eval: {dta: {split: test}}}\n", "unknown config key 'dta'"),
+        ("extends: [a.yaml]\n", "extends must be the path of another recipe"),
+        ("extends: missing.yaml\n", "recipe not found"),
+        ("extends: r.yaml\n", "extends itself"),
+    ],
+)
 def test_bad_recipes(tmp_path, text, message):
     recipe = write(tmp_path / "r.yaml", text)
     with pytest.raises(QstarError, match=message):

@@ -22,14 +22,52 @@ from qstar_cli.stats import mcnemar_exact, paired_bootstrap_ci
 
 # A* tree of one question: root -> a (expanded) -> {a1 correct terminal, a2 wrong terminal}; root -> b (open)
 TREE = [
-    {"id": 0, "parent": -1, "step": "", "g": 0.0, "h": 0.0, "f": 0.0, "terminal": False, "expanded": True, "chosen": True},
-    {"id": 1, "parent": 0, "step": "Tom has 3 apples and buys 4 more apples at the shop.\n", "g": 0.0, "h": 0.7,
-     "f": 0.7, "terminal": False, "expanded": True, "chosen": True},
+    {
+        "id": 0,
+        "parent": -1,
+        "step": "",
+        "g": 0.0,
+        "h": 0.0,
+        "f": 0.0,
+        "terminal": False,
+        "expanded": True,
+        "chosen": True,
+    },
+    {
+        "id": 1,
+        "parent": 0,
+        "step": "Tom has 3 apples and buys 4 more apples at the shop.\n",
+        "g": 0.0,
+        "h": 0.7,
+        "f": 0.7,
+        "terminal": False,
+        "expanded": True,
+        "chosen": True,
+    },
     {"id": 2, "parent": 0, "step": "3 - 4 = -1\n", "g": 0.0, "h": 0.2, "f": 0.2, "terminal": False, "expanded": False},
-    {"id": 3, "parent": 1, "step": "The answer is 7", "g": 0.0, "h": 0.9, "f": 0.9, "terminal": True,
-     "expanded": False, "correct": True, "chosen": True},
-    {"id": 4, "parent": 1, "step": "The answer is <12>", "g": 0.0, "h": 0.1, "f": 0.1, "terminal": True,
-     "expanded": False, "correct": False},
+    {
+        "id": 3,
+        "parent": 1,
+        "step": "The answer is 7",
+        "g": 0.0,
+        "h": 0.9,
+        "f": 0.9,
+        "terminal": True,
+        "expanded": False,
+        "correct": True,
+        "chosen": True,
+    },
+    {
+        "id": 4,
+        "parent": 1,
+        "step": "The answer is <12>",
+        "g": 0.0,
+        "h": 0.1,
+        "f": 0.1,
+        "terminal": True,
+        "expanded": False,
+        "correct": False,
+    },
 ]
 
 
@@ -37,23 +75,55 @@ def eval_run(path, search, correct, ids=None, tokens=10, dataset="mawps", trees_
     sets = [f"eval.search={search}", f"data.name={dataset}"]
     config = to_dict(resolve(EvalConfig, None, sets, {}))
     ids = ids or [f"q{i}" for i in range(len(correct))]
-    run = RunDir.open(path, stage=STAGE, kind="predictions", records_name=RECORDS, config=config, inputs={},
-                      expected_ids=ids, total_questions=len(ids), seeds={})
+    run = RunDir.open(
+        path,
+        stage=STAGE,
+        kind="predictions",
+        records_name=RECORDS,
+        config=config,
+        inputs={},
+        expected_ids=ids,
+        total_questions=len(ids),
+        seeds={},
+    )
     records = []
     for qid, c in zip(ids, correct):
-        rec = {"schema": R.schema_tag("predictions"), "id": qid, "question": f"question {qid}", "reference": "7",
-               "search": search, "answer": "7" if c else "5", "correct": c, "solution": "The answer is 7",
-               "path": [], "terminals": [{"text": "x", "score": 0.5, "answer": "7", "correct": c, "finish": "eos"}],
-               "usage": {"generated_tokens": tokens, "policy_calls": 2, "qvm_calls": 1, "prm_calls": 0,
-                         "expansions": 1, "scored": 0}, "wall_seconds": 0.1}
+        rec = {
+            "schema": R.schema_tag("predictions"),
+            "id": qid,
+            "question": f"question {qid}",
+            "reference": "7",
+            "search": search,
+            "answer": "7" if c else "5",
+            "correct": c,
+            "solution": "The answer is 7",
+            "path": [],
+            "terminals": [{"text": "x", "score": 0.5, "answer": "7", "correct": c, "finish": "eos"}],
+            "usage": {
+                "generated_tokens": tokens,
+                "policy_calls": 2,
+                "qvm_calls": 1,
+                "prm_calls": 0,
+                "expansions": 1,
+                "scored": 0,
+            },
+            "wall_seconds": 0.1,
+        }
         if qid in trees_for:
             rec["tree"] = TREE
         run.append(rec)
         records.append(rec)
     metrics = eval_metrics(records, [{"seconds": 3.0}], 200)
-    metrics.update(search=search, dataset=f"{dataset}/test", dataset_name=dataset, split="test",
-                   model="embedded", qvm=qvm if search != "greedy" else None, qvm_backbone="minilm",
-                   settings={"k": 6, "n_terminals": 6, "budget": 64} if search == "astar" else {})
+    metrics.update(
+        search=search,
+        dataset=f"{dataset}/test",
+        dataset_name=dataset,
+        split="test",
+        model="embedded",
+        qvm=qvm if search != "greedy" else None,
+        qvm_backbone="minilm",
+        settings={"k": 6, "n_terminals": 6, "budget": 64} if search == "astar" else {},
+    )
     run.finish(metrics)
     return str(path)
 
@@ -74,19 +144,49 @@ def test_qvm_table_reads_the_train_q_run_behind_the_runs(tmp_path, monkeypatch):
     from qstar_cli.value.metrics import calibration_error
 
     qvm_dir = tmp_path / "runs" / "cpu" / "qvm"
-    run = RunDir.open(qvm_dir, stage="train-q", kind=None, records_name=None, config={}, inputs={},
-                      expected_ids=[], total_questions=0, seeds={})
-    calibration = [{"bin": "[0.1, 0.2)", "count": 3, "mean_pred": 0.15, "mean_label": 0.0},
-                   {"bin": "[0.8, 0.9)", "count": 1, "mean_pred": 0.85, "mean_label": 1.0}]
+    run = RunDir.open(
+        qvm_dir,
+        stage="train-q",
+        kind=None,
+        records_name=None,
+        config={},
+        inputs={},
+        expected_ids=[],
+        total_questions=0,
+        seeds={},
+    )
+    calibration = [
+        {"bin": "[0.1, 0.2)", "count": 3, "mean_pred": 0.15, "mean_label": 0.0},
+        {"bin": "[0.8, 0.9)", "count": 1, "mean_pred": 0.85, "mean_label": 1.0},
+    ]
     # count-weighted gap: (3 x 0.15 + 1 x 0.15) / 4 = 0.15
     assert calibration_error(calibration) == pytest.approx(0.15)
-    run.finish({"train_questions": 40, "train_examples": 1234, "heldout": {
-        "questions": 10, "examples": 300, "roc_auc": 0.6125, "roc_auc_ci95": [0.51, 0.7], "too_small": False,
-        "baseline_position_auc": 0.55, "baseline_logprob_auc": 0.58, "positive_rate": 0.1,
-        "within_question_auc": 0.7, "baseline_logprob_within_question_auc": 0.52, "sibling_auc": 0.66,
-        "final_step_auc": 0.55,
-        "auc_by_depth": [{"depth": 0, "roc_auc": 0.7}, {"depth": 1, "roc_auc": None}, {"depth": 3, "roc_auc": 0.5}],
-        "calibration": calibration}})
+    run.finish(
+        {
+            "train_questions": 40,
+            "train_examples": 1234,
+            "heldout": {
+                "questions": 10,
+                "examples": 300,
+                "roc_auc": 0.6125,
+                "roc_auc_ci95": [0.51, 0.7],
+                "too_small": False,
+                "baseline_position_auc": 0.55,
+                "baseline_logprob_auc": 0.58,
+                "positive_rate": 0.1,
+                "within_question_auc": 0.7,
+                "baseline_logprob_within_question_auc": 0.52,
+                "sibling_auc": 0.66,
+                "final_step_auc": 0.55,
+                "auc_by_depth": [
+                    {"depth": 0, "roc_auc": 0.7},
+                    {"depth": 1, "roc_auc": None},
+                    {"depth": 3, "roc_auc": 0.5},
+                ],
+                "calibration": calibration,
+            },
+        }
+    )
     g = eval_run(tmp_path / "g", "greedy", [True, False])
     a = eval_run(tmp_path / "a", "astar", [True, True])
     b = eval_run(tmp_path / "b", "best_of_n", [False, True])
@@ -94,8 +194,10 @@ def test_qvm_table_reads_the_train_q_run_behind_the_runs(tmp_path, monkeypatch):
     text = report.run([g, a, b], pair=False)
     qvm_part = text.split("## Q-value models")[1].splitlines()
     rows = [line for line in qvm_part if line.startswith("| cpu/qvm")]
-    assert rows == ["| cpu/qvm (minilm) | 40 (1,234) | 10 (300) | 0.613 [0.51, 0.70] | 0.550 | 0.580 | "
-                    "0.700 (0.520) | 0.660 | 0.550 | 0.70 / - / - / 0.50 | 0.150 | 0.100 |"]  # one row for the QVM both searches used
+    assert rows == [
+        "| cpu/qvm (minilm) | 40 (1,234) | 10 (300) | 0.613 [0.51, 0.70] | 0.550 | 0.580 | "
+        "0.700 (0.520) | 0.660 | 0.550 | 0.70 / - / - / 0.50 | 0.150 | 0.100 |"
+    ]  # one row for the QVM both searches used
     monkeypatch.chdir(tmp_path / "g")  # the QVM's run not found from here: no table, no error
     assert "Q-value models" not in report.run([g, a], pair=False)
 
@@ -185,8 +287,17 @@ def test_bad_input(tmp_path):
         report.run([])
     with pytest.raises(QstarError, match="not found"):
         report.run([str(tmp_path / "nope")])
-    run = RunDir.open(tmp_path / "x", stage=STAGE, kind="predictions", records_name=RECORDS, config={}, inputs={},
-                      expected_ids=[], total_questions=0, seeds={})
+    run = RunDir.open(
+        tmp_path / "x",
+        stage=STAGE,
+        kind="predictions",
+        records_name=RECORDS,
+        config={},
+        inputs={},
+        expected_ids=[],
+        total_questions=0,
+        seeds={},
+    )
     run.close()
     with pytest.raises(QstarError, match="not complete"):
         report.run([str(tmp_path / "x")])
@@ -275,15 +386,31 @@ def test_eval_and_collect_record_what_a_report_shows():
     from qstar_cli.stages import collect
     from qstar_cli.stages.eval import describe
 
-    config = resolve(EvalConfig, None, ["eval.search=beam", "eval.k=3", "data.name=svamp", "data.offset=100",
-                                        "policy.backend=hf", "data.num_shots=4"], {})
+    config = resolve(
+        EvalConfig,
+        None,
+        ["eval.search=beam", "eval.k=3", "data.name=svamp", "data.offset=100", "policy.backend=hf", "data.num_shots=4"],
+        {},
+    )
     d = describe(config, None)
-    assert (d["search"], d["dataset"], d["dataset_name"], d["split"], d["offset"], d["num_shots"]) == \
-        ("beam", "svamp/test", "svamp", "test", 100, 4)
+    assert (d["search"], d["dataset"], d["dataset_name"], d["split"], d["offset"], d["num_shots"]) == (
+        "beam",
+        "svamp/test",
+        "svamp",
+        "test",
+        100,
+        4,
+    )
     assert (d["model"], d["backend"], d["qvm"], d["qvm_backbone"]) == ("embedded", "hf", None, None)
     # exactly the keys beam reads (sections.SEARCH_KEYS), with their values
-    assert d["settings"] == {"k": 3, "width": 4, "temperature": config.eval.temperature, "max_depth": 32,
-                             "answer": "best_f", "qvm": None}
+    assert d["settings"] == {
+        "k": 3,
+        "width": 4,
+        "temperature": config.eval.temperature,
+        "max_depth": 32,
+        "answer": "best_f",
+        "qvm": None,
+    }
     c = collect.describe(resolve(CollectConfig, None, ["policy.backend=hf", "collect.num_rollouts=3"], {}))
     assert (c["dataset"], c["backend"], c["num_rollouts"], c["model"]) == ("gsm8k/train", "hf", 3, "embedded")
 
@@ -308,23 +435,38 @@ def qvm_run(path, heldout):
     return str(path)
 
 
-@pytest.mark.parametrize("ci, verdict", [
-    ([0.65, 0.80], "it ranks better than chance and than the free scores"),
-    ([0.60, 0.80], "it ranks better than chance, but not clearly better than the free scores"),
-    ([0.45, 0.80], "its interval includes chance: not clearly better than a coin"),
-])
+@pytest.mark.parametrize(
+    "ci, verdict",
+    [
+        ([0.65, 0.80], "it ranks better than chance and than the free scores"),
+        ([0.60, 0.80], "it ranks better than chance, but not clearly better than the free scores"),
+        ([0.45, 0.80], "its interval includes chance: not clearly better than a coin"),
+    ],
+)
 def test_the_report_says_in_plain_words_what_its_numbers_say(tmp_path, ci, verdict):
-    qvm = qvm_run(tmp_path / "qvm", {"roc_auc": 0.71, "roc_auc_ci95": ci, "questions": 20,
-                                     "baseline_position_auc": 0.55, "baseline_logprob_auc": 0.62})
+    qvm = qvm_run(
+        tmp_path / "qvm",
+        {
+            "roc_auc": 0.71,
+            "roc_auc_ci95": ci,
+            "questions": 20,
+            "baseline_position_auc": 0.55,
+            "baseline_logprob_auc": 0.62,
+        },
+    )
     g = eval_run(tmp_path / "g", "greedy", [True, False, False, False], tokens=10)
     a = eval_run(tmp_path / "a", "astar", [True, True, False, False], tokens=40, qvm=qvm)
     text = report.run([g, a], out=str(tmp_path / "report"))
     words = text.split("## In plain words\n\n")[1]
-    assert (f"The QVM {tmp_path.name}/qvm (minilm) ranks held-out steps (of 20 questions it did not train on) with ROC-AUC 0.71 "
-            f"[{ci[0]:.2f}, {ci[1]:.2f}] (0.5 is chance); free scores give 0.55 (the step's depth) and 0.62 (the "
-            f"policy's log-prob of the step): {verdict}.") in words
+    assert (
+        f"The QVM {tmp_path.name}/qvm (minilm) ranks held-out steps (of 20 questions it did not train on) with ROC-AUC 0.71 "
+        f"[{ci[0]:.2f}, {ci[1]:.2f}] (0.5 is chance); free scores give 0.55 (the step's depth) and 0.62 (the "
+        f"policy's log-prob of the step): {verdict}."
+    ) in words
     # 50% against 25% on 4 questions: one question solved by A* alone, so McNemar's exact p is 1
-    assert re.search(r"A\* K=6 N=6 budget=64 \(50\.0%, 40 tokens per question\) against greedy \(25\.0%, 10 tokens\): "
-                     r"\+25\.0 points \[[-+]\d+\.\d, [-+]\d+\.\d\] on 4 questions, not significant \(McNemar p = 1\)\.",
-                     words), words
+    assert re.search(
+        r"A\* K=6 N=6 budget=64 \(50\.0%, 40 tokens per question\) against greedy \(25\.0%, 10 tokens\): "
+        r"\+25\.0 points \[[-+]\d+\.\d, [-+]\d+\.\d\] on 4 questions, not significant \(McNemar p = 1\)\.",
+        words,
+    ), words
     assert "In plain words" in (tmp_path / "report" / "report.html").read_text()

@@ -9,8 +9,16 @@ from qstar_cli.errors import QstarError
 from qstar_cli.report import expect
 from qstar_cli.launch import repro
 
-METRICS = {"eval": {"accuracy": 0.5, "accuracy_ci95": [0.25, 0.75], "questions": 8, "tokens_per_question": 100.0,
-                    "policy_calls_per_question": 3.0, "qvm_calls_per_question": 2.0}}
+METRICS = {
+    "eval": {
+        "accuracy": 0.5,
+        "accuracy_ci95": [0.25, 0.75],
+        "questions": 8,
+        "tokens_per_question": 100.0,
+        "policy_calls_per_question": 3.0,
+        "qvm_calls_per_question": 2.0,
+    }
+}
 
 
 def expect_file(tmp_path, metrics):
@@ -20,13 +28,16 @@ def expect_file(tmp_path, metrics):
 
 
 def test_ranges_intersect_and_decide(tmp_path):
-    path = expect_file(tmp_path, {
-        "eval.accuracy": {"value": 0.5, "ci95": [0.25, 0.75]},
-        "eval.tokens_per_question": {"value": 110.0, "rel_tolerance": 0.1},  # [99, 121]
-        "eval.questions": {"value": 8, "tolerance": 0},
-        "eval.qvm_calls_per_question": {"value": 1.0, "ci95": [0.0, 3.0], "tolerance": 0.5},  # [0.5, 1.5]
-        "eval.missing_metric": {"value": 1.0, "tolerance": 1},
-    })
+    path = expect_file(
+        tmp_path,
+        {
+            "eval.accuracy": {"value": 0.5, "ci95": [0.25, 0.75]},
+            "eval.tokens_per_question": {"value": 110.0, "rel_tolerance": 0.1},  # [99, 121]
+            "eval.questions": {"value": 8, "tolerance": 0},
+            "eval.qvm_calls_per_question": {"value": 1.0, "ci95": [0.0, 3.0], "tolerance": 0.5},  # [0.5, 1.5]
+            "eval.missing_metric": {"value": 1.0, "tolerance": 1},
+        },
+    )
     checks = {c.metric: c for c in expect.compare(expect.load(path, ["eval"]), METRICS)}
     assert (checks["eval.tokens_per_question"].lo, checks["eval.tokens_per_question"].hi) == pytest.approx((99, 121))
     assert checks["eval.accuracy"].ok and checks["eval.tokens_per_question"].ok and checks["eval.questions"].ok
@@ -43,18 +54,21 @@ def test_a_hand_edited_value_fails(tmp_path):
     assert not check.ok and check.got == 0.5
 
 
-@pytest.mark.parametrize("metrics, message", [
-    ({}, "expected"),
-    ({"accuracy": {"value": 1, "tolerance": 0}}, "must be STAGE.KEY"),
-    ({"train.loss": {"value": 1, "tolerance": 0}}, "STAGE one of the recipe's stages \\(eval\\)"),
-    ({"eval.accuracy": {"ci95": [0, 1]}}, "needs a recorded \"value\""),
-    ({"eval.accuracy": {"value": "high", "tolerance": 0}}, "must be a finite number"),
-    ({"eval.accuracy": {"value": 0.5}}, "states no range"),
-    ({"eval.accuracy": {"value": 0.5, "tolerence": 0.1}}, "unknown field\\(s\\) tolerence"),
-    ({"eval.accuracy": {"value": 0.5, "ci95": [0.6, 0.4]}}, "low end above its high end"),
-    ({"eval.accuracy": {"value": 0.5, "ci95": [0.4]}}, "ci95 must be \\[low, high\\]"),
-    ({"eval.accuracy": {"value": 0.5, "tolerance": -1}}, "must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "metrics, message",
+    [
+        ({}, "expected"),
+        ({"accuracy": {"value": 1, "tolerance": 0}}, "must be STAGE.KEY"),
+        ({"train.loss": {"value": 1, "tolerance": 0}}, "STAGE one of the recipe's stages \\(eval\\)"),
+        ({"eval.accuracy": {"ci95": [0, 1]}}, 'needs a recorded "value"'),
+        ({"eval.accuracy": {"value": "high", "tolerance": 0}}, "must be a finite number"),
+        ({"eval.accuracy": {"value": 0.5}}, "states no range"),
+        ({"eval.accuracy": {"value": 0.5, "tolerence": 0.1}}, "unknown field\\(s\\) tolerence"),
+        ({"eval.accuracy": {"value": 0.5, "ci95": [0.6, 0.4]}}, "low end above its high end"),
+        ({"eval.accuracy": {"value": 0.5, "ci95": [0.4]}}, "ci95 must be \\[low, high\\]"),
+        ({"eval.accuracy": {"value": 0.5, "tolerance": -1}}, "must be >= 0"),
+    ],
+)
 def test_malformed_expect_files(tmp_path, metrics, message):
     with pytest.raises(QstarError, match=message):
         expect.load(expect_file(tmp_path, metrics), ["eval"])

@@ -15,7 +15,6 @@ from qstar_cli.stages import collect, merge
 from tests.unit.test_rundir import make_shards, open_run, record
 
 
-
 def finished(path, ids=("q0", "q1")):
     run = open_run(path, list(ids))
     for qid in ids:
@@ -68,19 +67,29 @@ def test_metrics_edited_after_the_run_completed_are_refused(tmp_path):
 
 
 def synthetic_config(tmp_path, *sets):
-    return resolve(CollectConfig, None, ["data.name=synthetic-arith", "data.limit=4",
-                                         f"collect.out={tmp_path / 'run'}", *sets], {})
+    return resolve(
+        CollectConfig, None, ["data.name=synthetic-arith", "data.limit=4", f"collect.out={tmp_path / 'run'}", *sets], {}
+    )
 
 
 def complete_collect_run(tmp_path, config):
     """A finished collect run of `config`, written as the stage writes it (no model: records by hand)."""
     plan = collect.plan(config)
     problems, total = plan.items, plan.total
-    run = STAGES["collect"].open(tmp_path / "run", config=to_dict(config), inputs=collect.run_inputs(config, problems),
-                                 expected_ids=[p.id for p in problems], total_questions=total, seeds={})
+    run = STAGES["collect"].open(
+        tmp_path / "run",
+        config=to_dict(config),
+        inputs=collect.run_inputs(config, problems),
+        expected_ids=[p.id for p in problems],
+        total_questions=total,
+        seeds={},
+    )
     for p in problems:
-        run.append(R.rollout_record(problem=p, dataset="synthetic-arith", split="test", prompt="p", step_format="line",
-                                    trajectories=[]))
+        run.append(
+            R.rollout_record(
+                problem=p, dataset="synthetic-arith", split="test", prompt="p", step_format="line", trajectories=[]
+            )
+        )
     run.finish({"questions": len(problems)})
     return run.path
 
@@ -105,7 +114,9 @@ def test_a_slurm_relaunch_refuses_a_finished_run_made_with_another_config(tmp_pa
 
     complete_collect_run(tmp_path, synthetic_config(tmp_path, "collect.num_rollouts=4"))
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(f"data: {{name: synthetic-arith, limit: 4}}\ncollect: {{out: {tmp_path / 'run'}, num_rollouts: 2}}\n")
+    recipe.write_text(
+        f"data: {{name: synthetic-arith, limit: 4}}\ncollect: {{out: {tmp_path / 'run'}, num_rollouts: 2}}\n"
+    )
     with pytest.raises(QstarError, match="different config"):
         slurm.plan("collect-rollouts", recipe, [], 2)
 
@@ -116,14 +127,24 @@ def collect_shards(tmp_path, n, *sets):
     plan = collect.plan(config)
     problems, total = plan.items, plan.total
     for i in range(n):
-        shard = resolve(CollectConfig, None, ["data.name=synthetic-arith", "data.limit=4", *sets, f"data.shard={i}/{n}"], {})
+        shard = resolve(
+            CollectConfig, None, ["data.name=synthetic-arith", "data.limit=4", *sets, f"data.shard={i}/{n}"], {}
+        )
         mine = problems[i::n]
-        run = STAGES["collect"].open(S.shard_out(tmp_path / "run", i, n), config=to_dict(shard),
-                                     inputs=collect.run_inputs(shard, mine), expected_ids=[p.id for p in mine],
-                                     total_questions=total, seeds={})
+        run = STAGES["collect"].open(
+            S.shard_out(tmp_path / "run", i, n),
+            config=to_dict(shard),
+            inputs=collect.run_inputs(shard, mine),
+            expected_ids=[p.id for p in mine],
+            total_questions=total,
+            seeds={},
+        )
         for p in mine:
-            run.append(R.rollout_record(problem=p, dataset="synthetic-arith", split="test", prompt="p", step_format="line",
-                                        trajectories=[]))
+            run.append(
+                R.rollout_record(
+                    problem=p, dataset="synthetic-arith", split="test", prompt="p", step_format="line", trajectories=[]
+                )
+            )
         run.finish({})
     return config, problems
 
@@ -141,8 +162,14 @@ def test_a_merged_run_resumes_in_place_like_the_run_one_process_writes(tmp_path)
     """merge records the inputs of the whole question set, not those of shard 0's questions."""
     config, problems = collect_shards(tmp_path, 2)
     out = merge.run([str(S.shard_out(tmp_path / "run", i, 2)) for i in range(2)], str(tmp_path / "run"))
-    again = STAGES["collect"].open(out, config=to_dict(config), inputs=collect.run_inputs(config, problems),
-                                   expected_ids=[p.id for p in problems], total_questions=len(problems), seeds={})
+    again = STAGES["collect"].open(
+        out,
+        config=to_dict(config),
+        inputs=collect.run_inputs(config, problems),
+        expected_ids=[p.id for p in problems],
+        total_questions=len(problems),
+        seeds={},
+    )
     assert again.finished_ids == {p.id for p in problems}
 
 
@@ -182,9 +209,18 @@ def test_report_refuses_a_run_whose_records_are_gone(tmp_path):
     (folder / "metrics.json").write_text(json.dumps(metrics))
     from qstar_cli.artifacts.rundir import sha256_file
 
-    (folder / "manifest.json").write_text(json.dumps({
-        "stage": "eval", "complete": True, "expected_ids": [], "sessions": [],
-        "records_sha256": sha256_file(folder / "predictions.jsonl"), "metrics_sha256": sha256_file(folder / "metrics.json")}))
+    (folder / "manifest.json").write_text(
+        json.dumps(
+            {
+                "stage": "eval",
+                "complete": True,
+                "expected_ids": [],
+                "sessions": [],
+                "records_sha256": sha256_file(folder / "predictions.jsonl"),
+                "metrics_sha256": sha256_file(folder / "metrics.json"),
+            }
+        )
+    )
     load_run(folder)
     (folder / "predictions.jsonl").unlink()
     with pytest.raises(QstarError, match="predictions.jsonl is missing"):
@@ -203,15 +239,29 @@ def label_run(path):
     from qstar_cli.config import LabelConfig
 
     config = resolve(LabelConfig, None, ["label.input=rollouts"], {})
-    run = STAGES["label"].open(path, config=to_dict(config), inputs={}, expected_ids=["q0", "q1"],
-                               total_questions=2, seeds={})
+    run = STAGES["label"].open(
+        path, config=to_dict(config), inputs={}, expected_ids=["q0", "q1"], total_questions=2, seeds={}
+    )
     for qid in ("q0", "q1"):
-        run.append({"schema": R.schema_tag("qlabels"), "id": qid, "dataset": "toy", "split": "test",
-                    "question": f"{qid}: 1+1?", "reference": "2", "prompt": "p", "step_format": "line",
-                    "method": "rollout", "gamma": 1.0,
-                    "nodes": [{"parent": -1, "step": "1+1=2\n", "depth": 1, "terminal": False, "y": 1.0},
-                              {"parent": 0, "step": "The answer is 2.", "depth": 2, "terminal": True, "y": 1.0},
-                              {"parent": -1, "step": "1+1=3\n", "depth": 1, "terminal": False, "y": 0.0}]})
+        run.append(
+            {
+                "schema": R.schema_tag("qlabels"),
+                "id": qid,
+                "dataset": "toy",
+                "split": "test",
+                "question": f"{qid}: 1+1?",
+                "reference": "2",
+                "prompt": "p",
+                "step_format": "line",
+                "method": "rollout",
+                "gamma": 1.0,
+                "nodes": [
+                    {"parent": -1, "step": "1+1=2\n", "depth": 1, "terminal": False, "y": 1.0},
+                    {"parent": 0, "step": "The answer is 2.", "depth": 2, "terminal": True, "y": 1.0},
+                    {"parent": -1, "step": "1+1=3\n", "depth": 1, "terminal": False, "y": 0.0},
+                ],
+            }
+        )
     run.finish({})
     return path
 
@@ -224,9 +274,21 @@ def test_train_q_refuses_a_trained_folder_made_with_another_config(tmp_path, tin
     labels = label_run(tmp_path / "labels")
 
     def train(*sets):
-        return train_q.run(resolve(TrainConfig, None, [f"train.labels=[{labels}]", f"train.backbone={tiny_model}",
-                                                       "train.max_steps=1", "train.heldout_fraction=0.0",
-                                                       f"train.out={tmp_path / 'qvm'}", *sets], {}))
+        return train_q.run(
+            resolve(
+                TrainConfig,
+                None,
+                [
+                    f"train.labels=[{labels}]",
+                    f"train.backbone={tiny_model}",
+                    "train.max_steps=1",
+                    "train.heldout_fraction=0.0",
+                    f"train.out={tmp_path / 'qvm'}",
+                    *sets,
+                ],
+                {},
+            )
+        )
 
     train()
     with pytest.raises(QstarError, match=r"different config \(train.learning_rate"):
@@ -251,6 +313,7 @@ def test_merge_again_refuses_a_merged_run_edited_since(tmp_path):
 def test_a_complete_run_whose_records_were_written_under_another_name_reruns_in_place(tmp_path):
     """FQI appends candidates.jsonl and writes its labels to qlabels.jsonl at the end: the checksum
     of a rerun is checked against the file it was taken of (a rerun of a finished FQI run failed)."""
+
     def finished_fqi(path):
         run = open_run(path, ["q0"])  # records_name rollouts.jsonl plays candidates.jsonl
         run.append(record("q0", reward=0.0))
@@ -286,8 +349,9 @@ def test_an_eval_resumes_after_a_rollout_temperature_change_unless_the_oracle_re
     from qstar_cli.stages import eval as eval_stage
 
     def open_eval(out, *sets):
-        config = resolve(EvalConfig, None, ["data.name=synthetic-arith", "data.limit=2", f"eval.out={tmp_path / out}",
-                                            *sets], {})
+        config = resolve(
+            EvalConfig, None, ["data.name=synthetic-arith", "data.limit=2", f"eval.out={tmp_path / out}", *sets], {}
+        )
         _, _, rundir = eval_stage.prepare(config, eval_stage.plan(config))
         return rundir
 

@@ -15,16 +15,34 @@ from qstar_cli.stages import collect, merge
 
 
 def record(qid, reward=1.0):
-    traj = R.trajectory(text="1+1=2\nThe answer is 2.", steps=[R.step("1+1=2\n", 4, -1.0), R.step("The answer is 2.", 5, -0.5)],
-                        answer="2", reward=reward, finish_reason="eos", tokens=9, logprob=-1.5)
+    traj = R.trajectory(
+        text="1+1=2\nThe answer is 2.",
+        steps=[R.step("1+1=2\n", 4, -1.0), R.step("The answer is 2.", 5, -0.5)],
+        answer="2",
+        reward=reward,
+        finish_reason="eos",
+        tokens=9,
+        logprob=-1.5,
+    )
     problem = SimpleNamespace(id=qid, question="1+1?", reference="2")
-    return R.rollout_record(problem=problem, dataset="toy", split="test", prompt="p", step_format="line", trajectories=[traj])
+    return R.rollout_record(
+        problem=problem, dataset="toy", split="test", prompt="p", step_format="line", trajectories=[traj]
+    )
 
 
 def open_run(path, ids, sets=(), total=None):
     config = to_dict(resolve(CollectConfig, None, list(sets), {}))
-    return RunDir.open(path, stage=collect.STAGE, kind="rollouts", records_name=collect.RECORDS, config=config,
-                       inputs={"dataset": "toy/test"}, expected_ids=ids, total_questions=total or len(ids), seeds={"policy": 0})
+    return RunDir.open(
+        path,
+        stage=collect.STAGE,
+        kind="rollouts",
+        records_name=collect.RECORDS,
+        config=config,
+        inputs={"dataset": "toy/test"},
+        expected_ids=ids,
+        total_questions=total or len(ids),
+        seeds={"policy": 0},
+    )
 
 
 def test_new_run_resume_and_complete_last(tmp_path):
@@ -151,8 +169,13 @@ def test_a_session_is_recorded_even_when_its_work_fails_and_the_rerun_does_the_r
         for item in todo:
             again.append(record(item.id))
             session["generated_questions"] += 1
-    metrics = again.complete(lambda records, sessions: {"questions": len(records), "sessions": len(sessions),
-                                                        "generated": sum(s["generated_questions"] for s in sessions)})
+    metrics = again.complete(
+        lambda records, sessions: {
+            "questions": len(records),
+            "sessions": len(sessions),
+            "generated": sum(s["generated_questions"] for s in sessions),
+        }
+    )
     assert metrics == {"questions": 3, "sessions": 2, "generated": 3}
     assert json.loads((tmp_path / "r" / "metrics.json").read_text()) == metrics
     assert json.loads((tmp_path / "r" / "manifest.json").read_text())["complete"] is True
@@ -167,10 +190,24 @@ def test_a_label_run_resumes_after_a_train_change_unless_fqi_trains(tmp_path, me
     from qstar_cli.stages.common import Plan
 
     def open_label(*sets):
-        config = resolve(LabelConfig, None, [f"label.method={method}", f"label.input={tmp_path / 'rollouts'}",
-                                             f"label.out={tmp_path / 'labels'}", *sets], {})
-        plan = Plan(tmp_path / "labels", [{"id": "q0"}], 1, label.run_inputs(config, {"records_sha256": "x"}),
-                    label.unused_sections(config))
+        config = resolve(
+            LabelConfig,
+            None,
+            [
+                f"label.method={method}",
+                f"label.input={tmp_path / 'rollouts'}",
+                f"label.out={tmp_path / 'labels'}",
+                *sets,
+            ],
+            {},
+        )
+        plan = Plan(
+            tmp_path / "labels",
+            [{"id": "q0"}],
+            1,
+            label.run_inputs(config, {"records_sha256": "x"}),
+            label.unused_sections(config),
+        )
         return label._open(config, plan, "qlabels", "qlabels.jsonl")
 
     open_label().close()
@@ -188,10 +225,18 @@ def test_a_folder_held_by_a_live_process_is_refused_and_a_dead_ones_taken_over(t
     import subprocess
     import sys
 
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from qstar_cli.artifacts.rundir import lock; "
-        f"p = Path({str(tmp_path / 'r')!r}); p.mkdir(); lock(p); print('held', flush=True); time.sleep(120)")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from pathlib import Path; from qstar_cli.artifacts.rundir import lock; "
+                f"p = Path({str(tmp_path / 'r')!r}); p.mkdir(); lock(p); print('held', flush=True); time.sleep(120)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(QstarError, match=rf"in use by another qstar run \(pid {holder.pid} on "):

@@ -47,31 +47,33 @@ class Samples(SearchEnv):
 
 def test_greedy_takes_its_one_sample():
     env = Samples([("x=1\n", "eos")])
-    r, = sampling.greedy([Q], env, sampling.GreedyConfig())
+    (r,) = sampling.greedy([Q], env, sampling.GreedyConfig())
     assert r.answer.text == "x=1\n" and r.usage.policy_calls == 1 and r.usage.generated_tokens == 1
 
 
 def test_self_consistency_majority_and_ties_go_to_the_answer_seen_first():
     env = Samples([("a=7\n", "eos"), ("b=8\n", "eos"), ("c=8\n", "eos"), ("d=7\n", "eos")])
-    r, = sampling.self_consistency([Q], env, sampling.SelfConsistencyConfig(n=4))
+    (r,) = sampling.self_consistency([Q], env, sampling.SelfConsistencyConfig(n=4))
     assert r.answer.text == "a=7\n"  # 7 and 8 twice each: 7 was seen first
     assert [t.score for t in r.terminals] == [0.5, 0.5, 0.5, 0.5]
     env = Samples([("a=7\n", "eos"), ("b=8\n", "eos"), ("c=8\n", "eos"), ("d=9\n", "eos")])
-    r, = sampling.self_consistency([Q], env, sampling.SelfConsistencyConfig(n=4))
+    (r,) = sampling.self_consistency([Q], env, sampling.SelfConsistencyConfig(n=4))
     assert r.answer.text == "b=8\n"
 
 
 def test_self_consistency_groups_equivalent_answers():
     # as strings 3 leads (2 votes against 1 each); as values one half has 3 votes
-    env = Samples([("a=3\n", "eos"), ("b=3\n", "eos"), ("c=1/2\n", "eos"), ("d=0.5\n", "eos"), ("e=0.50\n", "eos")],
-                  equal=[("1/2", "0.5", "0.50")])
-    r, = sampling.self_consistency([Q], env, sampling.SelfConsistencyConfig(n=5))
+    env = Samples(
+        [("a=3\n", "eos"), ("b=3\n", "eos"), ("c=1/2\n", "eos"), ("d=0.5\n", "eos"), ("e=0.50\n", "eos")],
+        equal=[("1/2", "0.5", "0.50")],
+    )
+    (r,) = sampling.self_consistency([Q], env, sampling.SelfConsistencyConfig(n=5))
     assert r.answer.text == "c=1/2\n" and r.answer.score == pytest.approx(3 / 5)
 
 
 def test_self_consistency_counts_cut_off_samples_only_when_none_finished():
     env = Samples([("a=7\n", "length"), ("b=7\n", "length"), ("c=8\n", "eos")])
-    r, = sampling.self_consistency([Q], env, sampling.SelfConsistencyConfig(n=3))
+    (r,) = sampling.self_consistency([Q], env, sampling.SelfConsistencyConfig(n=3))
     assert r.answer.text == "c=8\n"
 
 
@@ -84,7 +86,7 @@ SCORES = {"s1a\n": 0.1, "s1b=1\n": 0.8, "s2a\n": 0.5, "s2b=2\n": 0.6, "s3a\n": 0
 @pytest.mark.parametrize("score,winner", [("last", "s1a\ns1b=1\n"), ("min", "s2a\ns2b=2\n"), ("mean", "s3a\ns3b=3\n")])
 def test_best_of_n_by_the_qvm(score, winner):
     env = Samples(THREE, q=SCORES)
-    r, = sampling.best_of_n([Q], env, sampling.BestOfNConfig(n=3, score=score))
+    (r,) = sampling.best_of_n([Q], env, sampling.BestOfNConfig(n=3, score=score))
     assert r.answer.text == winner
     assert env.calls == {"complete": 1, "q": 1, "prm": 0}
     assert r.usage.qvm_calls == 1 and r.usage.prm_calls == 0
@@ -97,33 +99,46 @@ def test_best_of_n_by_the_qvm(score, winner):
 @pytest.mark.parametrize("score,winner", [("last", "s1a\ns1b=1\n"), ("min", "s2a\ns2b=2\n"), ("mean", "s3a\ns3b=3\n")])
 def test_best_of_n_by_a_prm_ranks_by_its_scores(score, winner):
     env = Samples(THREE, prm=SCORES)
-    r, = sampling.best_of_n([Q], env, sampling.BestOfNConfig(n=3, rank_by="prm", score=score))
-    assert r.answer.text == winner and r.answer.score == pytest.approx(
-        {"last": 0.8, "min": 0.5, "mean": 0.6}[score])
+    (r,) = sampling.best_of_n([Q], env, sampling.BestOfNConfig(n=3, rank_by="prm", score=score))
+    assert r.answer.text == winner and r.answer.score == pytest.approx({"last": 0.8, "min": 0.5, "mean": 0.6}[score])
     assert env.calls == {"complete": 1, "q": 0, "prm": 1}
     assert r.usage.prm_calls == 1 and r.usage.qvm_calls == 0
 
 
 def test_best_of_n_prefers_a_finished_sample_to_a_cut_off_one():
     env = Samples([("s1a\ns1b=1\n", "length"), ("s2a\ns2b=2\n", "eos")], q=SCORES)
-    r, = sampling.best_of_n([Q], env, sampling.BestOfNConfig(n=2))
+    (r,) = sampling.best_of_n([Q], env, sampling.BestOfNConfig(n=2))
     assert r.answer.text == "s2a\ns2b=2\n"
 
 
-@pytest.mark.parametrize("samples,q,picks", [
-    # 7 once at .9, 8 twice at .5: best 7; 8 wins the vote (2 > 1) and the weighted vote (1.0 > .9)
-    ([("p=7\n", "eos"), ("q=8\n", "eos"), ("r=8\n", "eos")], {"p=7\n": 0.9, "q=8\n": 0.5, "r=8\n": 0.5},
-     {"best_f": "p=7\n", "vote": "q=8\n", "weighted": "q=8\n"}),
-    # 9 once (.95), 7 twice (.6 + .6 = 1.2), 8 three times (.2 x 3 = .6): best 9, vote 8, weighted 7
-    ([("c=9\n", "eos"), ("a1=7\n", "eos"), ("a2=7\n", "eos"), ("b1=8\n", "eos"), ("b2=8\n", "eos"),
-      ("b3=8\n", "eos")],
-     {"c=9\n": 0.95, "a1=7\n": 0.6, "a2=7\n": 0.6, "b1=8\n": 0.2, "b2=8\n": 0.2, "b3=8\n": 0.2},
-     {"best_f": "c=9\n", "vote": "b1=8\n", "weighted": "a1=7\n"}),
-])
+@pytest.mark.parametrize(
+    "samples,q,picks",
+    [
+        # 7 once at .9, 8 twice at .5: best 7; 8 wins the vote (2 > 1) and the weighted vote (1.0 > .9)
+        (
+            [("p=7\n", "eos"), ("q=8\n", "eos"), ("r=8\n", "eos")],
+            {"p=7\n": 0.9, "q=8\n": 0.5, "r=8\n": 0.5},
+            {"best_f": "p=7\n", "vote": "q=8\n", "weighted": "q=8\n"},
+        ),
+        # 9 once (.95), 7 twice (.6 + .6 = 1.2), 8 three times (.2 x 3 = .6): best 9, vote 8, weighted 7
+        (
+            [
+                ("c=9\n", "eos"),
+                ("a1=7\n", "eos"),
+                ("a2=7\n", "eos"),
+                ("b1=8\n", "eos"),
+                ("b2=8\n", "eos"),
+                ("b3=8\n", "eos"),
+            ],
+            {"c=9\n": 0.95, "a1=7\n": 0.6, "a2=7\n": 0.6, "b1=8\n": 0.2, "b2=8\n": 0.2, "b3=8\n": 0.2},
+            {"best_f": "c=9\n", "vote": "b1=8\n", "weighted": "a1=7\n"},
+        ),
+    ],
+)
 def test_best_of_n_answer_choice(samples, q, picks):
     got = {}
     for how in picks:
-        r, = sampling.best_of_n([Q], Samples(samples, q=q), sampling.BestOfNConfig(n=len(samples), answer=how))
+        (r,) = sampling.best_of_n([Q], Samples(samples, q=q), sampling.BestOfNConfig(n=len(samples), answer=how))
         got[how] = r.answer.text
     assert got == picks
 
@@ -134,7 +149,7 @@ def test_best_of_n_weighted_vote_groups_equivalent_answers_and_skips_cut_off_sam
     samples = [("a=3\n", "eos"), ("b=1/2\n", "eos"), ("c=0.5\n", "eos"), ("d=4\n", "length")]
     q = {"a=3\n": 0.7, "b=1/2\n": 0.4, "c=0.5\n": 0.4, "d=4\n": 0.99}
     cfg = sampling.BestOfNConfig(n=4, answer="weighted")
-    r, = sampling.best_of_n([Q], Samples(samples, q=q, equal=[("1/2", "0.5")]), cfg)
+    (r,) = sampling.best_of_n([Q], Samples(samples, q=q, equal=[("1/2", "0.5")]), cfg)
     assert r.answer.text == "b=1/2\n"
-    r, = sampling.best_of_n([Q], Samples(samples, q=q), cfg)
+    (r,) = sampling.best_of_n([Q], Samples(samples, q=q), cfg)
     assert r.answer.text == "a=3\n"

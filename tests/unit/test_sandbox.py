@@ -64,8 +64,9 @@ def test_infinite_loop_in_python_times_out():
 
 def test_infinite_loop_inside_c_code_times_out():
     # one C call that never returns to the interpreter: an in-process timer could not stop it
-    result = run("import collections, itertools\n"
-                 "collections.deque(itertools.product(range(10**4), repeat=8), maxlen=0)\n")
+    result = run(
+        "import collections, itertools\ncollections.deque(itertools.product(range(10**4), repeat=8), maxlen=0)\n"
+    )
     assert result.status == "timeout"
 
 
@@ -198,21 +199,28 @@ def test_no_network():
     assert "['lo']" in result.stdout_tail and "CONNECTED" not in result.stdout_tail
 
 
-@pytest.mark.skipif(os.geteuid() == 0 and not os.access("/usr/bin/python3", os.X_OK),
-                    reason="as root the fallback needs an interpreter every user may run")
+@pytest.mark.skipif(
+    os.geteuid() == 0 and not os.access("/usr/bin/python3", os.X_OK),
+    reason="as root the fallback needs an interpreter every user may run",
+)
 def test_process_fallback_still_limits_and_reaps():
     # as root the program drops to a sandbox uid, which may not enter /root (pyenv, conda ...)
     python = "/usr/bin/python3" if os.geteuid() == 0 else None
     assert run_program(CORRECT, FAST, isolation="process", python=python).status == "passed"
     assert run("while True:\n    pass\n", isolation="process", python=python).status == "timeout"
     token = f"qstar-fallback-{os.getpid()}"
-    program = ("import subprocess, sys\n"
-               f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', {token!r}], "
-               "start_new_session=True)\n")
+    program = (
+        "import subprocess, sys\n"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', {token!r}], "
+        "start_new_session=True)\n"
+    )
     assert run(program, isolation="process", python=python).status == "passed"
     time.sleep(0.2)
-    assert not any(token.encode() in Path(f"/proc/{p}/cmdline").read_bytes()
-                   for p in os.listdir("/proc") if p.isdigit() and Path(f"/proc/{p}/cmdline").exists())
+    assert not any(
+        token.encode() in Path(f"/proc/{p}/cmdline").read_bytes()
+        for p in os.listdir("/proc")
+        if p.isdigit() and Path(f"/proc/{p}/cmdline").exists()
+    )
 
 
 def test_pool_runs_in_parallel_and_keeps_order():

@@ -76,8 +76,9 @@ def test_best_scored_equals_choose_over_every_subset():
         correct = [rng.random() < 0.4 for _ in range(size)]
         for n in range(1, size + 1):
             subs = list(itertools.combinations(range(size), n))
-            want = sum(correct[s[choose([scores[j] for j in s], [finished[j] for j in s], [None] * n, "best_f")]]
-                       for s in subs) / len(subs)
+            want = sum(
+                correct[s[choose([scores[j] for j in s], [finished[j] for j in s], [None] * n, "best_f")]] for s in subs
+            ) / len(subs)
             assert scaling.best_scored_at(scores, finished, correct, n) == pytest.approx(want)
 
 
@@ -104,8 +105,17 @@ def toy_run(path, search, answer="best_f", questions=12, n=6, seed=0):
     dataset = get_dataset("mawps")
     config = to_dict(resolve(EvalConfig, None, [f"eval.search={search}", "data.name=mawps"], {}))
     ids = [f"q{i}" for i in range(questions)]
-    run = RunDir.open(path, stage=STAGE, kind="predictions", records_name=RECORDS, config=config, inputs={},
-                      expected_ids=ids, total_questions=len(ids), seeds={})
+    run = RunDir.open(
+        path,
+        stage=STAGE,
+        kind="predictions",
+        records_name=RECORDS,
+        config=config,
+        inputs={},
+        expected_ids=ids,
+        total_questions=len(ids),
+        seeds={},
+    )
     records = []
     for qid in ids:
         samples = [(f"s{i} x={rng.choice('7789')}\n", "eos" if rng.random() < 0.85 else "length") for i in range(n)]
@@ -120,14 +130,22 @@ def toy_run(path, search, answer="best_f", questions=12, n=6, seed=0):
         run.append(rec)
         records.append(rec)
     metrics = eval_metrics(records, [{"seconds": 1.0}], 100)
-    metrics.update(search=search, dataset="mawps/test", dataset_name="mawps", split="test", model="embedded",
-                   settings={"n": n, "answer": answer} if search == "best_of_n" else {"n": n})
+    metrics.update(
+        search=search,
+        dataset="mawps/test",
+        dataset_name="mawps",
+        split="test",
+        model="embedded",
+        settings={"n": n, "answer": answer} if search == "best_of_n" else {"n": n},
+    )
     run.finish(metrics)
     return str(path), metrics
 
 
-@pytest.mark.parametrize("search,answer", [("self_consistency", "best_f"), ("best_of_n", "best_f"),
-                                           ("best_of_n", "vote"), ("best_of_n", "weighted")])
+@pytest.mark.parametrize(
+    "search,answer",
+    [("self_consistency", "best_f"), ("best_of_n", "best_f"), ("best_of_n", "vote"), ("best_of_n", "weighted")],
+)
 def test_n_equal_to_the_pool_gives_back_the_runs_own_accuracy(tmp_path, search, answer):
     path, metrics = toy_run(tmp_path / "run", search, answer)
     assert 0.2 < metrics["accuracy"] < 0.9  # neither all right nor all wrong
@@ -152,7 +170,8 @@ def test_the_report_shows_the_scaling_table_and_draws_the_curve(tmp_path):
     sc, _ = toy_run(tmp_path / "sc", "self_consistency", seed=1)
     rows = tables.scaling_rows([(r, scaling.curve(r, 100)) for r in load_runs([path, sc])])
     assert [row[:3] for row in rows] == [["bon", "best-of-N n=6 answer=vote", n] for n in ("1", "2", "4", "6")] + [
-        ["sc", "self-consistency n=6", n] for n in ("1", "2", "4", "6")]
+        ["sc", "self-consistency n=6", n] for n in ("1", "2", "4", "6")
+    ]
     assert re.fullmatch(r"[\d.]+% \[[\d.]+, [\d.]+\]", rows[0][4]) and rows[-1][4] == "-" and rows[-1][6] == "-"
     assert rows[3][5].startswith(f"{100 * metrics['accuracy']:.1f}% [")  # vote@6: the run's own accuracy
     out = tmp_path / "rep"

@@ -16,8 +16,15 @@ from qstar_cli.steps import StepFormat
 # What the toy policy proposes, in turn, whenever it is asked for steps (a call with stop strings):
 # duplicates (merged by propose, but generated all the same), a blank line (continued in a second
 # call), an empty EOS (the solution ended with the previous step) and a finishing step.
-PROPOSALS = [("a\n", "stop"), ("a\n", "stop"), ("\n", "stop"), ("b\n", "stop"), ("", "eos"),
-             ("The answer is 3.\n", "eos"), ("c\n", "stop")]
+PROPOSALS = [
+    ("a\n", "stop"),
+    ("a\n", "stop"),
+    ("\n", "stop"),
+    ("b\n", "stop"),
+    ("", "eos"),
+    ("The answer is 3.\n", "eos"),
+    ("c\n", "stop"),
+]
 
 
 class ToyPolicy(PolicyBackend):
@@ -64,8 +71,15 @@ class ToyPRM:
 
 def make_env():
     backend = ToyPolicy()
-    env = PolicySearchEnv(backend, get_dataset("gsm8k"), StepFormat.parse("line"), qvm=ToyQVM(), prm=ToyPRM(),
-                          max_step_tokens=32, max_tokens=64)
+    env = PolicySearchEnv(
+        backend,
+        get_dataset("gsm8k"),
+        StepFormat.parse("line"),
+        qvm=ToyQVM(),
+        prm=ToyPRM(),
+        max_step_tokens=32,
+        max_tokens=64,
+    )
     return backend, env
 
 

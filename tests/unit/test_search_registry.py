@@ -100,20 +100,23 @@ def test_methods_that_share_a_key_share_its_type_and_default():
             assert seen[key] == (hints[f.name], f.default), key
 
 
-@pytest.mark.parametrize("sets,message", [
-    (["eval.search=mcts", "eval.mcts_reward=prm"], "unknown eval.mcts_reward 'prm'"),
-    (["eval.search=astar", "eval.agg=median"], "unknown eval.agg 'median'; choose one of: min, max, sum, last"),
-    (["eval.search=astar", "eval.k=0"], "eval.k must be at least 1"),
-    (["eval.search=astar", "eval.budget=2", "eval.n_terminals=3"], "more than the --budget"),
-    (["eval.search=astar", "eval.utility=prm"], "--utility prm needs --prm"),
-    (["eval.search=best-of-n", "eval.rank_by=prm"], "needs --prm"),
-    (["eval.search=beam", "eval.budget=3"], "--search beam does not use eval.budget"),
-    (["eval.search=greedy", "eval.fallback=none"], "--search greedy does not use eval.fallback"),
-    (["eval.search=dfs"], "unknown search 'dfs'"),
-    (["eval.search=beam", "eval.answer=sum"], "unknown eval.answer 'sum'; choose one of: best_f, vote, weighted"),
-    (["eval.search=mcts", "eval.answer=weighted"], "--search mcts does not use eval.answer"),
-    (["eval.search=astar", "eval.prm_mode=logits"], "unknown eval.prm_mode"),
-])
+@pytest.mark.parametrize(
+    "sets,message",
+    [
+        (["eval.search=mcts", "eval.mcts_reward=prm"], "unknown eval.mcts_reward 'prm'"),
+        (["eval.search=astar", "eval.agg=median"], "unknown eval.agg 'median'; choose one of: min, max, sum, last"),
+        (["eval.search=astar", "eval.k=0"], "eval.k must be at least 1"),
+        (["eval.search=astar", "eval.budget=2", "eval.n_terminals=3"], "more than the --budget"),
+        (["eval.search=astar", "eval.utility=prm"], "--utility prm needs --prm"),
+        (["eval.search=best-of-n", "eval.rank_by=prm"], "needs --prm"),
+        (["eval.search=beam", "eval.budget=3"], "--search beam does not use eval.budget"),
+        (["eval.search=greedy", "eval.fallback=none"], "--search greedy does not use eval.fallback"),
+        (["eval.search=dfs"], "unknown search 'dfs'"),
+        (["eval.search=beam", "eval.answer=sum"], "unknown eval.answer 'sum'; choose one of: best_f, vote, weighted"),
+        (["eval.search=mcts", "eval.answer=weighted"], "--search mcts does not use eval.answer"),
+        (["eval.search=astar", "eval.prm_mode=logits"], "unknown eval.prm_mode"),
+    ],
+)
 def test_bad_settings_are_refused_by_the_config(sets, message):
     with pytest.raises(QstarError, match=message.replace("*", r"\*")):
         resolve(EvalConfig, None, sets)
@@ -124,9 +127,19 @@ def test_prm_keys_reach_the_prm_config():
     from qstar_cli.value import prm as prm_module
 
     got = []
-    config = resolve(EvalConfig, None, ["eval.search=best-of-n", "eval.rank_by=prm", "eval.prm=m",
-                                        "eval.prm_trust_remote_code=true", "eval.prm_batch_size=3",
-                                        "eval.prm_mode=classification", "eval.prm_positive_label=0"])
+    config = resolve(
+        EvalConfig,
+        None,
+        [
+            "eval.search=best-of-n",
+            "eval.rank_by=prm",
+            "eval.prm=m",
+            "eval.prm_trust_remote_code=true",
+            "eval.prm_batch_size=3",
+            "eval.prm_mode=classification",
+            "eval.prm_positive_label=0",
+        ],
+    )
     original = prm_module.PRM.load
     try:
         prm_module.PRM.load = classmethod(lambda cls, cfg, device=None: got.append(cfg))
@@ -134,8 +147,13 @@ def test_prm_keys_reach_the_prm_config():
     finally:
         prm_module.PRM.load = original
     cfg = got[0]
-    assert (cfg.model, cfg.trust_remote_code, cfg.batch_size, cfg.mode, cfg.positive_label) == \
-        ("m", True, 3, "classification", 0)
+    assert (cfg.model, cfg.trust_remote_code, cfg.batch_size, cfg.mode, cfg.positive_label) == (
+        "m",
+        True,
+        3,
+        "classification",
+        0,
+    )
 
 
 def test_needs_qvm_follows_the_method_settings():

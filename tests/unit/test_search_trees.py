@@ -24,7 +24,7 @@ def check_tree(result):
 
 
 def test_astar_terminals_point_at_their_nodes():
-    result, = astar.search([Q], GraphEnv(EDGES, H), astar.AStarConfig(k=6, n_terminals=2, budget=10), trees=True)
+    (result,) = astar.search([Q], GraphEnv(EDGES, H), astar.AStarConfig(k=6, n_terminals=2, budget=10), trees=True)
     tree = check_tree(result)
     assert result.answer.steps == ["a", "d"] and tree[result.answer.node]["step"] == "d"
 
@@ -32,33 +32,33 @@ def test_astar_terminals_point_at_their_nodes():
 def test_astar_fallback_node_holds_the_whole_completion():
     # budget 1: only the root is expanded; the best open node is completed greedily ("done")
     env = GraphEnv({(): [("a", 1.0, False)]}, {("a",): 0.5})
-    result, = astar.search([Q], env, astar.AStarConfig(k=6, n_terminals=1, budget=1), trees=True)
+    (result,) = astar.search([Q], env, astar.AStarConfig(k=6, n_terminals=1, budget=1), trees=True)
     tree = check_tree(result)
     assert result.answer.steps == ["a", "done"] and tree[result.answer.node]["step"] == "done"
 
 
 def test_beam_keeps_a_tree_only_when_asked():
     cfg = beam.BeamConfig(width=2, k=6, max_depth=4)
-    result, = beam.search([Q], GraphEnv(EDGES, H), cfg, trees=True)
+    (result,) = beam.search([Q], GraphEnv(EDGES, H), cfg, trees=True)
     tree = check_tree(result)
     assert [n["step"] for n in tree] == ["", "a", "b", "d", "e", "f"]
     assert [n["expanded"] for n in tree[:3]] == [True, True, True]
     assert tree[3]["terminal"] and tree[3]["h"] == tree[3]["f"] == 0.8 and tree[3]["g"] == 0.0
     assert result.answer.node == 3
-    plain, = beam.search([Q], GraphEnv(EDGES, H), cfg)
+    (plain,) = beam.search([Q], GraphEnv(EDGES, H), cfg)
     assert plain.tree is None and plain.answer.steps == result.answer.steps
 
 
 def test_mcts_terminals_point_at_tree_nodes():
     cfg = mcts.MCTSConfig(iterations=6, k=6, reward="qvm", max_depth=4)
-    result, = mcts.search([Q], GraphEnv(EDGES, H), cfg, trees=True)
+    (result,) = mcts.search([Q], GraphEnv(EDGES, H), cfg, trees=True)
     tree = result.tree
     assert all("expanded" in n and "visits" in n for n in tree)
     assert all(t.node is not None and 0 <= t.node < len(tree) for t in result.terminals)
 
 
 def test_mark_tree_marks_terminals_and_the_chosen_path():
-    result, = astar.search([Q], GraphEnv(EDGES, H), astar.AStarConfig(k=6, n_terminals=2, budget=10), trees=True)
+    (result,) = astar.search([Q], GraphEnv(EDGES, H), astar.AStarConfig(k=6, n_terminals=2, budget=10), trees=True)
     graded = [{"correct": t.steps == ["a", "d"]} for t in result.terminals]
     tree = mark_tree(result.tree, result.terminals, graded, result.answer)
     by_step = {n["step"]: n for n in tree}

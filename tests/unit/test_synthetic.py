@@ -18,8 +18,10 @@ def test_hand_checked_first_test_problem():
     p = load_problems("synthetic-arith", "test")[0]
     # pinned so that a change of generator (which would silently change every result) fails here
     assert p.id == "synthetic-arith/test/0"
-    assert p.question == ("Nora has 10 apples. A friend gives Nora 6 apples. Nora buys 15 more apples. "
-                          "How many apples does Nora have now?")
+    assert p.question == (
+        "Nora has 10 apples. A friend gives Nora 6 apples. Nora buys 15 more apples. "
+        "How many apples does Nora have now?"
+    )
     assert p.reference == "31"
 
 

@@ -30,19 +30,31 @@ def test_the_crossing_worked_by_hand():
     assert threshold.crossing(pts, 0.6) == pytest.approx(1.0)  # equal to the reference counts as not below
 
 
-def toy_run(name: str, search: str, per_question: list[tuple[bool, list[tuple[float, bool]]]],
-            oracle: float | None = None) -> EvalRun:
+def toy_run(
+    name: str, search: str, per_question: list[tuple[bool, list[tuple[float, bool]]]], oracle: float | None = None
+) -> EvalRun:
     """A run whose question i was answered right or wrong with these (score, correct) terminals."""
-    records = [{"id": f"q{i}", "correct": right, "terminals": [{"score": s, "correct": c} for s, c in terms]}
-               for i, (right, terms) in enumerate(per_question)]
+    records = [
+        {"id": f"q{i}", "correct": right, "terminals": [{"score": s, "correct": c} for s, c in terms]}
+        for i, (right, terms) in enumerate(per_question)
+    ]
     acc = sum(r["correct"] for r in records) / len(records)
-    metrics = {"search": search, "accuracy": acc, "accuracy_ci95": [acc, acc], "questions": len(records),
-               "tokens_per_question": 100.0, "terminal_auc": 0.5, "dataset_name": "toy", "split": "test",
-               "settings": {"k": 2}}
+    metrics = {
+        "search": search,
+        "accuracy": acc,
+        "accuracy_ci95": [acc, acc],
+        "questions": len(records),
+        "tokens_per_question": 100.0,
+        "terminal_auc": 0.5,
+        "dataset_name": "toy",
+        "split": "test",
+        "settings": {"k": 2},
+    }
     if oracle is not None:
         metrics |= {"uses_reference_answers": True, "oracle": {"noise": oracle, "rollouts": 4}}
-    return EvalRun(Path(name), name, {"eval": {"qvm": "oracle" if oracle is not None else "runs/qvm"}}, metrics, {},
-                   records)
+    return EvalRun(
+        Path(name), name, {"eval": {"qvm": "oracle" if oracle is not None else "runs/qvm"}}, metrics, {}, records
+    )
 
 
 RIGHT_FIRST = [(0.9, True), (0.1, False)]  # one pair, won: AUC 1
@@ -55,8 +67,9 @@ def four_runs():
     # + 2 tied (AUC 0.75), 3/4 right; low: 1 tied, 3 lost (AUC 0.125), 1/4 right; greedy: 2/4 right
     high = toy_run("high", "astar", [(True, RIGHT_FIRST)] * 4, oracle=0.0)
     mid = toy_run("mid", "astar", [(True, RIGHT_FIRST), (True, RIGHT_FIRST), (True, TIE), (False, TIE)], oracle=0.5)
-    low = toy_run("low", "astar", [(True, TIE), (False, WRONG_FIRST), (False, WRONG_FIRST), (False, WRONG_FIRST)],
-                  oracle=1.0)
+    low = toy_run(
+        "low", "astar", [(True, TIE), (False, WRONG_FIRST), (False, WRONG_FIRST), (False, WRONG_FIRST)], oracle=1.0
+    )
     greedy = toy_run("greedy", "greedy", [(True, []), (True, []), (False, []), (False, [])])
     return high, mid, low, greedy
 
@@ -106,8 +119,14 @@ def test_the_report_shows_the_committed_oracle_curve(tmp_path):
     AUCs and accuracies that each run's own metrics.json recorded at eval time."""
     runs = sorted(ORACLE_40.iterdir())
     metrics = {p.name: json.loads((p / "metrics.json").read_text()) for p in runs}
-    astar = sorted(((m["terminal_auc"], m["accuracy"]) for name, m in metrics.items()
-                    if m["search"] == "astar" and m.get("uses_reference_answers")), reverse=True)
+    astar = sorted(
+        (
+            (m["terminal_auc"], m["accuracy"])
+            for name, m in metrics.items()
+            if m["search"] == "astar" and m.get("uses_reference_answers")
+        ),
+        reverse=True,
+    )
     greedy = metrics["eval-greedy"]["accuracy"]
     i = next(i for i, (_, y) in enumerate(astar) if y < greedy)
     (x_hi, y_hi), (x_lo, y_lo) = astar[i - 1], astar[i]
@@ -118,8 +137,7 @@ def test_the_report_shows_the_committed_oracle_curve(tmp_path):
     assert t.value == pytest.approx(expected)
     assert sum(p.on_curve for p in t.points) == len(astar) == len(t.points) - 1  # the QVM's run is off it
 
-    text = report.run([str(p) for p in runs], str(tmp_path), baseline=["eval-greedy", "eval-best-of-n"],
-                      resamples=200)
+    text = report.run([str(p) for p in runs], str(tmp_path), baseline=["eval-greedy", "eval-best-of-n"], resamples=200)
     assert "## When does the search pay?" in text and f"| {t.show(t.value)} [" in text
     assert "(uses the reference answers)" in text.split("## When does the search pay?")[1]
     assert (tmp_path / "accuracy_vs_heuristic_auc.svg").exists()

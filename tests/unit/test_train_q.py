@@ -18,15 +18,31 @@ def examples(n=32, seed=0):
     out = []
     for i in range(n):
         good = i % 2 == 0
-        out.append(Example(f"q{i // 4}", f"What is {i} + 1?", [f"{i} + 1\n"],
-                           f"= {i + 1}" if good else "I give up", 1.0 if good else 0.0))
+        out.append(
+            Example(
+                f"q{i // 4}",
+                f"What is {i} + 1?",
+                [f"{i} + 1\n"],
+                f"= {i + 1}" if good else "I give up",
+                1.0 if good else 0.0,
+            )
+        )
     rng.shuffle(out)
     return out
 
 
 def cfg(**kw):
-    base = dict(backbone="", max_length=64, batch_size=8, epochs=1.0, learning_rate=1e-3, weight_decay=0.0,
-                warmup_ratio=0.0, logging_steps=1, seed=0)
+    base = dict(
+        backbone="",
+        max_length=64,
+        batch_size=8,
+        epochs=1.0,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        warmup_ratio=0.0,
+        logging_steps=1,
+        seed=0,
+    )
     base.update(kw)
     return TrainSection(**base)
 
@@ -127,7 +143,11 @@ def test_training_twice_with_one_seed_gives_the_same_qvm(tiny_model, tmp_path):
     scores = []
     for run in range(2):
         torch.manual_seed(1234 + run)  # unrelated RNG use before training
-        qvm, _ = fit_qvm(examples(), cfg(backbone=tiny_model, max_steps=2, heldout_fraction=0.0),
-                         tmp_path / f"run{run}", QVMMeta(step_format="line"))
+        qvm, _ = fit_qvm(
+            examples(),
+            cfg(backbone=tiny_model, max_steps=2, heldout_fraction=0.0),
+            tmp_path / f"run{run}",
+            QVMMeta(step_format="line"),
+        )
         scores.append(qvm.score(items))
     assert scores[0] == scores[1]

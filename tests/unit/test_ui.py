@@ -44,12 +44,24 @@ def _header(monkeypatch, verbose: bool) -> str:
     monkeypatch.setattr(ui, "err", Console(file=buffer, force_terminal=False, width=200))
     monkeypatch.setenv(ui.VERBOSE_ENV, "1") if verbose else monkeypatch.delenv(ui.VERBOSE_ENV, raising=False)
     monkeypatch.setattr("sys.argv", ["qstar", "collect-rollouts", "--dataset", "mawps", "--limit", "2"])
-    config = resolve(CollectConfig, None, ["sampling.max_tokens=16"],
-                     {"data.name": "mawps", "data.split": "test", "data.limit": 2, "policy.backend": "hf",
-                      "collect.num_rollouts": 1})
-    ui.header("collect-rollouts", "runs/r1",
-              run_settings(config, "collect.num_rollouts", "sampling.temperature", "sampling.max_tokens"),
-              to_yaml(config))
+    config = resolve(
+        CollectConfig,
+        None,
+        ["sampling.max_tokens=16"],
+        {
+            "data.name": "mawps",
+            "data.split": "test",
+            "data.limit": 2,
+            "policy.backend": "hf",
+            "collect.num_rollouts": 1,
+        },
+    )
+    ui.header(
+        "collect-rollouts",
+        "runs/r1",
+        run_settings(config, "collect.num_rollouts", "sampling.temperature", "sampling.max_tokens"),
+        to_yaml(config),
+    )
     return buffer.getvalue()
 
 
@@ -59,8 +71,15 @@ def test_the_header_names_the_run_and_its_key_settings_not_the_whole_config(monk
     assert 2 <= len(lines) <= 3, text
     assert lines[0] == "qstar collect-rollouts --dataset mawps --limit 2"  # the command as typed
     assert "runs/r1" in text and "config.yaml" in text
-    for setting in ("data=mawps/test", "limit=2", "model=embedded", "backend=hf", "num_rollouts=1", "temperature=0.9",
-                    "max_tokens=16"):
+    for setting in (
+        "data=mawps/test",
+        "limit=2",
+        "model=embedded",
+        "backend=hf",
+        "num_rollouts=1",
+        "temperature=0.9",
+        "max_tokens=16",
+    ):
         assert setting in text, (setting, text)
     for dump in ("sampling:", "policy:", "top_p", "batch_questions", "memory_mb"):
         assert dump not in text, (dump, text)
@@ -82,8 +101,9 @@ def test_a_stage_inside_another_command_is_named_by_its_stage(monkeypatch):
 
 
 def test_quiet_libraries_sets_their_switches_and_verbose_leaves_them(monkeypatch):
-    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items()
-                                        if k not in ui.QUIET_ENV and k != ui.VERBOSE_ENV})
+    monkeypatch.setattr(
+        os, "environ", {k: v for k, v in os.environ.items() if k not in ui.QUIET_ENV and k != ui.VERBOSE_ENV}
+    )
     with warnings.catch_warnings():
         ui.quiet_libraries()
         assert all(os.environ[k] == v for k, v in ui.QUIET_ENV.items())
@@ -101,8 +121,9 @@ def test_a_stage_reading_an_input_run_shows_its_question_count_not_the_configs_l
     from qstar_cli.config import LabelConfig
     from qstar_cli.stages.common import run_settings
 
-    config = resolve(LabelConfig, None, [], {"data.name": "mawps", "data.limit": 64, "data.offset": 3,
-                                             "policy.backend": "hf"})
+    config = resolve(
+        LabelConfig, None, [], {"data.name": "mawps", "data.limit": 64, "data.offset": 3, "policy.backend": "hf"}
+    )
     settings = run_settings(config, "label.method", questions=80)
     assert settings["questions"] == 80 and "limit" not in settings and "offset" not in settings, settings
     assert settings["data"].startswith("mawps/") and settings["method"] == "rollout"

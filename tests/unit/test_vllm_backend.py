@@ -46,8 +46,14 @@ def test_an_explicit_block_size_wins_on_both(engine):
 
 
 def test_multi_gpu_options_reach_the_engine(engine):
-    kwargs = engine(gpu=True, tensor_parallel_size=4, pipeline_parallel_size=2, distributed_executor_backend="ray",
-                    max_num_seqs=512, engine_args={"quantization": "fp8", "enable_chunked_prefill": True})
+    kwargs = engine(
+        gpu=True,
+        tensor_parallel_size=4,
+        pipeline_parallel_size=2,
+        distributed_executor_backend="ray",
+        max_num_seqs=512,
+        engine_args={"quantization": "fp8", "enable_chunked_prefill": True},
+    )
     assert (kwargs["tensor_parallel_size"], kwargs["pipeline_parallel_size"]) == (4, 2)
     assert (kwargs["distributed_executor_backend"], kwargs["max_num_seqs"]) == ("ray", 512)
     assert (kwargs["quantization"], kwargs["enable_chunked_prefill"]) == ("fp8", True)
@@ -73,8 +79,13 @@ def test_engine_args_cannot_override_what_qstar_sets():
         resolve(EvalConfig, None, base + ["policy.options.vllm.engine_args={seed: 3}"], {})
     with pytest.raises(QstarError, match=r"unknown policy.options.vllm.distributed_executor_backend 'slurm'"):
         resolve(EvalConfig, None, base + ["policy.options.vllm.distributed_executor_backend=slurm"], {})
-    config = resolve(EvalConfig, None, base + ["policy.options.vllm.pipeline_parallel_size=2",
-                                               "policy.options.vllm.engine_args={kv_cache_dtype: fp8}"], {})
+    config = resolve(
+        EvalConfig,
+        None,
+        base
+        + ["policy.options.vllm.pipeline_parallel_size=2", "policy.options.vllm.engine_args={kv_cache_dtype: fp8}"],
+        {},
+    )
     assert config.policy.options["vllm"]["engine_args"] == {"kv_cache_dtype": "fp8"}
 
 
@@ -90,6 +101,7 @@ def test_each_cpu_engine_gets_its_own_kv_cache_size(engine, monkeypatch):
 def test_only_an_in_process_cpu_engine_is_reused(engine, monkeypatch):
     """keep_engines may hand an engine to a later stage only where `restart` reseeds what samples:
     the CPU engine in this process, not a GPU engine's worker process."""
+
     def reusable(gpu: bool) -> bool:
         monkeypatch.setattr(vllm_backend, "_on_gpu", lambda: gpu)
         return vllm_backend.VLLMBackend("model").reusable
