@@ -9,12 +9,13 @@
 # Every stage resumes, so rerunning after an interruption finishes the work without redoing it.
 #
 #   scripts/threshold_curve.sh                      # synthetic test questions 0-99, make demo's QVM
-#   DATASET=mawps scripts/threshold_curve.sh        # MAWPS 0-99, the QVM of make results DATASETS=mawps
+#   DATASET=mawps scripts/threshold_curve.sh        # MAWPS 0-99, the QVM of recipes/cpu/mawps/qvm-threshold.yaml
 #
-# Knobs (environment): DATASET (synthetic), LIMIT (100), QVM (make demo's runs/demo/qvm for synthetic,
-# else runs/cpu/<dataset>/qvm), QVM_RECIPE (the recipe that trained it, for the policy-backbone QVM;
-# "" skips that QVM), NOISE (A*'s oracle noise levels: "0 0.25 0.5 0.75 1"), NOISE_OTHERS (best-of-N's
-# and beam's: "0 0.5 1"), OUT (runs/threshold/<dataset>), QSTAR (the command).
+# Knobs (environment): DATASET (synthetic), LIMIT (100), QVM and QVM_RECIPE (the trained QVM and the
+# recipe that trained it, whose labels the policy-backbone QVM learns from; QVM_RECIPE="" skips that
+# QVM): make demo's for synthetic, else recipes/cpu/<dataset>/qvm-threshold.yaml's where it exists, else
+# make results'; NOISE (A*'s oracle noise levels: "0 0.25 0.5 0.75 1"), NOISE_OTHERS (best-of-N's and
+# beam's: "0 0.5 1"), OUT (runs/threshold/<dataset>), QSTAR (the command).
 set -euo pipefail
 
 DATASET=${DATASET:-synthetic}
@@ -22,6 +23,8 @@ LIMIT=${LIMIT:-100}
 QSTAR=${QSTAR:-qstar}
 if [ "$DATASET" = synthetic ]; then
   QVM=${QVM:-runs/demo/qvm}; QVM_RECIPE=${QVM_RECIPE-recipes/demo/qvm.yaml}
+elif [ -f "recipes/cpu/$DATASET/qvm-threshold.yaml" ]; then
+  QVM=${QVM:-runs/threshold/$DATASET/qvm}; QVM_RECIPE=${QVM_RECIPE-recipes/cpu/$DATASET/qvm-threshold.yaml}
 else
   QVM=${QVM:-runs/cpu/$DATASET/qvm}; QVM_RECIPE=${QVM_RECIPE-recipes/cpu/$DATASET/qvm.yaml}
 fi
