@@ -91,7 +91,10 @@ def main() -> None:
             }
         )
     (out / "bench_qvm.json").write_text(json.dumps(rows, indent=2) + "\n")
-    header = "| backbone | grouped by length | params | train s | train ex/s | score pairs/s | held-out MSE (mean baseline) | held-out AUC | train AUC |"
+    header = (
+        "| backbone | grouped by length | params | train s | train ex/s | score pairs/s "
+        "| held-out MSE (mean baseline) | held-out AUC | train AUC |"
+    )
     lines = [header, "|" + "---|" * 9]
 
     def f(value, digits):  # a diagnostic there is no data for (no held-out question, one class): -

@@ -36,12 +36,12 @@ from qstar_cli.backends import load_backend
 from qstar_cli.backends.base import GenParams
 from qstar_cli.config import PolicyConfig
 from qstar_cli.datasets.registry import get_dataset, load_problems, resolve_data_dir
+from qstar_cli.environment import PolicySearchEnv
 from qstar_cli.search import run as run_search
 from qstar_cli.search.astar import AStarConfig, search
+from qstar_cli.search.base import Question, SearchEnv
 from qstar_cli.search.beam import BeamConfig
 from qstar_cli.search.mcts import MCTSConfig
-from qstar_cli.search.base import Question, SearchEnv
-from qstar_cli.environment import PolicySearchEnv
 from qstar_cli.steps import StepFormat
 from qstar_cli.value.model import QVM
 
@@ -300,14 +300,16 @@ def main() -> None:
             "|---|---|---|---|---|---|---|---|---|",
         ]
         + [
-            f"| {r['method']} | {r['schedule']} | {r['tokens_per_second']:.1f} | {r['flat']['tokens_per_second']:.1f} | "
+            f"| {r['method']} | {r['schedule']} | {r['tokens_per_second']:.1f} | "
+            f"{r['flat']['tokens_per_second']:.1f} | "
             f"{r['vs_flat']:.2f} | {r['qvm_share']:.1%} | {r['outside_share']:.1%} | "
             f"{'-' if r['mean_running'] is None else round(r['mean_running'], 1)} | {r['wall_seconds']:.1f} |"
             for r in runs
         ]
         + [
             "",
-            "| questions | rounds | expansion calls | fallback calls | QVM calls | policy calls / round | QVM calls / round |",
+            "| questions | rounds | expansion calls | fallback calls | QVM calls "
+            "| policy calls / round | QVM calls / round |",
             "|---|---|---|---|---|---|---|",
         ]
         + [

@@ -1,8 +1,9 @@
 """The label-methods table: the same states labelled several ways, a QVM on each, A* with each.
 
-    python experiments/label_methods.py --reference m4 --yardstick recipe=runs/cpu/mawps/labels --baseline runs/cpu/mawps/eval-greedy \\
-        --out runs/cpu/mawps/label-methods/n128 \\
-        m4=W/qvm-m4-128,W/astar-m4-128  m1=W/qvm-m1-128,W/astar-m1-128 ...  full=runs/cpu/mawps/qvm,runs/cpu/mawps/eval-astar
+    python experiments/label_methods.py --reference m4 --yardstick recipe=runs/cpu/mawps/labels \\
+        --baseline runs/cpu/mawps/eval-greedy --out runs/cpu/mawps/label-methods/n128 \\
+        m4=W/qvm-m4-128,W/astar-m4-128  m1=W/qvm-m1-128,W/astar-m1-128 ... \\
+        full=runs/cpu/mawps/qvm,runs/cpu/mawps/eval-astar
 
 Each NAME=QVM_RUN[,ASTAR_RUN] is a train-q run (its label runs are read from its config) and,
 optionally, an A* eval run with that QVM. The tables show
@@ -195,7 +196,8 @@ def markdown(rows: list[dict], reference: str, yardsticks: list[str], baseline: 
             + (
                 "– | – | –"
                 if ag["agree"] is None
-                else f"{ag['agree']:.1%} ({ag['shared']}) | {ag['missed']} of {ag['reference_positives']} | {ag['extra']}"
+                else f"{ag['agree']:.1%} ({ag['shared']}) | {ag['missed']} of {ag['reference_positives']} | "
+                f"{ag['extra']}"
             )
             + " |"
         )
@@ -226,7 +228,8 @@ def markdown(rows: list[dict], reference: str, yardsticks: list[str], baseline: 
             else (
                 f"{a['accuracy']:.1%}{_ci([c * 100 for c in a['accuracy_ci95']], 1)} ({a['questions']} q)",
                 f"{a['tokens_per_question']:.0f}",
-                f"{a['delta'] * 100:+.1f}{_ci([c * 100 for c in a['delta_ci95']], 1)} (greedy {a['baseline_accuracy_same_questions']:.1%})",
+                f"{a['delta'] * 100:+.1f}{_ci([c * 100 for c in a['delta_ci95']], 1)} "
+                f"(greedy {a['baseline_accuracy_same_questions']:.1%})",
                 f"{a['p_mcnemar']:.2f}",
             )
         )

@@ -20,13 +20,13 @@ from typing import Optional
 import typer
 
 from qstar_cli import __version__
+from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.backends import choices as backend_choices
 from qstar_cli.backends import policy_choices
 from qstar_cli.datasets.registry import DATASETS
 from qstar_cli.errors import QstarError, Stopped, stop_signal
 from qstar_cli.labelers import LABELERS
 from qstar_cli.search import SEARCHERS
-from qstar_cli.artifacts.stage_table import STAGES
 
 app = typer.Typer(
     name="qstar",
@@ -478,8 +478,8 @@ def report(
     ),
 ):
     """Compare eval runs: accuracy with 95% CI, compute per question, paired tests, a plot and search trees."""
-    from qstar_cli.stages import report as report_stage
     from qstar_cli.artifacts.rundir import check_out
+    from qstar_cli.stages import report as report_stage
 
     check_out(out)
     report_stage.run(runs, out, baseline=baseline or None, pair=paired_tests, tree_ids=tree or None)
@@ -516,8 +516,8 @@ def repro(
     ),
 ):
     """Rerun a recipe into a fresh folder and check its metrics against recorded results (exit 1 if one is off)."""
-    from qstar_cli.launch import repro as repro_stage
     from qstar_cli.artifacts.rundir import check_out
+    from qstar_cli.launch import repro as repro_stage
 
     check_out(out)
     repro_stage.run(str(recipe), expect, out, set_ or [], record, resume, dry_run)
@@ -530,8 +530,8 @@ def merge(
     out: str = typer.Option(..., "--out", "-o", help="Directory for the merged run."),
 ):
     """Join the shard runs of one stage into one complete run (fails on duplicate or missing ids)."""
-    from qstar_cli.stages import merge as merge_stage
     from qstar_cli.artifacts.rundir import check_out
+    from qstar_cli.stages import merge as merge_stage
 
     check_out(out)
     merge_stage.run(shards, out)

@@ -25,8 +25,8 @@ from typing import Any
 import click
 import typer.main
 
-from qstar_cli.cli import app
 from qstar_cli.artifacts.stage_table import STAGES
+from qstar_cli.cli import app
 
 _PIPE = "&#x7C;"  # a literal "|" would end a markdown table cell
 
@@ -153,16 +153,16 @@ launch_slurm = launch.commands["slurm"]  # type: ignore[attr-defined]
 
 __all__ = [
     "as_click",
-    "qstar",
     "collect_rollouts",
-    "label",
-    "train_q",
     "eval_command",
+    "label",
+    "launch",
+    "launch_slurm",
+    "merge",
+    "qstar",
     "report",
     "repro",
     "run_recipes",
-    "merge",
+    "train_q",
     "version",
-    "launch",
-    "launch_slurm",
 ]

@@ -176,9 +176,9 @@ class Policy:
         top_p: float = 1.0,
         logprobs: int | None = None,
     ) -> Iterator[list[list[Generation]]]:
-        """`complete` for each (states, their question keys) batch in turn, yielded as soon as it is done; on a streaming
-        backend the next batch is in the engine before this one is waited for (no drain between
-        batches: collect-rollouts streams this way)."""
+        """`complete` for each (states, their question keys) batch in turn, yielded as soon as it is
+        done; on a streaming backend the next batch is in the engine before this one is waited for
+        (no drain between batches: collect-rollouts streams this way)."""
         params = GenParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, logprobs=logprobs)
         return self.backend.generate_batches((states, params, keys) for states, keys in batches)
 

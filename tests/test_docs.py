@@ -8,6 +8,7 @@ does), and `make test` installs the docs extra, so it runs in `make test` and `m
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -116,7 +117,7 @@ def qstar_commands(block: str) -> list[str]:
             part = part.strip()
             if part.startswith("qstar "):
                 for name, value in variables.items():
-                    part = part.replace("${%s}" % name, value).replace(f"${name}", value)
+                    part = part.replace(f"${{{name}}}", value).replace(f"${name}", value)
                 out.append(part)
     return out
 
@@ -155,7 +156,9 @@ def test_every_qstar_command_in_the_readme_and_the_docs_parses():
                 except Exception as exc:  # click's own errors: an unknown flag or command, a bad value
                     problems.append(f"{where}\n  {type(exc).__name__}: {exc}")
                 recipes = [
-                    value for flag, value in zip(argv, argv[1:]) if flag == "--recipe" and value.startswith("recipes/")
+                    value
+                    for flag, value in itertools.pairwise(argv)
+                    if flag == "--recipe" and value.startswith("recipes/")
                 ]
                 problems += [f"{where}\n  no recipe {r}" for r in recipes if not (REPO / r).is_file()]
     assert seen > 50, f"only {seen} qstar commands found in the docs: is the block reader broken?"

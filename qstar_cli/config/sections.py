@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import typing
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from qstar_cli.config.fields import check_backend_options, check_fields
 from qstar_cli.errors import QstarError
@@ -99,7 +98,7 @@ class PolicyConfig:
 
     # keys of older qstar versions, now backend options: still read (resolve.build_section moves them
     # into LEGACY_INTO), so old run folders and recipes work
-    LEGACY = {
+    LEGACY: ClassVar[dict[str, tuple[str, str]]] = {
         "tensor_parallel_size": ("vllm", "tensor_parallel_size"),
         "gpu_memory_utilization": ("vllm", "gpu_memory_utilization"),
         "cpu_kv_cache_gib": ("vllm", "cpu_kv_cache_gib"),

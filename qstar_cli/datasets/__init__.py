@@ -18,15 +18,15 @@ the local layout (or its upstream original), so local and hub runs share ids.
 
 MBPP ids are "mbpp/<split>/<task_id>" and its splits are task_id ranges (see datasets/mbpp.py);
 grading it runs code, so it needs a sandbox executor (`with_executor`, attached by the stages only
-with --allow-code-execution). `math` train is MATH test minus MATH-500 (the PRM800K training pool); mgsm takes the option
-`subset` (a language code, default en); jsonl takes path, question_field, answer_field,
-answer_type and id_field. Typical use:
+with --allow-code-execution). `math` train is MATH test minus MATH-500 (the PRM800K training pool);
+mgsm takes the option `subset` (a language code, default en); jsonl takes path, question_field,
+answer_field, answer_type and id_field. Typical use:
 
     problems = load_problems("gsm8k", "test", resolve_data_dir(flag))
     dataset = get_dataset("gsm8k")
     messages = dataset.messages(problems[0], num_shots=4)
     reward = 1.0 if dataset.is_correct(completion, problems[0]) else 0.0
-"""
+"""  # noqa: E501 - the table's rows are wider than a line and a markdown row cannot wrap
 
 from qstar_cli.datasets.base import Dataset, Problem
 from qstar_cli.datasets.registry import DATA_DIR_ENV, DATASETS, get_dataset, load_problems, resolve_data_dir

@@ -187,7 +187,7 @@ def hub_rows(
         ) from None
     try:
         table = datasets.load_dataset(hub_id, name, split=split, data_files=data_files)
-    except Exception as exc:  # noqa: BLE001 - network, auth and missing-repo errors all land here
+    except Exception as exc:  # network, auth and missing-repo errors all land here
         raise _hub_error(hub_id, exc) from None
     return [(f"{hub_id} {split} row {index}", dict(row)) for index, row in enumerate(table)]
 
@@ -240,7 +240,7 @@ def hub_file(hub_id: str, filename: str) -> Path:
             "loading from the Hugging Face hub needs the `huggingface_hub` package; install it, "
             "or pass --data-dir (or set QSTAR_DATA_DIR) to read local files"
         ) from None
-    except Exception as exc:  # noqa: BLE001 - network, auth and missing-file errors all land here
+    except Exception as exc:  # network, auth and missing-file errors all land here
         raise _hub_error(f"{hub_id}/{filename}", exc) from None
 
 

@@ -165,7 +165,7 @@ def main():
     if pid == 0:
         try:
             _run_child(cfg)
-        except BaseException as exc:  # noqa: BLE001 - report any exec/setup failure, then die
+        except BaseException as exc:  # report any exec/setup failure, then die
             os.write(
                 2, f"qstar sandbox: could not start the program: {exc!r} {getattr(exc, 'filename', '')}\n".encode()
             )

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from qstar_cli.errors import QstarError
@@ -95,7 +95,7 @@ def _python_prefix(python: str) -> str:
     return str(real.parent.parent)
 
 
-@lru_cache(maxsize=None)
+@cache
 def namespaces_available() -> bool:
     """Whether this process may build the namespace cage (root with a working `unshare`)."""
     if os.geteuid() != 0 or not shutil.which("unshare"):

@@ -15,9 +15,9 @@ from pathlib import Path
 from rich.markup import escape
 
 from qstar_cli import ui
+from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.config import STAGE_CONFIGS, load_recipe, resolve
 from qstar_cli.errors import QstarError
-from qstar_cli.artifacts.stage_table import STAGES
 
 
 def stages_of(recipe: str | Path) -> list[str]:

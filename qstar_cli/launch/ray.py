@@ -25,10 +25,10 @@ from pathlib import Path
 import yaml
 
 from qstar_cli import ui
+from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.config import to_dict
 from qstar_cli.errors import QstarError
 from qstar_cli.launch import shards as S
-from qstar_cli.artifacts.stage_table import STAGES
 
 # environment the shards need from the driver's (Ray workers start with the `ray start` shell's)
 FORWARD_ENV = ("QSTAR_", "HF_", "TRANSFORMERS_", "VLLM_", "OPENAI_", "PYTHONPATH")
@@ -181,7 +181,7 @@ def _wait(ray, refs: dict, stage, out: Path, n: int, total: int, logs: Path) -> 
                     i = pending.pop(ref)
                     try:
                         ray.get(ref)
-                    except Exception as exc:  # noqa: BLE001 - every task failure is reported per shard
+                    except Exception as exc:  # every task failure is reported per shard
                         failed[i] = _reason(exc)
                 done = sum(c.poll()[0] for c in counters.values())
                 tokens = sum(c.tokens for c in counters.values()) - tokens_before

@@ -159,8 +159,9 @@ def inline_svg(svg_path: Path) -> str:
 def accuracy_vs_auc(found: list, out_stem: Path) -> tuple[Path, Path]:
     """The threshold curves (`report.threshold`): each guided method's accuracy against its terminal
     AUC, one point per heuristic (hollow: the oracle, which reads the reference answers, joined into
-    the curve; filled: a trained one, set against it), 95% CIs both ways; each reference's accuracy as a dotted line, and on it each
-    threshold as a diamond with its interval as a bar. One panel per dataset and split."""
+    the curve; filled: a trained one, set against it), 95% CIs both ways; each reference's accuracy
+    as a dotted line, and on it each threshold as a diamond with its interval as a bar. One panel
+    per dataset and split."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -14,10 +14,10 @@ from pathlib import Path
 import yaml
 
 from qstar_cli.artifacts.rundir import read_manifest, verify_complete
+from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.errors import QstarError
 from qstar_cli.search import SEARCHERS
 from qstar_cli.search.oracle import ORACLE
-from qstar_cli.artifacts.stage_table import STAGES
 
 
 @dataclass

@@ -27,6 +27,7 @@ end; a bound that falls on a censored resample is open (> or < the range's end).
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass, field
@@ -76,7 +77,7 @@ def crossing(points: list[tuple[float, float]], reference: float) -> float:
     pts = sorted(points, key=lambda p: (-p[0], -p[1]))
     if pts[0][1] < reference:
         return math.inf
-    for (x_hi, y_hi), (x_lo, y_lo) in zip(pts, pts[1:]):
+    for (x_hi, y_hi), (x_lo, y_lo) in itertools.pairwise(pts):
         if y_lo < reference:  # y_hi >= reference > y_lo: interpolate the crossing
             return x_lo + (x_hi - x_lo) * (reference - y_lo) / (y_hi - y_lo)
     return -math.inf
@@ -87,7 +88,7 @@ def interpolate(points: list[tuple[float, float]], x: float) -> float | None:
     pts = sorted(points)
     if not pts or not pts[0][0] <= x <= pts[-1][0]:
         return None
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+    for (x0, y0), (x1, y1) in itertools.pairwise(pts):
         if x0 <= x <= x1:
             return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return pts[-1][1]

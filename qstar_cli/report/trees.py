@@ -6,8 +6,9 @@ the full text, with every number, is the node's tooltip through an SVG <title>) 
 f, g, h for A* and beam, visits N and mean value Q for MCTS. The path to the chosen answer is drawn
 thick and orange; terminal nodes are green (correct) or red (incorrect); open nodes that were
 never expanded have a dashed border, and a finished solution the search generated but did not
-return as one of its terminals (A* never popped it, MCTS never evaluated it) carries a ■. The SVG is plain markup with no scripts or external
-references, so it renders anywhere, including inside the self-contained HTML report.
+return as one of its terminals (A* never popped it, MCTS never evaluated it) carries a ■. The SVG
+is plain markup with no scripts or external references, so it renders anywhere, including inside
+the self-contained HTML report.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from qstar_cli.search.base import (
+    AnswerChoice,
     Candidate,
     PathStep,
     Question,
@@ -35,7 +36,6 @@ from qstar_cli.search.base import (
     SearchResult,
     Terminal,
     Usage,
-    AnswerChoice,
     choose_answer,
     generated_tokens,
 )

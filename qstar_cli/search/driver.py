@@ -167,7 +167,7 @@ def _call_model(
     """One model call for all waiting requests of one type (and kind); each gets its own slice back."""
     if isinstance(batch[0][1], StepScores):
         flat = env.prm_scores([(questions[i], steps) for i, r in batch for steps in r.solutions])
-        for i, r in batch:
+        for i, _ in batch:
             usages[i].prm_calls += 1
         parts = _split(flat, [len(r.solutions) for _, r in batch])
         for (i, _), scores in zip(batch, parts):

@@ -5,14 +5,15 @@ index order), expands the leaf it reaches into K proposed steps, rolls out the l
 child to the end of a solution, scores that rollout (mean token confidence, or the QVM on its last
 step) and back-propagates the reward to the root. `driver.drive` batches the questions' calls:
 in lockstep, one iteration costs at most one `propose`, one `complete` and one `q_values` call
-however many questions there are; on vLLM, continuously. The answer follows the most visited children from the root (or takes the best-scored
-solution); a solution cut at the depth limit, like a rollout cut at the token limit, is never
-preferred to a finished one. With `reflection`, as in Marco-o1, every finished attempt (a node
-whose step ends the solution) gets one child, "Wait! Maybe I made some mistakes! I need to rethink
-from scratch.", from which the search can continue; the walk to the answer moves past a finished
-attempt into its reflection only when the reflection's mean value beats the attempt's own reward.
-The reflection text is injected, not generated, so it is not counted as generated tokens.
-Everything is deterministic given the environment; pure Python, no torch or vLLM.
+however many questions there are; on vLLM, continuously. The answer follows the most visited
+children from the root (or takes the best-scored solution); a solution cut at the depth limit, like
+a rollout cut at the token limit, is never preferred to a finished one. With `reflection`, as in
+Marco-o1, every finished attempt (a node whose step ends the solution) gets one child, "Wait! Maybe
+I made some mistakes! I need to rethink from scratch.", from which the search can continue; the walk
+to the answer moves past a finished attempt into its reflection only when the reflection's mean
+value beats the attempt's own reward. The reflection text is injected, not generated, so it is not
+counted as generated tokens. Everything is deterministic given the environment; pure Python, no
+torch or vLLM.
 """
 
 from __future__ import annotations
@@ -114,9 +115,10 @@ class _Tree:
                 return fresh[0]  # never visited, hence never expanded: a leaf
             log_n = math.log(self.nodes[i].visits)
 
+            # uct reads this iteration's log_n: only the max() just below calls it, within the iteration
             def uct(c: int) -> tuple[float, int]:
                 n = self.nodes[c]
-                return (n.mean + c_uct * math.sqrt(log_n / n.visits), -c)  # ties: lower index
+                return (n.mean + c_uct * math.sqrt(log_n / n.visits), -c)  # ties: lower index  # noqa: B023
 
             i = max(kids, key=uct)
         return i

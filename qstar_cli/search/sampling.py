@@ -1,10 +1,11 @@
 """Baselines that sample whole solutions: greedy (chain of thought), self-consistency, best-of-N.
 
 Written per question; `driver.drive` batches them: all questions' samples come from ONE policy
-call, and best-of-N scores every sample in ONE QVM (or PRM) call. A sample's steps are cut with the run's step format, so best-of-N scores exactly the
-(state, step) pairs the QVM was trained on. Votes group answers by the grader's equivalence, and
-a sample cut at the token limit counts only when no sample finished. Best-of-N answers with the
-best-scored sample, or (`answer`) with a majority or weighted vote over its samples (`base.choose`).
+call, and best-of-N scores every sample in ONE QVM (or PRM) call. A sample's steps are cut with
+the run's step format, so best-of-N scores exactly the (state, step) pairs the QVM was trained on.
+Votes group answers by the grader's equivalence, and a sample cut at the token limit counts only
+when no sample finished. Best-of-N answers with the best-scored sample, or (`answer`) with a
+majority or weighted vote over its samples (`base.choose`).
 """
 
 from __future__ import annotations

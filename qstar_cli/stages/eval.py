@@ -22,10 +22,10 @@ from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.artifacts import records as R
+from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.config import SEARCH_KEYS, EvalConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.search.base import Question, group_answers
-from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.stages.common import Plan, default_out, question_inputs, run_settings, select_problems
 from qstar_cli.stats import bootstrap_ci
 from qstar_cli.steps import StepFormat

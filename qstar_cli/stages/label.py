@@ -24,10 +24,10 @@ import yaml
 
 from qstar_cli import ui
 from qstar_cli.artifacts.rundir import RunDir
+from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.config import LabelConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.labelers import LABELERS
-from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.stages.common import Plan, chunks, dataset_options, grading_dataset, reward, run_settings
 from qstar_cli.steps import StepFormat
 
@@ -281,7 +281,7 @@ def label_metrics(records: list[dict], sessions: list[dict]) -> dict:
         "terminal_labels": len(nodes) - len(inner),
         "mean_y": sum(ys) / len(ys) if ys else 0.0,
         "positive_rate": sum(y >= 0.5 for y in ys) / len(ys) if ys else 0.0,
-        "distinct_y": len(set(round(y, 6) for y in ys)),
+        "distinct_y": len({round(y, 6) for y in ys}),
         "mean_soft": sum(n.get("soft", n["y"]) for n in nodes) / len(nodes) if nodes else 0.0,
         "questions_with_a_positive": sum(any(n["y"] >= 0.5 for n in r["nodes"]) for r in records),
         "rollouts": sum(n.get("n", 0) for n in inner),

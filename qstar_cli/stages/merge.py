@@ -14,12 +14,11 @@ from pathlib import Path
 import yaml
 
 from qstar_cli import ui
-from qstar_cli.artifacts.jsonl import write_jsonl
-from qstar_cli.artifacts.jsonl import write_json_atomic
+from qstar_cli.artifacts.jsonl import write_json_atomic, write_jsonl
 from qstar_cli.artifacts.rundir import LOCK, now, read_manifest, sha256_file, sha256_json, verify_complete
+from qstar_cli.artifacts.stage_table import STAGES, by_command
 from qstar_cli.config import config_diff, semantic_view
 from qstar_cli.errors import QstarError
-from qstar_cli.artifacts.stage_table import STAGES, by_command
 
 
 def run(shard_dirs: list[str], out: str) -> Path:

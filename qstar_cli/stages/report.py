@@ -35,7 +35,8 @@ QVM_NOTE = (
     "\nFrom each QVM's train-q run: ROC-AUC of its score for y >= 0.5 on questions it did not train on, with a "
     "by-question bootstrap CI, beside two free scores it must beat (the step's depth; the policy's mean token "
     "log-prob of the step). Within-question AUC compares only steps of one question (what A*'s open set does; "
-    "the log-prob baseline's in brackets), sibling AUC only the steps taken from one state, final-step AUC only a question's final steps. The runs' terminal "
+    "the log-prob baseline's in brackets), sibling AUC only the steps taken from one state, final-step AUC "
+    "only a question's final steps. The runs' terminal "
     "AUC asks the same of the search's final score: does it rank a question's correct terminals above its "
     "wrong ones?\n"
 )

@@ -16,9 +16,9 @@ import yaml
 
 from qstar_cli import ui
 from qstar_cli.artifacts.rundir import check_run, verify_complete
+from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.config import TrainConfig, to_dict, to_yaml
 from qstar_cli.errors import QstarError
-from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.stages.common import run_settings
 from qstar_cli.value.metrics import MIN_PER_CLASS, MIN_QUESTIONS
 from qstar_cli.value.model import QVMMeta

@@ -91,7 +91,7 @@ def fit_qvm(
     from transformers import set_seed
 
     set_seed(cfg.seed)
-    tokenizer, model, path = load_backbone(cfg.backbone)
+    tokenizer, model, _path = load_backbone(cfg.backbone)
     meta.backbone = cfg.backbone
     meta.max_length = cfg.max_length
     qvm = QVM(tokenizer, model, meta, batch_size=cfg.score_batch_size)

@@ -22,8 +22,8 @@ from qstar_cli import ui
 from qstar_cli.batching import by_length, padded
 from qstar_cli.errors import QstarError
 from qstar_cli.value.format import encode
-from qstar_cli.value.metrics import grouped_auc
 from qstar_cli.value.meta import QVMMeta, SavedQVM
+from qstar_cli.value.metrics import grouped_auc
 from qstar_cli.value.train import Example, class_weights, targets
 
 BACKBONE = "policy"

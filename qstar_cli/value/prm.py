@@ -137,7 +137,7 @@ class PRM:
                 if cfg.mode == "value_head":
                     kwargs["num_labels"] = 1
             model, info = auto.from_pretrained(path, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - only library loading is inside: corrupt weights raise
+        except Exception as exc:  # only library loading is inside: corrupt weights raise
             # SafetensorError, remote code anything; all mean the same user problem, a model that won't load
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise QstarError(f"cannot load PRM {cfg.model!r} in {cfg.mode} mode: {first}") from None

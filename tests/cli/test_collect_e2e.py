@@ -38,7 +38,7 @@ def check_run(out, n_questions, n_rollouts, backend):
     assert metrics["tokens"] == sum(t["tokens"] for r in records for t in r["trajectories"])
     assert 0 <= metrics["mean_sample_accuracy"] <= metrics["pass_at_m"] <= 1
     config = (out / "config.yaml").read_text()
-    assert "num_rollouts: %d" % n_rollouts in config and f"backend: {backend}" in config
+    assert f"num_rollouts: {n_rollouts}" in config and f"backend: {backend}" in config
     return records
 
 

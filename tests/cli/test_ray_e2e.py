@@ -56,8 +56,8 @@ def _alive_nodes(address: str) -> int:
         [
             sys.executable,
             "-c",
-            "import ray; ray.init(address=%r, logging_level='ERROR'); "
-            "print(sum(n['Alive'] for n in ray.nodes()))" % address,
+            f"import ray; ray.init(address={address!r}, logging_level='ERROR'); "
+            "print(sum(n['Alive'] for n in ray.nodes()))",
         ],
         capture_output=True,
         text=True,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import itertools
 import json
 import os
 import stat
@@ -326,7 +327,7 @@ def check_commands(commands: list[list[str]], monkeypatch) -> set[str]:
         except Exception as exc:  # click's own errors (typer vendors them): an unknown flag, a bad value
             pytest.fail(f"qstar {' '.join(argv)}: {type(exc).__name__}: {exc}")
         seen.add(name)
-        recipes = [value for flag, value in zip(argv, argv[1:]) if flag == "--recipe"]
+        recipes = [value for flag, value in itertools.pairwise(argv) if flag == "--recipe"]
         assert all((REPO / r).is_file() for r in recipes), argv
     return seen
 

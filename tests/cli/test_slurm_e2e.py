@@ -63,7 +63,8 @@ def flaky_python(tmp_path, crashes: int) -> str:
     """A python for the nodes whose first `crashes` runs of shard 1 fail at once (a task that crashes)."""
     count, script = tmp_path / "crashes", tmp_path / "python"
     script.write_text(
-        f'#!/bin/bash\nif [[ "$*" == *"data.shard=1/2"* ]] && [ $(cat {count} 2>/dev/null || echo 0) -lt {crashes} ]; then\n'
+        f'#!/bin/bash\nif [[ "$*" == *"data.shard=1/2"* ]] '
+        f"&& [ $(cat {count} 2>/dev/null || echo 0) -lt {crashes} ]; then\n"
         f'  echo $(( $(cat {count} 2>/dev/null || echo 0) + 1 )) > {count}; echo "simulated crash" >&2; exit 3\nfi\n'
         f'exec {sys.executable} "$@"\n'
     )

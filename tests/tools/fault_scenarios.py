@@ -195,7 +195,8 @@ def sigterm_under_ray(root, ctx):
     same = again.returncode == 0 and untimed(records(out)) == untimed(records(ctx["run"]))
     return (
         launch.returncode == 143 and one_line and same,
-        f"exit {launch.returncode}, one line: {one_line}; rerun: exit {again.returncode}, records equal one process's: {same}",
+        f"exit {launch.returncode}, one line: {one_line}; rerun: exit {again.returncode}, "
+        f"records equal one process's: {same}",
     )
 
 
@@ -237,7 +238,8 @@ def numbers_read_as_written(root, ctx):
     first = [extract_numeric(text) not in ("3", "5") for text in NOT_A_NUMBER]
     return (
         all(right) and all(first),
-        f"{sum(right)}/{len(right)} numbers right, {sum(first)}/{len(first)} times and ratios not read as their first number",
+        f"{sum(right)}/{len(right)} numbers right, "
+        f"{sum(first)}/{len(first)} times and ratios not read as their first number",
     )
 
 
@@ -292,7 +294,7 @@ def run(root: Path, only: set[str] | None = None) -> list[dict]:
         began = time.perf_counter()
         try:
             ok, said = scenario(root, ctx)
-        except Exception as exc:  # noqa: BLE001 - a scenario that crashes is a failed row, not a lost table
+        except Exception as exc:  # a scenario that crashes is a failed row, not a lost table
             ok, said = False, f"{type(exc).__name__}: {exc}"
         for path, name in (
             (str(root), "<dir>"),

@@ -39,7 +39,7 @@ def run(h, **kw):
 
 
 def test_finds_the_cheapest_solution_with_an_admissible_h():
-    result, env = run(PERFECT)
+    result, _env = run(PERFECT)
     assert result.answer.steps == ["a", "d", "g"]
     assert result.answer.score == pytest.approx(-3.0)
     assert result.usage.expansions == 3  # root, a, a-d: a perfect h goes straight to the goal
@@ -70,12 +70,12 @@ def test_identical_states_are_expanded_once():
 
 
 def test_n_terminals_and_budget():
-    result, _ = run(
+    _result, _ = run(
         PERFECT,
     )
     (many,) = search([Q], GraphEnv(EDGES, PERFECT), AStarConfig(n_terminals=3, utility="rule", agg="sum"))
     assert len(many.terminals) == 3
-    assert [t.steps for t in many.terminals][0] == ["a", "d", "g"]  # found in f order
+    assert many.terminals[0].steps == ["a", "d", "g"]  # found in f order
     (short,) = search([Q], GraphEnv(EDGES, PERFECT), AStarConfig(n_terminals=6, utility="rule", agg="sum", budget=1))
     assert short.usage.expansions == 1
     # no terminal within the budget: the best open node is completed greedily (one counted call)

@@ -1,9 +1,10 @@
 """Tests for qstar_cli.datasets against the real benchmark files in shared/data.
 
 The data dir is $QSTAR_DATA_DIR or ../shared/data beside the repository; without it, tests that
-need data read the Hugging Face hub, and are skipped when that cannot be reached either. Besides row counts and unique ids, each reference is checked against
-the dataset's own reference solution where one exists, which is how the known label quirks below
-were found. Hub loading is tested with stand-ins for `datasets` and `huggingface_hub` (no network).
+need data read the Hugging Face hub, and are skipped when that cannot be reached either. Besides
+row counts and unique ids, each reference is checked against the dataset's own reference solution
+where one exists, which is how the known label quirks below were found. Hub loading is tested with
+stand-ins for `datasets` and `huggingface_hub` (no network).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from qstar_cli.datasets import DATASETS, Problem, get_dataset, load_problems, re
 from qstar_cli.datasets.exemplars import MATH_EXEMPLARS, NUMERIC_EXEMPLARS
 from qstar_cli.errors import QstarError
 from qstar_cli.grading import extract_numeric, last_boxed, numbers_equal
-
 from tests.conftest import DATA_DIR, needs_data, needs_local_data
 
 COUNTS = [

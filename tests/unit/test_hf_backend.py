@@ -5,8 +5,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from qstar_cli.backends.base import GenParams  # noqa: E402
-from qstar_cli.environment import Policy  # noqa: E402
 from qstar_cli.backends.hf_backend import HFBackend  # noqa: E402
+from qstar_cli.environment import Policy  # noqa: E402
 from qstar_cli.steps import StepFormat  # noqa: E402
 
 

@@ -47,7 +47,7 @@ def test_append_and_atomic_write(tmp_path):
         w.append({"id": "y"})
     assert path.read_text(encoding="utf-8").count("\n") == 2
     write_jsonl(tmp_path / "all.jsonl", [{"id": i} for i in range(3)])
-    assert [json.loads(l)["id"] for l in (tmp_path / "all.jsonl").read_text().splitlines()] == [0, 1, 2]
+    assert [json.loads(line)["id"] for line in (tmp_path / "all.jsonl").read_text().splitlines()] == [0, 1, 2]
     assert not (tmp_path / "all.jsonl.tmp").exists()
 
 

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import pytest
 
 from qstar_cli import backends
-from qstar_cli.backends.base import GenParams, Generation, PolicyBackend
+from qstar_cli.backends.base import Generation, GenParams, PolicyBackend
 
-BUILT: list["Toy"] = []
+BUILT: list[Toy] = []
 
 
 class Toy(PolicyBackend):

@@ -11,8 +11,7 @@ import pytest
 
 from qstar_cli import labelers
 from qstar_cli.artifacts import records as R
-from qstar_cli.config import LabelConfig, resolve
-from qstar_cli.config import sections
+from qstar_cli.config import LabelConfig, resolve, sections
 from qstar_cli.config.label_section import build_label_section
 from qstar_cli.errors import QstarError
 from qstar_cli.labelers.tree import build_tree, tree_to_records

@@ -16,7 +16,6 @@ from qstar_cli.datasets.mbpp import EXEMPLARS, FEW_SHOT_IDS, MBPP, program
 from qstar_cli.errors import QstarError
 from qstar_cli.execution import Executor, Limits
 from qstar_cli.grading.code import extract_code, prefix_syntax_error
-
 from tests.conftest import DATA_DIR, needs_data, needs_local_data
 
 FAST = Limits(wall_seconds=5.0, cpu_seconds=5, memory_mb=512)
@@ -168,6 +167,6 @@ def test_label_needs_the_flag_itself(tmp_path):
     with pytest.raises(QstarError, match="--allow-code-execution"):
         grader(config)
     config.execution.allow_code = True
-    dataset, grade = grader(config)
+    _dataset, grade = grader(config)
     record = {"id": "mbpp/train/601", "question": "q", "reference": "assert f() == 1"}
     assert grade.many([(record, "```python\ndef f():\n    return 1\n```"), (record, "def f(): return 2")]) == [1.0, 0.0]

@@ -250,7 +250,7 @@ def test_qvm_reward_uses_one_q_values_call_per_iteration():
 
 def test_qvm_reward_for_20_questions_is_still_one_call():
     env = ToyEnv()
-    res, env = run(
+    _res, env = run(
         MCTSConfig(iterations=3, k=2, reward="qvm"), env, [Question(f"q{i}", "toy?", "P:") for i in range(20)]
     )
     assert env.count("q_values") == 3 and all(len(r) == 20 for r in env.requests("q_values"))

@@ -13,7 +13,6 @@ from qstar_cli.datasets.prompts import NUMERIC_INSTRUCTION, NUMERIC_INSTRUCTIONS
 from qstar_cli.errors import QstarError
 from qstar_cli.grading import extract_numeric
 from qstar_cli.grading.numeric import LANGUAGES, answer_line
-
 from tests.conftest import DATA_DIR, needs_local_data
 
 ANSWERS = ["11", "29", "39", "9", "33", "8", "8", "5"]  # MGSM's eight exemplars, in every language

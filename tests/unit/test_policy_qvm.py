@@ -117,7 +117,7 @@ def test_heldout_questions_never_choose_the_layer_and_metrics_have_the_heldout_b
     exs = examples()
     c = cfg(policy_model=tiny_policy)
     _, held = split_by_question(exs, c.heldout_fraction, c.seed)
-    qvm, metrics = fit_qvm(exs, c, tmp_path, QVMMeta(step_format="line"))
+    _qvm, metrics = fit_qvm(exs, c, tmp_path, QVMMeta(step_format="line"))
     held_q = {e.qid for e in held}
     assert held_q and seen and not held_q & set(seen)
     assert metrics["heldout"]["questions"] == len(held_q)

@@ -3,6 +3,7 @@ baseline, the too-small warning. Expected values are worked out by hand in the c
 
 import pytest
 
+from qstar_cli.search.base import Usage
 from qstar_cli.stages.train_q import show_summary
 from qstar_cli.value.metrics import (
     _tie_blocks,
@@ -15,7 +16,6 @@ from qstar_cli.value.metrics import (
     roc_auc,
     too_small,
 )
-from qstar_cli.search.base import Usage
 from qstar_cli.value.train import Example, evaluate
 
 

@@ -10,11 +10,11 @@ torch = pytest.importorskip("torch")
 from qstar_cli.value.fit import examples_from_records, fit_qvm  # noqa: E402
 from qstar_cli.value.metrics import roc_auc  # noqa: E402
 from qstar_cli.value.model import QVMMeta  # noqa: E402
-from qstar_cli.value.train import (
+from qstar_cli.value.train import (  # noqa: E402
     Example,
     class_weights,
     first_questions,
-    pairwise_loss,  # noqa: E402
+    pairwise_loss,
     sibling_groups,
     targets,
 )

@@ -459,9 +459,9 @@ def test_the_report_says_in_plain_words_what_its_numbers_say(tmp_path, ci, verdi
     text = report.run([g, a], out=str(tmp_path / "report"))
     words = text.split("## In plain words\n\n")[1]
     assert (
-        f"The QVM {tmp_path.name}/qvm (minilm) ranks held-out steps (of 20 questions it did not train on) with ROC-AUC 0.71 "
-        f"[{ci[0]:.2f}, {ci[1]:.2f}] (0.5 is chance); free scores give 0.55 (the step's depth) and 0.62 (the "
-        f"policy's log-prob of the step): {verdict}."
+        f"The QVM {tmp_path.name}/qvm (minilm) ranks held-out steps (of 20 questions it did not train on) "
+        f"with ROC-AUC 0.71 [{ci[0]:.2f}, {ci[1]:.2f}] (0.5 is chance); free scores give 0.55 (the step's depth) "
+        f"and 0.62 (the policy's log-prob of the step): {verdict}."
     ) in words
     # 50% against 25% on 4 questions: one question solved by A* alone, so McNemar's exact p is 1
     assert re.search(

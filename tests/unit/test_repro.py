@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from qstar_cli.errors import QstarError
-from qstar_cli.report import expect
 from qstar_cli.launch import repro
+from qstar_cli.report import expect
 
 METRICS = {
     "eval": {

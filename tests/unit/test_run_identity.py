@@ -3,14 +3,15 @@ that writes into or reads from it asks the same question: a rerun in place, a la
 Slurm relaunch), a downstream stage, `qstar report` and `qstar merge`."""
 
 import json
+
 import pytest
 
 from qstar_cli.artifacts import records as R
 from qstar_cli.artifacts.rundir import open_input
+from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.config import CollectConfig, resolve, to_dict
 from qstar_cli.errors import QstarError
 from qstar_cli.launch import shards as S
-from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.stages import collect, merge
 from tests.unit.test_rundir import make_shards, open_run, record
 

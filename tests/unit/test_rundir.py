@@ -151,12 +151,11 @@ def test_a_session_is_recorded_even_when_its_work_fails_and_the_rerun_does_the_r
     run = open_run(tmp_path / "r", ["q0", "q1", "q2"])
     items = [SimpleNamespace(id=i) for i in ("q0", "q1", "q2")]
     assert [x.id for x in run.todo(items)] == ["q0", "q1", "q2"]
-    with pytest.raises(KeyboardInterrupt):
-        with run.session() as session:
-            run.append(record("q0"))
-            session["generated_questions"] += 1
-            session["generated_tokens"] = 9
-            raise KeyboardInterrupt  # the user pressed Ctrl-C
+    with pytest.raises(KeyboardInterrupt), run.session() as session:
+        run.append(record("q0"))
+        session["generated_questions"] += 1
+        session["generated_tokens"] = 9
+        raise KeyboardInterrupt  # the user pressed Ctrl-C
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
     first = manifest["sessions"][-1]
     assert (first["generated_questions"], first["generated_tokens"], manifest["complete"]) == (1, 9, False)

@@ -11,7 +11,6 @@ import re
 
 import pytest
 
-from qstar_cli.artifacts import records as R
 from qstar_cli.artifacts.rundir import RunDir
 from qstar_cli.config import EvalConfig, resolve, to_dict
 from qstar_cli.datasets.base import Problem

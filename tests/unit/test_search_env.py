@@ -9,8 +9,8 @@ import pytest
 from qstar_cli import search
 from qstar_cli.backends.base import Generation, PolicyBackend
 from qstar_cli.datasets.registry import get_dataset
-from qstar_cli.search.base import Candidate, Question
 from qstar_cli.environment import PolicySearchEnv, repeated_step_penalty
+from qstar_cli.search.base import Candidate, Question
 from qstar_cli.steps import StepFormat
 
 # What the toy policy proposes, in turn, whenever it is asked for steps (a call with stop strings):
@@ -119,7 +119,7 @@ def test_propose_merges_duplicates_but_keeps_their_tokens_and_continues_blank_st
 
 
 def test_process_utilities_by_kind():
-    backend, env = make_env()
+    _backend, env = make_env()
     q = QUESTIONS[0]
     cand = Candidate("a\n", 2, "stop", [0.0, 0.0], [[0.0, -30.0], [0.0, -30.0]])
     reqs = [(q, ["a\n"], cand), (q, [], cand)]
