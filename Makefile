@@ -21,7 +21,7 @@ TORCH_FLAGS := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 CPU_STAMP := $(VENV)/.installed-cpu
 GPU_STAMP := $(VENV)/.installed-gpu
 
-.PHONY: install install-gpu demo results label-methods test test-fast test-gpu docs docs-serve clean
+.PHONY: install install-gpu demo results label-methods lint test test-fast test-gpu docs docs-serve clean
 
 install: $(CPU_STAMP)
 
@@ -74,7 +74,13 @@ results: install
 label-methods: install
 	QSTAR=$(QSTAR) PYTHON=$(PY) experiments/label_methods.sh
 
-test: install
+# ruff's lint rules and format check, as pyproject.toml's [tool.ruff] sets them (ruff is in the dev
+# extra); `make test` runs this first, so a lint error fails it.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install lint
 	$(PY) -m pytest -q -ra --durations=8 tests
 
 test-fast: install
