@@ -100,6 +100,7 @@ class PolicyBackend:
     kept = False  # held by `keep_engines` for later stages: leaving a `with` block does not close it
     in_use = False  # a kept engine a stage is using now
     serves_policy = True  # False: only the stronger labeller (it cannot count a completion's steps' tokens)
+    serves_by_name = False  # True: the model is a name its server knows (no local default model)
 
     def __init__(self, refill: float = 0.25) -> None:
         self.usage = BackendUsage()

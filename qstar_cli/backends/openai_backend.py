@@ -54,6 +54,7 @@ class RateLimiter:
 
 class OpenAIBackend(PolicyBackend):
     name = "openai"
+    serves_by_name = True  # the served model's name: there is no default
 
     # the options (policy.options.openai.<key>, or label.strong_options.openai.<key>)
     def __init__(

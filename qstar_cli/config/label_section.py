@@ -46,7 +46,7 @@ def _label_fields() -> list[tuple[str, Any, Any]]:
 
 
 def _validate_label(self) -> None:
-    from qstar_cli.backends import choices
+    from qstar_cli.backends import BACKENDS, backend_class, choices
     from qstar_cli.labelers import LABELERS
 
     if self.method not in LABELERS:
@@ -58,10 +58,22 @@ def _validate_label(self) -> None:
     check_fields(self, "label.")
     if not 0 < self.gamma <= 1:
         raise QstarError(f"label.gamma must be in (0, 1], got {self.gamma}")
+    own = {f.name for f in dataclasses.fields(method.config)}
     for f in dataclasses.fields(self):
-        value = getattr(self, f.name)
-        if f.metadata.get("backend") and value not in choices():
+        value, model_key = getattr(self, f.name), f.metadata.get("backend")
+        if model_key and value not in choices():
             raise QstarError(f"unknown label.{f.name} {value!r}; choose one of: {', '.join(choices())}")
+        if (
+            model_key
+            and f.name in own
+            and value in BACKENDS
+            and backend_class(value).serves_by_name
+            and not getattr(self, model_key)
+        ):
+            raise QstarError(
+                f"--method {self.method} with the {value} backend needs --{model_key.replace('_', '-')} "
+                f"(the served model name)"
+            )
         if f.metadata.get("backend_options"):
             setattr(self, f.name, check_backend_options(value, f"label.{f.name}"))
     if self.limit < 0:

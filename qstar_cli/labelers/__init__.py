@@ -2,11 +2,11 @@
 one registry that says what each method is.
 
 A method is its config dataclass (its own `label.*` keys: `Literal` fields for choices,
-`metadata={"min": ...}` for bounds, `metadata={"backend": True}` / `{"backend_options": True}`
-for a model's backend and its options, and a `problems()` method for cross-field checks), its run
-and the facts the rest of qstar derives from the entry: the label section's keys and checks,
-`--method`'s help, the settings a run's header shows, whether it can be sharded, whether its
-labels depend on the train section. Adding a method: its module, and one entry here.
+`metadata={"min": ...}` for bounds, `metadata={"backend": "<its model's key>"}` and
+`{"backend_options": True}` for a model's backend and its options, and a `problems()` method for
+cross-field checks), its run and the facts the rest of qstar derives from the entry: the label
+section's keys and checks, `--method`'s help, the settings a run's header shows, whether it can
+be sharded, whether its labels depend on the train section. Adding a method: its module, and one entry here.
 
 A method's run talks to the policy, the dataset and the run folder only through the `job` the
 label stage gives it (stages/label.py: `LabelJob`), so nothing here imports a stage, a backend or

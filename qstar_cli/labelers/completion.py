@@ -13,7 +13,9 @@ from qstar_cli.labelers.rollout import continuations_run
 @dataclass
 class CompletionConfig:
     strong_model: str | None = None  # HF id / local folder, or the served model name (openai)
-    strong_backend: str = field(default="auto", metadata={"backend": True})  # auto or a name in backends.BACKENDS
+    strong_backend: str = field(
+        default="auto", metadata={"backend": "strong_model"}
+    )  # auto or a name in backends.BACKENDS
     # {backend: {option: value}}, as policy.options
     strong_options: dict = field(default_factory=dict, metadata={"backend_options": True})
     strong_samples: int = field(default=1, metadata={"positive": True})  # 1 = one greedy completion; M = best of M
@@ -25,9 +27,7 @@ class CompletionConfig:
         return self.strong_samples
 
     def problems(self) -> list[str]:
-        if self.strong_backend == "openai" and not self.strong_model:
-            return ["--method completion with the openai backend needs --strong-model (the served model name)"]
-        return []
+        return []  # a served model's name is checked with its backend (metadata "backend" names the key)
 
 
 def strong_policy(policy, cfg: CompletionConfig):
