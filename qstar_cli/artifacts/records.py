@@ -11,26 +11,22 @@ from qstar_cli.errors import QstarError
 
 SCHEMA_VERSIONS = {"rollouts": 1, "qlabels": 1, "candidates": 1, "predictions": 1}
 
+# The question a rollouts record is about, carried over to the qlabels record of its labels.
+QUESTION_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "dataset": str,
+    "split": str,
+    "question": str,
+    "reference": str,
+    "prompt": str,
+    "step_format": str,
+}
+
 # kind -> {field: expected python type(s)} for the top level of a record
 REQUIRED_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "rollouts": {
-        "id": str,
-        "dataset": str,
-        "split": str,
-        "question": str,
-        "reference": str,
-        "prompt": str,
-        "step_format": str,
-        "trajectories": list,
-    },
+    "rollouts": {**QUESTION_FIELDS, "trajectories": list},
     "qlabels": {
-        "id": str,
-        "dataset": str,
-        "split": str,
-        "question": str,
-        "reference": str,
-        "prompt": str,
-        "step_format": str,
+        **QUESTION_FIELDS,
         "method": str,
         "gamma": (int, float),
         "nodes": list,
@@ -159,10 +155,9 @@ def step(text: str, tokens: int, logprob: float | None) -> dict:
 
 def qlabel_record(*, source: dict, method: str, gamma: float, nodes: list[dict]) -> dict:
     """A question's labelled step tree, carrying over the question fields of its rollouts record."""
-    keep = ("id", "dataset", "split", "question", "reference", "prompt", "step_format")
     return {
         "schema": schema_tag("qlabels"),
-        **{k: source[k] for k in keep},
+        **{k: source[k] for k in QUESTION_FIELDS},
         "method": method,
         "gamma": gamma,
         "nodes": nodes,
