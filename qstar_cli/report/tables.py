@@ -86,12 +86,7 @@ THRESHOLDS = (
 )
 # columns rendered left-aligned; the rest are numbers
 TEXT_COLUMNS = {
-    "run",
-    "method",
-    "dataset",
-    "split",
-    "model",
-    "QVM",
+    *COMPARISON[: COMPARISON.index("QVM") + 1],  # run, method, dataset, split, model, QVM
     "baseline",
     "runs (QVMs)",
     "heuristic",
