@@ -14,8 +14,8 @@ from pathlib import Path
 from qstar_cli import ui
 from qstar_cli.artifacts import records as R
 from qstar_cli.artifacts.stage_table import STAGES
-from qstar_cli.config import CollectConfig, to_dict, to_yaml
-from qstar_cli.stages.common import Plan, chunks, default_out, question_inputs, run_settings, select_problems
+from qstar_cli.config import CollectConfig, to_yaml
+from qstar_cli.stages.common import Plan, chunks, default_out, open_run, question_inputs, run_settings, select_problems
 from qstar_cli.steps import StepFormat
 
 ME = STAGES["collect"]
@@ -49,15 +49,7 @@ def prepare(config: CollectConfig):
     """
     p = plan(config)
     config.collect.out = str(p.out)
-    run = ME.open(
-        p.out,
-        config=to_dict(config),
-        inputs=p.inputs,
-        expected_ids=[q.id for q in p.items],
-        total_questions=p.total,
-        seeds={"policy": config.policy.seed},
-    )
-    return p.dataset, p.items, p.fmt, p.model, run
+    return p.dataset, p.items, p.fmt, p.model, open_run(ME, p, config)
 
 
 def run_inputs(config: CollectConfig, problems) -> dict:
@@ -84,19 +76,10 @@ def run(config: CollectConfig) -> Path:
 
 def describe(config: CollectConfig) -> dict:
     """What a report shows beside the numbers, recorded with them."""
-    from qstar_cli.backends import choose_backend
+    from qstar_cli.stages.common import describe_questions
 
-    data = config.data
     return {
-        "dataset": f"{data.name}/{data.split}",
-        "dataset_name": data.name,
-        "split": data.split,
-        "subset": data.subset,
-        "offset": data.offset,
-        "limit": data.limit,
-        "num_shots": data.num_shots,
-        "model": config.policy.model or "embedded",
-        "backend": choose_backend(config.policy.backend),
+        **describe_questions(config),
         "num_rollouts": config.collect.num_rollouts,
         "temperature": config.sampling.temperature,
         "max_tokens": config.sampling.max_tokens,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qstar_cli.config import DataConfig
+from qstar_cli.config import DataConfig, to_dict
 from qstar_cli.config.sections import DATASET_KEYS
 from qstar_cli.errors import QstarError
 
@@ -68,6 +68,39 @@ def question_inputs(data: DataConfig, problems) -> dict:
     if getattr(problems, "skipped", None):
         inputs["skipped_ungradable"] = problems.skipped
     return inputs
+
+
+def open_run(stage, plan: Plan, config):
+    """The run dir of a stage over dataset questions (collect, eval) as `plan` says: `stage` is its
+    row in `artifacts.stage_table.STAGES`, the policy's seed its one seed."""
+    return stage.open(
+        plan.out,
+        config=to_dict(config),
+        inputs=plan.inputs,
+        expected_ids=[q.id for q in plan.items],
+        total_questions=plan.total,
+        seeds={"policy": config.policy.seed},
+        unused=plan.unused,
+    )
+
+
+def describe_questions(config) -> dict:
+    """What a report shows of a run's questions and policy (collect, eval: each stage's `describe`
+    adds its own settings), recorded in its metrics."""
+    from qstar_cli.backends import choose_backend
+
+    data = config.data
+    return {
+        "dataset": f"{data.name}/{data.split}",
+        "dataset_name": data.name,
+        "split": data.split,
+        "subset": data.subset,
+        "offset": data.offset,
+        "limit": data.limit,
+        "num_shots": data.num_shots,
+        "model": config.policy.model or "embedded",
+        "backend": choose_backend(config.policy.backend),
+    }
 
 
 def check_names(data: DataConfig):

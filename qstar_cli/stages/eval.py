@@ -23,10 +23,10 @@ from pathlib import Path
 from qstar_cli import ui
 from qstar_cli.artifacts import records as R
 from qstar_cli.artifacts.stage_table import STAGES
-from qstar_cli.config import SEARCH_KEYS, EvalConfig, to_dict, to_yaml
+from qstar_cli.config import SEARCH_KEYS, EvalConfig, to_yaml
 from qstar_cli.errors import QstarError
 from qstar_cli.search.base import Question, group_answers
-from qstar_cli.stages.common import Plan, default_out, question_inputs, run_settings, select_problems
+from qstar_cli.stages.common import Plan, default_out, open_run, question_inputs, run_settings, select_problems
 from qstar_cli.stats import bootstrap_ci
 from qstar_cli.steps import StepFormat
 from qstar_cli.value.metrics import within_question_auc
@@ -143,16 +143,7 @@ def prepare(config: EvalConfig, p: Plan):
     cfg = config.eval
     qvm = load_qvm(cfg.qvm, p.fmt, config) if cfg.qvm and not uses_oracle(config) else None
     prm = load_prm(cfg) if cfg.prm else None
-    rundir = ME.open(
-        p.out,
-        config=to_dict(config),
-        inputs=p.inputs,
-        expected_ids=[q.id for q in p.items],
-        total_questions=p.total,
-        seeds={"policy": config.policy.seed},
-        unused=p.unused,
-    )
-    return qvm, prm, rundir
+    return qvm, prm, open_run(ME, p, config)
 
 
 def run_inputs(config: EvalConfig, problems) -> dict:
@@ -195,22 +186,14 @@ def run(config: EvalConfig) -> Path:
 
 def describe(config: EvalConfig, qvm) -> dict:
     """What a report shows beside the numbers, recorded with them so no report re-derives it."""
-    from qstar_cli.backends import choose_backend
     from qstar_cli.config import SEARCH_KEYS
     from qstar_cli.search.oracle import LABEL
+    from qstar_cli.stages.common import describe_questions
 
-    cfg, data = config.eval, config.data
+    cfg = config.eval
     return {
         "search": cfg.search,
-        "dataset": f"{data.name}/{data.split}",
-        "dataset_name": data.name,
-        "split": data.split,
-        "subset": data.subset,
-        "offset": data.offset,
-        "limit": data.limit,
-        "num_shots": data.num_shots,
-        "model": config.policy.model or "embedded",
-        "backend": choose_backend(config.policy.backend),
+        **describe_questions(config),
         # the method's own settings: exactly the eval keys its search reads
         "settings": {k: getattr(cfg, k) for k in sorted(SEARCH_KEYS[cfg.search])},
         "qvm": cfg.qvm,
