@@ -35,37 +35,15 @@ def grade_all(grade, pairs: list[tuple[dict, str]]) -> list[float]:
 
 
 def label_batch(
-    records: list[dict],
-    env,
-    grade: Callable[[dict, str], float],
-    fmt: StepFormat,
-    *,
-    n: int,
-    temperature: float,
-    gamma: float,
-    include_own: bool,
-    method: str,
-    prompt_for: Callable[[dict], str] | None = None,
+    records: list[dict], env, grade: Callable[[dict, str], float], fmt: StepFormat, **options
 ) -> list[dict]:
-    """qlabels records for `records` (collect-rollouts records), one `complete` per state.
+    """qlabels records for `records` (collect-rollouts records), one `complete` per state: one
+    batch of `label_batches`, whose keywords (`options`) it takes.
 
     `grade(record, solution_text)` is the 0/1 reward; `prompt_for(record)` the prompt a stronger
     policy continues from (default: the policy's own prompt as recorded).
     """
-    return next(
-        label_batches(
-            [records],
-            env,
-            grade,
-            fmt,
-            n=n,
-            temperature=temperature,
-            gamma=gamma,
-            include_own=include_own,
-            method=method,
-            prompt_for=prompt_for,
-        )
-    )
+    return next(label_batches([records], env, grade, fmt, **options))
 
 
 def label_batches(
