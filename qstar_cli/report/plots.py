@@ -30,19 +30,12 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path, curves: dict | None 
     """Write OUT_STEM.png and OUT_STEM.svg; returns both paths. `curves`: {id(run): [(tokens,
     accuracy, (low, high)) for each n]}, the scaling curves of the runs that have one."""
     curves = curves or {}
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import ticker
-
-    plt.rcParams.update({"svg.hashsalt": "qstar-report", "svg.fonttype": "none"})
     panels: dict[str, list[EvalRun]] = {}
     for r in runs:
         panels.setdefault(f"{r.data_label}/{r.split}", []).append(r)
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(1.5 + 4.6 * len(panels), 4.6), dpi=150, sharey=True, squeeze=False
-    )
+    plt, fig, axes = _figure(len(panels), 4.6, 4.6)
+    from matplotlib import ticker
+
     top = max(100 * r.metrics["accuracy_ci95"][1] for r in runs)
     methods: list[str] = []
     for ax, (title, group) in zip(axes[0], panels.items()):
@@ -73,18 +66,7 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path, curves: dict | None 
                     linewidth=0,
                     zorder=1,
                 )
-            ax.errorbar(
-                [x],
-                [y],
-                yerr=[[max(y - lo, 0)], [max(hi - y, 0)]],
-                fmt="o",
-                color=color,
-                ecolor=color,
-                elinewidth=1.2,
-                capsize=4,
-                markersize=7,
-                zorder=3,
-            )
+            _point(ax, x, y, (lo, hi), color, elinewidth=1.2, capsize=4, markersize=7)
             if i in labelled:  # stacked, so labels of coinciding points do not cover each other
                 ax.annotate(
                     r.name,
@@ -125,6 +107,33 @@ def accuracy_vs_tokens(runs: list[EvalRun], out_stem: Path, curves: dict | None 
     fig.legend(handles=handles, fontsize=8, loc="center right", frameon=False)
     fig.suptitle("Accuracy vs. compute", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1 - 1.15 / (1.5 + 4.6 * len(panels)), 1))  # room for the legend
+    return _save(plt, fig, out_stem)
+
+
+def _figure(panels: int, width: float, height: float):
+    """(pyplot, figure, its row of axes): `panels` panels of `width` inches side by side, sharing
+    the accuracy axis, drawn with the Agg backend and set to write reproducible SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "qstar-report", "svg.fonttype": "none"})
+    fig, axes = plt.subplots(1, panels, figsize=(1.5 + width * panels, height), dpi=150, sharey=True, squeeze=False)
+    return plt, fig, axes
+
+
+def _point(ax, x: float, y: float, ci: tuple[float, float], color: str, **style) -> None:
+    """A run's point at (x, y) with its accuracy's 95% CI as a vertical error bar; `style`: the
+    errorbar's sizes, and anything else it takes (an xerr, a marker face)."""
+    lo, hi = ci
+    ax.errorbar(
+        [x], [y], yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], fmt="o", color=color, ecolor=color, zorder=3, **style
+    )
+
+
+def _save(plt, fig, out_stem: Path) -> tuple[Path, Path]:
+    """OUT_STEM.png and OUT_STEM.svg (no date in it: an unchanged figure gives an unchanged file)."""
     png, svg = out_stem.with_suffix(".png"), out_stem.with_suffix(".svg")
     fig.savefig(png)
     fig.savefig(svg, metadata={"Date": None})
@@ -162,18 +171,10 @@ def accuracy_vs_auc(found: list, out_stem: Path) -> tuple[Path, Path]:
     the curve; filled: a trained one, set against it), 95% CIs both ways; each reference's accuracy
     as a dotted line, and on it each threshold as a diamond with its interval as a bar. One panel
     per dataset and split."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"svg.hashsalt": "qstar-report", "svg.fonttype": "none"})
     panels: dict[str, list] = {}
     for t in found:
         panels.setdefault(f"{t.reference.data_label}/{t.reference.split}", []).append(t)
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(1.5 + 5.2 * len(panels), 4.8), dpi=150, sharey=True, squeeze=False
-    )
+    plt, fig, axes = _figure(len(panels), 5.2, 4.8)
     for ax, (title, group) in zip(axes[0], panels.items()):
         drawn, refs = set(), set()
         for t in group:
@@ -197,18 +198,16 @@ def accuracy_vs_auc(found: list, out_stem: Path) -> tuple[Path, Path]:
                         if not math.isnan(p.auc_ci[0])
                         else None
                     )
-                    ax.errorbar(
-                        [p.auc],
-                        [y],
+                    _point(
+                        ax,
+                        p.auc,
+                        y,
+                        (lo, hi),
+                        color,
                         xerr=xerr,
-                        yerr=[[max(y - lo, 0)], [max(hi - y, 0)]],
-                        fmt="o",
-                        color=color,
-                        ecolor=color,
                         elinewidth=0.9,
                         capsize=3,
                         markersize=6,
-                        zorder=3,
                         markerfacecolor="white" if p.run.oracle is not None else color,
                     )
             if t.reference.name not in refs:
@@ -251,8 +250,4 @@ def accuracy_vs_auc(found: list, out_stem: Path) -> tuple[Path, Path]:
     axes[0][0].set_ylabel("accuracy (%), 95% CI")
     fig.suptitle("When does the search pay? Accuracy against heuristic quality (hollow: oracle)", fontsize=11)
     fig.tight_layout()
-    png, svg = out_stem.with_suffix(".png"), out_stem.with_suffix(".svg")
-    fig.savefig(png)
-    fig.savefig(svg, metadata={"Date": None})
-    plt.close(fig)
-    return png, svg
+    return _save(plt, fig, out_stem)
