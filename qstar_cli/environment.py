@@ -267,22 +267,17 @@ class PolicySearchEnv(SearchEnv):
         return [q.prompt + "".join(steps) for q, steps in requests]
 
     def propose(self, requests, k, temperature, logprobs=False):
-        gens = self.policy.propose_steps(
-            self._states(requests),
-            k,
-            temperature,
-            self.top_p,
-            logprobs=5 if logprobs else None,
-            keys=[q.id for q, _ in requests],
-        )
-        return [[_candidate(g) for g in gs] for gs in gens]
+        return self._candidates(self.policy.propose_steps, requests, logprobs, k, temperature)
 
     def complete(self, requests, n, temperature, logprobs=False):
-        gens = self.policy.complete(
+        return self._candidates(self.policy.complete, requests, logprobs, n, temperature, self.max_tokens)
+
+    def _candidates(self, call, requests, logprobs: bool, *args) -> list[list[Candidate]]:
+        """`call` (a `Policy` method) on the requests' states with `args`, the top-p and the
+        question keys; its generations as candidates."""
+        gens = call(
             self._states(requests),
-            n,
-            temperature,
-            self.max_tokens,
+            *args,
             self.top_p,
             logprobs=5 if logprobs else None,
             keys=[q.id for q, _ in requests],
