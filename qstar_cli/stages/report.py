@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from html import escape
 from pathlib import Path
+from typing import NamedTuple
 
 from qstar_cli import ui
 from qstar_cli.errors import QstarError
@@ -62,6 +63,21 @@ SCALING_NOTE = (
     "by the run's own rule, per question, then averaged, with 95% bootstrap CIs over questions. tokens/q "
     "is n times each question's mean tokens per sample. At n = N it is the run's own accuracy.\n"
 )
+THRESHOLD_SECTION = "When does the search pay?"  # its HTML shows the threshold plot under its tables
+
+
+class _Section(NamedTuple):
+    """A section of the report after the runs and the paired tests, in markdown, HTML and on the
+    terminal alike: its title, its tables (each as its title on the terminal, header and rows) and
+    the note under them. A section whose tables have no rows is left out."""
+
+    title: str
+    tables: list[tuple[str, tuple[str, ...], list[list[str]]]]
+    note: str = ""
+
+    @property
+    def shown(self) -> bool:
+        return any(rows for _, _, rows in self.tables)
 
 
 def run(
@@ -85,60 +101,38 @@ def run(
     curves = [(r, points) for r in runs if (points := scaling.curve(r, resamples))]
     scaling_rows = tables.scaling_rows(curves)
     found = threshold.thresholds(runs, baseline, resamples) if pair else []
-    curve_rows, threshold_rows = tables.curve_rows(found), tables.threshold_rows(found)
+    sections = [
+        _Section("Repeats over QVMs", [("repeats over QVMs", tables.REPEATS, repeat_rows)]),
+        _Section("Answer choice", [("answer choice", tables.ANSWER_CHOICE, choice_rows)], CHOICE_NOTE),
+        _Section(
+            "Scaling from one sample pool",
+            [("scaling from one sample pool", tables.SCALING, scaling_rows)],
+            SCALING_NOTE,
+        ),
+        _Section(
+            THRESHOLD_SECTION,
+            [
+                ("threshold curves", tables.CURVE, tables.curve_rows(found)),
+                ("thresholds", tables.THRESHOLDS, tables.threshold_rows(found)),
+            ],
+            THRESHOLD_NOTE,
+        ),
+        _Section("Q-value models", [("Q-value models", tables.QVMS, qvm_rows)], QVM_NOTE),
+    ]
     text = "## Runs\n\n" + tables.markdown_table(tables.COMPARISON, comparison)
     if paired_rows:
         text += "\n## Paired tests\n\n" + tables.markdown_table(tables.PAIRED, paired_rows)
-    if repeat_rows:
-        text += "\n## Repeats over QVMs\n\n" + tables.markdown_table(tables.REPEATS, repeat_rows)
-    if choice_rows:
-        text += "\n## Answer choice\n\n" + tables.markdown_table(tables.ANSWER_CHOICE, choice_rows) + CHOICE_NOTE
-    if scaling_rows:
-        text += (
-            "\n## Scaling from one sample pool\n\n" + tables.markdown_table(tables.SCALING, scaling_rows) + SCALING_NOTE
-        )
-    if threshold_rows:
-        text += (
-            "\n## When does the search pay?\n\n"
-            + tables.markdown_table(tables.CURVE, curve_rows)
-            + "\n"
-            + tables.markdown_table(tables.THRESHOLDS, threshold_rows)
-            + THRESHOLD_NOTE
-        )
-    if qvm_rows:
-        text += "\n## Q-value models\n\n" + tables.markdown_table(tables.QVMS, qvm_rows) + QVM_NOTE
+    for section in sections:
+        if section.shown:
+            text += f"\n## {section.title}\n\n"
+            text += "\n".join(tables.markdown_table(header, rows) for _, header, rows in section.tables) + section.note
     words = plain.sentences(runs, pairs, found)
     if words:
         text += "\n## In plain words\n\n" + "".join(f"- {s}\n" for s in words)
     notes = _unpaired_notes(runs, pairs) if pair else []
-    tables_shown = {
-        "repeats over QVMs": (tables.REPEATS, repeat_rows),
-        "answer choice": (tables.ANSWER_CHOICE, choice_rows),
-        "scaling from one sample pool": (tables.SCALING, scaling_rows),
-        "threshold curves": (tables.CURVE, curve_rows),
-        "thresholds": (tables.THRESHOLDS, threshold_rows),
-        "Q-value models": (tables.QVMS, qvm_rows),
-    }
-    _print(comparison, paired_rows, tables_shown, words, text)
+    _print(comparison, paired_rows, sections, words, text)
     if out:
-        _write(
-            Path(out),
-            runs,
-            comparison,
-            paired_rows,
-            repeat_rows,
-            choice_rows,
-            scaling_rows,
-            qvm_rows,
-            words,
-            notes,
-            text,
-            tree_ids,
-            curves,
-            found,
-            curve_rows,
-            threshold_rows,
-        )
+        _write(Path(out), runs, comparison, paired_rows, sections, words, notes, text, tree_ids, curves, found)
     return text
 
 
@@ -151,7 +145,7 @@ def _unpaired_notes(runs, pairs) -> list[str]:
     ]
 
 
-def _print(comparison, paired_rows, shown: dict, words, text: str) -> None:
+def _print(comparison, paired_rows, sections: list[_Section], words, text: str) -> None:
     if not ui.out.is_terminal:  # piped or CI: the markdown itself, unwrapped
         ui.out.print(text, end="", highlight=False, soft_wrap=True)
         return
@@ -160,7 +154,7 @@ def _print(comparison, paired_rows, shown: dict, words, text: str) -> None:
     for title, (header, rows) in {
         "qstar report": (tables.COMPARISON, comparison),
         "paired tests": (tables.PAIRED, paired_rows),
-        **shown,
+        **{title: (header, rows) for section in sections for title, header, rows in section.tables},
     }.items():
         if not rows:
             continue
@@ -177,22 +171,7 @@ def _print(comparison, paired_rows, shown: dict, words, text: str) -> None:
 
 
 def _write(
-    out: Path,
-    runs,
-    comparison,
-    paired_rows,
-    repeat_rows,
-    choice_rows,
-    scaling_rows,
-    qvm_rows,
-    words,
-    notes,
-    text: str,
-    tree_ids,
-    curves=(),
-    found=(),
-    curve_rows=(),
-    threshold_rows=(),
+    out: Path, runs, comparison, paired_rows, sections: list[_Section], words, notes, text: str, tree_ids, curves, found
 ) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -226,10 +205,11 @@ def _write(
     markdown = "# qstar report\n\n" + text
     markdown += "".join(f"\n{n}\n" for n in ([PAIRED_NOTE] if paired_rows else []) + notes)
     markdown += f"\n## Accuracy vs. generated tokens\n\n![accuracy vs tokens]({png.name})\n"
-    threshold_svg = None
+    figures = {}  # section title -> the HTML of the plot under its tables
     if found:
         threshold_png, threshold_svg = plots.accuracy_vs_auc(list(found), out / THRESHOLD_PLOT)
         markdown += f"\n## Accuracy vs. heuristic quality\n\n![accuracy vs terminal AUC]({threshold_png.name})\n"
+        figures[THRESHOLD_SECTION] = plots.inline_svg(threshold_svg)
     if links:
         markdown += "\n## Search trees\n\n" + "".join(f"- [{label}]({href})\n" for label, href in links)
     (out / "report.md").write_text(markdown, encoding="utf-8")
@@ -246,51 +226,24 @@ def _write(
                 if words
                 else ""
             )
-            + (("<h2>Repeats over QVMs</h2>" + html.table(tables.REPEATS, repeat_rows)) if repeat_rows else "")
-            + (
-                (
-                    "<h2>Answer choice</h2>"
-                    + html.table(tables.ANSWER_CHOICE, choice_rows)
-                    + f'<p class="note">{CHOICE_NOTE.strip()}</p>'
-                )
-                if choice_rows
-                else ""
-            )
-            + (
-                (
-                    "<h2>Scaling from one sample pool</h2>"
-                    + html.table(tables.SCALING, scaling_rows)
-                    + f'<p class="note">{SCALING_NOTE.strip()}</p>'
-                )
-                if scaling_rows
-                else ""
-            )
-            + (
-                (
-                    "<h2>When does the search pay?</h2>"
-                    + html.table(tables.CURVE, curve_rows)
-                    + html.table(tables.THRESHOLDS, threshold_rows)
-                    + plots.inline_svg(threshold_svg)
-                    + f'<p class="note">{THRESHOLD_NOTE.strip()}</p>'
-                )
-                if threshold_svg
-                else ""
-            )
-            + (
-                (
-                    "<h2>Q-value models</h2>"
-                    + html.table(tables.QVMS, qvm_rows)
-                    + f'<p class="note">{QVM_NOTE.strip()}</p>'
-                )
-                if qvm_rows
-                else ""
-            ),
+            + "".join(_html_section(section, figures.get(section.title, "")) for section in sections if section.shown),
         ),
         encoding="utf-8",
     )
     ui.info(
         f"wrote {out / 'report.md'}, {out / 'report.html'}, {png.name}, {svg.name}"
         + (f" and {len(links)} tree views" if links else "")
+    )
+
+
+def _html_section(section: _Section, figure: str) -> str:
+    """A section's HTML: its title, its tables, then `figure` (a plot drawn for it) and its note."""
+    note = f'<p class="note">{section.note.strip()}</p>' if section.note else ""
+    return (
+        f"<h2>{section.title}</h2>"
+        + "".join(html.table(header, rows) for _, header, rows in section.tables)
+        + figure
+        + note
     )
 
 
