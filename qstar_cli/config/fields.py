@@ -1,6 +1,6 @@
 """The typing and checking every config section shares: values coerced to a field's annotation,
-`Literal` choices and `min` / `max` bounds checked, keys of older versions moved to where they live now,
-and a backend's own options checked against its constructor."""
+`Literal` choices and `min` / `max` bounds checked, and a backend's own options checked against its
+constructor."""
 
 from __future__ import annotations
 
@@ -10,23 +10,6 @@ import typing
 from typing import Any, Literal
 
 from qstar_cli.errors import QstarError
-
-
-def move_legacy(values: dict, legacy: dict[str, tuple[str, str]], into: str) -> dict:
-    """`values` with each legacy flat key moved to values[into][backend][option] (a value already
-    set there wins); a legacy key left at None (an old config's default) is dropped."""
-    if not any(key in values for key in legacy):
-        return values
-    options = values.get(into) or {}
-    if not isinstance(options, dict):
-        return values  # the type error is reported on `into` itself
-    out = {k: v for k, v in values.items() if k not in legacy}
-    options = {name: dict(opts) if isinstance(opts, dict) else opts for name, opts in options.items()}
-    for key, (backend, option) in legacy.items():
-        if key in values and values[key] is not None:
-            options.setdefault(backend, {}).setdefault(option, values[key])
-    out[into] = options
-    return out
 
 
 def check_backend_options(options: dict, where: str) -> dict:

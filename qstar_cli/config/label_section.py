@@ -85,23 +85,12 @@ def _validate_label(self) -> None:
         )
 
 
-# keys of older qstar versions, now the openai backend's options
-_LEGACY = {
-    "openai_base_url": ("openai", "base_url"),
-    "openai_api_key_env": ("openai", "api_key_env"),
-    "requests_per_minute": ("openai", "requests_per_minute"),
-    "concurrency": ("openai", "concurrency"),
-    "max_retries": ("openai", "max_retries"),
-    "request_timeout": ("openai", "request_timeout"),
-}
-
-
 def build_label_section() -> type:
     """The section's class from the registry as it is now (a test that registers a toy method rebuilds it)."""
     cls = dataclasses.make_dataclass(
         "LabelSection",
         _label_fields(),
-        namespace={"validate": _validate_label, "LEGACY": _LEGACY, "LEGACY_INTO": "strong_options"},
+        namespace={"validate": _validate_label},
     )
     cls.__module__ = __name__
     cls.__doc__ = "The label section: shared keys, and every label method's own keys."

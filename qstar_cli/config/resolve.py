@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from qstar_cli.config.fields import coerce, move_legacy
+from qstar_cli.config.fields import coerce
 from qstar_cli.config.sections import EXECUTION_KEYS, SECTIONS, STAGE_CONFIGS, dataset_defaults
 from qstar_cli.errors import QstarError
 
@@ -112,8 +112,6 @@ def _unknown(key: str, known: list[str], where: str) -> QstarError:
 
 
 def build_section(cls: type, values: dict, prefix: str, where: str) -> Any:
-    if hasattr(cls, "LEGACY"):  # keys an older qstar wrote, moved to where they live now
-        values = move_legacy(values, cls.LEGACY, cls.LEGACY_INTO)
     hints = typing.get_type_hints(cls)
     fields = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}

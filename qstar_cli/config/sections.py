@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Literal
 
 from qstar_cli.config.fields import check_backend_options, check_fields
 from qstar_cli.errors import QstarError
@@ -95,18 +95,6 @@ class PolicyConfig:
     # (qstar_cli/backends/); only the chosen backend's are used, so one recipe can hold several.
     # e.g. options: {vllm: {block_size: 64, tensor_parallel_size: 8}, hf: {batch_size: 64}}
     options: dict = field(default_factory=dict)
-
-    # keys of older qstar versions, now backend options: still read (resolve.build_section moves them
-    # into LEGACY_INTO), so old run folders and recipes work
-    LEGACY: ClassVar[dict[str, tuple[str, str]]] = {
-        "tensor_parallel_size": ("vllm", "tensor_parallel_size"),
-        "gpu_memory_utilization": ("vllm", "gpu_memory_utilization"),
-        "cpu_kv_cache_gib": ("vllm", "cpu_kv_cache_gib"),
-        "block_size": ("vllm", "block_size"),
-        "refill": ("vllm", "refill"),
-        "hf_batch_size": ("hf", "batch_size"),
-    }
-    LEGACY_INTO = "options"
 
     def validate(self) -> None:
         from qstar_cli.backends import choices, policy_choices
@@ -351,9 +339,6 @@ EXECUTION_KEYS = {
     "execution.isolation",
     "execution.python",
     *(f"ray.{f.name}" for f in dataclasses.fields(RaySection)),  # where a run executes, not what it computes
-    # older qstar versions' names of backend options (still in their run folders' config.yaml)
-    *(f"policy.{key}" for key in PolicyConfig.LEGACY),
-    *(f"label.{key}" for key in LabelSection.LEGACY),
 }
 
 # Keys whose default depends on the dataset (Dataset.default_temperature: 0.9 math, 0.2 code);

@@ -129,33 +129,6 @@ def test_a_backend_that_cannot_act_is_refused_as_the_policy(monkeypatch):
         resolve(CollectConfig, None, ["policy.backend=openai"], {})
 
 
-def test_flat_option_keys_of_older_runs_still_resolve_and_resume():
-    # a config.yaml written before backends owned their settings
-    old = {
-        "policy": {
-            "model": None,
-            "backend": "auto",
-            "dtype": "auto",
-            "max_model_len": 2048,
-            "seed": 0,
-            "tensor_parallel_size": 1,
-            "gpu_memory_utilization": 0.85,
-            "cpu_kv_cache_gib": 2.0,
-            "block_size": None,
-            "hf_batch_size": 32,
-            "refill": 0.25,
-            "trust_remote_code": False,
-        }
-    }
-    config = resolve(CollectConfig, None, [], {}, base=old)
-    assert config.policy.options == {
-        "vllm": {"tensor_parallel_size": 1, "gpu_memory_utilization": 0.85, "cpu_kv_cache_gib": 2.0, "refill": 0.25},
-        "hf": {"batch_size": 32},
-    }
-    new = to_dict(resolve(CollectConfig, None, [], {}))
-    assert config_diff(semantic_view({**new, **old}), semantic_view(new)) == []
-
-
 def test_config_diff_tolerates_settings_added_since_the_run_was_written():
     from qstar_cli.config import config_diff
 

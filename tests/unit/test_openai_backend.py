@@ -139,15 +139,6 @@ def test_the_stronger_labeller_is_configured_like_the_policy():
     config = resolve(LabelConfig, None, ["label.strong_options.openai.concurrency=3"], flags)
     b = _strong_backend(config)
     assert (b.url, b.model_name, b.concurrency) == ("http://127.0.0.1:9/v1/completions", "big", 3)
-    # the keys older qstar versions wrote (label.openai_base_url, ...) still configure it
-    old = resolve(
-        LabelConfig,
-        None,
-        ["label.openai_base_url=http://127.0.0.1:8/v1", "label.max_retries=1"],
-        {k: v for k, v in flags.items() if k != "label.strong_options"},
-    )
-    b = _strong_backend(old)
-    assert (b.url, b.max_retries) == ("http://127.0.0.1:8/v1/completions", 1)
     with pytest.raises(QstarError, match="the openai backend takes: api_key_env, backoff_seconds, base_url"):
         resolve(LabelConfig, None, ["label.strong_options.openai.url=http://x"], flags)
     with pytest.raises(QstarError, match="needs --strong-model"):
