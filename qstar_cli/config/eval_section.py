@@ -93,18 +93,23 @@ def _check_oracle(self, defaults, needs_qvm: bool) -> None:
         )
 
 
-EvalSection = dataclasses.make_dataclass("EvalSection", _eval_fields(), namespace={"validate": _validate_eval})
-EvalSection.__module__ = __name__
-EvalSection.__doc__ = "The eval section: shared search keys, PRM keys, and every search method's own keys."
+def build_eval_section() -> type:
+    """The section's class from the registry as it is now (a test that registers a toy method rebuilds it)."""
+    cls = dataclasses.make_dataclass("EvalSection", _eval_fields(), namespace={"validate": _validate_eval})
+    cls.__module__ = __name__
+    cls.__doc__ = "The eval section: shared search keys, PRM keys, and every search method's own keys."
+    return cls
 
 
-def _search_keys() -> dict[str, set[str]]:
+def search_keys() -> dict[str, set[str]]:
+    """The eval keys each method reads, from the registry as it is now."""
     from qstar_cli.search import SEARCHERS
 
     return {name: m.eval_keys() for name, m in SEARCHERS.items()}
 
 
-SEARCH_KEYS = _search_keys()  # the eval keys each method reads
+EvalSection = build_eval_section()
+SEARCH_KEYS = search_keys()  # the eval keys each method reads
 
 
 class _NoSampling:
