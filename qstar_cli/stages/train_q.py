@@ -140,6 +140,17 @@ def run(config: TrainConfig) -> Path:
     return out
 
 
+def _grouped(held: dict, key: str, count: str) -> str:
+    """A ranking within groups (questions, sibling states): its AUC, 95% CI by question and groups used."""
+    ci = held.get(f"{key}_auc_ci95")
+    value = held.get(f"{key}_auc")
+    return (
+        ("-" if value is None else f"{value:.4f}")
+        + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+        + f" ({held.get(count, 0)})"
+    )
+
+
 def show_summary(metrics: dict, out: Path) -> None:
     held = metrics["heldout"]
     fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
@@ -156,16 +167,16 @@ def show_summary(metrics: dict, out: Path) -> None:
             ("held-out ROC-AUC of the policy's step log-prob (baseline)", fmt(held.get("baseline_logprob_auc"))),
             (
                 "within-question ROC-AUC (questions with both classes)",
-                f"{fmt(held.get('within_question_auc'))} ({held.get('within_question_questions', 0)})",
+                _grouped(held, "within_question", "within_question_questions"),
             ),
             ("  the same for the step log-prob (baseline)", fmt(held.get("baseline_logprob_within_question_auc"))),
             (
                 "sibling ROC-AUC (states with both classes)",
-                f"{fmt(held.get('sibling_auc'))} ({held.get('sibling_states', 0)})",
+                _grouped(held, "sibling", "sibling_states"),
             ),
             (
                 "final-step ROC-AUC within a question (questions)",
-                f"{fmt(held.get('final_step_auc'))} ({held.get('final_step_questions', 0)})",
+                _grouped(held, "final_step", "final_step_questions"),
             ),
             ("held-out positive rate", fmt(held.get("positive_rate"))),
             ("train ROC-AUC", fmt(metrics["train_eval"].get("roc_auc"))),

@@ -241,3 +241,34 @@ def grouped_auc(scores: list[float], positives: list[bool], keys: list) -> tuple
         right, wrong = groups.setdefault(key, ([], []))
         (right if positive else wrong).append(score)
     return within_question_auc(list(groups.values()))
+
+
+def grouped_auc_ci(
+    scores: list[float], positives: list[bool], keys: list, questions: list, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float] | None:
+    """95% percentile interval of `grouped_auc` from the bootstrap that resamples questions (`questions`:
+    each example's question id; a group lies within one question): a drawn question brings all its
+    groups' (positive, negative) pairs. None with fewer than 2 questions or no resample with a pair."""
+    groups: dict = {}
+    for score, positive, key, question in zip(scores, positives, keys, questions):
+        right, wrong, _ = groups.setdefault(key, ([], [], question))
+        (right if positive else wrong).append(score)
+    per_question: dict = {}  # question -> [wins, pairs]
+    for right, wrong, question in groups.values():
+        tally = per_question.setdefault(question, [0.0, 0])
+        tally[0] += sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in right for b in wrong)
+        tally[1] += len(right) * len(wrong)
+    drawn = sorted(set(questions), key=str)  # every question counts, with or without pairs
+    if len(drawn) < 2:
+        return None
+    rng = random.Random(seed)
+    aucs = []
+    for _ in range(resamples):
+        wins = pairs = 0.0
+        for k in rng.choices(range(len(drawn)), k=len(drawn)):
+            w, n = per_question.get(drawn[k], (0.0, 0))
+            wins, pairs = wins + w, pairs + n
+        if pairs:
+            aucs.append(wins / pairs)
+    aucs.sort()
+    return (_quantile(aucs, 0.025), _quantile(aucs, 0.975)) if aucs else None

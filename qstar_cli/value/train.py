@@ -35,6 +35,7 @@ from qstar_cli.value.metrics import (
     auc_ci,
     calibration,
     grouped_auc,
+    grouped_auc_ci,
     mse,
     position_auc,
     roc_auc,
@@ -377,6 +378,14 @@ def evaluate(qvm, examples: list[Example]) -> dict:
     )
     logprobs = [e.mean_logprob for e in examples]
     has_logprob = all(lp is not None for lp in logprobs)
+    states = [(e.qid, e.state) for e in examples]
+    intervals = {  # each by the bootstrap over questions, as the pooled AUC's
+        "within_question_auc_ci95": grouped_auc_ci(preds, positives, qids, qids),
+        "sibling_auc_ci95": grouped_auc_ci(preds, positives, states, qids),
+        "final_step_auc_ci95": grouped_auc_ci(
+            [preds[i] for i in ends], [positives[i] for i in ends], [qids[i] for i in ends], [qids[i] for i in ends]
+        ),
+    }
     return {
         "examples": len(examples),
         "questions": questions,
@@ -399,5 +408,6 @@ def evaluate(qvm, examples: list[Example]) -> dict:
         "final_step_questions": final_questions,
         "baseline_logprob_within_question_auc": grouped_auc(logprobs, positives, qids)[0] if has_logprob else None,
         "baseline_position_within_question_auc": grouped_auc([float(d) for d in depths], positives, qids)[0],
+        **{key: list(ci) if ci else None for key, ci in intervals.items()},
         "too_small": too_small(questions, positives),
     }

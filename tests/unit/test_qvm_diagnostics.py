@@ -282,3 +282,22 @@ def test_grouped_auc_compares_only_inside_a_group():
     keys = ["a", "a", "a", "b", "b", "c"]  # c has one class only: left out
     auc, groups = grouped_auc(scores, positives, keys)
     assert auc == pytest.approx(1.5 / 3) and groups == 2
+
+
+def test_a_within_group_auc_has_an_interval_by_question():
+    from qstar_cli.value.metrics import grouped_auc, grouped_auc_ci
+
+    # q1 ranks its right step above its wrong one (1 win of 1 pair), q2 the other way round (0 of 1):
+    # AUC 0.5. A resample of two questions draws q1 twice (AUC 1), q2 twice (0) or one each (0.5),
+    # each pure draw with probability 1/4, so the 2.5% and 97.5% quantiles are 0 and 1.
+    scores, positives, questions = [0.9, 0.1, 0.2, 0.8], [True, False, True, False], ["q1", "q1", "q2", "q2"]
+    assert grouped_auc(scores, positives, questions) == (0.5, 2)
+    assert grouped_auc_ci(scores, positives, questions, questions) == (0.0, 1.0)
+    # q1 twice over: every resample ranks right above wrong
+    same = grouped_auc_ci([0.9, 0.1, 0.8, 0.2], positives, ["a", "a", "b", "b"], ["a", "a", "b", "b"])
+    assert same == (1.0, 1.0)
+    # groups inside questions (sibling states): a question without a pair still counts as a draw
+    keys = [("q1", "s"), ("q1", "s"), ("q2", "s"), ("q2", "s"), ("q3", "s")]
+    wide = grouped_auc_ci([*scores, 0.5], [*positives, True], keys, [*questions, "q3"])
+    assert wide[0] == 0.0 and wide[1] == 1.0
+    assert grouped_auc_ci(scores[:2], positives[:2], questions[:2], questions[:2]) is None  # one question
