@@ -97,7 +97,6 @@ def numeric_instruction(language: str | None = None) -> str:
     return NUMERIC_INSTRUCTIONS[code].format(answer=answer_line(code, "N"))
 
 
-NUMERIC_INSTRUCTION = numeric_instruction()
 MATH_INSTRUCTION = (
     "Solve the following math problem step by step. Write one step per line. Put your final answer within \\boxed{}."
 )

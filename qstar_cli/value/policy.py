@@ -27,7 +27,6 @@ from qstar_cli.value.metrics import grouped_auc
 from qstar_cli.value.train import Example, class_weights, targets
 
 BACKBONE = "policy"
-HEADS = ("linear", "mlp")
 AUTO_LAYERS = 5  # "auto": this many evenly spaced layers, the last included
 MLP_HIDDEN = 256
 HEAD_BATCH = 256  # examples per step of the head's training

@@ -9,7 +9,7 @@ from qstar_cli.datasets import Problem, get_dataset, load_problems
 from qstar_cli.datasets.exemplars import NUMERIC_EXEMPLARS
 from qstar_cli.datasets.mgsm import LANGUAGES as MGSM_LANGUAGES
 from qstar_cli.datasets.mgsm import all_exemplars
-from qstar_cli.datasets.prompts import NUMERIC_INSTRUCTION, NUMERIC_INSTRUCTIONS, PROBLEM_LABELS, numeric_instruction
+from qstar_cli.datasets.prompts import NUMERIC_INSTRUCTIONS, PROBLEM_LABELS, numeric_instruction
 from qstar_cli.errors import QstarError
 from qstar_cli.grading import extract_numeric
 from qstar_cli.grading.numeric import LANGUAGES, answer_line
@@ -30,7 +30,7 @@ def test_every_language_has_a_prompt():
         assert answer_line(code, "N") in numeric_instruction(code), code
     # English is the prompt every numeric dataset had before
     assert (
-        NUMERIC_INSTRUCTION
+        numeric_instruction()
         == numeric_instruction("en")
         == (
             "Solve the following math problem step by step. Write one step per line. "
