@@ -222,6 +222,10 @@ class TrainSection:
     max_questions: int = 0  # > 0: train on this many training questions only (learning curves)
     bf16: bool = False
     group_by_length: bool = False  # batches of rows of about one length: less padding, faster (train.py)
+    # > 0: LoRA adapters of this rank on every linear layer of the backbone, trained with its value
+    # head while the backbone's own weights stay frozen (peft; merged into the saved QVM). With
+    # --backbone embedded (the policy itself) this is the paper's QVM, for a GPU.
+    lora_rank: int = field(default=0, metadata={"min": 0})
     heldout_fraction: float = 0.2  # of questions
     seed: int = 0
     logging_steps: int = 10
@@ -239,6 +243,16 @@ class TrainSection:
 
     def validate(self) -> None:
         check_fields(self, "train.")
+        if self.lora_rank and self.backbone == "policy":
+            raise QstarError(
+                "train.lora_rank fine-tunes a backbone, and the policy backbone trains a head on its frozen "
+                "states: for LoRA on the policy use --backbone embedded (or the policy's model)"
+            )
+        if self.lora_rank:
+            import importlib.util
+
+            if importlib.util.find_spec("peft") is None:
+                raise QstarError("train.lora_rank needs peft: pip install 'qstar[lora]'")
         if self.backbone == "policy":
             from qstar_cli.value.policy import check_layers_spec
 

@@ -92,6 +92,8 @@ def fit_qvm(
 
     set_seed(cfg.seed)
     tokenizer, model, _path = load_backbone(cfg.backbone)
+    if cfg.lora_rank:
+        model = with_lora(model, cfg.lora_rank)
     meta.backbone = cfg.backbone
     meta.max_length = cfg.max_length
     qvm = QVM(tokenizer, model, meta, batch_size=cfg.score_batch_size)
@@ -105,6 +107,8 @@ def fit_qvm(
         warnings.simplefilter("ignore")
         last_ckpt = _last_checkpoint(out_dir / "checkpoints") if resume else None
         result = trainer.train(resume_from_checkpoint=last_ckpt)
+    if cfg.lora_rank:  # the adapters folded into the weights: the saved QVM is a plain model
+        qvm.model = qvm.model.merge_and_unload()
     qvm.model.eval()
     if processes()[0] != 0:
         return qvm, None
@@ -121,6 +125,17 @@ def fit_qvm(
     )
     qvm.save(out_dir / "qvm")
     return qvm, metrics
+
+
+def with_lora(model, rank: int):
+    """`model` with LoRA adapters of rank `rank` on every linear layer and its value head trained in
+    full (peft's sequence-classification task keeps the head trainable); the rest frozen."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=rank, lora_alpha=2 * rank, lora_dropout=0.05, target_modules="all-linear"
+    )
+    return get_peft_model(model, config)
 
 
 def run_metrics(

@@ -155,3 +155,42 @@ def test_group_by_length_trains_on_batches_of_one_length(tiny_model, tmp_path):
             assert max(pads) == most_padding, pads
         else:
             assert max(pads) > 0  # a random batch mixes the two lengths
+
+
+def test_lora_trains_adapters_and_the_head_and_saves_a_plain_model(tiny_model, tmp_path):
+    pytest.importorskip("peft")
+    from qstar_cli.value.model import QVM, load_backbone
+
+    _, base, _ = load_backbone(tiny_model)
+    qvm, metrics = fit_qvm(
+        examples(),
+        cfg(backbone=tiny_model, max_steps=4, learning_rate=1e-2, heldout_fraction=0.0, lora_rank=4),
+        tmp_path,
+        QVMMeta(),
+    )
+    assert metrics["train_steps"] == 4
+    trained = dict(qvm.model.named_parameters())
+    before = dict(base.named_parameters())
+    # the embedding is no linear layer: frozen, unchanged; a projection moved by its merged adapter
+    assert torch.equal(trained["model.embed_tokens.weight"], before["model.embed_tokens.weight"])
+    q_proj = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.allclose(trained[q_proj], before[q_proj])
+    # the saved QVM is a plain model (adapters merged) that scores as the trained one
+    loaded = QVM.load(tmp_path / "qvm")
+    assert not type(loaded.model).__name__.startswith("Peft")
+    items = [(e.question, e.steps, e.action) for e in examples()[:6]]
+    assert loaded.score(items) == pytest.approx(qvm.score(items), abs=1e-5)
+
+
+def test_lora_is_refused_on_the_policy_backbone_and_without_peft(monkeypatch):
+    import importlib.util
+
+    from qstar_cli.config import TrainConfig, resolve
+    from qstar_cli.errors import QstarError
+
+    with pytest.raises(QstarError, match="for LoRA on the policy use --backbone embedded"):
+        resolve(TrainConfig, None, ["train.backbone=policy", "train.lora_rank=8"], {})
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "peft" else real(name, *a))
+    with pytest.raises(QstarError, match=r"needs peft: pip install 'qstar\[lora\]'"):
+        resolve(TrainConfig, None, ["train.lora_rank=8"], {})
