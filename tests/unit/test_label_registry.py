@@ -117,3 +117,29 @@ def test_the_method_help_and_header_come_from_the_registry():
 
     for name, method in labelers.LABELERS.items():
         assert f"{name}: {method.help}" in LABEL_HELP
+
+
+def test_rollout_labels_run_through_the_job_with_a_scripted_policy(tmp_path, monkeypatch):
+    """The rollout method end to end on the label stage, its policy a script: each first step's
+    state is continued M = 2 times, once wrong and once right, and the own ending (reward 0) counts."""
+    from qstar_cli.stages import label
+    from tests.fakes import ScriptedBackend
+
+    run = open_run(tmp_path / "rollouts", ["q0"])
+    run.append(record("q0", reward=0.0))  # one trajectory: "1+1=2\n", "The answer is 2." graded 0 here
+    run.finish({})
+    backend = ScriptedBackend({"p1+1=2\n": ["The answer is 3.", "The answer is 2."]})
+    monkeypatch.setattr(label.LabelJob, "backend", lambda job, policy: backend)
+    out = tmp_path / "labels"
+    config = resolve(
+        LabelConfig, None, ["label.num_rollouts=2", f"label.input={tmp_path / 'rollouts'}", f"label.out={out}"], {}
+    )
+    label.run(config)
+    [rec] = [json.loads(line) for line in (out / "qlabels.jsonl").read_text().splitlines()]
+    first, last = rec["nodes"]
+    # y = max(0, 1, own 0) = 1, soft = 1/3 over the two continuations and the own ending
+    assert (first["y"], first["soft"], first["n"], first["n_correct"]) == (1.0, pytest.approx(1 / 3), 3, 1)
+    assert (last["terminal"], last["y"]) == (True, 0.0)  # the end: its own reward
+    assert backend.seen[0][1].n == 2  # one call, two continuations of the one open state
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["sessions"][-1]["generated_questions"] == 1
