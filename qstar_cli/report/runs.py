@@ -76,8 +76,7 @@ class EvalRun:
         parts += [
             f"{label}={self.settings[key]}" for key, label in (method.shown if method else ()) if key in self.settings
         ]
-        if self.search == "astar" and self.settings.get("utility", "none") != "none":
-            parts.append(f"g={self.settings.get('agg', 'min')}({self.settings['utility']})")
+        parts += method.describe(self.settings) if method else []
         if self.settings.get("answer", "best_f") != "best_f":  # a vote (A*, beam, best-of-N)
             parts.append(f"answer={self.settings['answer']}")
         if self.oracle is not None:  # not a method: its heuristic read the reference answers

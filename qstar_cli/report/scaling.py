@@ -31,14 +31,15 @@ import random
 from dataclasses import dataclass, field
 
 from qstar_cli.report.runs import EvalRun
+from qstar_cli.search import SEARCHERS
 from qstar_cli.search.base import choose, group_answers
 from qstar_cli.stats import bootstrap_ci
 
-POOL_METHODS = ("self_consistency", "best_of_n")
 EXACT_SUBSETS = 1000  # enumerate every subset up to this many
 MC_SUBSETS = 1000  # else this many seeded random subsets
-# the choices each method's pool measures; self-consistency's terminals carry vote shares, not scores
-RULES = {"self_consistency": ("vote",), "best_of_n": ("best_f", "vote", "weighted")}
+# the choices each method's pool measures (the search registry's pool_rules)
+RULES = {name: method.pool_rules for name, method in SEARCHERS.items() if method.pool_rules}
+POOL_METHODS = tuple(RULES)
 
 
 def pool_sizes(n_max: int) -> list[int]:
@@ -98,8 +99,9 @@ def question_at(record: dict, search: str, how: str, n: int) -> float:
         groups = group_answers([t.get("answer") for t in ts], lambda a, b: False)
     finished = [t.get("finish", "eos") == "eos" for t in ts]
     correct = [bool(t["correct"]) for t in ts]
-    # self-consistency's tie goes to the answer seen first: no scores to break it with
-    scores = [0.0] * len(ts) if search == "self_consistency" else [t["score"] for t in ts]
+    # a method that only votes (self-consistency) breaks ties by the answer seen first: its terminals'
+    # scores are vote shares, not scores to break a tie with
+    scores = [0.0] * len(ts) if RULES.get(search) == ("vote",) else [t["score"] for t in ts]
     n = min(n, len(ts))
     if all(correct) or not any(correct):  # whichever sample is chosen: no subsets to go through
         return float(correct[0])
@@ -122,7 +124,8 @@ def has_pool(run: EvalRun) -> bool:
 
 def own_rule(run: EvalRun) -> str:
     """The choice the run itself answered with."""
-    return "vote" if run.search == "self_consistency" else run.settings.get("answer", "best_f")
+    rules = RULES.get(run.search, ("best_f",))
+    return rules[0] if len(rules) == 1 else run.settings.get("answer", rules[0])
 
 
 def curve(run: EvalRun, resamples: int = 1000) -> list[Point]:

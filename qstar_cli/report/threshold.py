@@ -34,8 +34,10 @@ from dataclasses import dataclass, field
 
 from qstar_cli.report import paired
 from qstar_cli.report.runs import EvalRun
+from qstar_cli.search import SEARCHERS
 
-GUIDED = ("astar", "beam", "best_of_n")  # searches whose answer comes from a heuristic's score
+# searches whose answer comes from a heuristic's score (the search registry says which)
+GUIDED = tuple(name for name, method in SEARCHERS.items() if method.guided)
 
 
 @dataclass

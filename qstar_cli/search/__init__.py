@@ -37,6 +37,13 @@ class Method:
     needs_qvm: Callable[[Any], bool] = lambda cfg: False  # given its config
     # cross-field problems of (its config, the eval section), as messages; the config layer raises them
     problems: Callable[[Any, Any], list[str]] = lambda cfg, section: []
+    # what a report reads from the entry:
+    guided: bool = False  # its answer comes from a heuristic's score (a point on the threshold curve)
+    # its terminals are a pool of independent samples that a report re-chooses from at n = 1, 2, 4, ...
+    # by these rules ("best_f", "vote", "weighted"); the first is the method's own when it has no answer key
+    pool_rules: tuple[str, ...] = ()
+    # more words for a report's name of a run, from its settings (A*: its utility g)
+    describe: Callable[[dict], list[str]] = lambda settings: []
 
     def key(self, f: dataclasses.Field) -> str:
         """The dotted config key a field of this method's config reads."""
@@ -65,6 +72,7 @@ SEARCHERS: dict[str, Method] = {
         "self-consistency",
         "#2563eb",
         shown=(("n", "n"),),
+        pool_rules=("vote",),  # its terminals carry vote shares, not scores
     ),
     "best_of_n": Method(
         sampling.best_of_n_one,
@@ -75,6 +83,8 @@ SEARCHERS: dict[str, Method] = {
         uses=("qvm", "prm"),
         needs_qvm=lambda c: c.rank_by == "qvm",
         problems=lambda c, e: c.problems(e.prm),
+        guided=True,
+        pool_rules=("best_f", "vote", "weighted"),
     ),
     "beam": Method(
         beam.search_one,
@@ -84,6 +94,7 @@ SEARCHERS: dict[str, Method] = {
         shown=(("width", "w"), ("k", "K")),
         uses=("qvm",),
         needs_qvm=lambda c: True,
+        guided=True,
     ),
     "mcts": Method(
         mcts.search_one,
@@ -103,6 +114,8 @@ SEARCHERS: dict[str, Method] = {
         uses=("qvm", "prm"),
         needs_qvm=lambda c: c.heuristic != "zero",
         problems=lambda c, e: c.problems(e.prm),
+        guided=True,
+        describe=lambda s: [f"g={s.get('agg', 'min')}({s['utility']})"] if s.get("utility", "none") != "none" else [],
     ),
 }
 
