@@ -20,9 +20,9 @@ from typing import Optional
 import typer
 
 from qstar_cli import __version__
-from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.backends import choices as backend_choices
 from qstar_cli.backends import policy_choices
+from qstar_cli.config.sections import STAGES
 from qstar_cli.datasets.registry import DATASETS
 from qstar_cli.errors import QstarError, Stopped, stop_signal
 from qstar_cli.labelers import LABELERS

@@ -25,8 +25,8 @@ from typing import Any
 import click
 import typer.main
 
-from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.cli import app
+from qstar_cli.config.sections import STAGES
 
 _PIPE = "&#x7C;"  # a literal "|" would end a markdown table cell
 

@@ -429,3 +429,14 @@ def open_input(path: str | Path, *, stage: str, kind: str, records_name: str) ->
         list(run.iter_records())  # a malformed line is named first
         raise
     return manifest, list(run.iter_records())
+
+
+def open_stage_run(stage, path, **manifest) -> RunDir:
+    """The run dir of `stage` (a config.sections.Stage row) at `path`: created, or resumed when it
+    holds the same run."""
+    return RunDir.open(path, stage=stage.command, kind=stage.kind, records_name=stage.records, **manifest)
+
+
+def read_stage_run(stage, path) -> tuple[dict, list[dict]]:
+    """(manifest, records) of a complete run of `stage`: the input of the next one."""
+    return open_input(path, stage=stage.command, kind=stage.kind, records_name=stage.records)

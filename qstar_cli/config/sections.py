@@ -1,10 +1,10 @@
 """The typed config sections: one dataclass per recipe section, each validating its own values.
 
 A stage's config (`CollectConfig`, `LabelConfig`, `TrainConfig`, `EvalConfig`) is made of the
-sections it uses. `SECTIONS` maps every section a recipe may hold to its class, `STAGE_CONFIGS`
-maps each stage to its config, and `EXECUTION_KEYS` lists the keys that only steer how a run
-executes (they may differ on resume); `dataset_defaults` gives the keys whose default is the
-dataset's (the code temperature).
+sections it uses. `SECTIONS` maps every section a recipe may hold to its class, `STAGES` is the
+stages' table (each row with its config; `STAGE_CONFIGS` the configs alone), and `EXECUTION_KEYS`
+lists the keys that only steer how a run executes (they may differ on resume); `dataset_defaults`
+gives the keys whose default is the dataset's (the code temperature).
 """
 
 from __future__ import annotations
@@ -316,13 +316,75 @@ SECTIONS: dict[str, type] = {
     "ray": RaySection,
 }
 
-# The stages a recipe's `stages:` section may give overrides to, and the config each resolves.
-STAGE_CONFIGS: dict[str, type] = {
-    "collect": CollectConfig,
-    "label": LabelConfig,
-    "train": TrainConfig,
-    "eval": EvalConfig,
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage that writes a run folder: its recipe section (its key in `STAGES`, and the section a
+    recipe's `stages:` gives overrides to), its command (also the `stage` its manifests record), its
+    module (imported only when it runs), the records file and record kind it writes (train-q writes
+    a model, not records), the folder `qstar repro` gives it, its config, and the function that
+    computes its metrics from records (what `qstar merge` recomputes over joined shards)."""
+
+    section: str
+    command: str
+    module: str
+    records: str | None
+    kind: str | None
+    folder: str
+    config: type
+    metrics: str | None = None  # name of the module's metrics(records, sessions) function
+
+    def load(self):
+        import importlib
+
+        return importlib.import_module(self.module)
+
+
+# The stages' table, read by the CLI, the launchers, merge, repro and report (run-folder metadata:
+# it sits below all of them). Adding a stage: its module in stages/, its config and row here, its command.
+STAGES: dict[str, Stage] = {
+    stage.section: stage
+    for stage in (
+        Stage(
+            "collect",
+            "collect-rollouts",
+            "qstar_cli.stages.collect",
+            "rollouts.jsonl",
+            "rollouts",
+            "rollouts",
+            CollectConfig,
+            "compute_metrics",
+        ),
+        Stage(
+            "label",
+            "label",
+            "qstar_cli.stages.label",
+            "qlabels.jsonl",
+            "qlabels",
+            "labels",
+            LabelConfig,
+            "label_metrics",
+        ),
+        Stage("train", "train-q", "qstar_cli.stages.train_q", None, None, "qvm", TrainConfig),
+        Stage(
+            "eval",
+            "eval",
+            "qstar_cli.stages.eval",
+            "predictions.jsonl",
+            "predictions",
+            "eval",
+            EvalConfig,
+            "eval_metrics",
+        ),
+    )
 }
+STAGE_CONFIGS: dict[str, type] = {name: stage.config for name, stage in STAGES.items()}
+
+
+def by_command(command: str | None) -> Stage | None:
+    """The stage a manifest's `stage` names."""
+    return next((stage for stage in STAGES.values() if stage.command == command), None)
+
 
 # Keys that may change when a run directory is resumed: they change how, not what, is computed.
 # (Backend options are all of this kind: parallelism, memory, batching, where a server is.)

@@ -15,8 +15,8 @@ from pathlib import Path
 from rich.markup import escape
 
 from qstar_cli import ui
-from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.config import STAGE_CONFIGS, load_recipe, resolve
+from qstar_cli.config.sections import STAGES
 from qstar_cli.errors import QstarError
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import yaml
 
 from qstar_cli import ui
-from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.config import to_dict
+from qstar_cli.config.sections import STAGES
 from qstar_cli.errors import QstarError
 from qstar_cli.launch import shards as S
 

@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 
 from qstar_cli import ui
-from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.config import STAGE_CONFIGS, resolve, to_yaml
+from qstar_cli.config.sections import STAGES
 from qstar_cli.errors import QstarError
 from qstar_cli.launch.pipeline import preflight, stages_of
 from qstar_cli.report import expect

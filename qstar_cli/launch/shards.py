@@ -19,7 +19,7 @@ SHARDABLE = ("collect", "label", "eval")  # the stages that select their questio
 
 def section_of(stage: str) -> str:
     """The recipe section of `stage` (a command or section name), refused unless it shards."""
-    from qstar_cli.artifacts.stage_table import STAGES, by_command
+    from qstar_cli.config.sections import STAGES, by_command
 
     section = stage if stage in STAGES else getattr(by_command(stage), "section", None)
     if section not in SHARDABLE:
@@ -52,7 +52,7 @@ def check(section: str, config) -> tuple[Path, int]:
 def _identity(section: str, config) -> tuple[Path, list, dict, tuple[str, ...]]:
     """The stage's own checks (its plan), then what its run folder is compared on: (the run folder,
     the questions of the unsharded run, its inputs, the config sections it does not read)."""
-    from qstar_cli.artifacts.stage_table import STAGES
+    from qstar_cli.config.sections import STAGES
 
     plan = STAGES[section].load().plan(config)
     if plan.unshardable:
@@ -61,13 +61,13 @@ def _identity(section: str, config) -> tuple[Path, list, dict, tuple[str, ...]]:
 
 
 def _command(section: str) -> str:
-    from qstar_cli.artifacts.stage_table import STAGES
+    from qstar_cli.config.sections import STAGES
 
     return STAGES[section].command
 
 
 def _records(section: str) -> str:
-    from qstar_cli.artifacts.stage_table import STAGES
+    from qstar_cli.config.sections import STAGES
 
     return STAGES[section].records
 

@@ -47,7 +47,7 @@ class SlurmJob:
         return S.shard_out(self.out, i, self.shards)
 
     def stage_command(self) -> list[str]:
-        from qstar_cli.artifacts.stage_table import STAGES
+        from qstar_cli.config.sections import STAGES
 
         sets = [arg for s in self.sets for arg in ("--set", s)]
         return [self.python, "-m", "qstar_cli.cli", STAGES[self.section].command, "--recipe", str(self.recipe), *sets]

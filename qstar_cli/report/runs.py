@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from qstar_cli.artifacts.rundir import read_manifest, verify_complete
-from qstar_cli.artifacts.stage_table import STAGES
+from qstar_cli.artifacts.rundir import read_manifest, read_stage_run, verify_complete
+from qstar_cli.config.sections import STAGES
 from qstar_cli.errors import QstarError
 from qstar_cli.search import SEARCHERS
 from qstar_cli.search.oracle import ORACLE
@@ -115,7 +115,7 @@ class EvalRun:
     @property
     def records(self) -> list[dict]:
         if self._records is None:
-            _, self._records = STAGES["eval"].read(self.path)
+            _, self._records = read_stage_run(STAGES["eval"], self.path)
         return self._records
 
     def correct_by_id(self) -> dict[str, bool]:

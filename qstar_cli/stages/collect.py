@@ -13,8 +13,8 @@ from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.artifacts import records as R
-from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.config import CollectConfig, to_yaml
+from qstar_cli.config.sections import STAGES
 from qstar_cli.stages.common import Plan, chunks, default_out, open_run, question_inputs, run_settings, select_problems
 from qstar_cli.steps import StepFormat
 

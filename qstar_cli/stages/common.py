@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qstar_cli.artifacts.rundir import open_stage_run
 from qstar_cli.config import DataConfig, to_dict
 from qstar_cli.config.sections import DATASET_KEYS
 from qstar_cli.errors import QstarError
@@ -72,8 +73,9 @@ def question_inputs(data: DataConfig, problems) -> dict:
 
 def open_run(stage, plan: Plan, config):
     """The run dir of a stage over dataset questions (collect, eval) as `plan` says: `stage` is its
-    row in `artifacts.stage_table.STAGES`, the policy's seed its one seed."""
-    return stage.open(
+    row in `config.sections.STAGES`, the policy's seed its one seed."""
+    return open_stage_run(
+        stage,
         plan.out,
         config=to_dict(config),
         inputs=plan.inputs,

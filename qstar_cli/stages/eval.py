@@ -22,8 +22,8 @@ from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.artifacts import records as R
-from qstar_cli.artifacts.stage_table import STAGES
 from qstar_cli.config import SEARCH_KEYS, EvalConfig, to_yaml
+from qstar_cli.config.sections import STAGES
 from qstar_cli.errors import QstarError
 from qstar_cli.search.base import Question, group_answers
 from qstar_cli.stages.common import Plan, default_out, open_run, question_inputs, run_settings, select_problems

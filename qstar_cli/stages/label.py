@@ -23,9 +23,9 @@ from pathlib import Path
 import yaml
 
 from qstar_cli import ui
-from qstar_cli.artifacts.rundir import RunDir
-from qstar_cli.artifacts.stage_table import STAGES
+from qstar_cli.artifacts.rundir import RunDir, read_stage_run
 from qstar_cli.config import LabelConfig, to_dict, to_yaml
+from qstar_cli.config.sections import STAGES
 from qstar_cli.errors import QstarError
 from qstar_cli.labelers import LABELERS
 from qstar_cli.stages.common import Plan, chunks, dataset_options, grading_dataset, reward, run_settings
@@ -212,7 +212,7 @@ def _rollouts(cfg) -> tuple[dict, list[dict]]:
     """The input run's manifest and the records to label (the first label.limit, if set)."""
     if not cfg.input:
         raise QstarError("qstar label needs the rollouts to label: --input RUN_DIR (a collect-rollouts run)")
-    manifest, records = STAGES["collect"].read(cfg.input)
+    manifest, records = read_stage_run(STAGES["collect"], cfg.input)
     if not records:
         raise QstarError(f"{cfg.input} holds no rollouts to label")
     return manifest, records[: cfg.limit] if cfg.limit else records
@@ -261,7 +261,7 @@ def _reused(config: LabelConfig, records: list[dict]) -> dict[str, dict]:
     from qstar_cli.labelers.continuation import check_reuse
 
     cfg = config.label
-    _, old = ME.read(cfg.reuse)
+    _, old = read_stage_run(ME, cfg.reuse)
     reused = {r["id"]: r for r in old}
     check_reuse(records, reused, LABELERS[cfg.method].configure(cfg).samples, cfg.reuse)
     return reused

@@ -15,9 +15,17 @@ import yaml
 
 from qstar_cli import ui
 from qstar_cli.artifacts.jsonl import write_json_atomic, write_jsonl
-from qstar_cli.artifacts.rundir import LOCK, now, read_manifest, sha256_file, sha256_json, verify_complete
-from qstar_cli.artifacts.stage_table import STAGES, by_command
+from qstar_cli.artifacts.rundir import (
+    LOCK,
+    now,
+    read_manifest,
+    read_stage_run,
+    sha256_file,
+    sha256_json,
+    verify_complete,
+)
 from qstar_cli.config import config_diff, semantic_view
+from qstar_cli.config.sections import STAGES, by_command
 from qstar_cli.errors import QstarError
 
 
@@ -33,7 +41,7 @@ def run(shard_dirs: list[str], out: str) -> Path:
 
     shards, base_config = {}, None
     for d in shard_dirs:
-        manifest, records = stage.read(d)
+        manifest, records = read_stage_run(stage, d)
         config = yaml.safe_load((Path(d) / "config.yaml").read_text(encoding="utf-8"))
         spec = config.get("data", {}).get("shard")
         if not spec:

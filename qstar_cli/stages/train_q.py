@@ -15,9 +15,9 @@ from pathlib import Path
 import yaml
 
 from qstar_cli import ui
-from qstar_cli.artifacts.rundir import check_run, verify_complete
-from qstar_cli.artifacts.stage_table import STAGES
+from qstar_cli.artifacts.rundir import check_run, open_stage_run, read_stage_run, verify_complete
 from qstar_cli.config import TrainConfig, to_dict, to_yaml
+from qstar_cli.config.sections import STAGES
 from qstar_cli.errors import QstarError
 from qstar_cli.stages.common import run_settings
 from qstar_cli.value.metrics import MIN_PER_CLASS, MIN_QUESTIONS
@@ -31,7 +31,7 @@ def label_sources(label_dirs: list[str], mixed_datasets: bool = False):
     """Records of all label runs, checked to come from one policy and one step format."""
     runs, sources = [], []
     for d in label_dirs:
-        manifest, recs = STAGES["label"].read(d)
+        manifest, recs = read_stage_run(STAGES["label"], d)
         config = yaml.safe_load((Path(d) / "config.yaml").read_text(encoding="utf-8")) or {}
         sources.append(
             {
@@ -113,7 +113,8 @@ def run(config: TrainConfig) -> Path:
             ui.info(f"{out} is already trained (manifest complete); nothing to do")
         return out
     if rank == 0:
-        rundir = ME.open(
+        rundir = open_stage_run(
+            ME,
             out,
             config=to_dict(config),
             inputs=inputs,

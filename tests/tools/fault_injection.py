@@ -305,7 +305,7 @@ def close(a, b, rel: float = 1e-4) -> bool:
 
 def check_chain(stage: Stage, folder: Path, reference: Path) -> dict:
     """The final state of a chain's folder, against the reference run."""
-    from qstar_cli.artifacts.stage_table import STAGES
+    from qstar_cli.config.sections import STAGES
 
     result = {"lost": 0, "duplicated": 0, "invalid": 0, "metrics_ok": True}
     if stage.records is None:

@@ -129,7 +129,7 @@ LAYERS = [
         "qstar_cli.environment",
     ),
     # configuration (built from the registries above), run folders and the stages' table
-    ("qstar_cli.config", "qstar_cli.artifacts.rundir", "qstar_cli.artifacts.stage_table"),
+    ("qstar_cli.config", "qstar_cli.artifacts.rundir"),
     ("qstar_cli.report",),  # reading eval runs: tables, tests, plots
     ("qstar_cli.stages",),  # one module per command that writes or reads run folders
     ("qstar_cli.launch",),  # stages in order, again, or across machines

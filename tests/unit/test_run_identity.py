@@ -7,9 +7,9 @@ import json
 import pytest
 
 from qstar_cli.artifacts import records as R
-from qstar_cli.artifacts.rundir import open_input
-from qstar_cli.artifacts.stage_table import STAGES
+from qstar_cli.artifacts.rundir import open_input, open_stage_run
 from qstar_cli.config import CollectConfig, resolve, to_dict
+from qstar_cli.config.sections import STAGES
 from qstar_cli.errors import QstarError
 from qstar_cli.launch import shards as S
 from qstar_cli.stages import collect, merge
@@ -77,7 +77,8 @@ def complete_collect_run(tmp_path, config):
     """A finished collect run of `config`, written as the stage writes it (no model: records by hand)."""
     plan = collect.plan(config)
     problems, total = plan.items, plan.total
-    run = STAGES["collect"].open(
+    run = open_stage_run(
+        STAGES["collect"],
         tmp_path / "run",
         config=to_dict(config),
         inputs=collect.run_inputs(config, problems),
@@ -132,7 +133,8 @@ def collect_shards(tmp_path, n, *sets):
             CollectConfig, None, ["data.name=synthetic-arith", "data.limit=4", *sets, f"data.shard={i}/{n}"], {}
         )
         mine = problems[i::n]
-        run = STAGES["collect"].open(
+        run = open_stage_run(
+            STAGES["collect"],
             S.shard_out(tmp_path / "run", i, n),
             config=to_dict(shard),
             inputs=collect.run_inputs(shard, mine),
@@ -163,7 +165,8 @@ def test_a_merged_run_resumes_in_place_like_the_run_one_process_writes(tmp_path)
     """merge records the inputs of the whole question set, not those of shard 0's questions."""
     config, problems = collect_shards(tmp_path, 2)
     out = merge.run([str(S.shard_out(tmp_path / "run", i, 2)) for i in range(2)], str(tmp_path / "run"))
-    again = STAGES["collect"].open(
+    again = open_stage_run(
+        STAGES["collect"],
         out,
         config=to_dict(config),
         inputs=collect.run_inputs(config, problems),
@@ -240,8 +243,8 @@ def label_run(path):
     from qstar_cli.config import LabelConfig
 
     config = resolve(LabelConfig, None, ["label.input=rollouts"], {})
-    run = STAGES["label"].open(
-        path, config=to_dict(config), inputs={}, expected_ids=["q0", "q1"], total_questions=2, seeds={}
+    run = open_stage_run(
+        STAGES["label"], path, config=to_dict(config), inputs={}, expected_ids=["q0", "q1"], total_questions=2, seeds={}
     )
     for qid in ("q0", "q1"):
         run.append(
