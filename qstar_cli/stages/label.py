@@ -133,9 +133,8 @@ def run(config: LabelConfig) -> Path:
             "label.gamma",
             *(("label.reuse",) if method.reuses else ()),
         )
-        ui.header(
-            STAGE, p.out, run_settings(config, *keys, questions=len(p.items)), to_yaml(config)
-        )  # after every check a user's input can fail
+        # after every check a user's input can fail
+        ui.header(STAGE, p.out, run_settings(config, *keys, questions=len(p.items)), to_yaml(config))
     return method.run(job)
 
 
