@@ -119,10 +119,10 @@ def run(config: LabelConfig) -> Path:
     from qstar_cli.value.train import check_processes, processes
 
     if not method.trains and processes()[1] > 1:
+        fitting = " or ".join(f"--method {name}" for name, m in LABELERS.items() if m.trains)
         raise QstarError(
-            f"under accelerate launch only the fits of a method that trains share the work; "
-            f"{cfg.method} labels would be made once per process: run it as one process, with "
-            "--shard or --ray"
+            f"under accelerate launch only {fitting}'s fits share the work; {cfg.method} labels would be made "
+            "once per process: run it as one process, with --shard or --ray"
         )
     check_processes(config.train)
     if processes()[0] == 0:

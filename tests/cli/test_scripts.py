@@ -363,7 +363,9 @@ def test_dry_threshold_curve(tmp_path, monkeypatch):
         tmp_path / "m", "scripts/threshold_curve.sh", DATASET="mawps", QVM_RECIPE="", OUT=str(tmp_path / "m/t")
     )
     guided = [c[c.index("--qvm") + 1] for c in mawps if "--qvm" in c]
-    assert guided[0] == "runs/cpu/mawps/qvm" and "--recipe" in mawps[0] and "recipes/cpu/mawps/greedy.yaml" in mawps[0]
+    # MAWPS has the curve's own QVM recipe (qvm-threshold.yaml): its QVM is the default
+    assert guided[0] == "runs/threshold/mawps/qvm" and "--recipe" in mawps[0]
+    assert "recipes/cpu/mawps/greedy.yaml" in mawps[0]
     assert not any(c[0] == "train-q" for c in mawps)
 
 
