@@ -2,7 +2,7 @@
 
 from qstar_cli.search import astar, beam, mcts
 from qstar_cli.search.base import Question
-from qstar_cli.stages.eval import mark_tree
+from qstar_cli.stages.eval_records import mark_tree
 from tests.toy_env import GraphEnv
 
 Q = Question("q", "toy", "P:")
