@@ -8,7 +8,7 @@ method chooses from the subset is right: per question, then averaged over questi
 bootstrap interval over questions. One run at n = N so gives the whole scaling curve, each sample
 drawn once.
 
-The choice in a subset is the run's own rule (`search.base.choose`; the subset keeps the pool's
+The choice in a subset is the run's own rule (`search.answers.choose`; the subset keeps the pool's
 order, so "the answer seen first" means the same): self-consistency's majority vote with ties to the
 answer seen first; for best-of-N, the best-scored sample, the majority vote (ties to the best score,
 then the answer seen first) and the weighted vote. At n = N the subset is the pool, so the curve
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from qstar_cli.report.runs import EvalRun
 from qstar_cli.search import SEARCHERS
-from qstar_cli.search.base import choose, group_answers
+from qstar_cli.search.answers import choose, group_answers
 from qstar_cli.stats import bootstrap_ci
 
 EXACT_SUBSETS = 1000  # enumerate every subset up to this many

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from qstar_cli.report.paired import Paired
 from qstar_cli.report.runs import EvalRun
-from qstar_cli.search.base import choose, group_answers
+from qstar_cli.search.answers import choose, group_answers
 from qstar_cli.stats import bootstrap_ci
 
 COMPARISON = (
@@ -171,7 +171,7 @@ def repeat_rows(runs: list[EvalRun]) -> list[list[str]]:
 def answer_choice_rows(runs: list[EvalRun], resamples: int = 1000) -> list[list[str]]:
     """Each run's accuracy had it answered with its best-scored terminal, the majority answer or the
     weighted vote over its terminals, all three from the same recorded terminals by the rule the
-    searches use (`search.base.choose`), with 95% bootstrap CIs; pass@terminals is the ceiling.
+    searches use (`search.answers.choose`), with 95% bootstrap CIs; pass@terminals is the ceiling.
     Runs that never found two terminals for a question (greedy) have nothing to choose from."""
     rows = []
     for r in runs:

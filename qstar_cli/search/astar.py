@@ -10,7 +10,7 @@ rounds of ONE policy call and ONE QVM call for all questions, or, on vLLM, conti
 proposal that is empty and ends the solution (the model's EOS right after a finished step) makes
 its parent's state a terminal, with the parent's f. A question stops after N
 terminals or `budget` expansions; terminals still in its open set then join its solutions (best f
-first, up to N). Its answer (`answer`, `base.choose`) is the finished terminal with the highest f
+first, up to N). Its answer (`answer`, `answers.choose`) is the finished terminal with the highest f
 (terminals cut at the depth or token limit rank below every finished one, "best_f"), the majority
 answer over its terminals ("vote"), or the answer whose terminals' f sum highest ("weighted"; an f
 below zero adds nothing). Ties in f go to the node pushed first, so runs are deterministic. With
@@ -27,18 +27,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Literal
 
-from qstar_cli.search.base import (
-    AnswerChoice,
-    Candidate,
-    PathStep,
-    Question,
-    SearchEnv,
-    SearchResult,
-    Terminal,
-    Usage,
-    choose_answer,
-    generated_tokens,
-)
+from qstar_cli.search.answers import AnswerChoice, choose_answer
+from qstar_cli.search.base import Candidate, PathStep, Question, SearchEnv, SearchResult, Terminal, Usage
 from qstar_cli.search.driver import Complete, Propose, QValues, Search, Utilities, run_each
 
 AGGREGATES = {
@@ -138,7 +128,7 @@ def search_one(env: SearchEnv, question: Question, cfg: AStarConfig, usage: Usag
         children: list[tuple[Node, Candidate]] = []
         for parent, cands in zip(parents, proposals):
             parent.expanded = True
-            usage.generated_tokens += generated_tokens(cands)
+            usage.generated(cands)
             for cand in cands:
                 key = "".join(parent.steps) + cand.text
                 if not cand.text:
@@ -193,7 +183,7 @@ def search_one(env: SearchEnv, question: Question, cfg: AStarConfig, usage: Usag
         node = st.nodes[min(st.open)[2]]
         [cands] = yield Complete([list(node.steps)], 1, 0.0)
         cand = cands[0]
-        usage.generated_tokens += generated_tokens(cands)
+        usage.generated(cands)
         steps = node.steps + tuple(env.split_steps(cand.text, cand.tokens))
         done = Node(
             len(st.nodes),
@@ -274,7 +264,8 @@ def _heuristic(children: list[tuple[Node, Candidate]], cfg: AStarConfig, usage: 
     if not inner:
         return qs
     looks = yield Propose([steps for _, steps in inner], cfg.k, cfg.temperature)
-    usage.generated_tokens += sum(generated_tokens(cands) for cands in looks)
+    for cands in looks:
+        usage.generated(cands)
     pairs = [(i, steps, c.text) for (i, steps), cands in zip(inner, looks) for c in cands if c.text]
     if not pairs:
         return qs

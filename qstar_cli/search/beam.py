@@ -4,7 +4,7 @@ Each round a question expands its whole beam (K candidates per node) and scores 
 the QVM; a child's score is Q(parent, action). `driver.drive` batches these calls across questions
 (lockstep rounds of ONE policy and ONE QVM call for all, or continuously on vLLM). Children that
 end the solution become terminals; the best `width` open children form the next beam. A question stops when it has
-`width` terminals, its beam is empty or `max_depth` is reached; its answer (`answer`, `base.choose`)
+`width` terminals, its beam is empty or `max_depth` is reached; its answer (`answer`, `answers.choose`)
 is the best-scored terminal ("best_f"; finished ones before those cut at the depth or token limit),
 the majority answer over its terminals ("vote"), or the answer whose terminals' Q sum highest
 ("weighted", search-and-learn's weighted vote; Q is in [0, 1]). A question left without
@@ -16,17 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qstar_cli.search.base import (
-    AnswerChoice,
-    PathStep,
-    Question,
-    SearchEnv,
-    SearchResult,
-    Terminal,
-    Usage,
-    choose_answer,
-    generated_tokens,
-)
+from qstar_cli.search.answers import AnswerChoice, choose_answer
+from qstar_cli.search.base import PathStep, Question, SearchEnv, SearchResult, Terminal, Usage
 from qstar_cli.search.driver import Complete, Propose, QValues, Search, run_each
 
 
@@ -67,7 +58,7 @@ def search_one(env: SearchEnv, question: Question, cfg: BeamConfig, usage: Usage
         children = []
         for b, cands in zip(beam, proposals):
             tree[b.node]["expanded"] = True
-            usage.generated_tokens += generated_tokens(cands)
+            usage.generated(cands)
             children += [(b, c) for c in cands if c.text]
             if any(not c.text and c.finish == "eos" for c in cands):  # the solution ended with b's last step
                 node = len(tree)
@@ -94,7 +85,7 @@ def search_one(env: SearchEnv, question: Question, cfg: BeamConfig, usage: Usage
         # no terminal: complete the best beam greedily (one more policy call, counted)
         b = max(beam, key=lambda b: b.score)
         [cands] = yield Complete([b.steps], 1, 0.0)
-        usage.generated_tokens += generated_tokens(cands)
+        usage.generated(cands)
         steps = b.steps + env.split_steps(cands[0].text, cands[0].tokens)
         node = len(tree)
         tree.append(_row(node, b.node, cands[0].text, b.score, True))

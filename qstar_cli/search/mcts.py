@@ -30,7 +30,6 @@ from qstar_cli.search.base import (
     SearchResult,
     Terminal,
     Usage,
-    generated_tokens,
 )
 from qstar_cli.search.confidence import mean_confidence
 from qstar_cli.search.driver import Complete, Propose, QValues, Search, run_each
@@ -140,7 +139,7 @@ class _Tree:
     def expand(self, i: int, cands: list[Candidate], cfg: MCTSConfig) -> None:
         self.nodes[i].expanded = True
         self.usage.expansions += 1
-        self.usage.generated_tokens += generated_tokens(cands)
+        self.usage.generated(cands)
         # an empty step that does not end the solution would repeat its parent's state
         for cand in [c for c in cands if c.text or c.finish == "eos"]:
             j = self.add(i, cand, cfg)
@@ -255,7 +254,7 @@ def _iterate(env: SearchEnv, t: _Tree, cfg: MCTSConfig) -> Search:
         cand = cands[0] if cands else Candidate("", 0, "length", [], [])
         extra, finish = env.split_steps(cand.text, cand.tokens), cand.finish
         reward = mean_confidence(cand) if conf else None
-        t.usage.generated_tokens += generated_tokens(cands)
+        t.usage.generated(cands)
     if reward is None:
         steps = t.steps(node) + extra
         [value] = yield QValues([(steps[:-1], steps[-1]) if steps else ([], "")])

@@ -5,7 +5,7 @@ call, and best-of-N scores every sample in ONE QVM (or PRM) call. A sample's ste
 the run's step format, so best-of-N scores exactly the (state, step) pairs the QVM was trained on.
 Votes group answers by the grader's equivalence, and a sample cut at the token limit counts only
 when no sample finished. Best-of-N answers with the best-scored sample, or (`answer`) with a
-majority or weighted vote over its samples (`base.choose`).
+majority or weighted vote over its samples (`answers.choose`).
 """
 
 from __future__ import annotations
@@ -13,18 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from qstar_cli.search.base import (
-    AnswerChoice,
-    PathStep,
-    Question,
-    SearchEnv,
-    SearchResult,
-    Terminal,
-    Usage,
-    answer_groups,
-    choose_answer,
-    generated_tokens,
-)
+from qstar_cli.search.answers import AnswerChoice, answer_groups, choose_answer
+from qstar_cli.search.base import PathStep, Question, SearchEnv, SearchResult, Terminal, Usage
 from qstar_cli.search.driver import Complete, QValues, Search, StepScores, run_each
 
 
@@ -54,7 +44,7 @@ class BestOfNConfig:
 
 def _sample(env: SearchEnv, n: int, temperature: float, usage: Usage) -> Search:
     [cands] = yield Complete([[]], n, temperature)
-    usage.generated_tokens += generated_tokens(cands)
+    usage.generated(cands)
     return [Terminal(env.split_steps(c.text, c.tokens) or [c.text], 0.0, finish=c.finish) for c in cands]
 
 
@@ -85,7 +75,7 @@ def best_of_n_one(env: SearchEnv, q: Question, cfg: BestOfNConfig, usage: Usage,
 
     The answer is the best-ranked sample ("best_f"), the majority answer ("vote", self-consistency
     over the same samples) or the answer whose samples' scores sum highest ("weighted",
-    search-and-learn's weighted best-of-N); see `base.choose`."""
+    search-and-learn's weighted best-of-N); see `answers.choose`."""
     terms = yield from _sample(env, cfg.n, cfg.temperature, usage)
     if cfg.rank_by == "prm":
         step_scores = yield StepScores([t.steps for t in terms])

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from qstar_cli import ui
 from qstar_cli.artifacts import records as R
-from qstar_cli.search.base import Question, group_answers
+from qstar_cli.search.answers import group_answers
+from qstar_cli.search.base import Question
 from qstar_cli.stats import bootstrap_ci
 from qstar_cli.value.metrics import within_question_auc
 

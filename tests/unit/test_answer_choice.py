@@ -1,4 +1,4 @@
-"""Choosing among a question's terminals: best-scored, majority vote, weighted vote (`base.choose`),
+"""Choosing among a question's terminals: best-scored, majority vote, weighted vote (`answers.choose`),
 the groups `qstar eval` records for them, and the report's table of all three from the same runs.
 
 Every expected value is worked by hand on a few terminals (answer, score, right or wrong).
@@ -17,7 +17,8 @@ from qstar_cli.datasets.base import Problem
 from qstar_cli.datasets.registry import get_dataset
 from qstar_cli.report import tables
 from qstar_cli.report.runs import load_runs
-from qstar_cli.search.base import Question, SearchResult, Terminal, Usage, choose, group_answers
+from qstar_cli.search.answers import choose, group_answers
+from qstar_cli.search.base import Question, SearchResult, Terminal, Usage
 from qstar_cli.stages import report
 from qstar_cli.stages.eval import RECORDS, STAGE, eval_metrics, prediction_record
 

@@ -18,7 +18,8 @@ from qstar_cli.datasets.registry import get_dataset
 from qstar_cli.report import scaling, tables
 from qstar_cli.report.runs import load_runs
 from qstar_cli.search import sampling
-from qstar_cli.search.base import Question, choose
+from qstar_cli.search.answers import choose
+from qstar_cli.search.base import Question
 from qstar_cli.stages import report
 from qstar_cli.stages.eval import RECORDS, STAGE, eval_metrics, prediction_record
 from tests.unit.test_sampling import Samples

@@ -12,7 +12,7 @@ import pytest
 from qstar_cli import search
 from qstar_cli.config import EvalConfig, eval_section, resolve, sections
 from qstar_cli.errors import QstarError
-from qstar_cli.search.base import Question, SearchResult, Terminal, generated_tokens
+from qstar_cli.search.base import Question, SearchResult, Terminal
 from qstar_cli.search.driver import Complete
 from tests.toy_env import ScriptedEnv
 
@@ -24,7 +24,7 @@ class ShortestConfig:
 
 def shortest_one(env, q, cfg, usage, trees=False):
     [cands] = yield Complete([[]], cfg.pool, 0.7)
-    usage.generated_tokens += generated_tokens(cands)
+    usage.generated(cands)
     terms = [Terminal([c.text], 0.0, finish=c.finish) for c in cands]
     return SearchResult(q.id, min(terms, key=lambda t: len(t.text)), terms, usage)
 
