@@ -108,6 +108,17 @@ class Policy:
         done, self._done = self._done, {}
         return sorted(done.items())
 
+    def cancel(self, tickets: list[int]) -> None:
+        """Give these requests up: their backend requests are cancelled, nothing comes back for them."""
+        drop = set(tickets)
+        parts = [part for part, (ticket, _) in self._parts.items() if ticket in drop]
+        for part in parts:
+            del self._parts[part]
+        self.backend.cancel(parts)
+        for ticket in drop:
+            self._open.pop(ticket, None)
+            self._done.pop(ticket, None)
+
     def wait(self, tickets: list[int]) -> list[list[Generation]]:
         """The generations of exactly these tickets; others that finish meanwhile stay for `collect`."""
         while any(t not in self._done for t in tickets):
@@ -290,11 +301,14 @@ class PolicySearchEnv(SearchEnv):
         if kind == "propose":
             return self.policy.submit_propose(state, n, temperature, self.top_p, logprobs=lp, key=question.id)
         return self.policy.submit_complete(
-            state, n, temperature, self.max_tokens, self.top_p, logprobs=lp, key=question.id
+            state, n, temperature, question.max_tokens or self.max_tokens, self.top_p, logprobs=lp, key=question.id
         )
 
     def collect(self):
         return [(ticket, [_candidate(g) for g in gens]) for ticket, gens in self.policy.collect()]
+
+    def cancel(self, tickets):
+        self.policy.cancel(tickets)
 
     def q_values(self, requests):
         if self.qvm is None:

@@ -199,6 +199,11 @@ class PolicyBackend:
     def in_flight(self) -> int:
         return len(self._queued)
 
+    def cancel(self, tickets: list[int]) -> None:
+        """Drop these submitted requests: none of them is generated (or handed back) any more."""
+        drop = set(tickets)
+        self._queued = [item for item in self._queued if item[0] not in drop]
+
     def collect(self) -> list[tuple[int, list[Generation]]]:
         """Finished requests as (ticket, generations). Without an engine that batches continuously:
         everything submitted, one `generate` per distinct params (a lockstep round)."""

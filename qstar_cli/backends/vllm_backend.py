@@ -194,6 +194,16 @@ class VLLMBackend(PolicyBackend):
     def in_flight(self) -> int:
         return len(self._running) + len(self._finished)
 
+    def cancel(self, tickets: list[int]) -> None:
+        """Abort these requests in the engine (their KV blocks are freed at its next step)."""
+        drop = {str(t) for t in tickets}
+        running = [rid for rid in self._running if rid in drop]
+        if running:
+            self.llm.llm_engine.abort_request(running)
+            for rid in running:
+                del self._running[rid]
+        self._finished = [(t, gens) for t, gens in self._finished if str(t) not in drop]
+
     def collect(self) -> list[tuple[int, list[Generation]]]:
         """Step the engine until `ready_count` of the requests in flight have finished."""
         start = time.perf_counter()

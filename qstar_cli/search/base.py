@@ -37,6 +37,9 @@ class Question:
     id: str
     text: str
     prompt: str
+    # the token limit of this question's whole solutions (complete requests); None: the run's
+    # sampling.max_tokens. A server sets it per request.
+    max_tokens: int | None = None
 
 
 @dataclass
@@ -117,6 +120,12 @@ class SearchEnv:
         self._tickets = ticket = getattr(self, "_tickets", -1) + 1
         queue.append((ticket, kind, question, steps, n, temperature, logprobs))
         return ticket
+
+    def cancel(self, tickets: list[int]) -> None:
+        """Drop these requests (a question given up: a server's client went away); their
+        generations, if any come, are never handed back."""
+        drop = set(tickets)
+        self._queue = [item for item in getattr(self, "_queue", []) if item[0] not in drop]
 
     def collect(self) -> list[tuple[int, list[Candidate]]]:
         """Finished requests as (ticket, candidates); at least one while any is in flight."""

@@ -18,12 +18,14 @@ Either way each question's own sequence of requests, and so its search, is the s
 charges every call to the questions that took part in it (policy, QVM and PRM calls; pairs scored;
 the tokens of the oracle heuristic's continuations, apart from the search's own).
 `stream` admits questions into a window as others finish and yields each result as it is ready, so
-a long eval keeps the engine full to its last questions and saves every result at once.
+a long eval keeps the engine full to its last questions and saves every result at once. Its jobs
+may be a live source (a server's queue): it is asked for more at every round, and a question a
+caller gives up (`cancelled`) is dropped with its requests in flight.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,10 +95,19 @@ def drive(env: SearchEnv, questions: list[Question], searches: list[Search], usa
 
 
 def stream(
-    env: SearchEnv, jobs: Iterable[tuple[Question, Search, Usage]], window: int | None = None
+    env: SearchEnv,
+    jobs: Iterable[tuple[Question, Search, Usage]],
+    window: int | None = None,
+    cancelled: Callable[[], Iterable[int]] | None = None,
 ) -> Iterator[tuple[int, Any]]:
     """Run searches with up to `window` at a time (None: all), admitting the next job as one finishes;
-    yields (job index, result) as each finishes, so a caller can save results as they come."""
+    yields (job index, result) as each finishes, so a caller can save results as they come.
+
+    `jobs` is asked for more at every round, so an iterator that stops now and has more later (a
+    server's queue) gets its new jobs admitted while others run; the stream ends when it has
+    nothing in flight. `cancelled()`, asked at every round, names admitted jobs (by index, in the
+    order they were admitted) to give up: each one's search is closed, its policy requests are
+    cancelled in the environment, and it yields nothing."""
     jobs = iter(jobs)
     questions: list[Question] = []
     searches: list[Search] = []
@@ -105,6 +116,7 @@ def stream(
     waiting: dict[type, list[tuple[int, Any]]] = {kind: [] for kind in MODEL_REQUESTS}
     tickets: dict[int, tuple[int, int]] = {}  # policy ticket -> (job, index of the state)
     answers: dict[int, list] = {}  # job -> its policy request's answers so far
+    ended: set[int] = set()  # jobs finished or dropped
     active = 0
 
     def admit() -> None:
@@ -125,6 +137,7 @@ def stream(
             request = searches[i].send(answer)
         except StopIteration as stop:
             finished.append((i, stop.value))
+            ended.add(i)
             active -= 1
             return
         if isinstance(request, PolicyCall):
@@ -139,8 +152,25 @@ def stream(
         else:
             waiting[type(request)].append((i, request))
 
-    admit()
+    def drop(i: int) -> None:
+        nonlocal active
+        if i >= len(searches) or i in ended:
+            return  # not admitted, ended (its result is on its way) or dropped before
+        ended.add(i)
+        searches[i].close()
+        mine = [ticket for ticket, (job, _) in tickets.items() if job == i]
+        for ticket in mine:
+            del tickets[ticket]
+        env.cancel(mine)
+        answers.pop(i, None)
+        for kind in MODEL_REQUESTS:
+            waiting[kind] = [(j, r) for j, r in waiting[kind] if j != i]
+        active -= 1
+
     while True:
+        for i in cancelled() if cancelled else ():
+            drop(i)
+        admit()  # a live source may have new jobs since the last round
         while any(waiting.values()):
             for kind in MODEL_REQUESTS:
                 batch, waiting[kind] = waiting[kind], []
@@ -155,6 +185,8 @@ def stream(
         if not tickets:
             return
         for ticket, cands in env.collect():
+            if ticket not in tickets:
+                continue  # a cancelled question's request that had already finished
             i, j = tickets.pop(ticket)
             answers[i][j] = cands
             if all(a is not None for a in answers[i]):

@@ -112,6 +112,9 @@ class OracleEnv(SearchEnv):
     def collect(self):
         return self.env.collect()
 
+    def cancel(self, tickets):
+        self.env.cancel(tickets)
+
     def process_utility(self, requests, kind):
         return self.env.process_utility(requests, kind)
 

@@ -149,3 +149,84 @@ def test_a_window_admits_the_next_question_only_as_one_finishes():
     first_third = min(tick for tick, q, _ in env.log if q == "third")
     # FAST finishes (tick 3) long before SLOW (tick 20): THIRD takes its place then, not at the start
     assert first_third == 3 and order == [1, 2, 0]
+
+
+class Live:
+    """A server's queue as the driver sees it: it has nothing now, and more later."""
+
+    def __init__(self, *jobs):
+        self.jobs = list(jobs)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if not self.jobs:
+            raise StopIteration
+        return self.jobs.pop(0)
+
+
+class Cancellable(Clocked):
+    def __init__(self, ticks):
+        super().__init__(ticks)
+        self.cancelled = []
+
+    def cancel(self, tickets):
+        self.cancelled += tickets
+        self.pending = [p for p in self.pending if p[1] not in tickets]
+
+
+def job(env, question, cfg):
+    """One A* job for the driver: the question, its search, its usage."""
+    from qstar_cli.search.base import Usage
+
+    usage = Usage()
+    return question, search.SEARCHERS["astar"].search(env, question, cfg, usage, False), usage
+
+
+def test_a_job_that_arrives_while_others_decode_joins_them_and_searches_as_alone():
+    from qstar_cli.search.driver import stream
+
+    cfg = AStarConfig(k=2, n_terminals=1, budget=8)
+    env = Clocked(slow_ticks)
+    source = Live(job(env, SLOW, cfg))
+    collect = env.collect
+
+    def arrive_then_collect():  # the fast question arrives while the slow one's first step decodes
+        if not env.clock:
+            source.jobs.append(job(env, FAST, cfg))
+        return collect()
+
+    env.collect = arrive_then_collect
+    results = {result.question_id: result for _, result in stream(env, source)}
+    # admitted at the next round (tick 10, the slow question's first step back), not once the slow
+    # question has finished (tick 20)
+    assert [tick for tick, q, _ in env.log if q == "fast"] == [10, 11, 12]
+    assert [tick for tick, q, _ in env.log if q == "slow"] == [0, 10]
+    alone = {q.id: search.run("astar", [q], Graphs(), cfg)[0] for q in (FAST, SLOW)}
+    for qid, result in results.items():
+        assert result.answer.steps == alone[qid].answer.steps and result.usage == alone[qid].usage
+
+
+def test_a_cancelled_job_is_dropped_with_its_requests_and_the_others_finish():
+    from qstar_cli.search.driver import stream
+
+    cfg = AStarConfig(k=2, n_terminals=1, budget=8)
+    env = Cancellable(slow_ticks)
+    give_up = []
+    ticks = []
+
+    def cancelled():
+        ticks.append(env.clock)
+        if env.clock >= 1 and not give_up:  # after the first round: the slow question's step is in flight
+            give_up.append(1)
+            return [1]
+        return []
+
+    out = list(stream(env, iter([job(env, FAST, cfg), job(env, SLOW, cfg)]), cancelled=cancelled))
+    assert [i for i, _ in out] == [0] and out[0][1].question_id == "fast"
+    assert len(env.cancelled) == 1  # the slow question's one request in flight
+    assert not any(p[1] in env.cancelled for p in env.pending)
+    # the slow question never got further than its first request
+    assert [steps for _, q, steps in env.log if q == "slow"] == [()]
+    assert max(ticks) < 10  # nobody waited for the cancelled request to finish

@@ -56,3 +56,17 @@ def test_a_blank_candidate_step_is_continued_so_steps_have_content():
     out = Policy(backend, StepFormat.parse("line")).propose_steps(["S:"], k=3, temperature=0.9)
     assert [g.text for g in out[0]] == ["\nC\n", "B\n"]  # the blank one continued; duplicates merged
     assert len(backend.seen) == 2 and backend.seen[1][0] == ["S:\n"]  # one extra call, only for blanks
+
+
+def test_a_cancelled_request_is_never_generated_nor_handed_back():
+    from qstar_cli.environment import Policy
+    from tests.fakes import ScriptedBackend
+
+    backend = ScriptedBackend({"A:": [("a\n", "stop")], "B:": [("b\n", "stop")]})
+    policy = Policy(backend, StepFormat.parse("line"))
+    keep = policy.submit_propose("A:", 1, 0.7)
+    drop = policy.submit_propose("B:", 1, 0.7)
+    policy.cancel([drop])
+    assert [(ticket, [g.text for g in gens]) for ticket, gens in policy.collect()] == [(keep, ["a\n"])]
+    assert [prompts for prompts, _ in backend.seen] == [["A:"]]  # B's prompt never reached the engine
+    assert policy.collect() == []  # nothing left in flight
