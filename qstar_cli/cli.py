@@ -110,6 +110,49 @@ RUN_FLAGS = {
 }
 
 
+def _flag(key: str, hint, *names: str, help: str) -> tuple:
+    return (key, typer.Option(None, *names, help=help), hint)
+
+
+# eval's settings: `qstar eval` and `qstar serve` take them
+EVAL_FLAGS = {
+    "search": _flag("eval.search", Optional[str], "--search", "-s", help=SEARCH_HELP),
+    "qvm": _flag(
+        "eval.qvm",
+        Optional[str],
+        "--qvm",
+        help="Q-value model: a train-q run dir; or oracle, a diagnostic "
+        "that grades continuations against the reference answers (eval.oracle_*).",
+    ),
+    "utility": _flag(
+        "eval.utility", Optional[str], "--utility", help="A* process utility: none | confidence | prm | rule"
+    ),
+    "prm": _flag("eval.prm", Optional[str], "--prm", help="A Hugging Face PRM for --utility prm or best-of-n."),
+    "k": _flag("eval.k", Optional[int], "--k", "-K", help="Candidate steps per expansion (paper: 6)."),
+    "lam": _flag("eval.lam", Optional[float], "--lam", help="A*: lambda in f = g + lambda * h."),
+    "n_terminals": _flag("eval.n_terminals", Optional[int], "--n-terminals", "-N", help="A*: stop after N terminals."),
+    "budget": _flag("eval.budget", Optional[int], "--budget", help="A*: expansions per question."),
+    "agg": _flag("eval.agg", Optional[str], "--agg", help="A*: g aggregate: min | max | sum | last"),
+    "heuristic": _flag("eval.heuristic", Optional[str], "--heuristic", help="A*: qvalue | lookahead | zero"),
+    "temperature": _flag(
+        "eval.temperature", Optional[float], "--temperature", help="Sampling temperature of steps/samples."
+    ),
+    "num_samples": _flag("eval.n", Optional[int], "--num-samples", "-n", help="Samples (self-consistency, best-of-n)."),
+    "width": _flag("eval.width", Optional[int], "--width", help="Beam width."),
+    "iterations": _flag("eval.iterations", Optional[int], "--iterations", help="MCTS simulations per question."),
+    "reflection": (
+        "eval.reflection",
+        typer.Option(None, "--reflection/--no-reflection", help="MCTS reflection action."),
+        Optional[bool],
+    ),
+    "trees": (
+        "eval.trees",
+        typer.Option(None, "--trees/--no-trees", help="Save each question's search tree."),
+        Optional[bool],
+    ),
+}
+
+
 @app.callback()
 def app_options(verbose: bool = VerboseOpt):
     """--verbose before the command (`qstar -v eval ...`); every command takes it after too."""
@@ -169,14 +212,16 @@ def resolve(cls, recipe: Optional[Path], sets: Optional[list[str]], flags: dict,
     return resolve_config(cls, recipe, sets or [], flags, base=base)
 
 
-def stage_command(section: str, *groups: dict):
+def stage_command(section: str, *groups: dict, command: Optional[str] = None, act=None):
     """Make `fn` the CLI command of stage `section`, with the flags of `groups` and the options every
     stage has (--out, --recipe, --set, --dry-run) after its own. `fn` maps its own options to
     {config key: value} (and may return a base config too, as label does with its input run's); the
     command resolves the config (defaults < recipe < --set < flags), prints it on --dry-run, or runs
-    the stage."""
+    the stage. A command that uses a stage's config without writing a run (`qstar serve`: `command`)
+    has no --out and hands the config to `act(config, dry_run, recipe, **fn's options)` instead."""
     stage = STAGES[section]
-    groups = (*groups, {"out": (f"{section}.out", OutOpt, Optional[str])})
+    if act is None:
+        groups = (*groups, {"out": (f"{section}.out", OutOpt, Optional[str])})
     common = {
         "recipe": (RecipeOpt, Optional[Path]),
         "set_": (SetOpt, Optional[list[str]]),
@@ -196,7 +241,7 @@ def stage_command(section: str, *groups: dict):
         ]
 
         @functools.wraps(fn)
-        def command(**kwargs):
+        def run(**kwargs):
             from qstar_cli.config import STAGE_CONFIGS
 
             recipe, sets, dry_run = (kwargs.pop(name) for name in common)
@@ -207,6 +252,8 @@ def stage_command(section: str, *groups: dict):
             own = fn(**kwargs)
             own, base = own if isinstance(own, tuple) else (own, None)
             config = resolve(STAGE_CONFIGS[section], recipe, sets, {**flags, **own}, base=base)
+            if act is not None:
+                return act(config, dry_run, recipe, **kwargs)
             from qstar_cli.artifacts.rundir import check_out
 
             check_out(getattr(config, section).out)  # a file there fails now, not after the work
@@ -219,8 +266,8 @@ def stage_command(section: str, *groups: dict):
             run_stage(section, config)
 
         own = inspect.signature(fn, eval_str=True)
-        command.__signature__ = own.replace(parameters=[*own.parameters.values(), *extra], return_annotation=None)
-        return app.command(stage.command)(handle_errors(command))
+        run.__signature__ = own.replace(parameters=[*own.parameters.values(), *extra], return_annotation=None)
+        return app.command(command or stage.command)(handle_errors(run))
 
     return wrap
 
@@ -338,51 +385,45 @@ def train_q(
     }
 
 
-@stage_command("eval", DATA_FLAGS, RUN_FLAGS)
-def eval_(
-    search: Optional[str] = typer.Option(None, "--search", "-s", help=SEARCH_HELP),
-    qvm: Optional[str] = typer.Option(
-        None,
-        "--qvm",
-        help="Q-value model: a train-q run dir; or oracle, a diagnostic "
-        "that grades continuations against the reference answers (eval.oracle_*).",
-    ),
-    utility: Optional[str] = typer.Option(None, "--utility", help="A* process utility: none | confidence | prm | rule"),
-    prm: Optional[str] = typer.Option(None, "--prm", help="A Hugging Face PRM for --utility prm or best-of-n."),
-    k: Optional[int] = typer.Option(None, "--k", "-K", help="Candidate steps per expansion (paper: 6)."),
-    lam: Optional[float] = typer.Option(None, "--lam", help="A*: lambda in f = g + lambda * h."),
-    n_terminals: Optional[int] = typer.Option(None, "--n-terminals", "-N", help="A*: stop after N terminals."),
-    budget: Optional[int] = typer.Option(None, "--budget", help="A*: expansions per question."),
-    agg: Optional[str] = typer.Option(None, "--agg", help="A*: g aggregate: min | max | sum | last"),
-    heuristic: Optional[str] = typer.Option(None, "--heuristic", help="A*: qvalue | lookahead | zero"),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature of steps/samples."),
-    num_samples: Optional[int] = typer.Option(
-        None, "--num-samples", "-n", help="Samples (self-consistency, best-of-n)."
-    ),
-    width: Optional[int] = typer.Option(None, "--width", help="Beam width."),
-    iterations: Optional[int] = typer.Option(None, "--iterations", help="MCTS simulations per question."),
-    reflection: Optional[bool] = typer.Option(None, "--reflection/--no-reflection", help="MCTS reflection action."),
-    trees: Optional[bool] = typer.Option(None, "--trees/--no-trees", help="Save each question's search tree."),
-):
+@stage_command("eval", DATA_FLAGS, RUN_FLAGS, EVAL_FLAGS)
+def eval_():
     """Answer a dataset with one search method -> predictions.jsonl + metrics.json."""
-    return {
-        "eval.search": search,
-        "eval.qvm": qvm,
-        "eval.utility": utility,
-        "eval.prm": prm,
-        "eval.k": k,
-        "eval.lam": lam,
-        "eval.n_terminals": n_terminals,
-        "eval.budget": budget,
-        "eval.agg": agg,
-        "eval.heuristic": heuristic,
-        "eval.temperature": temperature,
-        "eval.n": num_samples,
-        "eval.width": width,
-        "eval.iterations": iterations,
-        "eval.reflection": reflection,
-        "eval.trees": trees,
-    }
+    return {}
+
+
+def _serve(config, dry_run: bool, recipe: Optional[Path], dataset: Optional[str], **options):
+    from qstar_cli.serve.main import ServeOptions, raw_prompts, serve
+
+    serve(config, ServeOptions(**options, raw=raw_prompts(dataset, recipe)), dry_run=dry_run)
+
+
+SERVE_DATA_FLAGS = {name: DATA_FLAGS[name] for name in ("data_dir", "step_format", "num_shots", "model", "seed")}
+
+
+@stage_command("eval", SERVE_DATA_FLAGS, {"backend": RUN_FLAGS["backend"]}, EVAL_FLAGS, command="serve", act=_serve)
+def serve(
+    dataset: Optional[str] = typer.Option(
+        None,
+        "--dataset",
+        "-d",
+        help="Whose prompt format and answer extraction the questions get: "
+        + " | ".join(DATASETS)
+        + "; none (the default without a recipe that names one): prompts go to the policy as they are.",
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only)."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    name: str = typer.Option("qstar", "--name", help="The model name clients send (GET /v1/models lists it)."),
+    api_key: Optional[str] = typer.Option(
+        None, "--api-key", help="Answer only requests with Authorization: Bearer KEY (also $QSTAR_API_KEY)."
+    ),
+    max_queue: int = typer.Option(256, "--max-queue", help="Questions queued or in flight; beyond: 429."),
+    grace: float = typer.Option(30.0, "--grace", help="Seconds the requests in flight get after SIGTERM."),
+    lockstep_below: int = typer.Option(
+        32, "--lockstep-below", help="Questions in flight below which a round waits for all (lockstep)."
+    ),
+):
+    """Serve a search method behind an OpenAI-compatible API: /v1/completions, /v1/chat/completions."""
+    return {"data.name": dataset if dataset not in (None, "none") else None}
 
 
 launch_app = typer.Typer(

@@ -46,7 +46,7 @@ class _Shown:
 # a stage's flag left unset: the config decides (recipe, --set, the section's default; --dry-run prints it)
 FROM_CONFIG = _Shown("(config)")
 NOT_GIVEN = _Shown("–")  # any other option left out
-NOT_CONFIG = ("recipe", "set_", "dry_run")  # a stage's options that are not config keys
+NOT_CONFIG = ("recipe", "set_", "dry_run", "api_key")  # options of a stage (or serve) that are not config keys
 
 
 def _annotation(param: Any) -> Any:
@@ -116,7 +116,7 @@ def _arguments_table(params: list[Any]) -> str:
 
 def as_click(command: Any) -> click.Command:
     """A click copy of a Typer command or group (recursively), for mkdocs-click."""
-    stage = command.name in {s.command for s in STAGES.values()}  # its flags set config keys
+    stage = command.name in {s.command for s in STAGES.values()} | {"serve"}  # its flags set config keys
     arguments = [p for p in command.params if not getattr(p, "opts", [""])[0].startswith("-")]
     params = [_argument(p) if p in arguments else _option(p, stage) for p in command.params]
     help_text = command.help or ""
@@ -148,6 +148,7 @@ repro = _commands["repro"]
 run_recipes = _commands["run"]
 merge = _commands["merge"]
 version = _commands["version"]
+serve = _commands["serve"]
 launch = _commands["launch"]
 launch_slurm = launch.commands["slurm"]  # type: ignore[attr-defined]
 
@@ -163,6 +164,7 @@ __all__ = [
     "report",
     "repro",
     "run_recipes",
+    "serve",
     "train_q",
     "version",
 ]

@@ -211,23 +211,13 @@ def _search(config: EvalConfig, plan: Plan, todo: list, qvm, prm, rundir, sessio
     """Search the questions not yet done, each prediction appended as soon as it is ready."""
     from qstar_cli import search
     from qstar_cli.backends import load_backend
-    from qstar_cli.environment import PolicySearchEnv
 
     cfg = config.eval
     method_cfg = search.SEARCHERS[cfg.search].configure(config)
     ui.info("loading the policy ...")
     dataset = plan.dataset
     with load_backend(config.policy, plan.model) as backend, ui.progress() as bar:
-        env = PolicySearchEnv(
-            backend,
-            dataset,
-            plan.fmt,
-            qvm=qvm,
-            prm=prm,
-            max_step_tokens=cfg.max_step_tokens,
-            max_tokens=config.sampling.max_tokens,
-            top_p=config.sampling.top_p,
-        )
+        env = search_env(config, backend, dataset, plan.fmt, qvm, prm)
         if uses_oracle(config):
             env = oracle_env(env, dataset, todo, config)
         questions = [
@@ -257,6 +247,22 @@ def _search(config: EvalConfig, plan: Plan, todo: list, qvm, prm, rundir, sessio
                 )
         finally:  # a stopped session spent tokens too: the manifest counts them
             session.update(**backend.session_usage())
+
+
+def search_env(config: EvalConfig, backend, dataset, fmt: StepFormat, qvm, prm):
+    """What the searches see of the policy, the QVM and the PRM, as the config sets them up."""
+    from qstar_cli.environment import PolicySearchEnv
+
+    return PolicySearchEnv(
+        backend,
+        dataset,
+        fmt,
+        qvm=qvm,
+        prm=prm,
+        max_step_tokens=config.eval.max_step_tokens,
+        max_tokens=config.sampling.max_tokens,
+        top_p=config.sampling.top_p,
+    )
 
 
 def oracle_env(env, dataset, problems, config: EvalConfig):
