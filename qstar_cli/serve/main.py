@@ -28,6 +28,8 @@ class ServeOptions:
     grace: float = 30.0  # seconds the requests in flight get to finish after SIGTERM
     lockstep_below: int = 32  # questions in flight below which a round waits for all (see engine.py)
     raw: bool = False  # no dataset: prompts go to the policy as they are
+    qvm: str | None = None  # the models of the requests whose method uses them (else the recipe's)
+    prm: str | None = None
 
 
 class RawText:
@@ -124,6 +126,10 @@ def serve(config: EvalConfig, options: ServeOptions, dry_run: bool = False) -> N
     from qstar_cli.serve.requests import Served
     from qstar_cli.stages.eval import load_prm, load_qvm, search_env
 
+    # the models serve every request's method: set after the default method's checks, which would
+    # refuse a QVM that greedy does not read
+    config.eval.qvm = options.qvm or config.eval.qvm
+    config.eval.prm = options.prm or config.eval.prm
     dataset, fmt = check(config, options)
     if dry_run:
         from qstar_cli.config import to_yaml

@@ -231,6 +231,7 @@ def _configure(body: dict, settings: dict, served: Served) -> EvalConfig:
     """The request's config: the server's, with the request's search and settings, checked as --set is."""
     known = request_keys()
     base = to_dict(served.config)
+    models = {key: base["eval"].pop(key) for key in ("qvm", "prm")}  # the server's, given to methods that use them
     search = str(settings.get("search", settings.get("method", served.config.eval.search))).replace("-", "_")
     if search != served.config.eval.search and search in SEARCH_KEYS:
         # another method: the server's settings of its own method do not carry over
@@ -271,6 +272,8 @@ def _configure(body: dict, settings: dict, served: Served) -> EvalConfig:
         message = str(exc).replace("--search ", "search ")
         field = next((f for key, f in by_key.items() if key in message), None)
         raise bad(f"{field!r}: {message}" if field else message, field) from None
+    for key, model in models.items():
+        setattr(config.eval, key, model if key in SEARCH_KEYS[config.eval.search] else None)
     method_needs_models(config)
     return config
 

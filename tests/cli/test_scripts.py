@@ -52,6 +52,7 @@ SCRIPTS = {
     "benchmarks/bench_prefix.py": ("help", "imports", "run"),  # vLLM's engine internals: what --help cannot see
     "benchmarks/bench_qvm.py": ("help", "imports", "run"),
     "benchmarks/bench_search.py": ("help", "imports"),
+    "benchmarks/bench_serve.py": ("help", "imports", "run"),  # its clients, soak and tables are its own code
     "benchmarks/bench_stages.py": ("help", "imports", "run"),
     # experiments/
     "experiments/gpu_evidence.sh": ("bash -n", "usage", "dry"),
@@ -70,6 +71,7 @@ SCRIPTS = {
 RUNS = {
     "benchmarks/bench_prefix.py": "test_run_bench_prefix",
     "benchmarks/bench_qvm.py": "test_run_bench_qvm",
+    "benchmarks/bench_serve.py": "test_run_bench_serve",
     "benchmarks/bench_stages.py": "test_run_bench_stages",
     "experiments/mbpp_reference_check.py": "test_run_mbpp_reference_check",
     "experiments/qvm_heldout.py": "test_run_qvm_pack_then_heldout",
@@ -461,6 +463,30 @@ def test_run_bench_prefix(tmp_path, data_dir, embedded_model):
     report = json.loads((tmp_path / "bench_prefix.json").read_text())
     assert report["fan_out"]["k"] == 2 and len(report["fan_out"]["cached_per_child"]) == 2
     assert len(report["states"]) == 2 and all(s["tokens"] > 0 for s in report["states"])
+
+
+@pytest.mark.slow
+def test_run_bench_serve(tmp_path, data_dir, embedded_model):
+    """The load table (two clients, against qstar eval) and the soak, each on a small hf server."""
+    common = ("--backend", "hf", "--shots", "0", "--questions", "2", "--max-tokens", "16")
+    ok(
+        run_script(
+            "benchmarks/bench_serve.py", *common, "--clients", "2", "--out", str(tmp_path), env=data_env(), timeout=600
+        )
+    )
+    report = json.loads((tmp_path / "bench_serve.json").read_text())
+    [row] = report["load"]
+    assert row["clients"] == 2 and row["requests"] == 2 and row["generated_tokens"] > 0 and row["rounds"]
+    assert report["eval"]["questions"] == 2 and report["eval"]["tokens_per_s"] > 0
+    assert "vs qstar eval" in (tmp_path / "bench_serve.md").read_text()
+    ok(
+        run_script(
+            "benchmarks/bench_serve.py", *common, "--soak", "20", "--out", str(tmp_path), env=data_env(), timeout=600
+        )
+    )
+    soak = json.loads((tmp_path / "bench_serve_soak.json").read_text())["soak"]
+    assert soak["server_errors"] == 0 and soak["good_answered_once"] and soak["server_exit"] == 0
+    assert soak["in_flight_after"] == 0 and sum(n for k, n in soak["outcomes"].items() if k.startswith("bad -> 4")) == 2
 
 
 @pytest.mark.slow

@@ -133,7 +133,7 @@ LAYERS = [
     ("qstar_cli.report",),  # reading eval runs: tables, tests, plots
     ("qstar_cli.stages",),  # one module per command that writes or reads run folders
     ("qstar_cli.launch", "qstar_cli.serve"),  # stages in order, again, or across machines; the server
-    ("qstar_cli.cli", "qstar_cli.cli_reference", "qstar_cli.__main__"),
+    ("qstar_cli.cli", "qstar_cli.cli_flags", "qstar_cli.cli_reference", "qstar_cli.__main__"),
 ]
 
 

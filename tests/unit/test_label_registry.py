@@ -113,7 +113,7 @@ def test_without_the_entry_the_name_is_unknown():
 
 
 def test_the_method_help_and_header_come_from_the_registry():
-    from qstar_cli.cli import LABEL_HELP
+    from qstar_cli.cli_flags import LABEL_HELP
 
     for name, method in labelers.LABELERS.items():
         assert f"{name}: {method.help}" in LABEL_HELP

@@ -36,7 +36,7 @@ def test_a_terminal_gets_no_extra_lines(monkeypatch):
 
 
 def _header(monkeypatch, verbose: bool) -> str:
-    from qstar_cli.cli import resolve
+    from qstar_cli.cli_flags import resolve
     from qstar_cli.config import CollectConfig, to_yaml
     from qstar_cli.stages.common import run_settings
 
@@ -117,7 +117,7 @@ def test_quiet_libraries_sets_their_switches_and_verbose_leaves_them(monkeypatch
 
 def test_a_stage_reading_an_input_run_shows_its_question_count_not_the_configs_limit():
     # label reads its questions from the rollouts run: a recipe's data.limit (64) did not pick them
-    from qstar_cli.cli import resolve
+    from qstar_cli.cli_flags import resolve
     from qstar_cli.config import LabelConfig
     from qstar_cli.stages.common import run_settings
 
