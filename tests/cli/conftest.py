@@ -1,4 +1,7 @@
-"""Pipeline fixtures on the real embedded model, built once per test session (hf backend)."""
+"""Pipeline fixtures on the real embedded model, built once per test session (hf backend), and
+the in-process vLLM engine's greedy answers that the served policy and `qstar serve` must equal."""
+
+import json
 
 import pytest
 
@@ -92,3 +95,31 @@ def trained_qvm(rollout_labels):
         str(out),
     )
     return out, ok(run_qstar(*args)), args
+
+
+GREEDY_QUESTIONS = ("--dataset", "mawps", "--split", "test", "--num-shots", "4", "--limit", "4")
+GREEDY_MAX_TOKENS = 128
+
+
+@pytest.fixture(scope="session")
+def vllm_greedy_eval(data_dir, tmp_path_factory):
+    """`qstar eval`'s greedy run of the first MAWPS test questions on the in-process vLLM engine:
+    its folder and its records in question order."""
+    pytest.importorskip("vllm")
+    out = tmp_path_factory.mktemp("vllm-greedy") / "eval"
+    ok(
+        run_qstar(
+            "eval",
+            *GREEDY_QUESTIONS,
+            "--search",
+            "greedy",
+            "--backend",
+            "vllm",
+            "--set",
+            f"sampling.max_tokens={GREEDY_MAX_TOKENS}",
+            "--out",
+            str(out),
+        )
+    )
+    records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    return out, sorted(records, key=lambda r: int(r["id"].rsplit("/", 1)[-1]))

@@ -18,16 +18,17 @@ import time
 
 import pytest
 
-from tests.conftest import DATA_DIR, data_env, needs_local_data, run_qstar
+from tests.cli.conftest import GREEDY_MAX_TOKENS
+from tests.conftest import DATA_DIR, data_env, needs_local_data
 
 pytestmark = [pytest.mark.slow, needs_local_data]  # the questions, for the clients and lm-eval
 openai = pytest.importorskip("openai")
 httpx = pytest.importorskip("httpx")
 
 KEY = "sesame"
-SHOTS = ("--dataset", "mawps", "--num-shots", "4")
-LIMIT = 4  # questions compared with qstar eval
-MAX_TOKENS = 128
+SHOTS = ("--dataset", "mawps", "--num-shots", "4")  # the prompts of vllm_greedy_eval's questions
+LIMIT = 4
+MAX_TOKENS = GREEDY_MAX_TOKENS
 
 
 def free_port() -> int:
@@ -37,29 +38,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def greedy_eval(data_dir, tmp_path_factory):
-    """qstar eval's greedy records of the first questions, before the server holds the machine."""
-    pytest.importorskip("vllm")
-    out = tmp_path_factory.mktemp("serve") / "eval-greedy"
-    result = run_qstar(
-        "eval",
-        *SHOTS,
-        "--split",
-        "test",
-        "--limit",
-        str(LIMIT),
-        "--search",
-        "greedy",
-        "--backend",
-        "vllm",
-        "--set",
-        f"sampling.max_tokens={MAX_TOKENS}",
-        "--out",
-        str(out),
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
-    return sorted(records, key=lambda r: int(r["id"].rsplit("/", 1)[-1]))
+def greedy_eval(vllm_greedy_eval):
+    """qstar eval's greedy records of the first questions (before the server holds the machine)."""
+    return vllm_greedy_eval[1]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from tests.cli.conftest import GREEDY_MAX_TOKENS, GREEDY_QUESTIONS
 from tests.conftest import run_qstar
 
 pytestmark = pytest.mark.slow
@@ -86,24 +87,20 @@ def records(path):
     return sorted((json.loads(line) for line in path.read_text().splitlines()), key=lambda r: r["id"])  # finish order
 
 
-def test_served_greedy_is_the_in_process_engines(server, embedded_model, data_dir, tmp_path):
-    runs = {}
-    for name, backend in (("served", served(server, embedded_model)), ("vllm", ("--backend", "vllm"))):
-        runs[name] = tmp_path / name
-        result = run_qstar(
-            "eval",
-            *QUESTIONS,
-            "--limit",
-            "4",
-            "--search",
-            "greedy",
-            *backend,
-            "--set",
-            "sampling.max_tokens=128",
-            "--out",
-            str(runs[name]),
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
+def test_served_greedy_is_the_in_process_engines(server, embedded_model, vllm_greedy_eval, tmp_path):
+    runs = {"vllm": vllm_greedy_eval[0], "served": tmp_path / "served"}  # the in-process run: a shared fixture
+    result = run_qstar(
+        "eval",
+        *GREEDY_QUESTIONS,
+        "--search",
+        "greedy",
+        *served(server, embedded_model),
+        "--set",
+        f"sampling.max_tokens={GREEDY_MAX_TOKENS}",
+        "--out",
+        str(runs["served"]),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
     for a, b in zip(
         records(runs["served"] / "predictions.jsonl"), records(runs["vllm"] / "predictions.jsonl"), strict=True
     ):
