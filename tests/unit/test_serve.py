@@ -210,3 +210,34 @@ def test_a_cancelled_question_is_dropped_in_the_engine_and_the_others_are_answer
     assert drop.future.cancelled() and all(prompts != ["Vote:"] for prompts, _ in backend.seen)
     assert engine.in_flight == 0 and engine.queued == 0
     engine.stop()
+
+
+def test_the_schedule_follows_the_load():
+    """Below `lockstep_below` questions in flight a round waits for all of them (refill 1); from
+    there on the engine refills its batch as its own refill says."""
+    backend = WordBackend(SCRIPT)
+    backend.refill = 0.25
+    env = PolicySearchEnv(backend, RawText(), StepFormat.parse("line"), max_tokens=64)
+    engine = Engine(env, backend, window=8, max_queue=8, max_model_len=100, lockstep_below=3)
+    seen = []
+    collect = backend.collect
+    backend.collect = lambda: (seen.append((engine.in_flight, backend.refill)), collect())[1]
+    config = resolve(EvalConfig, flags={"eval.search": "greedy"})
+    from qstar_cli.search import SEARCHERS
+
+    cfg = SEARCHERS["greedy"].configure(config)
+
+    def jobs(n):
+        return [Job(Question(f"q{i}", "Vote:", "Vote:", max_tokens=20), "greedy", cfg) for i in range(n)]
+
+    one = jobs(1)
+    engine.submit(one)
+    engine.start()
+    one[0].future.result(10)
+    three = jobs(3)
+    engine.submit(three)
+    for job in three:
+        job.future.result(10)
+    engine.stop()
+    assert seen[0] == (1, 1.0) and (3, 0.25) in seen
+    assert engine.env.rounds["lockstep"] >= 1 and engine.env.rounds["streamed"] >= 1
