@@ -3,11 +3,13 @@
     python benchmarks/bench_serve.py --dataset mawps --questions 64 --out bench/serve
     python benchmarks/bench_serve.py --search astar --qvm runs/threshold/mawps/qvm -- -K 4 -N 1 --budget 6
     python benchmarks/bench_serve.py --soak 1000 --out bench/soak
+    python benchmarks/bench_serve.py --clients 1,8,64 --lockstep-below 0 --out bench/serve-streamed
 
 Load: a server of the method (the vLLM backend, the dataset's prompt format), then 1, 8 and 64
 concurrent clients (the `openai` async client), each asking every question once: requests/s,
 p50/p95/p99 latency, generated tokens/s (every token the searches generated, from the responses'
-`usage`), and the engine's schedule (rounds in lockstep or streamed, from the server's summary).
+`usage`), and the engine's schedule (rounds in lockstep or streamed, from the server's summary;
+`--lockstep-below 0` streams at every load, to compare the schedules).
 Then the server stops and `qstar eval` answers the same questions with the same method and
 settings in one process: its generated tokens/s is the reference (target at 64 clients: >= 0.9).
 
@@ -52,6 +54,7 @@ def start_server(args, extra: list[str], log: Path) -> tuple[subprocess.Popen, s
     cmd = [sys.executable, "-m", "qstar_cli.cli", "serve", "--dataset", args.dataset, "--num-shots", str(args.shots)]
     cmd += ["--backend", args.backend, "--search", args.search, "--port", str(port), "--max-queue", "1024"]
     cmd += ["--qvm", args.qvm] if args.qvm else []
+    cmd += ["--lockstep-below", str(args.lockstep_below)] if args.lockstep_below is not None else []
     with open(log, "w") as sink:
         proc = subprocess.Popen([*cmd, *extra], stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -229,6 +232,9 @@ def main() -> None:
     parser.add_argument("--backend", default="vllm")
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--clients", default="1,8,64", help="concurrency levels")
+    parser.add_argument(
+        "--lockstep-below", type=int, default=None, help="the server's schedule switch (0: always streamed)"
+    )
     parser.add_argument("--soak", type=int, default=0, help="run the soak of N requests instead of the load table")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench/serve"))
@@ -242,16 +248,24 @@ def main() -> None:
     if args.soak:
         log = args.out / "server-soak.log"
         proc, url = start_server(args, args.extra, log)
-        report["soak"] = asyncio.run(soak(url, proc.pid, questions, args.soak, args.seed))
-        report["soak"]["server_exit"] = (stop_server(proc, log), proc.returncode)[1]
+        try:
+            report["soak"] = asyncio.run(soak(url, proc.pid, questions, args.soak, args.seed))
+            report["soak"]["server_exit"] = (stop_server(proc, log), proc.returncode)[1]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
         name = "bench_serve_soak"
     else:
         report["load"] = []
         for clients in (int(c) for c in args.clients.split(",")):
             log = args.out / f"server-{clients}.log"
             proc, url = start_server(args, args.extra, log)  # a fresh server per level: its schedule counts are its own
-            row = asyncio.run(load(url, questions, clients, args.max_tokens))
-            row["rounds"] = stop_server(proc, log)
+            try:
+                row = asyncio.run(load(url, questions, clients, args.max_tokens))
+                row["rounds"] = stop_server(proc, log)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
             report["load"].append(row)
             print(json.dumps(row), flush=True)
         report["eval"] = eval_reference(args, args.extra, args.out)

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from qstar_cli.search.base import Question
 from qstar_cli.serve import requests
@@ -103,7 +104,12 @@ def create_app(served: Served, engine: Engine, metrics: Metrics, *, api_key: str
         start = time.monotonic()
         authorize(request)
         refuse_if_draining()
-        ask = requests.parse(await request.body(), served, chat)
+        try:
+            body = await request.body()
+        except ClientDisconnect:
+            metrics.answered(request.url.path, "-", 499)
+            return Response(status_code=499)  # gone while sending its request: nobody to answer
+        ask = requests.parse(body, served, chat)
         request.state.search = ask.search
         jobs = make_jobs(ask)
         try:

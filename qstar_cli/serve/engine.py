@@ -124,7 +124,8 @@ class Engine:
                     job = source.admitted.pop(i)
                     with self._lock:
                         self._running.discard(job)
-                    job.future.set_result(result)
+                    if not job.future.done():  # a question cancelled as it finished has no one to answer
+                        job.future.set_result(result)
             except Exception as exc:  # the engine failed, not a request: its questions in flight get the error
                 self.failure = exc
                 with self._lock:
@@ -190,7 +191,7 @@ class _Source:
         for job in gone:
             i = indices.get(id(job))
             if i is not None:
-                del self.admitted[i]
+                # it stays in `admitted`: one that finished before this round is still yielded once
                 out.append(i)
             job.future.cancel()
         return out

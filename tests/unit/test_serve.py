@@ -241,3 +241,34 @@ def test_the_schedule_follows_the_load():
     engine.stop()
     assert seen[0] == (1, 1.0) and (3, 0.25) in seen
     assert engine.env.rounds["lockstep"] >= 1 and engine.env.rounds["streamed"] >= 1
+
+
+def test_a_question_cancelled_as_its_answer_arrives_leaves_the_engine_serving():
+    """The client leaves in the round its question finishes: the driver still yields the result
+    once, nobody is answered, and the next question is served (the engine did not fail)."""
+    backend = WordBackend(SCRIPT)
+    env = PolicySearchEnv(backend, RawText(), StepFormat.parse("line"), max_tokens=64)
+    engine = Engine(env, backend, window=8, max_queue=8, max_model_len=100, lockstep_below=4)
+    from qstar_cli.search import SEARCHERS
+
+    cfg = SEARCHERS["greedy"].configure(resolve(EvalConfig, flags={"eval.search": "greedy"}))
+    leaving = Job(Question("a", "Vote:", "Vote:", max_tokens=20), "greedy", cfg)
+    collect = backend.collect
+
+    def collect_then_leave():
+        out = collect()
+        engine.cancel(leaving)  # its answer is on its way back
+        return out
+
+    backend.collect = collect_then_leave
+    engine.submit([leaving])
+    engine.start()
+    deadline = time.time() + 10
+    while not leaving.future.done() and time.time() < deadline:
+        time.sleep(0.01)
+    assert leaving.future.cancelled()
+    backend.collect = collect
+    staying = Job(Question("b", "What is 2+3?", "What is 2+3?", max_tokens=20), "greedy", cfg)
+    engine.submit([staying])
+    assert staying.future.result(10).answer.text.startswith("2 plus 3") and engine.failure is None
+    engine.stop()
