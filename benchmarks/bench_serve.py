@@ -49,7 +49,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(args, extra: list[str], log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(args, extra: list[str], log: Path, tries: int = 3) -> tuple[subprocess.Popen, str]:
+    """A server on a free port (another one if a client's connection took the port meanwhile)."""
+    for _ in range(tries - 1):
+        try:
+            return _start_server(args, extra, log)
+        except PortTaken:
+            pass
+    return _start_server(args, extra, log)
+
+
+class PortTaken(Exception):
+    pass
+
+
+def _start_server(args, extra: list[str], log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "qstar_cli.cli", "serve", "--dataset", args.dataset, "--num-shots", str(args.shots)]
     cmd += ["--backend", args.backend, "--search", args.search, "--port", str(port), "--max-queue", "1024"]
@@ -65,6 +79,8 @@ def start_server(args, extra: list[str], log: Path) -> tuple[subprocess.Popen, s
                 return proc, url
         except httpx.HTTPError:
             pass
+        if proc.poll() is not None and "cannot listen" in log.read_text():
+            raise PortTaken
         if proc.poll() is not None or time.time() > deadline:
             raise SystemExit(f"the server did not start:\n{log.read_text()[-3000:]}")
         time.sleep(1)

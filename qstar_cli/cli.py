@@ -191,7 +191,9 @@ def serve(
     max_queue: int = typer.Option(256, "--max-queue", help="Questions queued or in flight; beyond: 429."),
     grace: float = typer.Option(30.0, "--grace", help="Seconds the requests in flight get after SIGTERM."),
     lockstep_below: int = typer.Option(
-        32, "--lockstep-below", help="Questions in flight below which a round waits for all (lockstep)."
+        0,
+        "--lockstep-below",
+        help="Questions in flight below which a round waits for all of them (lockstep); 0: always streamed.",
     ),
 ):
     """Serve a search method behind an OpenAI-compatible API: /v1/completions, /v1/chat/completions."""

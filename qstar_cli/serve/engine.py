@@ -7,11 +7,14 @@ engine exactly as the questions of one `qstar eval` do (up to `window` in flight
 A job whose client went away is cancelled: dropped from the queue, or closed in the driver with
 its requests aborted in the engine.
 
-The schedule follows the load: with few questions in flight a round waits for all of them (a
-lockstep round, refill 1), with many the engine refills its batch as soon as a quarter has
-finished (the streamed schedule). `benchmarks/bench_search.py` measured the crossover: with 16
-questions lockstep ran at 0.50 of flat decoding against streamed's 0.40, with 64 streamed won 0.61
-against 0.47. `lockstep_below` is where the switch happens.
+The schedule can follow the load: below `lockstep_below` questions in flight a round waits for
+all of them (a lockstep round, refill 1); from there on the engine refills its batch as soon as
+the backend's `refill` fraction has finished (the streamed schedule). On a fixed batch of A*
+questions `benchmarks/bench_search.py` found lockstep ahead at 16 questions (0.50 of flat decoding
+against 0.40) and streamed ahead at 64 (0.61 against 0.47); a server's questions arrive while
+others decode, and there `benchmarks/bench_serve.py` measured streamed ahead at every load (greedy,
+8 clients: 80 against 56 tokens/s; 64 clients: 131 against 119), so the default streams always
+(`lockstep_below` 0) and the switch stays for workloads measured to gain from lockstep rounds.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ class ServeOptions:
     api_key: str | None = None  # else $QSTAR_API_KEY; None: no key asked
     max_queue: int = 256  # questions queued or in flight; more is a 429
     grace: float = 30.0  # seconds the requests in flight get to finish after SIGTERM
-    lockstep_below: int = 32  # questions in flight below which a round waits for all (see engine.py)
+    lockstep_below: int = 0  # questions in flight below which a round waits for all; 0: always streamed (engine.py)
     raw: bool = False  # no dataset: prompts go to the policy as they are
     qvm: str | None = None  # the models of the requests whose method uses them (else the recipe's)
     prm: str | None = None
@@ -60,7 +60,7 @@ def raw_prompts(dataset: str | None, recipe) -> bool:
 
 def check(config: EvalConfig, options: ServeOptions):
     """Every check that loads nothing: the search's models, the dataset, the address. Returns the
-    dataset (None: raw prompts) and the step format."""
+    dataset (None: raw prompts), the step format and the server's socket, already bound."""
     from qstar_cli.backends import choose_backend
     from qstar_cli.datasets.registry import get_dataset
     from qstar_cli.stages.common import dataset_options
@@ -97,22 +97,25 @@ def check(config: EvalConfig, options: ServeOptions):
     if config.eval.qvm:
         _check_qvm(config.eval.qvm, fmt, config)
     choose_backend(config.policy.backend)
-    _check_address(options.host, options.port)
-    return dataset, fmt
+    return dataset, fmt, _listen(options.host, options.port)
 
 
-def _check_address(host: str, port: int) -> None:
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound now: a taken port is an error before any model loads, and no
+    other process can take it between this check and the server's start."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise QstarError(f"--host {host!r} is not an address this machine knows: {exc.strerror}") from None
     family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            raise QstarError(f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port or --host") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise QstarError(f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port or --host") from None
+    return sock
 
 
 def serve(config: EvalConfig, options: ServeOptions, dry_run: bool = False) -> None:
@@ -130,8 +133,9 @@ def serve(config: EvalConfig, options: ServeOptions, dry_run: bool = False) -> N
     # refuse a QVM that greedy does not read
     config.eval.qvm = options.qvm or config.eval.qvm
     config.eval.prm = options.prm or config.eval.prm
-    dataset, fmt = check(config, options)
+    dataset, fmt, sock = check(config, options)
     if dry_run:
+        sock.close()
         from qstar_cli.config import to_yaml
 
         ui.out.print(to_yaml(config), end="", highlight=False)
@@ -189,7 +193,7 @@ def serve(config: EvalConfig, options: ServeOptions, dry_run: bool = False) -> N
         # by then the requests are answered, so they end the server quietly
         previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            server.run()
+            server.run(sockets=[sock])
         finally:
             AppStatus.should_exit = True
             engine.stop()
