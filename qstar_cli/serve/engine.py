@@ -185,6 +185,8 @@ class _Source:
     def cancelled(self) -> list[int]:
         """Indices of this stream's jobs whose clients went away (asked by the driver every round)."""
         engine = self.engine
+        if not engine._cancelled:  # asked every round: nothing to do is the common case
+            return []
         with engine._lock:
             gone, engine._cancelled = engine._cancelled, []
             for job in gone:

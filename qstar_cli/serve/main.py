@@ -78,12 +78,12 @@ def check(config: EvalConfig, options: ServeOptions):
         raise QstarError("a server draws fresh samples: drop --sample-cache")
     if config.ray.address or config.data.shard:
         raise QstarError("qstar serve runs on one machine: drop --ray and --shard (run one server per machine)")
-    for key, value in (
-        ("--port", options.port),
-        ("--max-queue", options.max_queue),
-        ("--lockstep-below", options.lockstep_below),
+    for key, value, lo, hi in (
+        ("--port", options.port, 1, 65535),
+        ("--max-queue", options.max_queue, 1, None),
+        ("--lockstep-below", options.lockstep_below, 0, None),
     ):
-        if value < (0 if key == "--lockstep-below" else 1) or (key == "--port" and value > 65535):
+        if value < lo or (hi is not None and value > hi):
             raise QstarError(f"{key} {value} is out of range")
     if options.grace < 0:
         raise QstarError(f"--grace must be >= 0 seconds, got {options.grace}")

@@ -272,3 +272,21 @@ def test_a_question_cancelled_as_its_answer_arrives_leaves_the_engine_serving():
     engine.submit([staying])
     assert staying.future.result(10).answer.text.startswith("2 plus 3") and engine.failure is None
     engine.stop()
+
+
+def test_a_taken_port_is_one_clear_error_before_any_model_loads():
+    import socket
+
+    from qstar_cli.errors import QstarError
+    from qstar_cli.serve.main import ServeOptions, check
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = resolve(EvalConfig, flags={"eval.search": "greedy"})
+        with pytest.raises(QstarError, match=f"cannot listen on 127.0.0.1:{port}"):
+            check(config, ServeOptions(port=port, raw=True))
+    for bad in ({"port": 0}, {"port": 70000}, {"max_queue": 0}, {"lockstep_below": -1}, {"grace": -1.0}):
+        with pytest.raises(QstarError, match="out of range|must be"):
+            check(resolve(EvalConfig, flags={"eval.search": "greedy"}), ServeOptions(raw=True, **bad))
