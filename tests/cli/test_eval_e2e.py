@@ -6,11 +6,11 @@ import shutil
 import pytest
 
 from tests.cli.test_bad_input import assert_clean_error
-from tests.conftest import run_qstar
+from tests.conftest import HF, run_qstar
 
 pytestmark = pytest.mark.slow
 
-SMALL = ("--set", "sampling.max_tokens=48", "--set", "eval.max_step_tokens=24", "--backend", "hf")
+SMALL = ("--set", "sampling.max_tokens=48", "--set", "eval.max_step_tokens=24", *HF)
 
 METHODS = {
     "greedy": (),

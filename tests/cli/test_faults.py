@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.conftest import HF
 from tests.conftest import data_env as _data_env
 
 pytestmark = pytest.mark.slow
@@ -38,8 +39,7 @@ def collect(out, *extra):
         "2",
         "--max-tokens",
         "32",
-        "--backend",
-        "hf",
+        *HF,
         "--set",
         "collect.batch_questions=1",
         "--out",
@@ -156,8 +156,7 @@ def test_a_stopped_eval_records_the_tokens_it_spent(tmp_path, data_dir, embedded
         "2",
         "--set",
         "sampling.max_tokens=32",
-        "--backend",
-        "hf",
+        *HF,
         "--set",
         "eval.batch_questions=1",
         "--out",

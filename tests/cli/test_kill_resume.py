@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import data_env
+from tests.conftest import HF, data_env
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +32,7 @@ def test_sigkill_then_resume(tmp_path, data_dir, embedded_model):
         "2",
         "--max-tokens",
         "48",
-        "--backend",
-        "hf",
+        *HF,
         "--set",
         "collect.batch_questions=1",
         "--out",

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.cli.test_bad_input import assert_clean_error
-from tests.conftest import run_qstar
+from tests.conftest import HF, run_qstar
 
 
 def test_stages_refuse_to_run_code_without_the_flag(data_dir, tmp_path):
@@ -32,8 +32,7 @@ def test_eval_greedy_on_mbpp_runs_the_code(data_dir, embedded_model, tmp_path):
         "greedy",
         "--num-shots",
         "1",
-        "--backend",
-        "hf",
+        *HF,
         "--set",
         "sampling.max_tokens=64",
         "--allow-code-execution",

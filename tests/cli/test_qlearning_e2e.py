@@ -9,7 +9,7 @@ import yaml
 
 from tests.cli.conftest import ok
 from tests.cli.test_bad_input import assert_clean_error
-from tests.conftest import run_qstar
+from tests.conftest import HF, run_qstar
 
 pytestmark = pytest.mark.slow
 
@@ -124,8 +124,7 @@ def test_fqi_two_iterations(rollouts, tmp_path):
         "2",
         "--candidates",
         "2",
-        "--backend",
-        "hf",
+        *HF,
         "--backbone",
         "minilm",
         "--set",

@@ -18,7 +18,7 @@ import pytest
 
 from tests.cli.conftest import ok
 from tests.cli.test_qlearning_e2e import read, same_records
-from tests.conftest import data_env, run_qstar
+from tests.conftest import HF, data_env, run_qstar
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("ray")
@@ -38,8 +38,7 @@ EVAL = (
     "2",
     "--set",
     "sampling.max_tokens=48",
-    "--backend",
-    "hf",
+    *HF,
     "--set",
     "eval.batch_questions=1",
 )
@@ -251,7 +250,7 @@ def test_collect_and_label_across_shards_equal_one_process(cluster, rollouts, tm
             "--temperature",
             "0.8",
             "--backend",
-            "hf",
+            "hf",  # float32, as the one-process run it must equal (bfloat16 results depend on the batch)
             "--ray",
             cluster,
             "--out",

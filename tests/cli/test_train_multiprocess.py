@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import data_env, run_qstar
+from tests.conftest import HF, data_env, run_qstar
 
 pytestmark = pytest.mark.slow
 
@@ -128,8 +128,7 @@ def test_fqi_fits_under_two_processes_equal_one(rollouts, backbone, tmp_path):
             "2",
             "--candidates",
             "2",
-            "--backend",
-            "hf",
+            *HF,
             "--backbone",
             backbone,
             "--set",
