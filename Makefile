@@ -80,11 +80,19 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The suite runs on TEST_WORKERS pytest-xdist workers, a test file to a worker (its module fixtures
+# are built once); tests/conftest.py gives each worker's processes an equal share of the cores.
+# Two halve the suite's time on a 2-core machine: its end-to-end tests wait on subprocess start-up,
+# engines (vLLM-CPU runs one thread) and servers much of the time. Each worker may hold a vLLM
+# engine (~3 GB), so more workers want more memory.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -ra -n $(TEST_WORKERS) --dist loadfile
+
 test: install lint
-	$(PY) -m pytest -q -ra --durations=8 tests
+	$(PYTEST) --durations=8 tests
 
 test-fast: install
-	$(PY) -m pytest -q -ra -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 test-gpu: install-gpu
 	$(PY) -m pytest -q -ra tests/gpu

