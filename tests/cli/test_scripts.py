@@ -45,13 +45,11 @@ SCRIPTS = {
     # scripts/: what a user runs
     "scripts/cpu_results.sh": ("bash -n", "dry"),
     "scripts/threshold_curve.sh": ("bash -n", "dry"),
-    # benchmarks/: the engine benchmarks' smallest real runs take 30-40 s each (an engine per block
-    # size; a search per method): their imports are checked at every depth, and the code they drive
-    # is the backend's and the search driver's, which the e2e tests run
-    "benchmarks/bench_engine.py": ("help", "imports"),
+    # benchmarks/
+    "benchmarks/bench_engine.py": ("help", "imports", "run"),
     "benchmarks/bench_prefix.py": ("help", "imports", "run"),  # vLLM's engine internals: what --help cannot see
     "benchmarks/bench_qvm.py": ("help", "imports", "run"),
-    "benchmarks/bench_search.py": ("help", "imports"),
+    "benchmarks/bench_search.py": ("help", "imports", "run"),
     "benchmarks/bench_serve.py": ("help", "imports", "run"),  # its clients, soak and tables are its own code
     "benchmarks/bench_stages.py": ("help", "imports", "run"),
     # experiments/
@@ -69,8 +67,10 @@ SCRIPTS = {
     "tests/tools/local_slurm.sh": ("bash -n",),
 }
 RUNS = {
+    "benchmarks/bench_engine.py": "test_run_bench_engine",
     "benchmarks/bench_prefix.py": "test_run_bench_prefix",
     "benchmarks/bench_qvm.py": "test_run_bench_qvm",
+    "benchmarks/bench_search.py": "test_run_bench_search",
     "benchmarks/bench_serve.py": "test_run_bench_serve",
     "benchmarks/bench_stages.py": "test_run_bench_stages",
     "experiments/mbpp_reference_check.py": "test_run_mbpp_reference_check",
@@ -463,6 +463,49 @@ def test_run_bench_prefix(tmp_path, data_dir, embedded_model):
     report = json.loads((tmp_path / "bench_prefix.json").read_text())
     assert report["fan_out"]["k"] == 2 and len(report["fan_out"]["cached_per_child"]) == 2
     assert len(report["states"]) == 2 and all(s["tokens"] > 0 for s in report["states"])
+
+
+@pytest.mark.slow
+def test_run_bench_engine(tmp_path, data_dir, embedded_model):
+    """One block size on two questions: an engine, its three workloads, the JSON and the table."""
+    pytest.importorskip("vllm")
+    ok(
+        run_script(
+            "benchmarks/bench_engine.py",
+            *("--block-sizes", "32", "--questions", "2", "--repeats", "1", "--out", str(tmp_path)),
+            env=data_env(),
+            timeout=900,
+        )
+    )
+    [row] = json.loads((tmp_path / "bench_engine.json").read_text())["rows"]
+    assert row["block_size"] == row["engine_block_size"] == 32
+    assert min(row["expansion"], row["flat"], row["greedy"]) > 0
+    assert "| 32 |" in (tmp_path / "bench_engine.md").read_text()
+
+
+@pytest.mark.slow
+def test_run_bench_search(tmp_path, trained_qvm):
+    """Every search the benchmark measures, on one question, and the calls-per-round runs."""
+    pytest.importorskip("vllm")
+    qvm, _, _ = trained_qvm
+    settings = ("--questions", "1", "--k", "2", "--budget", "2", "--n-terminals", "1", "--refill", "0.5")
+    others = ("--beam-width", "2", "--mcts-iterations", "1", "--scaling-questions", "1", "2", "--scaling-budget", "1")
+    ok(
+        run_script(
+            "benchmarks/bench_search.py",
+            *("--qvm", str(qvm), *settings, *others, "--out", str(tmp_path)),
+            env=data_env(),
+            timeout=900,
+        )
+    )
+    report = json.loads((tmp_path / "bench_search.json").read_text())
+    runs = report["runs"]
+    assert [run["method"] for run in runs] == ["astar", "astar", "beam", "mcts"]  # streamed, lockstep, ...
+    assert all(run["generated_tokens"] > 0 and run["tokens_per_second"] > 0 for run in runs)
+    assert all(0 <= run["qvm_share"] <= 1 and 0 <= run["outside_share"] <= 1 for run in runs)
+    assert [row["questions"] for row in report["scaling"]] == [1, 2]
+    assert all(row["rounds"] >= 1 and row["qvm_calls_per_round"] >= 1 for row in report["scaling"])
+    assert "| astar | lockstep rounds |" in (tmp_path / "bench_search.md").read_text()
 
 
 @pytest.mark.slow
